@@ -1,0 +1,113 @@
+//! `net-watcher FILE`: watch FILE and notify every subscriber of each change.
+//!
+//! Parses arguments, checks the file, binds, and hands over to
+//! [`net_watcher::server::run`]. Everything else lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use net_watcher::console::Console;
+use net_watcher::notifier::Notifier;
+use net_watcher::protocol::Protocol;
+use net_watcher::server::{self, Config, DEFAULT_PORT};
+use net_watcher::watch::Target;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Watch a file and tell every connected subscriber, over TCP or a Unix
+/// socket, each time it changes.
+///
+/// Try it: `net-watcher target.txt`, then `nc localhost 60300` in another
+/// terminal, and `touch target.txt` in a third.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The file to watch. It must exist when the server starts.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    /// The address to listen on: an IP address, a host name, or `localhost`
+    /// for both loopback addresses (127.0.0.1 and ::1). Use 0.0.0.0 to take
+    /// subscribers from other machines.
+    #[arg(long, value_name = "ADDR", default_value = "localhost")]
+    host: String,
+
+    /// The TCP port to listen on; 0 lets the OS pick a free one (the listening
+    /// line says which).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PORT)]
+    port: u16,
+
+    /// Listen on a Unix socket at PATH instead of TCP (`nc -U PATH`).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port"])]
+    unix: Option<PathBuf>,
+
+    /// Speak line-delimited JSON (for net-watcher-client) instead of plain
+    /// text (for people).
+    #[arg(long)]
+    json: bool,
+
+    /// The most subscribers served at once; more are refused with a line.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_subscribers: usize,
+
+    /// Disconnect a subscriber when writing one notification to it takes
+    /// longer than this (it stopped reading).
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    write_timeout_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match serve(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("net-watcher: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> Result<(), String> {
+    // The file is checked before anything listens: a typo is reported at
+    // once, not when the first subscriber arrives.
+    let target = Target::new(&args.file).map_err(|error| error.to_string())?;
+    let protocol = if args.json {
+        Protocol::Json
+    } else {
+        Protocol::Text
+    };
+    let console = Console::stdout();
+    let notifier = Notifier::new(target, protocol, console.clone());
+
+    // Signal handlers go in before the listening line is printed, so a
+    // script that reads the line and then sends SIGTERM gets a clean exit.
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|error| error.to_string())?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(|error| error.to_string())?;
+
+    let listeners = match &args.unix {
+        Some(path) => vec![server::bind_unix(path).map_err(|error| error.to_string())?],
+        None => server::bind_tcp(&args.host, args.port)
+            .await
+            .map_err(|error| error.to_string())?,
+    };
+    println!(
+        "Listening for subscribers on {}...",
+        server::describe_all(&listeners)
+    );
+
+    let config = Config {
+        max_subscribers: args.max_subscribers,
+        write_timeout: Duration::from_millis(args.write_timeout_ms),
+        console,
+    };
+    server::run(listeners, notifier, config, async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+    .await;
+    Ok(())
+}

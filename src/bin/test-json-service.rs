@@ -1,0 +1,65 @@
+//! `test-json-service`: the fake service of step 5. Each subscriber gets one
+//! `changed` message split across two writes, then the connection closes.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use net_watcher::fake_service;
+use net_watcher::server::{self, DEFAULT_PORT};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// A fake net-watcher that sends every subscriber one `changed` message in
+/// two parts, a pause apart, then closes: the message-boundary problem, made
+/// certain.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The address to listen on (`localhost`: both loopback addresses).
+    #[arg(long, value_name = "ADDR", default_value = "localhost")]
+    host: String,
+
+    /// The TCP port to listen on; 0 lets the OS pick.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PORT)]
+    port: u16,
+
+    /// The pause between the two parts of the message.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    delay_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let signals = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    );
+    let (Ok(mut interrupt), Ok(mut terminate)) = signals else {
+        eprintln!("test-json-service: cannot install signal handlers");
+        return ExitCode::FAILURE;
+    };
+    let listeners = match server::bind_tcp(&args.host, args.port).await {
+        Ok(listeners) => listeners,
+        Err(error) => {
+            eprintln!("test-json-service: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "Test server listening for subscribers on {}...",
+        server::describe_all(&listeners)
+    );
+    fake_service::serve(
+        listeners,
+        Duration::from_millis(args.delay_ms),
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        },
+    )
+    .await;
+    ExitCode::SUCCESS
+}

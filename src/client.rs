@@ -1,0 +1,73 @@
+//! The client program's logic: read LDJ messages, print what the book's
+//! client prints. (Chapters 4 and 6.)
+//!
+//! The book's first client treated every `data` event as one message, and
+//! broke as soon as TCP split or joined messages (chapter 4 shows it
+//! failing). This one reads through [`MessageStream`], which frames by
+//! newline, so what it prints does not depend on how the bytes arrived.
+
+use std::io::{self, Write};
+
+use futures_util::StreamExt;
+use tokio::io::AsyncRead;
+
+use crate::ldj::{LdjError, MessageStream};
+use crate::protocol::{HumanDate, Message};
+
+/// How much of a bad line is quoted in an error report.
+const QUOTED_LINE_CHARS: usize = 80;
+
+/// The line the client prints for `message`, as the book's client does.
+pub fn describe(message: &Message) -> String {
+    match message {
+        Message::Watching { file } => format!("Now watching: {file}"),
+        Message::Changed { timestamp } => {
+            format!("File changed: {}", HumanDate::from_millis(*timestamp))
+        }
+        Message::Unknown { kind } => format!("Unrecognized message type: {kind}"),
+    }
+}
+
+/// The report for a line that could not be decoded: what went wrong, and the
+/// line itself, cut to [`QUOTED_LINE_CHARS`] characters.
+pub fn describe_error(error: &LdjError) -> String {
+    match error.line() {
+        Some(line) => format!("Bad line from server ({error}): {}", quote(line)),
+        None => format!("Bad line from server ({error})"),
+    }
+}
+
+fn quote(line: &str) -> String {
+    let mut chars = line.chars();
+    let head: String = chars.by_ref().take(QUOTED_LINE_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{head}... [cut]")
+    } else {
+        head
+    }
+}
+
+/// Reads messages from `reader` until it ends, printing one line per message
+/// on `out` and one per bad line on `err`.
+///
+/// Bad lines do not stop the client; a failed read does, and is returned. The
+/// writes are plain blocking writes: this is the only task of the client
+/// program, and a terminal is its reader.
+pub async fn run<R, O, E>(reader: R, mut out: O, mut err: E) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    O: Write,
+    E: Write,
+{
+    let mut messages = MessageStream::new(reader);
+    while let Some(item) = messages.next().await {
+        match item {
+            Ok(message) => writeln!(out, "{}", describe(&message))?,
+            Err(LdjError::Io(error)) => return Err(error),
+            Err(error) => writeln!(err, "{}", describe_error(&error))?,
+        }
+        // Each line is shown as it arrives, even when stdout is a pipe.
+        out.flush()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! What the server tells the person who runs it.
+//!
+//! The book's server logs `Subscriber connected.` and `Subscriber
+//! disconnected.` with `console.log`. Here those lines are [`ConsoleEvent`]s
+//! handed to a [`Console`], so the binary prints them while a test receives
+//! them on a channel and waits for the one it expects. (Chapter 1.)
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Something the server reports to its operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleEvent {
+    /// A subscriber connected and was greeted.
+    SubscriberConnected,
+    /// A subscriber's connection ended, however it ended.
+    SubscriberDisconnected,
+    /// A write to a subscriber did not complete within the write timeout (it
+    /// stopped reading); it was disconnected.
+    SubscriberTooSlow {
+        /// The write timeout, in milliseconds.
+        timeout_ms: u64,
+    },
+    /// A connection arrived while the server was full; it was told so and
+    /// closed.
+    SubscriberRefused {
+        /// The connection limit.
+        limit: usize,
+    },
+    /// Watching the file failed; the message says how.
+    WatchFailed(String),
+    /// Accepting a connection failed; the server goes on accepting.
+    AcceptFailed(String),
+}
+
+impl ConsoleEvent {
+    /// Whether this event reports a problem (printed on stderr by
+    /// [`Console::stdout`]).
+    pub fn is_problem(&self) -> bool {
+        matches!(
+            self,
+            ConsoleEvent::SubscriberTooSlow { .. }
+                | ConsoleEvent::WatchFailed(_)
+                | ConsoleEvent::AcceptFailed(_)
+        )
+    }
+}
+
+impl fmt::Display for ConsoleEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConsoleEvent::SubscriberConnected => write!(f, "Subscriber connected."),
+            ConsoleEvent::SubscriberDisconnected => write!(f, "Subscriber disconnected."),
+            ConsoleEvent::SubscriberTooSlow { timeout_ms } => write!(
+                f,
+                "Subscriber too slow: a write did not complete in {timeout_ms} ms; disconnected."
+            ),
+            ConsoleEvent::SubscriberRefused { limit } => write!(
+                f,
+                "Subscriber refused: the limit of {limit} subscribers is reached."
+            ),
+            ConsoleEvent::WatchFailed(reason) => write!(f, "Watch failed: {reason}"),
+            ConsoleEvent::AcceptFailed(reason) => {
+                write!(f, "Accepting a connection failed: {reason}")
+            }
+        }
+    }
+}
+
+/// Where [`ConsoleEvent`]s go. Cheap to clone: every task holds one.
+#[derive(Clone)]
+pub struct Console {
+    sink: Arc<dyn Fn(&ConsoleEvent) + Send + Sync>,
+}
+
+impl Console {
+    /// A console that hands every event to `sink`.
+    pub fn new(sink: impl Fn(&ConsoleEvent) + Send + Sync + 'static) -> Self {
+        Console {
+            sink: Arc::new(sink),
+        }
+    }
+
+    /// The binary's console: events on stdout, problems on stderr, one line
+    /// each.
+    pub fn stdout() -> Self {
+        Console::new(|event| {
+            if event.is_problem() {
+                eprintln!("{event}");
+            } else {
+                println!("{event}");
+            }
+        })
+    }
+
+    /// A console that drops every event.
+    pub fn silent() -> Self {
+        Console::new(|_| {})
+    }
+
+    /// Reports one event.
+    pub fn say(&self, event: ConsoleEvent) {
+        (self.sink)(&event);
+    }
+}
+
+impl fmt::Debug for Console {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Console")
+    }
+}

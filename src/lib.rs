@@ -1,0 +1,39 @@
+//! # net-watcher
+//!
+//! A Rust port of the net-watcher *práctica* (chapter 3 of *Node.js the Right
+//! Way*): a server that watches one file and tells every connected subscriber,
+//! over TCP or a Unix socket, the moment it changes; a client that frames the
+//! server's line-delimited JSON correctly; and a fake service that splits a
+//! message across two writes to prove that the framing matters.
+//!
+//! ## Layout
+//!
+//! One module per concept, in the order a change travels from the OS to a
+//! socket, then back through a client. Each names the chapter of the course
+//! (`chapters/`) that introduces it.
+//!
+//! | module | owns | chapter |
+//! |---|---|---|
+//! | [`protocol`] | the messages, their plain-text and JSON shapes, dates | 1, 3 |
+//! | [`watch`] | turning the OS's file events into changes | 1, 9 |
+//! | [`notifier`] | one shared OS watch and the fan-out of the latest change | 1, 9 |
+//! | [`connection`] | one subscriber's life: greet, notify, discard input | 1, 2 |
+//! | [`server`] | listeners (TCP, Unix), the connection limit, shutdown | 1, 2, 9 |
+//! | [`console`] | what the server logs for its operator | 1 |
+//! | [`ldj`] | framing bytes into lines and lines into messages | 5, 6 |
+//! | [`client`] | what the client program prints for each message | 4, 6 |
+//! | [`fake_service`] | the test service that splits one message in two | 5 |
+//!
+//! The binaries in `src/bin/` only parse arguments, bind, and call into these
+//! modules, so everything they do can be tested in-process.
+#![deny(missing_docs)]
+
+pub mod client;
+pub mod connection;
+pub mod console;
+pub mod fake_service;
+pub mod ldj;
+pub mod notifier;
+pub mod protocol;
+pub mod server;
+pub mod watch;

@@ -1,0 +1,230 @@
+//! One OS watch, shared by every subscriber, and the fan-out of each change.
+//!
+//! The book's server calls `fs.watch` once per connection: a thousand
+//! subscribers cost a thousand OS watches, each reporting the same change.
+//! Here a [`Notifier`] owns a single [`FileWatch`]. It is placed when the
+//! first subscriber arrives and released when the last one leaves, as the
+//! práctica says. (Chapters 1 and 9.)
+//!
+//! ## Why a `watch` channel
+//!
+//! A notification says "the file changed at T". If a subscriber has not yet
+//! taken the previous one when the next arrives, only the latest matters. A
+//! [`tokio::sync::watch`] channel keeps exactly that: one value, the latest,
+//! shared by every receiver. Nothing queues per subscriber, so a slow reader
+//! costs no memory, and sending is one store whatever the number of
+//! subscribers.
+//!
+//! Each notification is rendered to bytes once, in the server's protocol, and
+//! every subscriber writes the same shared bytes.
+
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use tokio::sync::watch;
+
+use crate::console::{Console, ConsoleEvent};
+use crate::protocol::{Message, Protocol};
+use crate::watch::{Change, FileWatch, Target, WatchError};
+
+/// The latest change, rendered for the wire.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    /// Counts notifications since the server started; 0 means none yet.
+    pub seq: u64,
+    /// The change, once there is one.
+    pub change: Option<Change>,
+    /// The line every subscriber writes, in the server's protocol.
+    pub line: Arc<[u8]>,
+}
+
+/// Fans out changes of one [`Target`] to every [`Subscription`]. Cheap to
+/// clone; clones share the watch.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    target: Target,
+    protocol: Protocol,
+    console: Console,
+    greeting: Arc<[u8]>,
+    latest: watch::Sender<Notification>,
+    state: Mutex<WatchState>,
+}
+
+#[derive(Debug, Default)]
+struct WatchState {
+    subscribers: usize,
+    os_watch: Option<FileWatch>,
+    /// Bumped each time an OS watch is placed, so that a report still in
+    /// flight from a released watch is recognised and dropped.
+    generation: u64,
+}
+
+impl Shared {
+    /// The state, even if a thread panicked while holding the lock: every
+    /// update below leaves it consistent, so there is nothing to recover.
+    fn state(&self) -> MutexGuard<'_, WatchState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn publish(&self, change: Change) {
+        let message = Message::Changed {
+            timestamp: change.timestamp,
+        };
+        let line: Arc<[u8]> = self.protocol.render(&message).into_bytes().into();
+        // `send_modify` and not `send`: it stores the value even while no
+        // receiver exists, so the sequence number never goes backwards.
+        self.latest.send_modify(|latest| {
+            latest.seq += 1;
+            latest.change = Some(change);
+            latest.line = line;
+        });
+    }
+}
+
+impl Notifier {
+    /// A notifier for `target`, speaking `protocol`. No OS watch is placed
+    /// until the first [`Notifier::subscribe`].
+    pub fn new(target: Target, protocol: Protocol, console: Console) -> Self {
+        let greeting = protocol
+            .render(&Message::Watching {
+                file: target.as_typed().to_owned(),
+            })
+            .into_bytes()
+            .into();
+        let (latest, _) = watch::channel(Notification {
+            seq: 0,
+            change: None,
+            line: Arc::from(&b""[..]),
+        });
+        Notifier {
+            shared: Arc::new(Shared {
+                target,
+                protocol,
+                console,
+                greeting,
+                latest,
+                state: Mutex::new(WatchState::default()),
+            }),
+        }
+    }
+
+    /// The watched target.
+    pub fn target(&self) -> &Target {
+        &self.shared.target
+    }
+
+    /// The protocol subscribers are spoken to in.
+    pub fn protocol(&self) -> Protocol {
+        self.shared.protocol
+    }
+
+    /// Adds a subscriber, placing the OS watch if it is the first.
+    ///
+    /// When this returns, the watch is in place and the subscription has seen
+    /// nothing yet: every change from now on reaches it. Send the greeting
+    /// only after this, and no change after the greeting can be missed.
+    ///
+    /// This may block briefly (placing an inotify watch is a system call or
+    /// two and starts notify's thread); it happens once per quiet period,
+    /// not once per subscriber.
+    pub fn subscribe(&self) -> Result<Subscription, WatchError> {
+        let mut state = self.shared.state();
+        if state.os_watch.is_none() {
+            state.generation += 1;
+            let generation = state.generation;
+            // A weak reference: the watch lives inside `Shared`, so a strong
+            // one would keep `Shared` alive forever.
+            let shared: Weak<Shared> = Arc::downgrade(&self.shared);
+            let os_watch = FileWatch::start(&self.shared.target, move |report| {
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                if shared.state().generation != generation {
+                    return;
+                }
+                match report {
+                    Ok(change) => shared.publish(change),
+                    Err(error) => shared
+                        .console
+                        .say(ConsoleEvent::WatchFailed(error.to_string())),
+                }
+            })?;
+            state.os_watch = Some(os_watch);
+        }
+        state.subscribers += 1;
+        // Subscribing while holding the lock orders this receiver after the
+        // watch placement: what it has "seen" is the value before any change
+        // the new watch can report.
+        let changes = self.shared.latest.subscribe();
+        Ok(Subscription {
+            changes,
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// How many subscriptions are alive.
+    pub fn subscriber_count(&self) -> usize {
+        self.shared.state().subscribers
+    }
+
+    /// Whether the OS watch is in place.
+    pub fn is_watching(&self) -> bool {
+        self.shared.state().os_watch.is_some()
+    }
+
+    /// The latest notification (seq 0 before the first change).
+    pub fn latest(&self) -> Notification {
+        self.shared.latest.borrow().clone()
+    }
+}
+
+/// One subscriber's view of the notifier. Dropping it unsubscribes, and the
+/// last drop releases the OS watch.
+#[derive(Debug)]
+pub struct Subscription {
+    changes: watch::Receiver<Notification>,
+    shared: Arc<Shared>,
+}
+
+impl Subscription {
+    /// The greeting line, in the server's protocol.
+    pub fn greeting(&self) -> Arc<[u8]> {
+        Arc::clone(&self.shared.greeting)
+    }
+
+    /// Waits for a change this subscription has not seen yet, and returns the
+    /// line to send. Changes that came while nobody waited are coalesced: the
+    /// latest one is returned, once.
+    pub async fn next_change(&mut self) -> Notification {
+        // `changed` only fails once the sender is dropped, and the sender
+        // lives in `Shared`, which this subscription keeps alive.
+        self.changes
+            .changed()
+            .await
+            .expect("the notifier outlives its subscriptions");
+        self.changes.borrow_and_update().clone()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let released = {
+            let mut state = self.shared.state();
+            state.subscribers -= 1;
+            if state.subscribers == 0 {
+                state.os_watch.take()
+            } else {
+                None
+            }
+        };
+        // Dropped outside the lock: stopping notify's thread must never wait
+        // on a report that waits on this lock.
+        drop(released);
+    }
+}

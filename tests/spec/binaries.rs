@@ -1,0 +1,277 @@
+//! describe: the real programs, spawned as a user runs them.
+//!
+//! Servers start with `--port 0` and are found through their listening line;
+//! each test has its own temporary directory. A spawned process is killed and
+//! reaped when its value drops, even when the test fails.
+
+use std::net::TcpListener as StdTcpListener;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use predicates::prelude::*;
+use rstest::rstest;
+
+use crate::support::binary::{LineReader, Spawned, TestServer};
+use crate::support::target::{TargetFile, target};
+
+mod net_watcher {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn without_a_file_fails_with_a_usage_error_naming_it() {
+        cargo_bin_cmd!("net-watcher")
+            .assert()
+            .failure()
+            .code(2)
+            .stderr(predicate::str::contains("<FILE>"))
+            .stderr(predicate::str::contains("Usage: net-watcher"));
+    }
+
+    #[rstest]
+    fn with_a_missing_file_fails_before_listening(target: TargetFile) {
+        let missing = target.dir().join("nope.txt");
+        cargo_bin_cmd!("net-watcher")
+            .arg(&missing)
+            .args(["--port", "0"])
+            .assert()
+            .failure()
+            .code(1)
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::str::starts_with(format!(
+                "net-watcher: cannot watch \"{}\": No such file or directory",
+                missing.display()
+            )));
+    }
+
+    #[test]
+    fn explains_every_option_in_its_help() {
+        let assert = cargo_bin_cmd!("net-watcher")
+            .arg("--help")
+            .assert()
+            .success();
+        let help = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+        for option in [
+            "<FILE>",
+            "--host",
+            "--port",
+            "--unix",
+            "--json",
+            "--max-subscribers",
+        ] {
+            assert!(help.contains(option), "--help lacks {option}:\n{help}");
+        }
+    }
+
+    #[rstest]
+    fn listens_on_both_loopback_addresses_by_default(target: TargetFile) {
+        let server = TestServer::start("net-watcher", &[target.path_str(), "--port", "0"]);
+        let port = server.port();
+        assert_eq!(
+            server.listening_on(),
+            [format!("127.0.0.1:{port}"), format!("[::1]:{port}")]
+        );
+    }
+
+    #[rstest]
+    fn notifies_a_tcp_subscriber_when_the_file_is_touched(target: TargetFile) {
+        let server = TestServer::start("net-watcher", &[target.path_str(), "--port", "0"]);
+        let mut subscriber = server.connect();
+        assert_eq!(
+            subscriber.next_line("the greeting"),
+            format!("Now watching \"{}\" for changes...\n", target.path_str())
+        );
+        target.touch();
+        let line = subscriber.next_line("the change line");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+
+    #[rstest]
+    fn speaks_json_with_the_json_flag(target: TargetFile) {
+        let server =
+            TestServer::start("net-watcher", &[target.path_str(), "--port", "0", "--json"]);
+        let mut subscriber = server.connect();
+        let greeting = subscriber.next_line("the greeting");
+        assert_eq!(
+            greeting,
+            format!(
+                "{{\"type\":\"watching\",\"file\":{}}}\n",
+                serde_json::to_string(target.path_str()).unwrap()
+            )
+        );
+        target.append("x");
+        let line = subscriber.next_line("the changed message");
+        assert!(
+            line.starts_with("{\"type\":\"changed\",\"timestamp\":"),
+            "got {line:?}"
+        );
+    }
+
+    #[rstest]
+    fn logs_subscribers_coming_and_going(target: TargetFile) {
+        let mut server = TestServer::start("net-watcher", &[target.path_str(), "--port", "0"]);
+        let mut subscriber = server.connect();
+        subscriber.next_line("the greeting");
+        server.process.wait_for_stdout("Subscriber connected.");
+        drop(subscriber);
+        server.process.wait_for_stdout("Subscriber disconnected.");
+    }
+
+    #[rstest]
+    fn reports_a_port_that_is_taken(target: TargetFile) {
+        let taken = StdTcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port().to_string();
+        cargo_bin_cmd!("net-watcher")
+            .args([target.path_str(), "--host", "127.0.0.1", "--port", &port])
+            .assert()
+            .failure()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "cannot listen on 127.0.0.1:{port}: the address is already in use"
+            )));
+    }
+
+    #[rstest]
+    #[case::sigint(libc::SIGINT)]
+    #[case::sigterm(libc::SIGTERM)]
+    fn exits_zero_on_a_signal_and_closes_subscribers_cleanly(
+        target: TargetFile,
+        #[case] signal: i32,
+    ) {
+        let mut server = TestServer::start("net-watcher", &[target.path_str(), "--port", "0"]);
+        let mut subscriber = server.connect();
+        subscriber.next_line("the greeting");
+        server.process.signal(signal);
+        subscriber.expect_end("end of file when the server stops");
+        let (status, _) = server.process.wait_for_exit();
+        assert!(
+            status.success(),
+            "exit status {status}\n{}",
+            server.process.report()
+        );
+    }
+
+    #[rstest]
+    fn serves_a_unix_socket_and_removes_it_on_exit(target: TargetFile) {
+        let socket = target.dir().join("watcher.sock");
+        let socket_arg = socket.to_str().unwrap();
+        let mut server =
+            TestServer::start("net-watcher", &[target.path_str(), "--unix", socket_arg]);
+        assert_eq!(server.listening_on(), [socket_arg]);
+        let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        let mut subscriber = LineReader::unix(stream);
+        subscriber.next_line("the greeting");
+        target.touch();
+        let line = subscriber.next_line("the change line");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+
+        server.process.signal(libc::SIGTERM);
+        let (status, _) = server.process.wait_for_exit();
+        assert!(status.success(), "exit status {status}");
+        assert!(!socket.exists(), "the socket file is left behind");
+    }
+
+    #[rstest]
+    fn refuses_to_remove_a_file_given_as_its_unix_socket(target: TargetFile) {
+        cargo_bin_cmd!("net-watcher")
+            .args([target.path_str(), "--unix", target.path_str()])
+            .assert()
+            .failure()
+            .code(1)
+            .stderr(predicate::str::contains(
+                "is not a socket; refusing to remove it",
+            ));
+        assert!(target.path().exists());
+    }
+}
+
+mod net_watcher_client {
+    use super::*;
+
+    #[rstest]
+    fn prints_the_greeting_then_each_change_then_exits_zero_when_the_server_stops(
+        target: TargetFile,
+    ) {
+        let server =
+            TestServer::start("net-watcher", &[target.path_str(), "--port", "0", "--json"]);
+        let port = server.port().to_string();
+        let mut client = Spawned::start("net-watcher-client", &["--port", &port]);
+        client.wait_for_stdout(&format!("Now watching: {}", target.path_str()));
+        target.touch();
+        let change = client.next_stdout_line("the change line").unwrap();
+        assert!(
+            change.starts_with("File changed: ") && change.ends_with(" GMT+0000 (UTC)"),
+            "got {change:?}"
+        );
+        server.process.signal(libc::SIGTERM);
+        let (status, _) = client.wait_for_exit();
+        assert!(
+            status.success(),
+            "the client exits 0: {status}\n{}",
+            client.report()
+        );
+    }
+
+    #[test]
+    fn prints_the_message_the_split_service_sends_in_two_parts() {
+        let service = TestServer::start("test-json-service", &["--port", "0", "--delay-ms", "20"]);
+        let port = service.port().to_string();
+        cargo_bin_cmd!("net-watcher-client")
+            .args(["--port", &port])
+            .assert()
+            .success()
+            .stdout("File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)\n")
+            .stderr("");
+    }
+
+    #[test]
+    fn fails_clearly_when_the_connection_is_refused() {
+        // A socket that is bound but not listening holds the port, so the
+        // connection is refused for sure and no other test can take it.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = socket.local_addr().unwrap().port().to_string();
+        cargo_bin_cmd!("net-watcher-client")
+            .args(["--host", "127.0.0.1", "--port", &port])
+            .assert()
+            .failure()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "net-watcher-client: cannot connect to 127.0.0.1:{port}: Connection refused"
+            )));
+    }
+}
+
+mod test_json_service {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn announces_itself_like_the_book_and_listens_on_loopback() {
+        let mut service = TestServer::start("test-json-service", &["--port", "0"]);
+        assert_eq!(
+            service.listening_on().len(),
+            2,
+            "{:?}",
+            service.listening_on()
+        );
+        service.process.signal(libc::SIGTERM);
+        let (status, lines) = service.process.wait_for_exit();
+        assert!(status.success());
+        assert!(
+            lines[0].starts_with("Test server listening for subscribers on 127.0.0.1:"),
+            "got {:?}",
+            lines[0]
+        );
+    }
+
+    #[test]
+    fn sends_each_subscriber_the_whole_message_then_closes() {
+        let service = TestServer::start("test-json-service", &["--port", "0", "--delay-ms", "5"]);
+        let mut subscriber = service.connect();
+        assert_eq!(
+            subscriber.next_line("the message"),
+            "{\"type\":\"changed\",\"timestamp\":1450694370094}\n"
+        );
+        subscriber.expect_end("the service to close the connection");
+    }
+}

@@ -1,0 +1,84 @@
+//! describe: what the client prints (`client::run`), for every kind of line.
+
+use net_watcher::client::{self, describe, describe_error};
+use net_watcher::ldj::LdjError;
+use net_watcher::protocol::Message;
+use pretty_assertions::assert_eq;
+
+use crate::support::chunks::ChunkedReader;
+
+/// Runs the client over `chunks` and returns (stdout, stderr).
+async fn print(chunks: Vec<&[u8]>) -> (String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    client::run(ChunkedReader::new(chunks), &mut out, &mut err)
+        .await
+        .expect("reading scripted chunks does not fail");
+    (
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+#[test]
+fn prints_what_the_books_client_prints() {
+    assert_eq!(
+        describe(&Message::Watching {
+            file: "target.txt".into()
+        }),
+        "Now watching: target.txt"
+    );
+    assert_eq!(
+        describe(&Message::Changed {
+            timestamp: 1_450_694_370_094
+        }),
+        "File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"
+    );
+    assert_eq!(
+        describe(&Message::Unknown {
+            kind: "party".into()
+        }),
+        "Unrecognized message type: party"
+    );
+}
+
+#[test]
+fn quotes_at_most_eighty_characters_of_a_bad_line() {
+    let error = LdjError::InvalidUtf8 {
+        line: "é".repeat(200),
+    };
+    assert_eq!(
+        describe_error(&error),
+        format!(
+            "Bad line from server (line is not valid UTF-8): {}... [cut]",
+            "é".repeat(80)
+        )
+    );
+}
+
+#[tokio::test]
+async fn for_the_session_fixture_prints_the_recorded_output_whatever_the_chunking() {
+    let stream = include_bytes!("../../fixtures/ldj/session.ldj");
+    let expected_out = include_str!("../../fixtures/ldj/session.stdout");
+    let expected_err = include_str!("../../fixtures/ldj/session.stderr");
+    for chunk_size in [1, 7, 64, stream.len()] {
+        let (out, err) = print(stream.chunks(chunk_size).collect()).await;
+        assert_eq!(out, expected_out, "stdout with {chunk_size}-byte reads");
+        assert_eq!(err, expected_err, "stderr with {chunk_size}-byte reads");
+    }
+}
+
+#[tokio::test]
+async fn returns_a_read_failure_after_printing_what_came_before() {
+    let reader = ChunkedReader::new([&b"{\"type\":\"changed\",\"timestamp\":0}\n"[..]])
+        .then_fail(std::io::ErrorKind::ConnectionReset);
+    let mut out = Vec::new();
+    let result = client::run(reader, &mut out, std::io::sink()).await;
+    assert_eq!(
+        result.expect_err("the failure is returned").kind(),
+        std::io::ErrorKind::ConnectionReset
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "File changed: Thu Jan 01 1970 00:00:00 GMT+0000 (UTC)\n"
+    );
+}

@@ -1,0 +1,31 @@
+//! The spec suite of net-watcher: one test binary, read as a specification.
+//!
+//! Each module is a subject (a Mocha `describe`), each nested module a
+//! context, each test a behaviour in the present tense. `cargo test --test
+//! spec -- --list` prints the specification; `cargo test ldj_client::` runs
+//! one subject.
+//!
+//! | module | subject | chapter |
+//! |---|---|---|
+//! | `ldj_client` | framing bytes into messages (the book's LDJClient) | 5, 6, 7 |
+//! | `exercises` | the chapter's exercises T1, T2, R1–R5 | 8 |
+//! | `message_protocol` | the two protocols' shapes | 1, 3 |
+//! | `net_watcher_server` | the server, in-process, over TCP | 1, 3 |
+//! | `unix_socket` | the server on a Unix socket | 2 |
+//! | `fake_service` | the split-message service, in-process | 5 |
+//! | `client_output` | what the client prints for each line | 4, 6 |
+//! | `binaries` | the real programs, spawned | 1–5 |
+//!
+//! Shared fixtures and helpers live in `support`; no test file defines its
+//! own.
+
+mod support;
+
+mod binaries;
+mod client_output;
+mod exercises;
+mod fake_service;
+mod ldj_client;
+mod message_protocol;
+mod net_watcher_server;
+mod unix_socket;

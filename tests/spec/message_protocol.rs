@@ -1,0 +1,91 @@
+//! describe: the messages, in plain text and in line-delimited JSON.
+
+use net_watcher::protocol::{Message, Protocol};
+use rstest::rstest;
+
+mod in_json {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn writes_watching_byte_for_byte_as_the_book() {
+        let message = Message::Watching {
+            file: "target.txt".into(),
+        };
+        assert_eq!(
+            message.to_json_line(),
+            "{\"type\":\"watching\",\"file\":\"target.txt\"}\n"
+        );
+    }
+
+    #[test]
+    fn writes_changed_byte_for_byte_as_the_book() {
+        let message = Message::Changed {
+            timestamp: 1_450_694_370_094,
+        };
+        assert_eq!(
+            message.to_json_line(),
+            "{\"type\":\"changed\",\"timestamp\":1450694370094}\n"
+        );
+    }
+
+    #[test]
+    fn escapes_a_file_name_so_the_line_stays_one_json_object() {
+        let message = Message::Watching {
+            file: "odd \"name\"\nwith a newline.txt".into(),
+        };
+        let line = message.to_json_line();
+        assert_eq!(line.matches('\n').count(), 1, "one line: {line:?}");
+        let parsed: Message = serde_json::from_str(&line).expect("the line parses back");
+        assert_eq!(parsed, message);
+    }
+
+    #[rstest]
+    #[case::watching(Message::Watching { file: "ñandú.txt".into() })]
+    #[case::changed(Message::Changed { timestamp: u64::MAX })]
+    #[case::unknown(Message::Unknown { kind: "renamed".into() })]
+    fn reads_back_what_it_writes(#[case] message: Message) {
+        let parsed: Message =
+            serde_json::from_str(&message.to_json_line()).expect("the line parses back");
+        assert_eq!(parsed, message);
+    }
+
+    #[test]
+    fn keeps_the_name_of_an_unknown_type_and_ignores_extra_fields() {
+        let parsed: Message =
+            serde_json::from_str(r#"{"type":"renamed","to":"other.txt"}"#).expect("parses");
+        assert_eq!(
+            parsed,
+            Message::Unknown {
+                kind: "renamed".into()
+            }
+        );
+    }
+}
+
+mod in_plain_text {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn greets_with_the_path_in_quotes() {
+        let message = Message::Watching {
+            file: "target.txt".into(),
+        };
+        assert_eq!(
+            Protocol::Text.render(&message),
+            "Now watching \"target.txt\" for changes...\n"
+        );
+    }
+
+    #[test]
+    fn dates_a_change_with_weekday_date_time_and_utc_offset() {
+        let message = Message::Changed {
+            timestamp: 1_450_694_370_094,
+        };
+        assert_eq!(
+            Protocol::Text.render(&message),
+            "File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)\n"
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! describe: the net-watcher server, run in-process on port 0.
+//!
+//! Each test gets its own `target.txt` in its own temporary directory (the
+//! `target` fixture) and its own server; tests wait for the greeting before
+//! changing the file, since the greeting means the watch is in place.
+
+use net_watcher::console::ConsoleEvent;
+use net_watcher::protocol::{Message, Protocol, now_millis};
+use rstest::rstest;
+
+use crate::support::in_process::{InProcessServer, Options};
+use crate::support::target::{TargetFile, target};
+
+mod in_plain_text {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    #[tokio::test]
+    async fn greets_with_the_path_as_typed(target: TargetFile) {
+        let server = InProcessServer::start(&target, Protocol::Text).await;
+        let mut subscriber = server.subscribe().await;
+        assert_eq!(
+            subscriber.next_line("the greeting").await,
+            format!("Now watching \"{}\" for changes...\n", target.path_str())
+        );
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn notifies_after_a_touch(target: TargetFile) {
+        let server = InProcessServer::start(&target, Protocol::Text).await;
+        let mut subscriber = server.subscribe_greeted().await;
+        target.touch();
+        let line = subscriber.next_line("the change line").await;
+        assert!(
+            line.starts_with("File changed: ") && line.ends_with(" GMT+0000 (UTC)\n"),
+            "a dated change line, got {line:?}"
+        );
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn notifies_after_an_append(target: TargetFile) {
+        let server = InProcessServer::start(&target, Protocol::Text).await;
+        let mut subscriber = server.subscribe_greeted().await;
+        target.append("one more line");
+        let line = subscriber.next_line("the change line").await;
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}
+
+mod in_json {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    #[tokio::test]
+    async fn greets_with_a_watching_message(target: TargetFile) {
+        let server = InProcessServer::start(&target, Protocol::Json).await;
+        let mut subscriber = server.subscribe().await;
+        let expected = Message::Watching {
+            file: target.path_str().to_owned(),
+        };
+        assert_eq!(
+            subscriber.next_line("the greeting").await,
+            expected.to_json_line()
+        );
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn notifies_with_the_time_of_the_change_in_milliseconds(target: TargetFile) {
+        let server = InProcessServer::start(&target, Protocol::Json).await;
+        let mut subscriber = server.subscribe_greeted().await;
+        let before = now_millis();
+        target.touch();
+        let line = subscriber.next_line("the changed message").await;
+        let after = now_millis();
+        let message: Message = serde_json::from_str(&line).expect("one JSON message");
+        match message {
+            Message::Changed { timestamp } => assert!(
+                (before..=after).contains(&timestamp),
+                "timestamp {timestamp} is not between {before} and {after}"
+            ),
+            other => panic!("expected a changed message, got {other:?}"),
+        }
+        assert_eq!(line.matches('\n').count(), 1, "exactly one line: {line:?}");
+    }
+}
+
+mod with_several_subscribers {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    #[tokio::test]
+    async fn notifies_every_one_of_them(target: TargetFile) {
+        let server = InProcessServer::start(&target, Protocol::Text).await;
+        let mut subscribers = Vec::new();
+        for _ in 0..5 {
+            subscribers.push(server.subscribe_greeted().await);
+        }
+        target.touch();
+        for (index, subscriber) in subscribers.iter_mut().enumerate() {
+            let line = subscriber
+                .next_line(&format!("subscriber {index}'s change line"))
+                .await;
+            assert!(
+                line.starts_with("File changed: "),
+                "subscriber {index} got {line:?}"
+            );
+        }
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn shares_one_os_watch_and_releases_it_when_the_last_one_leaves(target: TargetFile) {
+        let mut server = InProcessServer::start(&target, Protocol::Text).await;
+        assert!(
+            !server.notifier.is_watching(),
+            "no watch before anyone subscribes"
+        );
+        let first = server.subscribe_greeted().await;
+        let second = server.subscribe_greeted().await;
+        assert_eq!(server.notifier.subscriber_count(), 2);
+        assert!(server.notifier.is_watching());
+
+        drop(first);
+        server
+            .expect_event(ConsoleEvent::SubscriberDisconnected)
+            .await;
+        assert_eq!(server.notifier.subscriber_count(), 1);
+        assert!(
+            server.notifier.is_watching(),
+            "one subscriber still listens"
+        );
+
+        drop(second);
+        server
+            .expect_event(ConsoleEvent::SubscriberDisconnected)
+            .await;
+        assert_eq!(server.notifier.subscriber_count(), 0);
+        assert!(!server.notifier.is_watching(), "the watch is released");
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn places_the_watch_again_for_a_subscriber_after_a_quiet_spell(target: TargetFile) {
+        let mut server = InProcessServer::start(&target, Protocol::Text).await;
+        drop(server.subscribe_greeted().await);
+        server
+            .expect_event(ConsoleEvent::SubscriberDisconnected)
+            .await;
+        assert!(!server.notifier.is_watching());
+
+        let mut subscriber = server.subscribe_greeted().await;
+        target.touch();
+        let line = subscriber
+            .next_line("a change after the watch came back")
+            .await;
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}
+
+mod on_the_console {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    #[tokio::test]
+    async fn logs_each_connect_and_disconnect(target: TargetFile) {
+        let mut server = InProcessServer::start(&target, Protocol::Text).await;
+        let subscriber = server.subscribe_greeted().await;
+        server.expect_event(ConsoleEvent::SubscriberConnected).await;
+        drop(subscriber);
+        server
+            .expect_event(ConsoleEvent::SubscriberDisconnected)
+            .await;
+    }
+
+    #[test]
+    fn uses_the_books_sentences() {
+        assert_eq!(
+            ConsoleEvent::SubscriberConnected.to_string(),
+            "Subscriber connected."
+        );
+        assert_eq!(
+            ConsoleEvent::SubscriberDisconnected.to_string(),
+            "Subscriber disconnected."
+        );
+    }
+}
+
+mod when_a_subscriber_types {
+    use super::*;
+
+    #[rstest]
+    #[tokio::test]
+    async fn ignores_the_input_and_keeps_notifying(target: TargetFile) {
+        let server = InProcessServer::start(&target, Protocol::Text).await;
+        let mut subscriber = server.subscribe_greeted().await;
+        // More than any socket buffer holds: the server must keep reading and
+        // discarding, or this write would block.
+        let typing = b"hello server, are you there?\n".repeat(40_000);
+        crate::support::within(
+            "a megabyte of typing to be taken",
+            subscriber.type_text(&typing),
+        )
+        .await;
+        target.touch();
+        let line = subscriber.next_line("the change line after typing").await;
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}
+
+mod when_full {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    #[tokio::test]
+    async fn refuses_one_more_subscriber_with_a_line_and_serves_the_others(target: TargetFile) {
+        let options = Options {
+            max_subscribers: 1,
+            ..Options::default()
+        };
+        let mut server = InProcessServer::start_with(&target, options).await;
+        let mut served = server.subscribe_greeted().await;
+
+        let mut refused = server.subscribe().await;
+        assert_eq!(
+            refused.next_line("the refusal").await,
+            "Server full: 1 subscribers already connected; try again later.\n"
+        );
+        refused.expect_end("the refused connection to close").await;
+        server
+            .expect_event(ConsoleEvent::SubscriberRefused { limit: 1 })
+            .await;
+
+        target.touch();
+        let line = served.next_line("the served subscriber's change").await;
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}
+
+mod on_shutdown {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    #[tokio::test]
+    async fn closes_every_subscriber_with_end_of_file(target: TargetFile) {
+        let mut server = InProcessServer::start(&target, Protocol::Json).await;
+        let mut first = server.subscribe_greeted().await;
+        let mut second = server.subscribe_greeted().await;
+        server.shutdown().await;
+        first
+            .expect_end("end of file on the first subscriber")
+            .await;
+        second
+            .expect_end("end of file on the second subscriber")
+            .await;
+        assert_eq!(server.notifier.subscriber_count(), 0);
+        assert!(!server.notifier.is_watching());
+    }
+}

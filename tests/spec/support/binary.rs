@@ -1,0 +1,293 @@
+//! The real binaries, spawned: a [`Spawned`] child whose output is read on
+//! threads, and a [`TestServer`] that waits for the listening line and reads
+//! the port from it. Dropping either kills and reaps the child, so a failing
+//! test leaves no process behind.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use super::PATIENCE;
+
+/// The path of one of this package's binaries, built by cargo for the tests.
+pub fn bin(name: &str) -> &'static Path {
+    match name {
+        "net-watcher" => assert_cmd::cargo::cargo_bin!("net-watcher"),
+        "net-watcher-client" => assert_cmd::cargo::cargo_bin!("net-watcher-client"),
+        "test-json-service" => assert_cmd::cargo::cargo_bin!("test-json-service"),
+        other => panic!("no binary named {other}"),
+    }
+}
+
+/// A running child process whose stdout lines arrive on a channel and whose
+/// stderr is collected, both by threads, so the child never blocks on a full
+/// pipe however much it prints.
+pub struct Spawned {
+    command_line: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// `Some(line)` for each stdout line; `None` once stdout is closed.
+    stdout: Receiver<Option<String>>,
+    stdout_seen: Vec<String>,
+    stdout_closed: bool,
+    stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<thread::JoinHandle<()>>,
+}
+
+impl Spawned {
+    /// Starts binary `name` with `args`.
+    pub fn start(name: &str, args: &[&str]) -> Self {
+        let command_line = format!("{name} {}", args.join(" "));
+        let mut child = Command::new(bin(name))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start `{command_line}`: {error}"));
+
+        let (lines_tx, stdout) = mpsc::channel();
+        let child_stdout = child.stdout.take().expect("stdout is piped");
+        thread::spawn(move || {
+            for line in BufReader::new(child_stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(Some(line)).is_err() {
+                    return;
+                }
+            }
+            let _ = lines_tx.send(None);
+        });
+
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut child_stderr = child.stderr.take().expect("stderr is piped");
+        let stderr_sink = Arc::clone(&stderr);
+        let stderr_reader = thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(read) = child_stderr.read(&mut chunk) {
+                if read == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&chunk[..read]);
+                stderr_sink.lock().unwrap().push_str(&text);
+            }
+        });
+
+        let stdin = child.stdin.take();
+        Spawned {
+            command_line,
+            child,
+            stdin,
+            stdout,
+            stdout_seen: Vec::new(),
+            stdout_closed: false,
+            stderr,
+            stderr_reader: Some(stderr_reader),
+        }
+    }
+
+    /// What the failure message of a test shows about this child.
+    pub fn report(&self) -> String {
+        format!(
+            "command: {}\nstdout so far:\n{}\nstderr so far:\n{}",
+            self.command_line,
+            self.stdout_seen.join("\n"),
+            self.stderr.lock().unwrap()
+        )
+    }
+
+    /// The next stdout line, waiting up to [`PATIENCE`]; `None` at end of
+    /// output. Fails the test on timeout, naming `what` was awaited.
+    pub fn next_stdout_line(&mut self, what: &str) -> Option<String> {
+        if self.stdout_closed {
+            return None;
+        }
+        match self.stdout.recv_timeout(PATIENCE) {
+            Ok(Some(line)) => {
+                self.stdout_seen.push(line.clone());
+                Some(line)
+            }
+            Ok(None) | Err(RecvTimeoutError::Disconnected) => {
+                self.stdout_closed = true;
+                None
+            }
+            Err(RecvTimeoutError::Timeout) => panic!(
+                "timed out after {PATIENCE:?} waiting for {what}\n{}",
+                self.report()
+            ),
+        }
+    }
+
+    /// Waits for a stdout line equal to `expected`, skipping others.
+    pub fn wait_for_stdout(&mut self, expected: &str) {
+        loop {
+            match self.next_stdout_line(&format!("the line {expected:?} on stdout")) {
+                Some(line) if line == expected => return,
+                Some(_) => continue,
+                None => panic!(
+                    "stdout ended without the line {expected:?}\n{}",
+                    self.report()
+                ),
+            }
+        }
+    }
+
+    /// Closes the child's stdin.
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Sends `signal` to the child.
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: `kill` has no memory-safety preconditions; the pid is our
+        // own child's, which we have not reaped yet, so it is still ours.
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(sent, 0, "could not signal `{}`", self.command_line);
+    }
+
+    /// Waits for the child to exit (its stdout closes first), and returns
+    /// its status and every stdout line it printed.
+    pub fn wait_for_exit(&mut self) -> (ExitStatus, Vec<String>) {
+        while self
+            .next_stdout_line("the process to exit (its stdout to close)")
+            .is_some()
+        {}
+        let status = self.child.wait().expect("the child can be waited for");
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        (status, self.stdout_seen.clone())
+    }
+
+    /// Everything the child printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        // Already exited is fine; the point is that nothing is left running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A server binary (`net-watcher` or `test-json-service`) that has printed
+/// its listening line.
+pub struct TestServer {
+    /// The running process.
+    pub process: Spawned,
+    listening_on: Vec<String>,
+}
+
+impl TestServer {
+    /// Starts binary `name` with `args` and waits until it listens.
+    pub fn start(name: &str, args: &[&str]) -> Self {
+        let mut process = Spawned::start(name, args);
+        let first = process
+            .next_stdout_line("the listening line")
+            .unwrap_or_else(|| panic!("the server exited before listening\n{}", process.report()));
+        let Some((_, addresses)) = first.split_once("istening for subscribers on ") else {
+            panic!("the first line is not a listening line: {first:?}");
+        };
+        let addresses = addresses
+            .strip_suffix("...")
+            .unwrap_or_else(|| panic!("the listening line does not end in '...': {first:?}"));
+        let listening_on = addresses
+            .split(" and ")
+            .flat_map(|part| part.split(", "))
+            .map(str::to_owned)
+            .collect();
+        TestServer {
+            process,
+            listening_on,
+        }
+    }
+
+    /// Every address or path the listening line names.
+    pub fn listening_on(&self) -> &[String] {
+        &self.listening_on
+    }
+
+    /// The first TCP address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.listening_on[0]
+            .parse()
+            .unwrap_or_else(|_| panic!("not a TCP address: {:?}", self.listening_on[0]))
+    }
+
+    /// The TCP port, read from the listening line.
+    pub fn port(&self) -> u16 {
+        self.addr().port()
+    }
+
+    /// Connects a subscriber over TCP.
+    pub fn connect(&self) -> LineReader {
+        LineReader::new(TcpStream::connect(self.addr()).expect("the server accepts"))
+    }
+}
+
+/// Reads lines from a connected socket, each wait bounded by [`PATIENCE`].
+pub struct LineReader {
+    reader: BufReader<Box<dyn Read + Send>>,
+    writer: Box<dyn Write + Send>,
+}
+
+impl LineReader {
+    /// Reads from a TCP connection.
+    pub fn new(stream: TcpStream) -> Self {
+        stream
+            .set_read_timeout(Some(PATIENCE))
+            .expect("a read timeout can be set");
+        let writer = stream.try_clone().expect("the socket can be cloned");
+        LineReader {
+            reader: BufReader::new(Box::new(stream)),
+            writer: Box::new(writer),
+        }
+    }
+
+    /// Reads from a Unix socket connection.
+    pub fn unix(stream: std::os::unix::net::UnixStream) -> Self {
+        stream
+            .set_read_timeout(Some(PATIENCE))
+            .expect("a read timeout can be set");
+        let writer = stream.try_clone().expect("the socket can be cloned");
+        LineReader {
+            reader: BufReader::new(Box::new(stream)),
+            writer: Box::new(writer),
+        }
+    }
+
+    /// The next line, newline included. Fails the test on timeout or end of
+    /// file, naming `what` was awaited.
+    pub fn next_line(&mut self, what: &str) -> String {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => panic!("the connection ended while waiting for {what}"),
+            Ok(_) => line,
+            Err(error) => panic!("no {what} within {PATIENCE:?}: {error} (got {line:?})"),
+        }
+    }
+
+    /// Waits for the server to close the connection; fails on more data.
+    pub fn expect_end(&mut self, what: &str) {
+        let mut rest = String::new();
+        match self.reader.read_line(&mut rest) {
+            Ok(0) => {}
+            Ok(_) => panic!("expected {what}, got the line {rest:?}"),
+            Err(error) => panic!("expected {what}, got: {error}"),
+        }
+    }
+
+    /// Sends bytes to the server, as someone typing into `nc` does.
+    pub fn type_text(&mut self, text: &str) {
+        self.writer
+            .write_all(text.as_bytes())
+            .expect("the server's socket takes input");
+    }
+}

@@ -1,0 +1,248 @@
+//! A server running inside the test process, on port 0 or a temporary Unix
+//! socket, with its console events on a channel and its shutdown in the
+//! test's hands; and an async [`Subscriber`] to connect to it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use net_watcher::console::{Console, ConsoleEvent};
+use net_watcher::notifier::Notifier;
+use net_watcher::protocol::Protocol;
+use net_watcher::server::{self, Config, Listener};
+use net_watcher::watch::Target;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::target::TargetFile;
+use super::{QUIET_PERIOD, within};
+
+/// How to start an [`InProcessServer`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The protocol spoken to subscribers.
+    pub protocol: Protocol,
+    /// Listen on a Unix socket at this path instead of TCP.
+    pub unix: Option<PathBuf>,
+    /// The connection limit.
+    pub max_subscribers: usize,
+    /// The write timeout.
+    pub write_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            protocol: Protocol::Text,
+            unix: None,
+            max_subscribers: 100,
+            write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Options {
+    /// The default options, speaking `protocol`.
+    pub fn speaking(protocol: Protocol) -> Self {
+        Options {
+            protocol,
+            ..Options::default()
+        }
+    }
+}
+
+/// A server task in this process.
+pub struct InProcessServer {
+    /// The notifier, to read its subscriber count and watch state.
+    pub notifier: Notifier,
+    addr: Option<SocketAddr>,
+    unix: Option<PathBuf>,
+    events: mpsc::UnboundedReceiver<ConsoleEvent>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl InProcessServer {
+    /// Starts a server for `target` on 127.0.0.1, port 0, speaking `protocol`.
+    pub async fn start(target: &TargetFile, protocol: Protocol) -> Self {
+        Self::start_with(target, Options::speaking(protocol)).await
+    }
+
+    /// Starts a server for `target` with `options`.
+    pub async fn start_with(target: &TargetFile, options: Options) -> Self {
+        let listener = match &options.unix {
+            Some(path) => server::bind_unix(path).expect("the Unix socket binds"),
+            None => server::bind_tcp("127.0.0.1", 0)
+                .await
+                .expect("port 0 binds")
+                .remove(0),
+        };
+        let addr = listener.tcp_addr();
+        Self::start_on(target, options, vec![listener], addr).await
+    }
+
+    async fn start_on(
+        target: &TargetFile,
+        options: Options,
+        listeners: Vec<Listener>,
+        addr: Option<SocketAddr>,
+    ) -> Self {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let console = Console::new(move |event| {
+            let _ = events_tx.send(event.clone());
+        });
+        let target = Target::new(target.path()).expect("the target exists");
+        let notifier = Notifier::new(target, options.protocol, console.clone());
+        let config = Config {
+            max_subscribers: options.max_subscribers,
+            write_timeout: options.write_timeout,
+            console,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(
+            listeners,
+            notifier.clone(),
+            config,
+            async move {
+                // A dropped sender stops the server too.
+                let _ = stopped.await;
+            },
+        ));
+        InProcessServer {
+            notifier,
+            addr,
+            unix: options.unix,
+            events,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// The TCP address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr.expect("this server listens on TCP")
+    }
+
+    /// Connects a new subscriber (TCP or Unix, as the server listens).
+    pub async fn subscribe(&self) -> Subscriber {
+        match &self.unix {
+            Some(path) => Subscriber::unix(path).await,
+            None => Subscriber::tcp(self.addr()).await,
+        }
+    }
+
+    /// Connects a subscriber and reads its greeting, so that the shared watch
+    /// is known to be in place.
+    pub async fn subscribe_greeted(&self) -> Subscriber {
+        let mut subscriber = self.subscribe().await;
+        subscriber.next_line("the greeting").await;
+        subscriber
+    }
+
+    /// Waits for the console event `expected`, skipping others.
+    pub async fn expect_event(&mut self, expected: ConsoleEvent) {
+        let what = format!("the console event {expected:?}");
+        let events = &mut self.events;
+        within(&what, async {
+            loop {
+                match events.recv().await {
+                    Some(event) if event == expected => return,
+                    Some(_) => continue,
+                    None => panic!("the server stopped before {expected:?}"),
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Stops the server and waits until `run` has returned.
+    pub async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            within("the server to shut down", task)
+                .await
+                .expect("the server task does not panic");
+        }
+    }
+}
+
+impl Drop for InProcessServer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// A connected subscriber, reading lines with timeouts.
+pub struct Subscriber {
+    reader: BufReader<Box<dyn AsyncRead + Unpin + Send>>,
+    writer: Box<dyn AsyncWrite + Unpin + Send>,
+}
+
+impl Subscriber {
+    /// Connects over TCP.
+    pub async fn tcp(addr: SocketAddr) -> Self {
+        let stream = within("a TCP connect", TcpStream::connect(addr))
+            .await
+            .expect("the server accepts TCP connections");
+        let (reader, writer) = stream.into_split();
+        Subscriber {
+            reader: BufReader::new(Box::new(reader)),
+            writer: Box::new(writer),
+        }
+    }
+
+    /// Connects over a Unix socket.
+    pub async fn unix(path: &Path) -> Self {
+        let stream = within("a Unix socket connect", UnixStream::connect(path))
+            .await
+            .expect("the server accepts Unix connections");
+        let (reader, writer) = stream.into_split();
+        Subscriber {
+            reader: BufReader::new(Box::new(reader)),
+            writer: Box::new(writer),
+        }
+    }
+
+    /// The next line, newline included. Fails the test on timeout or end of
+    /// file, naming `what` was awaited.
+    pub async fn next_line(&mut self, what: &str) -> String {
+        let mut line = String::new();
+        let read = within(what, self.reader.read_line(&mut line))
+            .await
+            .unwrap_or_else(|error| panic!("reading {what} failed: {error}"));
+        assert_ne!(read, 0, "the connection ended while waiting for {what}");
+        line
+    }
+
+    /// Waits for end of file from the server; fails on more data.
+    pub async fn expect_end(&mut self, what: &str) {
+        let mut rest = String::new();
+        let read = within(what, self.reader.read_line(&mut rest))
+            .await
+            .unwrap_or_else(|error| panic!("expected {what}, got: {error}"));
+        assert_eq!(read, 0, "expected {what}, got the line {rest:?}");
+    }
+
+    /// Checks that nothing arrives for [`QUIET_PERIOD`].
+    pub async fn expect_silence(&mut self, after: &str) {
+        let mut line = String::new();
+        if let Ok(read) = tokio::time::timeout(QUIET_PERIOD, self.reader.read_line(&mut line)).await
+        {
+            panic!("expected nothing more after {after}, got {read:?}: {line:?}");
+        }
+    }
+
+    /// Sends bytes to the server, as someone typing into `nc` does.
+    pub async fn type_text(&mut self, text: &[u8]) {
+        self.writer
+            .write_all(text)
+            .await
+            .expect("the server's socket takes input");
+    }
+}

@@ -1,0 +1,93 @@
+//! describe: the server on a Unix socket (step 2).
+
+use std::os::unix::net::UnixListener as StdUnixListener;
+
+use net_watcher::protocol::Protocol;
+use net_watcher::server::{self, BindError};
+use pretty_assertions::assert_eq;
+use rstest::rstest;
+
+use crate::support::in_process::{InProcessServer, Options};
+use crate::support::target::{TargetFile, target};
+
+fn unix_options(target: &TargetFile) -> Options {
+    Options {
+        unix: Some(target.dir().join("watcher.sock")),
+        ..Options::speaking(Protocol::Text)
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn greets_and_notifies_like_tcp(target: TargetFile) {
+    let server = InProcessServer::start_with(&target, unix_options(&target)).await;
+    let mut subscriber = server.subscribe().await;
+    assert_eq!(
+        subscriber.next_line("the greeting").await,
+        format!("Now watching \"{}\" for changes...\n", target.path_str())
+    );
+    target.touch();
+    let line = subscriber.next_line("the change line").await;
+    assert!(line.starts_with("File changed: "), "got {line:?}");
+}
+
+#[rstest]
+#[tokio::test]
+async fn removes_its_socket_file_on_shutdown(target: TargetFile) {
+    let options = unix_options(&target);
+    let path = options.unix.clone().unwrap();
+    let mut server = InProcessServer::start_with(&target, options).await;
+    let mut subscriber = server.subscribe_greeted().await;
+    assert!(path.exists());
+    server.shutdown().await;
+    subscriber.expect_end("end of file at shutdown").await;
+    assert!(!path.exists(), "{} is left behind", path.display());
+}
+
+mod when_the_path_exists {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    #[tokio::test]
+    async fn replaces_a_stale_socket_that_nothing_answers_on(target: TargetFile) {
+        let path = target.dir().join("watcher.sock");
+        // A listener that is dropped leaves its socket file behind, as a
+        // crashed server does.
+        drop(StdUnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let server = InProcessServer::start_with(&target, unix_options(&target)).await;
+        let mut subscriber = server.subscribe().await;
+        let greeting = subscriber.next_line("the greeting").await;
+        assert!(greeting.starts_with("Now watching"), "got {greeting:?}");
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn refuses_a_socket_that_a_live_server_answers_on(target: TargetFile) {
+        let path = target.dir().join("watcher.sock");
+        let _live = StdUnixListener::bind(&path).unwrap();
+        match server::bind_unix(&path) {
+            Err(BindError::AddressInUse(shown)) => assert_eq!(shown, path.display().to_string()),
+            other => panic!("expected AddressInUse, got {other:?}"),
+        }
+        assert!(path.exists(), "the live server's socket is not removed");
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn never_deletes_a_path_that_is_not_a_socket(target: TargetFile) {
+        let error = server::bind_unix(target.path()).expect_err("a regular file is refused");
+        assert!(
+            matches!(error, BindError::NotASocket(_)),
+            "expected NotASocket, got {error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("is not a socket; refusing to remove it"),
+            "a clear message: {error}"
+        );
+        assert!(target.path().exists(), "the file is still there");
+    }
+}
