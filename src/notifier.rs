@@ -19,6 +19,7 @@
 //! every subscriber writes the same shared bytes.
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -48,6 +49,7 @@ pub struct Notifier {
 struct Shared {
     target: Target,
     protocol: Protocol,
+    settle_window: Duration,
     console: Console,
     greeting: Arc<[u8]>,
     latest: watch::Sender<Notification>,
@@ -88,9 +90,15 @@ impl Shared {
 }
 
 impl Notifier {
-    /// A notifier for `target`, speaking `protocol`. No OS watch is placed
-    /// until the first [`Notifier::subscribe`].
-    pub fn new(target: Target, protocol: Protocol, console: Console) -> Self {
+    /// A notifier for `target`, speaking `protocol`, settling bursts of OS
+    /// events over `settle_window` (see [`crate::watch::settle`]). No OS
+    /// watch is placed until the first [`Notifier::subscribe`].
+    pub fn new(
+        target: Target,
+        protocol: Protocol,
+        settle_window: Duration,
+        console: Console,
+    ) -> Self {
         let greeting = protocol
             .render(&Message::Watching {
                 file: target.as_typed().to_owned(),
@@ -106,6 +114,7 @@ impl Notifier {
             shared: Arc::new(Shared {
                 target,
                 protocol,
+                settle_window,
                 console,
                 greeting,
                 latest,
@@ -141,7 +150,8 @@ impl Notifier {
             // A weak reference: the watch lives inside `Shared`, so a strong
             // one would keep `Shared` alive forever.
             let shared: Weak<Shared> = Arc::downgrade(&self.shared);
-            let os_watch = FileWatch::start(&self.shared.target, move |report| {
+            let window = self.shared.settle_window;
+            let os_watch = FileWatch::start(&self.shared.target, window, move |report| {
                 let Some(shared) = shared.upgrade() else {
                     return;
                 };

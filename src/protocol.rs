@@ -142,6 +142,26 @@ impl Protocol {
     }
 }
 
+impl Protocol {
+    /// Renders a notice that ends a connection (the server is full, the file
+    /// cannot be watched) as one line of this protocol.
+    ///
+    /// In JSON it is `{"type":"error","message":…}`: a type the book's client
+    /// does not know, so it prints `Unrecognized message type: error` rather
+    /// than failing.
+    pub fn render_error(self, message: &str) -> String {
+        match self {
+            Protocol::Text => format!("Error: {message}\n"),
+            Protocol::Json => {
+                // Written by hand so that `type` comes first, as in every
+                // other message; a string always serialises.
+                let message = serde_json::to_string(message).expect("a string serialises");
+                format!("{{\"type\":\"error\",\"message\":{message}}}\n")
+            }
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch, now: the `timestamp` of a change.
 pub fn now_millis() -> u64 {
     // A clock set before 1970 is a broken machine, not a case to serve; 0 is

@@ -28,7 +28,6 @@ use tokio_util::task::TaskTracker;
 use crate::connection::{self, Ending};
 use crate::console::{Console, ConsoleEvent};
 use crate::notifier::Notifier;
-use crate::protocol::Protocol;
 
 /// The TCP port of the práctica.
 pub const DEFAULT_PORT: u16 = 60300;
@@ -351,7 +350,14 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) {
-    let refusal = refusal_line(notifier.protocol(), config.max_subscribers);
+    let refusal = notifier
+        .protocol()
+        .render_error(&format!(
+            "the server is full ({} subscribers); try again later.",
+            config.max_subscribers
+        ))
+        .into_bytes()
+        .into();
     let shared = Arc::new(Shared {
         slots: Arc::new(Semaphore::new(config.max_subscribers)),
         notifier,
@@ -370,21 +376,6 @@ pub async fn run(
     while accept_loops.join_next().await.is_some() {}
     shared.subscribers.close();
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, shared.subscribers.wait()).await;
-}
-
-/// The line sent to a connection refused because the server is full, in the
-/// server's protocol.
-fn refusal_line(protocol: Protocol, limit: usize) -> Arc<[u8]> {
-    let text = format!("Server full: {limit} subscribers already connected; try again later.");
-    let line = match protocol {
-        Protocol::Text => format!("{text}\n"),
-        Protocol::Json => {
-            let mut line = serde_json::json!({"type": "error", "message": text}).to_string();
-            line.push('\n');
-            line
-        }
-    };
-    line.into_bytes().into()
 }
 
 async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
@@ -425,6 +416,19 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
     }
 }
 
+/// Writes one last line and closes. Best effort: a peer that does not read
+/// is not waited for beyond the write timeout.
+async fn say_goodbye<S>(stream: &mut S, line: &[u8], write_timeout: Duration)
+where
+    S: AsyncWrite + Unpin,
+{
+    let _ = tokio::time::timeout(write_timeout, async {
+        stream.write_all(line).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
 /// One subscriber's task: take a slot, subscribe, serve, report.
 async fn subscriber<S>(mut stream: S, shared: Arc<Shared>)
 where
@@ -435,18 +439,16 @@ where
         console.say(ConsoleEvent::SubscriberRefused {
             limit: shared.config.max_subscribers,
         });
-        // Best effort: a refused peer that does not read is not waited for.
-        let _ = tokio::time::timeout(shared.config.write_timeout, async {
-            stream.write_all(&shared.refusal).await?;
-            stream.shutdown().await
-        })
-        .await;
+        say_goodbye(&mut stream, &shared.refusal, shared.config.write_timeout).await;
         return;
     };
     let subscription = match shared.notifier.subscribe() {
         Ok(subscription) => subscription,
         Err(error) => {
-            console.say(ConsoleEvent::WatchFailed(error.to_string()));
+            let reason = error.to_string();
+            let line = shared.notifier.protocol().render_error(&reason);
+            console.say(ConsoleEvent::WatchFailed(reason));
+            say_goodbye(&mut stream, line.as_bytes(), shared.config.write_timeout).await;
             return;
         }
     };

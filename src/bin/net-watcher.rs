@@ -12,7 +12,7 @@ use net_watcher::console::Console;
 use net_watcher::notifier::Notifier;
 use net_watcher::protocol::Protocol;
 use net_watcher::server::{self, Config, DEFAULT_PORT};
-use net_watcher::watch::Target;
+use net_watcher::watch::{Target, settle};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// Watch a file and tell every connected subscriber, over TCP or a Unix
@@ -47,6 +47,12 @@ struct Args {
     #[arg(long)]
     json: bool,
 
+    /// How long to wait for a burst of file events to settle when the OS has
+    /// not said the operation is over (a bare chmod, a removal, a writer that
+    /// keeps the file open). 0 notifies on every event at once.
+    #[arg(long, value_name = "MS", default_value_t = settle::DEFAULT_WINDOW.as_millis() as u64)]
+    debounce_ms: u64,
+
     /// The most subscribers served at once; more are refused with a line.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     max_subscribers: usize,
@@ -79,7 +85,12 @@ async fn serve(args: Args) -> Result<(), String> {
         Protocol::Text
     };
     let console = Console::stdout();
-    let notifier = Notifier::new(target, protocol, console.clone());
+    let notifier = Notifier::new(
+        target,
+        protocol,
+        Duration::from_millis(args.debounce_ms),
+        console.clone(),
+    );
 
     // Signal handlers go in before the listening line is printed, so a
     // script that reads the line and then sends SIGTERM gets a clean exit.

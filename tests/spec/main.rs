@@ -12,6 +12,7 @@
 //! | `message_protocol` | the two protocols' shapes | 1, 3 |
 //! | `net_watcher_server` | the server, in-process, over TCP | 1, 3 |
 //! | `unix_socket` | the server on a Unix socket | 2 |
+//! | `watching` | exactly one notification per change, however it is made | 9 |
 //! | `fake_service` | the split-message service, in-process | 5 |
 //! | `client_output` | what the client prints for each line | 4, 6 |
 //! | `binaries` | the real programs, spawned | 1–5 |
@@ -29,3 +30,4 @@ mod ldj_client;
 mod message_protocol;
 mod net_watcher_server;
 mod unix_socket;
+mod watching;

@@ -63,6 +63,29 @@ mod in_json {
     }
 }
 
+mod a_closing_notice {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn is_a_sentence_in_plain_text() {
+        assert_eq!(Protocol::Text.render_error("full"), "Error: full\n");
+    }
+
+    #[test]
+    fn is_an_error_message_in_json_that_the_books_client_calls_unrecognized() {
+        let line = Protocol::Json.render_error("full");
+        assert_eq!(line, "{\"type\":\"error\",\"message\":\"full\"}\n");
+        let parsed: Message = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            parsed,
+            Message::Unknown {
+                kind: "error".into()
+            }
+        );
+    }
+}
+
 mod in_plain_text {
     use super::*;
     use pretty_assertions::assert_eq;

@@ -231,7 +231,7 @@ mod when_full {
         let mut refused = server.subscribe().await;
         assert_eq!(
             refused.next_line("the refusal").await,
-            "Server full: 1 subscribers already connected; try again later.\n"
+            "Error: the server is full (1 subscribers); try again later.\n"
         );
         refused.expect_end("the refused connection to close").await;
         server

@@ -10,7 +10,7 @@ use net_watcher::console::{Console, ConsoleEvent};
 use net_watcher::notifier::Notifier;
 use net_watcher::protocol::Protocol;
 use net_watcher::server::{self, Config, Listener};
-use net_watcher::watch::Target;
+use net_watcher::watch::{Target, settle};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{mpsc, oneshot};
@@ -30,6 +30,8 @@ pub struct Options {
     pub max_subscribers: usize,
     /// The write timeout.
     pub write_timeout: Duration,
+    /// The settle window (`--debounce-ms`).
+    pub debounce: Duration,
 }
 
 impl Default for Options {
@@ -39,6 +41,7 @@ impl Default for Options {
             unix: None,
             max_subscribers: 100,
             write_timeout: Duration::from_secs(30),
+            debounce: settle::DEFAULT_WINDOW,
         }
     }
 }
@@ -94,7 +97,7 @@ impl InProcessServer {
             let _ = events_tx.send(event.clone());
         });
         let target = Target::new(target.path()).expect("the target exists");
-        let notifier = Notifier::new(target, options.protocol, console.clone());
+        let notifier = Notifier::new(target, options.protocol, options.debounce, console.clone());
         let config = Config {
             max_subscribers: options.max_subscribers,
             write_timeout: options.write_timeout,
@@ -144,13 +147,23 @@ impl InProcessServer {
     /// Waits for the console event `expected`, skipping others.
     pub async fn expect_event(&mut self, expected: ConsoleEvent) {
         let what = format!("the console event {expected:?}");
+        self.expect_event_matching(&what, |event| *event == expected)
+            .await;
+    }
+
+    /// Waits for a console event that `wanted` accepts, skipping others.
+    pub async fn expect_event_matching(
+        &mut self,
+        what: &str,
+        wanted: impl Fn(&ConsoleEvent) -> bool,
+    ) {
         let events = &mut self.events;
-        within(&what, async {
+        within(what, async {
             loop {
                 match events.recv().await {
-                    Some(event) if event == expected => return,
+                    Some(event) if wanted(&event) => return,
                     Some(_) => continue,
-                    None => panic!("the server stopped before {expected:?}"),
+                    None => panic!("the server stopped before {what}"),
                 }
             }
         })
@@ -235,6 +248,17 @@ impl Subscriber {
         if let Ok(read) = tokio::time::timeout(QUIET_PERIOD, self.reader.read_line(&mut line)).await
         {
             panic!("expected nothing more after {after}, got {read:?}: {line:?}");
+        }
+    }
+
+    /// The next line if one arrives within [`QUIET_PERIOD`], else `None`.
+    pub async fn try_next_line_within_quiet_period(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match tokio::time::timeout(QUIET_PERIOD, self.reader.read_line(&mut line)).await {
+            Ok(Ok(read)) if read > 0 => Some(line),
+            Ok(Ok(_)) => panic!("the connection ended while counting notifications"),
+            Ok(Err(error)) => panic!("reading failed while counting notifications: {error}"),
+            Err(_elapsed) => None,
         }
     }
 

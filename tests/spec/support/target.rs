@@ -13,7 +13,9 @@ use tempfile::TempDir;
 /// when the value is dropped.
 #[derive(Debug)]
 pub struct TargetFile {
-    dir: TempDir,
+    /// The temporary directory this value owns, if it owns one.
+    _owned: Option<TempDir>,
+    dir: PathBuf,
     path: PathBuf,
 }
 
@@ -24,10 +26,24 @@ pub fn target() -> TargetFile {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("target.txt");
     File::create(&path).expect("target.txt can be created");
-    TargetFile { dir, path }
+    TargetFile {
+        dir: dir.path().to_path_buf(),
+        _owned: Some(dir),
+        path,
+    }
 }
 
 impl TargetFile {
+    /// Another path to watch, inside a directory some other `TargetFile`
+    /// owns (a symlink, a subdirectory). Creates nothing.
+    pub fn at(path: PathBuf) -> Self {
+        TargetFile {
+            _owned: None,
+            dir: path.parent().expect("a path in a directory").to_path_buf(),
+            path,
+        }
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -35,7 +51,7 @@ impl TargetFile {
 
     /// The directory it lives in.
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// The path as a string, as a user would type it.

@@ -1,0 +1,467 @@
+//! describe: watching that users can trust.
+//!
+//! Every way a tool changes a file gives each subscriber exactly one
+//! notification, and the watch keeps working afterwards; reading the file or
+//! touching its neighbours gives none. Each case runs against its own
+//! in-process server, with two subscribers, in its own temporary directory.
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+use std::process::Command;
+
+use futures_util::future::join_all;
+use net_watcher::console::ConsoleEvent;
+use net_watcher::protocol::Protocol;
+use rstest::rstest;
+
+use crate::support::in_process::{InProcessServer, Subscriber};
+use crate::support::target::{TargetFile, target};
+
+/// Two greeted subscribers of a fresh server for `target`.
+async fn two_subscribers(target: &TargetFile) -> (InProcessServer, Vec<Subscriber>) {
+    let server = InProcessServer::start(target, Protocol::Text).await;
+    let subscribers = vec![
+        server.subscribe_greeted().await,
+        server.subscribe_greeted().await,
+    ];
+    (server, subscribers)
+}
+
+/// Each subscriber receives one notification, and then nothing more for the
+/// quiet period.
+async fn expect_exactly_one(subscribers: &mut [Subscriber], what: &str) {
+    for (index, subscriber) in subscribers.iter_mut().enumerate() {
+        let line = subscriber
+            .next_line(&format!("subscriber {index}'s notification of {what}"))
+            .await;
+        assert!(line.starts_with("File changed: "), "{what}: got {line:?}");
+    }
+    let after = format!("the one notification of {what}");
+    join_all(
+        subscribers
+            .iter_mut()
+            .map(|subscriber| subscriber.expect_silence(&after)),
+    )
+    .await;
+}
+
+/// No subscriber receives anything for the quiet period.
+async fn expect_none(subscribers: &mut [Subscriber], what: &str) {
+    join_all(
+        subscribers
+            .iter_mut()
+            .map(|subscriber| subscriber.expect_silence(what)),
+    )
+    .await;
+}
+
+/// Runs `program` with `args`; `false` (and a visible note) if the program
+/// is not installed, so the case is skipped rather than failed.
+fn run_tool(program: &str, args: &[&str], dir: &Path) -> bool {
+    match Command::new(program).args(args).current_dir(dir).status() {
+        Ok(status) => {
+            assert!(
+                status.success(),
+                "`{program} {}` failed: {status}",
+                args.join(" ")
+            );
+            true
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("SKIPPED: `{program}` is not installed, so this case was not run");
+            false
+        }
+        Err(error) => panic!("cannot run `{program}`: {error}"),
+    }
+}
+
+/// One operation a user or a tool performs on the watched file.
+#[derive(Debug, Clone, Copy)]
+enum Operation {
+    Write,
+    Append,
+    Truncate,
+    Touch,
+    TouchWithoutOpening,
+    Chmod,
+    Remove,
+    RenameAway,
+    AtomicSave,
+    BackupAndWrite,
+    CopyOver,
+    ToolTouch,
+    ToolSedInPlace,
+    ToolCp,
+    ToolMv,
+}
+
+impl Operation {
+    /// Performs the operation; `false` if a tool it needs is missing.
+    fn perform(self, target: &TargetFile) -> bool {
+        let path = target.path();
+        let dir = target.dir();
+        match self {
+            Operation::Write => fs::write(path, "overwritten\n").unwrap(),
+            Operation::Append => target.append("appended"),
+            Operation::Truncate => {
+                let file = fs::OpenOptions::new().write(true).open(path).unwrap();
+                file.set_len(0).unwrap();
+            }
+            Operation::Touch => target.touch(),
+            Operation::TouchWithoutOpening => {
+                // Setting times on a read-only handle: the OS reports only a
+                // metadata change, with no close-after-write to finish it.
+                let file = fs::File::open(path).unwrap();
+                let later = file.metadata().unwrap().modified().unwrap()
+                    + std::time::Duration::from_secs(5);
+                file.set_times(fs::FileTimes::new().set_modified(later))
+                    .unwrap();
+            }
+            Operation::Chmod => {
+                fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap()
+            }
+            Operation::Remove => fs::remove_file(path).unwrap(),
+            Operation::RenameAway => fs::rename(path, dir.join("target.txt.moved")).unwrap(),
+            Operation::AtomicSave => {
+                let temporary = dir.join(".target.txt.tmp123");
+                fs::write(&temporary, "saved atomically\n").unwrap();
+                fs::rename(&temporary, path).unwrap();
+            }
+            Operation::BackupAndWrite => {
+                // What an editor with backups does: keep the old file as a
+                // backup, write the new one in its place, give it the old
+                // file's mode back, and drop the backup.
+                let backup = dir.join("target.txt~");
+                let mode = fs::metadata(path).unwrap().permissions();
+                fs::rename(path, &backup).unwrap();
+                fs::write(path, "saved by an editor\n").unwrap();
+                fs::set_permissions(path, mode).unwrap();
+                fs::remove_file(&backup).unwrap();
+            }
+            Operation::CopyOver => {
+                let source = dir.join("source.txt");
+                fs::write(&source, "copied\n").unwrap();
+                fs::copy(&source, path).unwrap();
+            }
+            Operation::ToolTouch => return run_tool("touch", &["target.txt"], dir),
+            Operation::ToolSedInPlace => {
+                return run_tool("sed", &["-i", "s/first/second/", "target.txt"], dir);
+            }
+            Operation::ToolCp => {
+                fs::write(dir.join("source.txt"), "copied by cp\n").unwrap();
+                return run_tool("cp", &["source.txt", "target.txt"], dir);
+            }
+            Operation::ToolMv => {
+                fs::write(dir.join("new.txt"), "moved by mv\n").unwrap();
+                return run_tool("mv", &["new.txt", "target.txt"], dir);
+            }
+        }
+        true
+    }
+}
+
+mod for_each_way_of_changing_the_file {
+    use super::*;
+
+    #[rstest]
+    #[case::writing_over_it(Operation::Write)]
+    #[case::appending(Operation::Append)]
+    #[case::truncating(Operation::Truncate)]
+    #[case::touching(Operation::Touch)]
+    #[case::setting_its_times_without_opening_it_for_writing(Operation::TouchWithoutOpening)]
+    #[case::chmod(Operation::Chmod)]
+    #[case::removing_it(Operation::Remove)]
+    #[case::renaming_it_away(Operation::RenameAway)]
+    #[case::an_atomic_save(Operation::AtomicSave)]
+    #[case::an_editors_backup_and_write_save(Operation::BackupAndWrite)]
+    #[case::copying_over_it(Operation::CopyOver)]
+    #[case::gnu_touch(Operation::ToolTouch)]
+    #[case::sed_in_place(Operation::ToolSedInPlace)]
+    #[case::cp(Operation::ToolCp)]
+    #[case::mv_over_it(Operation::ToolMv)]
+    #[tokio::test]
+    async fn notifies_each_subscriber_exactly_once_and_keeps_watching(
+        target: TargetFile,
+        #[case] operation: Operation,
+    ) {
+        fs::write(target.path(), "first line\n").unwrap();
+        let (_server, mut subscribers) = two_subscribers(&target).await;
+        if !operation.perform(&target) {
+            return;
+        }
+        expect_exactly_one(&mut subscribers, &format!("{operation:?}")).await;
+
+        // The watch survives: bring the file back if the operation took it
+        // away, then touch it.
+        if !target.path().exists() {
+            fs::write(target.path(), "back again\n").unwrap();
+            expect_exactly_one(&mut subscribers, "creating it again").await;
+        }
+        target.touch();
+        expect_exactly_one(&mut subscribers, "a touch afterwards").await;
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn notifies_once_when_it_is_created_again_after_a_removal(target: TargetFile) {
+        let (_server, mut subscribers) = two_subscribers(&target).await;
+        fs::remove_file(target.path()).unwrap();
+        expect_exactly_one(&mut subscribers, "the removal").await;
+        fs::write(target.path(), "created\n").unwrap();
+        expect_exactly_one(&mut subscribers, "the creation").await;
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn notifies_once_when_it_is_moved_away_and_once_when_it_is_moved_back(
+        target: TargetFile,
+    ) {
+        let (_server, mut subscribers) = two_subscribers(&target).await;
+        let elsewhere = target.dir().join("elsewhere.txt");
+        fs::rename(target.path(), &elsewhere).unwrap();
+        expect_exactly_one(&mut subscribers, "moving it away").await;
+        fs::rename(&elsewhere, target.path()).unwrap();
+        expect_exactly_one(&mut subscribers, "moving it back").await;
+    }
+}
+
+mod for_what_is_not_a_change {
+    use super::*;
+
+    #[rstest]
+    #[case::reading_it(|t: &TargetFile| { fs::read_to_string(t.path()).unwrap(); })]
+    #[case::opening_and_closing_it_without_writing(|t: &TargetFile| {
+        drop(fs::OpenOptions::new().write(true).open(t.path()).unwrap());
+    })]
+    #[case::chmod_to_the_mode_it_already_has(|t: &TargetFile| {
+        let mode = fs::metadata(t.path()).unwrap().permissions();
+        fs::set_permissions(t.path(), mode).unwrap();
+    })]
+    #[case::writing_a_swap_file_beside_it(|t: &TargetFile| {
+        fs::write(t.dir().join("target.txt.swp"), "swap").unwrap();
+    })]
+    #[case::writing_a_hidden_temporary_beside_it(|t: &TargetFile| {
+        fs::write(t.dir().join(".target.txt.tmp123"), "tmp").unwrap();
+    })]
+    #[case::writing_a_backup_beside_it(|t: &TargetFile| {
+        fs::write(t.dir().join("target.txt~"), "backup").unwrap();
+    })]
+    #[case::touching_a_file_whose_name_it_starts(|t: &TargetFile| {
+        fs::write(t.dir().join("target.txt.old"), "").unwrap();
+        fs::remove_file(t.dir().join("target.txt.old")).unwrap();
+    })]
+    #[tokio::test]
+    async fn notifies_nobody(target: TargetFile, #[case] operation: fn(&TargetFile)) {
+        fs::write(target.path(), "first line\n").unwrap();
+        let (_server, mut subscribers) = two_subscribers(&target).await;
+        operation(&target);
+        expect_none(&mut subscribers, "an operation that is not a change").await;
+        target.touch();
+        expect_exactly_one(&mut subscribers, "a touch afterwards").await;
+    }
+}
+
+mod through_symlinks {
+    use super::*;
+
+    #[rstest]
+    #[tokio::test]
+    async fn watches_a_path_given_through_a_symlinked_directory(target: TargetFile) {
+        let alias = target.dir().join("alias");
+        symlink(target.dir(), &alias).unwrap();
+        let through_alias = TargetFile::at(alias.join("target.txt"));
+        let server = InProcessServer::start(&through_alias, Protocol::Text).await;
+        let mut subscriber = server.subscribe().await;
+        assert_eq!(
+            subscriber.next_line("the greeting").await,
+            format!(
+                "Now watching \"{}\" for changes...\n",
+                through_alias.path_str()
+            ),
+            "the greeting shows the path as typed"
+        );
+        target.touch();
+        expect_exactly_one(std::slice::from_mut(&mut subscriber), "a touch").await;
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn follows_a_watched_symlink_to_its_file_and_to_a_new_target(target: TargetFile) {
+        let link = TargetFile::at(target.dir().join("link.txt"));
+        symlink("target.txt", link.path()).unwrap();
+        let server = InProcessServer::start(&link, Protocol::Text).await;
+        let mut subscribers = vec![
+            server.subscribe_greeted().await,
+            server.subscribe_greeted().await,
+        ];
+
+        target.append("a change to the file it points to");
+        expect_exactly_one(&mut subscribers, "an append to the target").await;
+
+        // `ln -sfn other.txt link.txt`: a new link renamed over the old one.
+        let other = target.dir().join("other.txt");
+        fs::write(&other, "other\n").unwrap();
+        symlink("other.txt", target.dir().join("link.txt.tmp")).unwrap();
+        fs::rename(target.dir().join("link.txt.tmp"), link.path()).unwrap();
+        expect_exactly_one(&mut subscribers, "pointing the link elsewhere").await;
+
+        fs::write(&other, "changed\n").unwrap();
+        expect_exactly_one(&mut subscribers, "a write to the new target").await;
+        target.append("the old target is no longer watched");
+        expect_none(&mut subscribers, "a write to the old target").await;
+    }
+
+    /// A Kubernetes ConfigMap volume: `app.yaml -> ..data/app.yaml`,
+    /// `..data -> ..<timestamp>`, and each update swaps `..data` atomically.
+    #[rstest]
+    #[tokio::test]
+    async fn sees_every_configmap_update_exactly_once(target: TargetFile) {
+        let root = target.dir();
+        let write_version = |name: &str, content: &str| {
+            fs::create_dir(root.join(name)).unwrap();
+            fs::write(root.join(name).join("app.yaml"), content).unwrap();
+        };
+        write_version("..2026_11_27_v1", "version: 1\n");
+        symlink("..2026_11_27_v1", root.join("..data")).unwrap();
+        symlink("..data/app.yaml", root.join("app.yaml")).unwrap();
+        let app = TargetFile::at(root.join("app.yaml"));
+        let server = InProcessServer::start(&app, Protocol::Text).await;
+        let mut subscribers = vec![
+            server.subscribe_greeted().await,
+            server.subscribe_greeted().await,
+        ];
+
+        for (old, new) in [
+            ("..2026_11_27_v1", "..2026_11_27_v2"),
+            ("..2026_11_27_v2", "..2026_11_27_v3"),
+        ] {
+            write_version(new, &format!("version: {new}\n"));
+            symlink(new, root.join("..data_tmp")).unwrap();
+            fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
+            fs::remove_dir_all(root.join(old)).unwrap();
+            expect_exactly_one(&mut subscribers, &format!("the swap to {new}")).await;
+        }
+    }
+}
+
+mod when_the_directory_goes_away {
+    use super::*;
+
+    #[rstest]
+    #[tokio::test]
+    async fn tells_subscribers_the_file_is_gone_logs_the_failure_and_keeps_serving(
+        target: TargetFile,
+    ) {
+        let dir = target.dir().join("sub");
+        fs::create_dir(&dir).unwrap();
+        let inner = TargetFile::at(dir.join("target.txt"));
+        fs::write(inner.path(), "x\n").unwrap();
+        let mut server = InProcessServer::start(&inner, Protocol::Text).await;
+        let mut subscriber = server.subscribe_greeted().await;
+
+        fs::remove_dir_all(&dir).unwrap();
+        let line = subscriber
+            .next_line("the notification of the removal")
+            .await;
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+        server
+            .expect_event_matching("the watch failure", |event| {
+                matches!(event, ConsoleEvent::WatchFailed(reason) if reason.contains("was removed"))
+            })
+            .await;
+        // The server neither crashes nor hangs: it still greets newcomers.
+        let mut late = server.subscribe().await;
+        let reply = late.next_line("the greeting of a late subscriber").await;
+        assert!(reply.starts_with("Now watching"), "got {reply:?}");
+    }
+}
+
+mod when_the_directory_is_gone_before_anyone_subscribes {
+    use super::*;
+
+    #[rstest]
+    #[tokio::test]
+    async fn tells_a_newcomer_why_with_one_line_and_closes(target: TargetFile) {
+        let dir = target.dir().join("sub");
+        fs::create_dir(&dir).unwrap();
+        let inner = TargetFile::at(dir.join("target.txt"));
+        fs::write(inner.path(), "x\n").unwrap();
+        let mut server = InProcessServer::start(&inner, Protocol::Text).await;
+        fs::remove_dir_all(&dir).unwrap();
+
+        let mut newcomer = server.subscribe().await;
+        let line = newcomer.next_line("the error line").await;
+        assert!(
+            line.starts_with(&format!("Error: cannot watch \"{}\": ", inner.path_str())),
+            "got {line:?}"
+        );
+        newcomer.expect_end("the connection to close").await;
+        server
+            .expect_event_matching("the watch failure", |event| {
+                matches!(event, ConsoleEvent::WatchFailed(_))
+            })
+            .await;
+        assert_eq!(server.notifier.subscriber_count(), 0);
+    }
+}
+
+mod for_operations_in_quick_succession {
+    use super::*;
+    use net_watcher::watch::settle::DEFAULT_WINDOW;
+    use std::time::Instant;
+
+    /// Counts the notifications one subscriber receives until a quiet period
+    /// passes with none.
+    async fn count_until_quiet(subscriber: &mut Subscriber) -> usize {
+        let mut count = 0;
+        while subscriber
+            .try_next_line_within_quiet_period()
+            .await
+            .is_some()
+        {
+            count += 1;
+        }
+        count
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn fifty_appends_give_one_notification_at_once_and_one_when_they_settle(
+        target: TargetFile,
+    ) {
+        let (_server, mut subscribers) = two_subscribers(&target).await;
+        let started = Instant::now();
+        for i in 0..50 {
+            target.append(&format!("line {i}"));
+        }
+        let took = started.elapsed();
+        // One notification at once and one per window that the series
+        // spans: two when it takes less than a window, as it does unless
+        // the machine stalls this thread.
+        let allowed = 2 + (took.as_millis() / DEFAULT_WINDOW.as_millis()) as usize;
+        for (index, subscriber) in subscribers.iter_mut().enumerate() {
+            let count = count_until_quiet(subscriber).await;
+            assert!(
+                (1..=allowed).contains(&count),
+                "subscriber {index}: {count} notifications for 50 appends in {took:?} (allowed 1 to {allowed})"
+            );
+        }
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn a_steady_writer_gets_a_notification_for_every_append(target: TargetFile) {
+        let (_server, mut subscribers) = two_subscribers(&target).await;
+        for i in 0..5 {
+            target.append(&format!("line {i}"));
+            for (index, subscriber) in subscribers.iter_mut().enumerate() {
+                let line = subscriber
+                    .next_line(&format!("subscriber {index}'s notification of append {i}"))
+                    .await;
+                assert!(line.starts_with("File changed: "), "got {line:?}");
+            }
+        }
+        expect_none(&mut subscribers, "the last append").await;
+    }
+}
