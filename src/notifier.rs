@@ -17,7 +17,19 @@
 //!
 //! Each notification is rendered to bytes once, in the server's protocol, and
 //! every subscriber writes the same shared bytes.
+//!
+//! ## The fast road
+//!
+//! The channel wakes each subscriber's task, and a task may run on another
+//! thread than the one that learnt of the change: a thread wake-up, which
+//! on a small virtual machine costs more than everything else on the road.
+//! So [`Notifier`] also keeps every greeted subscriber's [`Outbox`], and
+//! right after updating the channel it offers the line to each, on the
+//! thread that published it. See [`crate::connection`] for how the two
+//! roads share a socket.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -38,6 +50,13 @@ pub struct Notification {
     pub line: Arc<[u8]>,
 }
 
+/// A subscriber the notifier can write to directly, without waiting.
+pub trait Outbox: Send + Sync {
+    /// Delivers `notification` now if that needs no waiting; anything not
+    /// delivered here is the subscriber's task's to deliver.
+    fn offer(&self, notification: &Notification);
+}
+
 /// Fans out changes of one [`Target`] to every [`Subscription`]. Cheap to
 /// clone; clones share the watch.
 #[derive(Debug, Clone)]
@@ -54,6 +73,15 @@ struct Shared {
     greeting: Arc<[u8]>,
     latest: watch::Sender<Notification>,
     state: Mutex<WatchState>,
+    /// Every greeted subscriber, for the fast road.
+    outboxes: Mutex<HashMap<u64, Arc<dyn Outbox>>>,
+    next_subscriber: AtomicU64,
+}
+
+impl std::fmt::Debug for dyn Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Outbox")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -81,11 +109,24 @@ impl Shared {
         let line: Arc<[u8]> = self.protocol.render(&message).into_bytes().into();
         // `send_modify` and not `send`: it stores the value even while no
         // receiver exists, so the sequence number never goes backwards.
+        let mut published = None;
         self.latest.send_modify(|latest| {
             latest.seq += 1;
             latest.change = Some(change);
             latest.line = line;
+            published = Some(latest.clone());
         });
+        let Some(notification) = published else {
+            return;
+        };
+        // The fast road. The lock is held through the offers so that an
+        // outbox removed by a leaving subscriber gets no offer after its
+        // removal; joining and leaving wait meanwhile, which is as short as
+        // the writes.
+        let outboxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        for outbox in outboxes.values() {
+            outbox.offer(&notification);
+        }
     }
 }
 
@@ -119,6 +160,8 @@ impl Notifier {
                 greeting,
                 latest,
                 state: Mutex::new(WatchState::default()),
+                outboxes: Mutex::new(HashMap::new()),
+                next_subscriber: AtomicU64::new(0),
             }),
         }
     }
@@ -173,6 +216,7 @@ impl Notifier {
         // the new watch can report.
         let changes = self.shared.latest.subscribe();
         Ok(Subscription {
+            id: self.shared.next_subscriber.fetch_add(1, Ordering::Relaxed),
             changes,
             shared: Arc::clone(&self.shared),
         })
@@ -198,6 +242,7 @@ impl Notifier {
 /// last drop releases the OS watch.
 #[derive(Debug)]
 pub struct Subscription {
+    id: u64,
     changes: watch::Receiver<Notification>,
     shared: Arc<Shared>,
 }
@@ -208,22 +253,43 @@ impl Subscription {
         Arc::clone(&self.shared.greeting)
     }
 
-    /// Waits for a change this subscription has not seen yet, and returns the
-    /// line to send. Changes that came while nobody waited are coalesced: the
-    /// latest one is returned, once.
-    pub async fn next_change(&mut self) -> Notification {
+    /// The latest notification (sequence number 0 before any change), marked
+    /// as seen: [`Subscription::changed`] then waits for a newer one.
+    pub fn latest(&mut self) -> Notification {
+        self.changes.borrow_and_update().clone()
+    }
+
+    /// Waits until there is a notification newer than the last one seen.
+    /// Changes that came while nobody looked are coalesced: only the latest
+    /// matters.
+    pub async fn changed(&mut self) {
         // `changed` only fails once the sender is dropped, and the sender
         // lives in `Shared`, which this subscription keeps alive.
         self.changes
             .changed()
             .await
             .expect("the notifier outlives its subscriptions");
-        self.changes.borrow_and_update().clone()
+    }
+
+    /// Registers the subscriber's outbox for the fast road. Call it once the
+    /// greeting is written: from then on notifications may be written from
+    /// the publishing thread.
+    pub fn attach(&self, outbox: Arc<dyn Outbox>) {
+        self.shared
+            .outboxes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.id, outbox);
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        self.shared
+            .outboxes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
         let released = {
             let mut state = self.shared.state();
             state.subscribers -= 1;

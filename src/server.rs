@@ -19,13 +19,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, UnixListener};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::connection::{self, Ending};
+use crate::connection::{self, Ending, Socket};
 use crate::console::{Console, ConsoleEvent};
 use crate::notifier::Notifier;
 
@@ -418,28 +417,22 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
 
 /// Writes one last line and closes. Best effort: a peer that does not read
 /// is not waited for beyond the write timeout.
-async fn say_goodbye<S>(stream: &mut S, line: &[u8], write_timeout: Duration)
-where
-    S: AsyncWrite + Unpin,
-{
-    let _ = tokio::time::timeout(write_timeout, async {
-        stream.write_all(line).await?;
-        stream.shutdown().await
-    })
-    .await;
+async fn say_goodbye<S: Socket>(stream: &S, line: &[u8], shared: &Shared) {
+    let written =
+        connection::write_all(stream, line, shared.config.write_timeout, &shared.shutdown).await;
+    if written.is_ok() {
+        let _ = stream.shutdown_write();
+    }
 }
 
 /// One subscriber's task: take a slot, subscribe, serve, report.
-async fn subscriber<S>(mut stream: S, shared: Arc<Shared>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+async fn subscriber<S: Socket>(stream: S, shared: Arc<Shared>) {
     let console = &shared.config.console;
     let Ok(_slot) = Arc::clone(&shared.slots).try_acquire_owned() else {
         console.say(ConsoleEvent::SubscriberRefused {
             limit: shared.config.max_subscribers,
         });
-        say_goodbye(&mut stream, &shared.refusal, shared.config.write_timeout).await;
+        say_goodbye(&stream, &shared.refusal, &shared).await;
         return;
     };
     let subscription = match shared.notifier.subscribe() {
@@ -448,7 +441,7 @@ where
             let reason = error.to_string();
             let line = shared.notifier.protocol().render_error(&reason);
             console.say(ConsoleEvent::WatchFailed(reason));
-            say_goodbye(&mut stream, line.as_bytes(), shared.config.write_timeout).await;
+            say_goodbye(&stream, line.as_bytes(), &shared).await;
             return;
         }
     };

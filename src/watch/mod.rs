@@ -60,17 +60,12 @@ use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::protocol::now_millis;
 use chain::Entry;
 use settle::{Pending, Settler, Signal, Verdict};
-
-/// OS events buffered between notify's thread and the watch task. Far more
-/// than one operation produces; a flood beyond it is reported as lost
-/// events (a rescan), never as unbounded memory.
-const EVENT_BUFFER: usize = 4096;
 
 /// The path a server watches: as the user typed it, and made absolute for
 /// the OS.
@@ -200,22 +195,13 @@ fn signal_for_link(kind: &EventKind) -> Option<Signal> {
     }
 }
 
-/// What an OS event forwarded to the watch task can be.
-enum Raw {
-    Event(Event),
-    Failed(String),
-}
-
-/// The paths the callback on notify's thread lets through: every entry of
-/// the chain and every watched directory. Shared with the task, which
-/// updates it when the chain changes.
-type Interesting = Arc<Mutex<BTreeSet<PathBuf>>>;
-
 /// The OS watch on one [`Target`]. Dropping it releases the watch.
 pub struct FileWatch {
-    /// The only strong reference: dropping it drops the notify watcher, whose
-    /// callback holds the channel's sender, which ends the task.
+    /// The only strong reference to the notify watcher: dropping it stops
+    /// notify's thread and the OS watches.
     _watcher: Arc<Mutex<RecommendedWatcher>>,
+    /// Dropping it ends the keeper task.
+    _stop: oneshot::Sender<()>,
 }
 
 impl fmt::Debug for FileWatch {
@@ -230,61 +216,41 @@ impl FileWatch {
     /// `FileWatch` is dropped.
     ///
     /// When this returns `Ok`, the watches are in place: any change made from
-    /// then on is reported. Must be called inside a tokio runtime, which runs
-    /// the task that calls `report`.
+    /// then on is reported. `report` is called on notify's thread for changes
+    /// the OS reports as finished (so they go out with no thread hop), and on
+    /// a tokio task for changes that waited out the window; it must be
+    /// cheap and must not block. Must be called inside a tokio runtime.
     pub fn start(
         target: &Target,
         window: Duration,
-        report: impl Fn(WatchReport) + Send + 'static,
+        report: impl Fn(WatchReport) + Send + Sync + 'static,
     ) -> Result<FileWatch, WatchError> {
-        let (raw_tx, raw_rx) = mpsc::channel(EVENT_BUFFER);
-        let overflowed = Arc::new(AtomicBool::new(false));
-        let interesting: Interesting = Arc::default();
+        let watching = Arc::new(Watching {
+            target: target.clone(),
+            state: Mutex::new(WatchState {
+                chain: Vec::new(),
+                watched_dirs: BTreeSet::new(),
+                settler: Settler::new(window),
+                last_seen: Snapshot::of(target.absolute()),
+            }),
+            report: Box::new(report),
+            keeper: tokio::sync::Notify::new(),
+            rechain_wanted: AtomicBool::new(false),
+        });
 
-        let callback_interesting = Arc::clone(&interesting);
-        let callback_overflowed = Arc::clone(&overflowed);
+        let callback_watching = Arc::clone(&watching);
         let watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
-            let raw = match event {
-                Ok(event) => {
-                    let wanted = event.need_rescan() || {
-                        let paths = callback_interesting
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner());
-                        event.paths.iter().any(|path| paths.contains(path))
-                    };
-                    if !wanted {
-                        return;
-                    }
-                    Raw::Event(event)
-                }
-                Err(error) => Raw::Failed(error.to_string()),
-            };
-            match raw_tx.try_send(raw) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    callback_overflowed.store(true, Ordering::Release);
-                }
-                // The task is gone: the watch is being dropped.
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
-            }
+            callback_watching.on_event(event);
         })
         .map_err(|error| watch_error(target, error))?;
         let watcher = Arc::new(Mutex::new(watcher));
-
-        let mut task = WatchTask {
-            target: target.clone(),
-            watcher: Arc::downgrade(&watcher),
-            interesting,
-            chain: Vec::new(),
-            watched_dirs: BTreeSet::new(),
-            settler: Settler::new(window),
-            last_seen: None,
-            report: Box::new(report),
-        };
-        task.rechain()?;
-        task.last_seen = Snapshot::of(target.absolute());
-        tokio::spawn(task.run(raw_rx, overflowed));
-        Ok(FileWatch { _watcher: watcher })
+        watching.rechain(&watcher, true)?;
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(keep(watching, Arc::downgrade(&watcher), stopped));
+        Ok(FileWatch {
+            _watcher: watcher,
+            _stop: stop,
+        })
     }
 }
 
@@ -337,110 +303,84 @@ impl Snapshot {
     }
 }
 
-/// The task between notify's thread and the notifier.
-struct WatchTask {
+/// Everything the callback on notify's thread and the keeper task share.
+struct Watching {
     target: Target,
-    watcher: Weak<Mutex<RecommendedWatcher>>,
-    interesting: Interesting,
+    state: Mutex<WatchState>,
+    report: Box<dyn Fn(WatchReport) + Send + Sync>,
+    /// Wakes the keeper task: a deadline was set, or the chain must be
+    /// resolved again.
+    keeper: tokio::sync::Notify,
+    rechain_wanted: AtomicBool,
+}
+
+struct WatchState {
     chain: Vec<Entry>,
     watched_dirs: BTreeSet<PathBuf>,
     settler: Settler,
     /// The file as it was at the last notification (or at the start).
     last_seen: Option<Snapshot>,
-    report: Box<dyn Fn(WatchReport) + Send>,
 }
 
-impl WatchTask {
-    async fn run(mut self, mut raw_rx: mpsc::Receiver<Raw>, overflowed: Arc<AtomicBool>) {
-        loop {
-            let deadline = self.settler.deadline();
-            tokio::select! {
-                raw = raw_rx.recv() => {
-                    let Some(raw) = raw else { return };
-                    self.on_raw(raw);
-                    if overflowed.swap(false, Ordering::AcqRel) {
-                        self.on_signal(Signal::Ongoing(Pending::of(ChangeKind::Rescan)));
-                    }
-                }
-                () = sleep_until(deadline), if deadline.is_some() => {
-                    let verdict = self.settler.on_deadline(Instant::now());
-                    self.on_verdict(verdict);
-                }
-            }
-        }
-    }
+/// What one OS event means for the watch.
+struct Outcome {
+    signal: Option<Signal>,
+    rechain: bool,
+    failure: Option<String>,
+}
 
-    fn on_raw(&mut self, raw: Raw) {
-        let event = match raw {
-            Raw::Event(event) => event,
-            Raw::Failed(reason) => return self.fail(reason),
+impl Watching {
+    /// Called by notify, on its own thread, for every OS event in the
+    /// watched directories.
+    ///
+    /// The decision is made right here, and a finished operation is reported
+    /// from this thread: handing the event to another thread first would
+    /// cost a thread wake-up, which on a small virtual machine is most of
+    /// the notification's latency.
+    fn on_event(&self, event: notify::Result<Event>) {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => return self.fail(describe_notify_error(error)),
         };
-        if event.need_rescan() {
-            // Events were lost, links included: look at the chain afresh.
-            self.rechain_or_report();
-            return self.on_signal(Signal::Ongoing(Pending::of(ChangeKind::Rescan)));
+        let mut state = self.state();
+        let outcome = state.classify(&event);
+        if let Some(failure) = outcome.failure {
+            drop(state);
+            return self.fail(failure);
         }
-        for path in &event.paths {
-            if let Some(entry) = self.chain.iter().find(|entry| &entry.path() == path) {
-                let signal = if entry.is_link {
-                    signal_for_link(&event.kind)
-                } else {
-                    signal_for(&event.kind)
-                };
-                let renamed = matches!(
-                    event.kind,
-                    EventKind::Create(_)
-                        | EventKind::Remove(_)
-                        | EventKind::Modify(ModifyKind::Name(_))
-                );
-                if renamed {
-                    // The entry itself came or went: the chain may lead
-                    // elsewhere now (a swapped link, a file replaced by a
-                    // link).
-                    self.rechain_or_report();
-                }
-                if let Some(signal) = signal {
-                    self.on_signal(signal);
-                }
-                return;
-            }
-            if matches!(event.kind, EventKind::Remove(_)) && self.watched_dirs.contains(path) {
-                return self.fail(format!(
-                    "the directory {} was removed; changes can no longer be seen until the watch is placed again",
-                    path.display()
-                ));
-            }
+        if outcome.rechain {
+            // The chain is resolved again at once, so that the events still
+            // queued from a directory the path no longer leads through are
+            // not taken for changes. Moving the OS watches is left to the
+            // keeper task: notify's `watch` waits for this very thread, so
+            // calling it here would deadlock.
+            state.chain = chain::resolve(self.target.absolute());
+            self.rechain_wanted.store(true, Ordering::Release);
         }
-    }
-
-    fn on_signal(&mut self, signal: Signal) {
-        let verdict = self.settler.on_signal(signal, Instant::now());
-        self.on_verdict(verdict);
-    }
-
-    fn on_verdict(&mut self, verdict: Verdict) {
-        let Verdict::Notify(pending) = verdict else {
+        let Some(signal) = outcome.signal else {
+            drop(state);
+            if outcome.rechain {
+                self.keeper.notify_one();
+            }
             return;
         };
-        let seen = Snapshot::of(self.target.absolute());
-        if pending.metadata_only && seen.is_some() && seen == self.last_seen {
-            // Only metadata events, and nothing `stat` shows has changed: a
-            // `chmod` to the mode the file already had, as editors do after
-            // a save that was already notified.
-            return;
+        let had_deadline = state.settler.deadline();
+        let verdict = state.settler.on_signal(signal, Instant::now());
+        let wake_keeper = outcome.rechain || state.settler.deadline() != had_deadline;
+        let change = state.judge(verdict, self.target.absolute());
+        drop(state);
+        if wake_keeper {
+            self.keeper.notify_one();
         }
-        let kind = match (pending.kind, &seen) {
-            (ChangeKind::Rescan, _) => ChangeKind::Rescan,
-            (_, None) => ChangeKind::Removed,
-            // Removed and back again within one burst: it is there now.
-            (ChangeKind::Removed, Some(_)) => ChangeKind::Created,
-            (kind, Some(_)) => kind,
-        };
-        self.last_seen = seen;
-        (self.report)(Ok(Change {
-            kind,
-            timestamp: now_millis(),
-        }));
+        if let Some(change) = change {
+            (self.report)(Ok(change));
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, WatchState> {
+        // Every update leaves the state consistent; a panic elsewhere while
+        // holding the lock leaves nothing to repair.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn fail(&self, reason: String) {
@@ -450,29 +390,29 @@ impl WatchTask {
         }));
     }
 
-    fn rechain_or_report(&mut self) {
-        if let Err(error) = self.rechain() {
-            (self.report)(Err(error));
-        }
-    }
-
-    /// Resolves the chain of entries again and moves the OS watches to the
-    /// directories it now needs.
-    fn rechain(&mut self) -> Result<(), WatchError> {
-        let Some(watcher) = self.watcher.upgrade() else {
-            return Ok(());
+    /// Moves the OS watches to the directories the chain needs (resolving the
+    /// chain first when `resolve` is true).
+    fn rechain(
+        &self,
+        watcher: &Mutex<RecommendedWatcher>,
+        resolve: bool,
+    ) -> Result<(), WatchError> {
+        let (dirs, before) = {
+            let mut state = self.state();
+            if resolve {
+                state.chain = chain::resolve(self.target.absolute());
+            }
+            (state.chain_dirs(), state.watched_dirs.clone())
         };
-        let chain = chain::resolve(self.target.absolute());
-        let dirs: BTreeSet<PathBuf> = chain.iter().map(|entry| entry.dir.clone()).collect();
         let mut watcher = watcher.lock().unwrap_or_else(|e| e.into_inner());
-        for stale in self.watched_dirs.difference(&dirs) {
+        for stale in before.difference(&dirs) {
             // A directory that is gone has lost its watch already.
             let _ = watcher.unwatch(stale);
         }
         let mut first_error = None;
         let mut watched = BTreeSet::new();
         for dir in &dirs {
-            if self.watched_dirs.contains(dir) {
+            if before.contains(dir) {
                 watched.insert(dir.clone());
                 continue;
             }
@@ -485,14 +425,119 @@ impl WatchTask {
                 }
             }
         }
-        let mut interesting: BTreeSet<PathBuf> = chain.iter().map(Entry::path).collect();
-        interesting.extend(watched.iter().cloned());
-        *self.interesting.lock().unwrap_or_else(|e| e.into_inner()) = interesting;
-        self.chain = chain;
-        self.watched_dirs = watched;
+        drop(watcher);
+        self.state().watched_dirs = watched;
         match first_error {
             Some(error) => Err(error),
             None => Ok(()),
+        }
+    }
+}
+
+impl WatchState {
+    /// The directories the current chain needs watched.
+    fn chain_dirs(&self) -> BTreeSet<PathBuf> {
+        self.chain.iter().map(|entry| entry.dir.clone()).collect()
+    }
+
+    fn classify(&self, event: &Event) -> Outcome {
+        let mut outcome = Outcome {
+            signal: None,
+            rechain: false,
+            failure: None,
+        };
+        if event.need_rescan() {
+            // Events were lost, links included: look at the chain afresh.
+            outcome.rechain = true;
+            outcome.signal = Some(Signal::Ongoing(Pending::of(ChangeKind::Rescan)));
+            return outcome;
+        }
+        for path in &event.paths {
+            if let Some(entry) = self.chain.iter().find(|entry| &entry.path() == path) {
+                outcome.signal = if entry.is_link {
+                    signal_for_link(&event.kind)
+                } else {
+                    signal_for(&event.kind)
+                };
+                // The entry itself came or went: the chain may lead
+                // elsewhere now (a swapped link, a file replaced by a link).
+                outcome.rechain = matches!(
+                    event.kind,
+                    EventKind::Create(_)
+                        | EventKind::Remove(_)
+                        | EventKind::Modify(ModifyKind::Name(_))
+                );
+                return outcome;
+            }
+            if matches!(event.kind, EventKind::Remove(_)) && self.chain_dirs().contains(path) {
+                outcome.failure = Some(format!(
+                    "the directory {} was removed; changes can no longer be seen until the watch is placed again",
+                    path.display()
+                ));
+                return outcome;
+            }
+        }
+        outcome
+    }
+
+    /// Turns the settler's verdict into the change to report, if any.
+    fn judge(&mut self, verdict: Verdict, path: &Path) -> Option<Change> {
+        let Verdict::Notify(pending) = verdict else {
+            return None;
+        };
+        let seen = Snapshot::of(path);
+        if pending.metadata_only && seen.is_some() && seen == self.last_seen {
+            // Only metadata events, and nothing `stat` shows has changed: a
+            // `chmod` to the mode the file already had, as editors do after
+            // a save that was already notified.
+            return None;
+        }
+        let kind = match (pending.kind, &seen) {
+            (ChangeKind::Rescan, _) => ChangeKind::Rescan,
+            (_, None) => ChangeKind::Removed,
+            // Removed and back again within one burst: it is there now.
+            (ChangeKind::Removed, Some(_)) => ChangeKind::Created,
+            (kind, Some(_)) => kind,
+        };
+        self.last_seen = seen;
+        Some(Change {
+            kind,
+            timestamp: now_millis(),
+        })
+    }
+}
+
+/// The keeper task: fires the settler's deadlines and resolves the chain
+/// again when asked. It ends when the [`FileWatch`] is dropped (`stop`).
+async fn keep(
+    watching: Arc<Watching>,
+    watcher: Weak<Mutex<RecommendedWatcher>>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    loop {
+        if watching.rechain_wanted.swap(false, Ordering::AcqRel) {
+            let Some(watcher) = watcher.upgrade() else {
+                return;
+            };
+            if let Err(error) = watching.rechain(&watcher, false) {
+                (watching.report)(Err(error));
+            }
+        }
+        let deadline = watching.state().settler.deadline();
+        tokio::select! {
+            _ = &mut stop => return,
+            // `notify_one` leaves a permit when nobody waits, so a wake-up
+            // sent while this task was busy above is not lost.
+            () = watching.keeper.notified() => {}
+            () = sleep_until(deadline), if deadline.is_some() => {
+                let mut state = watching.state();
+                let verdict = state.settler.on_deadline(Instant::now());
+                let change = state.judge(verdict, watching.target.absolute());
+                drop(state);
+                if let Some(change) = change {
+                    (watching.report)(Ok(change));
+                }
+            }
         }
     }
 }
