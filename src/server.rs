@@ -14,6 +14,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +38,17 @@ pub const DEFAULT_PORT: u16 = 60300;
 /// not refused.
 pub const LISTEN_BACKLOG: u32 = 4096;
 
+/// The send buffer asked for on every subscriber's socket (the kernel
+/// doubles it for its bookkeeping).
+///
+/// Linux lets a TCP send buffer grow to 4 MiB by default, and a subscriber
+/// that never reads would hold that much kernel memory before a write ever
+/// blocked. Notification lines are about 60 bytes: 16 KiB holds hundreds of
+/// them, more than a reading subscriber ever has in flight, and once it is
+/// full a stalled subscriber's writes block, its notifications coalesce to
+/// the latest, and the write timeout ends it.
+pub const SUBSCRIBER_SEND_BUFFER: usize = 16 * 1024;
+
 /// How long shutdown waits for subscribers' connections to close before it
 /// returns anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -59,6 +71,30 @@ impl Default for Config {
             write_timeout: Duration::from_secs(30),
             console: Console::stdout(),
         }
+    }
+}
+
+/// Raises this process's soft limit on open files to its hard limit, and
+/// returns the new limit.
+///
+/// Every subscriber is an open socket, and the usual soft limit (1,024) is
+/// far below the 10,000 subscribers the server is built for; the hard limit
+/// is what an unprivileged process may raise it to.
+pub fn raise_open_file_limit() -> io::Result<u64> {
+    // SAFETY: `getrlimit` and `setrlimit` only read and write the struct we
+    // own and pass; a zeroed `rlimit` is a valid value of it.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(limit.rlim_cur)
     }
 }
 
@@ -91,9 +127,14 @@ impl Listener {
                 // Notifications are small and latency matters more than
                 // packing them: send each at once.
                 let _ = stream.set_nodelay(true);
+                limit_send_buffer(&stream);
                 Ok(Accepted::Tcp(stream))
             }
-            Listener::Unix(listener, _) => Ok(Accepted::Unix(listener.accept().await?.0)),
+            Listener::Unix(listener, _) => {
+                let (stream, _peer) = listener.accept().await?;
+                limit_send_buffer(&stream);
+                Ok(Accepted::Unix(stream))
+            }
         }
     }
 
@@ -103,6 +144,23 @@ impl Listener {
             Listener::Tcp(listener) => listener.local_addr().ok(),
             Listener::Unix(..) => None,
         }
+    }
+}
+
+/// Sets [`SUBSCRIBER_SEND_BUFFER`] on an accepted socket. A failure only
+/// leaves the system's default, so it is not worth refusing the subscriber.
+fn limit_send_buffer(socket: &impl AsRawFd) {
+    let size = SUBSCRIBER_SEND_BUFFER as libc::c_int;
+    // SAFETY: `setsockopt` reads `size_of::<c_int>()` bytes from a live
+    // `c_int`; the descriptor belongs to a socket `socket` keeps open.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
     }
 }
 

@@ -79,6 +79,10 @@ async fn serve(args: Args) -> Result<(), String> {
     // The file is checked before anything listens: a typo is reported at
     // once, not when the first subscriber arrives.
     let target = Target::new(&args.file).map_err(|error| error.to_string())?;
+    // Not fatal: the server still works, with room for fewer subscribers.
+    if let Err(error) = server::raise_open_file_limit() {
+        eprintln!("net-watcher: cannot raise the open-file limit: {error}");
+    }
     let protocol = if args.json {
         Protocol::Json
     } else {

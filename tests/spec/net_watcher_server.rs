@@ -265,3 +265,90 @@ mod on_shutdown {
         assert!(!server.notifier.is_watching());
     }
 }
+
+mod with_a_subscriber_that_never_reads {
+    use super::*;
+    use std::time::Duration;
+
+    #[rstest]
+    #[tokio::test]
+    async fn keeps_notifying_the_others_and_drops_the_slow_one_after_the_write_timeout(
+        target: TargetFile,
+    ) {
+        let options = Options {
+            write_timeout: Duration::from_millis(300),
+            debounce: Duration::ZERO,
+            ..Options::default()
+        };
+        let mut server = InProcessServer::start_with(&target, options).await;
+        // A socket with the smallest receive buffer the OS allows, which
+        // nobody reads: the server's writes to it soon block.
+        let stalled = tokio::net::TcpSocket::new_v4().unwrap();
+        stalled.set_recv_buffer_size(1).unwrap();
+        let stalled = stalled.connect(server.addr()).await.unwrap();
+        let mut reader = server.subscribe_greeted().await;
+        // Both subscribed before the changes start.
+        server.expect_event(ConsoleEvent::SubscriberConnected).await;
+        server.expect_event(ConsoleEvent::SubscriberConnected).await;
+
+        // Thousands of notifications: far more than the stalled socket's
+        // buffers hold. Each line of appends is a change of its own.
+        for i in 0..3_000 {
+            target.append(&format!("change {i}"));
+        }
+        server
+            .expect_event(ConsoleEvent::SubscriberTooSlow { timeout_ms: 300 })
+            .await;
+        // The reader is not held back: it sees the latest change, and then
+        // a new one promptly.
+        let mut last = String::new();
+        while let Some(line) = reader.try_next_line_within_quiet_period().await {
+            last = line;
+        }
+        assert!(last.starts_with("File changed: "), "got {last:?}");
+        target.touch();
+        let line = reader
+            .next_line("a change after the slow one was dropped")
+            .await;
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+        assert_eq!(
+            server.notifier.subscriber_count(),
+            1,
+            "only the reader is left"
+        );
+        drop(stalled);
+    }
+}
+
+mod after_many_subscribers_come_and_go {
+    use super::*;
+
+    #[rstest]
+    #[tokio::test]
+    async fn counts_none_and_holds_no_watch(target: TargetFile) {
+        let mut server = InProcessServer::start(&target, Protocol::Text).await;
+        for round in 0..20 {
+            let mut batch = Vec::new();
+            for _ in 0..10 {
+                batch.push(server.subscribe_greeted().await);
+            }
+            assert_eq!(server.notifier.subscriber_count(), 10, "round {round}");
+            drop(batch);
+            for _ in 0..10 {
+                server
+                    .expect_event(ConsoleEvent::SubscriberDisconnected)
+                    .await;
+            }
+            assert_eq!(server.notifier.subscriber_count(), 0, "round {round}");
+            assert!(
+                !server.notifier.is_watching(),
+                "round {round}: the watch is released"
+            );
+        }
+        // And the watch comes back for the next one.
+        let mut subscriber = server.subscribe_greeted().await;
+        target.touch();
+        let line = subscriber.next_line("a change after the churn").await;
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}

@@ -1,0 +1,148 @@
+//! What the benchmarks share: starting a server (ours or the Node baseline)
+//! on a temporary file, and summarising samples.
+
+#![allow(dead_code)] // Each benchmark uses part of this.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A server under test.
+#[derive(Debug, Clone)]
+pub struct Contender {
+    /// How the tables name it.
+    pub name: String,
+    /// The program and its arguments before the file; `{file}` is replaced
+    /// by the watched file's path, `{port}` by 0.
+    pub command: Vec<String>,
+}
+
+impl Contender {
+    /// net-watcher in JSON mode, with extra arguments.
+    pub fn net_watcher(name: &str, extra: &[&str]) -> Self {
+        let mut command = vec![
+            env!("CARGO_BIN_EXE_net-watcher").to_owned(),
+            "{file}".to_owned(),
+            "--json".to_owned(),
+            "--host".to_owned(),
+            "127.0.0.1".to_owned(),
+            "--port".to_owned(),
+            "0".to_owned(),
+        ];
+        command.extend(extra.iter().map(|arg| arg.to_string()));
+        Contender {
+            name: name.to_owned(),
+            command,
+        }
+    }
+
+    /// The book's step-3 server, in Node (benches/node/net-watcher-json.js),
+    /// if `node` is installed.
+    pub fn node() -> Option<Self> {
+        let found = Command::new("node").arg("--version").output().ok()?;
+        if !found.status.success() {
+            return None;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/node/net-watcher-json.js");
+        Some(Contender {
+            name: "node (book, step 3)".to_owned(),
+            command: vec![
+                "node".to_owned(),
+                script.display().to_string(),
+                "{file}".to_owned(),
+                "0".to_owned(),
+            ],
+        })
+    }
+
+    /// Starts the server on `file` and waits for its listening line.
+    pub fn start(&self, file: &Path) -> RunningServer {
+        let args: Vec<String> = self.command[1..]
+            .iter()
+            .map(|arg| arg.replace("{file}", &file.display().to_string()))
+            .collect();
+        let mut child = Command::new(&self.command[0])
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", self.name));
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let port = first
+            .trim_end()
+            .trim_end_matches("...")
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {first:?}"));
+        // Keep reading the server's log, so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in stdout.lines() {});
+        RunningServer { child, port }
+    }
+}
+
+/// A started server; killed and reaped on drop.
+pub struct RunningServer {
+    child: Child,
+    /// Its TCP port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl RunningServer {
+    /// The server's process id, to read its memory from /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary directory holding the watched file.
+pub struct Workspace {
+    _dir: tempfile::TempDir,
+    /// The watched file.
+    pub file: PathBuf,
+}
+
+impl Workspace {
+    /// A new directory with an empty `target.txt`.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("target.txt");
+        std::fs::write(&file, "").unwrap();
+        Workspace { _dir: dir, file }
+    }
+}
+
+/// p50, p99 and max of `samples`, in microseconds.
+pub fn percentiles(samples: &mut [Duration]) -> (f64, f64, f64) {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples[index].as_secs_f64() * 1e6
+    };
+    (at(0.50), at(0.99), at(1.0))
+}
+
+/// The machine, for the report.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split(':').nth(1))
+                .map(|name| name.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}

@@ -1,0 +1,176 @@
+//! Decoder throughput: a large LDJ stream (2 million `changed` messages by
+//! default) sent over loopback, decoded four ways:
+//!
+//! - **newline counting**: no decoding at all, the ceiling;
+//! - **serde_json::Value per line**: `BufRead::read_line`, then an untyped
+//!   parse of each line;
+//! - **the book's LDJClient design**: append each chunk to a string buffer,
+//!   cut it at each `\n`, parse each line into an untyped value (as
+//!   `JSON.parse` does), keep the rest for the next chunk;
+//! - **net-watcher's `MessageStream`**: `LdjCodec` under tokio-util's
+//!   `FramedRead`, decoding into the typed `Message` enum.
+//!
+//! `cargo bench --bench decoder -- [MESSAGES]`. See BENCHMARKS.md.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use net_watcher::ldj::MessageStream;
+use net_watcher::protocol::Message;
+
+/// Runs of each decoder; the table shows the median.
+const RUNS: usize = 5;
+
+/// Bytes per read for the hand-written readers: what a Node socket's `data`
+/// events typically carry.
+const CHUNK: usize = 64 * 1024;
+
+fn main() {
+    let messages: usize = std::env::args()
+        .skip(1)
+        .find(|arg| !arg.starts_with('-'))
+        .and_then(|arg| arg.parse().ok())
+        .unwrap_or(2_000_000);
+    let mut stream = Vec::with_capacity(messages * 48);
+    for i in 0..messages {
+        let message = Message::Changed {
+            timestamp: 1_450_694_370_094 + i as u64,
+        };
+        stream.extend_from_slice(message.to_json_line().as_bytes());
+    }
+    let megabytes = stream.len() as f64 / 1e6;
+    println!("# decoder throughput: {messages} messages, {megabytes:.1} MB over loopback");
+    println!("machine: {}", common::machine());
+
+    type Decode = fn(TcpStream) -> usize;
+    let decoders: [(&str, Decode); 4] = [
+        ("newline counting (ceiling)", count_newlines),
+        ("serde_json::Value per line", value_per_line),
+        ("the book's LDJClient design", book_design),
+        ("net-watcher MessageStream (typed)", message_stream),
+    ];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); decoders.len()];
+    for _ in 0..RUNS {
+        for (index, (name, decode)) in decoders.iter().enumerate() {
+            let (took, decoded) = over_loopback(&stream, *decode);
+            assert_eq!(decoded, messages, "{name} decoded {decoded} of {messages}");
+            rates[index].push(megabytes / took.as_secs_f64());
+        }
+    }
+    println!();
+    println!("| decoder | MB/s (median of {RUNS}) | messages/s |");
+    println!("|---|---:|---:|");
+    let mut medians = Vec::new();
+    for ((name, _), rates) in decoders.iter().zip(&mut rates) {
+        rates.sort_by(f64::total_cmp);
+        let median = rates[rates.len() / 2];
+        medians.push(median);
+        println!(
+            "| {name} | {median:.0} | {:.2} M |",
+            median / megabytes * messages as f64 / 1e6
+        );
+    }
+    println!();
+    println!(
+        "typed MessageStream / book's design = {:.2}x; / serde_json::Value = {:.2}x; / ceiling = {:.2}",
+        medians[3] / medians[2],
+        medians[3] / medians[1],
+        medians[3] / medians[0]
+    );
+}
+
+/// Serves `stream` to one connection from another thread, and times
+/// `decode` reading it to the end.
+fn over_loopback(stream: &[u8], decode: fn(TcpStream) -> usize) -> (Duration, usize) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            let (mut connection, _) = listener.accept().unwrap();
+            connection.write_all(stream).unwrap();
+        });
+        let started = Instant::now();
+        let decoded = decode(TcpStream::connect(addr).unwrap());
+        (started.elapsed(), decoded)
+    })
+}
+
+fn count_newlines(mut socket: TcpStream) -> usize {
+    let mut buffer = vec![0u8; CHUNK];
+    let mut lines = 0;
+    loop {
+        let read = socket.read(&mut buffer).unwrap();
+        if read == 0 {
+            return lines;
+        }
+        lines += buffer[..read].iter().filter(|&&byte| byte == b'\n').count();
+    }
+}
+
+fn value_per_line(socket: TcpStream) -> usize {
+    let mut reader = BufReader::with_capacity(CHUNK, socket);
+    let mut line = String::new();
+    let mut decoded = 0;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            return decoded;
+        }
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert!(value.get("type").is_some());
+        decoded += 1;
+    }
+}
+
+/// The book's client, in Rust: a string buffer that every chunk is appended
+/// to, cut at each newline, each line parsed into an untyped value.
+/// Consumed lines are dropped from the front once per chunk (V8 slices its
+/// strings instead of copying them, so copying per line would be unfair).
+fn book_design(mut socket: TcpStream) -> usize {
+    let mut chunk = vec![0u8; CHUNK];
+    let mut buffer = String::new();
+    let mut decoded = 0;
+    loop {
+        let read = socket.read(&mut chunk).unwrap();
+        if read == 0 {
+            return decoded;
+        }
+        // `data` events decode to strings (a split UTF-8 character would be
+        // replaced; this stream is ASCII).
+        buffer.push_str(&String::from_utf8_lossy(&chunk[..read]));
+        let mut start = 0;
+        while let Some(boundary) = buffer[start..].find('\n') {
+            let line = &buffer[start..start + boundary];
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(value.get("type").is_some());
+            decoded += 1;
+            start += boundary + 1;
+        }
+        buffer.drain(..start);
+    }
+}
+
+fn message_stream(socket: TcpStream) -> usize {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        socket.set_nonblocking(true).unwrap();
+        let socket = tokio::net::TcpStream::from_std(socket).unwrap();
+        let mut messages = MessageStream::new(socket);
+        let mut decoded = 0;
+        while let Some(item) = messages.next().await {
+            match item.unwrap() {
+                Message::Changed { .. } => decoded += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        decoded
+    })
+}
