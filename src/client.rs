@@ -29,7 +29,7 @@ pub fn describe(message: &Message) -> String {
 }
 
 /// The report for a line that could not be decoded: what went wrong, and the
-/// line itself, cut to [`QUOTED_LINE_CHARS`] characters.
+/// line itself, cut to 80 characters.
 pub fn describe_error(error: &LdjError) -> String {
     match error.line() {
         Some(line) => format!("Bad line from server ({error}): {}", quote(line)),

@@ -6,27 +6,33 @@
 //! first subscriber arrives and released when the last one leaves, as the
 //! práctica says. (Chapters 1 and 9.)
 //!
-//! ## Why a `watch` channel
+//! ## Only the latest change matters
 //!
 //! A notification says "the file changed at T". If a subscriber has not yet
-//! taken the previous one when the next arrives, only the latest matters. A
-//! [`tokio::sync::watch`] channel keeps exactly that: one value, the latest,
-//! shared by every receiver. Nothing queues per subscriber, so a slow reader
-//! costs no memory, and sending is one store whatever the number of
-//! subscribers.
-//!
-//! Each notification is rendered to bytes once, in the server's protocol, and
-//! every subscriber writes the same shared bytes.
+//! taken the previous one when the next arrives, only the latest matters. So
+//! the notifier keeps one value, the latest [`Notification`], in a
+//! [`tokio::sync::watch`] channel's slot, and nothing queues per
+//! subscriber: a slow reader costs no memory, and publishing is one store
+//! whatever the number of subscribers. Each notification is rendered to
+//! bytes once, in the server's protocol, and every subscriber writes the
+//! same shared bytes.
 //!
 //! ## The fast road
 //!
-//! The channel wakes each subscriber's task, and a task may run on another
-//! thread than the one that learnt of the change: a thread wake-up, which
-//! on a small virtual machine costs more than everything else on the road.
-//! So [`Notifier`] also keeps every greeted subscriber's [`Outbox`], and
-//! right after updating the channel it offers the line to each, on the
-//! thread that published it. See [`crate::connection`] for how the two
+//! The first design woke every subscriber's task through the channel, and a
+//! task may run on another thread than the one that learnt of the change: a
+//! thread wake-up, which on a small virtual machine cost more than
+//! everything else on the road, and for ten thousand subscribers ten
+//! thousand wake-ups per change. Now the notifier keeps every greeted
+//! subscriber's [`Outbox`] and, right after storing the latest value,
+//! offers the line to each on the publishing thread. Only subscribers whose
+//! socket could not take it have their task woken; they then read the
+//! latest value from the slot. See [`crate::connection`] for how the two
 //! roads share a socket.
+//!
+//! With many subscribers the offers are split in two halves: the publishing
+//! thread writes one while a helper task, on a tokio worker, writes the
+//! other, so both cores send ([`SPLIT_FAN_OUT_AT`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,8 +50,6 @@ use crate::watch::{Change, FileWatch, Target, WatchError};
 pub struct Notification {
     /// Counts notifications since the server started; 0 means none yet.
     pub seq: u64,
-    /// The change, once there is one.
-    pub change: Option<Change>,
     /// The line every subscriber writes, in the server's protocol.
     pub line: Arc<[u8]>,
 }
@@ -55,6 +59,8 @@ pub trait Outbox: Send + Sync {
     /// Delivers `notification` now if that needs no waiting; anything not
     /// delivered here is the subscriber's task's to deliver.
     fn offer(&self, notification: &Notification);
+    /// Wakes the subscriber's task (to notice shutdown).
+    fn wake(&self);
 }
 
 /// Fans out changes of one [`Target`] to every [`Subscription`]. Cheap to
@@ -73,10 +79,22 @@ struct Shared {
     greeting: Arc<[u8]>,
     latest: watch::Sender<Notification>,
     state: Mutex<WatchState>,
-    /// Every greeted subscriber, for the fast road.
-    outboxes: Mutex<HashMap<u64, Arc<dyn Outbox>>>,
+    /// Every greeted subscriber, for the fast road, in two halves (by
+    /// subscriber number) so that two threads can write them at once.
+    outboxes: [Mutex<Outboxes>; 2],
     next_subscriber: AtomicU64,
+    /// Wakes the helper task that writes the second half.
+    helper: Arc<tokio::sync::Notify>,
+    helper_started: std::sync::Once,
 }
+
+type Outboxes = HashMap<u64, Arc<dyn Outbox>>;
+
+/// From this many greeted subscribers on, the fan-out is split: the thread
+/// that publishes writes one half while a helper task, on a tokio worker,
+/// writes the other. Below it, waking the helper (a thread wake-up) costs
+/// more than the writes it would take over.
+pub const SPLIT_FAN_OUT_AT: usize = 256;
 
 impl std::fmt::Debug for dyn Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -112,21 +130,32 @@ impl Shared {
         let mut published = None;
         self.latest.send_modify(|latest| {
             latest.seq += 1;
-            latest.change = Some(change);
             latest.line = line;
             published = Some(latest.clone());
         });
         let Some(notification) = published else {
             return;
         };
-        // The fast road. The lock is held through the offers so that an
-        // outbox removed by a leaving subscriber gets no offer after its
-        // removal; joining and leaving wait meanwhile, which is as short as
-        // the writes.
-        let outboxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
-        for outbox in outboxes.values() {
-            outbox.offer(&notification);
+        // The fast road. Each half's lock is held through its offers so
+        // that an outbox removed by a leaving subscriber gets no offer after
+        // its removal; joining and leaving wait meanwhile, which is as short
+        // as the writes.
+        let split = self.greeted() >= SPLIT_FAN_OUT_AT;
+        if split {
+            self.helper.notify_one();
         }
+        offer_all(&self.outboxes[0], &notification);
+        if !split {
+            offer_all(&self.outboxes[1], &notification);
+        }
+    }
+
+    fn greeted(&self) -> usize {
+        self.outboxes.iter().map(|half| lock(half).len()).sum()
+    }
+
+    fn half_for(&self, subscriber: u64) -> &Mutex<Outboxes> {
+        &self.outboxes[(subscriber % 2) as usize]
     }
 }
 
@@ -148,7 +177,6 @@ impl Notifier {
             .into();
         let (latest, _) = watch::channel(Notification {
             seq: 0,
-            change: None,
             line: Arc::from(&b""[..]),
         });
         Notifier {
@@ -160,8 +188,10 @@ impl Notifier {
                 greeting,
                 latest,
                 state: Mutex::new(WatchState::default()),
-                outboxes: Mutex::new(HashMap::new()),
+                outboxes: Default::default(),
                 next_subscriber: AtomicU64::new(0),
+                helper: Arc::new(tokio::sync::Notify::new()),
+                helper_started: std::sync::Once::new(),
             }),
         }
     }
@@ -211,13 +241,20 @@ impl Notifier {
             state.os_watch = Some(os_watch);
         }
         state.subscribers += 1;
-        // Subscribing while holding the lock orders this receiver after the
-        // watch placement: what it has "seen" is the value before any change
-        // the new watch can report.
-        let changes = self.shared.latest.subscribe();
+        // Read while the lock is held, after the watch is in place: every
+        // change the watch reports from now on has a higher number, and is
+        // owed to this subscriber.
+        let seen_at_start = self.shared.latest.borrow().seq;
+        drop(state);
+        self.shared.helper_started.call_once(|| {
+            tokio::spawn(help(
+                Arc::downgrade(&self.shared),
+                Arc::clone(&self.shared.helper),
+            ));
+        });
         Ok(Subscription {
             id: self.shared.next_subscriber.fetch_add(1, Ordering::Relaxed),
-            changes,
+            seen_at_start,
             shared: Arc::clone(&self.shared),
         })
     }
@@ -232,6 +269,16 @@ impl Notifier {
         self.shared.state().os_watch.is_some()
     }
 
+    /// Wakes every greeted subscriber's task, so that each notices a
+    /// shutdown the server has just signalled.
+    pub fn wake_all(&self) {
+        for half in &self.shared.outboxes {
+            for outbox in lock(half).values() {
+                outbox.wake();
+            }
+        }
+    }
+
     /// The latest notification (seq 0 before the first change).
     pub fn latest(&self) -> Notification {
         self.shared.latest.borrow().clone()
@@ -243,7 +290,9 @@ impl Notifier {
 #[derive(Debug)]
 pub struct Subscription {
     id: u64,
-    changes: watch::Receiver<Notification>,
+    /// The sequence number current when the subscription began: what the
+    /// subscriber has, in effect, already seen.
+    seen_at_start: u64,
     shared: Arc<Shared>,
 }
 
@@ -253,43 +302,28 @@ impl Subscription {
         Arc::clone(&self.shared.greeting)
     }
 
-    /// The latest notification (sequence number 0 before any change), marked
-    /// as seen: [`Subscription::changed`] then waits for a newer one.
-    pub fn latest(&mut self) -> Notification {
-        self.changes.borrow_and_update().clone()
+    /// The latest notification (sequence number 0 before any change).
+    pub fn latest(&self) -> Notification {
+        self.shared.latest.borrow().clone()
     }
 
-    /// Waits until there is a notification newer than the last one seen.
-    /// Changes that came while nobody looked are coalesced: only the latest
-    /// matters.
-    pub async fn changed(&mut self) {
-        // `changed` only fails once the sender is dropped, and the sender
-        // lives in `Shared`, which this subscription keeps alive.
-        self.changes
-            .changed()
-            .await
-            .expect("the notifier outlives its subscriptions");
+    /// The sequence number current when the subscription began: nothing up
+    /// to it is owed to this subscriber.
+    pub fn seen_at_start(&self) -> u64 {
+        self.seen_at_start
     }
 
     /// Registers the subscriber's outbox for the fast road. Call it once the
     /// greeting is written: from then on notifications may be written from
     /// the publishing thread.
     pub fn attach(&self, outbox: Arc<dyn Outbox>) {
-        self.shared
-            .outboxes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(self.id, outbox);
+        lock(self.shared.half_for(self.id)).insert(self.id, outbox);
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.shared
-            .outboxes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
+        lock(self.shared.half_for(self.id)).remove(&self.id);
         let released = {
             let mut state = self.shared.state();
             state.subscribers -= 1;
@@ -302,5 +336,40 @@ impl Drop for Subscription {
         // Dropped outside the lock: stopping notify's thread must never wait
         // on a report that waits on this lock.
         drop(released);
+    }
+}
+
+/// Locks `mutex`, even if a thread panicked while holding it: every update
+/// in this module leaves its data consistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Offers `notification` to every outbox in `half`.
+fn offer_all(half: &Mutex<Outboxes>, notification: &Notification) {
+    for outbox in lock(half).values() {
+        outbox.offer(notification);
+    }
+}
+
+/// The helper task: writes the second half of the fan-out when woken. It
+/// holds the notifier only weakly, and ends once the notifier is gone (its
+/// drop wakes the helper one last time).
+async fn help(shared: Weak<Shared>, wake: Arc<tokio::sync::Notify>) {
+    loop {
+        wake.notified().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let latest = shared.latest.borrow().clone();
+        offer_all(&shared.outboxes[1], &latest);
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.helper.notify_one();
     }
 }

@@ -17,9 +17,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use tokio::net::{TcpListener, TcpSocket, UnixListener};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -429,6 +432,8 @@ pub async fn run(
     }
     shutdown.await;
     shared.shutdown.cancel();
+    // Subscribers wait on their own wake-up, not on the token: wake them.
+    shared.notifier.wake_all();
     // The accept loops end on cancellation and drop their listeners.
     while accept_loops.join_next().await.is_some() {}
     shared.subscribers.close();
@@ -484,14 +489,19 @@ async fn say_goodbye<S: Socket>(stream: &S, line: &[u8], shared: &Shared) {
 }
 
 /// One subscriber's task: take a slot, subscribe, serve, report.
-async fn subscriber<S: Socket>(stream: S, shared: Arc<Shared>) {
+///
+/// The checks that need no waiting happen before the future is built, and
+/// the rare paths (refusing, failing to watch) are boxed, so that the future
+/// every connected subscriber keeps is little more than [`connection::serve`]'s.
+fn subscriber<S: Socket>(stream: S, shared: Arc<Shared>) -> impl Future<Output = ()> + Send {
     let console = &shared.config.console;
-    let Ok(_slot) = Arc::clone(&shared.slots).try_acquire_owned() else {
+    let Ok(slot) = Arc::clone(&shared.slots).try_acquire_owned() else {
         console.say(ConsoleEvent::SubscriberRefused {
             limit: shared.config.max_subscribers,
         });
-        say_goodbye(&stream, &shared.refusal, &shared).await;
-        return;
+        return Either::Left(Box::pin(async move {
+            say_goodbye(&stream, &shared.refusal, &shared).await;
+        }) as Pin<Box<dyn Future<Output = ()> + Send>>);
     };
     let subscription = match shared.notifier.subscribe() {
         Ok(subscription) => subscription,
@@ -499,22 +509,29 @@ async fn subscriber<S: Socket>(stream: S, shared: Arc<Shared>) {
             let reason = error.to_string();
             let line = shared.notifier.protocol().render_error(&reason);
             console.say(ConsoleEvent::WatchFailed(reason));
-            say_goodbye(&stream, line.as_bytes(), &shared).await;
-            return;
+            return Either::Left(Box::pin(async move {
+                say_goodbye(&stream, line.as_bytes(), &shared).await;
+            }));
         }
     };
     console.say(ConsoleEvent::SubscriberConnected);
-    let ending = connection::serve(
+    let serving = connection::serve(
         stream,
         subscription,
         shared.config.write_timeout,
         shared.shutdown.clone(),
-    )
-    .await;
-    if let Ending::TooSlow = ending {
-        console.say(ConsoleEvent::SubscriberTooSlow {
-            timeout_ms: shared.config.write_timeout.as_millis() as u64,
-        });
-    }
-    console.say(ConsoleEvent::SubscriberDisconnected);
+    );
+    // `map` rather than an `async` block awaiting `serving`: a block would
+    // hold the future twice (captured, then pinned for the await).
+    Either::Right(serving.map(move |ending| {
+        // The slot is freed only once the connection is over.
+        drop(slot);
+        let console = &shared.config.console;
+        if let Ending::TooSlow = ending {
+            console.say(ConsoleEvent::SubscriberTooSlow {
+                timeout_ms: shared.config.write_timeout.as_millis() as u64,
+            });
+        }
+        console.say(ConsoleEvent::SubscriberDisconnected);
+    }))
 }

@@ -352,3 +352,35 @@ mod after_many_subscribers_come_and_go {
         assert!(line.starts_with("File changed: "), "got {line:?}");
     }
 }
+
+mod with_hundreds_of_subscribers {
+    use super::*;
+    use net_watcher::notifier::SPLIT_FAN_OUT_AT;
+
+    /// Past `SPLIT_FAN_OUT_AT` greeted subscribers, half of them are written
+    /// by a helper task: both halves must be notified, every time.
+    #[rstest]
+    #[tokio::test]
+    async fn notifies_every_one_of_both_halves_of_the_fan_out(target: TargetFile) {
+        let options = Options {
+            max_subscribers: 1_000,
+            ..Options::default()
+        };
+        let server = InProcessServer::start_with(&target, options).await;
+        let mut subscribers = Vec::new();
+        for _ in 0..SPLIT_FAN_OUT_AT + 44 {
+            subscribers.push(server.subscribe_greeted().await);
+        }
+        for change in 0..2 {
+            target.touch();
+            for (index, subscriber) in subscribers.iter_mut().enumerate() {
+                let line = subscriber
+                    .next_line(&format!(
+                        "subscriber {index}'s notification of change {change}"
+                    ))
+                    .await;
+                assert!(line.starts_with("File changed: "), "got {line:?}");
+            }
+        }
+    }
+}
