@@ -18,6 +18,7 @@ use crate::protocol::{HumanDate, Message};
 const QUOTED_LINE_CHARS: usize = 80;
 
 /// The line the client prints for `message`, as the book's client does.
+// ANCHOR: describe
 pub fn describe(message: &Message) -> String {
     match message {
         Message::Watching { file } => format!("Now watching: {file}"),
@@ -27,6 +28,7 @@ pub fn describe(message: &Message) -> String {
         Message::Unknown { kind } => format!("Unrecognized message type: {kind}"),
     }
 }
+// ANCHOR_END: describe
 
 /// The report for a line that could not be decoded: what went wrong, and the
 /// line itself, cut to 80 characters.
@@ -53,6 +55,7 @@ fn quote(line: &str) -> String {
 /// Bad lines do not stop the client; a failed read does, and is returned. The
 /// writes are plain blocking writes: this is the only task of the client
 /// program, and a terminal is its reader.
+// ANCHOR: client_run
 pub async fn run<R, O, E>(reader: R, mut out: O, mut err: E) -> io::Result<()>
 where
     R: AsyncRead + Unpin,
@@ -71,3 +74,4 @@ where
     }
     Ok(())
 }
+// ANCHOR_END: client_run

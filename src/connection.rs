@@ -196,6 +196,7 @@ impl<S: Socket> Outbox for Subscriber<S> {
         self.wake.wake();
     }
 
+    // ANCHOR: offer
     fn offer(&self, notification: &Notification) {
         // Never wait here: this runs on the thread that fans out to every
         // subscriber.
@@ -225,6 +226,7 @@ impl<S: Socket> Outbox for Subscriber<S> {
         drop(delivery);
         self.wake.wake();
     }
+    // ANCHOR_END: offer
 }
 
 /// Serves one subscriber until it leaves, it is too slow, or `shutdown` is

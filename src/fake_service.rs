@@ -31,6 +31,7 @@ pub const DEFAULT_DELAY: Duration = Duration::from_millis(100);
 
 /// Writes the split message to `writer`: [`FIRST_CHUNK`], a flush, `delay`,
 /// then [`SECOND_CHUNK`], then closes the writing side.
+// ANCHOR: split_message
 pub async fn send_split_message<W>(mut writer: W, delay: Duration) -> io::Result<()>
 where
     W: AsyncWrite + Unpin,
@@ -43,6 +44,7 @@ where
     writer.write_all(SECOND_CHUNK).await?;
     writer.shutdown().await
 }
+// ANCHOR_END: split_message
 
 /// Serves every connection on `listeners` with [`send_split_message`] until
 /// `shutdown` completes, then waits for the messages under way.

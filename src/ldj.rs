@@ -218,6 +218,7 @@ impl Decoder for LdjCodec {
     type Item = Result<Message, LdjError>;
     type Error = io::Error;
 
+    // ANCHOR: decode
     fn decode(&mut self, buf: &mut BytesMut) -> io::Result<Option<Self::Item>> {
         loop {
             let unsearched = &buf[self.next_index..];
@@ -259,7 +260,9 @@ impl Decoder for LdjCodec {
             }
         }
     }
+    // ANCHOR_END: decode
 
+    // ANCHOR: decode_eof
     fn decode_eof(&mut self, buf: &mut BytesMut) -> io::Result<Option<Self::Item>> {
         if let Some(item) = self.decode(buf)? {
             return Ok(Some(item));
@@ -273,6 +276,7 @@ impl Decoder for LdjCodec {
         }
         Ok(decode_line(&remainder))
     }
+    // ANCHOR_END: decode_eof
 }
 
 /// A stream of decoded messages read from any [`AsyncRead`]: the Rust

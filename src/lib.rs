@@ -37,3 +37,28 @@ pub mod notifier;
 pub mod protocol;
 pub mod server;
 pub mod watch;
+
+/// The course's Rust examples, compiled and run as doctests: every Rust block
+/// in `chapters/` that is not an excerpt of this crate's source (those are
+/// checked against the source by the `chapters` specs) is a doctest here.
+#[cfg(doctest)]
+pub mod chapters {
+    #[doc = include_str!("../chapters/01-binding-a-server.md")]
+    pub struct Chapter01;
+    #[doc = include_str!("../chapters/02-unix-sockets.md")]
+    pub struct Chapter02;
+    #[doc = include_str!("../chapters/03-a-messaging-protocol.md")]
+    pub struct Chapter03;
+    #[doc = include_str!("../chapters/04-a-client.md")]
+    pub struct Chapter04;
+    #[doc = include_str!("../chapters/05-testing-network-behaviour.md")]
+    pub struct Chapter05;
+    #[doc = include_str!("../chapters/06-from-inheritance-to-traits.md")]
+    pub struct Chapter06;
+    #[doc = include_str!("../chapters/07-mocha-style-tests-in-rust.md")]
+    pub struct Chapter07;
+    #[doc = include_str!("../chapters/08-the-exercises.md")]
+    pub struct Chapter08;
+    #[doc = include_str!("../chapters/09-beyond-the-practica.md")]
+    pub struct Chapter09;
+}

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 /// does not know (a newer server, a different service); that is not a framing
 /// error, so it decodes to [`Message::Unknown`] and the client can say
 /// `Unrecognized message type`.
+// ANCHOR: message
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "WireMessage", into = "WireMessage")]
 pub enum Message {
@@ -38,12 +39,14 @@ pub enum Message {
         kind: String,
     },
 }
+// ANCHOR_END: message
 
 impl Message {
     /// The message as one LDJ line: compact JSON followed by `\n`.
     ///
     /// The field order and the absence of whitespace match the book byte for
     /// byte, so the book's own client can talk to this server.
+    // ANCHOR: json_line
     pub fn to_json_line(&self) -> String {
         // Serialising our own plain structs into a String cannot fail: every
         // key is a string and every value a string or an integer.
@@ -51,8 +54,10 @@ impl Message {
         line.push('\n');
         line
     }
+    // ANCHOR_END: json_line
 
     /// The message as a plain-text line for people, followed by `\n`.
+    // ANCHOR: text_line
     pub fn to_text_line(&self) -> String {
         match self {
             Message::Watching { file } => format!("Now watching \"{file}\" for changes...\n"),
@@ -62,6 +67,7 @@ impl Message {
             Message::Unknown { kind } => format!("Unknown message: {kind}\n"),
         }
     }
+    // ANCHOR_END: text_line
 }
 
 /// The shape of a message on the wire: a `type` tag and the fields any known

@@ -266,6 +266,7 @@ async fn resolve(host: &str) -> Result<Vec<IpAddr>, BindError> {
     Ok(ips)
 }
 
+// ANCHOR: listen_on
 fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = match addr {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
@@ -278,6 +279,7 @@ fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }
+// ANCHOR_END: listen_on
 
 /// Binds `port` on every address `host` stands for (see [`DEFAULT_PORT`]).
 ///
@@ -358,6 +360,7 @@ impl Drop for SocketFile {
 /// socket file behind. Here a leftover socket file is removed if, and only
 /// if, nothing answers on it; a live server's socket is never stolen, and a
 /// path that is not a socket is never deleted.
+// ANCHOR: bind_unix
 pub fn bind_unix(path: impl AsRef<Path>) -> Result<Listener, BindError> {
     let path = path.as_ref();
     let shown = path.display().to_string();
@@ -384,6 +387,7 @@ pub fn bind_unix(path: impl AsRef<Path>) -> Result<Listener, BindError> {
         },
     ))
 }
+// ANCHOR_END: bind_unix
 
 /// What every accept loop and subscriber task shares.
 struct Shared {
@@ -440,6 +444,7 @@ pub async fn run(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, shared.subscribers.wait()).await;
 }
 
+// ANCHOR: accept_loop
 async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
     // After an accept error (out of file descriptors, most often), wait a
     // little before trying again instead of spinning; double the wait while
@@ -477,6 +482,7 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
         backoff = Duration::from_millis(10);
     }
 }
+// ANCHOR_END: accept_loop
 
 /// Writes one last line and closes. Best effort: a peer that does not read
 /// is not waited for beyond the write timeout.

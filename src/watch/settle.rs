@@ -149,6 +149,7 @@ impl Settler {
     }
 
     /// Takes one signal that arrived at `now`.
+    // ANCHOR: on_signal
     pub fn on_signal(&mut self, signal: Signal, now: Instant) -> Verdict {
         if self.window.is_zero() {
             return match signal {
@@ -195,6 +196,7 @@ impl Settler {
             }
         }
     }
+    // ANCHOR_END: on_signal
 
     /// Called at (or after) [`Settler::deadline`].
     pub fn on_deadline(&mut self, now: Instant) -> Verdict {

@@ -78,6 +78,7 @@ async fn r4_a_cut_off_remainder_is_reported_at_close_not_lost() {
 
 /// R5: should the client signal "close"? Yes: the end of the stream, once,
 /// after the remainder has been handled.
+// ANCHOR: r5
 #[tokio::test]
 async fn r5_the_end_is_signalled_once_after_the_remainder_is_handled() {
     let mut messages = MessageStream::new(ChunkedReader::new([CHANGED.trim_end()]));
@@ -96,3 +97,4 @@ async fn r5_the_end_is_signalled_once_after_the_remainder_is_handled() {
         "the stream knows it has ended, so no one polls it again"
     );
 }
+// ANCHOR_END: r5

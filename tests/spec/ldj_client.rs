@@ -40,6 +40,7 @@ mod the_books_mocha_tests {
         );
     }
 
+    // ANCHOR: mocha_split
     #[tokio::test]
     async fn emits_a_message_event_from_split_data_events() {
         let (mut stream, far_end) = tokio::io::duplex(1024);
@@ -64,6 +65,7 @@ mod the_books_mocha_tests {
             }
         );
     }
+    // ANCHOR_END: mocha_split
 }
 
 mod when_a_message_is_split {

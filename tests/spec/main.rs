@@ -16,6 +16,8 @@
 //! | `fake_service` | the split-message service, in-process | 5 |
 //! | `client_output` | what the client prints for each line | 4, 6 |
 //! | `binaries` | the real programs, spawned | 1–5 |
+//! | `chapters` | the course: excerpts, Rust blocks, transcripts, commands | all |
+//! | `transcripts` | the chapters' transcripts, run for real | 1–5 |
 //!
 //! Shared fixtures and helpers live in `support`; no test file defines its
 //! own.
@@ -23,11 +25,13 @@
 mod support;
 
 mod binaries;
+mod chapters;
 mod client_output;
 mod exercises;
 mod fake_service;
 mod ldj_client;
 mod message_protocol;
 mod net_watcher_server;
+mod transcripts;
 mod unix_socket;
 mod watching;

@@ -26,6 +26,7 @@ mod in_plain_text {
         );
     }
 
+    // ANCHOR: fixture_use
     #[rstest]
     #[tokio::test]
     async fn notifies_after_a_touch(target: TargetFile) {
@@ -38,6 +39,7 @@ mod in_plain_text {
             "a dated change line, got {line:?}"
         );
     }
+    // ANCHOR_END: fixture_use
 
     #[rstest]
     #[tokio::test]

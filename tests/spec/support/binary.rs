@@ -41,8 +41,18 @@ pub struct Spawned {
 impl Spawned {
     /// Starts binary `name` with `args`.
     pub fn start(name: &str, args: &[&str]) -> Self {
+        Self::start_in(None, name, args)
+    }
+
+    /// Starts binary `name` with `args` in directory `dir` (or the test's
+    /// own), so that relative paths are the user's.
+    pub fn start_in(dir: Option<&Path>, name: &str, args: &[&str]) -> Self {
         let command_line = format!("{name} {}", args.join(" "));
-        let mut child = Command::new(bin(name))
+        let mut command = Command::new(bin(name));
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let mut child = command
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -186,9 +196,15 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    // ANCHOR: test_server_start
     /// Starts binary `name` with `args` and waits until it listens.
     pub fn start(name: &str, args: &[&str]) -> Self {
-        let mut process = Spawned::start(name, args);
+        Self::start_in(None, name, args)
+    }
+
+    /// Like [`TestServer::start`], in directory `dir`.
+    pub fn start_in(dir: Option<&Path>, name: &str, args: &[&str]) -> Self {
+        let mut process = Spawned::start_in(dir, name, args);
         let first = process
             .next_stdout_line("the listening line")
             .unwrap_or_else(|| panic!("the server exited before listening\n{}", process.report()));
@@ -208,6 +224,7 @@ impl TestServer {
             listening_on,
         }
     }
+    // ANCHOR_END: test_server_start
 
     /// Every address or path the listening line names.
     pub fn listening_on(&self) -> &[String] {

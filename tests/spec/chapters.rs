@@ -1,0 +1,297 @@
+//! describe: the course in `chapters/`, kept true.
+//!
+//! Every code excerpt equals the source region it quotes; every transcript
+//! equals its fixture; every Rust block is either an excerpt or compiled as
+//! a doctest (see `src/lib.rs`); every `cargo run` line uses flags the binary
+//! accepts.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The repository's root.
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every chapter file, by name, with its text.
+fn chapters() -> BTreeMap<String, String> {
+    let mut chapters = BTreeMap::new();
+    for entry in fs::read_dir(root().join("chapters")).expect("chapters/ exists") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|extension| extension == "md") {
+            let name = format!("chapters/{}", path.file_name().unwrap().to_string_lossy());
+            chapters.insert(name, fs::read_to_string(&path).unwrap());
+        }
+    }
+    chapters
+}
+
+/// A fenced code block of a chapter.
+#[derive(Debug)]
+struct Block {
+    /// The info string after the opening fence (`rust,ignore`, `console`).
+    info: String,
+    /// The block's text, one `\n` after each line.
+    body: String,
+    /// The `<!-- kind: target -->` comment on the line just above, if any.
+    marker: Option<(String, String)>,
+    /// The line of the opening fence, counting from 1.
+    line: usize,
+}
+
+fn blocks(text: &str) -> Vec<Block> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = Vec::new();
+    let mut index = 0;
+    while index < lines.len() {
+        let Some(info) = lines[index].strip_prefix("```") else {
+            index += 1;
+            continue;
+        };
+        let marker = index
+            .checked_sub(1)
+            .and_then(|above| lines[above].strip_prefix("<!-- "))
+            .and_then(|comment| comment.strip_suffix(" -->"))
+            .and_then(|comment| comment.split_once(": "))
+            .map(|(kind, target)| (kind.to_owned(), target.to_owned()));
+        let start = index;
+        index += 1;
+        let mut body = String::new();
+        while index < lines.len() && lines[index] != "```" {
+            body.push_str(lines[index]);
+            body.push('\n');
+            index += 1;
+        }
+        assert!(
+            index < lines.len(),
+            "a code block opened on line {} is never closed",
+            start + 1
+        );
+        found.push(Block {
+            info: info.to_owned(),
+            body,
+            marker,
+            line: start + 1,
+        });
+        index += 1;
+    }
+    found
+}
+
+/// The lines between `// ANCHOR: name` and `// ANCHOR_END: name` in `file`,
+/// without other anchor lines, and with the common indentation removed.
+fn anchored_region(file: &str, name: &str) -> String {
+    let path: PathBuf = root().join(file);
+    let source = fs::read_to_string(&path).unwrap_or_else(|error| panic!("{file}: {error}"));
+    let start = format!("// ANCHOR: {name}");
+    let end = format!("// ANCHOR_END: {name}");
+    let mut inside = false;
+    let mut region = Vec::new();
+    for line in source.lines() {
+        let trimmed = line.trim();
+        if trimmed == start {
+            inside = true;
+        } else if trimmed == end {
+            inside = false;
+        } else if inside && !trimmed.starts_with("// ANCHOR") {
+            region.push(line);
+        }
+    }
+    assert!(
+        !region.is_empty(),
+        "{file} has no region `{name}` (// ANCHOR: {name})"
+    );
+    let indent = region
+        .iter()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.len() - line.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    region
+        .iter()
+        .map(|line| format!("{}\n", line.get(indent..).unwrap_or("")))
+        .collect()
+}
+
+mod every_code_excerpt {
+    use super::*;
+
+    #[test]
+    fn equals_the_source_region_it_quotes() {
+        let mut excerpts = 0;
+        let mut differences = Vec::new();
+        for (chapter, text) in chapters() {
+            for block in blocks(&text) {
+                let Some((kind, target)) = &block.marker else {
+                    continue;
+                };
+                if kind != "excerpt" {
+                    continue;
+                }
+                excerpts += 1;
+                let (file, name) = target.split_once('#').unwrap_or_else(|| {
+                    panic!("{chapter}:{}: write excerpts as FILE#REGION", block.line)
+                });
+                let region = anchored_region(file, name);
+                if block.body != region {
+                    differences.push(format!(
+                        "{chapter}:{}: the excerpt of {file}#{name} differs from the source region.\n--- chapter\n{}--- source\n{}",
+                        block.line, block.body, region
+                    ));
+                }
+            }
+        }
+        assert!(differences.is_empty(), "{}", differences.join("\n"));
+        assert!(
+            excerpts >= 10,
+            "only {excerpts} excerpts found: is the marker syntax right?"
+        );
+    }
+}
+
+mod every_rust_block {
+    use super::*;
+
+    /// An excerpt is checked against its source, so it may be `ignore`d by
+    /// rustdoc; any other Rust block must be compiled: run, `no_run`, or
+    /// `compile_fail`. An unlabelled block would be compiled as Rust too, so
+    /// it is refused as well, to keep every block's kind explicit.
+    #[test]
+    fn is_an_excerpt_or_compiled_as_a_doctest() {
+        let mut unchecked = Vec::new();
+        for (chapter, text) in chapters() {
+            for block in blocks(&text) {
+                let is_excerpt = block
+                    .marker
+                    .as_ref()
+                    .is_some_and(|(kind, _)| kind == "excerpt");
+                let words: Vec<&str> = block.info.split(',').map(str::trim).collect();
+                let problem = match words.as_slice() {
+                    [""] => Some("has no language label"),
+                    ["rust", "ignore"] if !is_excerpt => Some("is `ignore`d but is not an excerpt"),
+                    ["rust", rest @ ..] if is_excerpt && rest != ["ignore"] => {
+                        Some("is an excerpt and must be labelled `rust,ignore`")
+                    }
+                    ["rust"]
+                    | ["rust", "no_run"]
+                    | ["rust", "compile_fail"]
+                    | ["rust", "ignore"] => None,
+                    ["rust", ..] => Some("has a label this check does not know"),
+                    _ => None,
+                };
+                if let Some(problem) = problem {
+                    unchecked.push(format!(
+                        "{chapter}:{}: a ```{} block {problem}",
+                        block.line, block.info
+                    ));
+                }
+            }
+        }
+        assert!(unchecked.is_empty(), "{}", unchecked.join("\n"));
+    }
+
+    /// The doctests that compile the chapters' Rust blocks are declared in
+    /// `src/lib.rs`; a chapter left out of that list would go unchecked.
+    #[test]
+    fn belongs_to_a_chapter_that_rustdoc_compiles() {
+        let lib = fs::read_to_string(root().join("src/lib.rs")).unwrap();
+        for chapter in chapters().keys() {
+            if chapter.ends_with("README.md") {
+                continue;
+            }
+            assert!(
+                lib.contains(&format!("include_str!(\"../{chapter}\")")),
+                "{chapter} is not included as a doctest in src/lib.rs"
+            );
+        }
+    }
+}
+
+mod every_transcript {
+    use super::*;
+
+    #[test]
+    fn equals_its_fixture() {
+        let mut transcripts = 0;
+        let mut differences = Vec::new();
+        for (chapter, text) in chapters() {
+            for block in blocks(&text) {
+                let Some((kind, file)) = &block.marker else {
+                    continue;
+                };
+                if kind != "transcript" {
+                    continue;
+                }
+                transcripts += 1;
+                let fixture = fs::read_to_string(root().join(file))
+                    .unwrap_or_else(|error| panic!("{chapter}:{}: {file}: {error}", block.line));
+                if block.body != fixture {
+                    differences.push(format!(
+                        "{chapter}:{}: the transcript differs from {file}.\n--- chapter\n{}--- fixture\n{}",
+                        block.line, block.body, fixture
+                    ));
+                }
+            }
+        }
+        assert!(differences.is_empty(), "{}", differences.join("\n"));
+        assert!(transcripts >= 5, "only {transcripts} transcripts found");
+    }
+}
+
+mod every_cargo_run_line {
+    use super::*;
+    use crate::support::binary::bin;
+    use std::process::Command;
+
+    fn help(binary: &str) -> String {
+        let output = Command::new(bin(binary)).arg("--help").output().unwrap();
+        assert!(output.status.success(), "{binary} --help fails");
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    #[test]
+    fn uses_only_flags_the_binary_accepts() {
+        let mut helps = BTreeMap::new();
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for (chapter, text) in chapters().into_iter().chain([(
+            "README.md".to_owned(),
+            fs::read_to_string(root().join("README.md")).unwrap(),
+        )]) {
+            for (number, line) in text.lines().enumerate() {
+                let line = line.trim_start();
+                let line = line.strip_prefix("$ ").unwrap_or(line);
+                let Some(command) = line.strip_prefix("cargo run") else {
+                    continue;
+                };
+                // A comment may follow the command.
+                let command = command.split(" #").next().unwrap_or("");
+                let words: Vec<&str> = command.split_whitespace().collect();
+                let binary = match words.iter().position(|word| *word == "--bin") {
+                    Some(at) => words[at + 1],
+                    None => "net-watcher",
+                };
+                let arguments = match words.iter().position(|word| *word == "--") {
+                    Some(at) => &words[at + 1..],
+                    None => &[][..],
+                };
+                let help = helps
+                    .entry(binary.to_owned())
+                    .or_insert_with(|| help(binary));
+                for flag in arguments.iter().filter(|word| word.starts_with("--")) {
+                    checked += 1;
+                    let flag = flag.split('=').next().unwrap();
+                    if !help.contains(&format!("{flag} ")) && !help.contains(&format!("{flag}\n")) {
+                        problems.push(format!(
+                            "{chapter}:{}: `{binary}` has no flag {flag}",
+                            number + 1
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(checked >= 5, "only {checked} flags checked");
+    }
+}
