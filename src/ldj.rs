@@ -65,6 +65,10 @@ use tokio_util::codec::{Decoder, FramedRead};
 
 use crate::protocol::Message;
 
+/// Bytes asked of the reader at a time: fewer, larger reads when a lot
+/// arrives at once (tokio-util's default is 8 KiB).
+const READ_BUFFER: usize = 64 * 1024;
+
 /// The longest line [`LdjCodec::new`] accepts: 1 MiB.
 ///
 /// Longer than any message this protocol sends by several orders of
@@ -222,7 +226,7 @@ impl Decoder for LdjCodec {
     fn decode(&mut self, buf: &mut BytesMut) -> io::Result<Option<Self::Item>> {
         loop {
             let unsearched = &buf[self.next_index..];
-            let Some(offset) = unsearched.iter().position(|&byte| byte == b'\n') else {
+            let Some(offset) = memchr::memchr(b'\n', unsearched) else {
                 if self.discarding {
                     // Still inside an over-long line: drop what came so far.
                     buf.clear();
@@ -316,7 +320,7 @@ impl<R: AsyncRead + Unpin> MessageStream<R> {
     /// limit).
     pub fn with_codec(reader: R, codec: LdjCodec) -> Self {
         MessageStream {
-            frames: FramedRead::new(reader, codec),
+            frames: FramedRead::with_capacity(reader, codec, READ_BUFFER),
             finished: false,
         }
     }

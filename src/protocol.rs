@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 /// `Unrecognized message type`.
 // ANCHOR: message
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "WireMessage", into = "WireMessage")]
+#[serde(try_from = "Incoming", into = "WireMessage")]
 pub enum Message {
     /// The greeting: which file the server watches, as the user typed it.
     Watching {
@@ -70,15 +70,13 @@ impl Message {
     // ANCHOR_END: text_line
 }
 
-/// The shape of a message on the wire: a `type` tag and the fields any known
-/// type may carry.
+/// The shape of a message on the wire, as written: a `type` tag and the
+/// fields any known type may carry.
 ///
 /// Why not `#[serde(tag = "type")]` on [`Message`] directly? An internally
 /// tagged enum cannot keep the name of an unknown tag (`#[serde(other)]` only
-/// allows a unit variant), and the client must print it. Decoding through this
-/// flat struct is also a single pass over the line with no intermediate
-/// `serde_json::Value`, which is what makes the decoder fast.
-#[derive(Serialize, Deserialize)]
+/// allows a unit variant), and the client must print it.
+#[derive(Serialize)]
 struct WireMessage {
     #[serde(rename = "type")]
     kind: String,
@@ -88,20 +86,69 @@ struct WireMessage {
     timestamp: Option<u64>,
 }
 
-impl TryFrom<WireMessage> for Message {
+/// The shape of a message on the wire, as read: the same fields, with the
+/// `type` decoded straight into [`Kind`].
+///
+/// Decoding through this flat struct is a single pass over the line with no
+/// intermediate `serde_json::Value`, and it allocates only for what it keeps
+/// (a file name, an unknown type's name): that is what makes the decoder
+/// fast.
+#[derive(Deserialize)]
+struct Incoming {
+    #[serde(rename = "type")]
+    kind: Kind,
+    #[serde(default)]
+    file: Option<String>,
+    #[serde(default)]
+    timestamp: Option<u64>,
+}
+
+/// The value of `type`, compared in place: no `String` for the two known
+/// types.
+enum Kind {
+    Watching,
+    Changed,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KindVisitor;
+
+        impl serde::de::Visitor<'_> for KindVisitor {
+            type Value = Kind;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a message type (a string)")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Kind, E> {
+                Ok(match name {
+                    "watching" => Kind::Watching,
+                    "changed" => Kind::Changed,
+                    other => Kind::Other(other.to_owned()),
+                })
+            }
+        }
+
+        deserializer.deserialize_str(KindVisitor)
+    }
+}
+
+impl TryFrom<Incoming> for Message {
     type Error = String;
 
-    fn try_from(wire: WireMessage) -> Result<Self, Self::Error> {
-        match wire.kind.as_str() {
-            "watching" => match wire.file {
+    fn try_from(wire: Incoming) -> Result<Self, Self::Error> {
+        match wire.kind {
+            Kind::Watching => match wire.file {
                 Some(file) => Ok(Message::Watching { file }),
                 None => Err("a \"watching\" message needs a \"file\" field".to_owned()),
             },
-            "changed" => match wire.timestamp {
+            Kind::Changed => match wire.timestamp {
                 Some(timestamp) => Ok(Message::Changed { timestamp }),
                 None => Err("a \"changed\" message needs a \"timestamp\" field".to_owned()),
             },
-            _ => Ok(Message::Unknown { kind: wire.kind }),
+            Kind::Other(kind) => Ok(Message::Unknown { kind }),
         }
     }
 }
