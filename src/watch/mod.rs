@@ -550,3 +550,60 @@ async fn sleep_until(deadline: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{Flag, ModifyKind};
+    use pretty_assertions::assert_eq;
+
+    fn state_for(target: &Path) -> WatchState {
+        WatchState {
+            chain: chain::resolve(target),
+            watched_dirs: BTreeSet::new(),
+            settler: Settler::new(settle::DEFAULT_WINDOW),
+            last_seen: None,
+        }
+    }
+
+    #[test]
+    fn a_lost_events_flag_is_a_change_and_a_reason_to_look_at_the_chain_again() {
+        let state = state_for(Path::new("/nowhere/target.txt"));
+        // What notify sends when inotify's queue overflowed: no path at all.
+        let overflow = Event::new(EventKind::Other).set_flag(Flag::Rescan);
+        let outcome = state.classify(&overflow);
+        assert_eq!(
+            outcome.signal,
+            Some(Signal::Ongoing(Pending::of(ChangeKind::Rescan)))
+        );
+        assert!(outcome.rechain);
+    }
+
+    #[test]
+    fn an_event_about_another_name_in_the_directory_is_nothing() {
+        let state = state_for(Path::new("/nowhere/target.txt"));
+        let neighbour = Event::new(EventKind::Modify(ModifyKind::Any))
+            .add_path(PathBuf::from("/nowhere/target.txt.swp"));
+        let outcome = state.classify(&neighbour);
+        assert_eq!(outcome.signal, None);
+        assert!(!outcome.rechain && outcome.failure.is_none());
+    }
+
+    #[test]
+    fn the_removal_of_the_watched_directory_is_a_failure_that_says_so() {
+        let state = state_for(Path::new("/nowhere/target.txt"));
+        let removed = Event::new(EventKind::Remove(notify::event::RemoveKind::Folder))
+            .add_path(PathBuf::from("/nowhere"));
+        let failure = state.classify(&removed).failure.expect("a failure");
+        assert!(
+            failure.contains("the directory /nowhere was removed"),
+            "{failure}"
+        );
+    }
+
+    #[test]
+    fn reaching_the_os_limit_on_watches_is_explained() {
+        let message = describe_notify_error(notify::Error::new(notify::ErrorKind::MaxFilesWatch));
+        assert!(message.contains("fs.inotify.max_user_watches"), "{message}");
+    }
+}
