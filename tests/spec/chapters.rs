@@ -28,7 +28,7 @@ fn chapters() -> BTreeMap<String, String> {
 }
 
 /// A fenced code block of a chapter.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Block {
     /// The info string after the opening fence (`rust,ignore`, `console`).
     info: String,
@@ -114,38 +114,46 @@ fn anchored_region(file: &str, name: &str) -> String {
         .collect()
 }
 
+/// Every block whose marker comment is of `kind`, with its chapter and the
+/// marker's target.
+fn marked_blocks(kind: &str) -> Vec<(String, Block, String)> {
+    let mut found = Vec::new();
+    for (chapter, text) in chapters() {
+        for block in blocks(&text) {
+            if let Some((marker, target)) = block.marker.clone() {
+                if marker == kind {
+                    found.push((chapter.clone(), block, target));
+                }
+            }
+        }
+    }
+    found
+}
+
 mod every_code_excerpt {
     use super::*;
 
     #[test]
     fn equals_the_source_region_it_quotes() {
-        let mut excerpts = 0;
+        let excerpts = marked_blocks("excerpt");
         let mut differences = Vec::new();
-        for (chapter, text) in chapters() {
-            for block in blocks(&text) {
-                let Some((kind, target)) = &block.marker else {
-                    continue;
-                };
-                if kind != "excerpt" {
-                    continue;
-                }
-                excerpts += 1;
-                let (file, name) = target.split_once('#').unwrap_or_else(|| {
-                    panic!("{chapter}:{}: write excerpts as FILE#REGION", block.line)
-                });
-                let region = anchored_region(file, name);
-                if block.body != region {
-                    differences.push(format!(
+        for (chapter, block, target) in &excerpts {
+            let (file, name) = target.split_once('#').unwrap_or_else(|| {
+                panic!("{chapter}:{}: write excerpts as FILE#REGION", block.line)
+            });
+            let region = anchored_region(file, name);
+            if block.body != region {
+                differences.push(format!(
                         "{chapter}:{}: the excerpt of {file}#{name} differs from the source region.\n--- chapter\n{}--- source\n{}",
                         block.line, block.body, region
                     ));
-                }
             }
         }
         assert!(differences.is_empty(), "{}", differences.join("\n"));
         assert!(
-            excerpts >= 10,
-            "only {excerpts} excerpts found: is the marker syntax right?"
+            excerpts.len() >= 10,
+            "only {} excerpts found: is the marker syntax right?",
+            excerpts.len()
         );
     }
 }
@@ -213,29 +221,24 @@ mod every_transcript {
 
     #[test]
     fn equals_its_fixture() {
-        let mut transcripts = 0;
+        let transcripts = marked_blocks("transcript");
         let mut differences = Vec::new();
-        for (chapter, text) in chapters() {
-            for block in blocks(&text) {
-                let Some((kind, file)) = &block.marker else {
-                    continue;
-                };
-                if kind != "transcript" {
-                    continue;
-                }
-                transcripts += 1;
-                let fixture = fs::read_to_string(root().join(file))
-                    .unwrap_or_else(|error| panic!("{chapter}:{}: {file}: {error}", block.line));
-                if block.body != fixture {
-                    differences.push(format!(
+        for (chapter, block, file) in &transcripts {
+            let fixture = fs::read_to_string(root().join(file))
+                .unwrap_or_else(|error| panic!("{chapter}:{}: {file}: {error}", block.line));
+            if block.body != fixture {
+                differences.push(format!(
                         "{chapter}:{}: the transcript differs from {file}.\n--- chapter\n{}--- fixture\n{}",
                         block.line, block.body, fixture
                     ));
-                }
             }
         }
         assert!(differences.is_empty(), "{}", differences.join("\n"));
-        assert!(transcripts >= 5, "only {transcripts} transcripts found");
+        assert!(
+            transcripts.len() >= 5,
+            "only {} transcripts found",
+            transcripts.len()
+        );
     }
 }
 
