@@ -75,6 +75,21 @@ fn main() {
             median / megabytes * messages as f64 / 1e6
         );
     }
+    // The codec alone, on bytes already in memory: how much of the time is
+    // the typed decoding itself, and how much the socket and the stream.
+    let mut in_memory = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let decoded = codec_in_memory(&stream);
+        in_memory.push(megabytes / started.elapsed().as_secs_f64());
+        assert_eq!(decoded, messages);
+    }
+    in_memory.sort_by(f64::total_cmp);
+    println!(
+        "| (LdjCodec alone, bytes already in memory) | {:.0} | {:.2} M |",
+        in_memory[RUNS / 2],
+        in_memory[RUNS / 2] / megabytes * messages as f64 / 1e6
+    );
     println!();
     println!(
         "typed MessageStream / book's design = {:.2}x; / serde_json::Value = {:.2}x; / ceiling = {:.2}",
@@ -153,6 +168,25 @@ fn book_design(mut socket: TcpStream) -> usize {
         }
         buffer.drain(..start);
     }
+}
+
+fn codec_in_memory(stream: &[u8]) -> usize {
+    use tokio_util::codec::Decoder;
+    let mut codec = net_watcher::ldj::LdjCodec::new();
+    let mut buffer = tokio_util::bytes::BytesMut::with_capacity(2 * CHUNK);
+    let mut decoded = 0;
+    for chunk in stream.chunks(CHUNK) {
+        buffer.extend_from_slice(chunk);
+        while let Some(item) = codec.decode(&mut buffer).unwrap() {
+            item.unwrap();
+            decoded += 1;
+        }
+    }
+    while let Some(item) = codec.decode_eof(&mut buffer).unwrap() {
+        item.unwrap();
+        decoded += 1;
+    }
+    decoded
 }
 
 fn message_stream(socket: TcpStream) -> usize {

@@ -115,9 +115,7 @@ impl Shared {
     /// The state, even if a thread panicked while holding the lock: every
     /// update below leaves it consistent, so there is nothing to recover.
     fn state(&self) -> MutexGuard<'_, WatchState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     fn publish(&self, change: Change) {
