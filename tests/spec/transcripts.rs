@@ -3,8 +3,8 @@
 //! Each test runs the programs as a chapter tells a reader to, and compares
 //! what they print with the fixture under `fixtures/transcripts/`, after
 //! normalising what changes from run to run: dates and timestamps. Ports
-//! and temporary paths are written as a reader would see them (60300,
-//! `/tmp`) before comparing.
+//! and temporary paths are written as a reader would see them (the
+//! práctica's port, `/tmp`) before comparing.
 //!
 //! `NET_WATCHER_BLESS=1 cargo test transcripts::` records the fixtures
 //! again from the real runs.
@@ -12,6 +12,7 @@
 use std::fs;
 use std::path::Path;
 
+use net_watcher::server::DEFAULT_PORT;
 use pretty_assertions::assert_eq;
 use rstest::rstest;
 
@@ -61,9 +62,15 @@ fn check(fixture: &str, actual: &str) {
     );
 }
 
-/// Replaces the real port with the one the chapters use.
+/// Replaces the real port with the one the chapters use, the práctica's.
+/// (Nothing here binds it: the servers run on port 0.)
 fn as_default_port(line: &str, port: u16) -> String {
-    line.replace(&format!(":{port}"), ":60300")
+    line.replace(&format!(":{port}"), &format!(":{DEFAULT_PORT}"))
+}
+
+/// The command line a reader types to subscribe over TCP.
+fn nc_command() -> String {
+    format!("$ nc localhost {DEFAULT_PORT}\n")
 }
 
 #[test]
@@ -86,7 +93,7 @@ fn chapter_1_the_plain_text_demo(target: TargetFile) {
     );
     let port = server.port();
     let mut nc = server.connect();
-    let mut session = String::from("$ nc localhost 60300\n");
+    let mut session = nc_command();
     session.push_str(&nc.next_line("the greeting"));
     for change in 0..2 {
         target.touch();
@@ -147,7 +154,7 @@ fn chapter_3_the_json_protocol(target: TargetFile) {
         &["target.txt", "--port", "0", "--json"],
     );
     let mut nc = server.connect();
-    let mut session = String::from("$ nc localhost 60300\n");
+    let mut session = nc_command();
     session.push_str(&nc.next_line("the greeting"));
     target.touch();
     session.push_str(&nc.next_line("the change"));
