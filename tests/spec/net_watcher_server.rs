@@ -8,7 +8,7 @@ use net_watcher::console::ConsoleEvent;
 use net_watcher::protocol::{Message, Protocol, now_millis};
 use rstest::rstest;
 
-use crate::support::in_process::{InProcessServer, Options};
+use crate::support::in_process::{InProcessServer, Options, expect_change_on_each};
 use crate::support::target::{TargetFile, target};
 
 mod in_plain_text {
@@ -47,8 +47,7 @@ mod in_plain_text {
         let server = InProcessServer::start(&target, Protocol::Text).await;
         let mut subscriber = server.subscribe_greeted().await;
         target.append("one more line");
-        let line = subscriber.next_line("the change line").await;
-        assert!(line.starts_with("File changed: "), "got {line:?}");
+        subscriber.expect_change("the change line").await;
     }
 }
 
@@ -99,20 +98,9 @@ mod with_several_subscribers {
     #[tokio::test]
     async fn notifies_every_one_of_them(target: TargetFile) {
         let server = InProcessServer::start(&target, Protocol::Text).await;
-        let mut subscribers = Vec::new();
-        for _ in 0..5 {
-            subscribers.push(server.subscribe_greeted().await);
-        }
+        let mut subscribers = server.subscribe_greeted_many(5).await;
         target.touch();
-        for (index, subscriber) in subscribers.iter_mut().enumerate() {
-            let line = subscriber
-                .next_line(&format!("subscriber {index}'s change line"))
-                .await;
-            assert!(
-                line.starts_with("File changed: "),
-                "subscriber {index} got {line:?}"
-            );
-        }
+        expect_change_on_each(&mut subscribers, "a touch").await;
     }
 
     #[rstest]
@@ -158,10 +146,9 @@ mod with_several_subscribers {
 
         let mut subscriber = server.subscribe_greeted().await;
         target.touch();
-        let line = subscriber
-            .next_line("a change after the watch came back")
+        subscriber
+            .expect_change("a change after the watch came back")
             .await;
-        assert!(line.starts_with("File changed: "), "got {line:?}");
     }
 }
 
@@ -211,8 +198,9 @@ mod when_a_subscriber_types {
         )
         .await;
         target.touch();
-        let line = subscriber.next_line("the change line after typing").await;
-        assert!(line.starts_with("File changed: "), "got {line:?}");
+        subscriber
+            .expect_change("the change line after typing")
+            .await;
     }
 }
 
@@ -241,8 +229,7 @@ mod when_full {
             .await;
 
         target.touch();
-        let line = served.next_line("the served subscriber's change").await;
-        assert!(line.starts_with("File changed: "), "got {line:?}");
+        served.expect_change("the served subscriber's change").await;
     }
 }
 
@@ -309,10 +296,9 @@ mod with_a_subscriber_that_never_reads {
         }
         assert!(last.starts_with("File changed: "), "got {last:?}");
         target.touch();
-        let line = reader
-            .next_line("a change after the slow one was dropped")
+        reader
+            .expect_change("a change after the slow one was dropped")
             .await;
-        assert!(line.starts_with("File changed: "), "got {line:?}");
         assert_eq!(
             server.notifier.subscriber_count(),
             1,
@@ -350,8 +336,7 @@ mod after_many_subscribers_come_and_go {
         // And the watch comes back for the next one.
         let mut subscriber = server.subscribe_greeted().await;
         target.touch();
-        let line = subscriber.next_line("a change after the churn").await;
-        assert!(line.starts_with("File changed: "), "got {line:?}");
+        subscriber.expect_change("a change after the churn").await;
     }
 }
 
@@ -369,20 +354,10 @@ mod with_hundreds_of_subscribers {
             ..Options::default()
         };
         let server = InProcessServer::start_with(&target, options).await;
-        let mut subscribers = Vec::new();
-        for _ in 0..SPLIT_FAN_OUT_AT + 44 {
-            subscribers.push(server.subscribe_greeted().await);
-        }
+        let mut subscribers = server.subscribe_greeted_many(SPLIT_FAN_OUT_AT + 44).await;
         for change in 0..2 {
             target.touch();
-            for (index, subscriber) in subscribers.iter_mut().enumerate() {
-                let line = subscriber
-                    .next_line(&format!(
-                        "subscriber {index}'s notification of change {change}"
-                    ))
-                    .await;
-                assert!(line.starts_with("File changed: "), "got {line:?}");
-            }
+            expect_change_on_each(&mut subscribers, &format!("change {change}")).await;
         }
     }
 }

@@ -15,28 +15,20 @@ use net_watcher::console::ConsoleEvent;
 use net_watcher::protocol::Protocol;
 use rstest::rstest;
 
-use crate::support::in_process::{InProcessServer, Subscriber};
+use crate::support::in_process::{InProcessServer, Subscriber, expect_change_on_each};
 use crate::support::target::{TargetFile, target};
 
 /// Two greeted subscribers of a fresh server for `target`.
 async fn two_subscribers(target: &TargetFile) -> (InProcessServer, Vec<Subscriber>) {
     let server = InProcessServer::start(target, Protocol::Text).await;
-    let subscribers = vec![
-        server.subscribe_greeted().await,
-        server.subscribe_greeted().await,
-    ];
+    let subscribers = server.subscribe_greeted_many(2).await;
     (server, subscribers)
 }
 
 /// Each subscriber receives one notification, and then nothing more for the
 /// quiet period.
 async fn expect_exactly_one(subscribers: &mut [Subscriber], what: &str) {
-    for (index, subscriber) in subscribers.iter_mut().enumerate() {
-        let line = subscriber
-            .next_line(&format!("subscriber {index}'s notification of {what}"))
-            .await;
-        assert!(line.starts_with("File changed: "), "{what}: got {line:?}");
-    }
+    expect_change_on_each(subscribers, what).await;
     let after = format!("the one notification of {what}");
     join_all(
         subscribers
@@ -291,10 +283,7 @@ mod through_symlinks {
         let link = TargetFile::at(target.dir().join("link.txt"));
         symlink("target.txt", link.path()).unwrap();
         let server = InProcessServer::start(&link, Protocol::Text).await;
-        let mut subscribers = vec![
-            server.subscribe_greeted().await,
-            server.subscribe_greeted().await,
-        ];
+        let mut subscribers = server.subscribe_greeted_many(2).await;
 
         target.append("a change to the file it points to");
         expect_exactly_one(&mut subscribers, "an append to the target").await;
@@ -327,10 +316,7 @@ mod through_symlinks {
         symlink("..data/app.yaml", root.join("app.yaml")).unwrap();
         let app = TargetFile::at(root.join("app.yaml"));
         let server = InProcessServer::start(&app, Protocol::Text).await;
-        let mut subscribers = vec![
-            server.subscribe_greeted().await,
-            server.subscribe_greeted().await,
-        ];
+        let mut subscribers = server.subscribe_greeted_many(2).await;
 
         for (old, new) in [
             ("..2026_11_27_v1", "..2026_11_27_v2"),
@@ -361,10 +347,9 @@ mod when_the_directory_goes_away {
         let mut subscriber = server.subscribe_greeted().await;
 
         fs::remove_dir_all(&dir).unwrap();
-        let line = subscriber
-            .next_line("the notification of the removal")
+        subscriber
+            .expect_change("the notification of the removal")
             .await;
-        assert!(line.starts_with("File changed: "), "got {line:?}");
         server
             .expect_event_matching("the watch failure", |event| {
                 matches!(event, ConsoleEvent::WatchFailed(reason) if reason.contains("was removed"))
@@ -455,12 +440,7 @@ mod for_operations_in_quick_succession {
         let (_server, mut subscribers) = two_subscribers(&target).await;
         for i in 0..5 {
             target.append(&format!("line {i}"));
-            for (index, subscriber) in subscribers.iter_mut().enumerate() {
-                let line = subscriber
-                    .next_line(&format!("subscriber {index}'s notification of append {i}"))
-                    .await;
-                assert!(line.starts_with("File changed: "), "got {line:?}");
-            }
+            expect_change_on_each(&mut subscribers, &format!("append {i}")).await;
         }
         expect_none(&mut subscribers, "the last append").await;
     }

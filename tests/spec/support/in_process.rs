@@ -144,6 +144,15 @@ impl InProcessServer {
         subscriber
     }
 
+    /// Connects `count` subscribers and reads each one's greeting.
+    pub async fn subscribe_greeted_many(&self, count: usize) -> Vec<Subscriber> {
+        let mut subscribers = Vec::with_capacity(count);
+        for _ in 0..count {
+            subscribers.push(self.subscribe_greeted().await);
+        }
+        subscribers
+    }
+
     /// Waits for the console event `expected`, skipping others.
     pub async fn expect_event(&mut self, expected: ConsoleEvent) {
         let what = format!("the console event {expected:?}");
@@ -191,6 +200,15 @@ impl Drop for InProcessServer {
     }
 }
 
+/// Each subscriber's next line is a change notification.
+pub async fn expect_change_on_each(subscribers: &mut [Subscriber], what: &str) {
+    for (index, subscriber) in subscribers.iter_mut().enumerate() {
+        subscriber
+            .expect_change(&format!("subscriber {index}'s notification of {what}"))
+            .await;
+    }
+}
+
 /// A connected subscriber, reading lines with timeouts.
 pub struct Subscriber {
     reader: BufReader<Box<dyn AsyncRead + Unpin + Send>>,
@@ -230,6 +248,16 @@ impl Subscriber {
             .await
             .unwrap_or_else(|error| panic!("reading {what} failed: {error}"));
         assert_ne!(read, 0, "the connection ended while waiting for {what}");
+        line
+    }
+
+    /// The next line, which must be a plain-text change notification.
+    pub async fn expect_change(&mut self, what: &str) -> String {
+        let line = self.next_line(what).await;
+        assert!(
+            line.starts_with("File changed: "),
+            "expected {what}, a change line; got {line:?}"
+        );
         line
     }
 
