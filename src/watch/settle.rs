@@ -366,6 +366,29 @@ mod tests {
     }
 
     #[test]
+    fn a_rename_onto_the_name_during_the_cool_down_is_held_not_lost() {
+        let rename = Signal::Finished(Some(ChangeKind::Created));
+        let signals = [(0, modified()), (0, closed()), (10, rename)];
+        let notified = run(WINDOW, &signals, 1000);
+        assert_eq!(
+            notified,
+            vec![
+                (0, Pending::of(ChangeKind::Modified)),
+                (50, Pending::of(ChangeKind::Created))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_burst_is_metadata_only_only_if_every_signal_was() {
+        let merged = Pending::metadata().merge(Pending::of(ChangeKind::Modified));
+        assert!(!merged.metadata_only, "a data change makes the burst real");
+        let merged = Pending::of(ChangeKind::Modified).merge(Pending::metadata());
+        assert!(!merged.metadata_only);
+        assert!(Pending::metadata().merge(Pending::metadata()).metadata_only);
+    }
+
+    #[test]
     fn a_lost_events_rescan_is_never_merged_away() {
         let rescan = Signal::Ongoing(Pending::of(ChangeKind::Rescan));
         let notified = run(WINDOW, &[(0, rescan), (1, modified()), (2, closed())], 1000);
