@@ -109,3 +109,24 @@ impl fmt::Debug for Console {
         f.write_str("Console")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn problems_are_the_events_an_operator_must_look_at() {
+        assert!(ConsoleEvent::SubscriberTooSlow { timeout_ms: 1 }.is_problem());
+        assert!(ConsoleEvent::WatchFailed("gone".into()).is_problem());
+        assert!(ConsoleEvent::AcceptFailed("EMFILE".into()).is_problem());
+        assert!(!ConsoleEvent::SubscriberConnected.is_problem());
+        assert!(!ConsoleEvent::SubscriberDisconnected.is_problem());
+        assert!(!ConsoleEvent::SubscriberRefused { limit: 1 }.is_problem());
+    }
+
+    #[test]
+    fn a_console_shows_itself_by_name_in_debug_output() {
+        assert_eq!(format!("{:?}", Console::silent()), "Console");
+    }
+}

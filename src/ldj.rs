@@ -67,13 +67,13 @@ use crate::protocol::Message;
 
 /// Bytes asked of the reader at a time: fewer, larger reads when a lot
 /// arrives at once (tokio-util's default is 8 KiB).
-const READ_BUFFER: usize = 64 * 1024;
+const READ_BUFFER: usize = 65_536;
 
 /// The longest line [`LdjCodec::new`] accepts: 1 MiB.
 ///
 /// Longer than any message this protocol sends by several orders of
 /// magnitude, and small enough that a peer cannot make us hold much memory.
-pub const DEFAULT_MAX_LINE_LENGTH: usize = 1024 * 1024;
+pub const DEFAULT_MAX_LINE_LENGTH: usize = 1_048_576;
 
 /// What can go wrong with one line, or with the stream under it.
 #[derive(Debug)]

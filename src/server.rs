@@ -50,7 +50,7 @@ pub const LISTEN_BACKLOG: u32 = 4096;
 /// them, more than a reading subscriber ever has in flight, and once it is
 /// full a stalled subscriber's writes block, its notifications coalesce to
 /// the latest, and the write timeout ends it.
-pub const SUBSCRIBER_SEND_BUFFER: usize = 16 * 1024;
+pub const SUBSCRIBER_SEND_BUFFER: usize = 16_384;
 
 /// How long shutdown waits for subscribers' connections to close before it
 /// returns anyway.

@@ -380,3 +380,60 @@ mod whatever_the_split {
         }
     }
 }
+
+mod with_the_default_limit {
+    use super::*;
+    use net_watcher::ldj::DEFAULT_MAX_LINE_LENGTH;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn accepts_a_line_of_one_mebibyte_and_refuses_one_byte_more() {
+        assert_eq!(DEFAULT_MAX_LINE_LENGTH, 1 << 20);
+        let mut codec = LdjCodec::new();
+        assert_eq!(codec.max_line_length(), DEFAULT_MAX_LINE_LENGTH);
+        assert_eq!(LdjCodec::with_max_line_length(64).max_line_length(), 64);
+        let mut at_limit = BytesMut::from(&vec![b'x'; DEFAULT_MAX_LINE_LENGTH][..]);
+        at_limit.extend_from_slice(b"\n");
+        let item = codec.decode(&mut at_limit).unwrap().expect("one item");
+        assert!(
+            matches!(item, Err(net_watcher::ldj::LdjError::NotJson { .. })),
+            "a line of exactly the limit is decoded (and is not JSON)"
+        );
+        let mut over = BytesMut::from(&vec![b'x'; DEFAULT_MAX_LINE_LENGTH + 1][..]);
+        over.extend_from_slice(b"\n");
+        let item = codec.decode(&mut over).unwrap().expect("one item");
+        assert!(
+            matches!(item, Err(net_watcher::ldj::LdjError::LineTooLong { max_line_length }) if max_line_length == DEFAULT_MAX_LINE_LENGTH),
+            "one byte over the limit is refused"
+        );
+    }
+}
+
+mod its_errors {
+    use super::*;
+    use net_watcher::ldj::LdjError;
+    use std::error::Error;
+
+    #[tokio::test]
+    async fn name_their_cause_when_they_have_one() {
+        let items = decode_all(["not json\n"]).await;
+        let Some(Err(not_json)) = items.into_iter().next() else {
+            panic!("expected an error item");
+        };
+        assert!(
+            not_json.source().is_some(),
+            "the JSON parser's error is the cause"
+        );
+        let io = LdjError::Io(std::io::Error::other("reset"));
+        assert_eq!(
+            io.source().map(ToString::to_string),
+            Some("reset".to_owned())
+        );
+        let too_long = LdjError::LineTooLong { max_line_length: 8 };
+        assert!(
+            too_long.source().is_none(),
+            "a limit has no underlying cause"
+        );
+        assert_eq!(too_long.to_string(), "line is longer than 8 bytes");
+    }
+}
