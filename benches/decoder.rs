@@ -31,11 +31,7 @@ const RUNS: usize = 5;
 const CHUNK: usize = 64 * 1024;
 
 fn main() {
-    let messages: usize = std::env::args()
-        .skip(1)
-        .find(|arg| !arg.starts_with('-'))
-        .and_then(|arg| arg.parse().ok())
-        .unwrap_or(2_000_000);
+    let messages: usize = common::count_argument(2_000_000);
     let mut stream = Vec::with_capacity(messages * 48);
     for i in 0..messages {
         let message = Message::Changed {

@@ -148,11 +148,7 @@ fn measure(
 }
 
 fn main() {
-    let changes: usize = std::env::args()
-        .skip(1)
-        .find(|arg| !arg.starts_with('-'))
-        .and_then(|arg| arg.parse().ok())
-        .unwrap_or(200);
+    let changes: usize = common::count_argument(200);
     let mut contenders = vec![
         Contender::net_watcher("net-watcher (default, 50 ms window)", &[]),
         Contender::net_watcher("net-watcher --debounce-ms 0", &["--debounce-ms", "0"]),

@@ -122,6 +122,16 @@ impl Workspace {
     }
 }
 
+/// The benchmark's first argument that is not a flag, as a count, or
+/// `default`: `cargo bench --bench latency -- 120`.
+pub fn count_argument(default: usize) -> usize {
+    std::env::args()
+        .skip(1)
+        .find(|arg| !arg.starts_with('-'))
+        .and_then(|arg| arg.parse().ok())
+        .unwrap_or(default)
+}
+
 /// p50, p99 and max of `samples`, in microseconds.
 pub fn percentiles(samples: &mut [Duration]) -> (f64, f64, f64) {
     samples.sort_unstable();

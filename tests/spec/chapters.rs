@@ -28,7 +28,7 @@ fn chapters() -> BTreeMap<String, String> {
 }
 
 /// A fenced code block of a chapter.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Block {
     /// The info string after the opening fence (`rust,ignore`, `console`).
     info: String,
@@ -130,31 +130,45 @@ fn marked_blocks(kind: &str) -> Vec<(String, Block, String)> {
     found
 }
 
+/// Compares every block marked `kind` with what `expected` says it must
+/// be (the text, and how to name it in a failure), and fails listing every
+/// difference; also fails if fewer than `at_least` blocks are marked, which
+/// would mean the marker syntax is wrong.
+fn check_marked(kind: &str, at_least: usize, expected: impl Fn(&str, &str) -> (String, String)) {
+    let marked = marked_blocks(kind);
+    let mut differences = Vec::new();
+    for (chapter, block, target) in &marked {
+        let place = format!("{chapter}:{}", block.line);
+        let (text, what) = expected(&place, target);
+        if block.body != text {
+            differences.push(format!(
+                "{place}: {what}.\n--- chapter\n{}--- {target}\n{text}",
+                block.body
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert!(
+        marked.len() >= at_least,
+        "only {} {kind} blocks found: is the marker syntax right?",
+        marked.len()
+    );
+}
+
 mod every_code_excerpt {
     use super::*;
 
     #[test]
     fn equals_the_source_region_it_quotes() {
-        let excerpts = marked_blocks("excerpt");
-        let mut differences = Vec::new();
-        for (chapter, block, target) in &excerpts {
-            let (file, name) = target.split_once('#').unwrap_or_else(|| {
-                panic!("{chapter}:{}: write excerpts as FILE#REGION", block.line)
-            });
-            let region = anchored_region(file, name);
-            if block.body != region {
-                differences.push(format!(
-                        "{chapter}:{}: the excerpt of {file}#{name} differs from the source region.\n--- chapter\n{}--- source\n{}",
-                        block.line, block.body, region
-                    ));
-            }
-        }
-        assert!(differences.is_empty(), "{}", differences.join("\n"));
-        assert!(
-            excerpts.len() >= 10,
-            "only {} excerpts found: is the marker syntax right?",
-            excerpts.len()
-        );
+        check_marked("excerpt", 10, |place, target| {
+            let (file, name) = target
+                .split_once('#')
+                .unwrap_or_else(|| panic!("{place}: write excerpts as FILE#REGION"));
+            (
+                anchored_region(file, name),
+                format!("the excerpt of {file}#{name} differs from the source region"),
+            )
+        });
     }
 }
 
@@ -221,24 +235,11 @@ mod every_transcript {
 
     #[test]
     fn equals_its_fixture() {
-        let transcripts = marked_blocks("transcript");
-        let mut differences = Vec::new();
-        for (chapter, block, file) in &transcripts {
+        check_marked("transcript", 5, |place, file| {
             let fixture = fs::read_to_string(root().join(file))
-                .unwrap_or_else(|error| panic!("{chapter}:{}: {file}: {error}", block.line));
-            if block.body != fixture {
-                differences.push(format!(
-                        "{chapter}:{}: the transcript differs from {file}.\n--- chapter\n{}--- fixture\n{}",
-                        block.line, block.body, fixture
-                    ));
-            }
-        }
-        assert!(differences.is_empty(), "{}", differences.join("\n"));
-        assert!(
-            transcripts.len() >= 5,
-            "only {} transcripts found",
-            transcripts.len()
-        );
+                .unwrap_or_else(|error| panic!("{place}: {file}: {error}"));
+            (fixture, format!("the transcript differs from {file}"))
+        });
     }
 }
 

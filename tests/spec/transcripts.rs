@@ -145,14 +145,19 @@ fn chapter_2_the_unix_socket_demo(target: TargetFile) {
     check("fixtures/transcripts/02-unix-session.txt", &session);
 }
 
-/// Chapter 3: the JSON protocol, raw.
-#[rstest]
-fn chapter_3_the_json_protocol(target: TargetFile) {
-    let server = TestServer::start_in(
+/// `cargo run -- target.txt --json`, in the target's directory, on port 0.
+fn json_server(target: &TargetFile) -> TestServer {
+    TestServer::start_in(
         Some(target.dir()),
         "net-watcher",
         &["target.txt", "--port", "0", "--json"],
-    );
+    )
+}
+
+/// Chapter 3: the JSON protocol, raw.
+#[rstest]
+fn chapter_3_the_json_protocol(target: TargetFile) {
+    let server = json_server(&target);
     let mut nc = server.connect();
     let mut session = nc_command();
     session.push_str(&nc.next_line("the greeting"));
@@ -164,11 +169,7 @@ fn chapter_3_the_json_protocol(target: TargetFile) {
 /// Chapter 4: the client against the JSON server.
 #[rstest]
 fn chapter_4_the_client(target: TargetFile) {
-    let server = TestServer::start_in(
-        Some(target.dir()),
-        "net-watcher",
-        &["target.txt", "--port", "0", "--json"],
-    );
+    let server = json_server(&target);
     let port = server.port().to_string();
     let mut client = Spawned::start("net-watcher-client", &["--port", &port]);
     client.wait_for_stdout("Now watching: target.txt");
