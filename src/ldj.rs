@@ -195,6 +195,11 @@ impl Default for LdjCodec {
 /// stray empty line is harmless and common (`echo` at a prompt).
 fn decode_line(line: &[u8]) -> Option<Result<Message, LdjError>> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // The lines servers actually send take the short road; anything else,
+    // including every malformed line, is serde_json's to judge.
+    if let Some(message) = Message::from_canonical_json(line) {
+        return Some(Ok(message));
+    }
     if line.iter().all(u8::is_ascii_whitespace) {
         return None;
     }

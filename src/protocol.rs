@@ -70,6 +70,64 @@ impl Message {
     // ANCHOR_END: text_line
 }
 
+/// How [`Message::to_json_line`] (and the book's `JSON.stringify`) begins a
+/// `changed` message; the timestamp's digits and `}` follow.
+const CHANGED_PREFIX: &[u8] = br#"{"type":"changed","timestamp":"#;
+
+/// How a `watching` message begins; the file name and `"}` follow.
+const WATCHING_PREFIX: &[u8] = br#"{"type":"watching","file":""#;
+
+impl Message {
+    /// Reads `line` (without its line ending) if it is written exactly the
+    /// way [`Message::to_json_line`] writes a `changed` or `watching`
+    /// message: compact, `type` first, a plain decimal timestamp, a file name
+    /// with no escapes. Returns `None` for anything else, and the caller
+    /// parses that line with serde_json, which has the last word on what is
+    /// valid JSON.
+    ///
+    /// Why a second parser? Every line our server and the book's server send
+    /// has one of these two shapes, and recognising them takes a compare and
+    /// a digit loop where serde_json walks a general grammar: it is what lets
+    /// the decoder keep up with loopback (BENCHMARKS.md). Whatever it accepts,
+    /// serde_json reads as the same message; a property test holds it to
+    /// that.
+    // ANCHOR: canonical
+    pub(crate) fn from_canonical_json(line: &[u8]) -> Option<Message> {
+        if let Some(rest) = line.strip_prefix(CHANGED_PREFIX) {
+            let digits = rest.strip_suffix(b"}")?;
+            return decimal_u64(digits).map(|timestamp| Message::Changed { timestamp });
+        }
+        let name = line.strip_prefix(WATCHING_PREFIX)?.strip_suffix(b"\"}")?;
+        // A quote or backslash means escapes (or a malformed line), and JSON
+        // forbids raw control characters in strings: serde_json decides those.
+        if name
+            .iter()
+            .any(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)
+        {
+            return None;
+        }
+        let file = std::str::from_utf8(name).ok()?;
+        Some(Message::Watching {
+            file: file.to_owned(),
+        })
+    }
+    // ANCHOR_END: canonical
+}
+
+/// A JSON integer that fits a `u64`: one or more digits, no sign, no leading
+/// zero (JSON forbids it), no fraction or exponent.
+fn decimal_u64(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || (digits[0] == b'0' && digits.len() > 1) {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |value, &digit| {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    })
+}
+
 /// The shape of a message on the wire, as written: a `type` tag and the
 /// fields any known type may carry.
 ///
@@ -297,6 +355,163 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
+    use proptest::prelude::*;
+
+    fn canonical(message: &Message) -> Vec<u8> {
+        let mut line = message.to_json_line().into_bytes();
+        assert_eq!(line.pop(), Some(b'\n'));
+        line
+    }
+
+    fn any_message() -> impl Strategy<Value = Message> {
+        prop_oneof![
+            any::<String>().prop_map(|file| Message::Watching { file }),
+            // Short names too, printable or not, so that quotes, backslashes
+            // and control characters turn up often.
+            "[a-z\"\\\\\\x00-\\x1f\\x7f é]{0,6}".prop_map(|file| Message::Watching { file }),
+            any::<u64>().prop_map(|timestamp| Message::Changed { timestamp }),
+            (0u64..1000).prop_map(|timestamp| Message::Changed { timestamp }),
+        ]
+    }
+
+    /// A byte an edit puts into a line: any byte, or one that matters to the
+    /// grammar more often than chance would pick it.
+    fn any_edit_byte() -> impl Strategy<Value = u8> {
+        prop_oneof![
+            any::<u8>(),
+            prop::sample::select(b"\"\\}{0123456789 -.eE:,\r\n".to_vec()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_short_road_reads_every_line_we_write_without_escapes(message in any_message()) {
+            let line = canonical(&message);
+            let read = Message::from_canonical_json(&line);
+            if line.contains(&b'\\') {
+                prop_assert_eq!(read, None, "an escaped name is serde_json's to read");
+            } else {
+                prop_assert_eq!(read, Some(message));
+            }
+        }
+
+        #[test]
+        fn whatever_the_short_road_accepts_serde_json_reads_the_same(
+            message in any_message(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0..3u8, any_edit_byte()), 0..4),
+        ) {
+            let mut line = canonical(&message);
+            for (at, what, byte) in edits {
+                let at = at.index(line.len() + 1);
+                match what {
+                    0 => line.insert(at, byte),
+                    1 if at < line.len() => { line.remove(at); }
+                    _ if at < line.len() => line[at] = byte,
+                    _ => line.push(byte),
+                }
+            }
+            if let Some(read) = Message::from_canonical_json(&line) {
+                let by_serde = serde_json::from_slice::<Message>(&line);
+                prop_assert!(
+                    matches!(&by_serde, Ok(message) if *message == read),
+                    "the short road read {:?} as {:?}; serde_json says {:?}",
+                    String::from_utf8_lossy(&line), read, by_serde
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn whatever_fills_a_known_shape_the_short_road_and_serde_json_agree_on(
+            changed in any::<bool>(),
+            middle in prop::collection::vec(any_edit_byte(), 0..8),
+        ) {
+            let (prefix, suffix): (&[u8], &[u8]) = if changed {
+                (CHANGED_PREFIX, b"}")
+            } else {
+                (WATCHING_PREFIX, b"\"}")
+            };
+            let line = [prefix, &middle, suffix].concat();
+            let by_serde = serde_json::from_slice::<Message>(&line).ok();
+            // Only valid UTF-8 reaches the decoder's JSON step; for the rest,
+            // the short road must simply stay out of the way.
+            let expected = if std::str::from_utf8(&line).is_ok() { by_serde } else { None };
+            let read = Message::from_canonical_json(&line);
+            // The short road may leave a line to serde_json, but never read
+            // it differently; and it must take every plain timestamp.
+            prop_assert!(read.is_none() || read == expected, "{:?}: {:?} vs {:?}", String::from_utf8_lossy(&line), read, expected);
+            if changed && !middle.is_empty() && middle.iter().all(u8::is_ascii_digit) && expected.is_some() {
+                prop_assert_eq!(read, expected);
+            }
+        }
+    }
+
+    #[test]
+    fn the_short_road_leaves_every_other_number_to_serde_json() {
+        for digits in [
+            "",
+            "01",
+            "00",
+            "-1",
+            "1.0",
+            "1e3",
+            "+1",
+            " 1",
+            "1 ",
+            "18446744073709551616",
+            "99999999999999999999",
+        ] {
+            let line = format!("{{\"type\":\"changed\",\"timestamp\":{digits}}}");
+            assert_eq!(
+                Message::from_canonical_json(line.as_bytes()),
+                None,
+                "{line} should be left to serde_json"
+            );
+        }
+        for (digits, timestamp) in [("0", 0), ("7", 7), ("18446744073709551615", u64::MAX)] {
+            let line = format!("{{\"type\":\"changed\",\"timestamp\":{digits}}}");
+            assert_eq!(
+                Message::from_canonical_json(line.as_bytes()),
+                Some(Message::Changed { timestamp }),
+                "{line}"
+            );
+        }
+        let line = "{\"type\":\"watching\",\"file\":\" ~\x7f\"}";
+        assert_eq!(
+            Message::from_canonical_json(line.as_bytes()),
+            Some(Message::Watching {
+                file: " ~\x7f".into()
+            }),
+            "a space, a tilde and DEL need no escape"
+        );
+    }
+
+    #[test]
+    fn the_short_road_leaves_spaced_escaped_or_extended_messages_to_serde_json() {
+        for line in [
+            r#"{"type": "changed","timestamp":1}"#,
+            r#"{"type":"changed","timestamp":1,"extra":2}"#,
+            r#"{"timestamp":1,"type":"changed"}"#,
+            r#"{"type":"watching","file":"a\"b"}"#,
+            r#"{"type":"watching","file":"a\\b"}"#,
+            "{\"type\":\"watching\",\"file\":\"a\tb\"}",
+            "{\"type\":\"watching\",\"file\":\"a\x1fb\"}",
+            r#"{"type":"watching","file":"a"}"}"#,
+            r#"{"type":"watching","file":"a"} "#,
+        ] {
+            assert_eq!(
+                Message::from_canonical_json(line.as_bytes()),
+                None,
+                "{line} should be left to serde_json"
+            );
+        }
+        assert_eq!(
+            Message::from_canonical_json(b"{\"type\":\"watching\",\"file\":\"\xff\"}"),
+            None,
+            "a name that is not UTF-8 should be left to the decoder's UTF-8 check"
+        );
+    }
 
     #[test]
     fn the_epoch_is_a_thursday() {
