@@ -6,9 +6,10 @@
 //!
 //! `cargo bench --bench fanout -- [--quick]`. See BENCHMARKS.md.
 //!
-//! The harness reads every subscriber on one thread (a current-thread tokio
-//! runtime), timestamps each line the moment its read returns, and reports
-//! its own CPU share, so it can be seen not to be the bottleneck.
+//! The harness reads every subscriber on one thread (a plain epoll loop),
+//! timestamps each line the moment its read returns, and reports its own CPU
+//! share while a change is being delivered, so it can be seen not to be the
+//! bottleneck.
 
 mod common;
 
@@ -16,8 +17,10 @@ use std::cell::RefCell;
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{Contender, RunningServer, Workspace, percentiles};
@@ -26,9 +29,6 @@ use tokio::net::TcpStream;
 
 /// Subscriber counts measured, and changes per count.
 const SIZES: [(usize, usize); 5] = [(1, 60), (100, 40), (1_000, 30), (5_000, 20), (10_000, 20)];
-
-/// Connects in flight at once while filling the server.
-const CONNECT_BATCH: usize = 500;
 
 /// Pause between changes once everyone has the previous one.
 const GAP: Duration = Duration::from_millis(60);
@@ -53,9 +53,9 @@ fn main() {
     println!("machine: {}", common::machine());
     println!();
     println!(
-        "| subscribers | server | changes | latency p50 µs | p99 µs | max µs | all notified p50 µs | all notified max µs | RSS per idle subscriber | harness CPU |"
+        "| subscribers | server | changes | latency p50 µs | p99 µs | max µs | all notified p50 µs | all notified max µs | RSS per idle subscriber | harness CPU | server CPU (cores) |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -65,9 +65,9 @@ fn main() {
     for &(size, changes) in &sizes {
         let mut row = Vec::new();
         for contender in &contenders {
-            let result = runtime.block_on(fan_out(contender, size, changes));
+            let result = fan_out(contender, size, changes);
             println!(
-                "| {size} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.0}% |",
+                "| {size} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.0}% | {} |",
                 contender.name,
                 result.changes,
                 result.latency.0,
@@ -78,7 +78,10 @@ fn main() {
                 result
                     .rss_per_subscriber
                     .map_or("-".to_owned(), |bytes| format!("{bytes:.0} B")),
-                result.harness_cpu * 100.0
+                result.harness_cpu * 100.0,
+                result
+                    .server_cores
+                    .map_or("-".to_owned(), |cores| format!("{cores:.2}")),
             );
             row.push(result.all_notified.0);
         }
@@ -105,199 +108,254 @@ struct FanOut {
     all_notified: (f64, f64, f64),
     rss_per_subscriber: Option<f64>,
     harness_cpu: f64,
+    server_cores: Option<f64>,
 }
 
-/// What the reading tasks share; one thread, so `Rc<RefCell>`.
-#[derive(Default)]
-struct Arrivals {
-    /// When each subscriber read each line since the last change was made.
-    times: Vec<Instant>,
-    greeted: usize,
-    /// The counts the main task waits for; reaching either wakes it.
-    want_times: usize,
-    want_greeted: usize,
-    wake: Rc<tokio::sync::Notify>,
-}
-
-async fn fan_out(contender: &Contender, size: usize, changes: usize) -> FanOut {
+fn fan_out(contender: &Contender, size: usize, changes: usize) -> FanOut {
     let workspace = Workspace::new();
     let server = contender.start(&workspace.file);
     let addr: SocketAddr = ([127, 0, 0, 1], server.port).into();
-    let local = tokio::task::LocalSet::new();
-    local
-        .run_until(async move {
-            // One subscriber first, so the baseline includes the OS watch
-            // and the first connection's one-off costs.
-            let arrivals = Rc::new(RefCell::new(Arrivals {
-                want_greeted: 1,
-                want_times: 1,
-                ..Arrivals::default()
-            }));
-            connect(addr, 1, &arrivals).await;
-            wait_for(&arrivals, |a| a.greeted == 1, "the first greeting").await;
-            // The Node server sometimes misses a change made the moment it
-            // has greeted its first subscriber; retry the warm-up a few
-            // times rather than stall the run.
-            let mut warmed_up = false;
-            for _ in 0..5 {
-                touch(&workspace.file);
-                if wait_for_within(&arrivals, |a| !a.times.is_empty(), Duration::from_secs(2)).await
-                {
-                    warmed_up = true;
-                    break;
-                }
-            }
-            assert!(
-                warmed_up,
-                "{}: no notification for the warm-up changes",
-                contender.name
+    let readers = Readers::start();
+    // One subscriber first, so the baseline includes the OS watch and the
+    // first connection's one-off costs.
+    readers.connect(addr, 1);
+    readers.wait_for(|a| a.greeted == 1, LONG, "the first greeting");
+    // The Node server sometimes misses a change made the moment it has
+    // greeted its first subscriber; retry the warm-up a few times rather
+    // than stall the run.
+    let warmed_up = (0..5).any(|_| {
+        touch(&workspace.file);
+        readers.wait_until(|a| !a.times.is_empty(), Duration::from_secs(2))
+    });
+    assert!(
+        warmed_up,
+        "{}: no notification for the warm-up changes",
+        contender.name
+    );
+    settle_down();
+    let before = rss(&server);
+
+    readers.connect(addr, size - 1);
+    readers.wait_for(|a| a.greeted == size, LONG, "every greeting");
+    settle_down();
+    let after = rss(&server);
+    let rss_per_subscriber = match (before, after) {
+        (Some(before), Some(after)) if size > 1 => {
+            Some((after as f64 - before as f64) / (size - 1) as f64)
+        }
+        _ => None,
+    };
+
+    let mut latencies = Vec::with_capacity(size * changes);
+    let mut all_notified = Vec::with_capacity(changes);
+    let (mut busy_cpu, mut busy_wall) = (Duration::ZERO, Duration::ZERO);
+    let server_cpu_before = server_cpu(&server);
+    let mut done = 0;
+    for _ in 0..changes {
+        readers.take_times();
+        let cpu_before = cpu_time();
+        let started = Instant::now();
+        touch(&workspace.file);
+        let complete = readers.wait_until(|a| a.times.len() >= size, Duration::from_secs(10));
+        busy_wall += started.elapsed();
+        busy_cpu += cpu_time() - cpu_before;
+        let times = readers.take_times();
+        if !complete {
+            eprintln!(
+                "{}: only {} of {size} subscribers notified",
+                contender.name,
+                times.len()
             );
-            settle_down().await;
-            let before = rss(&server);
-
-            {
-                let mut arrivals = arrivals.borrow_mut();
-                arrivals.want_greeted = size;
-                arrivals.want_times = size;
-            }
-            connect(addr, size - 1, &arrivals).await;
-            wait_for(&arrivals, |a| a.greeted == size, "every greeting").await;
-            settle_down().await;
-            let after = rss(&server);
-            let rss_per_subscriber = match (before, after) {
-                (Some(before), Some(after)) if size > 1 => {
-                    Some((after as f64 - before as f64) / (size - 1) as f64)
-                }
-                _ => None,
-            };
-
-            let cpu_before = cpu_time();
-            let wall_before = Instant::now();
-            let mut latencies = Vec::with_capacity(size * changes);
-            let mut all_notified = Vec::with_capacity(changes);
-            let mut done = 0;
-            for _ in 0..changes {
-                arrivals.borrow_mut().times.clear();
-                let started = Instant::now();
-                touch(&workspace.file);
-                let complete = wait_for_within(
-                    &arrivals,
-                    |a| a.times.len() >= size,
-                    Duration::from_secs(10),
-                )
-                .await;
-                if !complete {
-                    eprintln!(
-                        "{}: only {} of {size} subscribers notified",
-                        contender.name,
-                        arrivals.borrow().times.len()
-                    );
-                }
-                {
-                    let times = arrivals.borrow();
-                    latencies.extend(times.times.iter().map(|at| *at - started));
-                    if let Some(last) = times.times.iter().max() {
-                        all_notified.push(*last - started);
-                    }
-                }
-                done += 1;
-                tokio::time::sleep(GAP).await;
-            }
-            let harness_cpu =
-                (cpu_time() - cpu_before).as_secs_f64() / wall_before.elapsed().as_secs_f64();
-            drop(server);
-            FanOut {
-                changes: done,
-                latency: percentiles(&mut latencies),
-                all_notified: percentiles(&mut all_notified),
-                rss_per_subscriber,
-                harness_cpu,
-            }
-        })
-        .await
+        }
+        latencies.extend(times.iter().map(|at| *at - started));
+        if let Some(last) = times.iter().max() {
+            all_notified.push(*last - started);
+        }
+        done += 1;
+        std::thread::sleep(GAP);
+    }
+    // The server is idle between changes, so its CPU time over the loop is
+    // its CPU time during the deliveries.
+    let server_cores = match (server_cpu_before, server_cpu(&server)) {
+        (Some(before), Some(after)) => {
+            Some((after - before).as_secs_f64() / busy_wall.as_secs_f64())
+        }
+        _ => None,
+    };
+    drop(server);
+    FanOut {
+        changes: done,
+        latency: percentiles(&mut latencies),
+        all_notified: percentiles(&mut all_notified),
+        rss_per_subscriber,
+        harness_cpu: busy_cpu.as_secs_f64() / busy_wall.as_secs_f64(),
+        server_cores,
+    }
 }
 
-/// Connects `count` subscribers, `CONNECT_BATCH` at a time, each read by a
-/// task that records when every line after the greeting arrives.
-async fn connect(addr: SocketAddr, count: usize, arrivals: &Rc<RefCell<Arrivals>>) {
-    let mut connected = 0;
-    while connected < count {
-        let batch = CONNECT_BATCH.min(count - connected);
-        let mut pending = Vec::with_capacity(batch);
-        for _ in 0..batch {
-            pending.push(tokio::task::spawn_local(TcpStream::connect(addr)));
+/// Long enough for any greeting; a run that needs longer is broken.
+const LONG: Duration = Duration::from_secs(60);
+
+/// What the reading thread records, shared with the main thread.
+#[derive(Default)]
+struct Arrivals {
+    /// When each subscriber read each line since the times were last taken.
+    times: Vec<Instant>,
+    greeted: usize,
+}
+
+/// Every subscriber's socket, read by one thread with a plain
+/// level-triggered epoll loop: one `read` per ready socket, timestamped the
+/// moment it returns, and the shared record locked once per batch of ready
+/// sockets. An async runtime would add a task wake-up and a second,
+/// empty read per line; with 10,000 subscribers on 2 cores that overhead
+/// made the harness, not the server, decide when the last line arrived.
+struct Readers {
+    epoll: Arc<OwnedFd>,
+    shared: Arc<(Mutex<Arrivals>, Condvar)>,
+    /// The sockets stay open as long as the readers do.
+    streams: RefCell<Vec<std::net::TcpStream>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Readers {
+    fn start() -> Self {
+        // SAFETY: epoll_create1 returns a new descriptor we then own, or -1.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        assert!(fd >= 0, "epoll_create1: {}", io::Error::last_os_error());
+        // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+        let epoll = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        let shared = Arc::new((Mutex::new(Arrivals::default()), Condvar::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (epoll, shared, stop) =
+                (Arc::clone(&epoll), Arc::clone(&shared), Arc::clone(&stop));
+            std::thread::spawn(move || read_loop(&epoll, &shared, &stop))
+        };
+        Readers {
+            epoll,
+            shared,
+            streams: RefCell::new(Vec::new()),
+            stop,
+            thread: Some(thread),
         }
-        for handle in pending {
-            let stream = handle
-                .await
-                .unwrap()
+    }
+
+    /// Connects `count` subscribers one after another (never more than one
+    /// handshake in flight, so no listen queue can overflow) and hands each
+    /// to the reading thread.
+    fn connect(&self, addr: SocketAddr, count: usize) {
+        let mut streams = self.streams.borrow_mut();
+        for _ in 0..count {
+            let stream = std::net::TcpStream::connect(addr)
                 .unwrap_or_else(|error| panic!("connect to {addr}: {error}"));
-            tokio::task::spawn_local(read_lines(stream, Rc::clone(arrivals)));
+            stream.set_nonblocking(true).unwrap();
+            // The event carries the descriptor itself: the reading thread
+            // reads it and keys its greeted-or-not record by it.
+            let mut event = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: stream.as_raw_fd() as u64,
+            };
+            // SAFETY: both descriptors are open; `event` lives for the call.
+            let added = unsafe {
+                libc::epoll_ctl(
+                    self.epoll.as_raw_fd(),
+                    libc::EPOLL_CTL_ADD,
+                    stream.as_raw_fd(),
+                    &mut event,
+                )
+            };
+            assert_eq!(added, 0, "epoll_ctl: {}", io::Error::last_os_error());
+            streams.push(stream);
         }
-        connected += batch;
+    }
+
+    /// Waits until `done` holds or `limit` passes; says whether it held.
+    /// The reading thread signals after every batch, and the main thread
+    /// sleeps in between.
+    fn wait_until(&self, done: impl Fn(&Arrivals) -> bool, limit: Duration) -> bool {
+        let (arrivals, signal) = &*self.shared;
+        let arrivals = arrivals.lock().unwrap();
+        let (arrivals, _) = signal
+            .wait_timeout_while(arrivals, limit, |a| !done(a))
+            .unwrap();
+        done(&arrivals)
+    }
+
+    fn wait_for(&self, done: impl Fn(&Arrivals) -> bool, limit: Duration, what: &str) {
+        assert!(self.wait_until(done, limit), "timed out waiting for {what}");
+    }
+
+    /// The times recorded so far, leaving none behind.
+    fn take_times(&self) -> Vec<Instant> {
+        std::mem::take(&mut self.shared.0.lock().unwrap().times)
     }
 }
 
-async fn read_lines(mut stream: TcpStream, arrivals: Rc<RefCell<Arrivals>>) -> io::Result<()> {
-    let mut buffer = [0u8; 512];
-    let mut greeted = false;
-    loop {
-        let read = stream.read(&mut buffer).await?;
-        // The timestamp is taken right where the read returns.
-        let now = Instant::now();
-        if read == 0 {
-            return Ok(());
+impl Drop for Readers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
         }
-        let mut arrivals = arrivals.borrow_mut();
-        for _ in buffer[..read].iter().filter(|&&byte| byte == b'\n') {
-            if greeted {
-                arrivals.times.push(now);
-                if arrivals.times.len() == arrivals.want_times {
-                    arrivals.wake.notify_one();
-                }
-            } else {
-                greeted = true;
-                arrivals.greeted += 1;
-                if arrivals.greeted == arrivals.want_greeted {
-                    arrivals.wake.notify_one();
-                }
+    }
+}
+
+fn read_loop(epoll: &OwnedFd, shared: &(Mutex<Arrivals>, Condvar), stop: &AtomicBool) {
+    const BATCH: usize = 1024;
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; BATCH];
+    let mut greeted: Vec<bool> = Vec::new();
+    let mut lines: Vec<(usize, Instant)> = Vec::with_capacity(BATCH);
+    let mut buffer = [0u8; 512];
+    while !stop.load(Ordering::Relaxed) {
+        // SAFETY: `events` has room for BATCH entries.
+        let ready =
+            unsafe { libc::epoll_wait(epoll.as_raw_fd(), events.as_mut_ptr(), BATCH as i32, 50) };
+        if ready <= 0 {
+            continue;
+        }
+        lines.clear();
+        for event in &events[..ready as usize] {
+            let fd = event.u64 as RawFd;
+            // SAFETY: the descriptor stays open while this thread runs (the
+            // main thread closes the sockets only after joining it); the read
+            // writes into our buffer, at most its length.
+            let read = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
+            // The timestamp is taken right where the read returns.
+            let now = Instant::now();
+            if read <= 0 {
+                continue;
+            }
+            let newlines = memchr::memchr_iter(b'\n', &buffer[..read as usize]).count();
+            for _ in 0..newlines {
+                lines.push((fd as usize, now));
             }
         }
-    }
-}
-
-async fn wait_for(arrivals: &Rc<RefCell<Arrivals>>, done: impl Fn(&Arrivals) -> bool, what: &str) {
-    if !wait_for_within(arrivals, done, Duration::from_secs(60)).await {
-        panic!("timed out waiting for {what}");
-    }
-}
-
-/// Waits until `done` holds, woken by the reading tasks when a count the
-/// main task wants is reached (no spinning: the harness must leave the CPU
-/// to the server).
-async fn wait_for_within(
-    arrivals: &Rc<RefCell<Arrivals>>,
-    done: impl Fn(&Arrivals) -> bool,
-    limit: Duration,
-) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    let wake = Rc::clone(&arrivals.borrow().wake);
-    loop {
-        if done(&arrivals.borrow()) {
-            return true;
+        if lines.is_empty() {
+            continue;
         }
-        if tokio::time::timeout_at(deadline, wake.notified())
-            .await
-            .is_err()
-        {
-            return done(&arrivals.borrow());
+        let (arrivals, signal) = shared;
+        let mut arrivals = arrivals.lock().unwrap();
+        for &(index, at) in &lines {
+            if greeted.len() <= index {
+                greeted.resize(index + 1, false);
+            }
+            if greeted[index] {
+                arrivals.times.push(at);
+            } else {
+                greeted[index] = true;
+                arrivals.greeted += 1;
+            }
         }
+        drop(arrivals);
+        signal.notify_all();
     }
 }
 
 /// Lets the server finish logging connects before memory is read.
-async fn settle_down() {
-    tokio::time::sleep(Duration::from_millis(300)).await;
+fn settle_down() {
+    std::thread::sleep(Duration::from_millis(300));
 }
 
 /// A touch as GNU touch does it: open for writing, set the times, close.
@@ -314,6 +372,19 @@ fn rss(server: &RunningServer) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// The server's CPU time so far (user and system, all threads), to the
+/// kernel's clock tick (10 ms here).
+fn server_cpu(server: &RunningServer) -> Option<Duration> {
+    let stat = fs::read_to_string(format!("/proc/{}/stat", server.pid())).ok()?;
+    // The command name, in parentheses, may hold spaces: count fields after it.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after `)`.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Some(Duration::from_secs_f64(ticks as f64 / per_second as f64))
 }
 
 /// Open file descriptors of the server.
@@ -370,12 +441,12 @@ async fn churn(contender: &Contender, cycles: usize) {
     let addr: SocketAddr = ([127, 0, 0, 1], server.port).into();
     // Warm up: the first cycles pay for one-off allocations.
     cycle(addr, 1_000).await;
-    settle_down().await;
+    settle_down();
     let (rss_before, fds_before) = (rss(&server), open_fds(&server));
     let started = Instant::now();
     cycle(addr, cycles).await;
     let took = started.elapsed();
-    settle_down().await;
+    settle_down();
     let (rss_after, fds_after) = (rss(&server), open_fds(&server));
     println!(
         "# churn: {cycles} connect/read greeting/disconnect cycles, {}",

@@ -70,20 +70,18 @@ pub trait Socket: Send + Sync + 'static {
     /// Ready once the socket may have bytes or end of file to read.
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Sends end of file (`shutdown(SHUT_WR)`); reading still works.
-    fn shutdown_write(&self) -> io::Result<()>;
+    ///
+    /// Best effort, so it returns nothing: it fails only when the peer has
+    /// already gone, and then there is nobody left to tell.
+    fn shutdown_write(&self);
 }
 
 /// `shutdown(fd, SHUT_WR)`: tokio offers it only through `&mut`, and the
 /// fast road shares the socket.
-fn shutdown_write(socket: &impl AsRawFd) -> io::Result<()> {
+fn shutdown_write(socket: &impl AsRawFd) {
     // SAFETY: `shutdown` has no memory-safety preconditions; the descriptor
     // belongs to a socket that `socket` keeps open for this whole call.
-    let result = unsafe { libc::shutdown(socket.as_raw_fd(), libc::SHUT_WR) };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    unsafe { libc::shutdown(socket.as_raw_fd(), libc::SHUT_WR) };
 }
 
 macro_rules! impl_socket {
@@ -101,7 +99,7 @@ macro_rules! impl_socket {
             fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
                 <$stream>::poll_read_ready(self, cx)
             }
-            fn shutdown_write(&self) -> io::Result<()> {
+            fn shutdown_write(&self) {
                 shutdown_write(self)
             }
         }
@@ -372,9 +370,10 @@ impl<S: Socket> Serving<S> {
         self.subscriber.delivery().busy = true;
         self.subscription = None;
         if !matches!(ending, Ending::Failed(_)) {
-            // A peer that already left makes this fail, and then there is
-            // nobody to tell.
-            let _ = self.subscriber.socket.shutdown_write();
+            // Our end of file goes out now, not when the last handle on the
+            // socket is dropped: whoever still holds one (a fan-out in
+            // flight), the subscriber sees a clean end.
+            self.subscriber.socket.shutdown_write();
         }
         ending
     }
@@ -442,5 +441,79 @@ pub async fn write_all<S: Socket>(
             Ok(Err(error)) => Err(Ending::Failed(error)),
             Err(_elapsed) => Err(Ending::TooSlow),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::Console;
+    use crate::notifier::Notifier;
+    use crate::protocol::Protocol;
+    use crate::watch::Target;
+    use tokio::io::AsyncReadExt;
+
+    /// A socket the test shares with [`serve`]: when the server drops its
+    /// handle the socket stays open, so the peer sees an end of file only
+    /// if the server sent one on purpose.
+    struct Shared(Arc<UnixStream>);
+
+    impl Socket for Shared {
+        fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.try_write(bytes)
+        }
+        fn try_read(&self, buffer: &mut [u8]) -> io::Result<usize> {
+            self.0.try_read(buffer)
+        }
+        fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.0.poll_write_ready(cx)
+        }
+        fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.0.poll_read_ready(cx)
+        }
+        fn shutdown_write(&self) {
+            self.0.shutdown_write()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_ended_by_shutdown_gets_end_of_file_while_the_socket_is_still_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("target.txt");
+        std::fs::write(&file, "").unwrap();
+        let notifier = Notifier::new(
+            Target::new(&file).unwrap(),
+            Protocol::Text,
+            Duration::ZERO,
+            Console::silent(),
+        );
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let ours = Arc::new(ours);
+        let shutdown = CancellationToken::new();
+        let serving = tokio::spawn(serve(
+            Shared(Arc::clone(&ours)),
+            notifier.subscribe().unwrap(),
+            Duration::from_secs(10),
+            shutdown.clone(),
+        ));
+        let mut greeting = [0u8; 256];
+        let read = theirs.read(&mut greeting).await.unwrap();
+        assert!(read > 0, "expected the greeting, got end of file");
+
+        shutdown.cancel();
+        notifier.wake_all();
+        let ending = tokio::time::timeout(Duration::from_secs(10), serving)
+            .await
+            .expect("serve should end at shutdown")
+            .unwrap();
+        assert!(matches!(ending, Ending::Shutdown), "ended with {ending:?}");
+
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), theirs.read_to_end(&mut rest))
+            .await
+            .expect("expected end of file while the socket is still open, got nothing");
+        assert_eq!(read.unwrap(), 0, "expected end of file, got {rest:?}");
+        // Still open on our side: the end of file was sent, not caused by a close.
+        assert_eq!(Arc::strong_count(&ours), 1);
     }
 }

@@ -490,7 +490,7 @@ async fn say_goodbye<S: Socket>(stream: &S, line: &[u8], shared: &Shared) {
     let written =
         connection::write_all(stream, line, shared.config.write_timeout, &shared.shutdown).await;
     if written.is_ok() {
-        let _ = stream.shutdown_write();
+        stream.shutdown_write();
     }
 }
 
