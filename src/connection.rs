@@ -514,6 +514,10 @@ mod tests {
             .expect("expected end of file while the socket is still open, got nothing");
         assert_eq!(read.unwrap(), 0, "expected end of file, got {rest:?}");
         // Still open on our side: the end of file was sent, not caused by a close.
-        assert_eq!(Arc::strong_count(&ours), 1);
+        assert_eq!(
+            Arc::strong_count(&ours),
+            1,
+            "expected serve to have let go of the socket"
+        );
     }
 }

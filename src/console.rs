@@ -117,12 +117,22 @@ mod tests {
 
     #[test]
     fn problems_are_the_events_an_operator_must_look_at() {
-        assert!(ConsoleEvent::SubscriberTooSlow { timeout_ms: 1 }.is_problem());
-        assert!(ConsoleEvent::WatchFailed("gone".into()).is_problem());
-        assert!(ConsoleEvent::AcceptFailed("EMFILE".into()).is_problem());
-        assert!(!ConsoleEvent::SubscriberConnected.is_problem());
-        assert!(!ConsoleEvent::SubscriberDisconnected.is_problem());
-        assert!(!ConsoleEvent::SubscriberRefused { limit: 1 }.is_problem());
+        let problems = [
+            ConsoleEvent::SubscriberTooSlow { timeout_ms: 1 },
+            ConsoleEvent::WatchFailed("gone".into()),
+            ConsoleEvent::AcceptFailed("EMFILE".into()),
+        ];
+        for event in problems {
+            assert!(event.is_problem(), "expected {event:?} to be a problem");
+        }
+        let routine = [
+            ConsoleEvent::SubscriberConnected,
+            ConsoleEvent::SubscriberDisconnected,
+            ConsoleEvent::SubscriberRefused { limit: 1 },
+        ];
+        for event in routine {
+            assert!(!event.is_problem(), "expected {event:?} to be routine");
+        }
     }
 
     #[test]

@@ -576,7 +576,10 @@ mod tests {
             outcome.signal,
             Some(Signal::Ongoing(Pending::of(ChangeKind::Rescan)))
         );
-        assert!(outcome.rechain);
+        assert!(
+            outcome.rechain,
+            "after lost events the chain must be resolved again"
+        );
     }
 
     #[test]
@@ -586,7 +589,12 @@ mod tests {
             .add_path(PathBuf::from("/nowhere/target.txt.swp"));
         let outcome = state.classify(&neighbour);
         assert_eq!(outcome.signal, None);
-        assert!(!outcome.rechain && outcome.failure.is_none());
+        assert!(
+            !outcome.rechain && outcome.failure.is_none(),
+            "a neighbour's event should change nothing, got rechain {} and failure {:?}",
+            outcome.rechain,
+            outcome.failure
+        );
     }
 
     #[test]

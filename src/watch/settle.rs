@@ -384,8 +384,11 @@ mod tests {
         let merged = Pending::metadata().merge(Pending::of(ChangeKind::Modified));
         assert!(!merged.metadata_only, "a data change makes the burst real");
         let merged = Pending::of(ChangeKind::Modified).merge(Pending::metadata());
-        assert!(!merged.metadata_only);
-        assert!(Pending::metadata().merge(Pending::metadata()).metadata_only);
+        assert!(!merged.metadata_only, "whichever comes first");
+        assert!(
+            Pending::metadata().merge(Pending::metadata()).metadata_only,
+            "two metadata signals make a metadata-only burst"
+        );
     }
 
     #[test]

@@ -180,7 +180,11 @@ mod net_watcher {
             .stderr(predicate::str::contains(
                 "is not a socket; refusing to remove it",
             ));
-        assert!(target.path().exists());
+        assert!(
+            target.path().exists(),
+            "expected {} to be left alone, but it is gone",
+            target.path().display()
+        );
     }
 }
 
@@ -256,7 +260,10 @@ mod test_json_service {
         );
         service.process.signal(libc::SIGTERM);
         let (status, lines) = service.process.wait_for_exit();
-        assert!(status.success());
+        assert!(
+            status.success(),
+            "expected exit 0 after SIGTERM, got {status}; output: {lines:?}"
+        );
         assert!(
             lines[0].starts_with("Test server listening for subscribers on 127.0.0.1:"),
             "got {:?}",

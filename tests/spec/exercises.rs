@@ -24,7 +24,8 @@ async fn t1_a_message_split_over_three_reads_is_emitted_once() {
 #[tokio::test]
 async fn t2_a_stream_already_at_its_end_yields_the_end_at_once_without_error() {
     let mut messages = MessageStream::new(tokio::io::empty());
-    assert!(messages.next().await.is_none());
+    let first = messages.next().await;
+    assert!(first.is_none(), "expected the end at once, got {first:?}");
 }
 
 /// R1: what happens to a line that is not JSON? It is reported, with the line.

@@ -159,8 +159,13 @@ mod at_the_end_of_the_stream {
     #[tokio::test]
     async fn ends_once_and_stays_ended() {
         let mut messages = MessageStream::new(CHANGED.as_bytes());
-        assert!(matches!(messages.next().await, Some(Ok(_))));
-        assert!(messages.next().await.is_none(), "the end");
+        let first = messages.next().await;
+        assert!(
+            matches!(first, Some(Ok(_))),
+            "expected the message, got {first:?}"
+        );
+        let end = messages.next().await;
+        assert!(end.is_none(), "expected the end, got {end:?}");
         assert!(
             messages.next().await.is_none(),
             "still the end: nothing may follow it"

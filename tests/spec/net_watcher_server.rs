@@ -114,7 +114,10 @@ mod with_several_subscribers {
         let first = server.subscribe_greeted().await;
         let second = server.subscribe_greeted().await;
         assert_eq!(server.notifier.subscriber_count(), 2);
-        assert!(server.notifier.is_watching());
+        assert!(
+            server.notifier.is_watching(),
+            "expected the OS watch in place for two subscribers, found none"
+        );
 
         drop(first);
         server
@@ -142,7 +145,10 @@ mod with_several_subscribers {
         server
             .expect_event(ConsoleEvent::SubscriberDisconnected)
             .await;
-        assert!(!server.notifier.is_watching());
+        assert!(
+            !server.notifier.is_watching(),
+            "expected the OS watch released with the last subscriber, but it is still placed"
+        );
 
         let mut subscriber = server.subscribe_greeted().await;
         target.touch();
@@ -251,7 +257,10 @@ mod on_shutdown {
             .expect_end("end of file on the second subscriber")
             .await;
         assert_eq!(server.notifier.subscriber_count(), 0);
-        assert!(!server.notifier.is_watching());
+        assert!(
+            !server.notifier.is_watching(),
+            "expected the OS watch released after shutdown, but it is still placed"
+        );
     }
 }
 

@@ -103,7 +103,10 @@ fn chapter_1_the_plain_text_demo(target: TargetFile) {
     server.process.wait_for_stdout("Subscriber disconnected.");
     server.process.signal(libc::SIGINT);
     let (status, lines) = server.process.wait_for_exit();
-    assert!(status.success());
+    assert!(
+        status.success(),
+        "expected exit 0 after the signal, got {status}; output: {lines:?}"
+    );
 
     let mut console = String::from("$ cargo run -- target.txt\n");
     for line in &lines {
@@ -133,7 +136,10 @@ fn chapter_2_the_unix_socket_demo(target: TargetFile) {
     server.process.wait_for_stdout("Subscriber connected.");
     server.process.signal(libc::SIGTERM);
     let (status, lines) = server.process.wait_for_exit();
-    assert!(status.success());
+    assert!(
+        status.success(),
+        "expected exit 0 after the signal, got {status}; output: {lines:?}"
+    );
 
     let dir = target.dir().to_str().unwrap();
     let console: String = lines

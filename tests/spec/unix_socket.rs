@@ -37,7 +37,11 @@ async fn removes_its_socket_file_on_shutdown(target: TargetFile) {
     let path = options.unix.clone().unwrap();
     let mut server = InProcessServer::start_with(&target, options).await;
     let mut subscriber = server.subscribe_greeted().await;
-    assert!(path.exists());
+    assert!(
+        path.exists(),
+        "expected the socket file at {} while serving",
+        path.display()
+    );
     server.shutdown().await;
     subscriber.expect_end("end of file at shutdown").await;
     assert!(!path.exists(), "{} is left behind", path.display());
@@ -54,7 +58,11 @@ mod when_the_path_exists {
         // A listener that is dropped leaves its socket file behind, as a
         // crashed server does.
         drop(StdUnixListener::bind(&path).unwrap());
-        assert!(path.exists());
+        assert!(
+            path.exists(),
+            "expected a stale socket file at {}",
+            path.display()
+        );
         let server = InProcessServer::start_with(&target, unix_options(&target)).await;
         let mut subscriber = server.subscribe().await;
         let greeting = subscriber.next_line("the greeting").await;
