@@ -210,6 +210,93 @@ mod when_a_subscriber_types {
     }
 }
 
+mod when_a_subscriber_resets_its_connection {
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use std::time::Duration;
+    use tokio::io::AsyncReadExt;
+
+    #[rstest]
+    #[tokio::test]
+    async fn counts_it_gone_and_keeps_notifying_the_others(target: TargetFile) {
+        let mut server = InProcessServer::start(&target, Protocol::Text).await;
+        let mut other = server.subscribe_greeted().await;
+        let mut rude = crate::support::within(
+            "a TCP connect",
+            tokio::net::TcpStream::connect(server.addr()),
+        )
+        .await
+        .unwrap();
+        let mut greeting = [0u8; 256];
+        let read = crate::support::within("the greeting", rude.read(&mut greeting))
+            .await
+            .unwrap();
+        assert!(read > 0, "expected the greeting, got end of file");
+        // A linger time of zero makes the close a reset (RST), not an end
+        // of file: the server's next read fails with "connection reset".
+        // (tokio deprecates set_linger because a non-zero linger blocks the
+        // dropping thread; a zero one resets at once.)
+        #[expect(deprecated)]
+        rude.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(rude);
+
+        server
+            .expect_event(ConsoleEvent::SubscriberDisconnected)
+            .await;
+        assert_eq!(server.notifier.subscriber_count(), 1);
+        target.touch();
+        other
+            .expect_change("the change, after the other subscriber's reset")
+            .await;
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn while_a_write_to_it_waits_ends_it_at_once_not_after_the_write_timeout(
+        target: TargetFile,
+    ) {
+        let options = Options {
+            // Far longer than the test waits: only the reset can end it.
+            write_timeout: Duration::from_secs(60),
+            debounce: Duration::ZERO,
+            ..Options::default()
+        };
+        let mut server = InProcessServer::start_with(&target, options).await;
+        // A subscriber that never reads, with the smallest receive buffer
+        // the OS allows: the server's writes to it soon wait.
+        let stalled = tokio::net::TcpSocket::new_v4().unwrap();
+        stalled.set_recv_buffer_size(1).unwrap();
+        let stalled = stalled.connect(server.addr()).await.unwrap();
+        let mut reader = server.subscribe_greeted().await;
+        server.expect_event(ConsoleEvent::SubscriberConnected).await;
+        server.expect_event(ConsoleEvent::SubscriberConnected).await;
+        for i in 0..3_000 {
+            target.append(&format!("change {i}"));
+        }
+        // Once the reader hears nothing more, every change was fanned out,
+        // and the stalled subscriber's write has long been waiting.
+        while reader.try_next_line_within_quiet_period().await.is_some() {}
+
+        #[expect(deprecated)] // a zero linger resets at once; see above
+        stalled.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(stalled);
+        let event = server
+            .expect_event_matching("the reset subscriber to be let go", |event| {
+                matches!(
+                    event,
+                    ConsoleEvent::SubscriberDisconnected | ConsoleEvent::SubscriberTooSlow { .. }
+                )
+            })
+            .await;
+        assert_eq!(
+            event,
+            ConsoleEvent::SubscriberDisconnected,
+            "a failed write should end the connection at once"
+        );
+        assert_eq!(server.notifier.subscriber_count(), 1);
+    }
+}
+
 mod when_full {
     use super::*;
     use pretty_assertions::assert_eq;

@@ -160,23 +160,24 @@ impl InProcessServer {
             .await;
     }
 
-    /// Waits for a console event that `wanted` accepts, skipping others.
+    /// Waits for a console event that `wanted` accepts, skipping others,
+    /// and returns it.
     pub async fn expect_event_matching(
         &mut self,
         what: &str,
         wanted: impl Fn(&ConsoleEvent) -> bool,
-    ) {
+    ) -> ConsoleEvent {
         let events = &mut self.events;
         within(what, async {
             loop {
                 match events.recv().await {
-                    Some(event) if wanted(&event) => return,
+                    Some(event) if wanted(&event) => return event,
                     Some(_) => continue,
                     None => panic!("the server stopped before {what}"),
                 }
             }
         })
-        .await;
+        .await
     }
 
     /// Stops the server and waits until `run` has returned.
