@@ -4,6 +4,7 @@
 //! Section 4 of the foundation issue, case by case: how bytes that arrive in
 //! any pieces become messages, and what becomes of bad input.
 
+use futures_util::stream::FusedStream;
 use futures_util::{FutureExt, StreamExt};
 use net_watcher::ldj::{LdjCodec, MessageStream};
 use net_watcher::protocol::Message;
@@ -159,13 +160,20 @@ mod at_the_end_of_the_stream {
     #[tokio::test]
     async fn ends_once_and_stays_ended() {
         let mut messages = MessageStream::new(CHANGED.as_bytes());
+        assert!(!messages.is_terminated(), "not over before it starts");
         let first = messages.next().await;
         assert!(
             matches!(first, Some(Ok(_))),
             "expected the message, got {first:?}"
         );
+        assert!(
+            !messages.is_terminated(),
+            "not over until the end has been seen"
+        );
         let end = messages.next().await;
         assert!(end.is_none(), "expected the end, got {end:?}");
+        // Fused: callers such as `select!` may ask instead of polling.
+        assert!(messages.is_terminated(), "over once the end was seen");
         assert!(
             messages.next().await.is_none(),
             "still the end: nothing may follow it"
