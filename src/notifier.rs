@@ -111,6 +111,14 @@ struct WatchState {
     generation: u64,
 }
 
+impl WatchState {
+    /// A new generation number, for an OS watch about to be placed.
+    fn next_generation(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+}
+
 impl Shared {
     /// The state, even if a thread panicked while holding the lock: every
     /// update below leaves it consistent, so there is nothing to recover.
@@ -216,8 +224,7 @@ impl Notifier {
     pub fn subscribe(&self) -> Result<Subscription, WatchError> {
         let mut state = self.shared.state();
         if state.os_watch.is_none() {
-            state.generation += 1;
-            let generation = state.generation;
+            let generation = state.next_generation();
             // A weak reference: the watch lives inside `Shared`, so a strong
             // one would keep `Shared` alive forever.
             let shared: Weak<Shared> = Arc::downgrade(&self.shared);

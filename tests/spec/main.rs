@@ -10,6 +10,7 @@
 //! | `ldj_client` | framing bytes into messages (the book's LDJClient) | 5, 6, 7 |
 //! | `exercises` | the chapter's exercises T1, T2, R1–R5 | 8 |
 //! | `message_protocol` | the two protocols' shapes | 1, 3 |
+//! | `notifier` | one OS watch, and the fan-out of each change | 1, 9 |
 //! | `net_watcher_server` | the server, in-process, over TCP | 1, 3 |
 //! | `unix_socket` | the server on a Unix socket | 2 |
 //! | `watching` | exactly one notification per change, however it is made | 9 |
@@ -32,6 +33,7 @@ mod fake_service;
 mod ldj_client;
 mod message_protocol;
 mod net_watcher_server;
+mod notifier;
 mod transcripts;
 mod unix_socket;
 mod watching;

@@ -139,6 +139,22 @@ mod with_several_subscribers {
 
     #[rstest]
     #[tokio::test]
+    async fn tells_a_latecomer_nothing_of_changes_made_before_it_came(target: TargetFile) {
+        let server = InProcessServer::start(&target, Protocol::Text).await;
+        let mut first = server.subscribe_greeted().await;
+        target.touch();
+        first.expect_change("the change before the latecomer").await;
+
+        let mut latecomer = server.subscribe_greeted().await;
+        latecomer
+            .expect_silence("the latecomer's greeting: the change was before its time")
+            .await;
+        target.touch();
+        expect_change_on_each(&mut [first, latecomer], "a change made after both came").await;
+    }
+
+    #[rstest]
+    #[tokio::test]
     async fn places_the_watch_again_for_a_subscriber_after_a_quiet_spell(target: TargetFile) {
         let mut server = InProcessServer::start(&target, Protocol::Text).await;
         drop(server.subscribe_greeted().await);

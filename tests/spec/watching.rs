@@ -366,20 +366,26 @@ mod when_the_directory_is_gone_before_anyone_subscribes {
     use super::*;
 
     #[rstest]
+    #[case::in_plain_text(Protocol::Text, "Error: cannot watch \"")]
+    #[case::in_json(Protocol::Json, "{\"type\":\"error\",\"message\":\"cannot watch \\\"")]
     #[tokio::test]
-    async fn tells_a_newcomer_why_with_one_line_and_closes(target: TargetFile) {
+    async fn tells_a_newcomer_why_with_one_line_and_closes(
+        target: TargetFile,
+        #[case] protocol: Protocol,
+        #[case] opening: &str,
+    ) {
         let dir = target.dir().join("sub");
         fs::create_dir(&dir).unwrap();
         let inner = TargetFile::at(dir.join("target.txt"));
         fs::write(inner.path(), "x\n").unwrap();
-        let mut server = InProcessServer::start(&inner, Protocol::Text).await;
+        let mut server = InProcessServer::start(&inner, protocol).await;
         fs::remove_dir_all(&dir).unwrap();
 
         let mut newcomer = server.subscribe().await;
         let line = newcomer.next_line("the error line").await;
         assert!(
-            line.starts_with(&format!("Error: cannot watch \"{}\": ", inner.path_str())),
-            "got {line:?}"
+            line.starts_with(&format!("{opening}{}", inner.path_str())),
+            "expected a line starting {opening:?} and the path, got {line:?}"
         );
         newcomer.expect_end("the connection to close").await;
         server
