@@ -77,13 +77,13 @@ impl Default for Config {
     }
 }
 
-/// Raises this process's soft limit on open files to its hard limit, and
-/// returns the new limit.
+/// Raises this process's soft limit on open files to its hard limit.
 ///
 /// Every subscriber is an open socket, and the usual soft limit (1,024) is
 /// far below the 10,000 subscribers the server is built for; the hard limit
-/// is what an unprivileged process may raise it to.
-pub fn raise_open_file_limit() -> io::Result<u64> {
+/// is what an unprivileged process may raise it to. (Setting it when it is
+/// already there is harmless, so there is no check.)
+pub fn raise_open_file_limit() -> io::Result<()> {
     // SAFETY: `getrlimit` and `setrlimit` only read and write the struct we
     // own and pass; a zeroed `rlimit` is a valid value of it.
     unsafe {
@@ -91,13 +91,11 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
             return Err(io::Error::last_os_error());
         }
-        if limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(io::Error::last_os_error());
-            }
+        limit.rlim_cur = limit.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            return Err(io::Error::last_os_error());
         }
-        Ok(limit.rlim_cur)
+        Ok(())
     }
 }
 
@@ -319,10 +317,13 @@ fn bind_all(ips: &[IpAddr], port: u16, ipv6_optional: bool) -> Result<Vec<Listen
                 }
                 listeners.push(Listener::Tcp(listener));
             }
+            // A machine whose loopback has IPv6 turned off refuses the
+            // address; one without IPv6 at all refuses the whole family.
             Err(error)
                 if ipv6_optional
                     && ip.is_ipv6()
-                    && error.kind() == io::ErrorKind::AddrNotAvailable =>
+                    && (error.kind() == io::ErrorKind::AddrNotAvailable
+                        || error.raw_os_error() == Some(libc::EAFNOSUPPORT)) =>
             {
                 continue;
             }
@@ -540,4 +541,39 @@ fn subscriber<S: Socket>(stream: S, shared: Arc<Shared>) -> impl Future<Output =
         }
         console.say(ConsoleEvent::SubscriberDisconnected);
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An IPv6 address reserved for documentation: no machine has it, so
+    /// binding it fails as binding `::1` does where IPv6 is turned off.
+    const ABSENT_IPV6: IpAddr =
+        IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+    const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[tokio::test]
+    async fn an_optional_ipv6_address_that_cannot_be_bound_is_skipped() {
+        let listeners = bind_all(&[LOOPBACK, ABSENT_IPV6], 0, true)
+            .unwrap_or_else(|error| panic!("expected the IPv6 address skipped, got {error}"));
+        assert_eq!(listeners.len(), 1, "expected only the IPv4 listener");
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_address_that_cannot_be_bound_is_an_error_unless_optional() {
+        match bind_all(&[LOOPBACK, ABSENT_IPV6], 0, false) {
+            Err(BindError::Io(addr, _)) => assert!(addr.starts_with("[2001:db8::1]:"), "{addr}"),
+            other => panic!("expected an error naming [2001:db8::1], got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_ipv4_address_that_cannot_be_bound_is_an_error_even_when_ipv6_is_optional() {
+        let absent_ipv4 = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+        match bind_all(&[absent_ipv4], 0, true) {
+            Err(BindError::Io(addr, _)) => assert_eq!(addr, "192.0.2.1:0"),
+            other => panic!("expected an error naming 192.0.2.1:0, got {other:?}"),
+        }
+    }
 }

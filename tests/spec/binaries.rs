@@ -73,6 +73,56 @@ mod net_watcher {
     }
 
     #[rstest]
+    fn raises_its_open_file_limit_to_the_hard_limit(target: TargetFile) {
+        use std::os::unix::process::CommandExt;
+        // Started with a soft limit far below the hard one, as login shells
+        // usually set it (1,024).
+        let mut server = TestServer::start_configured(
+            "net-watcher",
+            &[target.path_str(), "--port", "0"],
+            |command| {
+                // SAFETY: runs in the child between fork and exec, and only
+                // makes system calls (getrlimit, setrlimit), which are
+                // async-signal-safe.
+                unsafe {
+                    command.pre_exec(|| {
+                        let mut limit: libc::rlimit = std::mem::zeroed();
+                        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        limit.rlim_cur = limit.rlim_max.min(256);
+                        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            },
+        );
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.process.id()))
+            .expect("the server's /proc limits");
+        let open_files: Vec<&str> = limits
+            .lines()
+            .find(|line| line.starts_with("Max open files"))
+            .expect("a 'Max open files' line")
+            .split_whitespace()
+            .collect();
+        // "Max open files  SOFT  HARD  files"
+        let (soft, hard) = (open_files[3], open_files[4]);
+        assert_eq!(
+            soft, hard,
+            "expected the soft limit raised to the hard one; limits:\n{limits}"
+        );
+        server.process.signal(libc::SIGTERM);
+        server.process.wait_for_exit();
+        assert!(
+            !server.process.stderr().contains("open-file limit"),
+            "expected no complaint about the limit, got:\n{}",
+            server.process.stderr()
+        );
+    }
+
+    #[rstest]
     fn notifies_a_tcp_subscriber_when_the_file_is_touched(target: TargetFile) {
         let server = TestServer::start("net-watcher", &[target.path_str(), "--port", "0"]);
         let mut subscriber = server.connect();

@@ -61,6 +61,16 @@ mod in_json {
             }
         );
     }
+
+    #[test]
+    fn refuses_a_type_that_is_not_a_string_saying_what_it_expected() {
+        let error = serde_json::from_str::<Message>(r#"{"type":5}"#)
+            .expect_err("a number is not a message type");
+        assert_eq!(
+            error.to_string(),
+            "invalid type: integer `5`, expected a message type (a string) at line 1 column 9"
+        );
+    }
 }
 
 mod a_closing_notice {

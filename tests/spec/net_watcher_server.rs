@@ -5,7 +5,7 @@
 //! changing the file, since the greeting means the watch is in place.
 
 use net_watcher::console::ConsoleEvent;
-use net_watcher::protocol::{Message, Protocol, now_millis};
+use net_watcher::protocol::{Message, Protocol};
 use rstest::rstest;
 
 use crate::support::in_process::{InProcessServer, Options, expect_change_on_each};
@@ -74,10 +74,18 @@ mod in_json {
     async fn notifies_with_the_time_of_the_change_in_milliseconds(target: TargetFile) {
         let server = InProcessServer::start(&target, Protocol::Json).await;
         let mut subscriber = server.subscribe_greeted().await;
-        let before = now_millis();
+        // The clock read here, not through the crate, so that a broken
+        // `now_millis` cannot agree with itself.
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64
+        };
+        let before = now();
         target.touch();
         let line = subscriber.next_line("the changed message").await;
-        let after = now_millis();
+        let after = now();
         let message: Message = serde_json::from_str(&line).expect("one JSON message");
         match message {
             Message::Changed { timestamp } => assert!(
@@ -310,6 +318,34 @@ mod when_a_subscriber_resets_its_connection {
             "a failed write should end the connection at once"
         );
         assert_eq!(server.notifier.subscriber_count(), 1);
+    }
+}
+
+mod when_it_cannot_listen {
+    use net_watcher::server::{self, BindError};
+    use pretty_assertions::assert_eq;
+    use std::error::Error;
+
+    #[tokio::test]
+    async fn names_the_address_and_keeps_the_os_error_as_the_cause() {
+        // 192.0.2.1 is reserved for documentation: no machine has it, so
+        // the OS refuses to bind it ("cannot assign requested address").
+        let error = server::bind_tcp("192.0.2.1", 0)
+            .await
+            .expect_err("an address this machine does not have");
+        assert!(
+            matches!(&error, BindError::Io(addr, _) if addr == "192.0.2.1:0"),
+            "expected an I/O error naming 192.0.2.1:0, got {error:?}"
+        );
+        let cause = error
+            .source()
+            .and_then(|cause| cause.downcast_ref::<std::io::Error>())
+            .unwrap_or_else(|| panic!("expected the OS error as the cause of {error:?}"));
+        assert_eq!(cause.kind(), std::io::ErrorKind::AddrNotAvailable);
+        assert_eq!(
+            error.to_string(),
+            format!("cannot listen on 192.0.2.1:0: {cause}")
+        );
     }
 }
 

@@ -47,11 +47,23 @@ impl Spawned {
     /// Starts binary `name` with `args` in directory `dir` (or the test's
     /// own), so that relative paths are the user's.
     pub fn start_in(dir: Option<&Path>, name: &str, args: &[&str]) -> Self {
+        Self::start_configured(dir, name, args, |_| {})
+    }
+
+    /// Like [`Spawned::start_in`], with `configure` applied to the command
+    /// before it starts (limits, environment).
+    pub fn start_configured(
+        dir: Option<&Path>,
+        name: &str,
+        args: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Self {
         let command_line = format!("{name} {}", args.join(" "));
         let mut command = Command::new(bin(name));
         if let Some(dir) = dir {
             command.current_dir(dir);
         }
+        configure(&mut command);
         let mut child = command
             .args(args)
             .stdin(Stdio::piped())
@@ -173,6 +185,11 @@ impl Spawned {
         (status, self.stdout_seen.clone())
     }
 
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the child printed on stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
@@ -204,7 +221,20 @@ impl TestServer {
 
     /// Like [`TestServer::start`], in directory `dir`.
     pub fn start_in(dir: Option<&Path>, name: &str, args: &[&str]) -> Self {
-        let mut process = Spawned::start_in(dir, name, args);
+        Self::listening(Spawned::start_in(dir, name, args))
+    }
+
+    /// Like [`TestServer::start`], with `configure` applied to the command.
+    pub fn start_configured(
+        name: &str,
+        args: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Self {
+        Self::listening(Spawned::start_configured(None, name, args, configure))
+    }
+
+    /// Waits until `process` prints its listening line, and reads it.
+    fn listening(mut process: Spawned) -> Self {
         let first = process
             .next_stdout_line("the listening line")
             .unwrap_or_else(|| panic!("the server exited before listening\n{}", process.report()));
