@@ -51,7 +51,6 @@ pub mod settle;
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -263,7 +262,8 @@ fn watch_error(target: &Target, error: notify::Error) -> WatchError {
 
 fn describe_notify_error(error: notify::Error) -> String {
     match error.kind {
-        notify::ErrorKind::Io(ref io) if io.kind() == io::ErrorKind::NotFound => {
+        // What inotify's "no such file or directory" becomes in notify.
+        notify::ErrorKind::PathNotFound => {
             let dir = error.paths.first().map(|path| path.display().to_string());
             format!(
                 "the directory {} does not exist",

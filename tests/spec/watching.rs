@@ -243,12 +243,24 @@ mod for_what_is_not_a_change {
         fs::write(t.dir().join("target.txt.old"), "").unwrap();
         fs::remove_file(t.dir().join("target.txt.old")).unwrap();
     })]
+    #[case::removing_a_file_beside_it(|t: &TargetFile| {
+        fs::write(t.dir().join("notes.txt"), "").unwrap();
+        fs::remove_file(t.dir().join("notes.txt")).unwrap();
+    })]
     #[tokio::test]
-    async fn notifies_nobody(target: TargetFile, #[case] operation: fn(&TargetFile)) {
+    async fn notifies_nobody_and_logs_no_problem(
+        target: TargetFile,
+        #[case] operation: fn(&TargetFile),
+    ) {
         fs::write(target.path(), "first line\n").unwrap();
-        let (_server, mut subscribers) = two_subscribers(&target).await;
+        let (mut server, mut subscribers) = two_subscribers(&target).await;
         operation(&target);
         expect_none(&mut subscribers, "an operation that is not a change").await;
+        assert_eq!(
+            server.problems_so_far(),
+            [],
+            "expected no problem on the console after an operation that is not a change"
+        );
         target.touch();
         expect_exactly_one(&mut subscribers, "a touch afterwards").await;
     }
@@ -299,6 +311,20 @@ mod through_symlinks {
         expect_exactly_one(&mut subscribers, "a write to the new target").await;
         target.append("the old target is no longer watched");
         expect_none(&mut subscribers, "a write to the old target").await;
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn tells_subscribers_once_when_the_watched_symlink_is_removed(target: TargetFile) {
+        let link = TargetFile::at(target.dir().join("link.txt"));
+        symlink("target.txt", link.path()).unwrap();
+        let server = InProcessServer::start(&link, Protocol::Text).await;
+        let mut subscribers = server.subscribe_greeted_many(2).await;
+
+        fs::remove_file(link.path()).unwrap();
+        expect_exactly_one(&mut subscribers, "removing the link").await;
+        target.append("the file it pointed to is no longer the watched path");
+        expect_none(&mut subscribers, "a write to the former target").await;
     }
 
     /// A Kubernetes ConfigMap volume: `app.yaml -> ..data/app.yaml`,
@@ -386,6 +412,11 @@ mod when_the_directory_is_gone_before_anyone_subscribes {
         assert!(
             line.starts_with(&format!("{opening}{}", inner.path_str())),
             "expected a line starting {opening:?} and the path, got {line:?}"
+        );
+        let reason = format!("the directory {} does not exist", dir.display());
+        assert!(
+            line.contains(&reason),
+            "expected the reason {reason:?}, got {line:?}"
         );
         newcomer.expect_end("the connection to close").await;
         server

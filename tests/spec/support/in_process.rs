@@ -180,6 +180,18 @@ impl InProcessServer {
         .await
     }
 
+    /// The console events so far that an operator must look at (see
+    /// [`ConsoleEvent::is_problem`]), without waiting for more.
+    pub fn problems_so_far(&mut self) -> Vec<ConsoleEvent> {
+        let mut problems = Vec::new();
+        while let Ok(event) = self.events.try_recv() {
+            if event.is_problem() {
+                problems.push(event);
+            }
+        }
+        problems
+    }
+
     /// Stops the server and waits until `run` has returned.
     pub async fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
