@@ -569,6 +569,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_optional_ipv6_address_taken_by_another_server_is_an_error() {
+        let taken = std::net::TcpListener::bind("[::1]:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let ipv6_loopback = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+        // 127.0.0.1 is tried first, and another test may, by chance, hold
+        // that port there: either way the answer is "in use", never a skip.
+        match bind_all(&[LOOPBACK, ipv6_loopback], port, true) {
+            Err(BindError::AddressInUse(_)) => {}
+            other => panic!("expected port {port} reported in use, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
     async fn an_ipv4_address_that_cannot_be_bound_is_an_error_even_when_ipv6_is_optional() {
         let absent_ipv4 = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
         match bind_all(&[absent_ipv4], 0, true) {
