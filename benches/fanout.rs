@@ -4,7 +4,7 @@
 //! against the book's Node server, alternating, in one run. Then churn:
 //! connect/disconnect cycles, and what they leave behind.
 //!
-//! `cargo bench --bench fanout -- [--quick]`. See BENCHMARKS.md.
+//! `cargo bench --bench fanout -- [--quick | --size=N]`. See BENCHMARKS.md.
 //!
 //! The harness reads every subscriber on one thread (a plain epoll loop),
 //! timestamps each line the moment its read returns, and reports its own CPU
@@ -36,10 +36,15 @@ const GAP: Duration = Duration::from_millis(60);
 fn main() {
     raise_open_file_limit();
     let quick = std::env::args().any(|arg| arg == "--quick");
-    let sizes: Vec<(usize, usize)> = if quick {
-        vec![(1, 10), (100, 5), (1_000, 5)]
-    } else {
-        SIZES.to_vec()
+    // `--size=N`: only N subscribers (40 changes), e.g. to profile one size.
+    let only: Option<usize> = std::env::args().find_map(|arg| {
+        arg.strip_prefix("--size=")
+            .map(|n| n.parse().expect("--size=N"))
+    });
+    let sizes: Vec<(usize, usize)> = match only {
+        Some(size) => vec![(size, 40)],
+        None if quick => vec![(1, 10), (100, 5), (1_000, 5)],
+        None => SIZES.to_vec(),
     };
     let mut contenders = vec![Contender::net_watcher(
         "net-watcher --debounce-ms 0",
@@ -96,7 +101,7 @@ fn main() {
             );
         }
     }
-    if !quick {
+    if !quick && only.is_none() {
         println!();
         runtime.block_on(churn(&contenders[0], 50_000));
     }
