@@ -209,6 +209,27 @@ mod on_the_console {
             "Subscriber disconnected."
         );
     }
+
+    #[rstest]
+    #[case::too_slow(
+        ConsoleEvent::SubscriberTooSlow { timeout_ms: 300 },
+        "Subscriber too slow: a write did not complete in 300 ms; disconnected."
+    )]
+    #[case::refused(
+        ConsoleEvent::SubscriberRefused { limit: 2 },
+        "Subscriber refused: the limit of 2 subscribers is reached."
+    )]
+    #[case::watch_failed(
+        ConsoleEvent::WatchFailed("the directory /x was removed".into()),
+        "Watch failed: the directory /x was removed"
+    )]
+    #[case::accept_failed(
+        ConsoleEvent::AcceptFailed("Too many open files".into()),
+        "Accepting a connection failed: Too many open files"
+    )]
+    fn says_what_went_wrong_in_one_sentence(#[case] event: ConsoleEvent, #[case] line: &str) {
+        assert_eq!(event.to_string(), line);
+    }
 }
 
 mod when_a_subscriber_types {
