@@ -477,6 +477,59 @@ mod with_a_subscriber_that_never_reads {
     }
 }
 
+mod with_a_subscriber_that_falls_behind {
+    use super::*;
+    use crate::support::in_process::Subscriber;
+    use pretty_assertions::assert_eq;
+    use std::time::Duration;
+
+    /// Reads lines until none arrives for the quiet period; the last one.
+    async fn last_line_until_quiet(subscriber: &mut Subscriber) -> String {
+        let mut last = String::new();
+        while let Some(line) = subscriber.try_next_line_within_quiet_period().await {
+            last = line;
+        }
+        last
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn gets_the_latest_change_once_it_reads_again(target: TargetFile) {
+        let options = Options {
+            protocol: Protocol::Json,
+            // Longer than the test: falling behind is not being too slow.
+            write_timeout: Duration::from_secs(60),
+            debounce: Duration::ZERO,
+            ..Options::default()
+        };
+        let mut server = InProcessServer::start_with(&target, options).await;
+        // The smallest receive buffer the OS allows, and no reading for now:
+        // the server's socket to it fills up, and the changes that come
+        // then can only be written later, by its task.
+        let behind = tokio::net::TcpSocket::new_v4().unwrap();
+        behind.set_recv_buffer_size(1).unwrap();
+        let behind = behind.connect(server.addr()).await.unwrap();
+        let mut behind = Subscriber::from_tcp(behind);
+        let mut reader = server.subscribe_greeted().await;
+        server.expect_event(ConsoleEvent::SubscriberConnected).await;
+        server.expect_event(ConsoleEvent::SubscriberConnected).await;
+
+        for i in 0..3_000 {
+            target.append(&format!("change {i}"));
+        }
+        // The reader, never behind, ends on the latest change once every
+        // change has been fanned out.
+        let latest = last_line_until_quiet(&mut reader).await;
+        assert!(latest.contains("\"changed\""), "got {latest:?}");
+
+        // Now the one behind reads everything it was sent: the last line
+        // must be that same latest change (changes in between may have been
+        // skipped; only the latest matters).
+        let caught_up = last_line_until_quiet(&mut behind).await;
+        assert_eq!(caught_up, latest);
+    }
+}
+
 mod after_many_subscribers_come_and_go {
     use super::*;
 

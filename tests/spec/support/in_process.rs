@@ -234,6 +234,12 @@ impl Subscriber {
         let stream = within("a TCP connect", TcpStream::connect(addr))
             .await
             .expect("the server accepts TCP connections");
+        Self::from_tcp(stream)
+    }
+
+    /// A subscriber on a TCP connection made elsewhere (with its own
+    /// socket options).
+    pub fn from_tcp(stream: TcpStream) -> Self {
         let (reader, writer) = stream.into_split();
         Subscriber {
             reader: BufReader::new(Box::new(reader)),
