@@ -34,7 +34,8 @@ const SIZES: [(usize, usize); 5] = [(1, 60), (100, 40), (1_000, 30), (5_000, 20)
 const GAP: Duration = Duration::from_millis(60);
 
 fn main() {
-    raise_open_file_limit();
+    // The harness holds one socket per subscriber, as the server does.
+    net_watcher::server::raise_open_file_limit().expect("the open-file limit can be raised");
     let quick = std::env::args().any(|arg| arg == "--quick");
     // `--size=N`: only N subscribers (40 changes), e.g. to profile one size.
     let only: Option<usize> = std::env::args().find_map(|arg| {
@@ -424,19 +425,6 @@ fn cpu_time() -> Duration {
         Duration::from_secs(time.tv_sec as u64) + Duration::from_micros(time.tv_usec as u64)
     };
     to(usage.ru_utime) + to(usage.ru_stime)
-}
-
-/// Raises this process's soft limit on open files to its hard limit: the
-/// harness holds one socket per subscriber.
-fn raise_open_file_limit() {
-    // SAFETY: plain system calls on a struct we own.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
 }
 
 /// Connect/disconnect cycles against one server: what is left afterwards.

@@ -307,20 +307,11 @@ mod when_a_subscriber_resets_its_connection {
             ..Options::default()
         };
         let mut server = InProcessServer::start_with(&target, options).await;
-        // A subscriber that never reads, with the smallest receive buffer
-        // the OS allows: the server's writes to it soon wait.
-        let stalled = tokio::net::TcpSocket::new_v4().unwrap();
-        stalled.set_recv_buffer_size(1).unwrap();
-        let stalled = stalled.connect(server.addr()).await.unwrap();
-        let mut reader = server.subscribe_greeted().await;
-        server.expect_event(ConsoleEvent::SubscriberConnected).await;
-        server.expect_event(ConsoleEvent::SubscriberConnected).await;
-        for i in 0..3_000 {
-            target.append(&format!("change {i}"));
-        }
+        let (stalled, mut reader) = server.subscribe_stalled_beside_a_reader().await;
+        target.append_changes(3_000);
         // Once the reader hears nothing more, every change was fanned out,
         // and the stalled subscriber's write has long been waiting.
-        while reader.try_next_line_within_quiet_period().await.is_some() {}
+        reader.last_line_until_quiet().await;
 
         #[expect(deprecated)] // a zero linger resets at once; see above
         stalled.set_linger(Some(Duration::ZERO)).unwrap();
@@ -439,30 +430,15 @@ mod with_a_subscriber_that_never_reads {
             ..Options::default()
         };
         let mut server = InProcessServer::start_with(&target, options).await;
-        // A socket with the smallest receive buffer the OS allows, which
-        // nobody reads: the server's writes to it soon block.
-        let stalled = tokio::net::TcpSocket::new_v4().unwrap();
-        stalled.set_recv_buffer_size(1).unwrap();
-        let stalled = stalled.connect(server.addr()).await.unwrap();
-        let mut reader = server.subscribe_greeted().await;
         // Both subscribed before the changes start.
-        server.expect_event(ConsoleEvent::SubscriberConnected).await;
-        server.expect_event(ConsoleEvent::SubscriberConnected).await;
-
-        // Thousands of notifications: far more than the stalled socket's
-        // buffers hold. Each line of appends is a change of its own.
-        for i in 0..3_000 {
-            target.append(&format!("change {i}"));
-        }
+        let (stalled, mut reader) = server.subscribe_stalled_beside_a_reader().await;
+        target.append_changes(3_000);
         server
             .expect_event(ConsoleEvent::SubscriberTooSlow { timeout_ms: 300 })
             .await;
         // The reader is not held back: it sees the latest change, and then
         // a new one promptly.
-        let mut last = String::new();
-        while let Some(line) = reader.try_next_line_within_quiet_period().await {
-            last = line;
-        }
+        let last = reader.last_line_until_quiet().await;
         assert!(last.starts_with("File changed: "), "got {last:?}");
         target.touch();
         reader
@@ -483,15 +459,6 @@ mod with_a_subscriber_that_falls_behind {
     use pretty_assertions::assert_eq;
     use std::time::Duration;
 
-    /// Reads lines until none arrives for the quiet period; the last one.
-    async fn last_line_until_quiet(subscriber: &mut Subscriber) -> String {
-        let mut last = String::new();
-        while let Some(line) = subscriber.try_next_line_within_quiet_period().await {
-            last = line;
-        }
-        last
-    }
-
     #[rstest]
     #[tokio::test]
     async fn gets_the_latest_change_once_it_reads_again(target: TargetFile) {
@@ -503,29 +470,21 @@ mod with_a_subscriber_that_falls_behind {
             ..Options::default()
         };
         let mut server = InProcessServer::start_with(&target, options).await;
-        // The smallest receive buffer the OS allows, and no reading for now:
-        // the server's socket to it fills up, and the changes that come
-        // then can only be written later, by its task.
-        let behind = tokio::net::TcpSocket::new_v4().unwrap();
-        behind.set_recv_buffer_size(1).unwrap();
-        let behind = behind.connect(server.addr()).await.unwrap();
+        // No reading from this one for now: the server's socket to it fills
+        // up, and the changes that come then can only be written later, by
+        // its task.
+        let (behind, mut reader) = server.subscribe_stalled_beside_a_reader().await;
         let mut behind = Subscriber::from_tcp(behind);
-        let mut reader = server.subscribe_greeted().await;
-        server.expect_event(ConsoleEvent::SubscriberConnected).await;
-        server.expect_event(ConsoleEvent::SubscriberConnected).await;
-
-        for i in 0..3_000 {
-            target.append(&format!("change {i}"));
-        }
+        target.append_changes(3_000);
         // The reader, never behind, ends on the latest change once every
         // change has been fanned out.
-        let latest = last_line_until_quiet(&mut reader).await;
+        let latest = reader.last_line_until_quiet().await;
         assert!(latest.contains("\"changed\""), "got {latest:?}");
 
         // Now the one behind reads everything it was sent: the last line
         // must be that same latest change (changes in between may have been
         // skipped; only the latest matters).
-        let caught_up = last_line_until_quiet(&mut behind).await;
+        let caught_up = behind.last_line_until_quiet().await;
         assert_eq!(caught_up, latest);
     }
 }

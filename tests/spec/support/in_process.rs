@@ -192,6 +192,24 @@ impl InProcessServer {
         problems
     }
 
+    /// A subscriber that does not read, on a socket with the smallest
+    /// receive buffer the OS allows, so that the server's writes to it soon
+    /// wait; and beside it a greeted subscriber that reads. Returns once the
+    /// server has logged both connections.
+    pub async fn subscribe_stalled_beside_a_reader(&mut self) -> (TcpStream, Subscriber) {
+        let stalled = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        stalled
+            .set_recv_buffer_size(1)
+            .expect("the receive buffer can be shrunk");
+        let stalled = within("a TCP connect", stalled.connect(self.addr()))
+            .await
+            .expect("the server accepts TCP connections");
+        let reader = self.subscribe_greeted().await;
+        self.expect_event(ConsoleEvent::SubscriberConnected).await;
+        self.expect_event(ConsoleEvent::SubscriberConnected).await;
+        (stalled, reader)
+    }
+
     /// Stops the server and waits until `run` has returned.
     pub async fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -296,6 +314,16 @@ impl Subscriber {
         {
             panic!("expected nothing more after {after}, got {read:?}: {line:?}");
         }
+    }
+
+    /// Reads lines until none arrives for [`QUIET_PERIOD`], and returns the
+    /// last one (empty if none came).
+    pub async fn last_line_until_quiet(&mut self) -> String {
+        let mut last = String::new();
+        while let Some(line) = self.try_next_line_within_quiet_period().await {
+            last = line;
+        }
+        last
     }
 
     /// The next line if one arrives within [`QUIET_PERIOD`], else `None`.

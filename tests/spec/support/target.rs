@@ -83,4 +83,12 @@ impl TargetFile {
             .expect("target.txt opens for appending");
         writeln!(file, "{line}").expect("target.txt takes a line");
     }
+
+    /// `count` appends, each a change of its own: far more notifications
+    /// than a stalled subscriber's socket buffers hold, with 3,000.
+    pub fn append_changes(&self, count: usize) {
+        for i in 0..count {
+            self.append(&format!("change {i}"));
+        }
+    }
 }
