@@ -6,24 +6,22 @@
 //!
 //! `cargo bench --bench fanout -- [--quick | --size=N]`. See BENCHMARKS.md.
 //!
-//! The harness reads every subscriber on one thread (a plain epoll loop),
+//! The harness reads the subscribers on one thread per core (`readers.rs`),
 //! timestamps each line the moment its read returns, and reports its own CPU
-//! share while a change is being delivered, so it can be seen not to be the
-//! bottleneck.
+//! while a change is being delivered, next to the server's.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod readers;
 
-use std::cell::RefCell;
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{Contender, RunningServer, Workspace, percentiles};
+use readers::{Readers, Want};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -57,9 +55,13 @@ fn main() {
     }
     println!("# fan-out: one change, every subscriber notified");
     println!("machine: {}", common::machine());
+    println!(
+        "harness: {} reading threads (one per core), edge-triggered epoll",
+        readers::reading_threads()
+    );
     println!();
     println!(
-        "| subscribers | server | changes | latency p50 µs | p99 µs | max µs | all notified p50 µs | all notified max µs | RSS per idle subscriber | harness CPU | server CPU (cores) |"
+        "| subscribers | server | changes | latency p50 µs | p99 µs | max µs | all notified p50 µs | all notified max µs | RSS per idle subscriber | harness CPU (cores) | server CPU (cores) |"
     );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
@@ -73,7 +75,7 @@ fn main() {
         for contender in &contenders {
             let result = fan_out(contender, size, changes);
             println!(
-                "| {size} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.0}% | {} |",
+                "| {size} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.2} | {} |",
                 contender.name,
                 result.changes,
                 result.latency.0,
@@ -84,7 +86,7 @@ fn main() {
                 result
                     .rss_per_subscriber
                     .map_or("-".to_owned(), |bytes| format!("{bytes:.0} B")),
-                result.harness_cpu * 100.0,
+                result.harness_cpu,
                 result
                     .server_cores
                     .map_or("-".to_owned(), |cores| format!("{cores:.2}")),
@@ -125,13 +127,13 @@ fn fan_out(contender: &Contender, size: usize, changes: usize) -> FanOut {
     // One subscriber first, so the baseline includes the OS watch and the
     // first connection's one-off costs.
     readers.connect(addr, 1);
-    readers.wait_for(|a| a.greeted == 1, LONG, "the first greeting");
+    readers.wait_for(Want::Greetings(1), LONG, "the first greeting");
     // The Node server sometimes misses a change made the moment it has
     // greeted its first subscriber; retry the warm-up a few times rather
     // than stall the run.
     let warmed_up = (0..5).any(|_| {
         touch(&workspace.file);
-        readers.wait_until(|a| !a.times.is_empty(), Duration::from_secs(2))
+        readers.wait_until(Want::Lines(1), Duration::from_secs(2))
     });
     assert!(
         warmed_up,
@@ -142,7 +144,7 @@ fn fan_out(contender: &Contender, size: usize, changes: usize) -> FanOut {
     let before = rss(&server);
 
     readers.connect(addr, size - 1);
-    readers.wait_for(|a| a.greeted == size, LONG, "every greeting");
+    readers.wait_for(Want::Greetings(size), LONG, "every greeting");
     settle_down();
     let after = rss(&server);
     let rss_per_subscriber = match (before, after) {
@@ -162,7 +164,7 @@ fn fan_out(contender: &Contender, size: usize, changes: usize) -> FanOut {
         let cpu_before = cpu_time();
         let started = Instant::now();
         touch(&workspace.file);
-        let complete = readers.wait_until(|a| a.times.len() >= size, Duration::from_secs(10));
+        let complete = readers.wait_until(Want::Lines(size), Duration::from_secs(10));
         busy_wall += started.elapsed();
         busy_cpu += cpu_time() - cpu_before;
         let times = readers.take_times();
@@ -201,163 +203,6 @@ fn fan_out(contender: &Contender, size: usize, changes: usize) -> FanOut {
 
 /// Long enough for any greeting; a run that needs longer is broken.
 const LONG: Duration = Duration::from_secs(60);
-
-/// What the reading thread records, shared with the main thread.
-#[derive(Default)]
-struct Arrivals {
-    /// When each subscriber read each line since the times were last taken.
-    times: Vec<Instant>,
-    greeted: usize,
-}
-
-/// Every subscriber's socket, read by one thread with a plain
-/// level-triggered epoll loop: one `read` per ready socket, timestamped the
-/// moment it returns, and the shared record locked once per batch of ready
-/// sockets. An async runtime would add a task wake-up and a second,
-/// empty read per line; with 10,000 subscribers on 2 cores that overhead
-/// made the harness, not the server, decide when the last line arrived.
-struct Readers {
-    epoll: Arc<OwnedFd>,
-    shared: Arc<(Mutex<Arrivals>, Condvar)>,
-    /// The sockets stay open as long as the readers do.
-    streams: RefCell<Vec<std::net::TcpStream>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Readers {
-    fn start() -> Self {
-        // SAFETY: epoll_create1 returns a new descriptor we then own, or -1.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        assert!(fd >= 0, "epoll_create1: {}", io::Error::last_os_error());
-        // SAFETY: `fd` is a fresh descriptor owned by nobody else.
-        let epoll = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
-        let shared = Arc::new((Mutex::new(Arrivals::default()), Condvar::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (epoll, shared, stop) =
-                (Arc::clone(&epoll), Arc::clone(&shared), Arc::clone(&stop));
-            std::thread::spawn(move || read_loop(&epoll, &shared, &stop))
-        };
-        Readers {
-            epoll,
-            shared,
-            streams: RefCell::new(Vec::new()),
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Connects `count` subscribers one after another (never more than one
-    /// handshake in flight, so no listen queue can overflow) and hands each
-    /// to the reading thread.
-    fn connect(&self, addr: SocketAddr, count: usize) {
-        let mut streams = self.streams.borrow_mut();
-        for _ in 0..count {
-            let stream = std::net::TcpStream::connect(addr)
-                .unwrap_or_else(|error| panic!("connect to {addr}: {error}"));
-            stream.set_nonblocking(true).unwrap();
-            // The event carries the descriptor itself: the reading thread
-            // reads it and keys its greeted-or-not record by it.
-            let mut event = libc::epoll_event {
-                events: libc::EPOLLIN as u32,
-                u64: stream.as_raw_fd() as u64,
-            };
-            // SAFETY: both descriptors are open; `event` lives for the call.
-            let added = unsafe {
-                libc::epoll_ctl(
-                    self.epoll.as_raw_fd(),
-                    libc::EPOLL_CTL_ADD,
-                    stream.as_raw_fd(),
-                    &mut event,
-                )
-            };
-            assert_eq!(added, 0, "epoll_ctl: {}", io::Error::last_os_error());
-            streams.push(stream);
-        }
-    }
-
-    /// Waits until `done` holds or `limit` passes; says whether it held.
-    /// The reading thread signals after every batch, and the main thread
-    /// sleeps in between.
-    fn wait_until(&self, done: impl Fn(&Arrivals) -> bool, limit: Duration) -> bool {
-        let (arrivals, signal) = &*self.shared;
-        let arrivals = arrivals.lock().unwrap();
-        let (arrivals, _) = signal
-            .wait_timeout_while(arrivals, limit, |a| !done(a))
-            .unwrap();
-        done(&arrivals)
-    }
-
-    fn wait_for(&self, done: impl Fn(&Arrivals) -> bool, limit: Duration, what: &str) {
-        assert!(self.wait_until(done, limit), "timed out waiting for {what}");
-    }
-
-    /// The times recorded so far, leaving none behind.
-    fn take_times(&self) -> Vec<Instant> {
-        std::mem::take(&mut self.shared.0.lock().unwrap().times)
-    }
-}
-
-impl Drop for Readers {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            thread.join().unwrap();
-        }
-    }
-}
-
-fn read_loop(epoll: &OwnedFd, shared: &(Mutex<Arrivals>, Condvar), stop: &AtomicBool) {
-    const BATCH: usize = 1024;
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; BATCH];
-    let mut greeted: Vec<bool> = Vec::new();
-    let mut lines: Vec<(usize, Instant)> = Vec::with_capacity(BATCH);
-    let mut buffer = [0u8; 512];
-    while !stop.load(Ordering::Relaxed) {
-        // SAFETY: `events` has room for BATCH entries.
-        let ready =
-            unsafe { libc::epoll_wait(epoll.as_raw_fd(), events.as_mut_ptr(), BATCH as i32, 50) };
-        if ready <= 0 {
-            continue;
-        }
-        lines.clear();
-        for event in &events[..ready as usize] {
-            let fd = event.u64 as RawFd;
-            // SAFETY: the descriptor stays open while this thread runs (the
-            // main thread closes the sockets only after joining it); the read
-            // writes into our buffer, at most its length.
-            let read = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
-            // The timestamp is taken right where the read returns.
-            let now = Instant::now();
-            if read <= 0 {
-                continue;
-            }
-            let newlines = memchr::memchr_iter(b'\n', &buffer[..read as usize]).count();
-            for _ in 0..newlines {
-                lines.push((fd as usize, now));
-            }
-        }
-        if lines.is_empty() {
-            continue;
-        }
-        let (arrivals, signal) = shared;
-        let mut arrivals = arrivals.lock().unwrap();
-        for &(index, at) in &lines {
-            if greeted.len() <= index {
-                greeted.resize(index + 1, false);
-            }
-            if greeted[index] {
-                arrivals.times.push(at);
-            } else {
-                greeted[index] = true;
-                arrivals.greeted += 1;
-            }
-        }
-        drop(arrivals);
-        signal.notify_all();
-    }
-}
 
 /// Lets the server finish logging connects before memory is read.
 fn settle_down() {
