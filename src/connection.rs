@@ -311,7 +311,7 @@ impl<S: Socket> Future for Serving<S> {
                     Ok(()) => {
                         // Only now may the fast road write: nothing goes
                         // before the greeting.
-                        if let Some(subscription) = &this.subscription {
+                        if let Some(subscription) = &mut this.subscription {
                             subscription.attach(Arc::clone(&this.subscriber) as Arc<dyn Outbox>);
                         }
                         this.state = State::Attached;

@@ -7,7 +7,7 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use net_watcher::console::Console;
-use net_watcher::notifier::{Notification, Notifier, Outbox, SPLIT_FAN_OUT_AT};
+use net_watcher::notifier::{Notification, Notifier, Outbox, SPLIT_FAN_OUT_AT, Subscription};
 use net_watcher::protocol::Protocol;
 use net_watcher::watch::Target;
 use rstest::rstest;
@@ -57,7 +57,7 @@ mod past_the_split_point {
         let mut recorders = Vec::new();
         let mut subscriptions = Vec::new();
         for _ in 0..count {
-            let subscription = notifier.subscribe().unwrap();
+            let mut subscription = notifier.subscribe().unwrap();
             let recorder = Arc::new(Recorder {
                 rung: Arc::clone(&rung),
                 ..Recorder::default()
@@ -91,6 +91,82 @@ mod past_the_split_point {
             "expected {count} outboxes to be offered the change by two threads at once, \
              got {} thread(s)",
             threads.len()
+        );
+    }
+}
+
+/// A recorder ringing `rung`, attached to a new subscription.
+fn attached(notifier: &Notifier, rung: &Arc<Notify>) -> (Subscription, Arc<Recorder>) {
+    let mut subscription = notifier.subscribe().unwrap();
+    let recorder = recorder(rung);
+    subscription.attach(Arc::clone(&recorder) as Arc<dyn Outbox>);
+    (subscription, recorder)
+}
+
+fn recorder(rung: &Arc<Notify>) -> Arc<Recorder> {
+    Arc::new(Recorder {
+        rung: Arc::clone(rung),
+        ..Recorder::default()
+    })
+}
+
+fn offers(recorder: &Recorder) -> usize {
+    recorder.offered_on.lock().unwrap().len()
+}
+
+/// Waits until every one of `recorders` has had an offer.
+async fn until_offered(recorders: &[&Arc<Recorder>], rung: &Notify) {
+    within("an offer to each outbox", async {
+        while recorders.iter().any(|recorder| offers(recorder) == 0) {
+            rung.notified().await;
+        }
+    })
+    .await;
+}
+
+mod with_subscribers_coming_and_going {
+    use super::*;
+
+    #[rstest]
+    #[tokio::test]
+    async fn offers_nothing_to_one_that_left_and_everything_to_the_one_in_its_place(
+        target: TargetFile,
+    ) {
+        let notifier = notifier_for(&target);
+        let rung = Arc::new(Notify::new());
+        // Subscribers join the two halves of the table in turn: the third
+        // joins the first's half, and takes the slot the first left.
+        let (first, left) = attached(&notifier, &rung);
+        let (_second, stayed) = attached(&notifier, &rung);
+        drop(first);
+        let (_third, came) = attached(&notifier, &rung);
+
+        target.touch();
+        // Each half is offered in one pass: once both others have the
+        // change, the one that left would have had it too.
+        until_offered(&[&stayed, &came], &rung).await;
+        assert_eq!(
+            (offers(&left), offers(&stayed), offers(&came)),
+            (0, 1, 1),
+            "expected offers to (the one that left, the one that stayed, the newcomer)"
+        );
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn a_second_attach_replaces_the_first_outbox(target: TargetFile) {
+        let notifier = notifier_for(&target);
+        let rung = Arc::new(Notify::new());
+        let (mut subscription, replaced) = attached(&notifier, &rung);
+        let replacement = recorder(&rung);
+        subscription.attach(Arc::clone(&replacement) as Arc<dyn Outbox>);
+
+        target.touch();
+        until_offered(&[&replacement], &rung).await;
+        assert_eq!(
+            (offers(&replaced), offers(&replacement)),
+            (0, 1),
+            "expected offers to (the replaced outbox, its replacement)"
         );
     }
 }
