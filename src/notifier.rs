@@ -30,11 +30,14 @@
 //! latest value from the slot. See [`crate::connection`] for how the two
 //! roads share a socket.
 //!
-//! With many subscribers the offers are split in two halves: the publishing
-//! thread writes one while a helper task, on a tokio worker, writes the
-//! other, so both cores send ([`SPLIT_FAN_OUT_AT`]).
+//! With many subscribers a helper task, on a tokio worker, joins the
+//! publishing thread, so both cores send ([`SPLIT_FAN_OUT_AT`]). The table
+//! of outboxes is cut into [`SHARDS`] shards, and each thread takes the next
+//! shard not yet taken until none is left: a thread that starts late (the
+//! helper must be woken) or is held up (two cores are shared with everything
+//! else) simply takes fewer, and neither waits for the other.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -78,16 +81,18 @@ struct Shared {
     greeting: Arc<[u8]>,
     latest: watch::Sender<Notification>,
     state: Mutex<WatchState>,
-    /// Every greeted subscriber, for the fast road, in two halves (taken in
+    /// Every greeted subscriber, for the fast road, in shards (joined in
     /// turn) so that two threads can write them at once.
-    outboxes: [Mutex<Outboxes>; 2],
+    outboxes: [Mutex<Outboxes>; SHARDS],
     next_subscriber: AtomicU64,
-    /// Wakes the helper task that writes the second half.
+    /// The round of offers the helper is to join.
+    round: Mutex<Option<Arc<Round>>>,
+    /// Wakes the helper task.
     helper: Arc<tokio::sync::Notify>,
     helper_started: std::sync::Once,
 }
 
-/// One half of the fan-out's table: a slab. Each subscriber keeps its slot,
+/// One shard of the fan-out's table: a slab. Each subscriber keeps its slot,
 /// so leaving is one store, and an offer walks a plain vector. (A `HashMap`
 /// keyed by subscriber number did the same with a third more memory per
 /// entry, its table doubling in steps, and a slower walk.)
@@ -126,11 +131,43 @@ impl Outboxes {
     }
 }
 
-/// From this many greeted subscribers on, the fan-out is split: the thread
-/// that publishes writes one half while a helper task, on a tokio worker,
-/// writes the other. Below it, waking the helper (a thread wake-up) costs
-/// more than the writes it would take over.
+/// From this many greeted subscribers on, the fan-out is split: a helper
+/// task, on a tokio worker, takes shards alongside the thread that
+/// publishes. Below it, waking the helper (a thread wake-up) costs more than
+/// the writes it would take over.
 pub const SPLIT_FAN_OUT_AT: usize = 256;
+
+/// How many shards the table of outboxes is cut into: enough that the last
+/// shard taken is a small part of the whole (at 10,000 subscribers, about
+/// 300 writes), few enough that taking one costs nothing next to its writes.
+pub const SHARDS: usize = 32;
+
+/// One notification's offers: its shards, taken one at a time by whichever
+/// thread comes next.
+#[derive(Debug)]
+struct Round {
+    notification: Notification,
+    next_shard: AtomicUsize,
+}
+
+impl Round {
+    /// Takes shards and offers the notification to their outboxes until
+    /// every shard has been taken. Each shard's lock is held through its
+    /// offers, so an outbox removed by a leaving subscriber gets no offer
+    /// after its removal; joining and leaving wait meanwhile, which is as
+    /// short as the writes.
+    fn offer(&self, outboxes: &[Mutex<Outboxes>; SHARDS]) {
+        loop {
+            let shard = self.next_shard.fetch_add(1, Ordering::Relaxed);
+            let Some(outboxes) = outboxes.get(shard) else {
+                return;
+            };
+            for outbox in lock(outboxes).iter() {
+                outbox.offer(&self.notification);
+            }
+        }
+    }
+}
 
 impl std::fmt::Debug for dyn Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -178,22 +215,20 @@ impl Shared {
         let Some(notification) = published else {
             return;
         };
-        // The fast road. Each half's lock is held through its offers so
-        // that an outbox removed by a leaving subscriber gets no offer after
-        // its removal; joining and leaving wait meanwhile, which is as short
-        // as the writes.
-        let split = self.greeted() >= SPLIT_FAN_OUT_AT;
-        if split {
+        // The fast road.
+        let round = Arc::new(Round {
+            notification,
+            next_shard: AtomicUsize::new(0),
+        });
+        if self.greeted() >= SPLIT_FAN_OUT_AT {
+            *lock(&self.round) = Some(Arc::clone(&round));
             self.helper.notify_one();
         }
-        offer_all(&self.outboxes[0], &notification);
-        if !split {
-            offer_all(&self.outboxes[1], &notification);
-        }
+        round.offer(&self.outboxes);
     }
 
     fn greeted(&self) -> usize {
-        self.outboxes.iter().map(|half| lock(half).len()).sum()
+        self.outboxes.iter().map(|shard| lock(shard).len()).sum()
     }
 }
 
@@ -228,6 +263,7 @@ impl Notifier {
                 state: Mutex::new(WatchState::default()),
                 outboxes: Default::default(),
                 next_subscriber: AtomicU64::new(0),
+                round: Mutex::new(None),
                 helper: Arc::new(tokio::sync::Notify::new()),
                 helper_started: std::sync::Once::new(),
             }),
@@ -290,7 +326,8 @@ impl Notifier {
             ));
         });
         Ok(Subscription {
-            half: (self.shared.next_subscriber.fetch_add(1, Ordering::Relaxed) % 2) as usize,
+            shard: (self.shared.next_subscriber.fetch_add(1, Ordering::Relaxed) % SHARDS as u64)
+                as usize,
             slot: None,
             seen_at_start,
             shared: Arc::clone(&self.shared),
@@ -310,8 +347,8 @@ impl Notifier {
     /// Wakes every greeted subscriber's task, so that each notices a
     /// shutdown the server has just signalled.
     pub fn wake_all(&self) {
-        for half in &self.shared.outboxes {
-            for outbox in lock(half).iter() {
+        for shard in &self.shared.outboxes {
+            for outbox in lock(shard).iter() {
                 outbox.wake();
             }
         }
@@ -327,8 +364,8 @@ impl Notifier {
 /// last drop releases the OS watch.
 #[derive(Debug)]
 pub struct Subscription {
-    /// Which half of the fan-out table the subscriber's outbox joins.
-    half: usize,
+    /// Which shard of the fan-out table the subscriber's outbox joins.
+    shard: usize,
     /// Its slot there, once attached.
     slot: Option<usize>,
     /// The sequence number current when the subscription began: what the
@@ -358,18 +395,18 @@ impl Subscription {
     /// greeting is written: from then on notifications may be written from
     /// the publishing thread.
     pub fn attach(&mut self, outbox: Arc<dyn Outbox>) {
-        let mut half = lock(&self.shared.outboxes[self.half]);
+        let mut shard = lock(&self.shared.outboxes[self.shard]);
         if let Some(slot) = self.slot.take() {
-            half.remove(slot);
+            shard.remove(slot);
         }
-        self.slot = Some(half.insert(outbox));
+        self.slot = Some(shard.insert(outbox));
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(slot) = self.slot {
-            lock(&self.shared.outboxes[self.half]).remove(slot);
+            lock(&self.shared.outboxes[self.shard]).remove(slot);
         }
         let released = {
             let mut state = self.shared.state();
@@ -394,24 +431,21 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Offers `notification` to every outbox in `half`.
-fn offer_all(half: &Mutex<Outboxes>, notification: &Notification) {
-    for outbox in lock(half).iter() {
-        outbox.offer(notification);
-    }
-}
-
-/// The helper task: writes the second half of the fan-out when woken. It
-/// holds the notifier only weakly, and ends once the notifier is gone (its
-/// drop wakes the helper one last time).
+/// The helper task: joins the latest round of offers when woken. It holds
+/// the notifier only weakly, and ends once the notifier is gone (its drop
+/// wakes the helper one last time).
 async fn help(shared: Weak<Shared>, wake: Arc<tokio::sync::Notify>) {
     loop {
         wake.notified().await;
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let latest = shared.latest.borrow().clone();
-        offer_all(&shared.outboxes[1], &latest);
+        // Taken, not cloned: a round whose shards are all taken has nothing
+        // left for anyone, and the next publish brings its own.
+        let round = lock(&shared.round).take();
+        if let Some(round) = round {
+            round.offer(&shared.outboxes);
+        }
     }
 }
 

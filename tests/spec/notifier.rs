@@ -2,7 +2,7 @@
 //! offered instead of sockets: the fan-out's threads, and its helper's end.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
 
@@ -22,18 +22,50 @@ struct Recorder {
     offered_on: Mutex<Vec<ThreadId>>,
     /// Shared by all recorders: rung after every offer.
     rung: Arc<Notify>,
+    /// If set, every offer waits there for a second thread.
+    meeting: Option<Arc<Meeting>>,
 }
 
 impl Outbox for Recorder {
     fn offer(&self, _notification: &Notification) {
-        self.offered_on
-            .lock()
-            .unwrap()
-            .push(std::thread::current().id());
+        let thread = std::thread::current().id();
+        self.offered_on.lock().unwrap().push(thread);
         self.rung.notify_one();
+        if let Some(meeting) = &self.meeting {
+            meeting.wait_for_a_second_thread(thread);
+        }
     }
 
     fn wake(&self) {}
+}
+
+/// Where offers wait until two threads have made one: a thread held up in
+/// its first offer must be relieved by another, or the meeting gives up
+/// (once, after a few seconds) and lets every offer through.
+#[derive(Default)]
+struct Meeting {
+    /// The threads seen so far, and whether the meeting has given up.
+    seen: Mutex<(HashSet<ThreadId>, bool)>,
+    changed: Condvar,
+}
+
+impl Meeting {
+    const PATIENCE: Duration = Duration::from_secs(3);
+
+    fn wait_for_a_second_thread(&self, thread: ThreadId) {
+        let mut seen = self.seen.lock().unwrap();
+        seen.0.insert(thread);
+        self.changed.notify_all();
+        let (mut seen, waited) = self
+            .changed
+            .wait_timeout_while(seen, Self::PATIENCE, |(threads, gave_up)| {
+                threads.len() < 2 && !*gave_up
+            })
+            .unwrap();
+        if waited.timed_out() {
+            seen.1 = true;
+        }
+    }
 }
 
 fn notifier_for(target: &TargetFile) -> Notifier {
@@ -50,9 +82,13 @@ mod past_the_split_point {
 
     #[rstest]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn offers_each_change_from_two_threads(target: TargetFile) {
+    async fn another_thread_takes_over_while_the_publishing_thread_is_held_up(target: TargetFile) {
         let notifier = notifier_for(&target);
         let rung = Arc::new(Notify::new());
+        // Every offer waits until a second thread has offered too: the
+        // publishing thread stops at its first outbox, and only a thread that
+        // takes the other shards meanwhile can let it go on.
+        let meeting = Arc::new(Meeting::default());
         let count = SPLIT_FAN_OUT_AT + 10;
         let mut recorders = Vec::new();
         let mut subscriptions = Vec::new();
@@ -60,6 +96,7 @@ mod past_the_split_point {
             let mut subscription = notifier.subscribe().unwrap();
             let recorder = Arc::new(Recorder {
                 rung: Arc::clone(&rung),
+                meeting: Some(Arc::clone(&meeting)),
                 ..Recorder::default()
             });
             subscription.attach(Arc::clone(&recorder) as Arc<dyn Outbox>);
