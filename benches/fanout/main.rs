@@ -4,7 +4,7 @@
 //! against the book's Node server, alternating, in one run. Then churn:
 //! connect/disconnect cycles, and what they leave behind.
 //!
-//! `cargo bench --bench fanout -- [--quick | --size=N]`. See BENCHMARKS.md.
+//! `cargo bench --bench fanout -- [--quick | --size=N] [--poll-us=N]`. See BENCHMARKS.md.
 //!
 //! The harness reads the subscribers on one thread per core (`readers.rs`),
 //! timestamps each line the moment its read returns, and reports its own CPU
@@ -45,6 +45,12 @@ fn main() {
         None if quick => vec![(1, 10), (100, 5), (1_000, 5)],
         None => SIZES.to_vec(),
     };
+    // `--poll-us=N`: readers that sleep N µs between batches instead of
+    // being woken per line (see `readers::read_loop`).
+    let poll: Option<Duration> = std::env::args().find_map(|arg| {
+        arg.strip_prefix("--poll-us=")
+            .map(|n| Duration::from_micros(n.parse().expect("--poll-us=N")))
+    });
     let mut contenders = vec![Contender::net_watcher(
         "net-watcher --debounce-ms 0",
         &["--debounce-ms", "0"],
@@ -56,8 +62,12 @@ fn main() {
     println!("# fan-out: one change, every subscriber notified");
     println!("machine: {}", common::machine());
     println!(
-        "harness: {} reading threads (one per core), edge-triggered epoll",
-        readers::reading_threads()
+        "harness: {} reading threads (one per core), edge-triggered epoll, {}",
+        readers::reading_threads(),
+        match poll {
+            Some(period) => format!("sleeping {} µs after each batch", period.as_micros()),
+            None => "woken per line".to_owned(),
+        }
     );
     println!();
     println!(
@@ -73,7 +83,7 @@ fn main() {
     for &(size, changes) in &sizes {
         let mut row = Vec::new();
         for contender in &contenders {
-            let result = fan_out(contender, size, changes);
+            let result = fan_out(contender, size, changes, poll);
             println!(
                 "| {size} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.2} | {} |",
                 contender.name,
@@ -119,11 +129,11 @@ struct FanOut {
     server_cores: Option<f64>,
 }
 
-fn fan_out(contender: &Contender, size: usize, changes: usize) -> FanOut {
+fn fan_out(contender: &Contender, size: usize, changes: usize, poll: Option<Duration>) -> FanOut {
     let workspace = Workspace::new();
     let server = contender.start(&workspace.file);
     let addr: SocketAddr = ([127, 0, 0, 1], server.port).into();
-    let readers = Readers::start();
+    let readers = Readers::start(poll);
     // One subscriber first, so the baseline includes the OS watch and the
     // first connection's one-off costs.
     readers.connect(addr, 1);

@@ -62,8 +62,9 @@ pub struct Readers {
 }
 
 impl Readers {
-    /// One reading thread per core.
-    pub fn start() -> Self {
+    /// One reading thread per core. With `poll`, a thread that has read a
+    /// batch sleeps that long before it looks again (see [`read_loop`]).
+    pub fn start(poll: Option<Duration>) -> Self {
         let shared = Arc::new((Mutex::new(Arrivals::default()), Condvar::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (mut epolls, mut threads) = (Vec::new(), Vec::new());
@@ -74,7 +75,9 @@ impl Readers {
             // SAFETY: `fd` is a fresh descriptor owned by nobody else.
             let epoll = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
             let (mine, shared, stop) = (Arc::clone(&epoll), Arc::clone(&shared), Arc::clone(&stop));
-            threads.push(std::thread::spawn(move || read_loop(&mine, &shared, &stop)));
+            threads.push(std::thread::spawn(move || {
+                read_loop(&mine, &shared, &stop, poll)
+            }));
             epolls.push(epoll);
         }
         Readers {
@@ -193,7 +196,16 @@ fn push_lines(lines: &mut Vec<(RawFd, Instant)>, fd: RawFd, bytes: &[u8], at: In
     }
 }
 
-fn read_loop(epoll: &OwnedFd, shared: &Shared, stop: &AtomicBool) {
+/// Reads until `stop`. A thread blocked in `epoll_wait` is woken by the
+/// next line written to any of its sockets, and on loopback that wake-up is
+/// paid for by the writer, inside its `send`: a server writing to thousands
+/// of subscribers pays for waking their readers over and over, which it
+/// would not if they were on other machines. With `poll`, a thread that has
+/// just read a batch (not a full one: then it is behind) sleeps for `poll`
+/// instead of waiting in epoll, so lines written meanwhile wake no one; only
+/// the first line after a quiet spell does. Each timestamp may then be late
+/// by up to `poll` (plus the timer's slack).
+fn read_loop(epoll: &OwnedFd, shared: &Shared, stop: &AtomicBool, poll: Option<Duration>) {
     const BATCH: usize = 1024;
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; BATCH];
     let mut greeted = Vec::new();
@@ -226,5 +238,11 @@ fn read_loop(epoll: &OwnedFd, shared: &Shared, stop: &AtomicBool) {
             }
         }
         record(shared, &mut greeted, &lines);
+        if let Some(period) = poll
+            && ready > 0
+            && (ready as usize) < BATCH
+        {
+            std::thread::sleep(period);
+        }
     }
 }
