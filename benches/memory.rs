@@ -1,0 +1,157 @@
+//! Where an idle subscriber's memory goes: the heap allocations a greeted,
+//! idle subscriber keeps, counted by a global allocator that tallies what
+//! is live, by size and alignment.
+//!
+//! `cargo bench --bench memory -- [N]` (default 1,000 subscribers). The
+//! server runs in this process (the library's `server::run`, as the binary
+//! runs it); the subscribers are plain blocking sockets, which allocate
+//! nothing, so every allocation counted is the server's. See BENCHMARKS.md.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use net_watcher::console::Console;
+use net_watcher::notifier::Notifier;
+use net_watcher::protocol::Protocol;
+use net_watcher::server::{self, Config};
+use net_watcher::watch::Target;
+
+/// The system allocator, with a tally of live allocations while `COUNTING`.
+struct Tally;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+/// Live allocations by (size, alignment): how many were made minus how many
+/// were freed while counting.
+static LIVE: Mutex<BTreeMap<(usize, usize), i64>> = Mutex::new(BTreeMap::new());
+
+thread_local! {
+    /// Set while this thread updates the tally, whose map may allocate.
+    static TALLYING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn tally(layout: Layout, change: i64) {
+    if !COUNTING.load(Ordering::Relaxed) {
+        return;
+    }
+    TALLYING.with(|tallying| {
+        if tallying.replace(true) {
+            return;
+        }
+        *LIVE
+            .lock()
+            .unwrap()
+            .entry((layout.size(), layout.align()))
+            .or_default() += change;
+        tallying.set(false);
+    });
+}
+
+// SAFETY: every call is passed to the system allocator unchanged.
+unsafe impl GlobalAlloc for Tally {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        tally(layout, 1);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        tally(layout, -1);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(pointer, layout) }
+    }
+
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+        tally(layout, -1);
+        tally(Layout::from_size_align(size, layout.align()).unwrap(), 1);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.realloc(pointer, layout, size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Tally = Tally;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let count: usize = std::env::args()
+        .skip(1)
+        .find_map(|arg| arg.parse().ok())
+        .unwrap_or(1_000);
+    server::raise_open_file_limit().expect("the open-file limit can be raised");
+    let directory = tempfile::tempdir().unwrap();
+    let file = directory.path().join("target.txt");
+    std::fs::write(&file, "watched\n").unwrap();
+    let notifier = Notifier::new(
+        Target::new(&file).unwrap(),
+        Protocol::Json,
+        Duration::ZERO,
+        Console::silent(),
+    );
+    let listeners = server::bind_tcp("127.0.0.1", 0).await.unwrap();
+    let addr = listeners[0].tcp_addr().unwrap();
+    let config = Config {
+        console: Console::silent(),
+        ..Config::default()
+    };
+    tokio::spawn(server::run(
+        listeners,
+        notifier,
+        config,
+        std::future::pending(),
+    ));
+
+    // The first subscriber pays for one-off things (the OS watch, the
+    // helper task); counting starts after it is greeted.
+    let mut subscribers = vec![subscribe(addr)];
+    settle().await;
+    COUNTING.store(true, Ordering::Relaxed);
+    for _ in 0..count {
+        subscribers.push(subscribe(addr));
+    }
+    settle().await;
+    COUNTING.store(false, Ordering::Relaxed);
+
+    println!("# what {count} more idle subscribers keep allocated");
+    println!();
+    println!("| size | alignment | live allocations | per subscriber | bytes per subscriber |");
+    println!("|---:|---:|---:|---:|---:|");
+    let mut total = 0;
+    for (&(size, align), &live) in LIVE.lock().unwrap().iter() {
+        // Below zero: freed now, allocated before counting began.
+        if live <= 0 {
+            continue;
+        }
+        let bytes = live * size as i64;
+        total += bytes;
+        println!(
+            "| {size} | {align} | {live} | {:.2} | {:.1} |",
+            live as f64 / count as f64,
+            bytes as f64 / count as f64
+        );
+    }
+    println!();
+    println!(
+        "requested: {:.0} bytes per subscriber",
+        total as f64 / count as f64
+    );
+    drop(subscribers);
+}
+
+/// Connects and reads the greeting, so the subscriber is greeted and idle.
+fn subscribe(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut greeting = [0u8; 512];
+    let read = stream.read(&mut greeting).unwrap();
+    assert!(read > 0, "expected a greeting");
+    stream
+}
+
+/// Lets the server finish what each connect set off (its log line, the
+/// task's first poll) before the tally is read.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
