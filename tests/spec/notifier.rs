@@ -41,16 +41,22 @@ impl Outbox for Recorder {
 
 /// Where offers wait until two threads have made one: a thread held up in
 /// its first offer must be relieved by another, or the meeting gives up
-/// (once, after a few seconds) and lets every offer through.
-#[derive(Default)]
+/// (once, after `patience`) and lets every offer through.
 struct Meeting {
     /// The threads seen so far, and whether the meeting has given up.
     seen: Mutex<(HashSet<ThreadId>, bool)>,
     changed: Condvar,
+    patience: Duration,
 }
 
 impl Meeting {
-    const PATIENCE: Duration = Duration::from_secs(3);
+    fn new(patience: Duration) -> Arc<Self> {
+        Arc::new(Meeting {
+            seen: Mutex::default(),
+            changed: Condvar::new(),
+            patience,
+        })
+    }
 
     fn wait_for_a_second_thread(&self, thread: ThreadId) {
         let mut seen = self.seen.lock().unwrap();
@@ -58,7 +64,7 @@ impl Meeting {
         self.changed.notify_all();
         let (mut seen, waited) = self
             .changed
-            .wait_timeout_while(seen, Self::PATIENCE, |(threads, gave_up)| {
+            .wait_timeout_while(seen, self.patience, |(threads, gave_up)| {
                 threads.len() < 2 && !*gave_up
             })
             .unwrap();
@@ -77,56 +83,88 @@ fn notifier_for(target: &TargetFile) -> Notifier {
     )
 }
 
+/// Attaches `attached` recorders that meet at `meeting`, then ends the
+/// first `leaving` subscriptions, touches the target and returns the
+/// threads that offered the change to those still subscribed.
+async fn threads_offering(
+    target: &TargetFile,
+    attached: usize,
+    leaving: usize,
+    meeting: Arc<Meeting>,
+) -> HashSet<ThreadId> {
+    let notifier = notifier_for(target);
+    let rung = Arc::new(Notify::new());
+    let mut recorders = Vec::new();
+    let mut subscriptions = Vec::new();
+    for _ in 0..attached {
+        let mut subscription = notifier.subscribe().unwrap();
+        let recorder = Arc::new(Recorder {
+            rung: Arc::clone(&rung),
+            meeting: Some(Arc::clone(&meeting)),
+            ..Recorder::default()
+        });
+        subscription.attach(Arc::clone(&recorder) as Arc<dyn Outbox>);
+        recorders.push(recorder);
+        subscriptions.push(subscription);
+    }
+    subscriptions.drain(..leaving);
+    recorders.drain(..leaving);
+
+    target.touch();
+    let recorders: Vec<&Arc<Recorder>> = recorders.iter().collect();
+    until_offered(&recorders, &rung).await;
+    recorders
+        .iter()
+        .flat_map(|recorder| recorder.offered_on.lock().unwrap().clone())
+        .collect()
+}
+
 mod past_the_split_point {
     use super::*;
 
     #[rstest]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn another_thread_takes_over_while_the_publishing_thread_is_held_up(target: TargetFile) {
-        let notifier = notifier_for(&target);
-        let rung = Arc::new(Notify::new());
         // Every offer waits until a second thread has offered too: the
         // publishing thread stops at its first outbox, and only a thread that
-        // takes the other shards meanwhile can let it go on.
-        let meeting = Arc::new(Meeting::default());
-        let count = SPLIT_FAN_OUT_AT + 10;
-        let mut recorders = Vec::new();
-        let mut subscriptions = Vec::new();
-        for _ in 0..count {
-            let mut subscription = notifier.subscribe().unwrap();
-            let recorder = Arc::new(Recorder {
-                rung: Arc::clone(&rung),
-                meeting: Some(Arc::clone(&meeting)),
-                ..Recorder::default()
-            });
-            subscription.attach(Arc::clone(&recorder) as Arc<dyn Outbox>);
-            recorders.push(recorder);
-            subscriptions.push(subscription);
-        }
-
-        target.touch();
-        let offered = || {
-            recorders
-                .iter()
-                .filter(|recorder| !recorder.offered_on.lock().unwrap().is_empty())
-                .count()
-        };
-        within("an offer to every outbox", async {
-            while offered() < count {
-                rung.notified().await;
-            }
-        })
-        .await;
-
-        let threads: HashSet<ThreadId> = recorders
-            .iter()
-            .flat_map(|recorder| recorder.offered_on.lock().unwrap().clone())
-            .collect();
+        // takes the other shards meanwhile can let it go on. Enough
+        // subscribers that each shard holds dozens.
+        let count = 2_000;
+        let threads =
+            threads_offering(&target, count, 0, Meeting::new(Duration::from_secs(3))).await;
         assert_eq!(
             threads.len(),
             2,
             "expected {count} outboxes to be offered the change by two threads at once, \
              got {} thread(s)",
+            threads.len()
+        );
+    }
+}
+
+mod below_the_split_point {
+    use super::*;
+
+    #[rstest]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_publishing_thread_offers_to_everyone_itself(target: TargetFile) {
+        // More subscribers than the split point have come, but enough have
+        // left to bring those remaining under it: no helper may be woken.
+        // Every offer waits a moment for a second thread; none may come.
+        let (attached, leaving) = (SPLIT_FAN_OUT_AT + 50, 100);
+        let threads = threads_offering(
+            &target,
+            attached,
+            leaving,
+            Meeting::new(Duration::from_millis(500)),
+        )
+        .await;
+        assert_eq!(
+            threads.len(),
+            1,
+            "expected the {} remaining outboxes to be offered the change by the publishing \
+             thread alone, got {} threads",
+            attached - leaving,
             threads.len()
         );
     }
