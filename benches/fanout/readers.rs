@@ -11,7 +11,8 @@
 //! edge-triggered: level-triggered epoll checks every socket it reported
 //! once more on the next wait, one more poll of the socket per line.
 //! (io_uring, one system call per batch of receives, was tried too: it was
-//! slower here, 50–55 ms for 10,000 subscribers against epoll's 43–45.)
+//! slower here, 50–55 ms for 10,000 subscribers against epoll's 43–45,
+//! same build, same deal of subscribers.)
 
 use std::cell::RefCell;
 use std::io;
@@ -52,7 +53,8 @@ impl Want {
 type Shared = (Mutex<Arrivals>, Condvar);
 
 pub struct Readers {
-    /// One epoll set per reading thread; subscribers are dealt out in turn.
+    /// One epoll set per reading thread; subscribers are dealt out by
+    /// [`spread`].
     epolls: Vec<Arc<OwnedFd>>,
     shared: Arc<Shared>,
     /// The sockets stay open as long as the readers do.
@@ -91,7 +93,7 @@ impl Readers {
 
     /// Connects `count` subscribers one after another (never more than one
     /// handshake in flight, so no listen queue can overflow) and hands each
-    /// to a reading thread, in turn.
+    /// to the reading thread [`spread`] picks.
     pub fn connect(&self, addr: SocketAddr, count: usize) {
         let mut streams = self.streams.borrow_mut();
         for _ in 0..count {
