@@ -216,7 +216,8 @@ impl Shared {
         let Some(notification) = published else {
             return;
         };
-        // The fast road.
+        // The fast road: one round of offers over every shard, which the
+        // helper task joins once there are enough subscribers to share.
         let round = Arc::new(Round {
             notification,
             next_shard: AtomicUsize::new(0),
@@ -394,7 +395,7 @@ impl Subscription {
 
     /// Registers the subscriber's outbox for the fast road. Call it once the
     /// greeting is written: from then on notifications may be written from
-    /// the publishing thread.
+    /// the publishing thread. Attaching again replaces the earlier outbox.
     pub fn attach(&mut self, outbox: Arc<dyn Outbox>) {
         let mut shard = lock(&self.shared.outboxes[self.shard]);
         if let Some(slot) = self.slot.take() {

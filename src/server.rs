@@ -589,4 +589,49 @@ mod tests {
             other => panic!("expected an error naming 192.0.2.1:0, got {other:?}"),
         }
     }
+
+    /// tokio keeps each task in a cell aligned to 128 bytes: 256 bytes for
+    /// a future of up to about 145 bytes (measured by spawning futures of
+    /// growing size under a counting allocator), 384 past it. An idle
+    /// subscriber's ~1 KiB (BENCHMARKS.md) counts on the smaller cell; a
+    /// field added to the connection's state can cost 128 bytes a
+    /// subscriber without anyone noticing, except here.
+    #[tokio::test]
+    async fn an_idle_subscribers_task_fits_tokios_256_byte_cell() {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("target.txt");
+        std::fs::write(&file, "").unwrap();
+        let notifier = Notifier::new(
+            crate::watch::Target::new(&file).unwrap(),
+            crate::protocol::Protocol::Json,
+            Duration::ZERO,
+            Console::silent(),
+        );
+        let shared = Arc::new(Shared {
+            slots: Arc::new(Semaphore::new(1)),
+            notifier,
+            config: Config {
+                console: Console::silent(),
+                ..Config::default()
+            },
+            refusal: Arc::from(&b""[..]),
+            shutdown: CancellationToken::new(),
+            subscribers: TaskTracker::new(),
+        });
+        let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
+        let _peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+
+        // What `accept_loop` hands to tokio: the subscriber, tracked.
+        let task = shared
+            .subscribers
+            .track_future(subscriber(stream, Arc::clone(&shared)));
+        let size = std::mem::size_of_val(&task);
+        assert!(
+            size <= 144,
+            "expected a subscriber's task future of at most 144 bytes, got {size}"
+        );
+    }
 }
