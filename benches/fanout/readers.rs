@@ -152,12 +152,14 @@ impl Drop for Readers {
 /// has nothing to do with the order it connected in, which a server might
 /// use (net-watcher's fan-out table does): a pattern shared by both sides
 /// would flatter one server's figures by chance. (splitmix64's finaliser.)
+// ANCHOR: spread
 fn spread(index: usize) -> usize {
     let mut x = index as u64;
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     (x ^ (x >> 31)) as usize
 }
+// ANCHOR_END: spread
 
 /// One reading thread per core.
 pub fn reading_threads() -> usize {
