@@ -447,10 +447,8 @@ pub async fn write_all<S: Socket>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::console::Console;
-    use crate::notifier::Notifier;
+    use crate::notifier::testing::notifier_on_a_temp_file;
     use crate::protocol::Protocol;
-    use crate::watch::Target;
     use tokio::io::AsyncReadExt;
 
     /// A socket the test shares with [`serve`]: when the server drops its
@@ -478,15 +476,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_subscriber_ended_by_shutdown_gets_end_of_file_while_the_socket_is_still_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("target.txt");
-        std::fs::write(&file, "").unwrap();
-        let notifier = Notifier::new(
-            Target::new(&file).unwrap(),
-            Protocol::Text,
-            Duration::ZERO,
-            Console::silent(),
-        );
+        let (_dir, notifier) = notifier_on_a_temp_file(Protocol::Text);
         let (ours, mut theirs) = UnixStream::pair().unwrap();
         let ours = Arc::new(ours);
         let shutdown = CancellationToken::new();

@@ -456,3 +456,24 @@ impl Drop for Shared {
         self.helper.notify_one();
     }
 }
+
+/// For unit tests elsewhere in the crate that need a real notifier.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A notifier on an empty file in a fresh temporary directory, which the
+    /// caller keeps alive as long as the notifier.
+    pub(crate) fn notifier_on_a_temp_file(protocol: Protocol) -> (tempfile::TempDir, Notifier) {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("target.txt");
+        std::fs::write(&file, "").unwrap();
+        let notifier = Notifier::new(
+            Target::new(&file).unwrap(),
+            protocol,
+            Duration::ZERO,
+            Console::silent(),
+        );
+        (directory, notifier)
+    }
+}

@@ -598,15 +598,8 @@ mod tests {
     /// subscriber without anyone noticing, except here.
     #[tokio::test]
     async fn an_idle_subscribers_task_fits_tokios_256_byte_cell() {
-        let directory = tempfile::tempdir().unwrap();
-        let file = directory.path().join("target.txt");
-        std::fs::write(&file, "").unwrap();
-        let notifier = Notifier::new(
-            crate::watch::Target::new(&file).unwrap(),
-            crate::protocol::Protocol::Json,
-            Duration::ZERO,
-            Console::silent(),
-        );
+        let (_directory, notifier) =
+            crate::notifier::testing::notifier_on_a_temp_file(crate::protocol::Protocol::Json);
         let shared = Arc::new(Shared {
             slots: Arc::new(Semaphore::new(1)),
             notifier,
