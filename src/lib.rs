@@ -73,6 +73,8 @@ pub mod watch;
 /// checked against the source by the `chapters` specs) is a doctest here.
 #[cfg(doctest)]
 pub mod chapters {
+    #[doc = include_str!("../chapters/00-rust-for-node-developers.md")]
+    pub struct Chapter00;
     #[doc = include_str!("../chapters/01-binding-a-server.md")]
     pub struct Chapter01;
     #[doc = include_str!("../chapters/02-unix-sockets.md")]
