@@ -17,6 +17,7 @@
 //! | `fake_service` | the split-message service, in-process | 5 |
 //! | `client_output` | what the client prints for each line | 4, 6 |
 //! | `binaries` | the real programs, spawned | 1–5 |
+//! | `steps` | the práctica's small programs (`examples/`), spawned | 1–6 |
 //! | `chapters` | the course: excerpts, Rust blocks, transcripts, commands | all |
 //! | `transcripts` | the chapters' transcripts, run for real | 1–5 |
 //!
@@ -34,6 +35,7 @@ mod ldj_client;
 mod message_protocol;
 mod net_watcher_server;
 mod notifier;
+mod steps;
 mod transcripts;
 mod unix_socket;
 mod watching;

@@ -1,11 +1,13 @@
-//! The real binaries, spawned: a [`Spawned`] child whose output is read on
+//! The real programs, spawned: a [`Spawned`] child whose output is read on
 //! threads, and a [`TestServer`] that waits for the listening line and reads
 //! the port from it. Dropping either kills and reaps the child, so a failing
-//! test leaves no process behind.
+//! test leaves no process behind. The programs are this package's binaries
+//! and the práctica's step examples (`examples/`); a [`ScriptedServer`] sends
+//! a spawned client exactly the bytes a test chooses.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -13,15 +15,54 @@ use std::thread;
 
 use super::PATIENCE;
 
-/// The path of one of this package's binaries, built by cargo for the tests.
-pub fn bin(name: &str) -> &'static Path {
-    match name {
+/// The path of one of this package's programs, built by cargo for the tests:
+/// a binary by its name (`net-watcher`), or a step example by its path in the
+/// repository (`examples/net-watcher`), since the two share names.
+pub fn bin(name: &str) -> PathBuf {
+    if let Some(example) = name.strip_prefix("examples/") {
+        return example_bin(example);
+    }
+    let path = match name {
         "net-watcher" => assert_cmd::cargo::cargo_bin!("net-watcher"),
         "net-watcher-client" => assert_cmd::cargo::cargo_bin!("net-watcher-client"),
         "test-json-service" => assert_cmd::cargo::cargo_bin!("test-json-service"),
         other => panic!("no binary named {other}"),
-    }
+    };
+    path.to_path_buf()
 }
+
+/// The path of example `name`. Cargo sets no variable for examples as it
+/// does for binaries, but `cargo test` builds them into `examples/` beside
+/// the `deps/` directory that holds this test executable; found from there,
+/// the path is right whatever `CARGO_TARGET_DIR`, `--target` or the profile.
+fn example_bin(name: &str) -> PathBuf {
+    let test_executable = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = test_executable
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test executable lives in target/<profile>/deps");
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.is_file(),
+        "the example {name} is not built at {}: `cargo test` builds the examples, \
+         `cargo test --test spec` alone does not (`cargo build --examples` first)",
+        path.display()
+    );
+    path
+}
+
+/// How the step examples run under test: `PORT=0`, so that the OS picks a
+/// free port that the listening line names, and `TZ=UTC`, so that dates read
+/// the same on every machine (as the transcripts' normaliser expects).
+pub fn step_environment(command: &mut Command) {
+    command.env("PORT", "0").env("TZ", "UTC");
+}
+
+/// How long `test-json-service` pauses between the two parts of its message
+/// when a step's client is tested against it: long enough that the client
+/// surely reads the first part on its own, even on a loaded machine. A test
+/// waits for it only when the client frames messages correctly.
+pub const SPLIT_PAUSE_MS: &str = "2000";
 
 /// A running child process whose stdout lines arrive on a channel and whose
 /// stderr is collected, both by threads, so the child never blocks on a full
@@ -111,6 +152,15 @@ impl Spawned {
         }
     }
 
+    /// Starts step example `name`'s client (`examples/net-watcher-ldj-client`)
+    /// in the [`step_environment`], connecting to `port`.
+    pub fn step_client(name: &str, port: u16) -> Self {
+        Self::start_configured(None, name, &[], |command| {
+            step_environment(command);
+            command.env("PORT", port.to_string());
+        })
+    }
+
     /// What the failure message of a test shows about this child.
     pub fn report(&self) -> String {
         format!(
@@ -194,6 +244,16 @@ impl Spawned {
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
+
+    /// How many inotify instances the child holds open: on Linux, one per
+    /// `notify` watcher, so the number of OS watches it has made and kept.
+    pub fn inotify_instances(&self) -> usize {
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", self.id()))
+            .unwrap_or_else(|error| panic!("cannot list the child's fds: {error}"));
+        fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.as_os_str() == "anon_inode:inotify")
+            .count()
+    }
 }
 
 impl Drop for Spawned {
@@ -256,6 +316,12 @@ impl TestServer {
     }
     // ANCHOR_END: test_server_start
 
+    /// Starts step example `name` (`examples/net-watcher`) with `args` in
+    /// `dir`, in the [`step_environment`], and waits until it listens.
+    pub fn step(dir: Option<&Path>, name: &str, args: &[&str]) -> Self {
+        Self::listening(Spawned::start_configured(dir, name, args, step_environment))
+    }
+
     /// Every address or path the listening line names.
     pub fn listening_on(&self) -> &[String] {
         &self.listening_on
@@ -273,8 +339,15 @@ impl TestServer {
         self.addr().port()
     }
 
-    /// Connects a subscriber over TCP.
+    /// Connects a subscriber: over TCP, or to the Unix socket when the
+    /// listening line names a path.
     pub fn connect(&self) -> LineReader {
+        let first = &self.listening_on[0];
+        if first.starts_with('/') {
+            let stream = std::os::unix::net::UnixStream::connect(first)
+                .unwrap_or_else(|error| panic!("cannot connect to {first}: {error}"));
+            return LineReader::unix(stream);
+        }
         LineReader::new(TcpStream::connect(self.addr()).expect("the server accepts"))
     }
 }
@@ -336,5 +409,44 @@ impl LineReader {
         self.writer
             .write_all(text.as_bytes())
             .expect("the server's socket takes input");
+    }
+}
+
+/// A TCP server on a free port that sends its first subscriber `bytes` in one
+/// write, then closes the connection: the far end of a spawned client when a
+/// test must choose the exact bytes (two messages in one read, a message type
+/// no server sends). On loopback, one small write arrives in one read.
+pub struct ScriptedServer {
+    port: u16,
+    sender: Option<thread::JoinHandle<()>>,
+}
+
+impl ScriptedServer {
+    /// Listens on a free port and sends `bytes` to the first subscriber.
+    pub fn sending(bytes: &'static [u8]) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().unwrap().port();
+        let sender = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("a subscriber connects");
+            stream
+                .write_all(bytes)
+                .expect("the subscriber takes the bytes");
+        });
+        ScriptedServer {
+            port,
+            sender: Some(sender),
+        }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Waits until the bytes are sent and the connection is closed; fails
+    /// the test if sending failed.
+    pub fn finish(mut self) {
+        let sender = self.sender.take().expect("finished once");
+        assert!(sender.join().is_ok(), "the scripted server failed to send");
     }
 }

@@ -1,0 +1,468 @@
+//! describe: the práctica's programs, step by step: the small programs in
+//! `examples/` that chapters 1 to 6 build, run as real processes as a
+//! student runs them.
+//!
+//! They keep the book's weaknesses on purpose, so some specs here state a
+//! weakness (one OS watch per subscriber, a missing file noticed late, a
+//! socket file left behind, a client that takes each read for a message):
+//! the lesson a chapter draws from it is then a checked fact.
+//!
+//! Servers run with `PORT=0` (or a Unix socket in a temporary directory) and
+//! are found through their listening line; every process runs with `TZ=UTC`
+//! (see `support::binary::step_environment`).
+
+use assert_cmd::Command;
+use jiff::Timestamp;
+use rstest::rstest;
+
+use crate::support::binary::{
+    LineReader, SPLIT_PAUSE_MS, ScriptedServer, Spawned, TestServer, bin, step_environment,
+};
+use crate::support::target::{TargetFile, target};
+
+/// Starts the server of step 1, 2 or 3 on `target`, in its directory: on a
+/// free TCP port, or, for step 2, on a socket in that directory.
+fn start_server(example: &str, target: &TargetFile) -> TestServer {
+    let socket = target.dir().join("watcher.sock");
+    let mut args = vec![target.path_str()];
+    if example == "examples/net-watcher-unix" {
+        args.push(socket.to_str().unwrap());
+    }
+    TestServer::step(Some(target.dir()), example, &args)
+}
+
+/// Connects a subscriber and reads its greeting.
+fn subscribe_greeted(server: &TestServer) -> LineReader {
+    let mut subscriber = server.connect();
+    subscriber.next_line("the greeting");
+    subscriber
+}
+
+/// The date of a `File changed:` line (its newline optional), read back in
+/// the format JavaScript's `Date.toString()` writes, in UTC as the tests run
+/// the examples; fails the test if the line is not one.
+fn changed_at(line: &str) -> Timestamp {
+    let date = line
+        .strip_prefix("File changed: ")
+        .and_then(|rest| rest.trim_end_matches('\n').strip_suffix(" (UTC)"))
+        .unwrap_or_else(|| panic!("not a `File changed: ... (UTC)` line: {line:?}"));
+    // jiff reads the offset, but not a zone's abbreviation such as `(UTC)`.
+    jiff::fmt::strtime::parse("%a %b %d %Y %H:%M:%S GMT%z", date)
+        .and_then(|parsed| parsed.to_timestamp())
+        .unwrap_or_else(|error| panic!("not a JavaScript date: {date:?}: {error}"))
+}
+
+/// The behaviours the three servers of steps 1 to 3 share: each `case` is a
+/// server and the start of the line it sends for a change.
+mod every_step_server {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    #[case::step_1("examples/net-watcher")]
+    #[case::step_2("examples/net-watcher-unix")]
+    #[case::step_3("examples/net-watcher-json-service")]
+    fn fails_with_the_books_error_without_a_file(#[case] example: &str) {
+        Command::new(bin(example))
+            .env("PORT", "0")
+            .assert()
+            .failure()
+            .code(1)
+            .stdout("")
+            .stderr("Error: No filename specified.\n");
+    }
+
+    #[rstest]
+    #[case::step_1("examples/net-watcher", "File changed: ")]
+    #[case::step_2("examples/net-watcher-unix", "File changed: ")]
+    #[case::step_3("examples/net-watcher-json-service", r#"{"type":"changed","#)]
+    fn tells_every_subscriber_of_a_change(
+        target: TargetFile,
+        #[case] example: &str,
+        #[case] change: &str,
+    ) {
+        let server = start_server(example, &target);
+        let mut subscribers = [subscribe_greeted(&server), subscribe_greeted(&server)];
+        target.touch();
+        for (number, subscriber) in subscribers.iter_mut().enumerate() {
+            let line = subscriber.next_line(&format!("the change, at subscriber {number}"));
+            assert!(line.starts_with(change), "subscriber {number} got {line:?}");
+        }
+    }
+
+    #[rstest]
+    #[case::step_1("examples/net-watcher", "File changed: ")]
+    #[case::step_2("examples/net-watcher-unix", "File changed: ")]
+    #[case::step_3("examples/net-watcher-json-service", r#"{"type":"changed","#)]
+    fn keeps_telling_a_subscriber_when_another_leaves(
+        target: TargetFile,
+        #[case] example: &str,
+        #[case] change: &str,
+    ) {
+        let mut server = start_server(example, &target);
+        let leaving = subscribe_greeted(&server);
+        let mut staying = subscribe_greeted(&server);
+        drop(leaving);
+        server.process.wait_for_stdout("Subscriber disconnected.");
+        target.touch();
+        let line = staying.next_line("the change, at the subscriber that stayed");
+        assert!(line.starts_with(change), "got {line:?}");
+    }
+
+    #[rstest]
+    #[case::step_1("examples/net-watcher")]
+    #[case::step_2("examples/net-watcher-unix")]
+    #[case::step_3("examples/net-watcher-json-service")]
+    fn logs_subscribers_coming_and_going(target: TargetFile, #[case] example: &str) {
+        let mut server = start_server(example, &target);
+        let subscriber = subscribe_greeted(&server);
+        server.process.wait_for_stdout("Subscriber connected.");
+        drop(subscriber);
+        server.process.wait_for_stdout("Subscriber disconnected.");
+    }
+
+    /// The book's first weakness: `fs.watch` in the connection callback
+    /// makes one OS watch per subscriber, and none before the first.
+    #[rstest]
+    #[case::step_1("examples/net-watcher")]
+    #[case::step_2("examples/net-watcher-unix")]
+    #[case::step_3("examples/net-watcher-json-service")]
+    fn makes_one_os_watch_per_subscriber(target: TargetFile, #[case] example: &str) {
+        let server = start_server(example, &target);
+        assert_eq!(
+            server.process.inotify_instances(),
+            0,
+            "before any subscriber"
+        );
+        let _first = subscribe_greeted(&server);
+        assert_eq!(server.process.inotify_instances(), 1, "with one subscriber");
+        let _second = subscribe_greeted(&server);
+        assert_eq!(
+            server.process.inotify_instances(),
+            2,
+            "with two subscribers"
+        );
+    }
+
+    /// The book's second weakness: nothing looks at the file until a
+    /// subscriber connects, and then `fs.watch` throws and the server dies.
+    #[rstest]
+    #[case::step_1("examples/net-watcher")]
+    #[case::step_2("examples/net-watcher-unix")]
+    #[case::step_3("examples/net-watcher-json-service")]
+    fn with_a_missing_file_listens_then_stops_when_a_subscriber_connects(
+        target: TargetFile,
+        #[case] example: &str,
+    ) {
+        let missing = TargetFile::at(target.dir().join("missing.txt"));
+        let mut server = start_server(example, &missing);
+        let _subscriber = server.connect();
+        let (status, lines) = server.process.wait_for_exit();
+        assert_eq!(status.code(), Some(1), "{}", server.process.report());
+        assert_eq!(lines[1..], ["Subscriber connected."]);
+        let stderr = server.process.stderr();
+        assert!(
+            stderr.starts_with(&format!("Error: cannot watch {}: ", missing.path_str())),
+            "got {stderr:?}"
+        );
+    }
+}
+
+/// Step 1 (chapter 1): plain text over TCP.
+mod net_watcher {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    fn listens_on_the_port_the_port_variable_names(target: TargetFile) {
+        let server = TestServer::step(None, "examples/net-watcher", &[target.path_str()]);
+        assert_eq!(server.listening_on().len(), 1);
+        assert!(server.addr().ip().is_loopback(), "{:?}", server.addr());
+        // PORT=0 asks for any free port; the book's 60300 would mean the
+        // variable was not read.
+        assert_ne!(server.port(), 60300);
+    }
+
+    #[rstest]
+    fn greets_a_subscriber_with_the_file_it_watches(target: TargetFile) {
+        let server = TestServer::step(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+        let mut subscriber = server.connect();
+        assert_eq!(
+            subscriber.next_line("the greeting"),
+            "Now watching \"target.txt\" for changes...\n"
+        );
+    }
+
+    #[rstest]
+    fn tells_a_change_with_the_date_as_javascript_writes_it(target: TargetFile) {
+        let server = start_server("examples/net-watcher", &target);
+        let mut subscriber = subscribe_greeted(&server);
+        // The date has whole seconds: the bounds are rounded to match.
+        let before = Timestamp::now().as_second();
+        target.touch();
+        let line = subscriber.next_line("the change");
+        let after = Timestamp::now().as_second();
+        let at = changed_at(&line).as_second();
+        assert!(
+            (before..=after).contains(&at),
+            "{line:?} is not between {before} and {after}"
+        );
+    }
+}
+
+/// Step 2 (chapter 2): the same server on a Unix socket.
+mod net_watcher_unix {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    fn listens_on_the_socket_path_it_is_given_and_greets_there(target: TargetFile) {
+        let socket = target.dir().join("watcher.sock");
+        let socket = socket.to_str().unwrap();
+        let server = TestServer::step(
+            Some(target.dir()),
+            "examples/net-watcher-unix",
+            &["target.txt", socket],
+        );
+        assert_eq!(server.listening_on(), [socket]);
+        let mut subscriber = server.connect();
+        assert_eq!(
+            subscriber.next_line("the greeting"),
+            "Now watching \"target.txt\" for changes...\n"
+        );
+        target.touch();
+        changed_at(&subscriber.next_line("the change"));
+    }
+
+    /// The book's weakness of step 2: a server stopped with Ctrl+C leaves
+    /// its socket file, and the next one cannot listen there.
+    #[rstest]
+    fn cannot_start_where_a_stopped_server_left_its_socket_file(target: TargetFile) {
+        let mut first = start_server("examples/net-watcher-unix", &target);
+        first.process.signal(libc::SIGINT);
+        first.process.wait_for_exit();
+        let socket = target.dir().join("watcher.sock");
+        assert!(socket.exists(), "the socket file is gone");
+
+        let mut second = Spawned::start_configured(
+            None,
+            "examples/net-watcher-unix",
+            &[target.path_str(), socket.to_str().unwrap()],
+            step_environment,
+        );
+        let (status, lines) = second.wait_for_exit();
+        assert_eq!(status.code(), Some(1), "{}", second.report());
+        assert_eq!(lines, Vec::<String>::new());
+        let stderr = second.stderr();
+        assert!(stderr.contains("Address already in use"), "got {stderr:?}");
+    }
+}
+
+/// Step 3 (chapter 3): line-delimited JSON, byte for byte as the book's.
+mod net_watcher_json_service {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    fn greets_with_a_watching_message_on_one_line(target: TargetFile) {
+        let server = TestServer::step(
+            Some(target.dir()),
+            "examples/net-watcher-json-service",
+            &["target.txt"],
+        );
+        let mut subscriber = server.connect();
+        assert_eq!(
+            subscriber.next_line("the greeting"),
+            "{\"type\":\"watching\",\"file\":\"target.txt\"}\n"
+        );
+    }
+
+    #[rstest]
+    fn tells_a_change_as_a_changed_message_with_a_timestamp_in_milliseconds(target: TargetFile) {
+        let server = start_server("examples/net-watcher-json-service", &target);
+        let mut subscriber = subscribe_greeted(&server);
+        let before = Timestamp::now().as_millisecond();
+        target.touch();
+        let line = subscriber.next_line("the change");
+        let after = Timestamp::now().as_millisecond();
+        let timestamp = line
+            .strip_prefix("{\"type\":\"changed\",\"timestamp\":")
+            .and_then(|rest| rest.strip_suffix("}\n"))
+            .and_then(|digits| digits.parse::<i64>().ok())
+            .unwrap_or_else(|| panic!("not a changed message: {line:?}"));
+        assert!(
+            (before..=after).contains(&timestamp),
+            "{timestamp} is not between {before} and {after}"
+        );
+    }
+}
+
+/// Both clients read a real server the same way, and print each message
+/// type as the book's client does.
+mod every_step_client {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    #[case::step_4("examples/net-watcher-json-client")]
+    #[case::step_6("examples/net-watcher-ldj-client")]
+    fn prints_the_greeting_then_each_change_and_ends_with_the_server(
+        target: TargetFile,
+        #[case] client: &str,
+    ) {
+        let server = TestServer::step(
+            Some(target.dir()),
+            "examples/net-watcher-json-service",
+            &["target.txt"],
+        );
+        let mut client = Spawned::step_client(client, server.port());
+        client.wait_for_stdout("Now watching: target.txt");
+        // The greeting is printed once the watch is placed: no change is
+        // missed from here.
+        target.touch();
+        let line = client.next_stdout_line("the change");
+        changed_at(line.as_deref().unwrap_or("(the end of the output)"));
+        server.process.signal(libc::SIGTERM);
+        let (status, _) = client.wait_for_exit();
+        assert!(status.success(), "{}", client.report());
+    }
+
+    #[rstest]
+    #[case::step_4("examples/net-watcher-json-client")]
+    #[case::step_6("examples/net-watcher-ldj-client")]
+    fn prints_a_message_type_it_does_not_know(#[case] client: &str) {
+        let server = ScriptedServer::sending(b"{\"type\":\"renamed\",\"file\":\"x\"}\n");
+        let mut client = Spawned::step_client(client, server.port());
+        let (status, lines) = client.wait_for_exit();
+        server.finish();
+        assert!(status.success(), "{}", client.report());
+        assert_eq!(lines, ["Unrecognized message type: renamed"]);
+    }
+}
+
+/// Step 4 (chapters 4 and 5): the naive client, which takes each read from
+/// the socket to be exactly one message. These specs are the práctica's
+/// lesson: it works against a real server, and fails as soon as a message
+/// and a read do not line up.
+mod net_watcher_json_client {
+    use super::*;
+
+    mod when_a_message_is_split_across_two_reads {
+        use super::*;
+        use pretty_assertions::assert_eq;
+
+        #[test]
+        fn fails_with_a_json_error_and_prints_nothing() {
+            let service = TestServer::start(
+                "test-json-service",
+                &["--port", "0", "--delay-ms", SPLIT_PAUSE_MS],
+            );
+            let mut client =
+                Spawned::step_client("examples/net-watcher-json-client", service.port());
+            let (status, lines) = client.wait_for_exit();
+            assert_eq!(status.code(), Some(1), "{}", client.report());
+            assert_eq!(lines, Vec::<String>::new());
+            assert_eq!(
+                client.stderr(),
+                "Error: Error(\"EOF while parsing a string\", line: 1, column: 26)\n"
+            );
+        }
+    }
+
+    mod when_two_messages_arrive_in_one_read {
+        use super::*;
+        use pretty_assertions::assert_eq;
+
+        #[test]
+        fn fails_with_a_json_error_and_prints_neither() {
+            let server = ScriptedServer::sending(
+                b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n\
+                  {\"type\":\"changed\",\"timestamp\":1450694370094}\n",
+            );
+            let mut client =
+                Spawned::step_client("examples/net-watcher-json-client", server.port());
+            let (status, lines) = client.wait_for_exit();
+            server.finish();
+            assert_eq!(status.code(), Some(1), "{}", client.report());
+            assert_eq!(lines, Vec::<String>::new());
+            assert_eq!(
+                client.stderr(),
+                "Error: Error(\"trailing characters\", line: 2, column: 1)\n"
+            );
+        }
+    }
+}
+
+/// Step 6 (chapter 6): the client on the small LDJ module, which frames
+/// messages by newline whatever the reads.
+mod net_watcher_ldj_client {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    mod when_a_message_is_split_across_two_reads {
+        use super::*;
+        use pretty_assertions::assert_eq;
+
+        #[test]
+        fn prints_the_one_message_and_exits_zero() {
+            let service = TestServer::start(
+                "test-json-service",
+                &["--port", "0", "--delay-ms", SPLIT_PAUSE_MS],
+            );
+            let mut client =
+                Spawned::step_client("examples/net-watcher-ldj-client", service.port());
+            let (status, lines) = client.wait_for_exit();
+            assert!(status.success(), "{}", client.report());
+            assert_eq!(
+                lines,
+                ["File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"]
+            );
+            assert_eq!(client.stderr(), "");
+        }
+    }
+
+    mod when_two_messages_arrive_in_one_read {
+        use super::*;
+        use pretty_assertions::assert_eq;
+
+        #[test]
+        fn prints_both() {
+            let server = ScriptedServer::sending(
+                b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n\
+                  {\"type\":\"changed\",\"timestamp\":1450694370094}\n",
+            );
+            let mut client = Spawned::step_client("examples/net-watcher-ldj-client", server.port());
+            let (status, lines) = client.wait_for_exit();
+            server.finish();
+            assert!(status.success(), "{}", client.report());
+            assert_eq!(
+                lines,
+                [
+                    "Now watching: target.txt",
+                    "File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn prints_dates_in_the_time_zone_tz_names() {
+        let server =
+            ScriptedServer::sending(b"{\"type\":\"changed\",\"timestamp\":1450694370094}\n");
+        // A POSIX rule rather than a zone name, so no time-zone database is
+        // needed: the book's own example zone, five hours behind UTC.
+        let mut client =
+            Spawned::start_configured(None, "examples/net-watcher-ldj-client", &[], |command| {
+                command
+                    .env("PORT", server.port().to_string())
+                    .env("TZ", "EST5");
+            });
+        let (status, lines) = client.wait_for_exit();
+        server.finish();
+        assert!(status.success(), "{}", client.report());
+        assert_eq!(
+            lines,
+            ["File changed: Mon Dec 21 2015 05:39:30 GMT-0500 (EST)"]
+        );
+    }
+}
