@@ -199,3 +199,185 @@ fn chapter_5_the_split_service() {
     let output: String = lines.iter().map(|line| format!("{line}\n")).collect();
     check("fixtures/transcripts/05-split-service.txt", &output);
 }
+
+/// The práctica's small programs (`examples/`), run as chapters 1 to 6 show
+/// them: each step's terminal, and the failures the steps are about.
+mod steps {
+    use super::*;
+    use crate::support::binary::{SPLIT_PAUSE_MS, bin, step_environment};
+    use pretty_assertions::assert_eq;
+
+    /// What a terminal shows for a command that printed `stdout` then
+    /// `stderr` (each a list of lines).
+    fn terminal(command: &str, stdout: &[String], stderr: &str) -> String {
+        let mut shown = format!("$ {command}\n");
+        for line in stdout {
+            shown.push_str(line);
+            shown.push('\n');
+        }
+        shown.push_str(stderr);
+        shown
+    }
+
+    /// Step 1: the server's console, and two changes seen through `nc`.
+    #[rstest]
+    fn step_1_the_plain_text_server(target: TargetFile) {
+        let mut server =
+            TestServer::step(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+        let port = server.port();
+        let mut nc = server.connect();
+        let mut session = nc_command();
+        session.push_str(&nc.next_line("the greeting"));
+        for change in 0..2 {
+            target.touch();
+            session.push_str(&nc.next_line(&format!("change {change}")));
+        }
+        drop(nc);
+        server.process.wait_for_stdout("Subscriber disconnected.");
+        // Ctrl+C: the example has no handler, so the signal ends it at once.
+        server.process.signal(libc::SIGINT);
+        let (_, lines) = server.process.wait_for_exit();
+        let lines: Vec<String> = lines
+            .iter()
+            .map(|line| as_default_port(line, port))
+            .collect();
+        let mut console = terminal("cargo run --example net-watcher -- target.txt", &lines, "");
+        console.push_str("^C\n");
+        check("fixtures/transcripts/steps-01-server-console.txt", &console);
+        check("fixtures/transcripts/steps-01-nc-session.txt", &session);
+    }
+
+    /// Step 1, run without a file: the book's error.
+    #[test]
+    fn step_1_without_a_file() {
+        let output = std::process::Command::new(bin("examples/net-watcher"))
+            .output()
+            .expect("the example runs");
+        assert_eq!(output.status.code(), Some(1));
+        let shown = terminal(
+            "cargo run --example net-watcher",
+            &[],
+            &String::from_utf8_lossy(&output.stderr),
+        );
+        check("fixtures/transcripts/steps-01-no-filename.txt", &shown);
+    }
+
+    /// Step 1, watching a file that is not there: it listens, then dies
+    /// when the first subscriber connects, as the book's server does.
+    #[rstest]
+    fn step_1_a_missing_file(target: TargetFile) {
+        let mut server =
+            TestServer::step(Some(target.dir()), "examples/net-watcher", &["missing.txt"]);
+        let port = server.port();
+        let _nc = server.connect();
+        let (status, lines) = server.process.wait_for_exit();
+        assert_eq!(status.code(), Some(1), "{}", server.process.report());
+        let lines: Vec<String> = lines
+            .iter()
+            .map(|line| as_default_port(line, port))
+            .collect();
+        let dir = target.dir().to_str().unwrap();
+        let stderr = server.process.stderr().replace(dir, "/tmp");
+        let console = terminal(
+            "cargo run --example net-watcher -- missing.txt",
+            &lines,
+            &stderr,
+        );
+        check("fixtures/transcripts/steps-01-missing-file.txt", &console);
+    }
+
+    /// Step 2: the server on a Unix socket and `nc -U`; then a second start,
+    /// which finds the socket file the first left behind.
+    #[rstest]
+    fn step_2_the_unix_socket_server(target: TargetFile) {
+        let socket = target.dir().join("watcher.sock");
+        let args = ["target.txt", socket.to_str().unwrap()];
+        let mut server = TestServer::step(Some(target.dir()), "examples/net-watcher-unix", &args);
+        let mut nc = server.connect();
+        let mut session = String::from("$ nc -U /tmp/watcher.sock\n");
+        session.push_str(&nc.next_line("the greeting"));
+        target.touch();
+        session.push_str(&nc.next_line("the change"));
+        drop(nc);
+        server.process.wait_for_stdout("Subscriber disconnected.");
+        server.process.signal(libc::SIGINT);
+        let (_, lines) = server.process.wait_for_exit();
+
+        let dir = target.dir().to_str().unwrap();
+        let lines: Vec<String> = lines.iter().map(|line| line.replace(dir, "/tmp")).collect();
+        // The reader types the book's default path; the test gives its own.
+        let command = "cargo run --example net-watcher-unix -- target.txt";
+        let mut console = terminal(command, &lines, "");
+        console.push_str("^C\n");
+
+        let mut again = Spawned::start_configured(
+            Some(target.dir()),
+            "examples/net-watcher-unix",
+            &args,
+            step_environment,
+        );
+        let (status, lines) = again.wait_for_exit();
+        assert_eq!(status.code(), Some(1), "{}", again.report());
+        console.push_str(&terminal(command, &lines, &again.stderr()));
+        check("fixtures/transcripts/steps-02-unix-console.txt", &console);
+        check("fixtures/transcripts/steps-02-unix-session.txt", &session);
+    }
+
+    /// Step 3: the JSON service, raw, through `nc`.
+    #[rstest]
+    fn step_3_the_json_service(target: TargetFile) {
+        let server = TestServer::step(
+            Some(target.dir()),
+            "examples/net-watcher-json-service",
+            &["target.txt"],
+        );
+        let mut nc = server.connect();
+        let mut session = nc_command();
+        session.push_str(&nc.next_line("the greeting"));
+        target.touch();
+        session.push_str(&nc.next_line("the change"));
+        check("fixtures/transcripts/steps-03-json-session.txt", &session);
+    }
+
+    /// Step 4: the client against the JSON service, until the service stops.
+    #[rstest]
+    fn step_4_the_client(target: TargetFile) {
+        let server = TestServer::step(
+            Some(target.dir()),
+            "examples/net-watcher-json-service",
+            &["target.txt"],
+        );
+        let mut client = Spawned::step_client("examples/net-watcher-json-client", server.port());
+        client.wait_for_stdout("Now watching: target.txt");
+        target.touch();
+        client.next_stdout_line("the change line");
+        server.process.signal(libc::SIGINT);
+        let (status, lines) = client.wait_for_exit();
+        assert!(status.success(), "{}", client.report());
+        let shown = terminal("cargo run --example net-watcher-json-client", &lines, "");
+        check("fixtures/transcripts/steps-04-client-session.txt", &shown);
+    }
+
+    /// Steps 5 and 6: each client against the service that splits its one
+    /// message in two. The client of step 4 fails; the LDJ client prints it.
+    #[rstest]
+    #[case::step_5("net-watcher-json-client", "steps-05-json-client-split.txt")]
+    #[case::step_6("net-watcher-ldj-client", "steps-06-ldj-client-split.txt")]
+    fn steps_5_and_6_a_client_against_the_split_service(
+        #[case] client: &str,
+        #[case] fixture: &str,
+    ) {
+        let service = TestServer::start(
+            "test-json-service",
+            &["--port", "0", "--delay-ms", SPLIT_PAUSE_MS],
+        );
+        let mut process = Spawned::step_client(&format!("examples/{client}"), service.port());
+        let (_, lines) = process.wait_for_exit();
+        let shown = terminal(
+            &format!("cargo run --example {client}"),
+            &lines,
+            &process.stderr(),
+        );
+        check(&format!("fixtures/transcripts/{fixture}"), &shown);
+    }
+}
