@@ -90,6 +90,21 @@ mod every_step_server {
         }
     }
 
+    /// `touch` is one change, and `fs.watch` tells it once: notify's other
+    /// events for it (the file opened, then closed) are not changes.
+    #[rstest]
+    #[case::step_1("examples/net-watcher", "File changed: ")]
+    #[case::step_2("examples/net-watcher-unix", "File changed: ")]
+    #[case::step_3("examples/net-watcher-json-service", r#"{"type":"changed","#)]
+    fn tells_a_touch_in_one_line(target: TargetFile, #[case] example: &str, #[case] change: &str) {
+        let server = start_server(example, &target);
+        let mut subscriber = subscribe_greeted(&server);
+        target.touch();
+        let line = subscriber.next_line("the change");
+        assert!(line.starts_with(change), "got {line:?}");
+        subscriber.expect_silence("the one change");
+    }
+
     #[rstest]
     #[case::step_1("examples/net-watcher", "File changed: ")]
     #[case::step_2("examples/net-watcher-unix", "File changed: ")]
@@ -122,13 +137,14 @@ mod every_step_server {
     }
 
     /// The book's first weakness: `fs.watch` in the connection callback
-    /// makes one OS watch per subscriber, and none before the first.
+    /// makes one OS watch per subscriber, and none before the first; each
+    /// goes when its subscriber leaves.
     #[rstest]
     #[case::step_1("examples/net-watcher")]
     #[case::step_2("examples/net-watcher-unix")]
     #[case::step_3("examples/net-watcher-json-service")]
-    fn makes_one_os_watch_per_subscriber(target: TargetFile, #[case] example: &str) {
-        let server = start_server(example, &target);
+    fn holds_one_os_watch_per_subscriber(target: TargetFile, #[case] example: &str) {
+        let mut server = start_server(example, &target);
         assert_eq!(
             server.process.inotify_instances(),
             0,
@@ -136,12 +152,16 @@ mod every_step_server {
         );
         let _first = subscribe_greeted(&server);
         assert_eq!(server.process.inotify_instances(), 1, "with one subscriber");
-        let _second = subscribe_greeted(&server);
+        let second = subscribe_greeted(&server);
         assert_eq!(
             server.process.inotify_instances(),
             2,
             "with two subscribers"
         );
+        // `watcher.close()` when a subscriber leaves: its watch goes.
+        drop(second);
+        server.process.wait_for_stdout("Subscriber disconnected.");
+        server.process.wait_for_inotify_instances(1);
     }
 
     /// The book's second weakness: nothing looks at the file until a

@@ -5,15 +5,16 @@
 //! and the práctica's step examples (`examples/`); a [`ScriptedServer`] sends
 //! a spawned client exactly the bytes a test chooses.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
-use super::PATIENCE;
+use super::{PATIENCE, QUIET_PERIOD};
 
 /// The path of one of this package's programs, built by cargo for the tests:
 /// a binary by its name (`net-watcher`), or a step example by its path in the
@@ -245,6 +246,26 @@ impl Spawned {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Waits until the child holds `expected` inotify instances, failing
+    /// after [`PATIENCE`]. A dropped `notify` watcher closes its instance on
+    /// its own thread a moment later, and nothing announces it: so this looks
+    /// again every few milliseconds rather than wait on a signal.
+    pub fn wait_for_inotify_instances(&self, expected: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let held = self.inotify_instances();
+            if held == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {expected} inotify instances within {PATIENCE:?}, the child holds {held}\n{}",
+                self.report()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// How many inotify instances the child holds open: on Linux, one per
     /// `notify` watcher, so the number of OS watches it has made and kept.
     pub fn inotify_instances(&self) -> usize {
@@ -356,30 +377,42 @@ impl TestServer {
 pub struct LineReader {
     reader: BufReader<Box<dyn Read + Send>>,
     writer: Box<dyn Write + Send>,
+    /// Sets the socket's read timeout, through a clone of the socket.
+    set_read_timeout: Box<dyn Fn(Duration) + Send>,
 }
 
 impl LineReader {
     /// Reads from a TCP connection.
     pub fn new(stream: TcpStream) -> Self {
-        stream
-            .set_read_timeout(Some(PATIENCE))
-            .expect("a read timeout can be set");
         let writer = stream.try_clone().expect("the socket can be cloned");
-        LineReader {
-            reader: BufReader::new(Box::new(stream)),
-            writer: Box::new(writer),
-        }
+        let timeouts = stream.try_clone().expect("the socket can be cloned");
+        Self::reading(Box::new(stream), Box::new(writer), move |timeout| {
+            timeouts.set_read_timeout(Some(timeout))
+        })
     }
 
     /// Reads from a Unix socket connection.
     pub fn unix(stream: std::os::unix::net::UnixStream) -> Self {
-        stream
-            .set_read_timeout(Some(PATIENCE))
-            .expect("a read timeout can be set");
         let writer = stream.try_clone().expect("the socket can be cloned");
+        let timeouts = stream.try_clone().expect("the socket can be cloned");
+        Self::reading(Box::new(stream), Box::new(writer), move |timeout| {
+            timeouts.set_read_timeout(Some(timeout))
+        })
+    }
+
+    fn reading(
+        reader: Box<dyn Read + Send>,
+        writer: Box<dyn Write + Send>,
+        set_read_timeout: impl Fn(Duration) -> std::io::Result<()> + Send + 'static,
+    ) -> Self {
+        let set_read_timeout = move |timeout| {
+            set_read_timeout(timeout).expect("a read timeout can be set");
+        };
+        set_read_timeout(PATIENCE);
         LineReader {
-            reader: BufReader::new(Box::new(stream)),
-            writer: Box::new(writer),
+            reader: BufReader::new(reader),
+            writer,
+            set_read_timeout: Box::new(set_read_timeout),
         }
     }
 
@@ -401,6 +434,21 @@ impl LineReader {
             Ok(0) => {}
             Ok(_) => panic!("expected {what}, got the line {rest:?}"),
             Err(error) => panic!("expected {what}, got: {error}"),
+        }
+    }
+
+    /// Checks that no more data comes for [`QUIET_PERIOD`] (and that the
+    /// connection stays open).
+    pub fn expect_silence(&mut self, after: &str) {
+        (self.set_read_timeout)(QUIET_PERIOD);
+        let mut line = String::new();
+        let read = self.reader.read_line(&mut line);
+        (self.set_read_timeout)(PATIENCE);
+        match read {
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Ok(0) => panic!("expected nothing more after {after}, but the connection ended"),
+            Ok(_) => panic!("expected nothing more after {after}, got {line:?}"),
+            Err(error) => panic!("expected nothing more after {after}, got: {error}"),
         }
     }
 
