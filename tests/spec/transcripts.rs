@@ -73,6 +73,19 @@ fn nc_command() -> String {
     format!("$ nc localhost {DEFAULT_PORT}\n")
 }
 
+/// What a reader sees who runs `command` (`nc ...`) to subscribe to
+/// `server`, then sees `changes` touches of `target`, then leaves.
+fn nc_session(command: &str, server: &TestServer, target: &TargetFile, changes: usize) -> String {
+    let mut nc = server.connect();
+    let mut session = command.to_owned();
+    session.push_str(&nc.next_line("the greeting"));
+    for change in 0..changes {
+        target.touch();
+        session.push_str(&nc.next_line(&format!("change {change}")));
+    }
+    session
+}
+
 #[test]
 fn normalising_hides_dates_and_timestamps_only() {
     assert_eq!(
@@ -92,14 +105,7 @@ fn chapter_1_the_plain_text_demo(target: TargetFile) {
         &["target.txt", "--port", "0"],
     );
     let port = server.port();
-    let mut nc = server.connect();
-    let mut session = nc_command();
-    session.push_str(&nc.next_line("the greeting"));
-    for change in 0..2 {
-        target.touch();
-        session.push_str(&nc.next_line(&format!("change {change}")));
-    }
-    drop(nc);
+    let session = nc_session(&nc_command(), &server, &target, 2);
     server.process.wait_for_stdout("Subscriber disconnected.");
     server.process.signal(libc::SIGINT);
     let (status, lines) = server.process.wait_for_exit();
@@ -164,11 +170,7 @@ fn json_server(target: &TargetFile) -> TestServer {
 #[rstest]
 fn chapter_3_the_json_protocol(target: TargetFile) {
     let server = json_server(&target);
-    let mut nc = server.connect();
-    let mut session = nc_command();
-    session.push_str(&nc.next_line("the greeting"));
-    target.touch();
-    session.push_str(&nc.next_line("the change"));
+    let session = nc_session(&nc_command(), &server, &target, 1);
     check("fixtures/transcripts/03-json-session.txt", &session);
 }
 
@@ -225,14 +227,7 @@ mod steps {
         let mut server =
             TestServer::step(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
         let port = server.port();
-        let mut nc = server.connect();
-        let mut session = nc_command();
-        session.push_str(&nc.next_line("the greeting"));
-        for change in 0..2 {
-            target.touch();
-            session.push_str(&nc.next_line(&format!("change {change}")));
-        }
-        drop(nc);
+        let session = nc_session(&nc_command(), &server, &target, 2);
         server.process.wait_for_stdout("Subscriber disconnected.");
         // Ctrl+C: the example has no handler, so the signal ends it at once.
         server.process.signal(libc::SIGINT);
@@ -293,12 +288,7 @@ mod steps {
         let socket = target.dir().join("watcher.sock");
         let args = ["target.txt", socket.to_str().unwrap()];
         let mut server = TestServer::step(Some(target.dir()), "examples/net-watcher-unix", &args);
-        let mut nc = server.connect();
-        let mut session = String::from("$ nc -U /tmp/watcher.sock\n");
-        session.push_str(&nc.next_line("the greeting"));
-        target.touch();
-        session.push_str(&nc.next_line("the change"));
-        drop(nc);
+        let session = nc_session("$ nc -U /tmp/watcher.sock\n", &server, &target, 1);
         server.process.wait_for_stdout("Subscriber disconnected.");
         server.process.signal(libc::SIGINT);
         let (_, lines) = server.process.wait_for_exit();
@@ -331,11 +321,7 @@ mod steps {
             "examples/net-watcher-json-service",
             &["target.txt"],
         );
-        let mut nc = server.connect();
-        let mut session = nc_command();
-        session.push_str(&nc.next_line("the greeting"));
-        target.touch();
-        session.push_str(&nc.next_line("the change"));
+        let session = nc_session(&nc_command(), &server, &target, 1);
         check("fixtures/transcripts/steps-03-json-session.txt", &session);
     }
 
