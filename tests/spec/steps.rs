@@ -259,7 +259,9 @@ mod net_watcher_unix {
     #[rstest]
     fn cannot_start_where_a_stopped_server_left_its_socket_file(target: TargetFile) {
         let mut first = start_server("examples/net-watcher-unix", &target);
-        first.process.signal(libc::SIGINT);
+        // Ctrl+C's SIGINT would do the same, but a test run started in the
+        // background ignores SIGINT, and its children inherit that.
+        first.process.signal(libc::SIGTERM);
         first.process.wait_for_exit();
         let socket = target.dir().join("watcher.sock");
         assert!(socket.exists(), "the socket file is gone");

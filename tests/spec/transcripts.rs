@@ -209,6 +209,15 @@ mod steps {
     use crate::support::binary::{SPLIT_PAUSE_MS, bin, step_environment};
     use pretty_assertions::assert_eq;
 
+    /// Ends a step example as the reader's Ctrl+C does: the examples set no
+    /// signal handler, so the default action ends them at once, with no
+    /// clean-up. SIGTERM's default action is the same as SIGINT's, and,
+    /// unlike SIGINT, it is not ignored by a test run started in the
+    /// background (`cargo test &`), whose children inherit that.
+    fn stop_an_example(process: &Spawned) {
+        process.signal(libc::SIGTERM);
+    }
+
     /// What a terminal shows for a command that printed `stdout` then
     /// `stderr` (each a list of lines).
     fn terminal(command: &str, stdout: &[String], stderr: &str) -> String {
@@ -229,8 +238,8 @@ mod steps {
         let port = server.port();
         let session = nc_session(&nc_command(), &server, &target, 2);
         server.process.wait_for_stdout("Subscriber disconnected.");
-        // Ctrl+C: the example has no handler, so the signal ends it at once.
-        server.process.signal(libc::SIGINT);
+        // The reader's Ctrl+C (see `stop_an_example`).
+        stop_an_example(&server.process);
         let (_, lines) = server.process.wait_for_exit();
         let lines: Vec<String> = lines
             .iter()
@@ -290,7 +299,7 @@ mod steps {
         let mut server = TestServer::step(Some(target.dir()), "examples/net-watcher-unix", &args);
         let session = nc_session("$ nc -U /tmp/watcher.sock\n", &server, &target, 1);
         server.process.wait_for_stdout("Subscriber disconnected.");
-        server.process.signal(libc::SIGINT);
+        stop_an_example(&server.process);
         let (_, lines) = server.process.wait_for_exit();
 
         let dir = target.dir().to_str().unwrap();
@@ -337,7 +346,7 @@ mod steps {
         client.wait_for_stdout("Now watching: target.txt");
         target.touch();
         client.next_stdout_line("the change line");
-        server.process.signal(libc::SIGINT);
+        stop_an_example(&server.process);
         let (status, lines) = client.wait_for_exit();
         assert!(status.success(), "{}", client.report());
         let shown = terminal("cargo run --example net-watcher-json-client", &lines, "");
