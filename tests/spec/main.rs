@@ -18,6 +18,7 @@
 //! | `client_output` | what the client prints for each line | 4, 6 |
 //! | `binaries` | the real programs, spawned | 1–5 |
 //! | `steps` | the práctica's small programs (`examples/`), spawned | 1–6 |
+//! | `chat` | the chat challenge (`examples/chat`), spawned | 10 |
 //! | `chapters` | the course: excerpts, Rust blocks, transcripts, commands | all |
 //! | `transcripts` | the chapters' transcripts, run for real | 1–5 |
 //!
@@ -28,6 +29,7 @@ mod support;
 
 mod binaries;
 mod chapters;
+mod chat;
 mod client_output;
 mod exercises;
 mod fake_service;

@@ -17,6 +17,7 @@ use pretty_assertions::assert_eq;
 use rstest::rstest;
 
 use crate::support::binary::{LineReader, Spawned, TestServer};
+use crate::support::chat::ChatRoom;
 use crate::support::target::{TargetFile, target};
 
 /// Replaces what differs between runs: every `<weekday> <month> <day>
@@ -374,5 +375,62 @@ mod steps {
             &process.stderr(),
         );
         check(&format!("fixtures/transcripts/{fixture}"), &shown);
+    }
+}
+
+/// Chapter 10: three people in the chat, each in a terminal of their own,
+/// and the chat's console. The chat listens on port 0 here; the chapter
+/// shows its default port, 60301.
+#[tokio::test]
+async fn chapter_10_the_chat() {
+    const CHAT_PORT: u16 = 60301;
+    let mut chat = ChatRoom::open();
+    let port = chat.server.port();
+    let [mut one, mut two, mut three] = chat.three_people().await;
+
+    two.says("/nick ana").await;
+    two.hears("* you are now ana").await;
+    one.hears("* guest2 is now ana").await;
+    three.hears("* guest2 is now ana").await;
+    three.says("/nick ana").await;
+    three
+        .hears("* that name is taken; you are still guest3")
+        .await;
+    three.says("/nick bo").await;
+    three.hears("* you are now bo").await;
+    one.hears("* guest3 is now bo").await;
+    two.hears("* guest3 is now bo").await;
+
+    one.says("hello, everyone").await;
+    two.hears("guest1: hello, everyone").await;
+    three.hears("guest1: hello, everyone").await;
+    two.says("hola!").await;
+    one.hears("ana: hola!").await;
+    three.hears("ana: hola!").await;
+    three.says("/who").await;
+    three.hears("* here: guest1, ana, bo").await;
+
+    two.says("/quit").await;
+    two.hears("* bye, ana").await;
+    two.is_let_go().await;
+    one.hears("* ana left").await;
+    three.hears("* ana left").await;
+
+    // As the reader's Ctrl+C would, but with SIGTERM, whose default action
+    // is the same and which a test run in the background does not ignore.
+    chat.server.process.signal(libc::SIGTERM);
+    let (_, lines) = chat.server.process.wait_for_exit();
+    let mut console = String::from("$ cargo run --example chat\n");
+    for line in &lines {
+        console.push_str(&line.replace(&format!(":{port}"), &format!(":{CHAT_PORT}")));
+        console.push('\n');
+    }
+    check("fixtures/transcripts/10-chat-console.txt", &console);
+    for (number, person) in [one, two, three].iter().enumerate() {
+        let terminal = format!("$ nc localhost {CHAT_PORT}\n{}", person.terminal());
+        check(
+            &format!("fixtures/transcripts/10-chat-terminal-{}.txt", number + 1),
+            &terminal,
+        );
     }
 }

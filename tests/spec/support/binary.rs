@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -32,21 +32,46 @@ pub fn bin(name: &str) -> PathBuf {
     path.to_path_buf()
 }
 
-/// The path of example `name`. Cargo sets no variable for examples as it
-/// does for binaries, but `cargo test` builds them into `examples/` beside
-/// the `deps/` directory that holds this test executable; found from there,
-/// the path is right whatever `CARGO_TARGET_DIR`, `--target` or the profile.
+/// The path of example `name`, built for this test run. Cargo sets no
+/// variable for examples as it does for binaries, but builds them into
+/// `examples/` beside the `deps/` directory that holds this test executable.
+/// `cargo test` builds them; `cargo test --test spec` alone, or a mutation
+/// run, does not, and an example left from an older build would be stale.
+/// So the first call builds them all, with this test executable's profile
+/// and target directory: when they are fresh, as after a plain `cargo
+/// test`, that takes cargo a fraction of a second.
 fn example_bin(name: &str) -> PathBuf {
-    let test_executable = std::env::current_exe().expect("the test executable's path");
-    let profile_dir = test_executable
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test executable lives in target/<profile>/deps");
-    let path = profile_dir.join("examples").join(name);
+    static EXAMPLES: OnceLock<PathBuf> = OnceLock::new();
+    let examples = EXAMPLES.get_or_init(|| {
+        let test_executable = std::env::current_exe().expect("the test executable's path");
+        let profile_dir = test_executable
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test executable lives in target/<profile>/deps");
+        let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
+            Some("debug") => "dev",
+            Some(other) => other,
+            None => panic!("no profile directory above {}", test_executable.display()),
+        };
+        let target_dir = profile_dir.parent().expect("a target directory");
+        let output = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--examples", "--profile", profile])
+            .arg("--target-dir")
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "building the examples failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        profile_dir.join("examples")
+    });
+    let path = examples.join(name);
     assert!(
         path.is_file(),
-        "the example {name} is not built at {}: `cargo test` builds the examples, \
-         `cargo test --test spec` alone does not (`cargo build --examples` first)",
+        "the example {name} is not built at {}",
         path.display()
     );
     path
@@ -319,7 +344,13 @@ impl TestServer {
         let first = process
             .next_stdout_line("the listening line")
             .unwrap_or_else(|| panic!("the server exited before listening\n{}", process.report()));
-        let Some((_, addresses)) = first.split_once("istening for subscribers on ") else {
+        // "Listening for subscribers on ADDRESSES...", or for the people of
+        // a chat room: what is listened for may vary, the addresses come
+        // after " on ".
+        let Some((_, addresses)) = first
+            .split_once("istening for ")
+            .and_then(|(_, rest)| rest.split_once(" on "))
+        else {
             panic!("the first line is not a listening line: {first:?}");
         };
         let addresses = addresses

@@ -197,13 +197,7 @@ impl InProcessServer {
     /// wait; and beside it a greeted subscriber that reads. Returns once the
     /// server has logged both connections.
     pub async fn subscribe_stalled_beside_a_reader(&mut self) -> (TcpStream, Subscriber) {
-        let stalled = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
-        stalled
-            .set_recv_buffer_size(1)
-            .expect("the receive buffer can be shrunk");
-        let stalled = within("a TCP connect", stalled.connect(self.addr()))
-            .await
-            .expect("the server accepts TCP connections");
+        let stalled = connect_stalled(self.addr()).await;
         let reader = self.subscribe_greeted().await;
         self.expect_event(ConsoleEvent::SubscriberConnected).await;
         self.expect_event(ConsoleEvent::SubscriberConnected).await;
@@ -229,6 +223,18 @@ impl Drop for InProcessServer {
             task.abort();
         }
     }
+}
+
+/// A TCP connection to `addr` that will never be read, with the smallest
+/// receive buffer the OS allows, so that the server's writes to it soon wait.
+pub async fn connect_stalled(addr: SocketAddr) -> TcpStream {
+    let stalled = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    stalled
+        .set_recv_buffer_size(1)
+        .expect("the receive buffer can be shrunk");
+    within("a TCP connect", stalled.connect(addr))
+        .await
+        .expect("the server accepts TCP connections")
 }
 
 /// Each subscriber's next line is a change notification.
