@@ -12,22 +12,25 @@
 //! ```
 //!
 //! It reuses the watcher's three lessons (listening, framing, fan-out) and
-//! adds two: messages flow both ways, and the connections share state (the
-//! room, in `room.rs`). This file is the network side: accept, read whole
-//! lines of bounded length, act on them, write what the room queued.
+//! adds two: messages flow both ways, and the connections share state.
+//! This file is the network side: accept, read whole lines of bounded
+//! length, hand them to the room, write what the room queued. `room.rs` is
+//! the shared state and the commands; `person.rs` one person's queue.
 
+mod person;
 mod room;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, mpsc};
 
-use room::{QUEUE_LENGTH, Room};
+use person::{QUEUE_LENGTH, write_lines};
+use room::Room;
 
 /// The longest line a person may send, in bytes, without its newline.
 const MAX_LINE: usize = 1000;
@@ -76,9 +79,9 @@ async fn main() {
 async fn chat(socket: TcpStream, room: Arc<Mutex<Room>>) {
     let (reader, writer) = socket.into_split();
     let (outbox, inbox) = mpsc::channel(QUEUE_LENGTH);
-    // Writing has its own task, so that the room never waits on a socket.
+    // Writing has its own task: the room waits for a queue, never a socket.
     let mut writing = tokio::spawn(write_lines(writer, inbox));
-    let me = room.lock().unwrap().join(outbox, writing.abort_handle());
+    let me = room.lock().await.join(outbox, writing.abort_handle()).await;
     let mut reader = BufReader::new(reader);
     loop {
         let line = tokio::select! {
@@ -87,32 +90,23 @@ async fn chat(socket: TcpStream, room: Arc<Mutex<Room>>) {
             // reading, or their socket failed.
             _ = &mut writing => break,
         };
-        let mut room = room.lock().unwrap();
+        let mut room = room.lock().await;
         match line {
             Line::Whole(text) => {
-                if !room.act_on(me, &text) {
+                if !room.act_on(me, &text).await {
                     break;
                 }
             }
-            Line::TooLong => room.tell(
-                me,
-                &format!("* line too long (over {MAX_LINE} bytes); not sent"),
-            ),
+            Line::TooLong => {
+                let refusal = format!("* line too long (over {MAX_LINE} bytes); not sent");
+                room.tell(me, &refusal).await;
+            }
             Line::End => break,
         }
     }
-    room.lock().unwrap().leave(me);
+    room.lock().await.leave(me).await;
 }
 // ANCHOR_END: chat
-
-/// Writes each queued line to the socket until the room drops the queue.
-async fn write_lines(mut writer: OwnedWriteHalf, mut inbox: mpsc::Receiver<String>) {
-    while let Some(line) = inbox.recv().await {
-        if writer.write_all(line.as_bytes()).await.is_err() {
-            return;
-        }
-    }
-}
 
 // ANCHOR: read_line
 /// What one read of a line found.

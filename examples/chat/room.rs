@@ -1,53 +1,28 @@
 //! The room: the state every connection shares (chapter 10). Who is here,
-//! under which name, and the queue of lines waiting to be written to each
-//! person. One `Room` sits behind a `Mutex` that a connection locks for a
-//! moment, never across an `.await`, so nothing here waits for a socket.
+//! in order of arrival and under which name, and what each command does.
+//! One `Room` sits behind a tokio `Mutex`: a connection holds it while it
+//! hands a line to everyone's queue, so everyone hears the room's lines in
+//! the same order, and a full queue makes the room wait (see `person.rs`).
 
 use std::collections::BTreeMap;
 
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-/// How many lines may wait for a person before they are cut off.
-pub const QUEUE_LENGTH: usize = 64;
+use crate::person::Person;
 
 // ANCHOR: room
-/// Someone in the room.
-struct Person {
-    name: String,
-    /// Lines waiting to be written to them; `None` once they are cut off.
-    outbox: Option<mpsc::Sender<String>>,
-    /// Their writing task, stopped when they are cut off.
-    writer: AbortHandle,
-}
-
 /// Everyone connected, in order of arrival.
 #[derive(Default)]
 pub struct Room {
     people: BTreeMap<u64, Person>,
     arrivals: u64,
 }
-
-// ANCHOR: tell
-impl Person {
-    /// Queues `line` for this person; cuts them off if their queue is full.
-    fn tell(&mut self, line: &str) {
-        let Some(outbox) = &self.outbox else { return };
-        if let Err(TrySendError::Full(_)) = outbox.try_send(format!("{line}\n")) {
-            // They have stopped reading. Waiting for them would stop everyone,
-            // and holding more lines for them would grow without bound.
-            println!("{} is not reading: disconnected.", self.name);
-            self.outbox = None;
-            self.writer.abort();
-        }
-    }
-}
-// ANCHOR_END: tell
 // ANCHOR_END: room
 
 impl Room {
     /// Lets someone in under the next free guest name; returns their number.
-    pub fn join(&mut self, outbox: mpsc::Sender<String>, writer: AbortHandle) -> u64 {
+    pub async fn join(&mut self, outbox: mpsc::Sender<String>, writer: AbortHandle) -> u64 {
         let name = loop {
             self.arrivals += 1;
             let name = format!("guest{}", self.arrivals);
@@ -56,84 +31,83 @@ impl Room {
             }
         };
         let me = self.arrivals;
-        self.people.insert(
-            me,
-            Person {
-                name: name.clone(),
-                outbox: Some(outbox),
-                writer,
-            },
-        );
-        self.tell(me, &format!("* welcome, {name}! /nick NAME, /who, /quit"));
-        self.announce(me, &format!("* {name} joined"));
+        self.people
+            .insert(me, Person::new(name.clone(), outbox, writer));
+        self.tell(me, &format!("* welcome, {name}! /nick NAME, /who, /quit"))
+            .await;
+        self.announce(me, &format!("* {name} joined")).await;
         me
     }
 
     // ANCHOR: act_on
     /// Acts on one line from person `me`; false when they leave.
-    pub fn act_on(&mut self, me: u64, line: &str) -> bool {
+    pub async fn act_on(&mut self, me: u64, line: &str) -> bool {
         let name = self.people[&me].name.clone();
         let (command, argument) = line.split_once(' ').unwrap_or((line, ""));
         match command {
             "/quit" => return false,
             "/who" => {
                 let names: Vec<&str> = self.people.values().map(|p| p.name.as_str()).collect();
-                self.tell(me, &format!("* here: {}", names.join(", ")));
+                self.tell(me, &format!("* here: {}", names.join(", ")))
+                    .await;
             }
-            "/nick" => self.rename(me, &name, argument),
-            _ if command.starts_with('/') => self.tell(me, "* commands: /nick NAME, /who, /quit"),
+            "/nick" => self.rename(me, &name, argument).await,
+            _ if command.starts_with('/') => {
+                self.tell(me, "* commands: /nick NAME, /who, /quit").await
+            }
             "" => {} // An empty line is sent to no one.
-            _ => self.send_to_others(me, &format!("{name}: {line}")),
+            _ => self.send_to_others(me, &format!("{name}: {line}")).await,
         }
         true
     }
     // ANCHOR_END: act_on
 
     /// Gives person `me` the name `new`, or tells them why not.
-    fn rename(&mut self, me: u64, old: &str, new: &str) {
+    async fn rename(&mut self, me: u64, old: &str, new: &str) {
         let refusal = match new {
             "" => "a name is needed: /nick NAME",
             _ if new.contains(char::is_whitespace) => "a name cannot contain spaces",
             _ if self.people.values().any(|person| person.name == new) => "that name is taken",
             _ => {
                 self.people.get_mut(&me).unwrap().name = new.to_owned();
-                self.tell(me, &format!("* you are now {new}"));
-                self.announce(me, &format!("* {old} is now {new}"));
+                self.tell(me, &format!("* you are now {new}")).await;
+                self.announce(me, &format!("* {old} is now {new}")).await;
                 return;
             }
         };
-        self.tell(me, &format!("* {refusal}; you are still {old}"));
+        self.tell(me, &format!("* {refusal}; you are still {old}"))
+            .await;
     }
 
     /// Lets person `me` go, and tells them and the others.
-    pub fn leave(&mut self, me: u64) {
+    pub async fn leave(&mut self, me: u64) {
         if let Some(mut person) = self.people.remove(&me) {
-            person.tell(&format!("* bye, {}", person.name));
-            self.announce(me, &format!("* {} left", person.name));
+            person.tell(&format!("* bye, {}", person.name)).await;
+            self.announce(me, &format!("* {} left", person.name)).await;
         }
     }
 
     /// Queues `line` for person `to`.
-    pub fn tell(&mut self, to: u64, line: &str) {
+    pub async fn tell(&mut self, to: u64, line: &str) {
         if let Some(person) = self.people.get_mut(&to) {
-            person.tell(line);
+            person.tell(line).await;
         }
     }
 
     // ANCHOR: send_to_others
     /// Queues `line` for everyone but person `from`.
-    fn send_to_others(&mut self, from: u64, line: &str) {
+    async fn send_to_others(&mut self, from: u64, line: &str) {
         for (&id, person) in &mut self.people {
             if id != from {
-                person.tell(line);
+                person.tell(line).await;
             }
         }
     }
     // ANCHOR_END: send_to_others
 
     /// Tells the others, and the console, what happened to person `from`.
-    fn announce(&mut self, from: u64, event: &str) {
+    async fn announce(&mut self, from: u64, event: &str) {
         println!("{event}");
-        self.send_to_others(from, event);
+        self.send_to_others(from, event).await;
     }
 }

@@ -228,6 +228,27 @@ mod on_departure {
     }
 }
 
+mod a_flood {
+    use super::*;
+
+    #[tokio::test]
+    async fn reaches_everyone_who_keeps_reading_however_fast_it_comes() {
+        let chat = ChatRoom::open();
+        let [mut first, mut second, mut third] = chat.three_people().await;
+        // Far more lines in one write than a queue holds: the room waits for
+        // each reader to make room, so nobody who reads is cut off.
+        const LINES: usize = 20_000;
+        let flood: String = (0..LINES).map(|n| format!("flood {n}\n")).collect();
+        first.types(&flood).await;
+        for n in 0..LINES {
+            second.hears(&format!("guest1: flood {n}")).await;
+            third.hears(&format!("guest1: flood {n}")).await;
+        }
+        first.says("/who").await;
+        first.hears("* here: guest1, guest2, guest3").await;
+    }
+}
+
 mod a_person_who_stops_reading {
     use super::*;
     use crate::support::PATIENCE;
