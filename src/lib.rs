@@ -93,4 +93,6 @@ pub mod chapters {
     pub struct Chapter08;
     #[doc = include_str!("../chapters/09-beyond-the-practica.md")]
     pub struct Chapter09;
+    #[doc = include_str!("../chapters/10-the-chat-challenge.md")]
+    pub struct Chapter10;
 }

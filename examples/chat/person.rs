@@ -29,10 +29,9 @@ pub struct Person {
 impl Person {
     /// Someone called `name`, whose lines `writer` takes from `outbox`.
     pub fn new(name: String, outbox: mpsc::Sender<String>, writer: AbortHandle) -> Self {
-        let outbox = Some(outbox);
         Person {
             name,
-            outbox,
+            outbox: Some(outbox),
             writer,
         }
     }

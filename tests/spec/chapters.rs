@@ -272,7 +272,11 @@ mod every_cargo_run_line {
                 // A comment may follow the command.
                 let command = command.split(" #").next().unwrap_or("");
                 let words: Vec<&str> = command.split_whitespace().collect();
-                let binary = match words.iter().position(|word| *word == "--bin") {
+                // `--bin NAME` or `--example NAME`; otherwise the default binary.
+                let binary = match words
+                    .iter()
+                    .position(|word| *word == "--bin" || *word == "--example")
+                {
                     Some(at) => words[at + 1],
                     None => "net-watcher",
                 };
