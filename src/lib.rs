@@ -95,4 +95,6 @@ pub mod chapters {
     pub struct Chapter09;
     #[doc = include_str!("../chapters/10-the-chat-challenge.md")]
     pub struct Chapter10;
+    #[doc = include_str!("../chapters/11-tasks-and-ci.md")]
+    pub struct Chapter11;
 }

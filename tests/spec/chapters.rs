@@ -1,9 +1,9 @@
 //! describe: the course in `chapters/`, kept true.
 //!
 //! Every code excerpt equals the source region it quotes; every transcript
-//! equals its fixture; every Rust block is either an excerpt or compiled as
-//! a doctest (see `src/lib.rs`); every `cargo run` line uses flags the binary
-//! accepts.
+//! equals its fixture; every quoted file equals the file; every Rust block
+//! is either an excerpt or compiled as a doctest (see `src/lib.rs`); every
+//! `cargo run` line uses flags the binary accepts.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -243,6 +243,21 @@ mod every_transcript {
     }
 }
 
+mod every_quoted_file {
+    use super::*;
+
+    /// A block marked `<!-- file: PATH -->` shows a whole file of the
+    /// repository (a configuration, a workflow, a script), as it is.
+    #[test]
+    fn equals_the_file() {
+        check_marked("file", 3, |place, file| {
+            let text = fs::read_to_string(root().join(file))
+                .unwrap_or_else(|error| panic!("{place}: {file}: {error}"));
+            (text, format!("the block differs from {file}"))
+        });
+    }
+}
+
 mod every_cargo_run_line {
     use super::*;
     use crate::support::binary::bin;
@@ -272,22 +287,32 @@ mod every_cargo_run_line {
                 // A comment may follow the command.
                 let command = command.split(" #").next().unwrap_or("");
                 let words: Vec<&str> = command.split_whitespace().collect();
-                // `--bin NAME` or `--example NAME`; otherwise the default binary.
-                let binary = match words
-                    .iter()
-                    .position(|word| *word == "--bin" || *word == "--example")
-                {
-                    Some(at) => words[at + 1],
-                    None => "net-watcher",
+                // `--bin NAME`, `--example NAME` (found as `examples/NAME`),
+                // or else the default binary.
+                let binary = match (
+                    words.iter().position(|word| *word == "--bin"),
+                    words.iter().position(|word| *word == "--example"),
+                ) {
+                    (Some(at), _) => words[at + 1].to_owned(),
+                    (None, Some(at)) => format!("examples/{}", words[at + 1]),
+                    (None, None) => "net-watcher".to_owned(),
                 };
                 let arguments = match words.iter().position(|word| *word == "--") {
                     Some(at) => &words[at + 1..],
                     None => &[][..],
                 };
-                let help = helps
-                    .entry(binary.to_owned())
-                    .or_insert_with(|| help(binary));
-                for flag in arguments.iter().filter(|word| word.starts_with("--")) {
+                let flags: Vec<&str> = arguments
+                    .iter()
+                    .copied()
+                    .filter(|word| word.starts_with("--"))
+                    .collect();
+                if flags.is_empty() {
+                    // Nothing to check; and a step example given `--help`
+                    // would take it for a file name and start serving.
+                    continue;
+                }
+                let help = helps.entry(binary.clone()).or_insert_with(|| help(&binary));
+                for flag in flags {
                     checked += 1;
                     let flag = flag.split('=').next().unwrap();
                     if !help.contains(&format!("{flag} ")) && !help.contains(&format!("{flag}\n")) {

@@ -19,6 +19,7 @@
 //! | `binaries` | the real programs, spawned | 1–5 |
 //! | `steps` | the práctica's small programs (`examples/`), spawned | 1–6 |
 //! | `chat` | the chat challenge (`examples/chat`), spawned | 10 |
+//! | `tasks_and_ci` | the cargo aliases and the CI workflow | 11 |
 //! | `chapters` | the course: excerpts, Rust blocks, transcripts, commands | all |
 //! | `transcripts` | the chapters' transcripts, run for real | 1–5 |
 //!
@@ -38,6 +39,7 @@ mod message_protocol;
 mod net_watcher_server;
 mod notifier;
 mod steps;
+mod tasks_and_ci;
 mod transcripts;
 mod unix_socket;
 mod watching;

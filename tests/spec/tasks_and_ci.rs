@@ -1,0 +1,257 @@
+//! describe: the course's tasks and its CI (chapter 11): the cargo aliases
+//! of `.cargo/config.toml`, as cargo reads them and as the README and the
+//! chapters show them, and the CI workflow, which must run the command the
+//! README names.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+/// The repository's root.
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(file: &str) -> String {
+    fs::read_to_string(root().join(file)).unwrap_or_else(|error| panic!("{file}: {error}"))
+}
+
+/// The aliases `cargo --list` shows when run in `dir`: name → expansion.
+fn aliases_listed_in(dir: &Path) -> BTreeMap<String, String> {
+    let output = Command::new(env!("CARGO"))
+        .arg("--list")
+        .current_dir(dir)
+        .output()
+        .expect("cargo runs");
+    assert!(output.status.success(), "cargo --list fails");
+    let listing = String::from_utf8(output.stdout).unwrap();
+    listing
+        .lines()
+        .filter_map(|line| {
+            let (name, rest) = line.trim().split_once(char::is_whitespace)?;
+            let expansion = rest.trim().strip_prefix("alias: ")?;
+            Some((name.to_owned(), expansion.to_owned()))
+        })
+        .collect()
+}
+
+/// Every subcommand `cargo --list` knows outside this repository: cargo's
+/// own commands, its built-in aliases, and whatever is installed here.
+fn commands_known_elsewhere() -> Vec<String> {
+    let elsewhere = tempfile::tempdir().expect("a temporary directory");
+    let output = Command::new(env!("CARGO"))
+        .arg("--list")
+        .current_dir(elsewhere.path())
+        .output()
+        .expect("cargo runs");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .skip(1) // "Installed Commands:"
+        .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// The aliases this repository defines, as cargo reads them: what
+/// `cargo --list` shows here and not in an empty directory.
+fn project_aliases() -> BTreeMap<String, String> {
+    let elsewhere = tempfile::tempdir().expect("a temporary directory");
+    let everywhere = aliases_listed_in(elsewhere.path());
+    let mut here = aliases_listed_in(root());
+    here.retain(|name, expansion| everywhere.get(name) != Some(expansion));
+    here
+}
+
+/// The README's table of aliases: each row's `cargo NAME` and the command
+/// it stands for, without its leading `cargo `.
+fn readme_alias_table() -> BTreeMap<String, String> {
+    read("README.md")
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let name = cells.get(1)?.strip_prefix("`cargo ")?.strip_suffix('`')?;
+            let runs = cells.get(2)?.strip_prefix("`cargo ")?.strip_suffix('`')?;
+            Some((name.to_owned(), runs.to_owned()))
+        })
+        .collect()
+}
+
+/// Subcommands other than cargo's own that this repository's documents
+/// name (each is installed with `cargo install`; a fresh machine lacks them).
+const THIRD_PARTY: [&str; 3] = ["mutants", "nextest", "llvm-cov"];
+
+/// Every `cargo WORD` a document shows as a command: at the start of a line
+/// of a code block (after a `$ ` prompt, if any), or of an inline code span.
+fn cargo_commands_in(text: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    let mut in_block = false;
+    for (number, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+            continue;
+        }
+        let mut starts: Vec<&str> = Vec::new();
+        if in_block {
+            let trimmed = line.trim_start();
+            starts.push(trimmed.strip_prefix("$ ").unwrap_or(trimmed));
+        } else {
+            starts.extend(line.split('`').skip(1).step_by(2));
+        }
+        for start in starts {
+            let Some(rest) = start.strip_prefix("cargo ") else {
+                continue;
+            };
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')
+                .collect();
+            if !word.is_empty() && !word.starts_with('-') {
+                found.push((number + 1, word));
+            }
+        }
+    }
+    found
+}
+
+mod the_cargo_aliases {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn are_read_by_cargo_as_the_readme_shows_them() {
+        let aliases = project_aliases();
+        assert!(
+            aliases.len() >= 4,
+            "cargo does not see the aliases of .cargo/config.toml: {aliases:?}"
+        );
+        assert_eq!(readme_alias_table(), aliases);
+    }
+
+    #[test]
+    fn run_only_targets_that_exist() {
+        for (name, expansion) in project_aliases() {
+            let words: Vec<&str> = expansion.split_whitespace().collect();
+            for (flag, paths) in [
+                ("--example", ["examples/{}.rs", "examples/{}/main.rs"]),
+                ("--bin", ["src/bin/{}.rs", "src/bin/{}/main.rs"]),
+                ("--test", ["tests/{}.rs", "tests/{}/main.rs"]),
+            ] {
+                if let Some(at) = words.iter().position(|word| *word == flag) {
+                    let target = words[at + 1];
+                    assert!(
+                        paths
+                            .iter()
+                            .any(|path| root().join(path.replace("{}", target)).is_file()),
+                        "cargo {name} runs {flag} {target}, which does not exist"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn are_the_only_unknown_commands_the_documents_name() {
+        let mut known = commands_known_elsewhere();
+        known.extend(project_aliases().into_keys());
+        known.extend(THIRD_PARTY.map(str::to_owned));
+        let mut documents = vec!["README.md".to_owned()];
+        for entry in fs::read_dir(root().join("chapters")).unwrap() {
+            let path = entry.unwrap().path();
+            documents.push(format!(
+                "chapters/{}",
+                path.file_name().unwrap().to_string_lossy()
+            ));
+        }
+        let mut unknown = Vec::new();
+        let mut checked = 0;
+        for document in documents {
+            for (line, command) in cargo_commands_in(&read(&document)) {
+                checked += 1;
+                if !known.contains(&command) {
+                    unknown.push(format!("{document}:{line}: cargo {command}"));
+                }
+            }
+        }
+        assert!(
+            unknown.is_empty(),
+            "no such command or alias:\n{}",
+            unknown.join("\n")
+        );
+        assert!(checked > 20, "only {checked} cargo commands found");
+    }
+
+    #[test]
+    fn finding_commands_reads_code_blocks_and_code_spans_only() {
+        assert_eq!(
+            cargo_commands_in(
+                "```console\n$ cargo demo --json\n```\nrun `cargo chat` or `cargo test x`\ncargo reads"
+            ),
+            [
+                (2, "demo".to_owned()),
+                (4, "chat".to_owned()),
+                (4, "test".to_owned())
+            ]
+        );
+    }
+}
+
+mod the_ci_workflow {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// The commands the workflow's steps run.
+    fn workflow_runs() -> Vec<String> {
+        read(".github/workflows/ci.yml")
+            .lines()
+            .filter_map(|line| {
+                let line = line.trim_start();
+                let line = line.strip_prefix("- ").unwrap_or(line);
+                line.strip_prefix("run: ")
+                    .map(|command| command.trim().to_owned())
+            })
+            .collect()
+    }
+
+    /// The command the README says CI runs: "CI runs `COMMAND`".
+    fn readme_ci_command() -> String {
+        let readme = read("README.md");
+        let (_, after) = readme
+            .split_once("CI runs `")
+            .expect("the README says \"CI runs `COMMAND`\"");
+        after.split('`').next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn runs_the_command_the_readme_names_and_nothing_else() {
+        assert_eq!(workflow_runs(), [readme_ci_command()]);
+    }
+
+    #[test]
+    fn runs_a_script_that_is_there_and_executable() {
+        use std::os::unix::fs::PermissionsExt;
+        let command = readme_ci_command();
+        let script = root().join(&command);
+        let mode = fs::metadata(&script)
+            .unwrap_or_else(|error| panic!("{command}: {error}"))
+            .permissions()
+            .mode();
+        assert_ne!(mode & 0o111, 0, "{command} is not executable");
+    }
+
+    #[test]
+    fn runs_on_every_push_and_pull_request() {
+        let workflow = read(".github/workflows/ci.yml");
+        let lines: Vec<&str> = workflow.lines().map(str::trim_end).collect();
+        let on = lines
+            .iter()
+            .position(|line| *line == "on:")
+            .expect("an `on:` section");
+        let triggers: Vec<&str> = lines[on + 1..]
+            .iter()
+            .take_while(|line| line.starts_with("  "))
+            .map(|line| line.trim())
+            .collect();
+        assert_eq!(triggers, ["push:", "pull_request:"]);
+    }
+}
