@@ -79,13 +79,16 @@ fn blocks(text: &str) -> Vec<Block> {
     found
 }
 
-/// The lines between `// ANCHOR: name` and `// ANCHOR_END: name` in `file`,
+/// The lines between `// ANCHOR: name` and `// ANCHOR_END: name` in `file`
+/// (`# ANCHOR: name` in a TOML file, whose comments start with `#`),
 /// without other anchor lines, and with the common indentation removed.
 fn anchored_region(file: &str, name: &str) -> String {
     let path: PathBuf = root().join(file);
     let source = fs::read_to_string(&path).unwrap_or_else(|error| panic!("{file}: {error}"));
-    let start = format!("// ANCHOR: {name}");
-    let end = format!("// ANCHOR_END: {name}");
+    let comment = if file.ends_with(".toml") { "#" } else { "//" };
+    let start = format!("{comment} ANCHOR: {name}");
+    let end = format!("{comment} ANCHOR_END: {name}");
+    let any_anchor = format!("{comment} ANCHOR");
     let mut inside = false;
     let mut region = Vec::new();
     for line in source.lines() {
@@ -94,13 +97,13 @@ fn anchored_region(file: &str, name: &str) -> String {
             inside = true;
         } else if trimmed == end {
             inside = false;
-        } else if inside && !trimmed.starts_with("// ANCHOR") {
+        } else if inside && !trimmed.starts_with(&any_anchor) {
             region.push(line);
         }
     }
     assert!(
         !region.is_empty(),
-        "{file} has no region `{name}` (// ANCHOR: {name})"
+        "{file} has no region `{name}` ({start})"
     );
     let indent = region
         .iter()

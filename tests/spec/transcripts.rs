@@ -434,3 +434,40 @@ async fn chapter_10_the_chat() {
         );
     }
 }
+
+/// Chapter 7: this crate's direct dependencies, and why one crate is in the
+/// graph, as `cargo tree` prints them from `Cargo.lock`. `--offline` and
+/// `--locked` keep the test off the network and the lock file unchanged;
+/// what it prints is the same without them. The repository's folder is
+/// written as a reader's would be.
+#[test]
+fn chapter_7_the_dependency_tree() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (command, fixture) in [
+        (&["tree", "--depth", "1"][..], "07-cargo-tree.txt"),
+        (
+            &["tree", "--invert", "memchr", "--edges", "normal"][..],
+            "07-cargo-tree-invert.txt",
+        ),
+    ] {
+        let output = std::process::Command::new(env!("CARGO"))
+            .args(command)
+            .args(["--offline", "--locked"])
+            .current_dir(root)
+            .output()
+            .expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "cargo {} fails: {}",
+            command.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let tree = String::from_utf8(output.stdout).unwrap();
+        let transcript = format!(
+            "$ cargo {}\n{}",
+            command.join(" "),
+            tree.replace(root, "/home/you/net-watcher")
+        );
+        check(&format!("fixtures/transcripts/{fixture}"), &transcript);
+    }
+}
