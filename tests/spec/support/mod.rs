@@ -13,6 +13,7 @@ pub mod in_process;
 pub mod target;
 
 use std::future::Future;
+use std::path::Path;
 use std::time::Duration;
 
 /// How long any single wait may take before the test fails. Generous, since
@@ -22,6 +23,12 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 /// How long a test listens to be sure that nothing more arrives. Only used
 /// to check an absence; presence is always awaited as a signal.
 pub const QUIET_PERIOD: Duration = Duration::from_millis(300);
+
+/// The repository's root, where `Cargo.toml`, `README.md` and `chapters/`
+/// are.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
 
 /// Awaits `future`, failing the test with `what` if it takes longer than
 /// [`PATIENCE`].
