@@ -16,7 +16,8 @@
 //! decoder's short road for the servers' own shape and goes through
 //! serde_json.
 //!
-//! `cargo bench --bench decoder -- [MESSAGES]`. See BENCHMARKS.md.
+//! `cargo bench --bench decoder -- [MESSAGES] [--csv=DIR]` (`--csv=DIR`
+//! also writes `DIR/decoder.csv`). See BENCHMARKS.md.
 
 mod common;
 
@@ -29,6 +30,8 @@ use futures_util::StreamExt;
 use net_watcher::ldj::MessageStream;
 use net_watcher::protocol::Message;
 
+use common::results::{DecoderRow, Run, csv_dir, write as write_csv};
+
 /// Runs of each decoder; the table shows the median.
 const RUNS: usize = 5;
 
@@ -38,6 +41,20 @@ const CHUNK: usize = 64 * 1024;
 
 fn main() {
     let messages: usize = common::count_argument(2_000_000);
+    let run = Run::now();
+    let mut rows = Vec::new();
+    let mut record = |decoder: &str, megabytes_per_second: f64, messages_per_second: f64| {
+        rows.push(DecoderRow {
+            machine: run.machine.clone(),
+            date: run.date.clone(),
+            arguments: run.arguments.clone(),
+            messages,
+            decoder: decoder.to_owned(),
+            runs: RUNS,
+            megabytes_per_second: megabytes_per_second.round(),
+            messages_per_second: messages_per_second.round(),
+        });
+    };
     let mut stream = Vec::with_capacity(messages * 48);
     for i in 0..messages {
         let message = Message::Changed {
@@ -76,6 +93,7 @@ fn main() {
             "| {name} | {median:.0} | {:.2} M |",
             median / megabytes * messages as f64 / 1e6
         );
+        record(name, median, median / megabytes * messages as f64);
     }
     // The codec alone, on bytes already in memory: how much of the time is
     // the typed decoding itself, and how much the socket and the stream.
@@ -91,6 +109,11 @@ fn main() {
         "| (LdjCodec alone, bytes already in memory) | {:.0} | {:.2} M |",
         in_memory[RUNS / 2],
         in_memory[RUNS / 2] / megabytes * messages as f64 / 1e6
+    );
+    record(
+        "(LdjCodec alone, bytes already in memory)",
+        in_memory[RUNS / 2],
+        in_memory[RUNS / 2] / megabytes * messages as f64,
     );
     // The same messages with their fields the other way round: valid, but
     // not the shape servers write, so every line takes serde_json's road.
@@ -115,6 +138,11 @@ fn main() {
         serde_road[RUNS / 2],
         serde_road[RUNS / 2] * 1e6 / (reordered.len() as f64 / messages as f64) / 1e6
     );
+    record(
+        "(MessageStream, fields reordered: every line through serde_json)",
+        serde_road[RUNS / 2],
+        serde_road[RUNS / 2] * 1e6 / (reordered.len() as f64 / messages as f64),
+    );
     println!();
     println!(
         "typed MessageStream / book's design = {:.2}x; / serde_json::Value = {:.2}x; / ceiling = {:.2}",
@@ -122,6 +150,9 @@ fn main() {
         medians[3] / medians[1],
         medians[3] / medians[0]
     );
+    if let Some(dir) = csv_dir() {
+        write_csv(&dir, "decoder", &rows);
+    }
 }
 
 /// Serves `stream` to one connection from another thread, and times

@@ -3,8 +3,9 @@
 //! window, net-watcher with `--debounce-ms 0`, and the book's Node server,
 //! measured in one run, alternating.
 //!
-//! `cargo bench --bench latency -- [CHANGES]` (default 200 per operation and
-//! server). See BENCHMARKS.md.
+//! `cargo bench --bench latency -- [CHANGES] [--csv=DIR]` (default 200 per
+//! operation and server; `--csv=DIR` also writes `DIR/latency.csv`). See
+//! BENCHMARKS.md.
 
 mod common;
 
@@ -16,6 +17,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
+use common::results::{LatencyRow, Run, csv_dir, tenth, write as write_csv};
 use common::{Contender, Workspace, percentiles};
 
 /// Time left after each change for stray extra notifications, and for the
@@ -56,6 +58,17 @@ impl Operation {
             Operation::Append => "append (echo x >>)",
             Operation::Chmod => "chmod",
             Operation::AtomicSave => "atomic save (rename over)",
+        }
+    }
+
+    /// The operation's name in the CSV file.
+    fn key(self) -> &'static str {
+        match self {
+            Operation::Touch => "touch",
+            Operation::TouchProgram => "touch-program",
+            Operation::Append => "append",
+            Operation::Chmod => "chmod",
+            Operation::AtomicSave => "atomic-save",
         }
     }
 
@@ -149,9 +162,14 @@ fn measure(
 
 fn main() {
     let changes: usize = common::count_argument(200);
+    let run = Run::now();
     let mut contenders = vec![
-        Contender::net_watcher("net-watcher (default, 50 ms window)", &[]),
-        Contender::net_watcher("net-watcher --debounce-ms 0", &["--debounce-ms", "0"]),
+        Contender::net_watcher("net-watcher", "net-watcher (default, 50 ms window)", &[]),
+        Contender::net_watcher(
+            "net-watcher-debounce-0",
+            "net-watcher --debounce-ms 0",
+            &["--debounce-ms", "0"],
+        ),
     ];
     match Contender::node() {
         Some(node) => contenders.push(node),
@@ -235,12 +253,32 @@ fn main() {
         "| operation | server | p50 µs | p99 µs | max µs | notifications per change | missed |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|");
+    let mut rows = Vec::new();
     for (o, operation) in Operation::ALL.iter().enumerate() {
         for (c, contender) in contenders.iter().enumerate() {
             let samples = &mut results[c][o];
             if samples.changes == 0 {
                 continue;
             }
+            // A change that was never notified has no latency: its
+            // percentiles stay empty in the CSV, and `missed` counts it.
+            let figures = (!samples.latencies.is_empty())
+                .then(|| percentiles(&mut samples.latencies.clone()));
+            rows.push(LatencyRow {
+                machine: run.machine.clone(),
+                date: run.date.clone(),
+                arguments: run.arguments.clone(),
+                operation: operation.key().to_owned(),
+                operation_label: operation.name().to_owned(),
+                server: contender.key.clone(),
+                server_label: contender.name.clone(),
+                changes: samples.changes,
+                missed: samples.missed,
+                notifications: samples.notifications,
+                p50_us: figures.map(|(p50, _, _)| tenth(p50)),
+                p99_us: figures.map(|(_, p99, _)| tenth(p99)),
+                max_us: figures.map(|(_, _, max)| tenth(max)),
+            });
             if samples.latencies.is_empty() {
                 println!(
                     "| {} | {} | - | - | - | 0 | {} |",
@@ -274,5 +312,8 @@ fn main() {
                 p50(0) - p50(1)
             );
         }
+    }
+    if let Some(dir) = csv_dir() {
+        write_csv(&dir, "latency", &rows);
     }
 }

@@ -2,10 +2,13 @@
 //! idle subscriber keeps, counted by a global allocator that tallies what
 //! is live, by size and alignment.
 //!
-//! `cargo bench --bench memory -- [N]` (default 1,000 subscribers). The
+//! `cargo bench --bench memory -- [N] [--csv=DIR]` (default 1,000
+//! subscribers; `--csv=DIR` also writes `DIR/memory.csv`). The
 //! server runs in this process (the library's `server::run`, as the binary
 //! runs it); the subscribers are plain blocking sockets, which allocate
 //! nothing, so every allocation counted is the server's. See BENCHMARKS.md.
+
+mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
@@ -19,6 +22,8 @@ use net_watcher::notifier::Notifier;
 use net_watcher::protocol::Protocol;
 use net_watcher::server::{self, Config};
 use net_watcher::watch::Target;
+
+use common::results::{MemoryRow, Run, csv_dir, tenth, write as write_csv};
 
 /// The system allocator, with a tally of live allocations while `COUNTING`.
 struct Tally;
@@ -81,6 +86,7 @@ async fn main() {
         .skip(1)
         .find_map(|arg| arg.parse().ok())
         .unwrap_or(1_000);
+    let run = Run::now();
     server::raise_open_file_limit().expect("the open-file limit can be raised");
     let directory = tempfile::tempdir().unwrap();
     let file = directory.path().join("target.txt");
@@ -120,6 +126,7 @@ async fn main() {
     println!("| size | alignment | live allocations | per subscriber | bytes per subscriber |");
     println!("|---:|---:|---:|---:|---:|");
     let mut total = 0;
+    let mut rows = Vec::new();
     for (&(size, align), &live) in LIVE.lock().unwrap().iter() {
         // Below zero: freed now, allocated before counting began.
         if live <= 0 {
@@ -127,6 +134,17 @@ async fn main() {
         }
         let bytes = live * size as i64;
         total += bytes;
+        rows.push(MemoryRow {
+            machine: run.machine.clone(),
+            date: run.date.clone(),
+            arguments: run.arguments.clone(),
+            subscribers: count,
+            size_bytes: size,
+            alignment: align,
+            live_allocations: live,
+            allocations_per_subscriber: live as f64 / count as f64,
+            bytes_per_subscriber: tenth(bytes as f64 / count as f64),
+        });
         println!(
             "| {size} | {align} | {live} | {:.2} | {:.1} |",
             live as f64 / count as f64,
@@ -138,6 +156,9 @@ async fn main() {
         "requested: {:.0} bytes per subscriber",
         total as f64 / count as f64
     );
+    if let Some(dir) = csv_dir() {
+        write_csv(&dir, "memory", &rows);
+    }
     drop(subscribers);
 }
 

@@ -1,7 +1,10 @@
 //! What the benchmarks share: starting a server (ours or the Node baseline)
-//! on a temporary file, and summarising samples.
+//! on a temporary file, summarising samples, and writing the results as CSV
+//! (`results`).
 
 #![allow(dead_code)] // Each benchmark uses part of this.
+
+pub mod results;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,6 +14,9 @@ use std::time::Duration;
 /// A server under test.
 #[derive(Debug, Clone)]
 pub struct Contender {
+    /// How the CSV files and the plots know it: `net-watcher`,
+    /// `net-watcher-debounce-0`, `node`.
+    pub key: String,
     /// How the tables name it.
     pub name: String,
     /// The program and its arguments before the file; `{file}` is replaced
@@ -20,7 +26,7 @@ pub struct Contender {
 
 impl Contender {
     /// net-watcher in JSON mode, with extra arguments.
-    pub fn net_watcher(name: &str, extra: &[&str]) -> Self {
+    pub fn net_watcher(key: &str, name: &str, extra: &[&str]) -> Self {
         let mut command = vec![
             env!("CARGO_BIN_EXE_net-watcher").to_owned(),
             "{file}".to_owned(),
@@ -32,6 +38,7 @@ impl Contender {
         ];
         command.extend(extra.iter().map(|arg| arg.to_string()));
         Contender {
+            key: key.to_owned(),
             name: name.to_owned(),
             command,
         }
@@ -46,6 +53,7 @@ impl Contender {
         }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/node/net-watcher-json.js");
         Some(Contender {
+            key: "node".to_owned(),
             name: "node (book, step 3)".to_owned(),
             command: vec![
                 "node".to_owned(),

@@ -4,7 +4,9 @@
 //! against the book's Node server, alternating, in one run. Then churn:
 //! connect/disconnect cycles, and what they leave behind.
 //!
-//! `cargo bench --bench fanout -- [--quick | --size=N] [--poll-us=N]`. See BENCHMARKS.md.
+//! `cargo bench --bench fanout -- [--quick | --size=N] [--poll-us=N] [--csv=DIR]`
+//! (`--csv=DIR` also writes `DIR/fanout.csv` and, after a full run,
+//! `DIR/fanout-churn.csv`). See BENCHMARKS.md.
 //!
 //! The harness reads the subscribers on one thread per core (`readers.rs`),
 //! timestamps each line the moment its read returns, and reports its own CPU
@@ -20,6 +22,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
+use common::results::{ChurnRow, FanOutRow, Run, csv_dir, tenth, write as write_csv};
 use common::{Contender, RunningServer, Workspace, percentiles};
 use readers::{Readers, Want};
 use tokio::io::AsyncReadExt;
@@ -51,7 +54,9 @@ fn main() {
         arg.strip_prefix("--poll-us=")
             .map(|n| Duration::from_micros(n.parse().expect("--poll-us=N")))
     });
+    let run = Run::now();
     let mut contenders = vec![Contender::net_watcher(
+        "net-watcher-debounce-0",
         "net-watcher --debounce-ms 0",
         &["--debounce-ms", "0"],
     )];
@@ -61,13 +66,13 @@ fn main() {
     }
     println!("# fan-out: one change, every subscriber notified");
     println!("machine: {}", common::machine());
+    let waiting = match poll {
+        Some(period) => format!("sleeping {} µs after each batch", period.as_micros()),
+        None => "woken per line".to_owned(),
+    };
     println!(
-        "harness: {} reading threads (one per core), edge-triggered epoll, {}",
+        "harness: {} reading threads (one per core), edge-triggered epoll, {waiting}",
         readers::reading_threads(),
-        match poll {
-            Some(period) => format!("sleeping {} µs after each batch", period.as_micros()),
-            None => "woken per line".to_owned(),
-        }
     );
     println!();
     println!(
@@ -80,6 +85,7 @@ fn main() {
         .build()
         .unwrap();
     let mut all_notified_p50 = Vec::new();
+    let mut rows = Vec::new();
     for &(size, changes) in &sizes {
         let mut row = Vec::new();
         for contender in &contenders {
@@ -102,6 +108,27 @@ fn main() {
                     .map_or("-".to_owned(), |cores| format!("{cores:.2}")),
             );
             row.push(result.all_notified.0);
+            rows.push(FanOutRow {
+                machine: run.machine.clone(),
+                date: run.date.clone(),
+                arguments: run.arguments.clone(),
+                harness: waiting.clone(),
+                subscribers: size,
+                server: contender.key.clone(),
+                server_label: contender.name.clone(),
+                changes: result.changes,
+                latency_p50_us: tenth(result.latency.0),
+                latency_p99_us: tenth(result.latency.1),
+                latency_max_us: tenth(result.latency.2),
+                all_notified_p50_us: tenth(result.all_notified.0),
+                all_notified_p99_us: tenth(result.all_notified.1),
+                all_notified_max_us: tenth(result.all_notified.2),
+                rss_per_idle_subscriber_bytes: result.rss_per_subscriber.map(f64::round),
+                harness_cpu_cores: (result.harness_cpu * 100.0).round() / 100.0,
+                server_cpu_cores: result
+                    .server_cores
+                    .map(|cores| (cores * 100.0).round() / 100.0),
+            });
         }
         all_notified_p50.push((size, row));
     }
@@ -114,9 +141,16 @@ fn main() {
             );
         }
     }
+    let csv = csv_dir();
+    if let Some(dir) = &csv {
+        write_csv(dir, "fanout", &rows);
+    }
     if !quick && only.is_none() {
         println!();
-        runtime.block_on(churn(&contenders[0], 50_000));
+        let churned = runtime.block_on(churn(&contenders[0], 50_000, &run));
+        if let Some(dir) = &csv {
+            write_csv(dir, "fanout-churn", &[churned]);
+        }
     }
 }
 
@@ -283,7 +317,7 @@ fn cpu_time() -> Duration {
 }
 
 /// Connect/disconnect cycles against one server: what is left afterwards.
-async fn churn(contender: &Contender, cycles: usize) {
+async fn churn(contender: &Contender, cycles: usize, run: &Run) -> ChurnRow {
     let workspace = Workspace::new();
     let server = contender.start(&workspace.file);
     let addr: SocketAddr = ([127, 0, 0, 1], server.port).into();
@@ -296,6 +330,7 @@ async fn churn(contender: &Contender, cycles: usize) {
     let took = started.elapsed();
     settle_down();
     let (rss_after, fds_after) = (rss(&server), open_fds(&server));
+    let watches = inotify_instances(&server);
     println!(
         "# churn: {cycles} connect/read greeting/disconnect cycles, {}",
         contender.name
@@ -309,10 +344,7 @@ async fn churn(contender: &Contender, cycles: usize) {
         rss_after.unwrap_or(0) / 1024
     );
     println!("| open file descriptors | {fds_before} | {fds_after} |");
-    println!(
-        "| inotify instances (OS watches) | - | {} |",
-        inotify_instances(&server)
-    );
+    println!("| inotify instances (OS watches) | - | {watches} |");
     println!();
     println!(
         "{cycles} cycles in {:.1} s ({:.0} per second); RSS change {:+} KiB",
@@ -320,6 +352,20 @@ async fn churn(contender: &Contender, cycles: usize) {
         cycles as f64 / took.as_secs_f64(),
         (rss_after.unwrap_or(0) as i64 - rss_before.unwrap_or(0) as i64) / 1024
     );
+    ChurnRow {
+        machine: run.machine.clone(),
+        date: run.date.clone(),
+        arguments: run.arguments.clone(),
+        server: contender.key.clone(),
+        server_label: contender.name.clone(),
+        cycles,
+        seconds: (took.as_secs_f64() * 100.0).round() / 100.0,
+        rss_before_kib: rss_before.map(|bytes| bytes / 1024),
+        rss_after_kib: rss_after.map(|bytes| bytes / 1024),
+        open_fds_before: fds_before,
+        open_fds_after: fds_after,
+        inotify_instances_after: watches,
+    }
 }
 
 /// `cycles` subscribers, 50 at a time: connect, read the greeting, leave.
