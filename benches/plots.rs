@@ -24,6 +24,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::element::ComposedElement;
 use plotters::prelude::*;
@@ -241,6 +242,35 @@ fn outline(shape: Marker) -> Vec<(i32, i32)> {
     }
 }
 
+/// The look every plot's grid and axes share: thin grey lines, near-black
+/// axes and labels, and no more than four light lines between two bold
+/// ones.
+fn house_style<'m, 'a, 'b, X: Ranged, Y: Ranged>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, SVGBackend<'a>>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, SVGBackend<'a>> {
+    mesh.max_light_lines(4)
+        .bold_line_style(GRID)
+        .light_line_style(GRID_LIGHT)
+        .axis_style(INK)
+        .axis_desc_style(font(18, &INK))
+        .label_style(font(16, &INK))
+}
+
+/// Draws the legend of every labelled series, on a white box at `position`.
+fn legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+) -> Drawn {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.92))
+        .border_style(GRID)
+        .label_font(font(15, &INK))
+        .draw()?;
+    Ok(())
+}
+
 /// A server's marker, in pixels around (0, 0): place it with
 /// `EmptyElement::at(point) + marker(style)`.
 fn marker((color, shape): (RGBColor, Marker)) -> Polygon<(i32, i32)> {
@@ -309,21 +339,14 @@ fn all_notified(area: &Area, rows: &[FanOutRow]) -> Drawn {
             ((low_x / 1.6)..(high_x * 1.6)).log_scale(),
             y_range.clone().log_scale(),
         )?;
-    chart
-        .configure_mesh()
+    house_style(&mut chart.configure_mesh())
         // Few enough labels that a log axis shows only powers of ten.
         .x_labels(5)
         .y_labels(6)
-        .max_light_lines(4)
         .x_desc("subscribers (log scale)")
         .y_desc("every subscriber notified, ms (log scale)")
         .x_label_formatter(&|x| thousands(*x))
         .y_label_formatter(&|y| axis_milliseconds(*y))
-        .bold_line_style(GRID)
-        .light_line_style(GRID_LIGHT)
-        .axis_style(INK)
-        .axis_desc_style(font(18, &INK))
-        .label_style(font(16, &INK))
         .draw()?;
     for (key, label, rows) in &servers {
         let style = server_style(key);
@@ -403,14 +426,7 @@ fn all_notified(area: &Area, rows: &[FanOutRow]) -> Drawn {
             )
         }))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.92))
-        .border_style(GRID)
-        .label_font(font(15, &INK))
-        .draw()?;
-    Ok(())
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }
 
 /// Plot 2: resident memory per idle subscriber.
@@ -452,19 +468,12 @@ fn memory(area: &Area, rows: &[FanOutRow]) -> Drawn {
             ((low_x / 1.6)..(high_x * 1.6)).log_scale(),
             0f64..(high_y * 1.2),
         )?;
-    chart
-        .configure_mesh()
+    house_style(&mut chart.configure_mesh())
         .x_labels(5)
-        .max_light_lines(4)
         .x_desc("subscribers (log scale)")
         .y_desc("RSS per idle subscriber, bytes")
         .x_label_formatter(&|x| thousands(*x))
         .y_label_formatter(&|y| thousands(*y))
-        .bold_line_style(GRID)
-        .light_line_style(GRID_LIGHT)
-        .axis_style(INK)
-        .axis_desc_style(font(18, &INK))
-        .label_style(font(16, &INK))
         .draw()?;
     let target_ends = [(low_x / 1.6, 1024.0), (high_x * 1.6, 1024.0)];
     chart.draw_series(DashedLineSeries::new(
@@ -506,14 +515,7 @@ fn memory(area: &Area, rows: &[FanOutRow]) -> Drawn {
                 )
         }))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.92))
-        .border_style(GRID)
-        .label_font(font(15, &INK))
-        .draw()?;
-    Ok(())
+    legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 /// The kinds of change plot 3 shows, in order, with their names there.
@@ -583,20 +585,13 @@ fn latency(area: &Area, rows: &[LatencyRow]) -> Drawn {
             -0.5f64..(kinds.len() as f64 - 0.5),
             y_range.clone().log_scale(),
         )?;
-    chart
-        .configure_mesh()
+    house_style(&mut chart.configure_mesh())
         .disable_x_mesh()
         .x_labels(0)
         .y_labels(6)
-        .max_light_lines(4)
         .x_desc("kind of change")
         .y_desc("one subscriber notified, ms (log scale)")
         .y_label_formatter(&|y| axis_milliseconds(*y))
-        .bold_line_style(GRID)
-        .light_line_style(GRID_LIGHT)
-        .axis_style(INK)
-        .axis_desc_style(font(18, &INK))
-        .label_style(font(16, &INK))
         .draw()?;
     // The kinds' names under their groups: the mesh's own labels are
     // numbers.
@@ -679,12 +674,5 @@ fn latency(area: &Area, rows: &[LatencyRow]) -> Drawn {
             .label("missed: no notification within 2 s")
             .legend(|(x, y)| Cross::new((x + 12, y), 6, INK.stroke_width(3)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.92))
-        .border_style(GRID)
-        .label_font(font(15, &INK))
-        .draw()?;
-    Ok(())
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }
