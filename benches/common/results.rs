@@ -57,27 +57,11 @@ impl Run {
     }
 }
 
-/// The time now, UTC, to the minute: `2026-11-27 10:43 UTC`. Built from the
-/// crate's own date formatting (`protocol::HumanDate`), so no calendar code
-/// or date crate is needed here.
+/// The time now, UTC, to the minute: `2026-11-27 10:43 UTC`.
 fn utc_now() -> String {
-    use net_watcher::protocol::{HumanDate, now_millis};
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    // `Fri Nov 27 2026 10:43:07 GMT+0000 (UTC)`
-    let human = HumanDate::from_millis(now_millis()).to_string();
-    let words: Vec<&str> = human.split_whitespace().collect();
-    let month = MONTHS
-        .iter()
-        .position(|name| *name == words[1])
-        .map_or(0, |index| index + 1);
-    format!(
-        "{}-{month:02}-{} {} UTC",
-        words[3],
-        words[2],
-        &words[4][..5]
-    )
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%d %H:%M UTC")
+        .to_string()
 }
 
 /// A figure in microseconds, to a tenth: enough for any plot or table, and
