@@ -99,3 +99,201 @@ async fn r5_the_end_is_signalled_once_after_the_remainder_is_handled() {
     );
 }
 // ANCHOR_END: r5
+
+/// Chapter 1: the server of step 1 tells each new subscriber, after the
+/// greeting, how many subscribers are connected, itself included.
+mod counting_subscribers {
+    use crate::support::binary::{LineReader, TestServer, exercise_program};
+    use crate::support::target::{TargetFile, target};
+    use pretty_assertions::assert_eq;
+    use rstest::rstest;
+
+    fn start(target: &TargetFile) -> TestServer {
+        let program = exercise_program("examples/answer-count-subscribers");
+        TestServer::step(Some(target.dir()), &program, &["target.txt"])
+    }
+
+    /// Connects a subscriber and checks its first two lines: the greeting,
+    /// then the count it is told.
+    fn subscribe(server: &TestServer, told: usize) -> LineReader {
+        let mut subscriber = server.connect();
+        assert_eq!(
+            subscriber.next_line("the greeting"),
+            "Now watching \"target.txt\" for changes...\n"
+        );
+        assert_eq!(
+            subscriber.next_line("the count, after the greeting"),
+            format!("Subscribers connected: {told}\n")
+        );
+        subscriber
+    }
+
+    #[rstest]
+    fn tells_each_newcomer_how_many_are_connected_itself_included(target: TargetFile) {
+        let server = start(&target);
+        let _first = subscribe(&server, 1);
+        let _second = subscribe(&server, 2);
+        let _third = subscribe(&server, 3);
+    }
+
+    #[rstest]
+    fn no_longer_counts_a_subscriber_that_left(target: TargetFile) {
+        let mut server = start(&target);
+        let first = subscribe(&server, 1);
+        let _second = subscribe(&server, 2);
+        drop(first);
+        // The server counts the leaver out before it says so.
+        server.process.wait_for_stdout("Subscriber disconnected.");
+        let _third = subscribe(&server, 2);
+    }
+
+    #[rstest]
+    fn still_tells_every_subscriber_of_a_change(target: TargetFile) {
+        let server = start(&target);
+        let mut subscribers = [subscribe(&server, 1), subscribe(&server, 2)];
+        target.touch();
+        for (number, subscriber) in subscribers.iter_mut().enumerate() {
+            let line = subscriber.next_line(&format!("the change, at subscriber {number}"));
+            assert!(line.starts_with("File changed: "), "got {line:?}");
+        }
+    }
+}
+
+/// Chapter 2: the server of step 2 removes the socket file a stopped server
+/// left, and nothing else: not a live server's socket, not a file that is
+/// not a socket.
+mod a_leftover_socket_file {
+    use std::os::unix::net::UnixListener;
+
+    use crate::support::binary::{Spawned, TestServer, exercise_program, step_environment};
+    use crate::support::target::{TargetFile, target};
+    use pretty_assertions::assert_eq;
+    use rstest::rstest;
+
+    fn program() -> String {
+        exercise_program("examples/answer-unix-leftover-socket")
+    }
+
+    /// Runs the program on `target.txt` and `socket`, expecting it to fail
+    /// to start; returns what it wrote on stderr.
+    fn fails_to_start(target: &TargetFile, socket: &str) -> String {
+        let mut server = Spawned::start_configured(
+            Some(target.dir()),
+            &program(),
+            &["target.txt", socket],
+            step_environment,
+        );
+        let (status, lines) = server.wait_for_exit();
+        assert!(!status.success(), "{}", server.report());
+        assert_eq!(lines, Vec::<String>::new(), "it must not say it listens");
+        server.stderr()
+    }
+
+    #[rstest]
+    fn listens_where_a_stopped_server_left_its_socket_file(target: TargetFile) {
+        let socket = target.dir().join("watcher.sock");
+        // A socket file that nothing answers on, as a server stopped with
+        // Ctrl+C leaves it: std's listener does not remove its file when
+        // dropped.
+        drop(UnixListener::bind(&socket).expect("a socket file can be made"));
+        let server = TestServer::step(
+            Some(target.dir()),
+            &program(),
+            &["target.txt", socket.to_str().unwrap()],
+        );
+        let mut subscriber = server.connect();
+        assert_eq!(
+            subscriber.next_line("the greeting"),
+            "Now watching \"target.txt\" for changes...\n"
+        );
+    }
+
+    #[rstest]
+    fn leaves_the_socket_of_a_server_that_still_answers(target: TargetFile) {
+        let socket = target.dir().join("watcher.sock");
+        let socket = socket.to_str().unwrap();
+        let first = TestServer::step(Some(target.dir()), &program(), &["target.txt", socket]);
+        let stderr = fails_to_start(&target, socket);
+        assert!(stderr.contains("Address already in use"), "got {stderr:?}");
+        // The first server still serves on its socket.
+        let mut subscriber = first.connect();
+        assert_eq!(
+            subscriber.next_line("the greeting, from the first server"),
+            "Now watching \"target.txt\" for changes...\n"
+        );
+    }
+
+    #[rstest]
+    fn never_removes_a_file_that_is_not_a_socket(target: TargetFile) {
+        let notes = target.dir().join("notes.txt");
+        std::fs::write(&notes, "keep me\n").unwrap();
+        let stderr = fails_to_start(&target, notes.to_str().unwrap());
+        assert!(stderr.contains("Address already in use"), "got {stderr:?}");
+        assert_eq!(std::fs::read_to_string(&notes).unwrap(), "keep me\n");
+    }
+}
+
+/// Chapter 3: the JSON service of step 3 tells a removal of the watched
+/// file as a third message type, `{"type":"removed","timestamp":...}`.
+mod a_removed_message {
+    use jiff::Timestamp;
+
+    use crate::support::binary::{LineReader, TestServer, exercise_program};
+    use crate::support::target::{TargetFile, target};
+    use pretty_assertions::assert_eq;
+    use rstest::rstest;
+
+    /// Starts the service on `target.txt`, connects, and checks the
+    /// greeting.
+    fn subscribe(target: &TargetFile) -> (TestServer, LineReader) {
+        let program = exercise_program("examples/answer-json-service-removed");
+        let server = TestServer::step(Some(target.dir()), &program, &["target.txt"]);
+        let mut subscriber = server.connect();
+        assert_eq!(
+            subscriber.next_line("the greeting"),
+            "{\"type\":\"watching\",\"file\":\"target.txt\"}\n"
+        );
+        (server, subscriber)
+    }
+
+    /// The timestamp of a line `{"type":"KIND","timestamp":N}`, or `None`
+    /// if the line is not exactly that.
+    fn timestamp_of(kind: &str, line: &str) -> Option<i64> {
+        line.strip_prefix(&format!("{{\"type\":\"{kind}\",\"timestamp\":"))?
+            .strip_suffix("}\n")?
+            .parse()
+            .ok()
+    }
+
+    #[rstest]
+    fn tells_a_removal_as_a_removed_message_with_its_time(target: TargetFile) {
+        let (_server, mut subscriber) = subscribe(&target);
+        let before = Timestamp::now().as_millisecond();
+        std::fs::remove_file(target.path()).unwrap();
+        // Removing a file first changes its link count, which the OS may
+        // report as a change of its own: `changed` lines may come first.
+        let timestamp = loop {
+            let line = subscriber.next_line("the removed message");
+            if let Some(timestamp) = timestamp_of("removed", &line) {
+                break timestamp;
+            }
+            assert!(
+                timestamp_of("changed", &line).is_some(),
+                "expected a removed or changed message, got {line:?}"
+            );
+        };
+        let after = Timestamp::now().as_millisecond();
+        assert!(
+            (before..=after).contains(&timestamp),
+            "{timestamp} is not between {before} and {after}"
+        );
+    }
+
+    #[rstest]
+    fn still_tells_a_change_as_a_changed_message(target: TargetFile) {
+        let (_server, mut subscriber) = subscribe(&target);
+        target.touch();
+        let line = subscriber.next_line("the change");
+        assert!(timestamp_of("changed", &line).is_some(), "got {line:?}");
+    }
+}

@@ -90,6 +90,14 @@ pub fn step_environment(command: &mut Command) {
 /// waits for it only when the client frames messages correctly.
 pub const SPLIT_PAUSE_MS: &str = "2000";
 
+/// The program an exercise's spec runs (`examples/NAME`): the student's own,
+/// when `NET_WATCHER_EXERCISE` names one
+/// (`NET_WATCHER_EXERCISE=examples/net-watcher-json-client`), else `answer`,
+/// the answer checked in under `chapters/answers/`.
+pub fn exercise_program(answer: &str) -> String {
+    std::env::var("NET_WATCHER_EXERCISE").unwrap_or_else(|_| answer.to_owned())
+}
+
 /// A running child process whose stdout lines arrive on a channel and whose
 /// stderr is collected, both by threads, so the child never blocks on a full
 /// pipe however much it prints.
