@@ -15,6 +15,7 @@
 //! Only the two messages change from step 1, and its weaknesses stay.
 
 // ANCHOR: program
+// ANCHOR: imports
 use std::error::Error;
 use std::path::Path;
 
@@ -24,6 +25,7 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{self, UnboundedSender};
+// ANCHOR_END: imports
 
 // ANCHOR: messages
 /// The protocol's two messages. serde writes each as one JSON object: the

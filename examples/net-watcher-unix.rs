@@ -15,6 +15,7 @@
 //! "Address already in use" until you delete it.
 
 // ANCHOR: program
+// ANCHOR: imports
 use std::error::Error;
 use std::path::Path;
 
@@ -23,6 +24,7 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc::{self, UnboundedSender};
+// ANCHOR_END: imports
 
 // ANCHOR: main
 // `#[tokio::main]` starts tokio's runtime, the event loop that Node gives every

@@ -20,6 +20,7 @@
 //! writes do.
 
 // ANCHOR: program
+// ANCHOR: imports
 use std::error::Error;
 use std::path::Path;
 
@@ -28,6 +29,7 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{self, UnboundedSender};
+// ANCHOR_END: imports
 
 // ANCHOR: main
 // `#[tokio::main]` starts tokio's runtime, the event loop that Node gives every

@@ -3,7 +3,8 @@
 //! Every code excerpt equals the source region it quotes; every transcript
 //! equals its fixture; every quoted file equals the file; every Rust block
 //! is either an excerpt or compiled as a doctest (see `src/lib.rs`); every
-//! `cargo run` line uses flags the binary accepts.
+//! Mermaid diagram names its kind; every `cargo run` command uses flags the
+//! program it runs accepts.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -258,73 +259,232 @@ mod every_quoted_file {
     }
 }
 
-mod every_cargo_run_line {
+mod every_mermaid_diagram {
+    use super::*;
+
+    /// The kinds of diagram Mermaid draws that the course may use. A block
+    /// whose first line is not one of these would show as an error box on
+    /// the Git host instead of a picture.
+    const KINDS: [&str; 5] = [
+        "sequenceDiagram",
+        "flowchart",
+        "graph",
+        "stateDiagram-v2",
+        "timeline",
+    ];
+
+    /// A ```mermaid block is a picture, not code: the Rust checks above leave
+    /// it alone (rustdoc does not compile a block labelled with another
+    /// language), and this one checks that it starts by naming its kind of
+    /// diagram. In a sequence diagram a `;` ends a statement and a `#` starts
+    /// an entity code (`#59;`), so message text may not contain either: a
+    /// JSON message or a Rust statement shown in an arrow's label would be
+    /// cut there.
+    #[test]
+    fn names_a_kind_of_diagram_mermaid_draws() {
+        let mut problems = Vec::new();
+        let mut diagrams = 0;
+        for (chapter, text) in chapters() {
+            for block in blocks(&text).iter().filter(|block| block.info == "mermaid") {
+                diagrams += 1;
+                let place = format!("{chapter}:{}", block.line);
+                let first = block.body.lines().next().unwrap_or("").trim();
+                let kind = first.split_whitespace().next().unwrap_or("");
+                if !KINDS.contains(&kind) {
+                    problems.push(format!(
+                        "{place}: a mermaid block must start with one of {KINDS:?}, not {first:?}"
+                    ));
+                }
+                if kind == "sequenceDiagram" {
+                    for (offset, line) in block.body.lines().enumerate() {
+                        let said = line.split_once(':').map_or("", |(_, said)| said);
+                        if said.contains(';') || said.contains('#') {
+                            problems.push(format!(
+                                "{chapter}:{}: `;` and `#` cut a sequence diagram's text: {line:?}",
+                                block.line + 1 + offset
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(diagrams >= 2, "only {diagrams} mermaid blocks found");
+    }
+}
+
+/// Every `cargo run` command a chapter or the README shows, wherever it
+/// stands (a console block, a sentence, a diagram's label), is checked
+/// against the program it runs:
+///
+/// - `cargo run -- ...` and `cargo run --bin NAME -- ...`: the flags after
+///   `--` must appear in the binary's `--help`;
+/// - `cargo run --example NAME -- ...`: the example must exist, and if it
+///   has a `--help` (its source derives clap's `Parser`, or handles
+///   `"--help"` itself), its flags are checked against that `--help` as a
+///   binary's are. An example without one (the práctica's step programs,
+///   which read only positional arguments and `PORT`, and the exercises'
+///   answers) takes no flags at all: running it with `--help` would start a
+///   server watching a file named `--help`, so it is never run here, and
+///   any `--word` after its `--` is reported, since the program would take
+///   it for a file name.
+///
+/// A program named in capitals (`cargo run --example NAME`) is a
+/// placeholder in a sentence, and is skipped.
+mod every_cargo_run_command {
     use super::*;
     use crate::support::binary::bin;
     use std::process::Command;
 
-    fn help(binary: &str) -> String {
-        let output = Command::new(bin(binary)).arg("--help").output().unwrap();
-        assert!(output.status.success(), "{binary} --help fails");
+    /// A program a `cargo run` command runs, and what it says `--help` lists.
+    enum Program {
+        /// A binary, or an example with a `--help`: the flags it lists.
+        Documented(String),
+        /// An example that takes no flags.
+        WithoutFlags,
+    }
+
+    fn help(program: &str) -> String {
+        let output = Command::new(bin(program)).arg("--help").output().unwrap();
+        assert!(output.status.success(), "{program} --help fails");
         String::from_utf8(output.stdout).unwrap()
     }
 
+    /// The source files of example `name`: those of its `[[example]]` entry
+    /// in Cargo.toml if it has one, else `examples/NAME.rs` or every file of
+    /// `examples/NAME/`. `None` if there is no such example.
+    fn example_sources(name: &str) -> Option<Vec<String>> {
+        let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+        let declared = manifest.split("[[example]]").skip(1).find_map(|entry| {
+            let value = |key: &str| {
+                entry.lines().find_map(|line| {
+                    let (left, right) = line.split_once('=')?;
+                    (left.trim() == key).then(|| right.trim().trim_matches('"').to_owned())
+                })
+            };
+            (value("name")? == name).then(|| value("path")).flatten()
+        });
+        let candidates = match declared {
+            Some(path) => vec![root().join(path)],
+            None => vec![
+                root().join(format!("examples/{name}.rs")),
+                root().join(format!("examples/{name}")),
+            ],
+        };
+        let path = candidates.into_iter().find(|path| path.exists())?;
+        if path.is_file() {
+            return Some(vec![fs::read_to_string(path).unwrap()]);
+        }
+        let files = fs::read_dir(&path).unwrap();
+        Some(
+            files
+                .filter_map(|file| fs::read_to_string(file.ok()?.path()).ok())
+                .collect(),
+        )
+    }
+
+    fn has_help(sources: &[String]) -> bool {
+        sources
+            .iter()
+            .any(|source| source.contains("derive(Parser") || source.contains("\"--help\""))
+    }
+
+    /// Every command in `text` that starts with `cargo run`: the rest of the
+    /// line, up to a closing backtick or quote or a `#` comment, in words.
+    fn commands(text: &str) -> Vec<(usize, Vec<&str>)> {
+        let mut found = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            for (at, _) in line.match_indices("cargo run") {
+                let rest = &line[at + "cargo run".len()..];
+                let end = rest.find(['`', '"']).unwrap_or(rest.len());
+                let command = rest[..end].split(" #").next().unwrap_or("");
+                found.push((number + 1, command.split_whitespace().collect()));
+            }
+        }
+        found
+    }
+
     #[test]
-    fn uses_only_flags_the_binary_accepts() {
-        let mut helps = BTreeMap::new();
+    fn uses_only_flags_the_program_accepts() {
+        let mut programs: BTreeMap<String, Program> = BTreeMap::new();
         let mut problems = Vec::new();
         let mut checked = 0;
+        let mut examples_checked = 0;
         for (chapter, text) in chapters().into_iter().chain([(
             "README.md".to_owned(),
             fs::read_to_string(root().join("README.md")).unwrap(),
         )]) {
-            for (number, line) in text.lines().enumerate() {
-                let line = line.trim_start();
-                let line = line.strip_prefix("$ ").unwrap_or(line);
-                let Some(command) = line.strip_prefix("cargo run") else {
+            for (line, words) in commands(&text) {
+                let place = format!("{chapter}:{line}");
+                let named = |option: &str| {
+                    let at = words.iter().position(|word| *word == option)?;
+                    Some(words.get(at + 1).copied().unwrap_or(""))
+                };
+                let (key, shown) = match (named("--bin"), named("--example")) {
+                    (Some(binary), _) => (binary.to_owned(), format!("`{binary}`")),
+                    (None, Some(example)) => (
+                        format!("examples/{example}"),
+                        format!("the example `{example}`"),
+                    ),
+                    (None, None) => ("net-watcher".to_owned(), "`net-watcher`".to_owned()),
+                };
+                // `cargo run --example NAME` describes a command, with a
+                // placeholder in capitals; there is nothing to run.
+                let name = key.trim_start_matches("examples/");
+                if !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
                     continue;
+                }
+                let program = match programs.get(&key) {
+                    Some(program) => program,
+                    None => {
+                        let program = match key.strip_prefix("examples/") {
+                            None => Program::Documented(help(&key)),
+                            Some(example) => match example_sources(example) {
+                                None => {
+                                    problems
+                                        .push(format!("{place}: there is no example {example:?}"));
+                                    continue;
+                                }
+                                Some(sources) if has_help(&sources) => {
+                                    Program::Documented(help(&key))
+                                }
+                                Some(_) => Program::WithoutFlags,
+                            },
+                        };
+                        programs.entry(key.clone()).or_insert(program)
+                    }
                 };
-                // A comment may follow the command.
-                let command = command.split(" #").next().unwrap_or("");
-                let words: Vec<&str> = command.split_whitespace().collect();
-                // `--bin NAME`, `--example NAME` (found as `examples/NAME`),
-                // or else the default binary.
-                let binary = match (
-                    words.iter().position(|word| *word == "--bin"),
-                    words.iter().position(|word| *word == "--example"),
-                ) {
-                    (Some(at), _) => words[at + 1].to_owned(),
-                    (None, Some(at)) => format!("examples/{}", words[at + 1]),
-                    (None, None) => "net-watcher".to_owned(),
-                };
+                if key.starts_with("examples/") {
+                    examples_checked += 1;
+                }
                 let arguments = match words.iter().position(|word| *word == "--") {
                     Some(at) => &words[at + 1..],
                     None => &[][..],
                 };
-                let flags: Vec<&str> = arguments
-                    .iter()
-                    .copied()
-                    .filter(|word| word.starts_with("--"))
-                    .collect();
-                if flags.is_empty() {
-                    // Nothing to check; and a step example given `--help`
-                    // would take it for a file name and start serving.
-                    continue;
-                }
-                let help = helps.entry(binary.clone()).or_insert_with(|| help(&binary));
-                for flag in flags {
+                for flag in arguments.iter().filter(|word| word.starts_with("--")) {
                     checked += 1;
                     let flag = flag.split('=').next().unwrap();
-                    if !help.contains(&format!("{flag} ")) && !help.contains(&format!("{flag}\n")) {
-                        problems.push(format!(
-                            "{chapter}:{}: `{binary}` has no flag {flag}",
-                            number + 1
-                        ));
+                    match program {
+                        Program::Documented(help) => {
+                            if !help.contains(&format!("{flag} "))
+                                && !help.contains(&format!("{flag}\n"))
+                            {
+                                problems.push(format!("{place}: {shown} has no flag {flag}"));
+                            }
+                        }
+                        Program::WithoutFlags => problems.push(format!(
+                            "{place}: {shown} takes no flags (it has no --help), \
+                             so it would take {flag} for a file name"
+                        )),
                     }
                 }
             }
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
         assert!(checked >= 5, "only {checked} flags checked");
+        assert!(
+            examples_checked >= 3,
+            "only {examples_checked} `cargo run --example` commands found"
+        );
     }
 }

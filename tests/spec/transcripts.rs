@@ -267,6 +267,27 @@ mod steps {
         check("fixtures/transcripts/steps-01-no-filename.txt", &shown);
     }
 
+    /// Step 1, a save that replaces the file, as many editors save: a new
+    /// file renamed over the old one. The watch followed the old file: its
+    /// end is told twice (its link count drops, then it is deleted), and
+    /// after that a change to the new file is told to nobody.
+    #[rstest]
+    fn step_1_a_save_by_rename(target: TargetFile) {
+        let server = TestServer::step(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+        let mut nc = server.connect();
+        let mut session = nc_command();
+        session.push_str(&nc.next_line("the greeting"));
+        let saved = target.dir().join("target.txt.new");
+        fs::write(&saved, "saved\n").unwrap();
+        fs::rename(&saved, target.path()).unwrap();
+        for told in ["first", "second"] {
+            session.push_str(&nc.next_line(&format!("the {told} line for the save")));
+        }
+        target.touch();
+        nc.expect_silence("a touch of the file the save put in place");
+        check("fixtures/transcripts/steps-01-save-by-rename.txt", &session);
+    }
+
     /// Step 1, watching a file that is not there: it listens, then dies
     /// when the first subscriber connects, as the book's server does.
     #[rstest]
