@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{self, UnboundedSender};
 
 // ANCHOR: messages
-/// The protocol's two messages. serde writes each as one JSON object: the
+/// The protocol's three messages. serde writes each as one JSON object: the
 /// variant's name, in lower case, as its `type` (`tag = "type"`), then its
 /// fields in order; byte for byte what the book's `JSON.stringify` writes.
 /// `timestamp` counts milliseconds since 1970, as JavaScript's `Date.now()`.

@@ -312,8 +312,9 @@ mod steps {
         check("fixtures/transcripts/steps-01-missing-file.txt", &console);
     }
 
-    /// Step 2: the server on a Unix socket and `nc -U`; then a second start,
-    /// which finds the socket file the first left behind.
+    /// Step 2: the server on a Unix socket and `nc -U`, stopped with Ctrl+C;
+    /// then a second start, which finds the socket file the first left
+    /// behind (a fixture of its own: chapter 2 shows it as the weakness).
     #[rstest]
     fn step_2_the_unix_socket_server(target: TargetFile) {
         let socket = target.dir().join("watcher.sock");
@@ -339,9 +340,13 @@ mod steps {
         );
         let (status, lines) = again.wait_for_exit();
         assert_eq!(status.code(), Some(1), "{}", again.report());
-        console.push_str(&terminal(command, &lines, &again.stderr()));
+        let second_start = terminal(command, &lines, &again.stderr());
         check("fixtures/transcripts/steps-02-unix-console.txt", &console);
         check("fixtures/transcripts/steps-02-unix-session.txt", &session);
+        check(
+            "fixtures/transcripts/steps-02-leftover-socket.txt",
+            &second_start,
+        );
     }
 
     /// Step 3: the JSON service, raw, through `nc`.
@@ -354,6 +359,27 @@ mod steps {
         );
         let session = nc_session(&nc_command(), &server, &target, 1);
         check("fixtures/transcripts/steps-03-json-session.txt", &session);
+    }
+
+    /// Step 3, the watched file removed: the protocol has only `changed`
+    /// to say it with, and says it twice (the file's count of names drops
+    /// to zero, then it is deleted). A client cannot tell that it is gone.
+    #[rstest]
+    fn step_3_a_removal(target: TargetFile) {
+        let server = TestServer::step(
+            Some(target.dir()),
+            "examples/net-watcher-json-service",
+            &["target.txt"],
+        );
+        let mut nc = server.connect();
+        let mut session = nc_command();
+        session.push_str(&nc.next_line("the greeting"));
+        fs::remove_file(target.path()).unwrap();
+        for told in ["first", "second"] {
+            session.push_str(&nc.next_line(&format!("the {told} line for the removal")));
+        }
+        nc.expect_silence("the two lines for the removal");
+        check("fixtures/transcripts/steps-03-removal.txt", &session);
     }
 
     /// Step 4: the client against the JSON service, until the service stops.
