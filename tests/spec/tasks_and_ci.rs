@@ -155,6 +155,11 @@ mod the_cargo_aliases {
         let mut documents = vec!["README.md".to_owned()];
         for entry in fs::read_dir(root().join("chapters")).unwrap() {
             let path = entry.unwrap().path();
+            // The chapters only: `chapters/answers/` holds the exercises'
+            // answer programs, which are Rust, not documents.
+            if path.extension().is_none_or(|extension| extension != "md") {
+                continue;
+            }
             documents.push(format!(
                 "chapters/{}",
                 path.file_name().unwrap().to_string_lossy()
