@@ -1,6 +1,12 @@
-//! describe: the exercises at the end of the chapter, each answered by a test.
+//! describe: the exercises of the course, each answered by a test.
 //!
-//! Chapter 8 of the course discusses each one and points here.
+//! The book's exercises at the end of its chapter (T1, T2, R1–R5) come
+//! first; chapter 8 of the course discusses each one and points here. Then
+//! the exercises of chapters 1 to 6, each a program a student writes: these
+//! specs run the answer checked in under `chapters/answers/`, or the
+//! student's own program when `NET_WATCHER_EXERCISE` names it, as in
+//! `NET_WATCHER_EXERCISE=examples/net-watcher-json-client cargo test
+//! exercises::a_third_message_type`.
 
 use futures_util::StreamExt;
 use net_watcher::ldj::{LdjError, MessageStream};
@@ -295,5 +301,165 @@ mod a_removed_message {
         target.touch();
         let line = subscriber.next_line("the change");
         assert!(timestamp_of("changed", &line).is_some(), "got {line:?}");
+    }
+}
+
+/// Chapter 4: the client of step 4 prints a third message type, `removed`,
+/// as `File removed: <date>`, and still prints the others as before. The
+/// scripted server sends one message per connection, in one write, which
+/// the client of step 4 reads as one read.
+mod a_third_message_type {
+    use crate::support::binary::{ScriptedServer, Spawned, exercise_program};
+    use pretty_assertions::assert_eq;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::removed(
+        b"{\"type\":\"removed\",\"timestamp\":1450694370094}\n",
+        "File removed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"
+    )]
+    #[case::changed(
+        b"{\"type\":\"changed\",\"timestamp\":1450694370094}\n",
+        "File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"
+    )]
+    #[case::watching(
+        b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n",
+        "Now watching: target.txt"
+    )]
+    #[case::any_other(
+        b"{\"type\":\"renamed\",\"file\":\"x\"}\n",
+        "Unrecognized message type: renamed"
+    )]
+    fn prints_each_message_type(#[case] sent: &'static [u8], #[case] printed: &str) {
+        let server = ScriptedServer::sending(sent);
+        let program = exercise_program("examples/answer-a-third-message-type");
+        let mut client = Spawned::step_client(&program, server.port());
+        let (status, lines) = client.wait_for_exit();
+        server.finish();
+        assert!(status.success(), "{}", client.report());
+        assert_eq!(lines, [printed]);
+    }
+}
+
+/// Chapter 5: a fake service that splits the book's message in three
+/// writes, a pause apart; the client of step 4 fails on it, and the client
+/// of step 6 prints the one message.
+mod a_three_way_split {
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use std::io::Read;
+    use std::net::TcpStream;
+
+    use crate::support::PATIENCE;
+    use crate::support::binary::{
+        SPLIT_PAUSE_MS, Spawned, TestServer, exercise_program, step_environment,
+    };
+
+    /// The service, on a free port, with a pause long enough that each part
+    /// arrives in a read of its own, however busy the machine.
+    fn start_service() -> TestServer {
+        let program = exercise_program("examples/answer-three-way-split-service");
+        TestServer::start_configured(&program, &[], |command| {
+            step_environment(command);
+            command.env("PAUSE_MS", SPLIT_PAUSE_MS);
+        })
+    }
+
+    #[test]
+    fn sends_the_books_message_in_three_reads_then_closes() {
+        let service = start_service();
+        let mut subscriber = TcpStream::connect(service.addr()).expect("the service accepts");
+        subscriber.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut reads = Vec::new();
+        let mut buffer = [0u8; 1024];
+        loop {
+            let read = subscriber
+                .read(&mut buffer)
+                .unwrap_or_else(|error| panic!("after the reads {reads:?}: {error}"));
+            if read == 0 {
+                break;
+            }
+            reads.push(String::from_utf8_lossy(&buffer[..read]).into_owned());
+        }
+        assert_eq!(reads.concat(), CHANGED, "the parts, joined");
+        assert_eq!(reads.len(), 3, "one read per part, got {reads:?}");
+    }
+
+    #[test]
+    fn makes_the_client_of_step_4_fail_with_a_json_error() {
+        let service = start_service();
+        let mut client = Spawned::step_client("examples/net-watcher-json-client", service.port());
+        let (status, lines) = client.wait_for_exit();
+        assert_eq!(status.code(), Some(1), "{}", client.report());
+        assert_eq!(lines, Vec::<String>::new());
+        let stderr = client.stderr();
+        assert!(
+            stderr.starts_with("Error: Error(\"EOF while parsing"),
+            "got {stderr:?}"
+        );
+    }
+
+    #[test]
+    fn is_read_by_the_client_of_step_6_as_one_message() {
+        let service = start_service();
+        let mut client = Spawned::step_client("examples/net-watcher-ldj-client", service.port());
+        let (status, lines) = client.wait_for_exit();
+        assert!(status.success(), "{}", client.report());
+        assert_eq!(
+            lines,
+            ["File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"]
+        );
+    }
+}
+
+/// Chapter 6: the client of step 6 reads standard input when its argument
+/// is `-`. From /dev/null it prints nothing and ends at once, without an
+/// error: the students' reading of T2.
+mod a_client_on_any_stream {
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use std::process::Stdio;
+
+    use assert_cmd::Command;
+
+    use crate::support::PATIENCE;
+    use crate::support::binary::{Spawned, bin, exercise_program, step_environment};
+
+    fn program() -> String {
+        exercise_program("examples/answer-ldj-client-on-any-stream")
+    }
+
+    // In both tests `PORT=0` (from `step_environment`): a client that
+    // ignores `-` and connects fails at once, even with a server running on
+    // the práctica's port.
+
+    #[test]
+    fn prints_nothing_and_exits_zero_when_standard_input_is_dev_null() {
+        let mut client = Spawned::start_configured(None, &program(), &["-"], |command| {
+            step_environment(command);
+            command.stdin(Stdio::null());
+        });
+        let (status, lines) = client.wait_for_exit();
+        assert!(status.success(), "{}", client.report());
+        assert_eq!(lines, Vec::<String>::new());
+        assert_eq!(client.stderr(), "");
+    }
+
+    #[test]
+    fn prints_each_message_it_reads_from_a_pipe() {
+        let mut command = std::process::Command::new(bin(&program()));
+        step_environment(&mut command);
+        Command::from_std(command)
+            .arg("-")
+            .timeout(PATIENCE)
+            .write_stdin(format!(
+                "{{\"type\":\"watching\",\"file\":\"target.txt\"}}\n{CHANGED}"
+            ))
+            .assert()
+            .success()
+            .stdout(
+                "Now watching: target.txt\nFile changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)\n",
+            )
+            .stderr("");
     }
 }

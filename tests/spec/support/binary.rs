@@ -126,7 +126,7 @@ impl Spawned {
     }
 
     /// Like [`Spawned::start_in`], with `configure` applied to the command
-    /// before it starts (limits, environment).
+    /// before it starts (limits, environment, another stdin than a pipe).
     pub fn start_configured(
         dir: Option<&Path>,
         name: &str,
@@ -138,12 +138,15 @@ impl Spawned {
         if let Some(dir) = dir {
             command.current_dir(dir);
         }
-        configure(&mut command);
-        let mut child = command
+        command
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        // After the pipes, so that a test may give the child another stdin
+        // (`Stdio::null()`: /dev/null).
+        configure(&mut command);
+        let mut child = command
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start `{command_line}`: {error}"));
 
