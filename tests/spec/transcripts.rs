@@ -203,11 +203,32 @@ fn chapter_5_the_split_service() {
     check("fixtures/transcripts/05-split-service.txt", &output);
 }
 
+/// Chapter 5: the split-message service's console, until Ctrl+C.
+#[test]
+fn chapter_5_the_split_services_console() {
+    let service = TestServer::start("test-json-service", &["--port", "0"]);
+    let port = service.port();
+    let mut process = service.process;
+    process.signal(libc::SIGINT);
+    let (status, lines) = process.wait_for_exit();
+    assert!(status.success(), "{}", process.report());
+    let mut console = String::from("$ cargo run --bin test-json-service\n");
+    for line in &lines {
+        console.push_str(&as_default_port(line, port));
+        console.push('\n');
+    }
+    console.push_str("^C\n");
+    check(
+        "fixtures/transcripts/05-split-service-console.txt",
+        &console,
+    );
+}
+
 /// The práctica's small programs (`examples/`), run as chapters 1 to 6 show
 /// them: each step's terminal, and the failures the steps are about.
 mod steps {
     use super::*;
-    use crate::support::binary::{SPLIT_PAUSE_MS, bin, step_environment};
+    use crate::support::binary::{SPLIT_PAUSE_MS, ScriptedServer, bin, step_environment};
     use pretty_assertions::assert_eq;
 
     /// Ends a step example as the reader's Ctrl+C does: the examples set no
@@ -399,6 +420,51 @@ mod steps {
         assert!(status.success(), "{}", client.report());
         let shown = terminal("cargo run --example net-watcher-json-client", &lines, "");
         check("fixtures/transcripts/steps-04-client-session.txt", &shown);
+    }
+
+    /// Step 4's other failure: two messages in one read. (The chapter has the
+    /// reader play the server with `nc -l`; here a scripted server sends the
+    /// same bytes in one write.)
+    #[test]
+    fn step_4_two_messages_in_one_read() {
+        let server = ScriptedServer::sending(
+            b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n\
+              {\"type\":\"changed\",\"timestamp\":1450694370094}\n",
+        );
+        let mut client = Spawned::step_client("examples/net-watcher-json-client", server.port());
+        let (status, lines) = client.wait_for_exit();
+        server.finish();
+        assert_eq!(status.code(), Some(1), "{}", client.report());
+        let shown = terminal(
+            "cargo run --example net-watcher-json-client",
+            &lines,
+            &client.stderr(),
+        );
+        check("fixtures/transcripts/steps-04-two-in-one-read.txt", &shown);
+    }
+
+    /// Step 6's remaining weakness: a line that is not JSON ends the client,
+    /// and the messages after it are lost.
+    #[test]
+    fn step_6_a_line_that_is_not_json() {
+        let server = ScriptedServer::sending(
+            b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n\
+              Hello!\n\
+              {\"type\":\"changed\",\"timestamp\":1450694370094}\n",
+        );
+        let mut client = Spawned::step_client("examples/net-watcher-ldj-client", server.port());
+        let (status, lines) = client.wait_for_exit();
+        server.finish();
+        assert_eq!(status.code(), Some(1), "{}", client.report());
+        let shown = terminal(
+            "cargo run --example net-watcher-ldj-client",
+            &lines,
+            &client.stderr(),
+        );
+        check(
+            "fixtures/transcripts/steps-06-ldj-client-not-json.txt",
+            &shown,
+        );
     }
 
     /// Steps 5 and 6: each client against the service that splits its one
