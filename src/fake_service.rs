@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::server::{Accepted, Listener};
 
+// ANCHOR: parts
 /// The timestamp of the one message this service sends: the book's.
 pub const TIMESTAMP: u64 = 1_450_694_370_094;
 
@@ -28,6 +29,7 @@ pub const SECOND_CHUNK: &[u8] = b"mp\":1450694370094}\n";
 
 /// The pause between the two writes when none is given: the book's 100 ms.
 pub const DEFAULT_DELAY: Duration = Duration::from_millis(100);
+// ANCHOR_END: parts
 
 /// Writes the split message to `writer`: [`FIRST_CHUNK`], a flush, `delay`,
 /// then [`SECOND_CHUNK`], then closes the writing side.
@@ -46,6 +48,7 @@ where
 }
 // ANCHOR_END: split_message
 
+// ANCHOR: serve
 /// Serves every connection on `listeners` with [`send_split_message`] until
 /// `shutdown` completes, then waits for the messages under way.
 pub async fn serve(listeners: Vec<Listener>, delay: Duration, shutdown: impl Future<Output = ()>) {
@@ -85,3 +88,4 @@ async fn accept_loop(
         }
     }
 }
+// ANCHOR_END: serve

@@ -28,6 +28,7 @@ struct Args {
     delay_ms: u64,
 }
 
+// ANCHOR: main
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -63,3 +64,4 @@ async fn main() -> ExitCode {
     .await;
     ExitCode::SUCCESS
 }
+// ANCHOR_END: main

@@ -6,6 +6,7 @@ use net_watcher::fake_service::{FIRST_CHUNK, SECOND_CHUNK, send_split_message};
 use pretty_assertions::assert_eq;
 use tokio::io::AsyncReadExt;
 
+// ANCHOR: paused_clock
 #[tokio::test(start_paused = true)]
 async fn writes_one_message_in_two_parts_a_delay_apart_then_closes() {
     let (writer, mut reader) = tokio::io::duplex(1024);
@@ -31,6 +32,7 @@ async fn writes_one_message_in_two_parts_a_delay_apart_then_closes() {
     let read = reader.read(&mut second).await.unwrap();
     assert_eq!(read, 0, "then the connection closes");
 }
+// ANCHOR_END: paused_clock
 
 #[test]
 fn its_two_parts_make_the_books_message() {
