@@ -39,13 +39,15 @@
 //! in the sense that matters: it is a [`FusedStream`], so every later poll
 //! also says `None` and nothing can follow the end.
 //!
-//! ## Why there is no "null stream" test (T2)
+//! ## The null stream (T2), read two ways
 //!
 //! Exercise T2 asks what happens when `LDJClient` is built with `null`
 //! instead of a stream. In Rust that program does not compile:
 //! [`MessageStream::new`] takes an `R: AsyncRead`, and there is no `null` of
-//! that type. The nearest real case is a stream that is already at its end;
-//! it yields `None` at once, without an error.
+//! that type. The students' write-up reads T2 further: `null` is accepted,
+//! and the client behaves as a stream from `/dev/null`. That reading is a
+//! stream already at its end, such as `tokio::io::empty()`; it yields `None`
+//! at once, without an error.
 //!
 //! ```compile_fail
 //! use net_watcher::ldj::MessageStream;
