@@ -422,23 +422,27 @@ mod steps {
         check("fixtures/transcripts/steps-04-client-session.txt", &shown);
     }
 
-    /// Step 4's other failure: two messages in one read. (The chapter has the
-    /// reader play the server with `nc -l`; here a scripted server sends the
-    /// same bytes in one write.)
+    /// What the terminal of step example `client` shows when a server sends
+    /// it `bytes` in one write, and the client fails. (The chapters have the
+    /// reader play that server with `nc -l`; here a scripted server sends
+    /// the same bytes.)
+    fn a_client_failing_on(client: &str, bytes: &'static [u8]) -> String {
+        let server = ScriptedServer::sending(bytes);
+        let mut process = Spawned::step_client(&format!("examples/{client}"), server.port());
+        let (status, lines) = process.wait_for_exit();
+        server.finish();
+        assert_eq!(status.code(), Some(1), "{}", process.report());
+        let command = format!("cargo run --example {client}");
+        terminal(&command, &lines, &process.stderr())
+    }
+
+    /// Step 4's other failure: two messages in one read.
     #[test]
     fn step_4_two_messages_in_one_read() {
-        let server = ScriptedServer::sending(
+        let shown = a_client_failing_on(
+            "net-watcher-json-client",
             b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n\
               {\"type\":\"changed\",\"timestamp\":1450694370094}\n",
-        );
-        let mut client = Spawned::step_client("examples/net-watcher-json-client", server.port());
-        let (status, lines) = client.wait_for_exit();
-        server.finish();
-        assert_eq!(status.code(), Some(1), "{}", client.report());
-        let shown = terminal(
-            "cargo run --example net-watcher-json-client",
-            &lines,
-            &client.stderr(),
         );
         check("fixtures/transcripts/steps-04-two-in-one-read.txt", &shown);
     }
@@ -447,19 +451,11 @@ mod steps {
     /// and the messages after it are lost.
     #[test]
     fn step_6_a_line_that_is_not_json() {
-        let server = ScriptedServer::sending(
+        let shown = a_client_failing_on(
+            "net-watcher-ldj-client",
             b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n\
               Hello!\n\
               {\"type\":\"changed\",\"timestamp\":1450694370094}\n",
-        );
-        let mut client = Spawned::step_client("examples/net-watcher-ldj-client", server.port());
-        let (status, lines) = client.wait_for_exit();
-        server.finish();
-        assert_eq!(status.code(), Some(1), "{}", client.report());
-        let shown = terminal(
-            "cargo run --example net-watcher-ldj-client",
-            &lines,
-            &client.stderr(),
         );
         check(
             "fixtures/transcripts/steps-06-ldj-client-not-json.txt",
