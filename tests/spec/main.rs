@@ -8,7 +8,7 @@
 //! | module | subject | chapter |
 //! |---|---|---|
 //! | `ldj_client` | framing bytes into messages (the book's LDJClient) | 5, 6, 7 |
-//! | `exercises` | the book's exercises T1, T2, R1–R5; the chapters' own | 4–6, 8 |
+//! | `exercises` | the book's exercises T1, T2, R1–R5; the chapters' own | 1–6, 8 |
 //! | `message_protocol` | the two protocols' shapes | 1, 3 |
 //! | `notifier` | one OS watch, and the fan-out of each change | 1, 9 |
 //! | `net_watcher_server` | the server, in-process, over TCP | 1, 3 |
