@@ -3,7 +3,7 @@
 //! window, net-watcher with `--debounce-ms 0`, and the book's Node server,
 //! measured in one run, alternating.
 //!
-//! `cargo bench --bench latency -- [CHANGES] [--csv=DIR]` (default 200 per
+//! `cargo bench --bench latency -- [CHANGES] [--csv=DIR] [--before=PATH]` (default 200 per
 //! operation and server; `--csv=DIR` also writes `DIR/latency.csv`). See
 //! BENCHMARKS.md.
 
@@ -171,6 +171,10 @@ fn main() {
             &["--debounce-ms", "0"],
         ),
     ];
+    // `--before=PATH`: each net-watcher contender again, from an older
+    // build, so a change is measured before and after in the same run.
+    let before: Vec<Contender> = contenders.iter().filter_map(Contender::before).collect();
+    contenders.extend(before);
     match Contender::node() {
         Some(node) => contenders.push(node),
         None => eprintln!("node is not installed: the baseline is skipped"),

@@ -44,6 +44,21 @@ impl Contender {
         }
     }
 
+    /// The same contender run from another build of net-watcher, for a
+    /// before/after comparison in one run: `--before=PATH` names that
+    /// build's binary (for example a worktree of the older commit, built
+    /// with `cargo build --release`). `None` without the flag.
+    pub fn before(&self) -> Option<Self> {
+        let binary = before_binary()?;
+        let mut command = self.command.clone();
+        command[0] = binary;
+        Some(Contender {
+            key: format!("{}-before", self.key),
+            name: format!("{} (before)", self.name),
+            command,
+        })
+    }
+
     /// The book's step-3 server, in Node (benches/node/net-watcher-json.js),
     /// if `node` is installed.
     pub fn node() -> Option<Self> {
@@ -163,4 +178,10 @@ pub fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cores} cores, {cpu}")
+}
+
+/// The `--before=PATH` argument: an older net-watcher binary to run beside
+/// this build's (see [`Contender::before`]).
+pub fn before_binary() -> Option<String> {
+    std::env::args().find_map(|arg| arg.strip_prefix("--before=").map(str::to_owned))
 }

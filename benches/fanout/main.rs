@@ -4,7 +4,7 @@
 //! against the book's Node server, alternating, in one run. Then churn:
 //! connect/disconnect cycles, and what they leave behind.
 //!
-//! `cargo bench --bench fanout -- [--quick | --size=N] [--poll-us=N] [--csv=DIR]`
+//! `cargo bench --bench fanout -- [--quick | --size=N] [--poll-us=N] [--csv=DIR] [--before=PATH]`
 //! (`--csv=DIR` also writes `DIR/fanout.csv` and, after a full run,
 //! `DIR/fanout-churn.csv`). See BENCHMARKS.md.
 //!
@@ -60,6 +60,10 @@ fn main() {
         "net-watcher --debounce-ms 0",
         &["--debounce-ms", "0"],
     )];
+    // `--before=PATH`: net-watcher again, from an older build, so a change
+    // is measured before and after in the same run.
+    let before: Vec<Contender> = contenders.iter().filter_map(Contender::before).collect();
+    contenders.extend(before);
     match Contender::node() {
         Some(node) => contenders.push(node),
         None => eprintln!("node is not installed: the baseline is skipped"),
