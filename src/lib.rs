@@ -23,9 +23,12 @@
 //! | [`ldj`] | framing bytes into lines and lines into messages | 5, 6 |
 //! | [`client`] | what the client program prints for each message | 4, 6 |
 //! | [`fake_service`] | the test service that splits one message in two | 5 |
+//! | [`grade`] | the práctica's behaviours, run against any program: the grader | 7 |
 //!
 //! The binaries in `src/bin/` only parse arguments, bind, and call into these
-//! modules, so everything they do can be tested in-process.
+//! modules, so everything they do can be tested in-process. One of them,
+//! `net-watcher-grade`, grades a práctica written in any language with the
+//! same behaviours the spec suite runs against this crate's binaries.
 //!
 //! ## The road of one change
 //!
@@ -62,6 +65,7 @@ pub mod client;
 pub mod connection;
 pub mod console;
 pub mod fake_service;
+pub mod grade;
 pub mod ldj;
 pub mod notifier;
 pub mod protocol;

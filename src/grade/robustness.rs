@@ -1,0 +1,437 @@
+//! Behaviours beyond the práctica: what a server needs to be relied on,
+//! reported in a group of their own so that a student reads them as the
+//! next step, not as a failed step.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+use std::{io, thread};
+
+use super::edits;
+use super::server_steps::{
+    change_problem, expect_change, expected_change, grace, now_ms, protocol, subscribe, touch,
+};
+use super::subject::{Address, Subject, Transport, grader_trouble, remove_if_stale};
+use super::subscriber::Subscriber;
+use super::{BEYOND, Behaviour, Failure, Verdict};
+
+/// The behaviours beyond the práctica for a server on `transport`.
+pub(super) fn behaviours(transport: Transport) -> Vec<Behaviour> {
+    let mut all = vec![
+        Behaviour {
+            group: BEYOND,
+            name: "notices an atomic save (a new file renamed over it) once, and keeps watching",
+            check: notices_an_atomic_save,
+        },
+        Behaviour {
+            group: BEYOND,
+            name: "notices a save by `sed -i` once, and keeps watching",
+            check: notices_sed_in_place,
+        },
+        Behaviour {
+            group: BEYOND,
+            name: "notices a copy over the file by `cp`, and keeps watching",
+            check: notices_a_copy_over_it,
+        },
+        Behaviour {
+            group: BEYOND,
+            name: "merges 300 quick appends into a few notifications (at most 30)",
+            check: does_not_flood,
+        },
+        Behaviour {
+            group: BEYOND,
+            name: "keeps telling the others while one subscriber never reads",
+            check: a_silent_subscriber_does_not_stop_the_others,
+        },
+        Behaviour {
+            group: BEYOND,
+            name: "keeps serving after subscribers that hang up at once",
+            check: survives_hang_ups,
+        },
+        Behaviour {
+            group: BEYOND,
+            name: match transport {
+                Transport::Tcp => "refuses, clearly, a second server on the same port",
+                Transport::Unix => "refuses, clearly, a second server on the same socket",
+            },
+            check: refuses_a_second_server,
+        },
+        Behaviour {
+            group: BEYOND,
+            name: "refuses to start for a file that does not exist",
+            check: refuses_a_missing_file,
+        },
+    ];
+    if transport == Transport::Unix {
+        all.push(Behaviour {
+            group: BEYOND,
+            name: "starts again where a killed server left its socket file",
+            check: starts_over_a_stale_socket,
+        });
+    }
+    all
+}
+
+fn notices_an_atomic_save(subject: &Subject) -> Verdict {
+    noticed_and_still_watching(subject, "an atomic save", true, |file| {
+        edits::atomic_save(file, "Saved by an editor.\n")
+    })
+}
+
+fn notices_sed_in_place(subject: &Subject) -> Verdict {
+    noticed_and_still_watching(subject, "`sed -i`", true, edits::sed_in_place)
+}
+
+/// `cp` truncates and writes in place: the OS reports two modifications,
+/// and whether a server that notifies per OS event sends one line or two
+/// depends on whether it read the first before the second came. A grade
+/// must not depend on that race, so this behaviour does not count lines;
+/// a server that sends a line per event is caught by `does_not_flood`.
+fn notices_a_copy_over_it(subject: &Subject) -> Verdict {
+    noticed_and_still_watching(subject, "a copy by `cp`", false, |file| {
+        edits::copy_over(file, "Copied over.\n")
+    })
+}
+
+/// Makes `change` (called `what`), then touches the file: a correct
+/// server notifies once for each (if `once`; at least once otherwise).
+fn noticed_and_still_watching(
+    subject: &Subject,
+    what: &str,
+    once: bool,
+    change: impl FnOnce(&Path) -> io::Result<()>,
+) -> Verdict {
+    let settings = subject.settings();
+    let protocol = protocol(subject);
+    let mut server = subject.start()?;
+    let mut subscriber = subscribe(&mut server, subject)?;
+    grace(subject);
+    let since = now_ms();
+    change(&server.file).map_err(|error| grader_trouble(what, &error))?;
+    let heard = subscriber.lines_until_quiet(settings.patience, settings.quiet, 10);
+    let since_touch = touch(&server)?;
+    let after = subscriber.next_line();
+
+    let expected = if once {
+        format!("one notification for {what}, and one for a touch after it")
+    } else {
+        format!("a notification for {what}, and one for a touch after it")
+    };
+    let told_of_the_touch = after
+        .as_ref()
+        .is_ok_and(|line| change_problem(protocol, line, since_touch).is_none());
+    let for_the_change = match heard.count {
+        0 => "nothing for it".to_owned(),
+        1 => "one notification for it".to_owned(),
+        count => format!("{count} notifications for it"),
+    };
+    if !told_of_the_touch {
+        let after = match after {
+            Ok(line) => format!("the line {line:?}"),
+            Err(silence) => silence.to_string(),
+        };
+        return Err(Failure::new(
+            expected,
+            format!(
+                "{for_the_change}, then {after} for a touch after it: the watch ended{}",
+                server.exit_note()
+            ),
+        ));
+    }
+    if heard.count == 0 {
+        return Err(Failure::new(
+            expected,
+            format!("nothing for {what} (a touch after it was told)"),
+        ));
+    }
+    if let Some((line, problem)) = heard
+        .lines
+        .iter()
+        .find_map(|line| change_problem(protocol, line, since).map(|problem| (line, problem)))
+    {
+        return Err(Failure::new(
+            format!("{} for {what}", expected_change(protocol)),
+            format!("{line:?}: {problem}"),
+        ));
+    }
+    if once && heard.count > 1 {
+        return Err(Failure::new(
+            expected,
+            format!("{} notifications for one save", heard.count),
+        ));
+    }
+    Ok(())
+}
+
+/// How many appends `does_not_flood` makes, and how far apart.
+const APPENDS: usize = 300;
+const APPEND_GAP: Duration = Duration::from_millis(1);
+
+fn does_not_flood(subject: &Subject) -> Verdict {
+    let settings = subject.settings();
+    let mut server = subject.start()?;
+    let mut subscriber = subscribe(&mut server, subject)?;
+    grace(subject);
+    let started = Instant::now();
+    for number in 0..APPENDS {
+        edits::append(&server.file, &format!("append {number}"))
+            .map_err(|error| grader_trouble("an append", &error))?;
+        // Spread over a third of a second, as a busy log writer does, so
+        // that each append is an OS event of its own: appends made all at
+        // once are merged by the OS's own queue before any server sees them.
+        thread::sleep(APPEND_GAP);
+    }
+    let took = started.elapsed();
+    let heard = subscriber.lines_until_quiet(settings.patience, settings.quiet, 3);
+    let most = APPENDS / 10;
+    let expected = format!("between 1 and {most} notifications for {APPENDS} appends");
+    if heard.count == 0 {
+        return Err(Failure::new(
+            expected,
+            format!("none ({}){}", heard.ending, server.exit_note()),
+        ));
+    }
+    if heard.count > most {
+        return Err(Failure::new(
+            expected,
+            format!(
+                "{} notifications for {APPENDS} appends made over {} ms",
+                heard.count,
+                took.as_millis()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// How long, and for how many changes at most, `a_silent_subscriber_…`
+/// goes on.
+const SILENT_FOR: Duration = Duration::from_secs(3);
+const SILENT_CHANGES: usize = 1000;
+
+/// A server that writes to every subscriber in turn, waiting for each
+/// write, stops for everyone once a subscriber's socket is full. Reading
+/// one subscriber change after change, while another never reads, shows
+/// it: a server that sends a line per change fills the silent one's
+/// socket (a few kilobytes, with the smallest receive buffer) within a
+/// few hundred changes. A server that merges changes is not pushed that
+/// far in the time given, and passes.
+fn a_silent_subscriber_does_not_stop_the_others(subject: &Subject) -> Verdict {
+    let settings = subject.settings();
+    let mut server = subject.start()?;
+    let _silent = Subscriber::that_never_reads(&server.address, settings.patience)
+        .map_err(|error| grader_trouble("a subscriber that never reads", &error))?;
+    let mut reader = subscribe(&mut server, subject)?;
+    grace(subject);
+    let started = Instant::now();
+    let mut changes = 0;
+    while changes < SILENT_CHANGES && started.elapsed() < SILENT_FOR {
+        let since = now_ms();
+        edits::append(&server.file, &format!("change {changes}"))
+            .map_err(|error| grader_trouble("an append", &error))?;
+        changes += 1;
+        let when = format!(
+            "for change {changes}, while another subscriber has read nothing for {} ms",
+            started.elapsed().as_millis()
+        );
+        expect_change(&mut server, subject, &mut reader, since, &when)?;
+    }
+    Ok(())
+}
+
+/// How many subscribers `survives_hang_ups` connects and drops.
+const HANG_UPS: usize = 20;
+
+/// A health check or a port scanner connects and leaves before the server
+/// has written anything. Whether a given one leaves before or after the
+/// greeting is a race, so the behaviour makes many.
+fn survives_hang_ups(subject: &Subject) -> Verdict {
+    let mut server = subject.start()?;
+    for _ in 0..HANG_UPS {
+        // Connected, then dropped at once.
+        let _ = server.address.connect();
+    }
+    grace(subject);
+    let mut subscriber = subscribe(&mut server, subject).map_err(|failure| Failure {
+        expected: format!(
+            "{}, after {HANG_UPS} subscribers hung up at once",
+            failure.expected
+        ),
+        got: failure.got,
+    })?;
+    grace(subject);
+    let since = touch(&server)?;
+    expect_change(
+        &mut server,
+        subject,
+        &mut subscriber,
+        since,
+        &format!("after {HANG_UPS} subscribers hung up at once"),
+    )
+}
+
+fn refuses_a_second_server(subject: &Subject) -> Verdict {
+    let settings = subject.settings();
+    let mut first = subject.start()?;
+    let mut subscriber = subscribe(&mut first, subject)?;
+    let other = subject.prepare()?;
+    let mut second = subject.spawn(&other.file, &first.address)?;
+    let expected = format!(
+        "the second server to exit with an error on stderr about {}, and the first to go on",
+        first.address
+    );
+    match second.wait_for_exit(settings.start_timeout) {
+        None => {
+            let newcomer = subscribe(&mut first, subject).map_err(|failure| failure.got);
+            let took_over = match newcomer {
+                Err(got) if got.contains(&*other.file.to_string_lossy()) => {
+                    "; a new subscriber was greeted by the second server: it took the address over"
+                }
+                _ => "",
+            };
+            return Err(Failure::new(
+                expected,
+                format!(
+                    "it was still running after {} s{took_over}",
+                    settings.start_timeout.as_secs_f64()
+                ),
+            ));
+        }
+        Some(status) if status.success() => {
+            return Err(Failure::new(
+                expected,
+                "it exited with status 0, which says all went well",
+            ));
+        }
+        Some(status) => {
+            let stderr = second.stderr();
+            let names_it = match &first.address {
+                Address::Tcp(port) => stderr.contains(&port.to_string()),
+                Address::Unix(path) => stderr.contains(&*path.to_string_lossy()),
+            };
+            let lowered = stderr.to_lowercase();
+            if !(names_it || lowered.contains("in use") || lowered.contains("eaddrinuse")) {
+                let said = if stderr.trim().is_empty() {
+                    "nothing on stderr".to_owned()
+                } else {
+                    format!(
+                        "an error that names neither {} nor its being in use{}",
+                        first.address,
+                        second.output()
+                    )
+                };
+                return Err(Failure::new(
+                    expected,
+                    format!("it exited ({status}) with {said}"),
+                ));
+            }
+        }
+    }
+    // The first server still greets newcomers and tells its subscribers.
+    let mut newcomer = subscribe(&mut first, subject)?;
+    grace(subject);
+    let since = touch(&first)?;
+    for (subscriber, who) in [
+        (&mut subscriber, "its first subscriber"),
+        (&mut newcomer, "a new subscriber"),
+    ] {
+        expect_change(
+            &mut first,
+            subject,
+            subscriber,
+            since,
+            &format!("for {who} of the first server, after the second was refused"),
+        )?;
+    }
+    Ok(())
+}
+
+fn refuses_a_missing_file(subject: &Subject) -> Verdict {
+    let settings = subject.settings();
+    let scene = subject.prepare()?;
+    let missing = scene.dir().join("does-not-exist.txt");
+    let address = subject.expected_address(&scene.address);
+    let mut process = subject.spawn(&missing, &scene.address)?;
+    let expected = "it to exit with an error on stderr, before it listens".to_owned();
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if let Some(status) = process.exited() {
+            process.wait_for_exit(settings.patience);
+            if status.success() {
+                return Err(Failure::new(
+                    expected,
+                    "it exited with status 0, which says all went well",
+                ));
+            }
+            if process.stderr().trim().is_empty() {
+                return Err(Failure::new(
+                    expected,
+                    format!("it exited ({status}) without a word on stderr"),
+                ));
+            }
+            return Ok(());
+        }
+        if let Ok(connection) = address.connect() {
+            let mut subscriber = Subscriber::new(connection, settings.patience);
+            let first = subscriber.next_line();
+            let then = match &first {
+                Ok(line) => {
+                    let second = subscriber.next_line();
+                    match second {
+                        Ok(more) => format!("got {line:?}, then {more:?}"),
+                        Err(silence) => format!("got {line:?}, then {silence}"),
+                    }
+                }
+                Err(silence) => format!("got {silence}"),
+            };
+            process.wait_for_exit(settings.quiet);
+            let exit = match process.exited() {
+                Some(status) => format!("; the server then exited ({status}){}", process.output()),
+                None => String::new(),
+            };
+            return Err(Failure::new(
+                expected,
+                format!("it listened on {address}, and a subscriber {then}{exit}"),
+            ));
+        }
+        if started.elapsed() >= settings.start_timeout {
+            return Err(Failure::new(
+                expected,
+                format!(
+                    "it neither exited nor listened within {} s",
+                    settings.start_timeout.as_secs_f64()
+                ),
+            ));
+        }
+        // As in `Subject::wait_until_listening`: asking again is the signal.
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+fn starts_over_a_stale_socket(subject: &Subject) -> Verdict {
+    let mut first = subject.start()?;
+    first.process.kill();
+    let Address::Unix(path) = first.address.clone() else {
+        return Ok(());
+    };
+    if !path.exists() {
+        // The server removed its socket even as it was killed (or never
+        // made one on the file system): nothing is left in the way.
+        return Ok(());
+    }
+    let mut second = subject.spawn(&first.file, &first.address)?;
+    let verdict = subject
+        .wait_until_listening(&mut second, &first.address)
+        .map(drop)
+        .map_err(|failure| Failure {
+            expected: format!(
+                "{}, although a killed server left its socket file there",
+                failure.expected
+            ),
+            got: failure.got,
+        });
+    second.stop();
+    remove_if_stale(&path);
+    verdict
+}
