@@ -1,10 +1,11 @@
 // The book's first client (step 4), written here for the grader's recorded
 // run: it takes each chunk the socket delivers to be one whole message.
-// Usage: node net-watcher-json-client.js   (PORT=N to move it off 60300).
+// Usage: node net-watcher-json-client.js [PORT]   (or PORT=N in the
+// environment; the book's port, 60300, by default).
 'use strict';
 const net = require('net');
 
-const port = process.env.PORT === undefined ? 60300 : Number(process.env.PORT);
+const port = Number(process.argv[2] || process.env.PORT || 60300);
 const client = net.connect({ port });
 
 client.on('data', (data) => {

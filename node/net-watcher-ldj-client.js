@@ -1,11 +1,11 @@
 // The book's client rewritten on LDJClient (step 6), written here for the
-// grader's recorded run. Usage: node net-watcher-ldj-client.js
-// (PORT=N in the environment to move it off the book's port 60300).
+// grader's recorded run. Usage: node net-watcher-ldj-client.js [PORT]
+// (or PORT=N in the environment; the book's port, 60300, by default).
 'use strict';
 const net = require('net');
 const LDJClient = require('./lib/ldj-client.js');
 
-const port = process.env.PORT === undefined ? 60300 : Number(process.env.PORT);
+const port = Number(process.argv[2] || process.env.PORT || 60300);
 const client = LDJClient.connect(net.connect({ port }));
 
 client.on('message', (message) => {

@@ -462,8 +462,34 @@ impl Process {
     pub fn exited(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {
             self.status = self.child.try_wait().ok().flatten();
+            if self.status.is_some() {
+                self.finish_reading();
+            }
         }
         self.status
+    }
+
+    /// Waits (up to a second) for the threads that read its output to
+    /// reach the end, so that a failure report shows all it said. A program
+    /// it started may still hold its pipes open: then what came so far is
+    /// shown.
+    fn finish_reading(&mut self) {
+        let started = Instant::now();
+        while self.readers.iter().any(|reader| !reader.is_finished())
+            && started.elapsed() < Duration::from_secs(1)
+        {
+            // The threads end when the pipes close; polling their state is
+            // the signal std offers.
+            thread::sleep(Duration::from_millis(2));
+        }
+        let (finished, running): (Vec<_>, Vec<_>) = self
+            .readers
+            .drain(..)
+            .partition(|reader| reader.is_finished());
+        for reader in finished {
+            let _ = reader.join();
+        }
+        self.readers = running;
     }
 
     /// Waits up to `patience` for it to exit.
@@ -471,10 +497,6 @@ impl Process {
         let started = Instant::now();
         loop {
             if let Some(status) = self.exited() {
-                // Its output is complete once the pipes close.
-                for reader in self.readers.drain(..) {
-                    let _ = reader.join();
-                }
                 return Some(status);
             }
             if started.elapsed() >= patience {
@@ -551,9 +573,7 @@ impl Process {
         }
         // What it left running in its group (a child of `sh -c`) goes too.
         signal_group(&self.child, libc::SIGKILL);
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
+        self.finish_reading();
     }
 
     /// Kills it and everything it started at once, as a crash would end
@@ -641,9 +661,12 @@ impl Server {
         }
     }
 
-    /// A note on how it exited, if it has: empty while it runs.
+    /// A note on how it exited, if it has: empty while it runs. Called as
+    /// a failure is written, when a connection may have closed because the
+    /// server is exiting: the OS closes a dying program's sockets before
+    /// its parent can see it exit, so this gives it a moment to finish.
     pub fn exit_note(&mut self) -> String {
-        match self.process.exited() {
+        match self.process.wait_for_exit(Duration::from_millis(500)) {
             Some(status) => format!(
                 "; the server had exited ({status}){}",
                 self.process.output()

@@ -20,6 +20,7 @@
 //! | `steps` | the práctica's small programs (`examples/`), spawned | 1–6 |
 //! | `chat` | the chat challenge (`examples/chat`), spawned | 10 |
 //! | `tasks_and_ci` | the cargo aliases and the CI workflow | 11 |
+//! | `grader` | the grader: passes this crate's programs, fails broken ones | 7 |
 //! | `chapters` | the course: excerpts, Rust blocks, transcripts, commands | all |
 //! | `transcripts` | the chapters' transcripts, run for real | 1–5 |
 //!
@@ -34,6 +35,7 @@ mod chat;
 mod client_output;
 mod exercises;
 mod fake_service;
+mod grader;
 mod ldj_client;
 mod message_protocol;
 mod net_watcher_server;

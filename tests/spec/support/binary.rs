@@ -27,6 +27,7 @@ pub fn bin(name: &str) -> PathBuf {
         "net-watcher" => assert_cmd::cargo::cargo_bin!("net-watcher"),
         "net-watcher-client" => assert_cmd::cargo::cargo_bin!("net-watcher-client"),
         "test-json-service" => assert_cmd::cargo::cargo_bin!("test-json-service"),
+        "net-watcher-grade" => assert_cmd::cargo::cargo_bin!("net-watcher-grade"),
         other => panic!("no binary named {other}"),
     };
     path.to_path_buf()

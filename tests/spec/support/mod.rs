@@ -7,6 +7,7 @@
 #![allow(dead_code)] // Not every test module uses every helper.
 
 pub mod binary;
+pub mod broken;
 pub mod chat;
 pub mod chunks;
 pub mod in_process;
