@@ -298,7 +298,6 @@ mod fails_a_server_that {
 
 mod fails_a_client_that {
     use super::*;
-    use pretty_assertions::assert_eq;
 
     #[test]
     fn takes_each_read_for_a_whole_message() {
@@ -329,7 +328,6 @@ mod fails_a_client_that {
 
 mod the_command_line {
     use super::*;
-    use pretty_assertions::assert_eq;
 
     #[test]
     fn explains_the_placeholders_in_its_help() {
