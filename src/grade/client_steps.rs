@@ -20,8 +20,10 @@ use super::subject::{Address, Subject, grader_trouble};
 use super::{Behaviour, Failure, Verdict};
 
 /// The pause between two parts of a scripted exchange: long enough for a
-/// client to read the first part on its own, as in the book's step 5.
-const PAUSE: Duration = Duration::from_millis(100);
+/// client to read the first part on its own, even on a loaded machine (the
+/// book's step-5 service pauses 100 ms; a client that takes each read for
+/// a message would then fail, now and then, where it should pass).
+const PAUSE: Duration = Duration::from_millis(500);
 
 const WATCHING: &str = "{\"type\":\"watching\",\"file\":\"target.txt\"}\n";
 const CHANGED: &str = "{\"type\":\"changed\",\"timestamp\":1450694370094}\n";

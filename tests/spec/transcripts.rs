@@ -16,7 +16,7 @@ use net_watcher::server::DEFAULT_PORT;
 use pretty_assertions::assert_eq;
 use rstest::rstest;
 
-use crate::support::binary::{LineReader, Spawned, TestServer};
+use crate::support::binary::{LineReader, Spawned, TestServer, bin};
 use crate::support::chat::ChatRoom;
 use crate::support::target::{TargetFile, target};
 
@@ -579,4 +579,149 @@ fn chapter_7_the_dependency_tree() {
         );
         check(&format!("fixtures/transcripts/{fixture}"), &transcript);
     }
+
+/// `line` with the digits that follow each `marker` replaced by
+/// `placeholder`.
+fn mask_number_after(line: &str, marker: &str, placeholder: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find(marker) {
+        let after = at + marker.len();
+        out.push_str(&rest[..after]);
+        let digits = rest[after..]
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len() - after);
+        if digits == 0 {
+            rest = &rest[after..];
+            continue;
+        }
+        out.push_str(placeholder);
+        rest = &rest[after + digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A grading report with what differs between runs replaced: the
+/// repository's path, temporary directories, ports, times, and how many
+/// notifications a flood gave (its outcome does not vary; the count does).
+fn normalise_grading(report: &str) -> String {
+    let root = format!("{}/", env!("CARGO_MANIFEST_DIR"));
+    let mut out = String::new();
+    for line in report.replace(&root, "").lines() {
+        let mut line = line.to_owned();
+        const TEMPORARY: &str = "/tmp/net-watcher-grade-";
+        let mut from = 0;
+        while let Some(at) = line[from..].find(TEMPORARY) {
+            let start = from + at + TEMPORARY.len();
+            let end = line[start..]
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .map_or(line.len(), |end| start + end);
+            line.replace_range(start..end, "<random>");
+            from = start;
+        }
+        line = mask_number_after(&line, "port ", "<port>");
+        line = mask_number_after(&line, " passing (", "<time>");
+        if let Some(at) = line.find(" notifications for 300 appends made over ") {
+            let start = line[..at]
+                .rfind(|c: char| !c.is_ascii_digit())
+                .map_or(0, |space| space + 1);
+            line.replace_range(start..at, "<count>");
+            line = mask_number_after(&line, "made over ", "<ms>");
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn normalising_a_grading_hides_paths_ports_times_and_flood_counts() {
+    assert_eq!(
+        normalise_grading(&format!(
+            "Grading {}/target/debug/net-watcher {{file}}\n  it listened on port 24511 for /tmp/net-watcher-grade-Ab3dE9/x.txt\n     got:      371 notifications for 300 appends made over 338 ms\n  8 passing (6.1s)\n",
+            env!("CARGO_MANIFEST_DIR")
+        )),
+        "Grading target/debug/net-watcher {file}\n  it listened on port <port> for /tmp/net-watcher-grade-<random>/x.txt\n     got:      <count> notifications for 300 appends made over <ms> ms\n  8 passing (<time>s)\n"
+    );
+}
+
+/// Runs `net-watcher-grade` with `args` in the repository's root, as the
+/// chapter shows it with `shown`, and returns what it printed, normalised.
+fn grading(shown: &str, args: &[&str], passes: bool) -> String {
+    let output = std::process::Command::new(bin("net-watcher-grade"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("net-watcher-grade runs");
+    assert_eq!(
+        output.status.success(),
+        passes,
+        "exit status {}; stdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    format!(
+        "$ {shown}\n{}",
+        normalise_grading(&String::from_utf8_lossy(&output.stdout))
+    )
+}
+
+/// Whether `node` can be run; if not, says that the test is skipped.
+fn node_is_installed(what: &str) -> bool {
+    let installed = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !installed {
+        eprintln!("SKIPPED: node is not installed, so {what} was not run");
+    }
+    installed
+}
+
+/// Chapter 7: grading this crate's server.
+#[test]
+fn chapter_7_grading_net_watcher() {
+    let server = bin("net-watcher");
+    let transcript = grading(
+        "target/debug/net-watcher-grade -- target/debug/net-watcher {file} --port {port}",
+        &["--", server.to_str().unwrap(), "{file}", "--port", "{port}"],
+        true,
+    );
+    check("fixtures/transcripts/07-grade-net-watcher.txt", &transcript);
+}
+
+/// Chapter 7: grading the book's step-1 server, in Node.
+#[test]
+fn chapter_7_grading_the_books_node_server() {
+    if !node_is_installed("the grading of node/net-watcher.js") {
+        return;
+    }
+    let transcript = grading(
+        "cargo run --bin net-watcher-grade -- node node/net-watcher.js {file}",
+        &["--", "node", "node/net-watcher.js", "{file}"],
+        false,
+    );
+    check("fixtures/transcripts/07-grade-node-server.txt", &transcript);
+}
+
+/// Chapter 7: grading the book's step-6 client, in Node.
+#[test]
+fn chapter_7_grading_the_books_node_client() {
+    if !node_is_installed("the grading of node/net-watcher-ldj-client.js") {
+        return;
+    }
+    let transcript = grading(
+        "cargo run --bin net-watcher-grade -- --client -- node node/net-watcher-ldj-client.js {port}",
+        &[
+            "--client",
+            "--",
+            "node",
+            "node/net-watcher-ldj-client.js",
+            "{port}",
+        ],
+        false,
+    );
+    check("fixtures/transcripts/07-grade-node-client.txt", &transcript);
 }
