@@ -579,6 +579,7 @@ fn chapter_7_the_dependency_tree() {
         );
         check(&format!("fixtures/transcripts/{fixture}"), &transcript);
     }
+}
 
 /// `line` with the digits that follow each `marker` replaced by
 /// `placeholder`.
