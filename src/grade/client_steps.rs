@@ -232,13 +232,21 @@ impl ClientRun {
 /// a pause apart, closes, and waits for it to exit.
 fn run_client(subject: &Subject, parts: &[&str]) -> Result<ClientRun, Failure> {
     let settings = subject.settings();
-    let scene = subject.prepare()?;
-    let mut addresses = vec![scene.address.clone()];
-    if !subject.has_own_addresses() {
-        addresses.push(subject.books_address());
-    }
-    let listeners = Listeners::bind(&addresses)
-        .map_err(|error| grader_trouble("a fake server for the client", &error))?;
+    // The port was free when it was chosen; another program may have
+    // taken it since. Then another one will do.
+    let mut tries = 0;
+    let (scene, addresses, listeners) = loop {
+        let scene = subject.prepare()?;
+        let mut addresses = vec![scene.address.clone()];
+        if !subject.has_own_addresses() {
+            addresses.push(subject.books_address());
+        }
+        match Listeners::bind(&addresses) {
+            Ok(listeners) => break (scene, addresses, listeners),
+            Err(error) if error.kind() == io::ErrorKind::AddrInUse && tries < 5 => tries += 1,
+            Err(error) => return Err(grader_trouble("a fake server for the client", &error)),
+        }
+    };
     let mut client = subject.spawn(&scene.file, &scene.address)?;
     let started = Instant::now();
     let mut connection = loop {

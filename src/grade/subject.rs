@@ -708,13 +708,21 @@ pub fn free_port() -> u16 {
     let (low, high) = below_ephemeral_range();
     let span = high - low;
     if NEXT.load(Ordering::Relaxed) == 0 {
-        // A different starting point per process: two graders running at
-        // once rarely try the same ports.
+        // Each process starts in a block of the range of its own, chosen by
+        // its id, so that two graders running at once (the suite, and a
+        // `net-watcher-grade` it started) rarely try the same ports.
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.subsec_nanos());
-        let seed = (std::process::id().wrapping_mul(7919) ^ nanos) % u32::from(span);
-        let _ = NEXT.compare_exchange(0, seed as u16 + 1, Ordering::Relaxed, Ordering::Relaxed);
+        let blocks = 64u32;
+        let block = (u32::from(span) / blocks).max(1);
+        let seed = (std::process::id() % blocks) * block + nanos % block;
+        let _ = NEXT.compare_exchange(
+            0,
+            (seed % u32::from(span)) as u16 + 1,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
     for _ in 0..span {
         let offset = NEXT.fetch_add(1, Ordering::Relaxed) % span;
