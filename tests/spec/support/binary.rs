@@ -466,7 +466,22 @@ impl LineReader {
         match self.reader.read_line(&mut line) {
             Ok(0) => panic!("the connection ended while waiting for {what}"),
             Ok(_) => line,
-            Err(error) => panic!("no {what} within {PATIENCE:?}: {error} (got {line:?})"),
+            // A read timeout shows as "would block" or "timed out"; say it
+            // plainly rather than quoting the OS's words for it.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                let partial = if line.is_empty() {
+                    "nothing came".to_owned()
+                } else {
+                    format!("only part of a line came: {line:?}")
+                };
+                panic!("waited {PATIENCE:?} for {what}; {partial}")
+            }
+            Err(error) => panic!("reading {what} failed: {error} (got {line:?})"),
         }
     }
 
