@@ -28,7 +28,7 @@
 
 use std::future::Future;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,6 +36,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
+use socket2::SockRef;
 use tokio::net::{TcpStream, UnixStream};
 use tokio_util::sync::CancellationToken;
 
@@ -50,7 +51,8 @@ pub enum Ending {
     Shutdown,
     /// A write did not complete within the write timeout; we gave up on it.
     TooSlow,
-    /// Reading or writing failed (a reset, a broken pipe).
+    /// Reading, writing or sending our end of file failed (a reset, a
+    /// broken pipe).
     Failed(io::Error),
 }
 
@@ -70,18 +72,14 @@ pub trait Socket: Send + Sync + 'static {
     /// Ready once the socket may have bytes or end of file to read.
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Sends end of file (`shutdown(SHUT_WR)`); reading still works.
-    ///
-    /// Best effort, so it returns nothing: it fails only when the peer has
-    /// already gone, and then there is nobody left to tell.
-    fn shutdown_write(&self);
+    fn shutdown_write(&self) -> io::Result<()>;
 }
 
-/// `shutdown(fd, SHUT_WR)`: tokio offers it only through `&mut`, and the
-/// fast road shares the socket.
-fn shutdown_write(socket: &impl AsRawFd) {
-    // SAFETY: `shutdown` has no memory-safety preconditions; the descriptor
-    // belongs to a socket that `socket` keeps open for this whole call.
-    unsafe { libc::shutdown(socket.as_raw_fd(), libc::SHUT_WR) };
+/// `shutdown(fd, SHUT_WR)`, through socket2's borrowed socket: tokio offers
+/// it only through `&mut` (`AsyncWriteExt::shutdown`), and the fast road
+/// shares the socket.
+fn shutdown_write(socket: &impl AsFd) -> io::Result<()> {
+    SockRef::from(socket).shutdown(std::net::Shutdown::Write)
 }
 
 macro_rules! impl_socket {
@@ -99,7 +97,7 @@ macro_rules! impl_socket {
             fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
                 <$stream>::poll_read_ready(self, cx)
             }
-            fn shutdown_write(&self) {
+            fn shutdown_write(&self) -> io::Result<()> {
                 shutdown_write(self)
             }
         }
@@ -365,17 +363,24 @@ impl<S: Socket> Future for Serving<S> {
 
 impl<S: Socket> Serving<S> {
     /// Ends the connection: unsubscribes, keeps the fast road off the
-    /// socket, and sends our end of file unless the socket failed.
+    /// socket, and sends our end of file unless the socket failed. If that
+    /// fails, the connection ends as failed.
     fn end(&mut self, ending: Ending) -> Ending {
         self.subscriber.delivery().busy = true;
         self.subscription = None;
-        if !matches!(ending, Ending::Failed(_)) {
-            // Our end of file goes out now, not when the last handle on the
-            // socket is dropped: whoever still holds one (a fan-out in
-            // flight), the subscriber sees a clean end.
-            self.subscriber.socket.shutdown_write();
+        if matches!(ending, Ending::Failed(_)) {
+            return ending;
         }
-        ending
+        // Our end of file goes out now, not when the last handle on the
+        // socket is dropped: whoever still holds one (a fan-out in flight),
+        // the subscriber sees a clean end.
+        match self.subscriber.socket.shutdown_write() {
+            // The peer reset the connection meanwhile: nobody is left to
+            // tell, and that is how this connection was going to end.
+            Err(error) if error.kind() == io::ErrorKind::NotConnected => ending,
+            Err(error) => Ending::Failed(error),
+            Ok(()) => ending,
+        }
     }
 }
 
@@ -444,44 +449,67 @@ pub async fn write_all<S: Socket>(
     }
 }
 
+/// For unit tests elsewhere in the crate that need a socket they control.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A Unix socket the test shares with [`serve`]: when the server drops
+    /// its handle the socket stays open, so the peer sees an end of file
+    /// only if the server sent one on purpose. Sending end of file can be
+    /// made to fail.
+    pub(crate) struct SharedSocket {
+        pub(crate) stream: Arc<UnixStream>,
+        /// If set, `shutdown_write` fails with this instead of sending.
+        pub(crate) shutdown_fails_with: Option<io::ErrorKind>,
+    }
+
+    impl SharedSocket {
+        pub(crate) fn new(stream: &Arc<UnixStream>) -> Self {
+            SharedSocket {
+                stream: Arc::clone(stream),
+                shutdown_fails_with: None,
+            }
+        }
+    }
+
+    impl Socket for SharedSocket {
+        fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
+            self.stream.try_write(bytes)
+        }
+        fn try_read(&self, buffer: &mut [u8]) -> io::Result<usize> {
+            self.stream.try_read(buffer)
+        }
+        fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.stream.poll_write_ready(cx)
+        }
+        fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.stream.poll_read_ready(cx)
+        }
+        fn shutdown_write(&self) -> io::Result<()> {
+            match self.shutdown_fails_with {
+                Some(kind) => Err(kind.into()),
+                None => self.stream.shutdown_write(),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::SharedSocket;
     use super::*;
     use crate::notifier::testing::notifier_on_a_temp_file;
     use crate::protocol::Protocol;
     use tokio::io::AsyncReadExt;
 
-    /// A socket the test shares with [`serve`]: when the server drops its
-    /// handle the socket stays open, so the peer sees an end of file only
-    /// if the server sent one on purpose.
-    struct Shared(Arc<UnixStream>);
-
-    impl Socket for Shared {
-        fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.try_write(bytes)
-        }
-        fn try_read(&self, buffer: &mut [u8]) -> io::Result<usize> {
-            self.0.try_read(buffer)
-        }
-        fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.0.poll_write_ready(cx)
-        }
-        fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.0.poll_read_ready(cx)
-        }
-        fn shutdown_write(&self) {
-            self.0.shutdown_write()
-        }
-    }
-
-    #[tokio::test]
-    async fn a_subscriber_ended_by_shutdown_gets_end_of_file_while_the_socket_is_still_open() {
+    /// Serves `socket` until the test's shutdown, after the greeting has
+    /// arrived at `theirs`, and returns how the connection ended.
+    async fn serve_until_shutdown(socket: SharedSocket, theirs: &mut UnixStream) -> Ending {
         let (_dir, notifier) = notifier_on_a_temp_file(Protocol::Text);
-        let (ours, mut theirs) = UnixStream::pair().unwrap();
-        let ours = Arc::new(ours);
         let shutdown = CancellationToken::new();
         let serving = tokio::spawn(serve(
-            Shared(Arc::clone(&ours)),
+            socket,
             notifier.subscribe().unwrap(),
             Duration::from_secs(10),
             shutdown.clone(),
@@ -489,13 +517,44 @@ mod tests {
         let mut greeting = [0u8; 256];
         let read = theirs.read(&mut greeting).await.unwrap();
         assert!(read > 0, "expected the greeting, got end of file");
-
         shutdown.cancel();
         notifier.wake_all();
-        let ending = tokio::time::timeout(Duration::from_secs(10), serving)
+        tokio::time::timeout(Duration::from_secs(10), serving)
             .await
             .expect("serve should end at shutdown")
-            .unwrap();
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_whose_end_of_file_cannot_be_sent_ends_as_failed() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let socket = SharedSocket {
+            shutdown_fails_with: Some(io::ErrorKind::InvalidInput),
+            ..SharedSocket::new(&Arc::new(ours))
+        };
+        let ending = serve_until_shutdown(socket, &mut theirs).await;
+        assert!(
+            matches!(&ending, Ending::Failed(error) if error.kind() == io::ErrorKind::InvalidInput),
+            "ended with {ending:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_already_gone_when_its_end_of_file_is_sent_ends_as_it_was_ending() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let socket = SharedSocket {
+            shutdown_fails_with: Some(io::ErrorKind::NotConnected),
+            ..SharedSocket::new(&Arc::new(ours))
+        };
+        let ending = serve_until_shutdown(socket, &mut theirs).await;
+        assert!(matches!(ending, Ending::Shutdown), "ended with {ending:?}");
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_ended_by_shutdown_gets_end_of_file_while_the_socket_is_still_open() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let ours = Arc::new(ours);
+        let ending = serve_until_shutdown(SharedSocket::new(&ours), &mut theirs).await;
         assert!(matches!(ending, Ending::Shutdown), "ended with {ending:?}");
 
         let mut rest = Vec::new();

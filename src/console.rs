@@ -27,6 +27,13 @@ pub enum ConsoleEvent {
         /// The connection limit.
         limit: usize,
     },
+    /// A subscriber's socket failed in a way that is not the usual way of
+    /// leaving (a reset, a broken pipe); the message says how. It was
+    /// disconnected.
+    SubscriberFailed(String),
+    /// A new subscriber's socket options (no Nagle delay, the send buffer's
+    /// cap) could not be set; it is served with the system's defaults.
+    SocketOptionsFailed(String),
     /// Watching the file failed; the message says how.
     WatchFailed(String),
     /// Accepting a connection failed; the server goes on accepting.
@@ -40,6 +47,8 @@ impl ConsoleEvent {
         matches!(
             self,
             ConsoleEvent::SubscriberTooSlow { .. }
+                | ConsoleEvent::SubscriberFailed(_)
+                | ConsoleEvent::SocketOptionsFailed(_)
                 | ConsoleEvent::WatchFailed(_)
                 | ConsoleEvent::AcceptFailed(_)
         )
@@ -58,6 +67,13 @@ impl fmt::Display for ConsoleEvent {
             ConsoleEvent::SubscriberRefused { limit } => write!(
                 f,
                 "Subscriber refused: the limit of {limit} subscribers is reached."
+            ),
+            ConsoleEvent::SubscriberFailed(reason) => {
+                write!(f, "Subscriber connection failed: {reason}; disconnected.")
+            }
+            ConsoleEvent::SocketOptionsFailed(reason) => write!(
+                f,
+                "Cannot set a subscriber's socket options: {reason}; serving it with the system's defaults."
             ),
             ConsoleEvent::WatchFailed(reason) => write!(f, "Watch failed: {reason}"),
             ConsoleEvent::AcceptFailed(reason) => {
@@ -119,6 +135,8 @@ mod tests {
     fn problems_are_the_events_an_operator_must_look_at() {
         let problems = [
             ConsoleEvent::SubscriberTooSlow { timeout_ms: 1 },
+            ConsoleEvent::SubscriberFailed("EBADF".into()),
+            ConsoleEvent::SocketOptionsFailed("ENOTSOCK".into()),
             ConsoleEvent::WatchFailed("gone".into()),
             ConsoleEvent::AcceptFailed("EMFILE".into()),
         ];

@@ -14,7 +14,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::Either;
+use socket2::SockRef;
 use tokio::net::{TcpListener, TcpSocket, UnixListener};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -77,26 +78,19 @@ impl Default for Config {
     }
 }
 
-/// Raises this process's soft limit on open files to its hard limit.
+/// Raises this process's soft limit on open files to its hard limit, and
+/// returns the soft limit now in force.
 ///
 /// Every subscriber is an open socket, and the usual soft limit (1,024) is
 /// far below the 10,000 subscribers the server is built for; the hard limit
-/// is what an unprivileged process may raise it to. (Setting it when it is
-/// already there is harmless, so there is no check.)
-pub fn raise_open_file_limit() -> io::Result<()> {
-    // SAFETY: `getrlimit` and `setrlimit` only read and write the struct we
-    // own and pass; a zeroed `rlimit` is a valid value of it.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        limit.rlim_cur = limit.rlim_max;
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
+/// is what an unprivileged process may raise it to.
+///
+/// Through the `rlimit` crate rather than `libc`'s `getrlimit` and
+/// `setrlimit`: it is the same two system calls without an `unsafe` block
+/// of ours, and on macOS it also keeps under `kern.maxfilesperproc`, which
+/// `setrlimit` refuses to exceed there.
+pub fn raise_open_file_limit() -> io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
 }
 
 /// A bound listener, TCP or Unix.
@@ -123,19 +117,8 @@ impl Listener {
     /// Waits for the next connection.
     pub async fn accept(&self) -> io::Result<Accepted> {
         match self {
-            Listener::Tcp(listener) => {
-                let (stream, _peer) = listener.accept().await?;
-                // Notifications are small and latency matters more than
-                // packing them: send each at once.
-                let _ = stream.set_nodelay(true);
-                limit_send_buffer(&stream);
-                Ok(Accepted::Tcp(stream))
-            }
-            Listener::Unix(listener, _) => {
-                let (stream, _peer) = listener.accept().await?;
-                limit_send_buffer(&stream);
-                Ok(Accepted::Unix(stream))
-            }
+            Listener::Tcp(listener) => Ok(Accepted::Tcp(listener.accept().await?.0)),
+            Listener::Unix(listener, _) => Ok(Accepted::Unix(listener.accept().await?.0)),
         }
     }
 
@@ -148,23 +131,6 @@ impl Listener {
     }
 }
 
-/// Sets [`SUBSCRIBER_SEND_BUFFER`] on an accepted socket. A failure only
-/// leaves the system's default, so it is not worth refusing the subscriber.
-fn limit_send_buffer(socket: &impl AsRawFd) {
-    let size = SUBSCRIBER_SEND_BUFFER as libc::c_int;
-    // SAFETY: `setsockopt` reads `size_of::<c_int>()` bytes from a live
-    // `c_int`; the descriptor belongs to a socket `socket` keeps open.
-    unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-}
-
 /// A connection accepted by a [`Listener`].
 #[derive(Debug)]
 pub enum Accepted {
@@ -172,6 +138,30 @@ pub enum Accepted {
     Tcp(tokio::net::TcpStream),
     /// From a Unix socket listener.
     Unix(tokio::net::UnixStream),
+}
+
+impl Accepted {
+    /// Sets a subscriber's socket options: no Nagle delay on TCP
+    /// (notifications are small, and latency matters more than packing
+    /// them), and a send buffer of [`SUBSCRIBER_SEND_BUFFER`].
+    ///
+    /// A failure leaves the system's defaults, which serve a subscriber
+    /// well enough: the caller reports it and serves the subscriber anyway.
+    pub fn set_subscriber_options(&self) -> io::Result<()> {
+        match self {
+            Accepted::Tcp(stream) => {
+                stream.set_nodelay(true)?;
+                limit_send_buffer(stream)
+            }
+            Accepted::Unix(stream) => limit_send_buffer(stream),
+        }
+    }
+}
+
+/// Sets [`SUBSCRIBER_SEND_BUFFER`] on a socket, through socket2's borrowed
+/// socket: tokio has no setter for `SO_SNDBUF` on a connected stream.
+fn limit_send_buffer(socket: &impl AsFd) -> io::Result<()> {
+    SockRef::from(socket).set_send_buffer_size(SUBSCRIBER_SEND_BUFFER)
 }
 
 /// The addresses of `listeners`, joined for a sentence:
@@ -457,16 +447,7 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok(Accepted::Tcp(stream)) => {
-                shared
-                    .subscribers
-                    .spawn(subscriber(stream, Arc::clone(&shared)));
-            }
-            Ok(Accepted::Unix(stream)) => {
-                shared
-                    .subscribers
-                    .spawn(subscriber(stream, Arc::clone(&shared)));
-            }
+            Ok(accepted) => start_subscriber(accepted, &shared),
             Err(error) => {
                 shared
                     .config
@@ -485,13 +466,51 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
 }
 // ANCHOR_END: accept_loop
 
+/// Sets a new subscriber's socket options and starts its task.
+fn start_subscriber(accepted: Accepted, shared: &Arc<Shared>) {
+    if let Err(error) = accepted.set_subscriber_options() {
+        let reason = error.to_string();
+        shared
+            .config
+            .console
+            .say(ConsoleEvent::SocketOptionsFailed(reason));
+    }
+    let tasks = &shared.subscribers;
+    match accepted {
+        Accepted::Tcp(stream) => tasks.spawn(subscriber(stream, Arc::clone(shared))),
+        Accepted::Unix(stream) => tasks.spawn(subscriber(stream, Arc::clone(shared))),
+    };
+}
+
 /// Writes one last line and closes. Best effort: a peer that does not read
 /// is not waited for beyond the write timeout.
 async fn say_goodbye<S: Socket>(stream: &S, line: &[u8], shared: &Shared) {
     let written =
         connection::write_all(stream, line, shared.config.write_timeout, &shared.shutdown).await;
     if written.is_ok() {
-        stream.shutdown_write();
+        if let Err(error) = stream.shutdown_write() {
+            report_failure(&error, &shared.config.console);
+        }
+    }
+}
+
+/// Reports a subscriber's socket failing, unless the failure is the usual
+/// way a peer leaves (a reset, a broken pipe, a network gone): those are
+/// routine, and the console only says `Subscriber disconnected.`
+fn report_failure(error: &io::Error, console: &Console) {
+    use io::ErrorKind::*;
+    if !matches!(
+        error.kind(),
+        ConnectionReset
+            | ConnectionAborted
+            | BrokenPipe
+            | NotConnected
+            | TimedOut
+            | HostUnreachable
+            | NetworkUnreachable
+            | NetworkDown
+    ) {
+        console.say(ConsoleEvent::SubscriberFailed(error.to_string()));
     }
 }
 
@@ -534,10 +553,12 @@ fn subscriber<S: Socket>(stream: S, shared: Arc<Shared>) -> impl Future<Output =
         // The slot is freed only once the connection is over.
         drop(slot);
         let console = &shared.config.console;
-        if let Ending::TooSlow = ending {
-            console.say(ConsoleEvent::SubscriberTooSlow {
+        match ending {
+            Ending::TooSlow => console.say(ConsoleEvent::SubscriberTooSlow {
                 timeout_ms: shared.config.write_timeout.as_millis() as u64,
-            });
+            }),
+            Ending::Failed(error) => report_failure(&error, console),
+            Ending::PeerClosed | Ending::Shutdown => {}
         }
         console.say(ConsoleEvent::SubscriberDisconnected);
     }))
@@ -546,6 +567,7 @@ fn subscriber<S: Socket>(stream: S, shared: Arc<Shared>) -> impl Future<Output =
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pretty_assertions::assert_eq;
 
     /// An IPv6 address reserved for documentation: no machine has it, so
     /// binding it fails as binding `::1` does where IPv6 is turned off.
@@ -590,6 +612,115 @@ mod tests {
         }
     }
 
+    /// A console whose events the test reads from the returned receiver.
+    fn recording_console() -> (Console, std::sync::mpsc::Receiver<ConsoleEvent>) {
+        let (events, heard) = std::sync::mpsc::channel();
+        let events = std::sync::Mutex::new(events);
+        let console = Console::new(move |event| {
+            let _ = events.lock().unwrap().send(event.clone());
+        });
+        (console, heard)
+    }
+
+    fn shared_for_one(notifier: Notifier, console: Console) -> Arc<Shared> {
+        Arc::new(Shared {
+            slots: Arc::new(Semaphore::new(1)),
+            notifier,
+            config: Config {
+                console,
+                ..Config::default()
+            },
+            refusal: Arc::from(&b""[..]),
+            shutdown: CancellationToken::new(),
+            subscribers: TaskTracker::new(),
+        })
+    }
+
+    #[test]
+    fn a_socket_failing_as_peers_leave_is_not_reported_and_any_other_failure_is() {
+        let (console, heard) = recording_console();
+        for routine in [
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::ConnectionAborted,
+            io::ErrorKind::BrokenPipe,
+            io::ErrorKind::NotConnected,
+            io::ErrorKind::TimedOut,
+            io::ErrorKind::HostUnreachable,
+            io::ErrorKind::NetworkUnreachable,
+            io::ErrorKind::NetworkDown,
+        ] {
+            report_failure(&routine.into(), &console);
+        }
+        assert_eq!(heard.try_iter().collect::<Vec<_>>(), []);
+        report_failure(&io::Error::other("a bad descriptor"), &console);
+        assert_eq!(
+            heard.try_iter().collect::<Vec<_>>(),
+            [ConsoleEvent::SubscriberFailed("a bad descriptor".into())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_whose_end_of_file_cannot_be_sent_is_reported_then_disconnected() {
+        use crate::connection::testing::SharedSocket;
+        let (_directory, notifier) =
+            crate::notifier::testing::notifier_on_a_temp_file(crate::protocol::Protocol::Text);
+        let (console, heard) = recording_console();
+        let shared = shared_for_one(notifier, console);
+        let (ours, mut theirs) = tokio::net::UnixStream::pair().unwrap();
+        let socket = SharedSocket {
+            shutdown_fails_with: Some(io::ErrorKind::InvalidInput),
+            ..SharedSocket::new(&Arc::new(ours))
+        };
+        let task = tokio::spawn(subscriber(socket, Arc::clone(&shared)));
+        let mut greeting = [0u8; 256];
+        let read = tokio::io::AsyncReadExt::read(&mut theirs, &mut greeting)
+            .await
+            .unwrap();
+        assert!(read > 0, "expected the greeting, got end of file");
+        shared.shutdown.cancel();
+        shared.notifier.wake_all();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the subscriber's task should end at shutdown")
+            .unwrap();
+        let reason = io::Error::from(io::ErrorKind::InvalidInput).to_string();
+        assert_eq!(
+            heard.try_iter().collect::<Vec<_>>(),
+            [
+                ConsoleEvent::SubscriberConnected,
+                ConsoleEvent::SubscriberFailed(reason),
+                ConsoleEvent::SubscriberDisconnected,
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_subscribers_socket_sends_at_once_and_its_send_buffer_is_capped() {
+        let listener = Listener::Tcp(TcpListener::bind((LOOPBACK, 0)).await.unwrap());
+        let _peer = tokio::net::TcpStream::connect(listener.tcp_addr().unwrap())
+            .await
+            .unwrap();
+        let accepted = listener.accept().await.unwrap();
+        accepted.set_subscriber_options().unwrap();
+        let Accepted::Tcp(stream) = accepted else {
+            panic!("expected a TCP connection, got {accepted:?}");
+        };
+        assert!(stream.nodelay().unwrap(), "expected TCP_NODELAY set");
+        // Linux doubles what is asked for, for its bookkeeping.
+        let size = SockRef::from(&stream).send_buffer_size().unwrap();
+        assert!(
+            (SUBSCRIBER_SEND_BUFFER..=2 * SUBSCRIBER_SEND_BUFFER).contains(&size),
+            "expected a send buffer of about {SUBSCRIBER_SEND_BUFFER} bytes, got {size}"
+        );
+    }
+
+    #[test]
+    fn capping_the_send_buffer_of_something_that_is_not_a_socket_is_an_error() {
+        let file = tempfile::tempfile().unwrap();
+        let error = limit_send_buffer(&file).expect_err("a file has no send buffer");
+        assert_eq!(error.raw_os_error(), Some(libc::ENOTSOCK));
+    }
+
     /// tokio keeps each task in a cell aligned to 128 bytes: 256 bytes for
     /// a future of up to about 145 bytes (measured by spawning futures of
     /// growing size under a counting allocator), 384 past it. An idle
@@ -600,17 +731,7 @@ mod tests {
     async fn an_idle_subscribers_task_fits_tokios_256_byte_cell() {
         let (_directory, notifier) =
             crate::notifier::testing::notifier_on_a_temp_file(crate::protocol::Protocol::Json);
-        let shared = Arc::new(Shared {
-            slots: Arc::new(Semaphore::new(1)),
-            notifier,
-            config: Config {
-                console: Console::silent(),
-                ..Config::default()
-            },
-            refusal: Arc::from(&b""[..]),
-            shutdown: CancellationToken::new(),
-            subscribers: TaskTracker::new(),
-        });
+        let shared = shared_for_one(notifier, Console::silent());
         let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
         let _peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
             .await

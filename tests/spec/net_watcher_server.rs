@@ -219,6 +219,14 @@ mod on_the_console {
         ConsoleEvent::SubscriberRefused { limit: 2 },
         "Subscriber refused: the limit of 2 subscribers is reached."
     )]
+    #[case::subscriber_failed(
+        ConsoleEvent::SubscriberFailed("Bad file descriptor (os error 9)".into()),
+        "Subscriber connection failed: Bad file descriptor (os error 9); disconnected."
+    )]
+    #[case::socket_options_failed(
+        ConsoleEvent::SocketOptionsFailed("Invalid argument (os error 22)".into()),
+        "Cannot set a subscriber's socket options: Invalid argument (os error 22); serving it with the system's defaults."
+    )]
     #[case::watch_failed(
         ConsoleEvent::WatchFailed("the directory /x was removed".into()),
         "Watch failed: the directory /x was removed"
