@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use jiff::tz::TimeZone;
 use net_watcher::console::Console;
 use net_watcher::notifier::Notifier;
 use net_watcher::protocol::Protocol;
@@ -94,6 +95,7 @@ async fn main() {
     let notifier = Notifier::new(
         Target::new(&file).unwrap(),
         Protocol::Json,
+        TimeZone::UTC,
         Duration::ZERO,
         Console::silent(),
     );

@@ -9,6 +9,7 @@
 use std::io::{self, Write};
 
 use futures_util::StreamExt;
+use jiff::tz::TimeZone;
 use tokio::io::AsyncRead;
 
 use crate::ldj::{LdjError, MessageStream};
@@ -17,13 +18,14 @@ use crate::protocol::{HumanDate, Message};
 /// How much of a bad line is quoted in an error report.
 const QUOTED_LINE_CHARS: usize = 80;
 
-/// The line the client prints for `message`, as the book's client does.
+/// The line the client prints for `message`, as the book's client does,
+/// with a date in `zone` (see [`crate::protocol::reader_time_zone`]).
 // ANCHOR: describe
-pub fn describe(message: &Message) -> String {
+pub fn describe(message: &Message, zone: &TimeZone) -> String {
     match message {
         Message::Watching { file } => format!("Now watching: {file}"),
         Message::Changed { timestamp } => {
-            format!("File changed: {}", HumanDate::from_millis(*timestamp))
+            format!("File changed: {}", HumanDate::new(*timestamp, zone))
         }
         Message::Unknown { kind } => format!("Unrecognized message type: {kind}"),
     }
@@ -50,13 +52,13 @@ fn quote(line: &str) -> String {
 }
 
 /// Reads messages from `reader` until it ends, printing one line per message
-/// on `out` and one per bad line on `err`.
+/// on `out` (dates in `zone`) and one per bad line on `err`.
 ///
 /// Bad lines do not stop the client; a failed read does, and is returned. The
 /// writes are plain blocking writes: this is the only task of the client
 /// program, and a terminal is its reader.
 // ANCHOR: client_run
-pub async fn run<R, O, E>(reader: R, mut out: O, mut err: E) -> io::Result<()>
+pub async fn run<R, O, E>(reader: R, zone: &TimeZone, mut out: O, mut err: E) -> io::Result<()>
 where
     R: AsyncRead + Unpin,
     O: Write,
@@ -65,7 +67,7 @@ where
     let mut messages = MessageStream::new(reader);
     while let Some(item) = messages.next().await {
         match item {
-            Ok(message) => writeln!(out, "{}", describe(&message))?,
+            Ok(message) => writeln!(out, "{}", describe(&message, zone))?,
             Err(LdjError::Io(error)) => return Err(error),
             Err(error) => writeln!(err, "{}", describe_error(&error))?,
         }

@@ -41,6 +41,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
+use jiff::tz::TimeZone;
 use tokio::sync::watch;
 
 use crate::console::{Console, ConsoleEvent};
@@ -76,6 +77,8 @@ pub struct Notifier {
 struct Shared {
     target: Target,
     protocol: Protocol,
+    /// The zone plain-text notifications are dated in.
+    zone: TimeZone,
     settle_window: Duration,
     console: Console,
     greeting: Arc<[u8]>,
@@ -204,7 +207,11 @@ impl Shared {
         let message = Message::Changed {
             timestamp: change.timestamp,
         };
-        let line: Arc<[u8]> = self.protocol.render(&message).into_bytes().into();
+        let line: Arc<[u8]> = self
+            .protocol
+            .render(&message, &self.zone)
+            .into_bytes()
+            .into();
         // `send_modify` and not `send`: it stores the value even while no
         // receiver exists, so the sequence number never goes backwards.
         let mut published = None;
@@ -235,19 +242,25 @@ impl Shared {
 }
 
 impl Notifier {
-    /// A notifier for `target`, speaking `protocol`, settling bursts of OS
-    /// events over `settle_window` (see [`crate::watch::settle`]). No OS
-    /// watch is placed until the first [`Notifier::subscribe`].
+    /// A notifier for `target`, speaking `protocol` (plain text dates each
+    /// change in `zone`; see [`crate::protocol::reader_time_zone`]),
+    /// settling bursts of OS events over `settle_window` (see
+    /// [`crate::watch::settle`]). No OS watch is placed until the first
+    /// [`Notifier::subscribe`].
     pub fn new(
         target: Target,
         protocol: Protocol,
+        zone: TimeZone,
         settle_window: Duration,
         console: Console,
     ) -> Self {
         let greeting = protocol
-            .render(&Message::Watching {
-                file: target.as_typed().to_owned(),
-            })
+            .render(
+                &Message::Watching {
+                    file: target.as_typed().to_owned(),
+                },
+                &zone,
+            )
             .into_bytes()
             .into();
         let (latest, _) = watch::channel(Notification {
@@ -258,6 +271,7 @@ impl Notifier {
             shared: Arc::new(Shared {
                 target,
                 protocol,
+                zone,
                 settle_window,
                 console,
                 greeting,
@@ -471,6 +485,7 @@ pub(crate) mod testing {
         let notifier = Notifier::new(
             Target::new(&file).unwrap(),
             protocol,
+            TimeZone::UTC,
             Duration::ZERO,
             Console::silent(),
         );

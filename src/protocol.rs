@@ -4,11 +4,16 @@
 //! chapter 3 replaces it with line-delimited JSON (LDJ) meant for programs:
 //! one JSON object per line, ended by `\n`. Both protocols say the same two
 //! things, so one [`Message`] type carries them and [`Protocol`] decides how a
-//! message is rendered on the wire.
+//! message is rendered on the wire. JSON carries a change's timestamp as a
+//! number; plain text writes it as a date ([`HumanDate`]) in the reader's
+//! time zone ([`reader_time_zone`]), with jiff's calendar and time zone
+//! rules.
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ZonedDateTime};
 use serde::{Deserialize, Serialize};
 
 /// One message of the net-watcher protocol.
@@ -56,13 +61,14 @@ impl Message {
     }
     // ANCHOR_END: json_line
 
-    /// The message as a plain-text line for people, followed by `\n`.
+    /// The message as a plain-text line for people, followed by `\n`, with
+    /// a date in `zone` (see [`reader_time_zone`]).
     // ANCHOR: text_line
-    pub fn to_text_line(&self) -> String {
+    pub fn to_text_line(&self, zone: &TimeZone) -> String {
         match self {
             Message::Watching { file } => format!("Now watching \"{file}\" for changes...\n"),
             Message::Changed { timestamp } => {
-                format!("File changed: {}\n", HumanDate::from_millis(*timestamp))
+                format!("File changed: {}\n", HumanDate::new(*timestamp, zone))
             }
             Message::Unknown { kind } => format!("Unknown message: {kind}\n"),
         }
@@ -245,9 +251,11 @@ pub enum Protocol {
 
 impl Protocol {
     /// Renders `message` as one line of this protocol, newline included.
-    pub fn render(self, message: &Message) -> String {
+    /// Plain text dates a change in `zone`; JSON carries the timestamp
+    /// itself, and ignores it.
+    pub fn render(self, message: &Message, zone: &TimeZone) -> String {
         match self {
-            Protocol::Text => message.to_text_line(),
+            Protocol::Text => message.to_text_line(zone),
             Protocol::Json => message.to_json_line(),
         }
     }
@@ -283,72 +291,68 @@ pub fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
-/// A timestamp written for people, in the shape of JavaScript's
-/// `Date.prototype.toString()`, always in UTC:
-/// `Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)`.
+/// The time zone dates are written in for the person who reads them: the
+/// zone the `TZ` environment variable names, else the system's (on Linux,
+/// `/etc/localtime`), else UTC.
 ///
-/// The book prints local time. We print UTC, with its offset spelled out, so
-/// that the same change reads the same on every machine and in every test, and
-/// so that no time-zone database is needed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What `TZ` may hold is what the C library and jiff take: a zone's name
+/// (`Europe/Madrid`), looked up in the system's time zone database
+/// (`/usr/share/zoneinfo`, or the directory `TZDIR` names); a rule
+/// (`CET-1CEST,M3.5.0,M10.5.0/3`), which needs no database; or a file.
+///
+/// The error says why `TZ` cannot be used (an unknown name, or no time
+/// zone database installed): the caller then writes dates in UTC, and
+/// should say so, since the person asked for another zone. Without `TZ`, a
+/// system zone that cannot be read is UTC without a word, as it is for
+/// `date` and every other program on that machine.
+pub fn reader_time_zone() -> Result<TimeZone, String> {
+    match TimeZone::try_system() {
+        Ok(zone) => Ok(zone),
+        Err(error) => match std::env::var_os("TZ") {
+            Some(asked) => Err(format!(
+                "cannot use the time zone TZ={}: {error}",
+                asked.to_string_lossy()
+            )),
+            None => Ok(TimeZone::UTC),
+        },
+    }
+}
+
+/// A timestamp written for people, in the shape of JavaScript's
+/// `Date.prototype.toString()` as the book's server prints it:
+/// `Mon Dec 21 2015 11:39:30 GMT+0100 (CET)` in Madrid, `Mon Dec 21 2015
+/// 10:39:30 GMT+0000 (UTC)` in UTC.
+///
+/// The zone's abbreviation is the time zone database's. Where that
+/// database has none for a zone, it gives the offset instead, so São Paulo
+/// reads `GMT-0300 (-03)`; JavaScript prints a long name there from its own
+/// tables (`Brasilia Standard Time`), which we do not carry. A timestamp
+/// past jiff's range (which ends on the last days of the year 9999; no
+/// server sends one) is written `Invalid Date`, as JavaScript writes a date
+/// out of its own range.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HumanDate {
-    millis: u64,
+    at: Option<ZonedDateTime>,
 }
 
 impl HumanDate {
-    /// The date `millis` milliseconds after the Unix epoch.
-    pub fn from_millis(millis: u64) -> Self {
-        HumanDate { millis }
+    /// The date `millis` milliseconds after the Unix epoch, in `zone`.
+    pub fn new(millis: u64, zone: &TimeZone) -> Self {
+        let at = i64::try_from(millis)
+            .ok()
+            .and_then(|millis| Timestamp::from_millisecond(millis).ok())
+            .map(|timestamp| timestamp.to_zoned_datetime(zone.clone()));
+        HumanDate { at }
     }
 }
 
 impl fmt::Display for HumanDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-        const MONTHS: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
-        let seconds = self.millis / 1000;
-        let days = seconds / 86_400;
-        let second_of_day = seconds % 86_400;
-        let (year, month, day) = civil_from_days(days);
-        write!(
-            f,
-            "{} {} {:02} {} {:02}:{:02}:{:02} GMT+0000 (UTC)",
-            // 1970-01-01 was a Thursday, hence the table's first entry.
-            WEEKDAYS[(days % 7) as usize],
-            MONTHS[(month - 1) as usize],
-            day,
-            year,
-            second_of_day / 3600,
-            second_of_day % 3600 / 60,
-            second_of_day % 60,
-        )
+        match &self.at {
+            Some(at) => write!(f, "{}", at.strftime("%a %b %d %Y %H:%M:%S GMT%z (%Z)")),
+            None => f.write_str("Invalid Date"),
+        }
     }
-}
-
-/// Year, month (1–12) and day (1–31) of the proleptic Gregorian calendar for a
-/// count of days since 1970-01-01.
-///
-/// This is Howard Hinnant's `civil_from_days`, restricted to dates on or after
-/// the epoch: it counts in 400-year eras of 146,097 days, with years starting
-/// in March so that the leap day falls at the end of the year.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let shifted = days + 719_468; // days from 0000-03-01 to 1970-01-01
-    let era = shifted / 146_097;
-    let day_of_era = shifted % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -513,19 +517,27 @@ mod tests {
         );
     }
 
+    fn in_zone(millis: u64, name: &str) -> String {
+        HumanDate::new(millis, &TimeZone::get(name).unwrap()).to_string()
+    }
+
     #[test]
     fn the_epoch_is_a_thursday() {
         assert_eq!(
-            HumanDate::from_millis(0).to_string(),
+            HumanDate::new(0, &TimeZone::UTC).to_string(),
             "Thu Jan 01 1970 00:00:00 GMT+0000 (UTC)"
         );
     }
 
     #[test]
-    fn the_books_timestamp_reads_as_the_books_moment_in_utc() {
+    fn the_books_timestamp_reads_as_the_books_moment_in_new_york() {
         // The book's example, 1450694370094, was printed as 05:39:30 EST.
         assert_eq!(
-            HumanDate::from_millis(1_450_694_370_094).to_string(),
+            in_zone(1_450_694_370_094, "America/New_York"),
+            "Mon Dec 21 2015 05:39:30 GMT-0500 (EST)"
+        );
+        assert_eq!(
+            HumanDate::new(1_450_694_370_094, &TimeZone::UTC).to_string(),
             "Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"
         );
     }
@@ -533,18 +545,50 @@ mod tests {
     #[test]
     fn a_leap_day_and_the_turn_of_a_century_are_counted() {
         // 2000-02-29 (a leap day in a year divisible by 400) and 2100-03-01
-        // (2100 is not a leap year) exercise both corrections of the calendar.
+        // (2100 is not a leap year).
+        let utc = |millis| HumanDate::new(millis, &TimeZone::UTC).to_string();
         assert_eq!(
-            HumanDate::from_millis(951_782_400_000).to_string(),
+            utc(951_782_400_000),
             "Tue Feb 29 2000 00:00:00 GMT+0000 (UTC)"
         );
         assert_eq!(
-            HumanDate::from_millis(4_107_542_400_000).to_string(),
+            utc(4_107_542_400_000),
             "Mon Mar 01 2100 00:00:00 GMT+0000 (UTC)"
         );
         assert_eq!(
-            HumanDate::from_millis(1_798_761_599_000).to_string(),
+            utc(1_798_761_599_000),
             "Thu Dec 31 2026 23:59:59 GMT+0000 (UTC)"
+        );
+    }
+
+    #[test]
+    fn summer_time_changes_the_offset_and_the_abbreviation() {
+        // 2026-07-01 12:00 UTC, and the same hour in winter, in Madrid.
+        assert_eq!(
+            in_zone(1_782_907_200_000, "Europe/Madrid"),
+            "Wed Jul 01 2026 14:00:00 GMT+0200 (CEST)"
+        );
+        assert_eq!(
+            in_zone(1_798_718_400_000, "Europe/Madrid"),
+            "Thu Dec 31 2026 13:00:00 GMT+0100 (CET)"
+        );
+    }
+
+    #[test]
+    fn a_date_past_the_year_9999_is_an_invalid_date_as_javascript_says() {
+        assert_eq!(
+            HumanDate::new(u64::MAX, &TimeZone::UTC).to_string(),
+            "Invalid Date"
+        );
+        // jiff's last instant, kept a day short of the year's end so that
+        // it is a date in every zone, and the millisecond after it.
+        assert_eq!(
+            HumanDate::new(253_402_207_200_000, &TimeZone::UTC).to_string(),
+            "Thu Dec 30 9999 22:00:00 GMT+0000 (UTC)"
+        );
+        assert_eq!(
+            HumanDate::new(253_402_207_200_001, &TimeZone::UTC).to_string(),
+            "Invalid Date"
         );
     }
 }

@@ -6,14 +6,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use net_watcher::client;
+use jiff::tz::TimeZone;
 use net_watcher::server::DEFAULT_PORT;
+use net_watcher::{client, protocol};
 use tokio::net::{TcpStream, UnixStream};
 
 /// Connect to a net-watcher server speaking JSON (`net-watcher --json`) and
 /// print each message: `Now watching: …`, `File changed: …`.
 ///
-/// Exits 0 when the server closes the connection.
+/// Dates are in the local time zone: the one the `TZ` environment variable
+/// names (`TZ=Europe/Madrid`), else the system's. Exits 0 when the server
+/// closes the connection.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -33,13 +36,17 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    let zone = protocol::reader_time_zone().unwrap_or_else(|reason| {
+        eprintln!("net-watcher-client: {reason}; dates are in UTC");
+        TimeZone::UTC
+    });
     let outcome = match &args.unix {
         Some(path) => match UnixStream::connect(path).await {
-            Ok(stream) => read_messages(stream).await,
+            Ok(stream) => read_messages(stream, &zone).await,
             Err(error) => Err(format!("cannot connect to {}: {error}", path.display())),
         },
         None => match TcpStream::connect((args.host.as_str(), args.port)).await {
-            Ok(stream) => read_messages(stream).await,
+            Ok(stream) => read_messages(stream, &zone).await,
             Err(error) => Err(format!(
                 "cannot connect to {}:{}: {error}",
                 args.host, args.port
@@ -55,11 +62,11 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn read_messages<S>(stream: S) -> Result<(), String>
+async fn read_messages<S>(stream: S, zone: &TimeZone) -> Result<(), String>
 where
     S: tokio::io::AsyncRead + Unpin,
 {
-    client::run(stream, io::stdout(), io::stderr())
+    client::run(stream, zone, io::stdout(), io::stderr())
         .await
         .map_err(|error| format!("reading from the server failed: {error}"))
 }

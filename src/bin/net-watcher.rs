@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use jiff::tz::TimeZone;
 use net_watcher::console::Console;
 use net_watcher::notifier::Notifier;
-use net_watcher::protocol::Protocol;
+use net_watcher::protocol::{self, Protocol};
 use net_watcher::server::{self, Config, DEFAULT_PORT};
 use net_watcher::watch::{Target, settle};
 use tokio::signal::unix::{SignalKind, signal};
@@ -19,7 +20,9 @@ use tokio::signal::unix::{SignalKind, signal};
 /// socket, each time it changes.
 ///
 /// Try it: `net-watcher target.txt`, then `nc localhost 60300` in another
-/// terminal, and `touch target.txt` in a third.
+/// terminal, and `touch target.txt` in a third. Plain-text dates are in the
+/// local time zone: the one the `TZ` environment variable names
+/// (`TZ=Europe/Madrid`), else the system's.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -88,10 +91,15 @@ async fn serve(args: Args) -> Result<(), String> {
     } else {
         Protocol::Text
     };
+    let zone = protocol::reader_time_zone().unwrap_or_else(|reason| {
+        eprintln!("net-watcher: {reason}; dates are in UTC");
+        TimeZone::UTC
+    });
     let console = Console::stdout();
     let notifier = Notifier::new(
         target,
         protocol,
+        zone,
         Duration::from_millis(args.debounce_ms),
         console.clone(),
     );

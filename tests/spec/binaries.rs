@@ -6,11 +6,10 @@
 
 use std::net::TcpListener as StdTcpListener;
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use predicates::prelude::*;
 use rstest::rstest;
 
-use crate::support::binary::{LineReader, Spawned, TestServer};
+use crate::support::binary::{LineReader, Spawned, TestServer, command};
 use crate::support::target::{TargetFile, target};
 
 mod net_watcher {
@@ -19,7 +18,7 @@ mod net_watcher {
 
     #[test]
     fn without_a_file_fails_with_a_usage_error_naming_it() {
-        cargo_bin_cmd!("net-watcher")
+        command("net-watcher")
             .assert()
             .failure()
             .code(2)
@@ -30,7 +29,7 @@ mod net_watcher {
     #[rstest]
     fn with_a_missing_file_fails_before_listening(target: TargetFile) {
         let missing = target.dir().join("nope.txt");
-        cargo_bin_cmd!("net-watcher")
+        command("net-watcher")
             .arg(&missing)
             .args(["--port", "0"])
             .assert()
@@ -45,10 +44,7 @@ mod net_watcher {
 
     #[test]
     fn explains_every_option_in_its_help() {
-        let assert = cargo_bin_cmd!("net-watcher")
-            .arg("--help")
-            .assert()
-            .success();
+        let assert = command("net-watcher").arg("--help").assert().success();
         let help = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
         for option in [
             "<FILE>",
@@ -135,6 +131,48 @@ mod net_watcher {
         assert!(line.starts_with("File changed: "), "got {line:?}");
     }
 
+    /// Starts the server with `TZ=zone`, touches the target once a
+    /// subscriber is greeted, and returns the server and the change line.
+    fn change_line_with_tz(target: &TargetFile, zone: &str) -> (TestServer, String) {
+        let server = TestServer::start_configured(
+            "net-watcher",
+            &[target.path_str(), "--port", "0"],
+            |command| {
+                command.env("TZ", zone);
+            },
+        );
+        let mut subscriber = server.connect();
+        subscriber.next_line("the greeting");
+        target.touch();
+        let line = subscriber.next_line("the change line");
+        (server, line)
+    }
+
+    /// The server's zone, as a rule rather than a name (India's time, no
+    /// summer time), so that the offset is the same whatever the date.
+    #[rstest]
+    fn dates_changes_in_the_zone_tz_names(target: TargetFile) {
+        let (_server, line) = change_line_with_tz(&target, "IST-5:30");
+        assert!(
+            line.starts_with("File changed: ") && line.ends_with(" GMT+0530 (IST)\n"),
+            "expected a change dated in India's time, got {line:?}"
+        );
+    }
+
+    #[rstest]
+    fn with_a_zone_it_cannot_find_says_so_and_dates_in_utc(target: TargetFile) {
+        let (mut server, line) = change_line_with_tz(&target, "Nowhere/Atlantis");
+        assert!(line.ends_with(" GMT+0000 (UTC)\n"), "got {line:?}");
+        server.process.signal(libc::SIGTERM);
+        server.process.wait_for_exit();
+        let stderr = server.process.stderr();
+        assert!(
+            stderr.starts_with("net-watcher: cannot use the time zone TZ=Nowhere/Atlantis: ")
+                && stderr.ends_with("; dates are in UTC\n"),
+            "expected one line saying why dates are in UTC, got {stderr:?}"
+        );
+    }
+
     #[rstest]
     fn speaks_json_with_the_json_flag(target: TargetFile) {
         let server =
@@ -170,7 +208,7 @@ mod net_watcher {
     fn reports_a_port_that_is_taken(target: TargetFile) {
         let taken = StdTcpListener::bind("127.0.0.1:0").unwrap();
         let port = taken.local_addr().unwrap().port().to_string();
-        cargo_bin_cmd!("net-watcher")
+        command("net-watcher")
             .args([target.path_str(), "--host", "127.0.0.1", "--port", &port])
             .assert()
             .failure()
@@ -222,7 +260,7 @@ mod net_watcher {
 
     #[rstest]
     fn refuses_to_remove_a_file_given_as_its_unix_socket(target: TargetFile) {
-        cargo_bin_cmd!("net-watcher")
+        command("net-watcher")
             .args([target.path_str(), "--unix", target.path_str()])
             .assert()
             .failure()
@@ -269,12 +307,46 @@ mod net_watcher_client {
     fn prints_the_message_the_split_service_sends_in_two_parts() {
         let service = TestServer::start("test-json-service", &["--port", "0", "--delay-ms", "20"]);
         let port = service.port().to_string();
-        cargo_bin_cmd!("net-watcher-client")
+        command("net-watcher-client")
             .args(["--port", &port])
             .assert()
             .success()
             .stdout("File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)\n")
             .stderr("");
+    }
+
+    /// The split service always sends the book's timestamp, 1450694370094.
+    #[rstest]
+    #[case::madrid("Europe/Madrid", "Mon Dec 21 2015 11:39:30 GMT+0100 (CET)")]
+    // No abbreviation in the time zone database: the offset stands in.
+    #[case::sao_paulo("America/Sao_Paulo", "Mon Dec 21 2015 08:39:30 GMT-0200 (-02)")]
+    #[case::utc("UTC", "Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)")]
+    fn dates_a_change_in_the_zone_tz_names(#[case] zone: &str, #[case] date: &str) {
+        let service = TestServer::start("test-json-service", &["--port", "0", "--delay-ms", "0"]);
+        let port = service.port().to_string();
+        command("net-watcher-client")
+            .args(["--port", &port])
+            .env("TZ", zone)
+            .assert()
+            .success()
+            .stdout(format!("File changed: {date}\n"))
+            .stderr("");
+    }
+
+    #[test]
+    fn with_a_zone_it_cannot_find_says_so_and_dates_in_utc() {
+        let service = TestServer::start("test-json-service", &["--port", "0", "--delay-ms", "0"]);
+        let port = service.port().to_string();
+        command("net-watcher-client")
+            .args(["--port", &port])
+            .env("TZ", "Nowhere/Atlantis")
+            .assert()
+            .success()
+            .stdout("File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)\n")
+            .stderr(predicate::str::starts_with(
+                "net-watcher-client: cannot use the time zone TZ=Nowhere/Atlantis: ",
+            ))
+            .stderr(predicate::str::ends_with("; dates are in UTC\n"));
     }
 
     #[test]
@@ -284,7 +356,7 @@ mod net_watcher_client {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let port = socket.local_addr().unwrap().port().to_string();
-        cargo_bin_cmd!("net-watcher-client")
+        command("net-watcher-client")
             .args(["--host", "127.0.0.1", "--port", &port])
             .assert()
             .failure()

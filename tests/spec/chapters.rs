@@ -333,8 +333,7 @@ mod every_mermaid_diagram {
 /// placeholder in a sentence, and is skipped.
 mod every_cargo_run_command {
     use super::*;
-    use crate::support::binary::bin;
-    use std::process::Command;
+    use crate::support::binary::command;
 
     /// A program a `cargo run` command runs, and what it says `--help` lists.
     enum Program {
@@ -345,7 +344,7 @@ mod every_cargo_run_command {
     }
 
     fn help(program: &str) -> String {
-        let output = Command::new(bin(program)).arg("--help").output().unwrap();
+        let output = command(program).arg("--help").output().unwrap();
         assert!(output.status.success(), "{program} --help fails");
         String::from_utf8(output.stdout).unwrap()
     }

@@ -1,5 +1,6 @@
 //! describe: what the client prints (`client::run`), for every kind of line.
 
+use jiff::tz::TimeZone;
 use net_watcher::client::{self, describe, describe_error};
 use net_watcher::ldj::LdjError;
 use net_watcher::protocol::Message;
@@ -10,9 +11,14 @@ use crate::support::chunks::ChunkedReader;
 /// Runs the client over `chunks` and returns (stdout, stderr).
 async fn print(chunks: Vec<&[u8]>) -> (String, String) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    client::run(ChunkedReader::new(chunks), &mut out, &mut err)
-        .await
-        .expect("reading scripted chunks does not fail");
+    client::run(
+        ChunkedReader::new(chunks),
+        &TimeZone::UTC,
+        &mut out,
+        &mut err,
+    )
+    .await
+    .expect("reading scripted chunks does not fail");
     (
         String::from_utf8(out).unwrap(),
         String::from_utf8(err).unwrap(),
@@ -22,21 +28,30 @@ async fn print(chunks: Vec<&[u8]>) -> (String, String) {
 #[test]
 fn prints_what_the_books_client_prints() {
     assert_eq!(
-        describe(&Message::Watching {
-            file: "target.txt".into()
-        }),
+        describe(
+            &Message::Watching {
+                file: "target.txt".into()
+            },
+            &TimeZone::UTC
+        ),
         "Now watching: target.txt"
     );
     assert_eq!(
-        describe(&Message::Changed {
-            timestamp: 1_450_694_370_094
-        }),
+        describe(
+            &Message::Changed {
+                timestamp: 1_450_694_370_094
+            },
+            &TimeZone::UTC
+        ),
         "File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"
     );
     assert_eq!(
-        describe(&Message::Unknown {
-            kind: "party".into()
-        }),
+        describe(
+            &Message::Unknown {
+                kind: "party".into()
+            },
+            &TimeZone::UTC
+        ),
         "Unrecognized message type: party"
     );
 }
@@ -72,7 +87,7 @@ async fn returns_a_read_failure_after_printing_what_came_before() {
     let reader = ChunkedReader::new([&b"{\"type\":\"changed\",\"timestamp\":0}\n"[..]])
         .then_fail(std::io::ErrorKind::ConnectionReset);
     let mut out = Vec::new();
-    let result = client::run(reader, &mut out, std::io::sink()).await;
+    let result = client::run(reader, &TimeZone::UTC, &mut out, std::io::sink()).await;
     assert_eq!(
         result.expect_err("the failure is returned").kind(),
         std::io::ErrorKind::ConnectionReset

@@ -1,5 +1,6 @@
 //! describe: the messages, in plain text and in line-delimited JSON.
 
+use jiff::tz::TimeZone;
 use net_watcher::protocol::{Message, Protocol};
 use rstest::rstest;
 
@@ -106,19 +107,48 @@ mod in_plain_text {
             file: "target.txt".into(),
         };
         assert_eq!(
-            Protocol::Text.render(&message),
+            Protocol::Text.render(&message, &TimeZone::UTC),
             "Now watching \"target.txt\" for changes...\n"
         );
     }
 
-    #[test]
-    fn dates_a_change_with_weekday_date_time_and_utc_offset() {
+    /// The book's timestamp, 1450694370094, in several zones.
+    #[rstest]
+    #[case::utc("UTC", "Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)")]
+    #[case::new_york_as_in_the_book("America/New_York", "Mon Dec 21 2015 05:39:30 GMT-0500 (EST)")]
+    #[case::madrid("Europe/Madrid", "Mon Dec 21 2015 11:39:30 GMT+0100 (CET)")]
+    // The time zone database has no abbreviation for São Paulo's time,
+    // and gives the offset in its place.
+    #[case::sao_paulo_without_an_abbreviation(
+        "America/Sao_Paulo",
+        "Mon Dec 21 2015 08:39:30 GMT-0200 (-02)"
+    )]
+    #[case::a_half_hour_offset("Asia/Kolkata", "Mon Dec 21 2015 16:09:30 GMT+0530 (IST)")]
+    fn dates_a_change_in_the_readers_zone_with_its_offset_and_abbreviation(
+        #[case] zone: &str,
+        #[case] date: &str,
+    ) {
+        let zone = TimeZone::get(zone).unwrap_or_else(|error| {
+            panic!("{zone}: {error} (these specs need the system's time zone database: tzdata)")
+        });
         let message = Message::Changed {
             timestamp: 1_450_694_370_094,
         };
         assert_eq!(
-            Protocol::Text.render(&message),
-            "File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)\n"
+            Protocol::Text.render(&message, &zone),
+            format!("File changed: {date}\n")
+        );
+    }
+
+    #[test]
+    fn ignores_the_zone_in_json() {
+        let message = Message::Changed {
+            timestamp: 1_450_694_370_094,
+        };
+        let madrid = TimeZone::get("Europe/Madrid").unwrap();
+        assert_eq!(
+            Protocol::Json.render(&message, &madrid),
+            Protocol::Json.render(&message, &TimeZone::UTC)
         );
     }
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
 
+use jiff::tz::TimeZone;
 use net_watcher::console::Console;
 use net_watcher::notifier::{Notification, Notifier, Outbox, SPLIT_FAN_OUT_AT, Subscription};
 use net_watcher::protocol::Protocol;
@@ -78,6 +79,7 @@ fn notifier_for(target: &TargetFile) -> Notifier {
     Notifier::new(
         Target::new(target.path()).unwrap(),
         Protocol::Text,
+        TimeZone::UTC,
         Duration::ZERO,
         Console::silent(),
     )

@@ -33,6 +33,18 @@ pub fn bin(name: &str) -> PathBuf {
     path.to_path_buf()
 }
 
+/// The time zone every spawned binary runs in (`TZ`) unless a test sets
+/// another: the dates they print are then the same on every machine.
+pub const TIME_ZONE: &str = "UTC";
+
+/// A command for binary `name`, in [`TIME_ZONE`], to run to its end and
+/// check with assert_cmd.
+pub fn command(name: &str) -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::new(bin(name));
+    command.env("TZ", TIME_ZONE);
+    command
+}
+
 /// The path of example `name`, built for this test run. Cargo sets no
 /// variable for examples as it does for binaries, but builds them into
 /// `examples/` beside the `deps/` directory that holds this test executable.
@@ -82,7 +94,7 @@ fn example_bin(name: &str) -> PathBuf {
 /// free port that the listening line names, and `TZ=UTC`, so that dates read
 /// the same on every machine (as the transcripts' normaliser expects).
 pub fn step_environment(command: &mut Command) {
-    command.env("PORT", "0").env("TZ", "UTC");
+    command.env("PORT", "0").env("TZ", TIME_ZONE);
 }
 
 /// How long `test-json-service` pauses between the two parts of its message
@@ -127,7 +139,8 @@ impl Spawned {
     }
 
     /// Like [`Spawned::start_in`], with `configure` applied to the command
-    /// before it starts (limits, environment, another stdin than a pipe).
+    /// before it starts (limits, environment, another stdin than a pipe;
+    /// `TZ` is [`TIME_ZONE`] unless `configure` sets it).
     pub fn start_configured(
         dir: Option<&Path>,
         name: &str,
@@ -136,6 +149,7 @@ impl Spawned {
     ) -> Self {
         let command_line = format!("{name} {}", args.join(" "));
         let mut command = Command::new(bin(name));
+        command.env("TZ", TIME_ZONE);
         if let Some(dir) = dir {
             command.current_dir(dir);
         }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use jiff::tz::TimeZone;
 use net_watcher::console::{Console, ConsoleEvent};
 use net_watcher::notifier::Notifier;
 use net_watcher::protocol::Protocol;
@@ -32,6 +33,9 @@ pub struct Options {
     pub write_timeout: Duration,
     /// The settle window (`--debounce-ms`).
     pub debounce: Duration,
+    /// The zone plain-text dates are in: UTC unless a test says otherwise,
+    /// whatever the zone of the machine running the tests.
+    pub zone: TimeZone,
 }
 
 impl Default for Options {
@@ -42,6 +46,7 @@ impl Default for Options {
             max_subscribers: 100,
             write_timeout: Duration::from_secs(30),
             debounce: settle::DEFAULT_WINDOW,
+            zone: TimeZone::UTC,
         }
     }
 }
@@ -97,7 +102,13 @@ impl InProcessServer {
             let _ = events_tx.send(event.clone());
         });
         let target = Target::new(target.path()).expect("the target exists");
-        let notifier = Notifier::new(target, options.protocol, options.debounce, console.clone());
+        let notifier = Notifier::new(
+            target,
+            options.protocol,
+            options.zone,
+            options.debounce,
+            console.clone(),
+        );
         let config = Config {
             max_subscribers: options.max_subscribers,
             write_timeout: options.write_timeout,
