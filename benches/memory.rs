@@ -113,7 +113,7 @@ async fn main() {
     ));
 
     // The first subscriber pays for one-off things (the OS watch, the
-    // helper task); counting starts after it is greeted.
+    // helper tasks); counting starts after it is greeted.
     let mut subscribers = vec![subscribe(addr)];
     settle().await;
     COUNTING.store(true, Ordering::Relaxed);

@@ -15,7 +15,7 @@
 //!   small machine;
 //! - the **task road**: when the fast road cannot deliver (the socket is
 //!   full, or the task is mid-write), it wakes that subscriber's task, which
-//!   writes the latest notification (from the notifier's `watch` channel)
+//!   writes the notifier's latest notification
 //!   as soon as the socket takes it: changes that came meanwhile are
 //!   coalesced, so a slow subscriber only ever owes one line.
 //!

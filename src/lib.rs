@@ -41,10 +41,10 @@
 //!    │        on waits for a small keeper task to fire its deadline
 //!    │  Change { kind, timestamp }
 //!    ▼
-//!  notifier   render the line once; store it as the latest (a watch
-//!    │        channel's slot); offer it to every greeted subscriber's socket
-//!    │        with a non-blocking write, on the same thread (past 256
-//!    │        subscribers, a helper task takes half)
+//!  notifier   render the line once; store it as the latest (one cell);
+//!    │        offer it to every greeted subscriber's socket with a
+//!    │        non-blocking write, on the same thread (past 256
+//!    │        subscribers, helper tasks on the other cores take shares)
 //!    ▼
 //!  connection only a subscriber whose socket was full has its task woken;
 //!             it writes the latest line when the socket drains, or is

@@ -134,9 +134,10 @@ mod past_the_split_point {
         let count = 2_000;
         let threads =
             threads_offering(&target, count, 0, Meeting::new(Duration::from_secs(3))).await;
-        assert_eq!(
-            threads.len(),
-            2,
+        // Two at least: more cores than the runtime's two workers may
+        // bring a third (the publishing thread is not a worker).
+        assert!(
+            threads.len() >= 2,
             "expected {count} outboxes to be offered the change by two threads at once, \
              got {} thread(s)",
             threads.len()
@@ -255,14 +256,14 @@ mod when_dropped {
     #[tokio::test]
     async fn leaves_no_task_behind(target: TargetFile) {
         let notifier = notifier_for(&target);
-        // The first subscription starts the helper task of the fan-out (and
+        // The first subscription starts the helper tasks of the fan-out (and
         // the OS watch's own task, which ends with the watch).
         drop(notifier.subscribe().unwrap());
         let metrics = tokio::runtime::Handle::current().metrics();
-        assert_ne!(metrics.num_alive_tasks(), 0, "expected the helper task");
+        assert_ne!(metrics.num_alive_tasks(), 0, "expected the helper tasks");
 
         drop(notifier);
-        within("the helper task to end", async {
+        within("the helper tasks to end", async {
             while metrics.num_alive_tasks() > 0 {
                 tokio::task::yield_now().await;
             }
