@@ -38,6 +38,14 @@ pub enum ConsoleEvent {
     WatchFailed(String),
     /// Accepting a connection failed; the server goes on accepting.
     AcceptFailed(String),
+    /// The accept failure told last came again, `times` times within a
+    /// second, and was counted rather than told each time.
+    AcceptFailedAgain {
+        /// What failed, as told the first time.
+        reason: String,
+        /// How often it came again.
+        times: u64,
+    },
 }
 
 impl ConsoleEvent {
@@ -51,6 +59,7 @@ impl ConsoleEvent {
                 | ConsoleEvent::SocketOptionsFailed(_)
                 | ConsoleEvent::WatchFailed(_)
                 | ConsoleEvent::AcceptFailed(_)
+                | ConsoleEvent::AcceptFailedAgain { .. }
         )
     }
 }
@@ -79,6 +88,14 @@ impl fmt::Display for ConsoleEvent {
             ConsoleEvent::AcceptFailed(reason) => {
                 write!(f, "Accepting a connection failed: {reason}")
             }
+            ConsoleEvent::AcceptFailedAgain { reason, times: 1 } => write!(
+                f,
+                "Accepting a connection failed: {reason} (repeated once in the last second)"
+            ),
+            ConsoleEvent::AcceptFailedAgain { reason, times } => write!(
+                f,
+                "Accepting a connection failed: {reason} (repeated {times} times in the last second)"
+            ),
         }
     }
 }
@@ -139,6 +156,10 @@ mod tests {
             ConsoleEvent::SocketOptionsFailed("ENOTSOCK".into()),
             ConsoleEvent::WatchFailed("gone".into()),
             ConsoleEvent::AcceptFailed("EMFILE".into()),
+            ConsoleEvent::AcceptFailedAgain {
+                reason: "EMFILE".into(),
+                times: 2,
+            },
         ];
         for event in problems {
             assert!(event.is_problem(), "expected {event:?} to be a problem");

@@ -26,6 +26,7 @@ use futures_util::future::Either;
 use socket2::SockRef;
 use tokio::net::{TcpListener, TcpSocket, UnixListener};
 use tokio::sync::Semaphore;
+use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -91,6 +92,58 @@ impl Default for Config {
 /// `setrlimit` refuses to exceed there.
 pub fn raise_open_file_limit() -> io::Result<u64> {
     rlimit::increase_nofile_limit(u64::MAX)
+}
+
+/// Open files the server needs besides its subscribers' sockets and the
+/// files it has open when it starts: three for the OS watch (an inotify
+/// instance, and the epoll set and waker of notify's thread), and the rest
+/// to accept connections while it is full, so that each is refused with a
+/// line instead of left unanswered in the backlog.
+pub const SPARE_FILES: u64 = 16;
+
+/// How many subscribers the open-file limit leaves room for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    /// The soft limit on open files, as raised.
+    pub open_file_limit: u64,
+    /// The subscribers that fit: the limit, less the files open when
+    /// counted and [`SPARE_FILES`].
+    pub subscribers: usize,
+}
+
+impl Room {
+    /// The room under `open_file_limit` with `open_files` files open.
+    pub fn new(open_file_limit: u64, open_files: u64) -> Self {
+        let free = open_file_limit
+            .saturating_sub(open_files)
+            .saturating_sub(SPARE_FILES);
+        Room {
+            open_file_limit,
+            subscribers: usize::try_from(free).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// Raises the open-file limit as far as it goes, and says how many
+/// subscribers it leaves room for. Call it once the listeners are bound and
+/// the runtime runs: the files open then are counted as taken.
+///
+/// Each subscriber is an open socket. A server that accepts more than the
+/// limit allows runs out of descriptors: accepting fails, and the
+/// connections left in the kernel's backlog hear nothing at all. Serving at
+/// most this many (see [`Config::max_subscribers`]) keeps descriptors free
+/// to accept the rest and refuse them with a line.
+pub fn room_for_subscribers() -> io::Result<Room> {
+    let open_file_limit = raise_open_file_limit()?;
+    Ok(Room::new(open_file_limit, open_files()?))
+}
+
+/// How many files this process has open: the entries of `/proc/self/fd`
+/// (Linux), or of `/dev/fd` elsewhere. The listing's own descriptor counts
+/// too, one more than the files in use, which errs on the safe side.
+fn open_files() -> io::Result<u64> {
+    let listing = std::fs::read_dir("/proc/self/fd").or_else(|_| std::fs::read_dir("/dev/fd"))?;
+    Ok(listing.count() as u64)
 }
 
 /// A bound listener, TCP or Unix.
@@ -437,34 +490,115 @@ pub async fn run(
 
 // ANCHOR: accept_loop
 async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
-    // After an accept error (out of file descriptors, most often), wait a
-    // little before trying again instead of spinning; double the wait while
-    // errors continue, up to a second.
-    let mut backoff = Duration::from_millis(10);
+    let console = &shared.config.console;
+    let mut failures = AcceptFailures::default();
     loop {
+        let count_due = failures.count_due();
         let accepted = tokio::select! {
             () = shared.shutdown.cancelled() => return,
             accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok(accepted) => start_subscriber(accepted, &shared),
-            Err(error) => {
-                shared
-                    .config
-                    .console
-                    .say(ConsoleEvent::AcceptFailed(error.to_string()));
-                tokio::select! {
-                    () = shared.shutdown.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+            // Repeats of a failure are counted, and the count told once a
+            // second at most.
+            () = sleep_until(count_due.unwrap_or_else(Instant::now)), if count_due.is_some() => {
+                failures.tell_count(console);
                 continue;
             }
+        };
+        match accepted {
+            Ok(accepted) => {
+                failures.succeeded();
+                start_subscriber(accepted, &shared);
+            }
+            Err(error) => {
+                // Out of file descriptors, most often: wait a little before
+                // trying again instead of spinning.
+                let pause = failures.failed(error.to_string(), Instant::now(), console);
+                tokio::select! {
+                    () = shared.shutdown.cancelled() => return,
+                    () = tokio::time::sleep(pause) => {}
+                }
+            }
         }
-        backoff = Duration::from_millis(10);
     }
 }
 // ANCHOR_END: accept_loop
+
+/// What an accept loop has seen fail, so that a failure that repeats is
+/// told once, then counted, instead of filling the console: a server out
+/// of file descriptors fails to accept every few milliseconds.
+#[derive(Debug)]
+struct AcceptFailures {
+    /// The failure told last.
+    told: Option<String>,
+    /// How often it came again since `counting_since`, not told yet.
+    repeats: u64,
+    counting_since: Instant,
+    /// The pause before the next accept: doubled while failures go on, up
+    /// to [`MAX_ACCEPT_PAUSE`].
+    pause: Duration,
+}
+
+/// The pause after a first failure to accept.
+const FIRST_ACCEPT_PAUSE: Duration = Duration::from_millis(10);
+
+/// The longest pause between failures to accept.
+const MAX_ACCEPT_PAUSE: Duration = Duration::from_secs(1);
+
+/// How long repeats of a failure are counted before the count is told.
+const REPEATS_TOLD_EVERY: Duration = Duration::from_secs(1);
+
+impl Default for AcceptFailures {
+    fn default() -> Self {
+        AcceptFailures {
+            told: None,
+            repeats: 0,
+            counting_since: Instant::now(),
+            pause: FIRST_ACCEPT_PAUSE,
+        }
+    }
+}
+
+impl AcceptFailures {
+    /// Tells `reason` on `console`, or counts it if it repeats the failure
+    /// told last; returns how long to pause before accepting again.
+    fn failed(&mut self, reason: String, now: Instant, console: &Console) -> Duration {
+        if self.told.as_ref() == Some(&reason) {
+            if self.repeats == 0 {
+                self.counting_since = now;
+            }
+            self.repeats += 1;
+        } else {
+            self.tell_count(console);
+            console.say(ConsoleEvent::AcceptFailed(reason.clone()));
+            self.told = Some(reason);
+        }
+        let pause = self.pause;
+        self.pause = (self.pause * 2).min(MAX_ACCEPT_PAUSE);
+        pause
+    }
+
+    /// An accept succeeded: the next failure pauses briefly again. (What
+    /// was told stays told: failures between successes are counted too.)
+    fn succeeded(&mut self) {
+        self.pause = FIRST_ACCEPT_PAUSE;
+    }
+
+    /// When the count of repeats is to be told, if there are any.
+    fn count_due(&self) -> Option<Instant> {
+        (self.repeats > 0).then(|| self.counting_since + REPEATS_TOLD_EVERY)
+    }
+
+    /// Tells how often the last failure repeated, if it did.
+    fn tell_count(&mut self, console: &Console) {
+        if let (Some(reason), times @ 1..) = (&self.told, self.repeats) {
+            console.say(ConsoleEvent::AcceptFailedAgain {
+                reason: reason.clone(),
+                times,
+            });
+        }
+        self.repeats = 0;
+    }
+}
 
 /// Sets a new subscriber's socket options and starts its task.
 fn start_subscriber(accepted: Accepted, shared: &Arc<Shared>) {
@@ -719,6 +853,100 @@ mod tests {
         let file = tempfile::tempfile().unwrap();
         let error = limit_send_buffer(&file).expect_err("a file has no send buffer");
         assert_eq!(error.raw_os_error(), Some(libc::ENOTSOCK));
+    }
+
+    #[test]
+    fn a_failure_to_accept_is_told_once_then_counted_and_the_count_told_a_second_later() {
+        let (console, heard) = recording_console();
+        let start = Instant::now();
+        let at = |millis| start + Duration::from_millis(millis);
+        let mut failures = AcceptFailures::default();
+        failures.failed("Too many open files".into(), at(0), &console);
+        assert_eq!(failures.count_due(), None, "nothing to count yet");
+        failures.failed("Too many open files".into(), at(10), &console);
+        failures.failed("Too many open files".into(), at(30), &console);
+        assert_eq!(
+            failures.count_due(),
+            Some(at(1_010)),
+            "the count is due a second after the first repeat"
+        );
+        failures.tell_count(&console);
+        assert_eq!(failures.count_due(), None, "the count was told");
+        failures.tell_count(&console);
+        assert_eq!(
+            heard.try_iter().collect::<Vec<_>>(),
+            [
+                ConsoleEvent::AcceptFailed("Too many open files".into()),
+                ConsoleEvent::AcceptFailedAgain {
+                    reason: "Too many open files".into(),
+                    times: 2
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn another_failure_to_accept_is_told_at_once_after_the_count_of_the_last() {
+        let (console, heard) = recording_console();
+        let now = Instant::now();
+        let mut failures = AcceptFailures::default();
+        failures.failed("Too many open files".into(), now, &console);
+        failures.failed("Too many open files".into(), now, &console);
+        failures.succeeded();
+        failures.failed("Too many open files".into(), now, &console);
+        failures.failed("Connection aborted".into(), now, &console);
+        assert_eq!(
+            heard.try_iter().collect::<Vec<_>>(),
+            [
+                ConsoleEvent::AcceptFailed("Too many open files".into()),
+                ConsoleEvent::AcceptFailedAgain {
+                    reason: "Too many open files".into(),
+                    times: 2
+                },
+                ConsoleEvent::AcceptFailed("Connection aborted".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_pause_after_a_failure_to_accept_doubles_up_to_a_second_and_starts_again_after_a_success()
+    {
+        let console = Console::silent();
+        let now = Instant::now();
+        let mut failures = AcceptFailures::default();
+        let mut pauses = Vec::new();
+        for _ in 0..9 {
+            pauses.push(failures.failed("EMFILE".into(), now, &console).as_millis());
+        }
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1_000, 1_000]);
+        failures.succeeded();
+        assert_eq!(
+            failures.failed("EMFILE".into(), now, &console),
+            FIRST_ACCEPT_PAUSE
+        );
+    }
+
+    #[test]
+    fn the_room_for_subscribers_is_the_open_file_limit_less_the_files_open_and_the_spares() {
+        assert_eq!(
+            Room::new(64, 13).subscribers,
+            64 - 13 - SPARE_FILES as usize
+        );
+        assert_eq!(Room::new(20, 13).subscribers, 0, "no room at all");
+        assert_eq!(Room::new(10, 13).subscribers, 0, "more open than the limit");
+        assert!(
+            Room::new(u64::MAX, 13).subscribers > 1 << 30,
+            "no limit (RLIM_INFINITY) leaves room for any number asked"
+        );
+    }
+
+    #[test]
+    fn this_process_has_its_standard_streams_among_its_open_files() {
+        let open = open_files().unwrap();
+        assert!(
+            open >= 3,
+            "expected at least stdin, stdout, stderr, got {open}"
+        );
     }
 
     /// tokio keeps each task in a cell aligned to 128 bytes: 256 bytes for

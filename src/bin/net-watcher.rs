@@ -57,6 +57,8 @@ struct Args {
     debounce_ms: u64,
 
     /// The most subscribers served at once; more are refused with a line.
+    /// Fewer if the open-file limit leaves room for fewer (the server then
+    /// says so at start).
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     max_subscribers: usize,
 
@@ -82,10 +84,6 @@ async fn serve(args: Args) -> Result<(), String> {
     // The file is checked before anything listens: a typo is reported at
     // once, not when the first subscriber arrives.
     let target = Target::new(&args.file).map_err(|error| error.to_string())?;
-    // Not fatal: the server still works, with room for fewer subscribers.
-    if let Err(error) = server::raise_open_file_limit() {
-        eprintln!("net-watcher: cannot raise the open-file limit: {error}");
-    }
     let protocol = if args.json {
         Protocol::Json
     } else {
@@ -115,13 +113,17 @@ async fn serve(args: Args) -> Result<(), String> {
             .await
             .map_err(|error| error.to_string())?,
     };
+    // Raised and counted once the listeners are bound (they are open files
+    // too), and before the listening line, which scripts wait for.
+    let room = server::room_for_subscribers();
     println!(
         "Listening for subscribers on {}...",
         server::describe_all(&listeners)
     );
+    let max_subscribers = subscriber_limit(args.max_subscribers, room);
 
     let config = Config {
-        max_subscribers: args.max_subscribers,
+        max_subscribers,
         write_timeout: Duration::from_millis(args.write_timeout_ms),
         console,
     };
@@ -133,4 +135,28 @@ async fn serve(args: Args) -> Result<(), String> {
     })
     .await;
     Ok(())
+}
+
+/// The most subscribers to serve: `asked`, or fewer if the open-file limit
+/// leaves `room` for fewer (see [`server::room_for_subscribers`]), which is
+/// then said on stderr.
+fn subscriber_limit(asked: usize, room: std::io::Result<server::Room>) -> usize {
+    match room {
+        Ok(room) => {
+            let served = asked.min(room.subscribers);
+            if served != asked {
+                eprintln!(
+                    "net-watcher: serving at most {served} subscribers, not {asked}: the open-file limit is {} (ulimit -n); more are refused",
+                    room.open_file_limit
+                );
+            }
+            served
+        }
+        // Not fatal: the server still works, with room for fewer
+        // subscribers, and says so.
+        Err(error) => {
+            eprintln!("net-watcher: cannot raise the open-file limit: {error}");
+            asked
+        }
+    }
 }

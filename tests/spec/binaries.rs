@@ -9,7 +9,7 @@ use std::net::TcpListener as StdTcpListener;
 use predicates::prelude::*;
 use rstest::rstest;
 
-use crate::support::binary::{LineReader, Spawned, TestServer, command};
+use crate::support::binary::{LineReader, Spawned, TestServer, command, limit_open_files};
 use crate::support::target::{TargetFile, target};
 
 mod net_watcher {
@@ -70,30 +70,14 @@ mod net_watcher {
 
     #[rstest]
     fn raises_its_open_file_limit_to_the_hard_limit(target: TargetFile) {
-        use std::os::unix::process::CommandExt;
         // Started with a soft limit far below the hard one, as login shells
-        // usually set it (1,024).
+        // usually set it (1,024), and few enough subscribers asked for that
+        // the hard limit has room for them on any machine.
+        let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
         let mut server = TestServer::start_configured(
             "net-watcher",
-            &[target.path_str(), "--port", "0"],
-            |command| {
-                // SAFETY: runs in the child between fork and exec, and only
-                // makes system calls (getrlimit, setrlimit), which are
-                // async-signal-safe.
-                unsafe {
-                    command.pre_exec(|| {
-                        let mut limit: libc::rlimit = std::mem::zeroed();
-                        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        limit.rlim_cur = limit.rlim_max.min(256);
-                        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        Ok(())
-                    });
-                }
-            },
+            &[target.path_str(), "--port", "0", "--max-subscribers", "100"],
+            |command| limit_open_files(command, hard.min(256), hard),
         );
         let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.process.id()))
             .expect("the server's /proc limits");
@@ -113,9 +97,72 @@ mod net_watcher {
         server.process.wait_for_exit();
         assert!(
             !server.process.stderr().contains("open-file limit"),
-            "expected no complaint about the limit, got:\n{}",
+            "expected no word about the limit, got:\n{}",
             server.process.stderr()
         );
+    }
+
+    mod under_a_low_open_file_limit {
+        use super::{LineReader, TargetFile, TestServer, limit_open_files, rstest, target};
+        use pretty_assertions::assert_eq;
+        use std::collections::HashSet;
+
+        /// As reported: 64 open files at most, and 100 subscribers at once.
+        /// Before, 50 were greeted and 50 heard nothing, left in the backlog
+        /// while accepting failed over and over.
+        #[rstest]
+        fn serves_what_the_limit_allows_and_refuses_the_rest_with_a_line(target: TargetFile) {
+            let mut server = TestServer::start_configured(
+                "net-watcher",
+                &[target.path_str(), "--port", "0"],
+                |command| limit_open_files(command, 64, 64),
+            );
+            let mut crowd: Vec<LineReader> = (0..100).map(|_| server.connect()).collect();
+            // Every one gets a line (next_line fails the test after a wait
+            // of PATIENCE); the greeted stay connected meanwhile.
+            let lines: Vec<String> = crowd
+                .iter_mut()
+                .enumerate()
+                .map(|(index, subscriber)| {
+                    subscriber.next_line(&format!("a line for subscriber {index} of 100"))
+                })
+                .collect();
+            let greeted = lines
+                .iter()
+                .filter(|line| line.starts_with("Now watching "))
+                .count();
+            let refusal =
+                format!("Error: the server is full ({greeted} subscribers); try again later.\n");
+            let refused = lines.iter().filter(|line| **line == refusal).count();
+            assert!(
+                greeted > 0 && greeted + refused == 100,
+                "expected each of 100 to be greeted or refused with {refusal:?}; \
+                 {greeted} greeted, {refused} refused, lines: {lines:?}"
+            );
+
+            server.process.signal(libc::SIGTERM);
+            server.process.wait_for_exit();
+            let stderr = server.process.stderr();
+            assert!(
+                stderr.contains(&format!(
+                    "net-watcher: serving at most {greeted} subscribers, not 10000: \
+                     the open-file limit is 64 (ulimit -n); more are refused\n"
+                )),
+                "expected the server to say how many it serves, got:\n{stderr}"
+            );
+            // A failure to accept (out of descriptors, while refusals are in
+            // flight) may happen; each is told once, then only counted.
+            let told: Vec<&str> = stderr
+                .lines()
+                .filter(|line| line.starts_with("Accepting") && !line.contains("(repeated "))
+                .collect();
+            let distinct: HashSet<&&str> = told.iter().collect();
+            assert_eq!(
+                told.len(),
+                distinct.len(),
+                "expected each accept failure told once, got:\n{stderr}"
+            );
+        }
     }
 
     #[rstest]

@@ -111,6 +111,18 @@ pub fn exercise_program(answer: &str) -> String {
     std::env::var("NET_WATCHER_EXERCISE").unwrap_or_else(|_| answer.to_owned())
 }
 
+/// Makes the process `command` starts run under these limits on open
+/// files, set in the child between fork and exec (as `ulimit -n` would).
+pub fn limit_open_files(command: &mut Command, soft: u64, hard: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, and only
+    // makes one system call (setrlimit, async-signal-safe) and allocates
+    // nothing.
+    unsafe {
+        command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard));
+    }
+}
+
 /// A running child process whose stdout lines arrive on a channel and whose
 /// stderr is collected, both by threads, so the child never blocks on a full
 /// pipe however much it prints.
