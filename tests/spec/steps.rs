@@ -11,12 +11,11 @@
 //! are found through their listening line; every process runs with `TZ=UTC`
 //! (see `support::binary::step_environment`).
 
-use assert_cmd::Command;
 use jiff::Timestamp;
 use rstest::rstest;
 
 use crate::support::binary::{
-    LineReader, SPLIT_PAUSE_MS, ScriptedServer, Spawned, TestServer, bin, step_environment,
+    LineReader, SPLIT_PAUSE_MS, ScriptedServer, Spawned, TestServer, command, step_environment,
 };
 use crate::support::target::{TargetFile, target};
 
@@ -63,7 +62,7 @@ mod every_step_server {
     #[case::step_2("examples/net-watcher-unix")]
     #[case::step_3("examples/net-watcher-json-service")]
     fn fails_with_the_books_error_without_a_file(#[case] example: &str) {
-        Command::new(bin(example))
+        command(example)
             .env("PORT", "0")
             .assert()
             .failure()

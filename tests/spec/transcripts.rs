@@ -228,7 +228,7 @@ fn chapter_5_the_split_services_console() {
 /// them: each step's terminal, and the failures the steps are about.
 mod steps {
     use super::*;
-    use crate::support::binary::{SPLIT_PAUSE_MS, ScriptedServer, bin, step_environment};
+    use crate::support::binary::{SPLIT_PAUSE_MS, ScriptedServer, command, step_environment};
     use pretty_assertions::assert_eq;
 
     /// Ends a step example as the reader's Ctrl+C does: the examples set no
@@ -276,7 +276,7 @@ mod steps {
     /// Step 1, run without a file: the book's error.
     #[test]
     fn step_1_without_a_file() {
-        let output = std::process::Command::new(bin("examples/net-watcher"))
+        let output = command("examples/net-watcher")
             .output()
             .expect("the example runs");
         assert_eq!(output.status.code(), Some(1));
