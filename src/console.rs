@@ -46,6 +46,43 @@ pub enum ConsoleEvent {
         /// How often it came again.
         times: u64,
     },
+    /// Redis could not be reached, or stopped answering: said once per
+    /// outage, while attempts go on with a back-off. (Chapter 12.)
+    StreamUnreachable {
+        /// The stream's address, without a password.
+        stream: String,
+        /// Why the last attempt failed.
+        reason: String,
+    },
+    /// Redis answers again after an outage.
+    StreamReachable {
+        /// The stream's address, without a password.
+        stream: String,
+    },
+    /// An edge waits for a publisher to name the file it watches (the stream
+    /// is empty or missing).
+    StreamNamesNoFile {
+        /// The stream's address, without a password.
+        stream: String,
+    },
+    /// A stream entry could not be read; an edge skips it.
+    MalformedEntry {
+        /// The entry's id.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The stream's newest id is below the last one an edge read: the
+    /// stream was recreated (Redis restarted empty, or from an older
+    /// snapshot). The edge reads on from the new stream's end.
+    StreamWentBack {
+        /// The stream's address, without a password.
+        stream: String,
+        /// The last id the edge had read.
+        last_read: String,
+        /// The stream's newest id now.
+        newest: String,
+    },
 }
 
 impl ConsoleEvent {
@@ -60,6 +97,10 @@ impl ConsoleEvent {
                 | ConsoleEvent::WatchFailed(_)
                 | ConsoleEvent::AcceptFailed(_)
                 | ConsoleEvent::AcceptFailedAgain { .. }
+                | ConsoleEvent::StreamUnreachable { .. }
+                | ConsoleEvent::StreamNamesNoFile { .. }
+                | ConsoleEvent::MalformedEntry { .. }
+                | ConsoleEvent::StreamWentBack { .. }
         )
     }
 }
@@ -95,6 +136,28 @@ impl fmt::Display for ConsoleEvent {
             ConsoleEvent::AcceptFailedAgain { reason, times } => write!(
                 f,
                 "Accepting a connection failed: {reason} (repeated {times} times in the last second)"
+            ),
+            ConsoleEvent::StreamUnreachable { stream, reason } => write!(
+                f,
+                "Cannot reach the stream {stream}: {reason}. Trying again until it answers."
+            ),
+            ConsoleEvent::StreamReachable { stream } => {
+                write!(f, "The stream {stream} answers again.")
+            }
+            ConsoleEvent::StreamNamesNoFile { stream } => write!(
+                f,
+                "Waiting for a publisher to name its file in the stream {stream}..."
+            ),
+            ConsoleEvent::MalformedEntry { id, reason } => {
+                write!(f, "Skipped the malformed stream entry {id}: {reason}.")
+            }
+            ConsoleEvent::StreamWentBack {
+                stream,
+                last_read,
+                newest,
+            } => write!(
+                f,
+                "The stream {stream} went back from {last_read} to {newest}: it was recreated; reading on from its newest entry."
             ),
         }
     }
@@ -160,6 +223,14 @@ mod tests {
                 reason: "EMFILE".into(),
                 times: 2,
             },
+            ConsoleEvent::StreamUnreachable {
+                stream: "redis://localhost:6379/changes".into(),
+                reason: "refused".into(),
+            },
+            ConsoleEvent::MalformedEntry {
+                id: "1-0".into(),
+                reason: "no type".into(),
+            },
         ];
         for event in problems {
             assert!(event.is_problem(), "expected {event:?} to be a problem");
@@ -168,6 +239,9 @@ mod tests {
             ConsoleEvent::SubscriberConnected,
             ConsoleEvent::SubscriberDisconnected,
             ConsoleEvent::SubscriberRefused { limit: 1 },
+            ConsoleEvent::StreamReachable {
+                stream: "redis://localhost:6379/changes".into(),
+            },
         ];
         for event in routine {
             assert!(!event.is_problem(), "expected {event:?} to be routine");

@@ -69,6 +69,7 @@ pub mod grade;
 pub mod ldj;
 pub mod notifier;
 pub mod protocol;
+pub mod relay;
 pub mod server;
 pub mod watch;
 

@@ -49,6 +49,14 @@
 //! helper is a hand-off between threads, about 200 µs on that machine (see
 //! the crate docs), which would buy little. The point itself, 256, was
 //! chosen between those measurements, not measured on its own.
+//!
+//! ## Where changes come from
+//!
+//! A watcher's notifier ([`Notifier::new`]) takes its changes from an OS
+//! watch on a file. An edge server's ([`Notifier::fed`], chapter 12) takes
+//! them from whoever holds its [`Feed`]: a reader of a Redis stream. From
+//! [`Feed::publish`] on, the road is the same, and no subscriber can tell
+//! the two apart.
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -69,6 +77,10 @@ pub struct Notification {
     pub seq: u64,
     /// The line every subscriber writes, in the server's protocol.
     pub line: Arc<[u8]>,
+    /// The change the line tells of (`None` before the first): for a
+    /// subscriber that passes changes on rather than write the line (a
+    /// stream publisher, chapter 12).
+    pub change: Option<Change>,
 }
 
 /// A subscriber the notifier can write to directly, without waiting.
@@ -89,11 +101,10 @@ pub struct Notifier {
 
 #[derive(Debug)]
 struct Shared {
-    target: Target,
+    source: Source,
     protocol: Protocol,
     /// The zone plain-text notifications are dated in.
     zone: TimeZone,
-    settle_window: Duration,
     console: Console,
     greeting: Arc<[u8]>,
     /// The latest notification: read by a subscriber's task when the fast
@@ -113,6 +124,34 @@ struct Shared {
     /// channel, since each helper wants the latest round and only that.
     rounds: watch::Sender<Option<Arc<Round>>>,
     helpers_started: std::sync::Once,
+}
+
+/// Where a notifier's changes come from.
+#[derive(Debug)]
+enum Source {
+    /// An OS watch on a file, placed while anyone listens, settling bursts
+    /// of events over a window.
+    File {
+        target: Target,
+        settle_window: Duration,
+    },
+    /// Whoever holds the notifier's [`Feed`].
+    Feed,
+}
+
+/// Hands changes to a notifier made by [`Notifier::fed`]: an edge server's
+/// stream reader holds it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    shared: Arc<Shared>,
+}
+
+impl Feed {
+    /// Tells every subscriber of the notifier about `change`, exactly as an
+    /// OS watch's report would.
+    pub fn publish(&self, change: Change) {
+        self.shared.publish(change);
+    }
 }
 
 /// One shard of the fan-out's table: a slab. Each subscriber keeps its slot,
@@ -239,6 +278,7 @@ impl Shared {
             let mut latest = lock(&self.latest);
             latest.seq += 1;
             latest.line = line;
+            latest.change = Some(change);
             latest.clone()
         };
         // The fast road: one round of offers over every shard, which the
@@ -269,10 +309,41 @@ impl Notifier {
         settle_window: Duration,
         console: Console,
     ) -> Self {
+        let file = target.as_typed().to_owned();
+        Self::with_source(
+            Source::File {
+                target,
+                settle_window,
+            },
+            &file,
+            protocol,
+            zone,
+            console,
+        )
+    }
+
+    /// A notifier with no OS watch, whose changes are handed to it through
+    /// the returned [`Feed`]; its greeting names `file`. An edge server's
+    /// (chapter 12): `file` is the name the publisher gave.
+    pub fn fed(file: &str, protocol: Protocol, zone: TimeZone, console: Console) -> (Self, Feed) {
+        let notifier = Self::with_source(Source::Feed, file, protocol, zone, console);
+        let feed = Feed {
+            shared: Arc::clone(&notifier.shared),
+        };
+        (notifier, feed)
+    }
+
+    fn with_source(
+        source: Source,
+        file: &str,
+        protocol: Protocol,
+        zone: TimeZone,
+        console: Console,
+    ) -> Self {
         let greeting = protocol
             .render(
                 &Message::Watching {
-                    file: target.as_typed().to_owned(),
+                    file: file.to_owned(),
                 },
                 &zone,
             )
@@ -281,14 +352,14 @@ impl Notifier {
         let latest = Mutex::new(Notification {
             seq: 0,
             line: Arc::from(&b""[..]),
+            change: None,
         });
         let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
         Notifier {
             shared: Arc::new(Shared {
-                target,
+                source,
                 protocol,
                 zone,
-                settle_window,
                 console,
                 greeting,
                 latest,
@@ -303,9 +374,12 @@ impl Notifier {
         }
     }
 
-    /// The watched target.
-    pub fn target(&self) -> &Target {
-        &self.shared.target
+    /// The watched target; `None` for a notifier fed by a stream.
+    pub fn target(&self) -> Option<&Target> {
+        match &self.shared.source {
+            Source::File { target, .. } => Some(target),
+            Source::Feed => None,
+        }
     }
 
     /// The protocol subscribers are spoken to in.
@@ -313,7 +387,8 @@ impl Notifier {
         self.shared.protocol
     }
 
-    /// Adds a subscriber, placing the OS watch if it is the first.
+    /// Adds a subscriber, placing the OS watch if it is the first (a fed
+    /// notifier has none to place, and never fails).
     ///
     /// When this returns, the watch is in place and the subscription has seen
     /// nothing yet: every change from now on reaches it. Send the greeting
@@ -324,13 +399,20 @@ impl Notifier {
     /// not once per subscriber.
     pub fn subscribe(&self) -> Result<Subscription, WatchError> {
         let mut state = self.shared.state();
-        if state.os_watch.is_none() {
+        if let (
+            Source::File {
+                target,
+                settle_window,
+            },
+            None,
+        ) = (&self.shared.source, &state.os_watch)
+        {
             let generation = state.next_generation();
             // A weak reference: the watch lives inside `Shared`, so a strong
             // one would keep `Shared` alive forever.
             let shared: Weak<Shared> = Arc::downgrade(&self.shared);
-            let window = self.shared.settle_window;
-            let os_watch = FileWatch::start(&self.shared.target, window, move |report| {
+            let window = *settle_window;
+            let os_watch = FileWatch::start(target, window, move |report| {
                 let Some(shared) = shared.upgrade() else {
                     return;
                 };

@@ -1,4 +1,7 @@
 //! `net-watcher FILE`: watch FILE and notify every subscriber of each change.
+//! `net-watcher FILE --publish URL` also appends each change to a Redis
+//! stream; `net-watcher --relay URL` is an edge server that tells its own
+//! subscribers what the stream says (chapter 12).
 //!
 //! Parses arguments, checks the file, binds, and hands over to
 //! [`net_watcher::server::run`]. Everything else lives in the library.
@@ -12,6 +15,9 @@ use jiff::tz::TimeZone;
 use net_watcher::console::Console;
 use net_watcher::notifier::Notifier;
 use net_watcher::protocol::{self, Protocol};
+use net_watcher::relay::edge::StreamReader;
+use net_watcher::relay::publisher::{self, PublishConfig};
+use net_watcher::relay::{DEFAULT_MAXLEN, StreamAddress};
 use net_watcher::server::{self, Config, DEFAULT_PORT};
 use net_watcher::watch::{Target, settle};
 use tokio::signal::unix::{SignalKind, signal};
@@ -23,12 +29,41 @@ use tokio::signal::unix::{SignalKind, signal};
 /// terminal, and `touch target.txt` in a third. Plain-text dates are in the
 /// local time zone: the one the `TZ` environment variable names
 /// (`TZ=Europe/Madrid`), else the system's.
+///
+/// Beyond one machine: `net-watcher target.txt --publish
+/// redis://localhost:6379/changes` also appends every change to a Redis
+/// stream, and `net-watcher --relay redis://localhost:6379/changes --port
+/// 60301` on any machine that reaches Redis serves the same changes to its
+/// own subscribers.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// The file to watch. It must exist when the server starts.
-    #[arg(value_name = "FILE")]
-    file: PathBuf,
+    /// The file to watch. It must exist when the server starts. Not given
+    /// with --relay, whose changes come from the stream.
+    #[arg(value_name = "FILE", required_unless_present = "relay")]
+    file: Option<PathBuf>,
+
+    /// Also append every change to a Redis stream, for edge servers
+    /// (--relay) to serve. URL: redis://HOST[:PORT]/STREAM, or
+    /// redis+unix:///PATH/TO/redis.sock?stream=STREAM. Local subscribers are
+    /// told whether or not Redis answers; when it is down, the latest change
+    /// is appended once it is back.
+    #[arg(long, value_name = "URL", conflicts_with = "relay")]
+    publish: Option<StreamAddress>,
+
+    /// About how many entries the stream keeps (XADD MAXLEN ~ N); older ones
+    /// are trimmed.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAXLEN as u64, requires = "publish",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    publish_maxlen: u64,
+
+    /// Be an edge server: take changes from the Redis stream at URL (which a
+    /// `net-watcher FILE --publish URL` appends to) instead of watching a
+    /// file, and tell them to this server's subscribers. New changes only:
+    /// older entries are not replayed. After an outage the edge reads on
+    /// from the last entry it saw.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["file", "debounce_ms"])]
+    relay: Option<StreamAddress>,
 
     /// The address to listen on: an IP address, a host name, or `localhost`
     /// for both loopback addresses (127.0.0.1 and ::1). Use 0.0.0.0 to take
@@ -83,7 +118,10 @@ async fn main() -> ExitCode {
 async fn serve(args: Args) -> Result<(), String> {
     // The file is checked before anything listens: a typo is reported at
     // once, not when the first subscriber arrives.
-    let target = Target::new(&args.file).map_err(|error| error.to_string())?;
+    let target = match &args.file {
+        Some(file) => Some(Target::new(file).map_err(|error| error.to_string())?),
+        None => None,
+    };
     let protocol = if args.json {
         Protocol::Json
     } else {
@@ -94,19 +132,20 @@ async fn serve(args: Args) -> Result<(), String> {
         TimeZone::UTC
     });
     let console = Console::stdout();
-    let notifier = Notifier::new(
-        target,
-        protocol,
-        zone,
-        Duration::from_millis(args.debounce_ms),
-        console.clone(),
-    );
 
     // Signal handlers go in before the listening line is printed, so a
     // script that reads the line and then sends SIGTERM gets a clean exit.
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|error| error.to_string())?;
     let mut terminate = signal(SignalKind::terminate()).map_err(|error| error.to_string())?;
+    let mut stop = async move || {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    };
 
+    // Bound before an edge waits for its stream: a taken port is reported
+    // at once, whether Redis answers or not.
     let listeners = match &args.unix {
         Some(path) => vec![server::bind_unix(path).map_err(|error| error.to_string())?],
         None => server::bind_tcp(&args.host, args.port)
@@ -116,6 +155,44 @@ async fn serve(args: Args) -> Result<(), String> {
     // Raised and counted once the listeners are bound (they are open files
     // too), and before the listening line, which scripts wait for.
     let room = server::room_for_subscribers();
+
+    // The notifier, and what must stop with the server: the task that
+    // appends to the stream, or the one that reads it.
+    let (notifier, relay_task) = match (target, args.relay) {
+        (Some(target), _) => {
+            let file = target.as_typed().to_owned();
+            let notifier = Notifier::new(
+                target,
+                protocol,
+                zone,
+                Duration::from_millis(args.debounce_ms),
+                console.clone(),
+            );
+            let publishing = match args.publish {
+                Some(address) => {
+                    let config = PublishConfig {
+                        max_len: args.publish_maxlen as usize,
+                        ..PublishConfig::new(address, file, console.clone())
+                    };
+                    Some(publisher::spawn(&notifier, config).map_err(|error| error.to_string())?)
+                }
+                None => None,
+            };
+            (notifier, publishing)
+        }
+        (None, Some(address)) => {
+            // Until the stream names its file there is nothing to greet
+            // with, so the edge listens only then; Ctrl+C still works.
+            let reader = tokio::select! {
+                reader = StreamReader::start(address, console.clone()) => reader,
+                () = stop() => return Ok(()),
+            };
+            let (notifier, feed) = Notifier::fed(reader.file(), protocol, zone, console.clone());
+            (notifier, Some(tokio::spawn(reader.run(feed))))
+        }
+        (None, None) => unreachable!("clap requires FILE unless --relay is given"),
+    };
+
     println!(
         "Listening for subscribers on {}...",
         server::describe_all(&listeners)
@@ -127,13 +204,10 @@ async fn serve(args: Args) -> Result<(), String> {
         write_timeout: Duration::from_millis(args.write_timeout_ms),
         console,
     };
-    server::run(listeners, notifier, config, async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-    })
-    .await;
+    server::run(listeners, notifier, config, stop()).await;
+    if let Some(task) = relay_task {
+        task.abort();
+    }
     Ok(())
 }
 

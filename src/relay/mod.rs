@@ -1,0 +1,607 @@
+//! Beyond one machine: changes published to a Redis stream, and edge servers
+//! that relay them to their own subscribers. (Chapter 12.)
+//!
+//! One net-watcher serves about ten thousand subscribers on two cores. Past
+//! that, or when subscribers live far from the file, the watcher publishes
+//! each change once to a broker, and edge servers near the subscribers read
+//! it from there and fan it out. The broker is Redis, and the road is a
+//! **stream** (`XADD` to append, `XREAD` to read from a position): unlike
+//! `PUBLISH`, which is lost when nobody is listening at that instant, a
+//! stream keeps its entries, so an edge that was away reads on from the last
+//! entry it saw.
+//!
+//! - [`publisher`]: the watcher's side. The stream is one more subscriber of
+//!   the watcher's [`Notifier`](crate::notifier::Notifier): it is offered
+//!   every change like any other, keeps only the latest one it has not yet
+//!   appended, and appends it when Redis answers. Local subscribers never
+//!   wait for Redis.
+//! - [`edge`]: the edge's side. A stream reader that feeds a notifier whose
+//!   changes come from the stream instead of an OS watch
+//!   ([`Notifier::fed`](crate::notifier::Notifier::fed)); from there on an
+//!   edge is the same server as a watcher.
+//!
+//! This module owns what both sides share: where the stream is
+//! ([`StreamAddress`]), what an entry says ([`Entry`]), entry ids
+//! ([`EntryId`]), and how long to wait before trying Redis again
+//! ([`Backoff`]).
+//!
+//! ## An entry
+//!
+//! Each entry carries the same messages as the line-delimited JSON protocol,
+//! as Redis fields: `type` (`watching` or `changed`), `file` (the name the
+//! publisher was given, which an edge's greeting shows), and for a change
+//! `timestamp` (milliseconds since the Unix epoch) and `kind` (`modified`,
+//! `created`, `removed` or `rescan`). A publisher appends a `watching` entry
+//! when it finds the stream missing or naming another file, so that an edge
+//! started before the first change can greet its subscribers.
+//!
+//! ## Ids
+//!
+//! Every entry has an id `MS-SEQ`, and the publisher chooses it (see
+//! [`publisher`] for why): the change's timestamp, with a sequence number
+//! for changes in the same millisecond, always above the last id it wrote
+//! or found. An edge remembers the last id it read and asks for what comes
+//! after it; see [`edge`] for what it does when ids go backwards.
+
+pub mod edge;
+pub mod publisher;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use redis::Value;
+
+use crate::watch::{Change, ChangeKind};
+
+/// How many entries a publisher keeps in the stream by default (`MAXLEN ~`,
+/// so Redis may keep a few more: it trims whole blocks of entries).
+///
+/// An edge needs only the entries after the last one it read, and of those
+/// only the latest change; so any cap is correct. A thousand entries (some
+/// hundred kilobytes) is a history an operator can still read with
+/// `XRANGE`, and bounds Redis's memory however long the watcher runs.
+pub const DEFAULT_MAXLEN: usize = 1000;
+
+/// Where the stream is: a Redis server (TCP or Unix socket) and the
+/// stream's key in it.
+///
+/// Written as a URL: `redis://HOST[:PORT]/STREAM` (a user and password may
+/// come before the host, as `redis://:PASSWORD@HOST/STREAM`), or
+/// `redis+unix:///PATH/TO/redis.sock?stream=STREAM` for a Unix socket.
+#[derive(Debug, Clone)]
+pub struct StreamAddress {
+    client: redis::Client,
+    stream: String,
+    shown: String,
+}
+
+/// What is wrong with a stream URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadStreamAddress(String);
+
+impl fmt::Display for BadStreamAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}; expected redis://HOST[:PORT]/STREAM or redis+unix:///PATH?stream=STREAM",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for BadStreamAddress {}
+
+impl FromStr for StreamAddress {
+    type Err = BadStreamAddress;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = |reason: String| BadStreamAddress(reason);
+        let mut url = redis::parse_redis_url(text)
+            .ok_or_else(|| bad(format!("{text:?} is not a Redis URL")))?;
+        let (stream, shown) = match url.scheme() {
+            "redis" => {
+                let host = url
+                    .host_str()
+                    .filter(|host| !host.is_empty())
+                    .ok_or_else(|| bad(format!("{text:?} names no host")))?
+                    .to_owned();
+                let port = url.port().unwrap_or(6379);
+                // The path is the stream's key here; the Redis crate would
+                // read it as a database number, so it is taken off before
+                // the URL is handed over (database 0).
+                let stream = url.path().trim_start_matches('/').to_owned();
+                if stream.is_empty() || stream.contains('/') {
+                    return Err(bad(format!(
+                        "{text:?} names no stream: put its name after the host, as in redis://{host}:{port}/changes"
+                    )));
+                }
+                url.set_path("");
+                let shown = format!("redis://{host}:{port}/{stream}");
+                (stream, shown)
+            }
+            "redis+unix" | "unix" => {
+                let stream = url
+                    .query_pairs()
+                    .find(|(key, _)| key == "stream")
+                    .map(|(_, value)| value.into_owned())
+                    .filter(|stream| !stream.is_empty())
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "{text:?} names no stream: add ?stream=NAME after the socket's path"
+                        ))
+                    })?;
+                if url.path().is_empty() || url.path() == "/" {
+                    return Err(bad(format!("{text:?} names no socket path")));
+                }
+                let shown = format!("redis+unix://{}?stream={stream}", url.path());
+                (stream, shown)
+            }
+            other => {
+                return Err(bad(format!(
+                    "{other}:// is not supported (this build has no TLS)"
+                )));
+            }
+        };
+        let client = redis::Client::open(url)
+            .map_err(|error| bad(format!("{text:?} is not a usable Redis URL: {error}")))?;
+        Ok(StreamAddress {
+            client,
+            stream,
+            shown,
+        })
+    }
+}
+
+impl StreamAddress {
+    /// The stream's key in Redis.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// Opens a new connection to the Redis server, which answers each
+    /// command within `patience` or fails it.
+    pub(crate) async fn connect(
+        &self,
+        patience: Duration,
+    ) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(patience));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    }
+}
+
+impl fmt::Display for StreamAddress {
+    /// The address as the operator's messages show it: no password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+/// How long connecting to Redis may take before it counts as a failure.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// An entry's id: milliseconds, then a sequence number within them.
+/// Ordered as Redis orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct EntryId {
+    /// The millisecond part.
+    pub millis: u64,
+    /// The sequence number within that millisecond.
+    pub seq: u64,
+}
+
+impl EntryId {
+    /// The id before every id a stream can hold (`0-0`).
+    pub const ZERO: EntryId = EntryId { millis: 0, seq: 0 };
+
+    /// The smallest id above both `self` and `millis-0`: what a publisher
+    /// gives a change made at `millis` after writing `self`.
+    pub fn next_for(self, millis: u64) -> EntryId {
+        if millis > self.millis {
+            EntryId { millis, seq: 0 }
+        } else if self.seq < u64::MAX {
+            EntryId {
+                millis: self.millis,
+                seq: self.seq + 1,
+            }
+        } else {
+            EntryId {
+                millis: self.millis + 1,
+                seq: 0,
+            }
+        }
+    }
+}
+
+impl fmt::Display for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.millis, self.seq)
+    }
+}
+
+impl FromStr for EntryId {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (millis, seq) = text
+            .split_once('-')
+            .ok_or_else(|| format!("{text:?} is not a stream id"))?;
+        let number = |part: &str| {
+            part.parse::<u64>()
+                .map_err(|_| format!("{text:?} is not a stream id"))
+        };
+        Ok(EntryId {
+            millis: number(millis)?,
+            seq: number(seq)?,
+        })
+    }
+}
+
+/// What one stream entry says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A publisher names the file it watches.
+    Watching {
+        /// The file's name, as the publisher was given it.
+        file: String,
+    },
+    /// The file changed.
+    Changed {
+        /// The file's name, as the publisher was given it.
+        file: String,
+        /// The change.
+        change: Change,
+    },
+}
+
+impl Entry {
+    /// The file the entry names.
+    pub fn file(&self) -> &str {
+        match self {
+            Entry::Watching { file } | Entry::Changed { file, .. } => file,
+        }
+    }
+
+    /// The entry's fields, as `XADD` takes them.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Entry::Watching { file } => vec![("type", "watching".into()), ("file", file.clone())],
+            Entry::Changed { file, change } => vec![
+                ("type", "changed".into()),
+                ("file", file.clone()),
+                ("timestamp", change.timestamp.to_string()),
+                ("kind", kind_name(change.kind).into()),
+            ],
+        }
+    }
+
+    /// Reads an entry from its fields, as Redis returns them (names and
+    /// values alternating). Anything else is malformed, and the error says
+    /// how, for the operator.
+    pub fn from_fields(fields: &[Value]) -> Result<Entry, String> {
+        if fields.len() % 2 != 0 {
+            return Err("its fields do not come in pairs".into());
+        }
+        let mut entry_type = None;
+        let mut file = None;
+        let mut timestamp = None;
+        let mut kind = None;
+        for pair in fields.chunks(2) {
+            let name = text_of(&pair[0]).ok_or("a field name is not text")?;
+            let slot = match name.as_str() {
+                "type" => &mut entry_type,
+                "file" => &mut file,
+                "timestamp" => &mut timestamp,
+                "kind" => &mut kind,
+                // Fields this version does not know are left for later
+                // versions: ignoring them keeps old edges working.
+                _ => continue,
+            };
+            let value =
+                text_of(&pair[1]).ok_or_else(|| format!("the field {name:?} is not text"))?;
+            *slot = Some(value);
+        }
+        let file = file.ok_or("it has no \"file\" field")?;
+        if file.is_empty() || file.contains(['\n', '\r']) {
+            return Err(format!("its file name {file:?} is empty or spans lines"));
+        }
+        match entry_type.as_deref() {
+            Some("watching") => Ok(Entry::Watching { file }),
+            Some("changed") => {
+                let timestamp = timestamp.ok_or("a change with no \"timestamp\" field")?;
+                let timestamp = timestamp.parse::<u64>().map_err(|_| {
+                    format!("its timestamp {timestamp:?} is not a number of milliseconds")
+                })?;
+                let kind = match kind.as_deref() {
+                    // A change written without its kind is still a change.
+                    None => ChangeKind::Modified,
+                    Some(name) => {
+                        kind_from_name(name).ok_or_else(|| format!("unknown kind {name:?}"))?
+                    }
+                };
+                Ok(Entry::Changed {
+                    file,
+                    change: Change { kind, timestamp },
+                })
+            }
+            Some(other) => Err(format!("unknown type {other:?}")),
+            None => Err("it has no \"type\" field".into()),
+        }
+    }
+}
+
+/// One entry as read from the stream: its id, and what it says (or why it
+/// could not be read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEntry {
+    /// The entry's id.
+    pub id: EntryId,
+    /// What it says, or why it is malformed.
+    pub entry: Result<Entry, String>,
+}
+
+/// Reads the entries of an `XRANGE`/`XREVRANGE` reply, or of one stream in
+/// an `XREAD` reply: `[[id, [field, value, ...]], ...]`. A reply of another
+/// shape is an error of the connection (a server that is not Redis), not of
+/// one entry.
+pub(crate) fn entries_of(reply: &Value) -> Result<Vec<StreamEntry>, String> {
+    let Value::Array(items) = reply else {
+        return Err(format!("expected a list of stream entries, got {reply:?}"));
+    };
+    items
+        .iter()
+        .map(|item| {
+            let shape = || format!("expected [id, fields] for a stream entry, got {item:?}");
+            let Value::Array(parts) = item else {
+                return Err(shape());
+            };
+            let [id, fields] = parts.as_slice() else {
+                return Err(shape());
+            };
+            let id = text_of(id)
+                .ok_or_else(shape)?
+                .parse::<EntryId>()
+                .map_err(|_| shape())?;
+            let entry = match fields {
+                Value::Array(fields) => Entry::from_fields(fields),
+                // Redis answers nil fields for an entry deleted while a
+                // reader's request was in flight.
+                _ => Err("it has no fields".into()),
+            };
+            Ok(StreamEntry { id, entry })
+        })
+        .collect()
+}
+
+/// The stream's newest entry; `None` when the stream is missing or empty.
+pub(crate) async fn newest_entry(
+    connection: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+) -> redis::RedisResult<Option<StreamEntry>> {
+    let reply: redis::Value = redis::cmd("XREVRANGE")
+        .arg(stream)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(connection)
+        .await?;
+    Ok(entries_of(&reply)
+        .map_err(unexpected_reply)?
+        .into_iter()
+        .next())
+}
+
+/// A reply that is not what Redis sends, as an error of the connection.
+pub(crate) fn unexpected_reply(reason: String) -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::Parse, "unexpected reply", reason))
+}
+
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(text) => Some(text.clone()),
+        _ => None,
+    }
+}
+
+fn kind_name(kind: ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Modified => "modified",
+        ChangeKind::Created => "created",
+        ChangeKind::Removed => "removed",
+        ChangeKind::Rescan => "rescan",
+    }
+}
+
+fn kind_from_name(name: &str) -> Option<ChangeKind> {
+    Some(match name {
+        "modified" => ChangeKind::Modified,
+        "created" => ChangeKind::Created,
+        "removed" => ChangeKind::Removed,
+        "rescan" => ChangeKind::Rescan,
+        _ => return None,
+    })
+}
+
+/// The wait between attempts to reach Redis: short at first, so that a
+/// restart is noticed at once, doubling up to a cap, so that a long outage
+/// costs an attempt every couple of seconds and no more.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    /// The first wait.
+    pub const FIRST: Duration = Duration::from_millis(50);
+    /// The longest wait.
+    pub const MOST: Duration = Duration::from_secs(2);
+
+    /// A back-off at its first wait.
+    pub fn new() -> Self {
+        Backoff { next: Self::FIRST }
+    }
+
+    /// Sleeps for the current wait, then doubles it (up to [`Self::MOST`]).
+    pub async fn wait(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(Self::MOST);
+    }
+
+    /// Back to the first wait, after a success.
+    pub fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether a Redis outage is going on, so that it is reported once when it
+/// begins and once when it ends, however many attempts fail between.
+#[derive(Debug, Default)]
+pub(crate) struct Outage {
+    ongoing: bool,
+}
+
+impl Outage {
+    /// Records a failure; true if it begins an outage (report it).
+    pub(crate) fn failed(&mut self) -> bool {
+        !std::mem::replace(&mut self.ongoing, true)
+    }
+
+    /// Records a success; true if it ends an outage (report that).
+    pub(crate) fn succeeded(&mut self) -> bool {
+        std::mem::replace(&mut self.ongoing, false)
+    }
+
+    /// Whether the last attempt failed.
+    pub(crate) fn is_ongoing(&self) -> bool {
+        self.ongoing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    fn fields_of(entry: &Entry) -> Vec<Value> {
+        entry
+            .fields()
+            .into_iter()
+            .flat_map(|(name, value)| [bulk(name), bulk(&value)])
+            .collect()
+    }
+
+    #[test]
+    fn an_entry_reads_back_as_it_was_written() {
+        let entries = [
+            Entry::Watching {
+                file: "target.txt".into(),
+            },
+            Entry::Changed {
+                file: "target.txt".into(),
+                change: Change {
+                    kind: ChangeKind::Removed,
+                    timestamp: 1_450_694_370_094,
+                },
+            },
+        ];
+        for entry in entries {
+            assert_eq!(Entry::from_fields(&fields_of(&entry)), Ok(entry));
+        }
+    }
+
+    #[test]
+    fn a_malformed_entry_says_what_is_wrong() {
+        let cases: [(&[&str], &str); 6] = [
+            (&["type", "changed", "file", "a"], "no \"timestamp\""),
+            (
+                &["type", "changed", "file", "a", "timestamp", "soon"],
+                "not a number",
+            ),
+            (&["type", "moved", "file", "a"], "unknown type"),
+            (&["file", "a"], "no \"type\""),
+            (&["type", "watching"], "no \"file\""),
+            (&["type", "watching", "file", "two\nlines"], "spans lines"),
+        ];
+        for (fields, reason) in cases {
+            let fields: Vec<Value> = fields.iter().map(|text| bulk(text)).collect();
+            let error = Entry::from_fields(&fields).unwrap_err();
+            assert!(error.contains(reason), "{fields:?}: {error:?}");
+        }
+    }
+
+    #[test]
+    fn ids_order_as_redis_orders_them_and_a_next_id_is_always_above() {
+        let id: EntryId = "1700000000000-3".parse().unwrap();
+        assert!(id < "1700000000000-10".parse().unwrap());
+        assert!(id < "1700000000001-0".parse().unwrap());
+        assert_eq!(
+            id.next_for(1_700_000_000_005).to_string(),
+            "1700000000005-0"
+        );
+        assert_eq!(
+            id.next_for(1_700_000_000_000).to_string(),
+            "1700000000000-4"
+        );
+        assert_eq!(id.next_for(5).to_string(), "1700000000000-4");
+        assert!("12".parse::<EntryId>().is_err());
+    }
+
+    #[test]
+    fn a_stream_url_names_a_server_and_a_stream() {
+        let tcp: StreamAddress = "redis://localhost:6380/changes".parse().unwrap();
+        assert_eq!(
+            (tcp.stream(), tcp.to_string().as_str()),
+            ("changes", "redis://localhost:6380/changes")
+        );
+        let unix: StreamAddress = "redis+unix:///tmp/r.sock?stream=files".parse().unwrap();
+        assert_eq!(
+            (unix.stream(), unix.to_string().as_str()),
+            ("files", "redis+unix:///tmp/r.sock?stream=files")
+        );
+        let hidden: StreamAddress = "redis://:secret@localhost/changes".parse().unwrap();
+        assert!(!hidden.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn a_bad_stream_url_is_refused_with_its_reason() {
+        let cases = [
+            ("http://localhost/changes", "not a Redis URL"),
+            ("redis://localhost", "names no stream"),
+            ("redis://localhost/a/b", "names no stream"),
+            ("redis+unix:///tmp/r.sock", "names no stream"),
+            ("rediss://localhost/changes", "not supported"),
+            ("changes", "not a Redis URL"),
+        ];
+        for (text, reason) in cases {
+            let error = text.parse::<StreamAddress>().unwrap_err().to_string();
+            assert!(error.contains(reason), "{text}: {error}");
+            assert!(error.contains("expected redis://"), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn an_outage_is_reported_once_when_it_begins_and_once_when_it_ends() {
+        let mut outage = Outage::default();
+        assert!(!outage.succeeded());
+        assert!(outage.failed());
+        assert!(!outage.failed());
+        assert!(outage.succeeded());
+        assert!(!outage.succeeded());
+    }
+}
