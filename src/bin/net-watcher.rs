@@ -36,7 +36,10 @@ use tokio::signal::unix::{SignalKind, signal};
 /// 60301` on any machine that reaches Redis serves the same changes to its
 /// own subscribers.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(
+    version,
+    override_usage = "net-watcher [OPTIONS] <FILE>\n       net-watcher [OPTIONS] --relay <URL>"
+)]
 struct Args {
     /// The file to watch. It must exist when the server starts. Not given
     /// with --relay, whose changes come from the stream.

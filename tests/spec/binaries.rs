@@ -53,6 +53,9 @@ mod net_watcher {
             "--unix",
             "--json",
             "--max-subscribers",
+            "--publish",
+            "--publish-maxlen",
+            "--relay <URL>",
         ] {
             assert!(help.contains(option), "--help lacks {option}:\n{help}");
         }

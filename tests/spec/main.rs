@@ -19,6 +19,7 @@
 //! | `binaries` | the real programs, spawned | 1–5 |
 //! | `steps` | the práctica's small programs (`examples/`), spawned | 1–6 |
 //! | `chat` | the chat challenge (`examples/chat`), spawned | 10 |
+//! | `relay` | changes relayed through Redis to edge servers, spawned | 12 |
 //! | `tasks_and_ci` | the cargo aliases and the CI workflow | 11 |
 //! | `grader` | the grader: passes this crate's programs, fails broken ones | 7 |
 //! | `chapters` | the course: excerpts, Rust blocks, transcripts, commands | all |
@@ -40,6 +41,7 @@ mod ldj_client;
 mod message_protocol;
 mod net_watcher_server;
 mod notifier;
+mod relay;
 mod steps;
 mod tasks_and_ci;
 mod transcripts;

@@ -159,14 +159,30 @@ impl Spawned {
         args: &[&str],
         configure: impl FnOnce(&mut Command),
     ) -> Self {
-        let command_line = format!("{name} {}", args.join(" "));
         let mut command = Command::new(bin(name));
         command.env("TZ", TIME_ZONE);
         if let Some(dir) = dir {
             command.current_dir(dir);
         }
+        command.args(args);
+        Self::spawn(format!("{name} {}", args.join(" ")), command, configure)
+    }
+
+    /// Starts `program` (a path: another project's program, such as
+    /// `redis-server`) with `args`.
+    pub fn start_program(program: &Path, args: &[&str]) -> Self {
+        let mut command = Command::new(program);
+        command.args(args);
+        let command_line = format!("{} {}", program.display(), args.join(" "));
+        Self::spawn(command_line, command, |_| {})
+    }
+
+    fn spawn(
+        command_line: String,
+        mut command: Command,
+        configure: impl FnOnce(&mut Command),
+    ) -> Self {
         command
-            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -269,6 +285,60 @@ impl Spawned {
                 ),
             }
         }
+    }
+
+    /// Waits for a stdout line that contains `part`, skipping others, and
+    /// returns it.
+    pub fn wait_for_stdout_containing(&mut self, part: &str) -> String {
+        loop {
+            match self.next_stdout_line(&format!("a line with {part:?} on stdout")) {
+                Some(line) if line.contains(part) => return line,
+                Some(_) => continue,
+                None => panic!(
+                    "stdout ended without a line with {part:?}\n{}",
+                    self.report()
+                ),
+            }
+        }
+    }
+
+    /// Waits until stderr holds `part`, failing after [`PATIENCE`]. Stderr
+    /// is gathered by a thread that says nothing as it reads, so this looks
+    /// again every few milliseconds rather than wait on a signal.
+    pub fn wait_for_stderr(&self, part: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.stderr().contains(part) {
+            assert!(
+                Instant::now() < deadline,
+                "waited {PATIENCE:?} for {part:?} on stderr\n{}",
+                self.report()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The processor time the child has used so far (user and system), read
+    /// from `/proc`.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.id()))
+            .unwrap_or_else(|error| panic!("cannot read the child's stat: {error}"));
+        // The command name, in parentheses, may hold spaces: count the
+        // fields after its closing parenthesis. utime and stime are the
+        // 14th and 15th fields of the line, the 12th and 13th after it.
+        let after_name = &stat[stat.rfind(')').expect("a stat line names its command") + 2..];
+        let fields: Vec<&str> = after_name.split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // In clock ticks of USER_HZ, which Linux fixes at 100 a second for
+        // everything it reports to user space.
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// Whether the child is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .expect("the child can be polled")
+            .is_none()
     }
 
     /// Closes the child's stdin.
