@@ -18,6 +18,7 @@ use rstest::rstest;
 
 use crate::support::binary::{LineReader, Spawned, TestServer, bin};
 use crate::support::chat::ChatRoom;
+use crate::support::redis_server::{redis_server, start_edge, start_publisher};
 use crate::support::target::{TargetFile, target};
 
 /// Replaces what differs between runs: every `<weekday> <month> <day>
@@ -725,4 +726,106 @@ fn chapter_7_grading_the_books_node_client() {
         false,
     );
     check("fixtures/transcripts/07-grade-node-client.txt", &transcript);
+}
+
+/// Chapter 12: the five-terminal demo. Redis, a publisher, two edges (one
+/// in JSON) with `nc` on each, two changes; then Redis stops, the file
+/// changes, Redis starts again, and the change made meanwhile reaches both
+/// edges once. The run uses a Redis on a temporary Unix socket; the
+/// transcripts write its address, and the ports, as a reader who follows
+/// the chapter types them.
+#[rstest]
+fn chapter_12_the_relay_demo(target: TargetFile) {
+    let Some(mut redis) = redis_server() else {
+        return;
+    };
+    let url = redis.url("changes");
+    let real_url = format!("redis+unix://{}?stream=changes", redis.socket().display());
+    let shown = |line: &str, port: u16, as_port: u16| {
+        line.replace(&real_url, "redis://localhost:6379/changes")
+            .replace(&format!(":{port}"), &format!(":{as_port}"))
+    };
+    let mut publisher = start_publisher(&target, &url, &[]);
+    let mut edges = [start_edge(&url, &[]), start_edge(&url, &["--json"])];
+    let mut sessions = [
+        String::from("$ nc localhost 60301\n"),
+        String::from("$ nc localhost 60302\n"),
+    ];
+    let mut ncs = edges.each_ref().map(TestServer::connect);
+    for (nc, session) in ncs.iter_mut().zip(&mut sessions) {
+        session.push_str(&nc.next_line("the greeting"));
+    }
+    for change in 0..2 {
+        target.touch();
+        for (nc, session) in ncs.iter_mut().zip(&mut sessions) {
+            session.push_str(&nc.next_line(&format!("change {change}")));
+        }
+    }
+
+    redis.stop();
+    target.touch();
+    publisher.process.wait_for_stderr("Cannot reach the stream");
+    for edge in &edges {
+        edge.process.wait_for_stderr("Cannot reach the stream");
+    }
+    redis.start_again();
+    for (nc, session) in ncs.iter_mut().zip(&mut sessions) {
+        session.push_str(&nc.next_line("the change made while Redis was down"));
+    }
+    publisher
+        .process
+        .wait_for_stdout_containing("answers again");
+    // The reader leaves each nc with Ctrl+C.
+    drop(ncs);
+    for edge in &mut edges {
+        edge.process.wait_for_stdout_containing("answers again");
+        edge.process.wait_for_stdout("Subscriber disconnected.");
+    }
+
+    // Each console as its terminal shows it. Stdout and stderr come through
+    // two pipes, so their order is rebuilt: the one problem line (stderr)
+    // comes just before the stream answers again, which it must precede.
+    let console = |server: &mut TestServer, command: &str, as_port: u16| {
+        let port = server.port();
+        server.process.signal(libc::SIGINT);
+        let problem = server.process.stderr();
+        let (status, lines) = server.process.wait_for_exit();
+        assert!(status.success(), "{}", server.process.report());
+        let mut console = format!("$ {command}\n");
+        for line in &lines {
+            if line.contains("answers again") {
+                console.push_str(&shown(&problem, port, as_port));
+            }
+            console.push_str(&shown(line, port, as_port));
+            console.push('\n');
+        }
+        console
+    };
+    let [edge_1, edge_2] = &mut edges;
+    check(
+        "fixtures/transcripts/12-edge-1-console.txt",
+        &console(
+            edge_1,
+            "cargo run -- --relay redis://localhost:6379/changes --port 60301",
+            60301,
+        ),
+    );
+    check(
+        "fixtures/transcripts/12-edge-2-console.txt",
+        &console(
+            edge_2,
+            "cargo run -- --relay redis://localhost:6379/changes --port 60302 --json",
+            60302,
+        ),
+    );
+    check(
+        "fixtures/transcripts/12-publisher-console.txt",
+        &console(
+            &mut publisher,
+            "cargo run -- target.txt --publish redis://localhost:6379/changes",
+            DEFAULT_PORT,
+        ),
+    );
+    check("fixtures/transcripts/12-nc-edge-1.txt", &sessions[0]);
+    check("fixtures/transcripts/12-nc-edge-2.txt", &sessions[1]);
 }
