@@ -2,8 +2,10 @@
 //! idle subscriber keeps, counted by a global allocator that tallies what
 //! is live, by size and alignment.
 //!
-//! `cargo bench --bench memory -- [N] [--csv=DIR]` (default 1,000
-//! subscribers; `--csv=DIR` also writes `DIR/memory.csv`). The
+//! `cargo bench --bench memory -- [N] [--edge] [--csv=DIR]` (default 1,000
+//! subscribers; `--csv=DIR` also writes `DIR/memory.csv`, or with `--edge`
+//! `DIR/memory-edge.csv`). `--edge` serves from a notifier fed as an edge
+//! server's is (chapter 12), with no OS watch and no Redis. The
 //! server runs in this process (the library's `server::run`, as the binary
 //! runs it); the subscribers are plain blocking sockets, which allocate
 //! nothing, so every allocation counted is the server's. See BENCHMARKS.md.
@@ -92,13 +94,27 @@ async fn main() {
     let directory = tempfile::tempdir().unwrap();
     let file = directory.path().join("target.txt");
     std::fs::write(&file, "watched\n").unwrap();
-    let notifier = Notifier::new(
-        Target::new(&file).unwrap(),
-        Protocol::Json,
-        TimeZone::UTC,
-        Duration::ZERO,
-        Console::silent(),
-    );
+    // An edge's notifier, fed by its stream reader: here the feed is only
+    // held, since idle subscribers are what is measured.
+    let edge = std::env::args().any(|arg| arg == "--edge");
+    let (notifier, _feed) = if edge {
+        let (notifier, feed) = Notifier::fed(
+            "target.txt",
+            Protocol::Json,
+            TimeZone::UTC,
+            Console::silent(),
+        );
+        (notifier, Some(feed))
+    } else {
+        let notifier = Notifier::new(
+            Target::new(&file).unwrap(),
+            Protocol::Json,
+            TimeZone::UTC,
+            Duration::ZERO,
+            Console::silent(),
+        );
+        (notifier, None)
+    };
     let listeners = server::bind_tcp("127.0.0.1", 0).await.unwrap();
     let addr = listeners[0].tcp_addr().unwrap();
     let config = Config {
@@ -123,7 +139,8 @@ async fn main() {
     settle().await;
     COUNTING.store(false, Ordering::Relaxed);
 
-    println!("# what {count} more idle subscribers keep allocated");
+    let server = if edge { "an edge server" } else { "a watcher" };
+    println!("# what {count} more idle subscribers of {server} keep allocated");
     println!();
     println!("| size | alignment | live allocations | per subscriber | bytes per subscriber |");
     println!("|---:|---:|---:|---:|---:|");
@@ -159,7 +176,7 @@ async fn main() {
         total as f64 / count as f64
     );
     if let Some(dir) = csv_dir() {
-        write_csv(&dir, "memory", &rows);
+        write_csv(&dir, if edge { "memory-edge" } else { "memory" }, &rows);
     }
     drop(subscribers);
 }

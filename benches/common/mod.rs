@@ -107,6 +107,83 @@ impl Contender {
     }
 }
 
+impl Contender {
+    /// An edge server (`net-watcher --relay URL`, chapter 12) in JSON mode:
+    /// its changes come from the stream at `url`, not from a file.
+    pub fn edge(key: &str, name: &str, url: &str) -> Self {
+        let command = [
+            env!("CARGO_BIN_EXE_net-watcher"),
+            "--relay",
+            url,
+            "--json",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ];
+        Contender {
+            key: key.to_owned(),
+            name: name.to_owned(),
+            command: command.iter().map(|arg| arg.to_string()).collect(),
+        }
+    }
+}
+
+/// A `redis-server` for the relay's figures, on a Unix socket in a
+/// temporary directory, saving nothing; stopped on drop.
+pub struct Redis {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Redis {
+    /// Starts one and waits until it accepts connections; `None` if
+    /// `redis-server` is not installed.
+    pub fn start() -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("redis.sock");
+        let mut child = Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--unixsocket",
+            ])
+            .arg(&socket)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .ok()?;
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("ready to accept connections") {
+            line.clear();
+            let read = stdout.read_line(&mut line).unwrap();
+            assert!(read > 0, "redis-server exited before it was ready");
+        }
+        std::thread::spawn(move || for _ in stdout.lines() {});
+        Some(Redis { dir, child })
+    }
+
+    /// The URL of stream `stream` on it, as net-watcher takes it.
+    pub fn url(&self, stream: &str) -> String {
+        format!(
+            "redis+unix://{}?stream={stream}",
+            self.dir.path().join("redis.sock").display()
+        )
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A started server; killed and reaped on drop.
 pub struct RunningServer {
     child: Child,

@@ -8,6 +8,13 @@
 //! (`--csv=DIR` also writes `DIR/fanout.csv` and, after a full run,
 //! `DIR/fanout-churn.csv`). See BENCHMARKS.md.
 //!
+//! `cargo bench --bench fanout -- --relay [--quick]` measures the road
+//! through Redis instead (chapter 12): a publisher, a `redis-server` and two
+//! edges, beside one server, in one run: one subscriber (the end-to-end
+//! latency of a change), then 10,000 subscribers (5,000 on each edge
+//! against 10,000 on the one server). The memory column is then the first
+//! edge's. `--csv=DIR` writes `DIR/fanout-relay.csv`.
+//!
 //! The harness reads the subscribers on one thread per core (`readers.rs`),
 //! timestamps each line the moment its read returns, and reports its own CPU
 //! while a change is being delivered, next to the server's.
@@ -23,7 +30,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::results::{ChurnRow, FanOutRow, Run, csv_dir, tenth, write as write_csv};
-use common::{Contender, RunningServer, Workspace, percentiles};
+use common::{Contender, Redis, RunningServer, Workspace, percentiles};
 use readers::{Readers, Want};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -38,6 +45,10 @@ fn main() {
     // The harness holds one socket per subscriber, as the server does.
     net_watcher::server::raise_open_file_limit().expect("the open-file limit can be raised");
     let quick = std::env::args().any(|arg| arg == "--quick");
+    if std::env::args().any(|arg| arg == "--relay") {
+        relay(quick);
+        return;
+    }
     // `--size=N`: only N subscribers (40 changes), e.g. to profile one size.
     let only: Option<usize> = std::env::args().find_map(|arg| {
         arg.strip_prefix("--size=")
@@ -93,7 +104,7 @@ fn main() {
     for &(size, changes) in &sizes {
         let mut row = Vec::new();
         for contender in &contenders {
-            let result = fan_out(contender, size, changes, poll);
+            let result = fan_out(&Road::Direct(contender), size, changes, poll);
             println!(
                 "| {size} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.2} | {} |",
                 contender.name,
@@ -167,14 +178,98 @@ struct FanOut {
     server_cores: Option<f64>,
 }
 
-fn fan_out(contender: &Contender, size: usize, changes: usize, poll: Option<Duration>) -> FanOut {
+/// How subscribers are served: by the watcher itself, or by edge servers
+/// that relay its changes through a Redis stream (chapter 12).
+enum Road<'a> {
+    Direct(&'a Contender),
+    Relayed { edges: usize },
+}
+
+/// The processes of one road, running: killed on drop.
+struct Deployment {
+    servers: Vec<RunningServer>,
+    _redis: Option<Redis>,
+    /// Where subscribers connect, shared out in turn.
+    entries: Vec<SocketAddr>,
+    /// The server whose memory and processor time are reported: the one
+    /// server, or the first edge.
+    measured: usize,
+}
+
+impl Road<'_> {
+    fn name(&self) -> String {
+        match self {
+            Road::Direct(contender) => contender.name.clone(),
+            Road::Relayed { edges } => format!("publisher → Redis → {edges} edges"),
+        }
+    }
+
+    fn key(&self) -> String {
+        match self {
+            Road::Direct(contender) => contender.key.clone(),
+            Road::Relayed { edges } => format!("relay-{edges}-edges"),
+        }
+    }
+
+    fn deploy(&self, file: &Path) -> Deployment {
+        let at = |server: &RunningServer| SocketAddr::from(([127, 0, 0, 1], server.port));
+        match self {
+            Road::Direct(contender) => {
+                let server = contender.start(file);
+                Deployment {
+                    entries: vec![at(&server)],
+                    servers: vec![server],
+                    _redis: None,
+                    measured: 0,
+                }
+            }
+            Road::Relayed { edges } => {
+                let redis = Redis::start().expect("redis-server is installed");
+                let url = redis.url("changes");
+                // As the direct contender: no settling, JSON.
+                let publisher = Contender::net_watcher(
+                    "publisher",
+                    "publisher",
+                    &["--debounce-ms", "0", "--publish", &url],
+                );
+                let mut servers = vec![publisher.start(file)];
+                let edge = Contender::edge("edge", "edge", &url);
+                servers.extend((0..*edges).map(|_| edge.start(file)));
+                Deployment {
+                    entries: servers[1..].iter().map(at).collect(),
+                    servers,
+                    _redis: Some(redis),
+                    measured: 1,
+                }
+            }
+        }
+    }
+}
+
+impl Deployment {
+    fn measured(&self) -> &RunningServer {
+        &self.servers[self.measured]
+    }
+
+    /// How many of `size` subscribers connect to each entry point: as even
+    /// as can be, the first taking what is left over.
+    fn shares(&self, size: usize) -> Vec<usize> {
+        let entries = self.entries.len();
+        (0..entries)
+            .map(|entry| size / entries + usize::from(entry < size % entries))
+            .collect()
+    }
+}
+
+fn fan_out(road: &Road, size: usize, changes: usize, poll: Option<Duration>) -> FanOut {
     let workspace = Workspace::new();
-    let server = contender.start(&workspace.file);
-    let addr: SocketAddr = ([127, 0, 0, 1], server.port).into();
+    let deployment = road.deploy(&workspace.file);
+    let shares = deployment.shares(size);
+    let name = road.name();
     let readers = Readers::start(poll);
     // One subscriber first, so the baseline includes the OS watch and the
     // first connection's one-off costs.
-    readers.connect(addr, 1);
+    readers.connect(deployment.entries[0], 1);
     readers.wait_for(Want::Greetings(1), LONG, "the first greeting");
     // The Node server sometimes misses a change made the moment it has
     // greeted its first subscriber; retry the warm-up a few times rather
@@ -183,21 +278,22 @@ fn fan_out(contender: &Contender, size: usize, changes: usize, poll: Option<Dura
         touch(&workspace.file);
         readers.wait_until(Want::Lines(1), Duration::from_secs(2))
     });
-    assert!(
-        warmed_up,
-        "{}: no notification for the warm-up changes",
-        contender.name
-    );
+    assert!(warmed_up, "{name}: no notification for the warm-up changes");
     settle_down();
-    let before = rss(&server);
+    let before = rss(deployment.measured());
 
-    readers.connect(addr, size - 1);
+    for (entry, (addr, share)) in deployment.entries.iter().zip(&shares).enumerate() {
+        // The first entry point already has the warm-up's subscriber.
+        readers.connect(*addr, share - usize::from(entry == 0));
+    }
     readers.wait_for(Want::Greetings(size), LONG, "every greeting");
     settle_down();
-    let after = rss(&server);
+    let after = rss(deployment.measured());
+    // The measured server holds the first share, the warm-up's subscriber
+    // among them.
     let rss_per_subscriber = match (before, after) {
-        (Some(before), Some(after)) if size > 1 => {
-            Some((after as f64 - before as f64) / (size - 1) as f64)
+        (Some(before), Some(after)) if shares[0] > 1 => {
+            Some((after as f64 - before as f64) / (shares[0] - 1) as f64)
         }
         _ => None,
     };
@@ -205,7 +301,7 @@ fn fan_out(contender: &Contender, size: usize, changes: usize, poll: Option<Dura
     let mut latencies = Vec::with_capacity(size * changes);
     let mut all_notified = Vec::with_capacity(changes);
     let (mut busy_cpu, mut busy_wall) = (Duration::ZERO, Duration::ZERO);
-    let server_cpu_before = server_cpu(&server);
+    let server_cpu_before = server_cpu(deployment.measured());
     let mut done = 0;
     for _ in 0..changes {
         readers.take_times();
@@ -218,8 +314,7 @@ fn fan_out(contender: &Contender, size: usize, changes: usize, poll: Option<Dura
         let times = readers.take_times();
         if !complete {
             eprintln!(
-                "{}: only {} of {size} subscribers notified",
-                contender.name,
+                "{name}: only {} of {size} subscribers notified",
                 times.len()
             );
         }
@@ -232,13 +327,13 @@ fn fan_out(contender: &Contender, size: usize, changes: usize, poll: Option<Dura
     }
     // The server is idle between changes, so its CPU time over the loop is
     // its CPU time during the deliveries.
-    let server_cores = match (server_cpu_before, server_cpu(&server)) {
+    let server_cores = match (server_cpu_before, server_cpu(deployment.measured())) {
         (Some(before), Some(after)) => {
             Some((after - before).as_secs_f64() / busy_wall.as_secs_f64())
         }
         _ => None,
     };
-    drop(server);
+    drop(deployment);
     FanOut {
         changes: done,
         latency: percentiles(&mut latencies),
@@ -391,5 +486,84 @@ async fn cycle(addr: SocketAddr, cycles: usize) {
             task.await.unwrap().unwrap();
         }
         done += batch;
+    }
+}
+
+/// `--relay`: the road through Redis beside the direct one, in one run. One
+/// subscriber first (a change's end-to-end latency, file to subscriber),
+/// then 10,000 (two edges of 5,000 against one server of 10,000).
+fn relay(quick: bool) {
+    if Redis::start().is_none() {
+        eprintln!("redis-server is not installed (apt-get install -y redis-server)");
+        std::process::exit(1);
+    }
+    let run = Run::now();
+    let direct = Contender::net_watcher(
+        "net-watcher-debounce-0",
+        "net-watcher --debounce-ms 0",
+        &["--debounce-ms", "0"],
+    );
+    let roads = [Road::Direct(&direct), Road::Relayed { edges: 2 }];
+    let sizes: &[(usize, usize)] = if quick {
+        &[(1, 30), (1_000, 5)]
+    } else {
+        &[(1, 200), (10_000, 20)]
+    };
+    println!("# relayed through Redis: one change, every subscriber notified");
+    println!("machine: {}", common::machine());
+    println!(
+        "harness: {} reading threads (one per core), edge-triggered epoll, woken per line",
+        readers::reading_threads()
+    );
+    println!();
+    println!(
+        "| subscribers | road | changes | latency p50 µs | p99 µs | max µs | all notified p50 µs | all notified p99 µs | RSS per idle subscriber | server CPU (cores) |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut rows = Vec::new();
+    for &(size, changes) in sizes {
+        for road in &roads {
+            let result = fan_out(road, size, changes, None);
+            println!(
+                "| {size} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} |",
+                road.name(),
+                result.changes,
+                result.latency.0,
+                result.latency.1,
+                result.latency.2,
+                result.all_notified.0,
+                result.all_notified.1,
+                result
+                    .rss_per_subscriber
+                    .map_or("-".to_owned(), |bytes| format!("{bytes:.0} B")),
+                result
+                    .server_cores
+                    .map_or("-".to_owned(), |cores| format!("{cores:.2}")),
+            );
+            rows.push(FanOutRow {
+                machine: run.machine.clone(),
+                date: run.date.clone(),
+                arguments: run.arguments.clone(),
+                harness: "woken per line".to_owned(),
+                subscribers: size,
+                server: road.key(),
+                server_label: road.name(),
+                changes: result.changes,
+                latency_p50_us: tenth(result.latency.0),
+                latency_p99_us: tenth(result.latency.1),
+                latency_max_us: tenth(result.latency.2),
+                all_notified_p50_us: tenth(result.all_notified.0),
+                all_notified_p99_us: tenth(result.all_notified.1),
+                all_notified_max_us: tenth(result.all_notified.2),
+                rss_per_idle_subscriber_bytes: result.rss_per_subscriber.map(f64::round),
+                harness_cpu_cores: (result.harness_cpu * 100.0).round() / 100.0,
+                server_cpu_cores: result
+                    .server_cores
+                    .map(|cores| (cores * 100.0).round() / 100.0),
+            });
+        }
+    }
+    if let Some(dir) = csv_dir() {
+        write_csv(&dir, "fanout-relay", &rows);
     }
 }
