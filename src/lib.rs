@@ -24,6 +24,7 @@
 //! | [`client`] | what the client program prints for each message | 4, 6 |
 //! | [`fake_service`] | the test service that splits one message in two | 5 |
 //! | [`grade`] | the práctica's behaviours, run against any program: the grader | 7 |
+//! | [`relay`] | changes through a Redis stream to edge servers: publisher and edge | 12 |
 //!
 //! The binaries in `src/bin/` only parse arguments, bind, and call into these
 //! modules, so everything they do can be tested in-process. One of them,
@@ -102,4 +103,6 @@ pub mod chapters {
     pub struct Chapter10;
     #[doc = include_str!("../chapters/11-tasks-and-ci.md")]
     pub struct Chapter11;
+    #[doc = include_str!("../chapters/12-beyond-one-machine.md")]
+    pub struct Chapter12;
 }

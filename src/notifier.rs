@@ -322,6 +322,7 @@ impl Notifier {
         )
     }
 
+    // ANCHOR: fed
     /// A notifier with no OS watch, whose changes are handed to it through
     /// the returned [`Feed`]; its greeting names `file`. An edge server's
     /// (chapter 12): `file` is the name the publisher gave.
@@ -332,6 +333,7 @@ impl Notifier {
         };
         (notifier, feed)
     }
+    // ANCHOR_END: fed
 
     fn with_source(
         source: Source,

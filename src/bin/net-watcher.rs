@@ -33,7 +33,7 @@ use tokio::signal::unix::{SignalKind, signal};
 /// Beyond one machine: `net-watcher target.txt --publish
 /// redis://localhost:6379/changes` also appends every change to a Redis
 /// stream, and `net-watcher --relay redis://localhost:6379/changes --port
-/// 60301` on any machine that reaches Redis serves the same changes to its
+/// 60310` on any machine that reaches Redis serves the same changes to its
 /// own subscribers.
 #[derive(Debug, Parser)]
 #[command(

@@ -147,6 +147,7 @@ impl StreamReader {
         &self.file
     }
 
+    // ANCHOR: run
     /// Reads the stream for good, handing each change to `feed`.
     pub async fn run(mut self, feed: Feed) {
         loop {
@@ -169,6 +170,7 @@ impl StreamReader {
             }
         }
     }
+    // ANCHOR_END: run
 
     /// Takes the file's name from `entry` if it has one; reports it if it is
     /// malformed. True when the name is known.
@@ -188,6 +190,7 @@ impl StreamReader {
         }
     }
 
+    // ANCHOR: resume
     /// After a reconnect: decides where to read on from, given the stream's
     /// newest entry (see the module docs).
     fn resume(&mut self, newest: Option<StreamEntry>, feed: &Feed) {
@@ -231,6 +234,7 @@ impl StreamReader {
             feed.publish(change);
         }
     }
+    // ANCHOR_END: resume
 
     fn report_malformed(&self, id: EntryId, reason: String) {
         self.say(ConsoleEvent::MalformedEntry {

@@ -74,6 +74,7 @@ impl PublishConfig {
     }
 }
 
+// ANCHOR: stream_outbox
 /// The stream's outbox: the latest change not yet handed to the publishing
 /// task, and the task's wake-up.
 #[derive(Debug, Default)]
@@ -93,6 +94,7 @@ impl Outbox for StreamOutbox {
 
     fn wake(&self) {}
 }
+// ANCHOR_END: stream_outbox
 
 impl StreamOutbox {
     fn take(&self) -> Option<Change> {
@@ -236,6 +238,7 @@ impl Stream {
         Ok(())
     }
 
+    // ANCHOR: append_once
     /// Appends `attempt`, once: when Redis refuses its id as too low, either
     /// it is already there (an earlier try that Redis took but did not
     /// answer), or someone wrote past it, and it goes again above them.
@@ -267,6 +270,7 @@ impl Stream {
             other => other,
         }
     }
+    // ANCHOR_END: append_once
 
     /// `XADD stream MAXLEN ~ N id field value …`; remembers `id` as the
     /// newest once Redis has it.

@@ -748,8 +748,8 @@ fn chapter_12_the_relay_demo(target: TargetFile) {
     let mut publisher = start_publisher(&target, &url, &[]);
     let mut edges = [start_edge(&url, &[]), start_edge(&url, &["--json"])];
     let mut sessions = [
-        String::from("$ nc localhost 60301\n"),
-        String::from("$ nc localhost 60302\n"),
+        String::from("$ nc localhost 60310\n"),
+        String::from("$ nc localhost 60311\n"),
     ];
     let mut ncs = edges.each_ref().map(TestServer::connect);
     for (nc, session) in ncs.iter_mut().zip(&mut sessions) {
@@ -806,16 +806,16 @@ fn chapter_12_the_relay_demo(target: TargetFile) {
         "fixtures/transcripts/12-edge-1-console.txt",
         &console(
             edge_1,
-            "cargo run -- --relay redis://localhost:6379/changes --port 60301",
-            60301,
+            "cargo run -- --relay redis://localhost:6379/changes --port 60310",
+            60310,
         ),
     );
     check(
         "fixtures/transcripts/12-edge-2-console.txt",
         &console(
             edge_2,
-            "cargo run -- --relay redis://localhost:6379/changes --port 60302 --json",
-            60302,
+            "cargo run -- --relay redis://localhost:6379/changes --port 60311 --json",
+            60311,
         ),
     );
     check(
