@@ -123,27 +123,8 @@ fn main() {
                     .map_or("-".to_owned(), |cores| format!("{cores:.2}")),
             );
             row.push(result.all_notified.0);
-            rows.push(FanOutRow {
-                machine: run.machine.clone(),
-                date: run.date.clone(),
-                arguments: run.arguments.clone(),
-                harness: waiting.clone(),
-                subscribers: size,
-                server: contender.key.clone(),
-                server_label: contender.name.clone(),
-                changes: result.changes,
-                latency_p50_us: tenth(result.latency.0),
-                latency_p99_us: tenth(result.latency.1),
-                latency_max_us: tenth(result.latency.2),
-                all_notified_p50_us: tenth(result.all_notified.0),
-                all_notified_p99_us: tenth(result.all_notified.1),
-                all_notified_max_us: tenth(result.all_notified.2),
-                rss_per_idle_subscriber_bytes: result.rss_per_subscriber.map(f64::round),
-                harness_cpu_cores: (result.harness_cpu * 100.0).round() / 100.0,
-                server_cpu_cores: result
-                    .server_cores
-                    .map(|cores| (cores * 100.0).round() / 100.0),
-            });
+            let road = Road::Direct(contender);
+            rows.push(result.row(&run, &waiting, size, &road));
         }
         all_notified_p50.push((size, row));
     }
@@ -176,6 +157,33 @@ struct FanOut {
     rss_per_subscriber: Option<f64>,
     harness_cpu: f64,
     server_cores: Option<f64>,
+}
+
+impl FanOut {
+    /// The result as a row of `fanout.csv` (or `fanout-relay.csv`).
+    fn row(&self, run: &Run, harness: &str, size: usize, road: &Road) -> FanOutRow {
+        FanOutRow {
+            machine: run.machine.clone(),
+            date: run.date.clone(),
+            arguments: run.arguments.clone(),
+            harness: harness.to_owned(),
+            subscribers: size,
+            server: road.key(),
+            server_label: road.name(),
+            changes: self.changes,
+            latency_p50_us: tenth(self.latency.0),
+            latency_p99_us: tenth(self.latency.1),
+            latency_max_us: tenth(self.latency.2),
+            all_notified_p50_us: tenth(self.all_notified.0),
+            all_notified_p99_us: tenth(self.all_notified.1),
+            all_notified_max_us: tenth(self.all_notified.2),
+            rss_per_idle_subscriber_bytes: self.rss_per_subscriber.map(f64::round),
+            harness_cpu_cores: (self.harness_cpu * 100.0).round() / 100.0,
+            server_cpu_cores: self
+                .server_cores
+                .map(|cores| (cores * 100.0).round() / 100.0),
+        }
+    }
 }
 
 /// How subscribers are served: by the watcher itself, or by edge servers
@@ -540,27 +548,7 @@ fn relay(quick: bool) {
                     .server_cores
                     .map_or("-".to_owned(), |cores| format!("{cores:.2}")),
             );
-            rows.push(FanOutRow {
-                machine: run.machine.clone(),
-                date: run.date.clone(),
-                arguments: run.arguments.clone(),
-                harness: "woken per line".to_owned(),
-                subscribers: size,
-                server: road.key(),
-                server_label: road.name(),
-                changes: result.changes,
-                latency_p50_us: tenth(result.latency.0),
-                latency_p99_us: tenth(result.latency.1),
-                latency_max_us: tenth(result.latency.2),
-                all_notified_p50_us: tenth(result.all_notified.0),
-                all_notified_p99_us: tenth(result.all_notified.1),
-                all_notified_max_us: tenth(result.all_notified.2),
-                rss_per_idle_subscriber_bytes: result.rss_per_subscriber.map(f64::round),
-                harness_cpu_cores: (result.harness_cpu * 100.0).round() / 100.0,
-                server_cpu_cores: result
-                    .server_cores
-                    .map(|cores| (cores * 100.0).round() / 100.0),
-            });
+            rows.push(result.row(&run, "woken per line", size, road));
         }
     }
     if let Some(dir) = csv_dir() {

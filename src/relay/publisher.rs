@@ -257,7 +257,13 @@ impl Stream {
                     .arg(attempt.id.to_string())
                     .query_async(connection)
                     .await?;
-                let already_there = entries_of(&found).is_ok_and(|entries| !entries.is_empty());
+                // The same id with other fields is someone else's entry
+                // (written by hand with `*` in the same millisecond).
+                let already_there = entries_of(&found).is_ok_and(|entries| {
+                    entries
+                        .iter()
+                        .any(|there| there.entry.as_ref() == Ok(&entry))
+                });
                 if already_there {
                     return Ok(());
                 }

@@ -229,6 +229,38 @@ mod an_edge_whose_stream_comes_back_with_lower_ids {
     }
 }
 
+mod an_entry_written_above_the_publishers_ids {
+    use super::*;
+
+    /// Someone (another publisher, or a person with redis-cli) appended an
+    /// entry whose id is above every id the publisher would choose: Redis
+    /// refuses the publisher's next id, and the publisher, finding that
+    /// its entry is not there, appends it again above that entry.
+    #[rstest]
+    fn does_not_stop_the_next_change(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        let _publisher = start_publisher(&target, &url, &[]);
+        let edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+        // An id in the year 2286, above any change's timestamp today.
+        let _: String = redis::cmd("XADD")
+            .arg("changes")
+            .arg("9999999999999-0")
+            .arg("type")
+            .arg("watching")
+            .arg("file")
+            .arg("target.txt")
+            .query(&mut redis.connection())
+            .expect("Redis takes the entry");
+
+        target.touch();
+        let line = subscriber.next_line("the change after the entry with a higher id");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+        subscriber.expect_silence("the one change");
+    }
+}
+
 mod an_edge_whose_redis_is_unreachable {
     use super::*;
     use pretty_assertions::assert_eq;
