@@ -388,3 +388,50 @@ mod an_edge {
         }
     }
 }
+
+/// An edge's road from its notifier on, in-process, with changes handed to
+/// it as its stream reader hands them: no Redis needed.
+mod an_edges_notifier {
+    use std::time::Duration;
+
+    use net_watcher::console::ConsoleEvent;
+    use net_watcher::protocol::now_millis;
+    use net_watcher::watch::{Change, ChangeKind};
+
+    use crate::support::in_process::{InProcessServer, Options};
+
+    #[tokio::test]
+    async fn drops_a_subscriber_that_never_reads_and_keeps_telling_the_others() {
+        let options = Options {
+            write_timeout: Duration::from_millis(300),
+            ..Options::default()
+        };
+        let (mut server, feed) = InProcessServer::start_fed("target.txt", options).await;
+        let (stalled, mut reader) = server.subscribe_stalled_beside_a_reader().await;
+        let start = now_millis();
+        for offset in 0..3_000 {
+            feed.publish(Change {
+                kind: ChangeKind::Modified,
+                timestamp: start + offset,
+            });
+        }
+        server
+            .expect_event(ConsoleEvent::SubscriberTooSlow { timeout_ms: 300 })
+            .await;
+        let last = reader.last_line_until_quiet().await;
+        assert!(last.starts_with("File changed: "), "got {last:?}");
+        feed.publish(Change {
+            kind: ChangeKind::Modified,
+            timestamp: start + 3_000,
+        });
+        reader
+            .expect_change("a change after the slow one was dropped")
+            .await;
+        assert_eq!(
+            server.notifier.subscriber_count(),
+            1,
+            "only the reader is left"
+        );
+        drop(stalled);
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 use net_watcher::console::{Console, ConsoleEvent};
-use net_watcher::notifier::Notifier;
+use net_watcher::notifier::{Feed, Notifier};
 use net_watcher::protocol::Protocol;
 use net_watcher::server::{self, Config, Listener};
 use net_watcher::watch::{Target, settle};
@@ -80,6 +80,39 @@ impl InProcessServer {
 
     /// Starts a server for `target` with `options`.
     pub async fn start_with(target: &TargetFile, options: Options) -> Self {
+        let path = target.path().to_owned();
+        Self::start_serving(options, |options, console| {
+            let target = Target::new(path).expect("the target exists");
+            Notifier::new(
+                target,
+                options.protocol,
+                options.zone.clone(),
+                options.debounce,
+                console,
+            )
+        })
+        .await
+    }
+
+    /// Starts an edge server's road (chapter 12) with `options`: a notifier
+    /// with no OS watch, greeting with `file`, whose changes the test hands
+    /// it through the returned [`Feed`], as an edge's stream reader does.
+    pub async fn start_fed(file: &str, options: Options) -> (Self, Feed) {
+        let mut feed = None;
+        let server = Self::start_serving(options, |options, console| {
+            let (notifier, fed) =
+                Notifier::fed(file, options.protocol, options.zone.clone(), console);
+            feed = Some(fed);
+            notifier
+        })
+        .await;
+        (server, feed.expect("the notifier was made"))
+    }
+
+    async fn start_serving(
+        options: Options,
+        notifier: impl FnOnce(&Options, Console) -> Notifier,
+    ) -> Self {
         let listener = match &options.unix {
             Some(path) => server::bind_unix(path).expect("the Unix socket binds"),
             None => server::bind_tcp("127.0.0.1", 0)
@@ -88,27 +121,20 @@ impl InProcessServer {
                 .remove(0),
         };
         let addr = listener.tcp_addr();
-        Self::start_on(target, options, vec![listener], addr).await
+        Self::start_on(options, vec![listener], addr, notifier).await
     }
 
     async fn start_on(
-        target: &TargetFile,
         options: Options,
         listeners: Vec<Listener>,
         addr: Option<SocketAddr>,
+        notifier: impl FnOnce(&Options, Console) -> Notifier,
     ) -> Self {
         let (events_tx, events) = mpsc::unbounded_channel();
         let console = Console::new(move |event| {
             let _ = events_tx.send(event.clone());
         });
-        let target = Target::new(target.path()).expect("the target exists");
-        let notifier = Notifier::new(
-            target,
-            options.protocol,
-            options.zone,
-            options.debounce,
-            console.clone(),
-        );
+        let notifier = notifier(&options, console.clone());
         let config = Config {
             max_subscribers: options.max_subscribers,
             write_timeout: options.write_timeout,
