@@ -52,6 +52,10 @@
 //!             dropped after the write timeout
 //! ```
 //!
+//! An edge server (chapter 12, [`relay`]) joins this road at the notifier:
+//! its changes come from a Redis stream that a watcher appends to, and from
+//! there on the road is the same.
+//!
 //! The first sketch of this design handed each event to a tokio task, which
 //! published on a `watch` channel that woke every subscriber's task. It was
 //! simple, and measured slow: each hand-off between threads cost about

@@ -57,11 +57,11 @@ use crate::console::{Console, ConsoleEvent};
 use crate::notifier::Feed;
 
 /// How long one `XREAD` blocks waiting for entries. Also how soon a cut
-/// network (no reset, just silence) is noticed, with [`PATIENCE`].
+/// network (no reset, just silence) is noticed, with [`ANSWER_MARGIN`].
 const BLOCK: Duration = Duration::from_secs(2);
 
 /// How long Redis may take to answer beyond the block time.
-const PATIENCE: Duration = Duration::from_secs(5);
+const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 
 /// The most entries one read returns; the latest change among them is told.
 const BATCH: usize = 1000;
@@ -256,7 +256,7 @@ impl StreamReader {
             if self.outage.is_ongoing() {
                 self.backoff.wait().await;
             }
-            match self.address.connect(BLOCK + PATIENCE).await {
+            match self.address.connect(BLOCK + ANSWER_MARGIN).await {
                 Ok(connection) => {
                     self.connection = Some(connection);
                     return;

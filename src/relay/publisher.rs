@@ -46,7 +46,7 @@ use crate::watch::{Change, WatchError};
 
 /// How long Redis may take to answer one command before the publisher
 /// counts it as gone (a cut network sends no reset).
-const PATIENCE: Duration = Duration::from_secs(3);
+const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
 /// Settings of a publisher.
 #[derive(Debug, Clone)]
@@ -132,7 +132,7 @@ struct Attempt {
 }
 
 async fn publish(_subscription: Subscription, outbox: Arc<StreamOutbox>, config: PublishConfig) {
-    let mut stream = Stream {
+    let mut stream = StreamWriter {
         config,
         connection: None,
         newest: EntryId::ZERO,
@@ -196,13 +196,13 @@ async fn publish(_subscription: Subscription, outbox: Arc<StreamOutbox>, config:
 
 /// The publisher's side of the stream: a connection when there is one, and
 /// the newest id written or found.
-struct Stream {
+struct StreamWriter {
     config: PublishConfig,
     connection: Option<MultiplexedConnection>,
     newest: EntryId,
 }
 
-impl Stream {
+impl StreamWriter {
     fn say(&self, event: ConsoleEvent) {
         self.config.console.say(event);
     }
@@ -218,7 +218,7 @@ impl Stream {
     /// stream if its newest entry does not (a new or recreated stream, or
     /// one another publisher wrote to): an edge starting now can greet.
     async fn open(&mut self) -> redis::RedisResult<()> {
-        let mut connection = self.config.address.connect(PATIENCE).await?;
+        let mut connection = self.config.address.connect(ANSWER_WITHIN).await?;
         let newest = newest_entry(&mut connection, self.config.address.stream()).await?;
         self.connection = Some(connection);
         let names_us = match newest {
