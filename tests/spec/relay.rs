@@ -414,6 +414,10 @@ mod an_edges_notifier {
                 kind: ChangeKind::Modified,
                 timestamp: start + offset,
             });
+            // The server's tasks run on this test's thread: let them, as a
+            // stream reader's task does between reads, so that the stalled
+            // subscriber is attached and its socket fills.
+            tokio::task::yield_now().await;
         }
         server
             .expect_event(ConsoleEvent::SubscriberTooSlow { timeout_ms: 300 })
