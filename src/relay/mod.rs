@@ -309,6 +309,14 @@ impl Entry {
         if file.is_empty() || file.contains(['\n', '\r']) {
             return Err(format!("its file name {file:?} is empty or spans lines"));
         }
+        // A greeting is one short line: a name no file system would give is
+        // refused rather than sent to every subscriber.
+        if file.len() > MAX_FILE_NAME {
+            return Err(format!(
+                "its file name is {} bytes long, more than {MAX_FILE_NAME}",
+                file.len()
+            ));
+        }
         match entry_type.as_deref() {
             Some("watching") => Ok(Entry::Watching { file }),
             Some("changed") => {
@@ -333,6 +341,10 @@ impl Entry {
         }
     }
 }
+
+/// The longest file name an entry may carry, in bytes (Linux's longest
+/// path).
+pub const MAX_FILE_NAME: usize = 4096;
 
 /// One entry as read from the stream: its id, and what it says (or why it
 /// could not be read).
@@ -527,7 +539,9 @@ mod tests {
 
     #[test]
     fn a_malformed_entry_says_what_is_wrong() {
-        let cases: [(&[&str], &str); 6] = [
+        let long_name = "x".repeat(MAX_FILE_NAME + 1);
+        let cases: [(&[&str], &str); 7] = [
+            (&["type", "watching", "file", &long_name], "more than 4096"),
             (&["type", "changed", "file", "a"], "no \"timestamp\""),
             (
                 &["type", "changed", "file", "a", "timestamp", "soon"],
