@@ -448,10 +448,13 @@ mod with_a_subscriber_that_never_reads {
         let mut server = InProcessServer::start_with(&target, options).await;
         // Both subscribed before the changes start.
         let (stalled, mut reader) = server.subscribe_stalled_beside_a_reader().await;
-        target.append_changes(3_000);
+        // Changes until the stalled one is dropped, not a fixed number of
+        // them: see `keep_appending`.
+        let appending = target.keep_appending();
         server
             .expect_event(ConsoleEvent::SubscriberTooSlow { timeout_ms: 300 })
             .await;
+        appending.stop();
         // The reader is not held back: it sees the latest change, and then
         // a new one promptly.
         let last = reader.last_line_until_quiet().await;

@@ -4,6 +4,9 @@
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime};
 
 use rstest::fixture;
@@ -89,6 +92,67 @@ impl TargetFile {
     pub fn append_changes(&self, count: usize) {
         for i in 0..count {
             self.append(&format!("change {i}"));
+        }
+    }
+
+    /// Appends changes on a thread of its own until the returned guard is
+    /// dropped (or [`MAX_BACKGROUND_CHANGES`] have been made).
+    ///
+    /// For a spec that needs a stalled subscriber's socket to fill: a fixed
+    /// number of appends is not enough, because the OS merges identical
+    /// events that are still queued when its reader falls behind, so on a
+    /// loaded machine 3,000 appends can come out as far fewer
+    /// notifications. Appending until the awaited signal arrives (the
+    /// subscriber dropped as too slow) waits on the signal, not on a count.
+    pub fn keep_appending(&self) -> Appending {
+        let stop = Arc::new(AtomicBool::new(false));
+        let path = self.path.clone();
+        let stopped = Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            let target = TargetFile::at(path);
+            let mut made = 0;
+            while !stopped.load(Ordering::Relaxed) && made < MAX_BACKGROUND_CHANGES {
+                target.append(&format!("change {made}"));
+                made += 1;
+            }
+            made
+        });
+        Appending {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+/// A bound on [`TargetFile::keep_appending`], so that a spec that fails
+/// leaves a file of a few megabytes at most.
+pub const MAX_BACKGROUND_CHANGES: usize = 200_000;
+
+/// Changes being made on another thread; dropping this stops them and
+/// waits for the thread.
+#[derive(Debug)]
+pub struct Appending {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<usize>>,
+}
+
+impl Appending {
+    /// Stops appending, and says how many changes were made.
+    pub fn stop(mut self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .expect("the thread is joined once")
+            .join()
+            .expect("the appending thread does not panic")
+    }
+}
+
+impl Drop for Appending {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
