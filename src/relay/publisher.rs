@@ -79,17 +79,36 @@ impl PublishConfig {
 /// task, and the task's wake-up.
 #[derive(Debug, Default)]
 struct StreamOutbox {
-    pending: Mutex<Option<Change>>,
+    pending: Mutex<Pending>,
     wake: Notify,
+}
+
+/// The slot, and the number of the newest notification put in it.
+#[derive(Debug, Default)]
+struct Pending {
+    seq: u64,
+    change: Option<Change>,
 }
 
 impl Outbox for StreamOutbox {
     fn offer(&self, notification: &Notification) {
-        if let Some(change) = notification.change {
-            *lock(&self.pending) = Some(change);
-            // A permit is stored if the task is busy: the wake is not lost.
-            self.wake.notify_one();
+        let Some(change) = notification.change else {
+            return;
+        };
+        let mut pending = lock(&self.pending);
+        // Offers can come out of order: a helper that took a shard for one
+        // change may reach it after the next change's round did. An older
+        // change must not replace a newer one, nor follow it to the stream.
+        if notification.seq <= pending.seq {
+            return;
         }
+        *pending = Pending {
+            seq: notification.seq,
+            change: Some(change),
+        };
+        drop(pending);
+        // A permit is stored if the task is busy: the wake is not lost.
+        self.wake.notify_one();
     }
 
     fn wake(&self) {}
@@ -98,7 +117,7 @@ impl Outbox for StreamOutbox {
 
 impl StreamOutbox {
     fn take(&self) -> Option<Change> {
-        lock(&self.pending).take()
+        lock(&self.pending).change.take()
     }
 
     async fn next(&self) -> Change {
@@ -310,4 +329,34 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watch::ChangeKind;
+    use pretty_assertions::assert_eq;
+
+    fn notification(seq: u64, timestamp: u64) -> Notification {
+        Notification {
+            seq,
+            line: Arc::from(&b"File changed\n"[..]),
+            change: Some(Change {
+                kind: ChangeKind::Modified,
+                timestamp,
+            }),
+        }
+    }
+
+    #[test]
+    fn an_older_offer_neither_replaces_a_newer_change_nor_follows_it() {
+        let outbox = StreamOutbox::default();
+        outbox.offer(&notification(2, 2_000));
+        outbox.offer(&notification(1, 1_000));
+        assert_eq!(outbox.take().map(|change| change.timestamp), Some(2_000));
+        outbox.offer(&notification(1, 1_000));
+        assert_eq!(outbox.take(), None, "a stale change came after a newer one");
+        outbox.offer(&notification(3, 3_000));
+        assert_eq!(outbox.take().map(|change| change.timestamp), Some(3_000));
+    }
 }
