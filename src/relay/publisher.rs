@@ -252,7 +252,14 @@ impl StreamWriter {
             let entry = Entry::Watching {
                 file: self.config.file.clone(),
             };
-            self.add(id, &entry).await?;
+            if let Err(error) = self.add(id, &entry).await {
+                // Redis answered but did not take the entry (out of
+                // memory, a read-only replica, or gone meanwhile). Kept,
+                // the connection would be taken for open: the file would
+                // stay unnamed, and the outage would never be said over.
+                self.connection = None;
+                return Err(error);
+            }
         }
         Ok(())
     }

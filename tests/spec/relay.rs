@@ -261,6 +261,43 @@ mod an_entry_written_above_the_publishers_ids {
     }
 }
 
+mod a_publisher_whose_redis_refuses_its_first_entry {
+    use super::*;
+
+    /// Redis answers, but refuses writes (out of memory here; a read-only
+    /// replica does the same): the publisher cannot name its file in the
+    /// stream. Once Redis takes entries again, it does, with no change
+    /// made meanwhile, and says that the outage is over.
+    #[rstest]
+    fn names_its_file_once_redis_takes_entries_again(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let set_maxmemory = |bytes: &str| {
+            let _: () = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("maxmemory")
+                .arg(bytes)
+                .query(&mut redis.connection())
+                .expect("Redis takes the setting");
+        };
+        set_maxmemory("1");
+        let url = redis.url("changes");
+        let mut publisher = start_publisher(&target, &url, &[]);
+        publisher
+            .process
+            .wait_for_stderr("command not allowed when used memory");
+
+        set_maxmemory("0");
+        publisher
+            .process
+            .wait_for_stdout_containing("answers again");
+        let edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+        target.touch();
+        let line = subscriber.next_line("the change after Redis took entries again");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}
+
 mod an_edge_whose_redis_is_unreachable {
     use super::*;
     use pretty_assertions::assert_eq;
