@@ -51,17 +51,17 @@ struct Args {
 
     /// How long a server may take to start listening, or a client to
     /// connect.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
-    start_timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    start_timeout: Duration,
 
     /// How long to wait for anything expected: a greeting, a notification,
     /// a client's output.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
-    patience: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = seconds)]
+    patience: Duration,
 
     /// How many behaviours to run at once, each with its own server.
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    jobs: usize,
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: u16,
 
     /// The command that starts the program under test. A single argument
     /// with spaces in it is run by `sh -c`.
@@ -74,14 +74,20 @@ struct Args {
     command: Vec<String>,
 }
 
+/// A wait given in seconds (fractions allowed). Zero is refused: every
+/// behaviour of a correct program would fail, for want of time.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| "expected a number of seconds, such as 5 or 0.5".to_owned())?;
+    if value.is_nan() || value <= 0.0 {
+        return Err("expected more than 0 seconds".to_owned());
+    }
+    Duration::try_from_secs_f64(value).map_err(|_| "more seconds than a wait can last".to_owned())
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    let seconds = |value: f64, name: &str| {
-        Duration::try_from_secs_f64(value).unwrap_or_else(|_| {
-            eprintln!("net-watcher-grade: --{name} must be a number of seconds, not {value}");
-            std::process::exit(2);
-        })
-    };
     let transport = if args.unix {
         Transport::Unix
     } else {
@@ -100,9 +106,9 @@ fn main() -> ExitCode {
         }
     };
     let settings = Settings {
-        start_timeout: seconds(args.start_timeout, "start-timeout"),
-        patience: seconds(args.patience, "patience"),
-        jobs: args.jobs.max(1),
+        start_timeout: args.start_timeout,
+        patience: args.patience,
+        jobs: usize::from(args.jobs),
         ..Settings::default()
     };
     let report = grade::grade(&Subject::new(args.command, role, settings));

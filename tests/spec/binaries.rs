@@ -454,3 +454,28 @@ mod test_json_service {
         subscriber.expect_end("the service to close the connection");
     }
 }
+
+mod net_watcher_grade {
+    use super::*;
+
+    /// Settings with which no grading could be honest: waiting no time at
+    /// all fails every behaviour of a correct program, and no jobs run
+    /// none. Refused before anything starts, as any bad flag is.
+    #[rstest]
+    #[case::no_patience(&["--patience", "0"], "'--patience <SECONDS>'")]
+    #[case::a_negative_start_timeout(&["--start-timeout", "-1"], "'--start-timeout <SECONDS>'")]
+    #[case::a_start_timeout_that_is_not_a_number(&["--start-timeout", "soon"], "'--start-timeout <SECONDS>'")]
+    #[case::no_jobs(&["--jobs", "0"], "'--jobs <N>'")]
+    fn refuses_a_setting_that_cannot_grade_with_a_usage_error(
+        #[case] setting: &[&str],
+        #[case] flag: &str,
+    ) {
+        command("net-watcher-grade")
+            .args(setting)
+            .args(["--", "true"])
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::contains("invalid value").and(predicate::str::contains(flag)));
+    }
+}
