@@ -52,7 +52,7 @@ use redis::Value;
 use redis::aio::MultiplexedConnection;
 
 use super::{Backoff, EntryId, Outage, StreamAddress, StreamEntry, entries_of};
-use super::{Entry, newest_entry, unexpected_reply};
+use super::{Entry, newest_entry, reason_of, unexpected_reply};
 use crate::console::{Console, ConsoleEvent};
 use crate::notifier::Feed;
 
@@ -283,7 +283,7 @@ impl StreamReader {
         if self.outage.failed() {
             self.say(ConsoleEvent::StreamUnreachable {
                 stream: self.address.to_string(),
-                reason: error.to_string(),
+                reason: reason_of(error),
             });
         }
     }

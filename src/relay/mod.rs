@@ -413,6 +413,12 @@ pub(crate) fn unexpected_reply(reason: String) -> redis::RedisError {
     redis::RedisError::from((redis::ErrorKind::Parse, "unexpected reply", reason))
 }
 
+/// Why a Redis command failed, for a console line that ends with a full
+/// stop of its own: Redis's own messages often end with one already.
+pub(crate) fn reason_of(error: &redis::RedisError) -> String {
+    error.to_string().trim_end_matches('.').to_owned()
+}
+
 fn text_of(value: &Value) -> Option<String> {
     match value {
         Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),

@@ -39,7 +39,7 @@ use redis::aio::MultiplexedConnection;
 use tokio::sync::Notify;
 
 use super::{Backoff, DEFAULT_MAXLEN, Entry, EntryId, Outage, StreamAddress};
-use super::{entries_of, newest_entry};
+use super::{entries_of, newest_entry, reason_of};
 use crate::console::{Console, ConsoleEvent};
 use crate::notifier::{Notification, Notifier, Outbox, Subscription};
 use crate::watch::{Change, WatchError};
@@ -176,7 +176,7 @@ async fn publish(_subscription: Subscription, outbox: Arc<StreamOutbox>, config:
                     if outage.failed() {
                         stream.say(ConsoleEvent::StreamUnreachable {
                             stream: stream.config.address.to_string(),
-                            reason: error.to_string(),
+                            reason: reason_of(&error),
                         });
                     }
                     backoff.wait().await;
@@ -204,7 +204,7 @@ async fn publish(_subscription: Subscription, outbox: Arc<StreamOutbox>, config:
                 if outage.failed() {
                     stream.say(ConsoleEvent::StreamUnreachable {
                         stream: stream.config.address.to_string(),
-                        reason: error.to_string(),
+                        reason: reason_of(&error),
                     });
                 }
                 backoff.wait().await;

@@ -285,6 +285,8 @@ mod a_publisher_whose_redis_refuses_its_first_entry {
         publisher
             .process
             .wait_for_stderr("command not allowed when used memory");
+        let said = publisher.process.stderr();
+        assert!(!said.contains(".."), "one full stop ends a line:\n{said}");
 
         set_maxmemory("0");
         publisher
