@@ -426,6 +426,9 @@ pub struct Process {
     stderr: Arc<Mutex<Vec<u8>>>,
     readers: Vec<thread::JoinHandle<()>>,
     status: Option<ExitStatus>,
+    /// Whether [`Process::stop`] has run: its group is gone, and its
+    /// number may since have been given to someone else's.
+    stopped: bool,
 }
 
 impl Process {
@@ -455,6 +458,7 @@ impl Process {
             stderr,
             readers,
             status: None,
+            stopped: false,
         })
     }
 
@@ -564,6 +568,13 @@ impl Process {
     /// Stops it and everything it started: SIGTERM to its process group,
     /// then SIGKILL if it is still there a second later.
     pub fn stop(&mut self) {
+        // Once only: `Server`'s drop, `kill` and this value's own drop all
+        // come here, and a later signal to the group's old number could
+        // reach an unrelated program that has been given it meanwhile.
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
         if self.exited().is_none() {
             signal_group(&self.child, libc::SIGTERM);
             if self.wait_for_exit(Duration::from_secs(1)).is_none() {
@@ -602,8 +613,10 @@ impl Drop for Process {
 fn signal_group(child: &Child, signal: i32) {
     let group = child.id() as libc::pid_t;
     // SAFETY: `kill` has no memory-safety preconditions. The group is our
-    // child's, made with `process_group(0)`; the child is not reaped until
-    // `stop` has signalled it, so its id still names that group.
+    // child's, made with `process_group(0)`. `stop` signals it once, while
+    // the child runs or just after reaping it; the number stays the
+    // group's while any member lives, and is only free again (and then
+    // only rarely given out at once) when none does.
     unsafe {
         libc::kill(-group, signal);
     }
