@@ -41,10 +41,16 @@
 //!   stream's latest change only if it is newer than the last one it told,
 //!   and reads on from there.
 //!
-//! In the last two cases, the first change told after the gap is also held
-//! to that timestamp rule, so a snapshot brought back with old entries
-//! never tells a stale change. While connected, ids alone decide: a
-//! publisher's clock stepping back a little does not hide its next changes.
+//! After every reconnect, in all three cases, the first change read is
+//! also held to that timestamp rule. So a snapshot brought back with old
+//! entries never tells a stale change; and neither is a change told twice
+//! that the edge read just before Redis restarted empty, and that the
+//! publisher, whose answer was lost in the same outage, appended again
+//! above every id it had (it cannot know that its first append arrived).
+//! The price: a change whose timestamp is behind the last one told, because
+//! the publisher's clock stepped back during the outage, is not told.
+//! While connected, ids alone decide: a clock stepping back then does not
+//! hide the changes that follow.
 
 use std::time::Duration;
 
@@ -77,8 +83,8 @@ pub struct StreamReader {
     cursor: EntryId,
     /// The timestamp of the last change told (or found when starting).
     last_told: Option<u64>,
-    /// Whether the stream was found recreated: the next change must be
-    /// newer than the last one told.
+    /// Whether the edge reconnected since it last read a change: the next
+    /// change must be newer than the last one told.
     after_gap: bool,
     outage: Outage,
     backoff: Backoff,
@@ -194,18 +200,17 @@ impl StreamReader {
     /// After a reconnect: decides where to read on from, given the stream's
     /// newest entry (see the module docs).
     fn resume(&mut self, newest: Option<StreamEntry>, feed: &Feed) {
+        // Whatever the stream looks like now, the change read first may be
+        // one told before the outage, appended again.
+        self.after_gap = true;
         match newest {
-            None => {
-                self.cursor = EntryId::ZERO;
-                self.after_gap = true;
-            }
+            None => self.cursor = EntryId::ZERO,
             Some(newest) if newest.id < self.cursor => {
                 self.say(ConsoleEvent::StreamWentBack {
                     stream: self.address.to_string(),
                     last_read: self.cursor.to_string(),
                     newest: newest.id.to_string(),
                 });
-                self.after_gap = true;
                 self.tell(vec![newest], feed);
             }
             Some(_) => {}

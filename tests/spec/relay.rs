@@ -35,6 +35,49 @@ fn timestamp_of(line: &str) -> u64 {
         .unwrap_or_else(|| panic!("no timestamp in {line:?}"))
 }
 
+/// Appends an entry with id `id` to the stream `changes` by hand, as a
+/// publisher would.
+fn append(redis: &RedisServer, id: &str, fields: &[(&str, &str)]) {
+    let mut command = redis::cmd("XADD");
+    command.arg("changes").arg(id);
+    for (name, value) in fields {
+        command.arg(name).arg(value);
+    }
+    let _: String = command
+        .query(&mut redis.connection())
+        .expect("Redis takes the entry");
+}
+
+/// Appends, by hand, a change made at `timestamp` under id `id`.
+fn change(redis: &RedisServer, id: &str, timestamp: &str) {
+    append(
+        redis,
+        id,
+        &[
+            ("type", "changed"),
+            ("file", "target.txt"),
+            ("timestamp", timestamp),
+        ],
+    );
+}
+
+/// Appends, by hand, the entry that names the file.
+fn watching(redis: &RedisServer, id: &str) {
+    append(redis, id, &[("type", "watching"), ("file", "target.txt")]);
+}
+
+/// An edge on a stream written by hand (ids 5000-0 and 6000-0), and its
+/// JSON subscriber, which has been told the change made at 6000.
+fn an_edge_that_told_a_change_at_6000(redis: &RedisServer) -> (TestServer, LineReader) {
+    watching(redis, "5000-0");
+    let edge = start_edge(&redis.url("changes"), &["--json"]);
+    let mut subscriber = subscribe(&edge, JSON_GREETING);
+    change(redis, "6000-0", "6000");
+    let line = subscriber.next_line("the change before the restart");
+    assert_eq!(timestamp_of(&line), 6000);
+    (edge, subscriber)
+}
+
 mod a_change_on_the_publisher {
     use super::*;
     use pretty_assertions::assert_eq;
@@ -172,30 +215,6 @@ mod an_edge_whose_stream_comes_back_with_lower_ids {
     use super::*;
     use pretty_assertions::assert_eq;
 
-    /// Appends an entry with id `id` by hand, as a publisher would.
-    fn append(redis: &RedisServer, id: &str, fields: &[(&str, &str)]) {
-        let mut command = redis::cmd("XADD");
-        command.arg("changes").arg(id);
-        for (name, value) in fields {
-            command.arg(name).arg(value);
-        }
-        let _: String = command
-            .query(&mut redis.connection())
-            .expect("Redis takes the entry");
-    }
-
-    fn change(redis: &RedisServer, id: &str, timestamp: &str) {
-        append(
-            redis,
-            id,
-            &[
-                ("type", "changed"),
-                ("file", "target.txt"),
-                ("timestamp", timestamp),
-            ],
-        );
-    }
-
     /// Redis restarted empty, and its new stream's ids are below the old
     /// ones (a publisher that restarted too, with a clock behind): the
     /// changes' own timestamps tell a stale change from a new one.
@@ -204,16 +223,7 @@ mod an_edge_whose_stream_comes_back_with_lower_ids {
         let Some(mut redis) = redis_server() else {
             return;
         };
-        append(
-            &redis,
-            "5000-0",
-            &[("type", "watching"), ("file", "target.txt")],
-        );
-        let mut edge = start_edge(&redis.url("changes"), &["--json"]);
-        let mut subscriber = subscribe(&edge, JSON_GREETING);
-        change(&redis, "6000-0", "6000");
-        let line = subscriber.next_line("the change before the restart");
-        assert_eq!(timestamp_of(&line), 6000);
+        let (mut edge, mut subscriber) = an_edge_that_told_a_change_at_6000(&redis);
 
         redis.stop();
         edge.process.wait_for_stderr("Cannot reach the stream");
@@ -226,6 +236,48 @@ mod an_edge_whose_stream_comes_back_with_lower_ids {
         let line = subscriber.next_line("a change newer than the last one told");
         assert_eq!(timestamp_of(&line), 7000);
         subscriber.expect_silence("the newer change");
+    }
+}
+
+mod an_edge_whose_stream_comes_back_holding_a_change_it_told {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// A publisher's append reached Redis, and the edge told it, but the
+    /// answer never reached the publisher; then Redis restarted empty. The
+    /// publisher, which cannot know that the first append arrived, appends
+    /// the change again, above every id it had: above the edge's last id
+    /// too. Here Redis comes back from a snapshot that holds just that, so
+    /// that the edge cannot reconnect before the stream is written.
+    #[test]
+    fn does_not_tell_it_twice() {
+        let Some(mut redis) = redis_server() else {
+            return;
+        };
+        let Some(snapshot) = redis_server() else {
+            return;
+        };
+        let (mut edge, mut subscriber) = an_edge_that_told_a_change_at_6000(&redis);
+
+        watching(&snapshot, "7000-0");
+        change(&snapshot, "7001-0", "6000");
+        let _: () = redis::cmd("SAVE")
+            .query(&mut snapshot.connection())
+            .expect("the snapshot is saved");
+        redis.stop();
+        edge.process.wait_for_stderr("Cannot reach the stream");
+        std::fs::copy(
+            snapshot.dir().join("dump.rdb"),
+            redis.dir().join("dump.rdb"),
+        )
+        .expect("the snapshot is put in place");
+        redis.start_again();
+        edge.process.wait_for_stdout_containing("answers again");
+        subscriber.expect_silence("the change told before the restart, appended again");
+
+        change(&redis, "8000-0", "8000");
+        let line = subscriber.next_line("a change newer than the last one told");
+        assert_eq!(timestamp_of(&line), 8000);
     }
 }
 

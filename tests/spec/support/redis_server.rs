@@ -55,6 +55,12 @@ impl RedisServer {
         self.dir.path().join("redis.sock")
     }
 
+    /// The server's directory: where it would save a snapshot
+    /// (`dump.rdb`), and where it loads one from when it starts.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The URL of stream `stream` on this server, as net-watcher takes it.
     pub fn url(&self, stream: &str) -> String {
         format!("redis+unix://{}?stream={stream}", self.socket().display())
