@@ -236,48 +236,57 @@ pub fn grade_only(subject: &Subject, chosen: &[Behaviour]) -> Report {
             took: began.elapsed(),
         });
     };
-    // The first behaviour runs alone: it finds out where a program without
-    // an address placeholder listens, and whether the program can be
-    // reached at all. If it cannot, the others are not run: each would only
-    // wait out the same timeout to say the same thing.
-    let mut first = 0;
-    if !chosen.is_empty() {
-        run(0);
-        first = 1;
-        if !subject.was_reached() {
-            for (index, behaviour) in chosen.iter().enumerate().skip(1) {
-                *results[index].lock().unwrap() = Some(Outcome {
-                    group: behaviour.group,
-                    name: behaviour.name,
-                    verdict: Err(Failure::new(
-                        "the program to be reached, as in the first behaviour",
-                        "not run: the first behaviour could not reach it (see failure 1)",
-                    )),
-                    took: Duration::ZERO,
-                });
+    let next = AtomicUsize::new(1);
+    let work = || {
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            if index >= chosen.len() {
+                break;
             }
-            first = chosen.len();
+            run(index);
         }
-    }
-    let jobs = if subject.has_own_addresses() {
-        subject.settings().jobs.max(1)
-    } else {
-        1
     };
-    let next = AtomicUsize::new(first);
     std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    if index >= chosen.len() {
-                        break;
-                    }
-                    run(index);
-                }
-            });
+        if chosen.is_empty() {
+            return;
+        }
+        // The first behaviour starts alone: it finds out whether the
+        // program can be reached at all, and where a program without an
+        // address placeholder listens. If it cannot be reached, the others
+        // are not run: each would only wait out the same timeout to say
+        // the same thing. Once it is reached, the first behaviour's thread
+        // goes on to the others when it is done.
+        scope.spawn(|| {
+            run(0);
+            subject.mark_first_behaviour_over();
+            if subject.was_reached() {
+                work();
+            }
+        });
+        // The others start as soon as the program has been reached, not
+        // when the first behaviour ends (which, for a failing program,
+        // may be a whole patience later), if each server can have its own
+        // address. On the book's address, one server at a time: the first
+        // behaviour's thread does them all.
+        if subject.wait_for_first_start() && subject.has_own_addresses() {
+            for _ in 1..subject.settings().jobs.max(1) {
+                scope.spawn(work);
+            }
         }
     });
+    if !subject.was_reached() {
+        for (index, behaviour) in chosen.iter().enumerate().skip(1) {
+            *results[index].lock().unwrap() = Some(Outcome {
+                group: behaviour.group,
+                name: behaviour.name,
+                verdict: Err(Failure::new(
+                    "the program to be reached, as in the first behaviour",
+                    "not run: the first behaviour could not reach it (see failure 1)",
+                )),
+                took: Duration::ZERO,
+            });
+        }
+    }
     Report {
         title: format!("{} ({})", subject.command_line(), subject.role()),
         outcomes: results

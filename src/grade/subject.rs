@@ -20,8 +20,8 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -142,7 +142,17 @@ pub struct Subject {
     role: Role,
     settings: Settings,
     placement: Mutex<Placement>,
-    reached: AtomicBool,
+    first_start: Mutex<FirstStart>,
+    first_start_known: Condvar,
+}
+
+/// What the first start of the program has shown so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct FirstStart {
+    /// A server listened, or a client connected.
+    reached: bool,
+    /// The first behaviour is over, whether it reached the program or not.
+    over: bool,
 }
 
 impl Subject {
@@ -164,7 +174,8 @@ impl Subject {
             role,
             settings,
             placement: Mutex::new(placement),
-            reached: AtomicBool::new(false),
+            first_start: Mutex::default(),
+            first_start_known: Condvar::new(),
         }
     }
 
@@ -200,12 +211,33 @@ impl Subject {
     /// Whether the program has been reached at least once: a server
     /// listened, or a client connected.
     pub fn was_reached(&self) -> bool {
-        self.reached.load(Ordering::Relaxed)
+        self.first_start.lock().unwrap().reached
     }
 
-    /// Notes that the program was reached.
+    /// Notes that the program was reached. For a server, where it listens
+    /// is noted first, so that whoever is woken by this knows it too.
     pub fn mark_reached(&self) {
-        self.reached.store(true, Ordering::Relaxed);
+        self.first_start.lock().unwrap().reached = true;
+        self.first_start_known.notify_all();
+    }
+
+    /// Notes that the first behaviour is over: whoever waits in
+    /// [`Subject::wait_for_first_start`] hears it, reached or not.
+    pub fn mark_first_behaviour_over(&self) {
+        self.first_start.lock().unwrap().over = true;
+        self.first_start_known.notify_all();
+    }
+
+    /// Waits until the program has been reached, or the first behaviour
+    /// is over without reaching it; returns whether it was reached.
+    pub fn wait_for_first_start(&self) -> bool {
+        let known = self
+            .first_start_known
+            .wait_while(self.first_start.lock().unwrap(), |first| {
+                !first.reached && !first.over
+            })
+            .unwrap();
+        known.reached
     }
 
     /// The book's address for this subject's transport.
@@ -339,7 +371,6 @@ impl Subject {
                 .iter()
                 .find(|candidate| candidate.probe(patience))
             {
-                self.mark_reached();
                 if placement == Placement::Unknown {
                     *self.placement.lock().unwrap() = if *found == books {
                         Placement::BooksAddress
@@ -347,6 +378,7 @@ impl Subject {
                         Placement::Environment
                     };
                 }
+                self.mark_reached();
                 return Ok(found.clone());
             }
             let expected = format!(
