@@ -6,13 +6,23 @@
 //! (`tests/fixtures/broken-server.rs`) each fail the behaviour they break,
 //! with a reason that says what came instead. The book's Node programs are
 //! graded for real in `transcripts::chapter_7_…`.
+//!
+//! Every grading these specs inspect is listed once, in [`gradings`], and
+//! they all run at the same time, once, the first time a spec asks for a
+//! report (Mocha's `before`, for the whole file): a grading spends its time
+//! waiting (for a server to answer, or to be sure that nothing more comes),
+//! so thirty of them at once take hardly longer than the slowest, where one
+//! after another they took most of the suite's time. Each spec then reads
+//! the report it is about, so no program is graded twice for two specs.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::Output;
+use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use net_watcher::grade::{
     self, Behaviour, Failure, Report, Role, Settings, Subject, Transport, behaviours,
 };
@@ -23,15 +33,23 @@ use crate::support::PATIENCE;
 use crate::support::binary::bin;
 use crate::support::broken::broken_server;
 
-fn server(protocol: Protocol, transport: Transport) -> Role {
+const fn server(protocol: Protocol, transport: Transport) -> Role {
     Role::Server {
         protocol,
         transport,
     }
 }
 
-/// The grader's defaults, with the suite's patience: a correct program
-/// never waits for it, and a loaded machine gets its full measure.
+const TEXT_ON_TCP: Role = server(Protocol::Text, Transport::Tcp);
+const JSON_ON_TCP: Role = server(Protocol::Json, Transport::Tcp);
+const TEXT_ON_UNIX: Role = server(Protocol::Text, Transport::Unix);
+const CLIENT: Role = Role::Client {
+    transport: Transport::Tcp,
+};
+
+/// The grader's defaults, with the suite's patience, for every behaviour a
+/// spec expects to pass: a correct program never waits for it, and a
+/// loaded machine gets its full measure.
 fn patient() -> Settings {
     Settings {
         patience: PATIENCE,
@@ -39,12 +57,16 @@ fn patient() -> Settings {
     }
 }
 
-/// For programs expected to fail some behaviours: each of those waits out
-/// the patience, so it is shorter; still long enough that the behaviours
-/// such a program passes are not failed by a loaded machine.
-fn brisk() -> Settings {
+/// For the behaviours a spec expects to fail. Each such failure is a wait
+/// for something that never comes, so the whole of this patience is spent;
+/// it is still many times what the steps before the failure take (a
+/// connection, a greeting, a touch and its notification: milliseconds,
+/// a few hundred at worst on this machine under load), so that a spec
+/// never sees a failure come early, for another reason than the one it
+/// checks.
+fn brief() -> Settings {
     Settings {
-        patience: Duration::from_secs(3),
+        patience: Duration::from_secs(2),
         ..Settings::default()
     }
 }
@@ -91,6 +113,366 @@ fn assert_passed(report: &Report, start: &str) {
     );
 }
 
+/// The beginnings of the names of the behaviours the specs pick out.
+mod names {
+    pub const GREETS: &str = "greets each subscriber";
+    pub const ONE_PER_TOUCH: &str = "sends one \"File changed:\" line per touch";
+    pub const ONE_OBJECT: &str = "sends each message as one JSON object";
+    pub const ONE_CHANGED_PER_TOUCH: &str = "sends one \"changed\" message per touch";
+    pub const SEVERAL: &str = "tells every one of several subscribers";
+    pub const SILENT: &str = "keeps telling the others while one subscriber never reads";
+    pub const ATOMIC: &str =
+        "notices an atomic save (a new file renamed over it) once, and keeps watching";
+    pub const SED: &str = "notices a save by `sed -i` once, and keeps watching";
+    pub const FLOOD: &str = "merges 300 quick appends into a few notifications (at most 30)";
+    pub const MISSING: &str = "refuses to start for a file that does not exist";
+    pub const STALE: &str = "starts again where a killed server left its socket file";
+    pub const PRINTS_THE_GREETING: &str = "prints \"Now watching: <file>\"";
+    pub const SPLIT: &str = "prints a message that arrives split across two reads, once";
+    pub const TWO: &str = "prints both of two messages that arrive in one read";
+    pub const NO_NEWLINE: &str =
+        "prints a last message that has no newline when the server closes (R3, R4)";
+    pub const NOT_JSON: &str = "reports a line that is not JSON, quoting it, and goes on (R1, R2)";
+}
+use names::*;
+
+/// A step example, as the grader starts it, and the behaviours it fails,
+/// as measured: the step examples keep the book's design, weaknesses
+/// included.
+struct StepExample {
+    /// Its name in `examples/`.
+    name: &'static str,
+    args: &'static [&'static str],
+    role: Role,
+    failing: &'static [&'static str],
+}
+
+/// Servers read `PORT` (the grader finds that out); the clients are given
+/// it through `env`, so that the fake server the grader runs for them never
+/// takes the book's port.
+const STEP_EXAMPLES: &[StepExample] = &[
+    StepExample {
+        name: "net-watcher",
+        args: &["{file}"],
+        role: TEXT_ON_TCP,
+        failing: &[ATOMIC, SED, FLOOD, MISSING],
+    },
+    StepExample {
+        name: "net-watcher-unix",
+        args: &["{file}", "{socket}"],
+        role: TEXT_ON_UNIX,
+        failing: &[ATOMIC, SED, FLOOD, MISSING, STALE],
+    },
+    StepExample {
+        name: "net-watcher-json-service",
+        args: &["{file}"],
+        role: JSON_ON_TCP,
+        failing: &[ATOMIC, SED, FLOOD, MISSING],
+    },
+    StepExample {
+        name: "net-watcher-json-client",
+        args: &[],
+        role: CLIENT,
+        failing: &[SPLIT, TWO, NOT_JSON],
+    },
+    StepExample {
+        name: "net-watcher-ldj-client",
+        args: &[],
+        role: CLIENT,
+        failing: &[NO_NEWLINE, NOT_JSON],
+    },
+];
+
+/// One grading that the specs inspect: a command graded in a role, on
+/// all of the role's behaviours or on some.
+struct Grading {
+    /// What the specs call it.
+    name: String,
+    command: Vec<String>,
+    role: Role,
+    /// The behaviours graded, by the beginnings of their names; all of the
+    /// role's when empty.
+    only: Vec<&'static str>,
+    /// Those it is expected to fail: graded [`brief`]ly, the others
+    /// [`patient`]ly, by two subjects at once.
+    failing: Vec<&'static str>,
+    /// The settings for the failing ones.
+    brief: Settings,
+}
+
+impl Grading {
+    fn of(name: impl Into<String>, command: Vec<String>, role: Role) -> Self {
+        Grading {
+            name: name.into(),
+            command,
+            role,
+            only: Vec::new(),
+            failing: Vec::new(),
+            brief: brief(),
+        }
+    }
+
+    /// A program broken on purpose, of `kind`, with `extra` arguments.
+    fn broken(kind: &str, extra: &[&str], role: Role) -> Self {
+        let mut args = vec![kind];
+        args.extend(extra);
+        args.push("{file}");
+        Grading::of(kind, command(broken_server(), &args), role)
+    }
+
+    fn only(mut self, behaviours: &[&'static str]) -> Self {
+        self.only = behaviours.to_vec();
+        self
+    }
+
+    fn failing(mut self, behaviours: &[&'static str]) -> Self {
+        self.failing = behaviours.to_vec();
+        self
+    }
+
+    /// Every behaviour graded is expected to fail.
+    fn failing_all(mut self) -> Self {
+        self.failing = behaviours(self.role)
+            .iter()
+            .map(|behaviour| behaviour.name)
+            .collect();
+        self
+    }
+
+    /// The program is given `timeout` to start listening, in the
+    /// behaviours expected to fail.
+    fn starting_within(mut self, timeout: Duration) -> Self {
+        self.brief.start_timeout = timeout;
+        self
+    }
+
+    /// Runs it: the behaviours expected to pass and those expected to
+    /// fail, each with their settings, at the same time; one report, in
+    /// the role's order.
+    fn run(&self) -> Report {
+        let chosen: Vec<Behaviour> = if self.only.is_empty() {
+            behaviours(self.role)
+        } else {
+            self.only
+                .iter()
+                .map(|start| named(self.role, start))
+                .collect()
+        };
+        let expected_to_fail = |behaviour: &Behaviour| {
+            self.failing
+                .iter()
+                .any(|start| behaviour.name.starts_with(start))
+        };
+        let (failing, passing): (Vec<Behaviour>, Vec<Behaviour>) = chosen
+            .iter()
+            .partition(|behaviour| expected_to_fail(behaviour));
+        let grade = |behaviours: &[Behaviour], settings: &Settings| {
+            (!behaviours.is_empty()).then(|| {
+                let subject = Subject::new(self.command.clone(), self.role, settings.clone());
+                grade::grade_only(&subject, behaviours)
+            })
+        };
+        let (passed, failed) = thread::scope(|scope| {
+            let passed = scope.spawn(|| grade(&passing, &patient()));
+            let failed = grade(&failing, &self.brief);
+            (passed.join().expect("a grading returns"), failed)
+        });
+        let parts: Vec<Report> = passed.into_iter().chain(failed).collect();
+        let mut outcomes: Vec<_> = parts
+            .iter()
+            .flat_map(|part| part.outcomes.clone())
+            .collect();
+        outcomes.sort_by_key(|outcome| {
+            chosen
+                .iter()
+                .position(|behaviour| behaviour.name == outcome.name)
+        });
+        Report {
+            title: parts[0].title.clone(),
+            outcomes,
+            took: parts.iter().map(|part| part.took).max().unwrap_or_default(),
+        }
+    }
+}
+
+/// A run of `net-watcher-grade` the specs inspect.
+struct Run {
+    name: &'static str,
+    args: Vec<String>,
+}
+
+/// Every grading the specs inspect, by name.
+fn gradings() -> Vec<Grading> {
+    let net_watcher = |protocol: Protocol, transport: Transport| {
+        let mut args = vec!["{file}"];
+        args.extend(match transport {
+            Transport::Tcp => ["--port", "{port}"],
+            Transport::Unix => ["--unix", "{socket}"],
+        });
+        if protocol == Protocol::Json {
+            args.push("--json");
+        }
+        let role = server(protocol, transport);
+        Grading::of(
+            format!("net-watcher, {role}"),
+            command(&bin("net-watcher"), &args),
+            role,
+        )
+    };
+    let mut all = vec![
+        net_watcher(Protocol::Text, Transport::Tcp),
+        net_watcher(Protocol::Json, Transport::Tcp),
+        net_watcher(Protocol::Text, Transport::Unix),
+        net_watcher(Protocol::Json, Transport::Unix),
+        Grading::of(
+            "net-watcher-client",
+            command(&bin("net-watcher-client"), &["--port", "{port}"]),
+            CLIENT,
+        ),
+        Grading::broken("never-sends", &[], TEXT_ON_TCP)
+            .only(&[GREETS, ONE_PER_TOUCH, MISSING])
+            .failing(&[ONE_PER_TOUCH, MISSING]),
+        Grading::broken("splits-json", &["--json"], JSON_ON_TCP)
+            .only(&[GREETS, ONE_OBJECT, ONE_CHANGED_PER_TOUCH])
+            .failing(&[ONE_OBJECT, ONE_CHANGED_PER_TOUCH]),
+        Grading::broken("greets-late", &[], TEXT_ON_TCP)
+            .only(&[GREETS, ONE_PER_TOUCH])
+            .failing(&[GREETS, ONE_PER_TOUCH]),
+        Grading::broken("crashes-on-second", &[], TEXT_ON_TCP)
+            .only(&[GREETS, SEVERAL])
+            .failing(&[SEVERAL]),
+        Grading::broken("never-listens", &[], TEXT_ON_TCP)
+            .failing_all()
+            .starting_within(Duration::from_secs(1)),
+        Grading::broken("no-such-kind", &[], TEXT_ON_TCP)
+            .only(&[GREETS])
+            .failing(&[GREETS]),
+        // On a Unix socket: a few dozen unread lines fill it, where TCP on
+        // the loopback interface buffers a megabyte (see the behaviour's
+        // docs).
+        Grading::broken("blocks-on-silent", &["--unix"], TEXT_ON_UNIX)
+            .only(&[GREETS, SILENT])
+            .failing(&[SILENT]),
+        Grading::of(
+            "naive-client",
+            command(broken_server(), &["naive-client", "{port}"]),
+            CLIENT,
+        )
+        .failing(&[SPLIT, TWO, NOT_JSON]),
+    ];
+    for example in STEP_EXAMPLES {
+        let program = bin(&format!("examples/{}", example.name));
+        let words = match example.role {
+            Role::Client { .. } => {
+                let mut words = vec!["env".to_owned(), "PORT={port}".to_owned()];
+                words.extend(command(&program, example.args));
+                words
+            }
+            Role::Server { .. } => command(&program, example.args),
+        };
+        all.push(
+            Grading::of(format!("examples/{}", example.name), words, example.role)
+                .failing(example.failing),
+        );
+    }
+    all
+}
+
+/// Every run of `net-watcher-grade` the specs inspect.
+fn runs() -> Vec<Run> {
+    vec![
+        Run {
+            name: "net-watcher-client, as one line",
+            args: vec![
+                "--client".to_owned(),
+                format!("{} --port {{port}}", bin("net-watcher-client").display()),
+            ],
+        },
+        Run {
+            name: "naive-client",
+            args: [
+                "--client",
+                "--",
+                &broken_server().to_string_lossy(),
+                "naive-client",
+                "{port}",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        },
+    ]
+}
+
+/// What came of every grading and run, by name.
+#[derive(Default)]
+struct Done {
+    reports: BTreeMap<String, Report>,
+    outputs: BTreeMap<&'static str, Output>,
+}
+
+/// How long the gradings may take, all together, before the ones still
+/// running are taken to hang: far more than the slowest takes (a few
+/// seconds), so that only a grader that hangs is caught by it.
+const HANG: Duration = Duration::from_secs(60);
+
+/// Everything [`gradings`] and [`runs`] list, each done once, all at the
+/// same time, on the first call. A grading that hangs is missing, and only
+/// its spec fails.
+fn done() -> &'static Done {
+    static DONE: OnceLock<Done> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let (finished, results) = mpsc::channel();
+        for grading in gradings() {
+            let finished = finished.clone();
+            thread::spawn(move || {
+                let report = grading.run();
+                let _ = finished.send(Ok((grading.name, report)));
+            });
+        }
+        for run in runs() {
+            let finished = finished.clone();
+            thread::spawn(move || {
+                let output = std::process::Command::new(bin("net-watcher-grade"))
+                    .args(&run.args)
+                    .output()
+                    .expect("net-watcher-grade runs");
+                let _ = finished.send(Err((run.name, output)));
+            });
+        }
+        drop(finished);
+        let deadline = Instant::now() + HANG;
+        let mut done = Done::default();
+        while let Ok(result) =
+            results.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            match result {
+                Ok((name, report)) => {
+                    done.reports.insert(name, report);
+                }
+                Err((name, output)) => {
+                    done.outputs.insert(name, output);
+                }
+            }
+        }
+        done
+    })
+}
+
+/// The report of the grading called `name` in [`gradings`].
+fn graded(name: &str) -> &'static Report {
+    done()
+        .reports
+        .get(name)
+        .unwrap_or_else(|| panic!("the grading {name:?} did not return within {HANG:?}"))
+}
+
+/// What `net-watcher-grade` printed on the run called `name` in [`runs`].
+fn ran(name: &str) -> &'static Output {
+    done().outputs.get(name).unwrap_or_else(|| {
+        panic!("net-watcher-grade, run for {name:?}, did not return within {HANG:?}")
+    })
+}
+
 mod passes_this_crates_programs {
     use super::*;
     use pretty_assertions::assert_eq;
@@ -101,129 +483,53 @@ mod passes_this_crates_programs {
     #[case::plain_text_on_a_unix_socket(Protocol::Text, Transport::Unix)]
     #[case::json_on_a_unix_socket(Protocol::Json, Transport::Unix)]
     fn net_watcher_on_every_behaviour(#[case] protocol: Protocol, #[case] transport: Transport) {
-        let mut args = vec!["{file}"];
-        args.extend(match transport {
-            Transport::Tcp => ["--port", "{port}"],
-            Transport::Unix => ["--unix", "{socket}"],
-        });
-        if protocol == Protocol::Json {
-            args.push("--json");
-        }
         let role = server(protocol, transport);
-        let report = grade::grade(&Subject::new(
-            command(&bin("net-watcher"), &args),
-            role,
-            patient(),
-        ));
+        let report = graded(&format!("net-watcher, {role}"));
         assert!(report.passed(), "{report}");
         assert_eq!(report.outcomes.len(), behaviours(role).len());
     }
 
     #[test]
     fn net_watcher_client_on_every_behaviour() {
-        let role = Role::Client {
-            transport: Transport::Tcp,
-        };
-        let report = grade::grade(&Subject::new(
-            command(&bin("net-watcher-client"), &["--port", "{port}"]),
-            role,
-            patient(),
-        ));
+        let report = graded("net-watcher-client");
         assert!(report.passed(), "{report}");
-        assert_eq!(report.outcomes.len(), behaviours(role).len());
+        assert_eq!(report.outcomes.len(), behaviours(CLIENT).len());
     }
 }
 
 /// The step examples keep the book's design, weaknesses included: graded,
 /// they pass the práctica's behaviours and fail, beyond it, where the
 /// book's programs do (see chapter 7's run against the book's Node
-/// programs). Each case states the behaviours it fails, as measured.
+/// programs). [`STEP_EXAMPLES`] states the behaviours each fails.
 mod grades_the_step_examples {
     use super::*;
     use pretty_assertions::assert_eq;
 
-    const ATOMIC: &str =
-        "notices an atomic save (a new file renamed over it) once, and keeps watching";
-    const SED: &str = "notices a save by `sed -i` once, and keeps watching";
-    const FLOOD: &str = "merges 300 quick appends into a few notifications (at most 30)";
-    const MISSING: &str = "refuses to start for a file that does not exist";
-    const STALE: &str = "starts again where a killed server left its socket file";
-    const SPLIT: &str = "prints a message that arrives split across two reads, once";
-    const TWO: &str = "prints both of two messages that arrive in one read";
-    const NO_NEWLINE: &str =
-        "prints a last message that has no newline when the server closes (R3, R4)";
-    const NOT_JSON: &str = "reports a line that is not JSON, quoting it, and goes on (R1, R2)";
-
-    const TCP: Transport = Transport::Tcp;
-    const TEXT_ON_TCP: Role = Role::Server {
-        protocol: Protocol::Text,
-        transport: Transport::Tcp,
-    };
-
     #[rstest]
-    #[case::step_1("net-watcher", &["{file}"], TEXT_ON_TCP, &[ATOMIC, SED, FLOOD, MISSING])]
-    #[case::step_2(
-        "net-watcher-unix",
-        &["{file}", "{socket}"],
-        Role::Server { protocol: Protocol::Text, transport: Transport::Unix },
-        &[ATOMIC, SED, FLOOD, MISSING, STALE]
-    )]
-    #[case::step_3(
-        "net-watcher-json-service",
-        &["{file}"],
-        Role::Server { protocol: Protocol::Json, transport: TCP },
-        &[ATOMIC, SED, FLOOD, MISSING]
-    )]
-    #[case::step_4_client("net-watcher-json-client", &[], Role::Client { transport: TCP }, &[SPLIT, TWO, NOT_JSON])]
-    #[case::step_6_client("net-watcher-ldj-client", &[], Role::Client { transport: TCP }, &[NO_NEWLINE, NOT_JSON])]
-    fn failing_only_beyond_their_step(
-        #[case] example: &str,
-        #[case] args: &[&str],
-        #[case] role: Role,
-        #[case] failing: &[&str],
-    ) {
-        let program = bin(&format!("examples/{example}"));
-        // Servers read `PORT` (the grader finds that out); the clients
-        // are given it through `env`, so that the fake server the grader
-        // runs for them never takes the book's port.
-        let words = match role {
-            Role::Client { .. } => {
-                let mut words = vec!["env".to_owned(), "PORT={port}".to_owned()];
-                words.extend(command(&program, args));
-                words
-            }
-            Role::Server { .. } => command(&program, args),
-        };
-        let report = grade::grade(&Subject::new(words, role, brisk()));
-        assert_eq!(report.failed(), failing, "{report}");
+    #[case::step_1("net-watcher")]
+    #[case::step_2("net-watcher-unix")]
+    #[case::step_3("net-watcher-json-service")]
+    #[case::step_4_client("net-watcher-json-client")]
+    #[case::step_6_client("net-watcher-ldj-client")]
+    fn failing_only_beyond_their_step(#[case] name: &str) {
+        let example = STEP_EXAMPLES
+            .iter()
+            .find(|example| example.name == name)
+            .expect("the example is in STEP_EXAMPLES");
+        let report = graded(&format!("examples/{name}"));
+        assert_eq!(report.failed(), example.failing, "{report}");
     }
-}
-
-/// Grades `behaviours` of `role` for the broken program of `kind`.
-fn grade_broken(kind: &str, extra: &[&str], role: Role, behaviours: &[&str]) -> Report {
-    let mut args = vec![kind];
-    args.extend(extra);
-    args.push("{file}");
-    let chosen: Vec<Behaviour> = behaviours.iter().map(|start| named(role, start)).collect();
-    grade::grade_only(
-        &Subject::new(command(broken_server(), &args), role, brisk()),
-        &chosen,
-    )
 }
 
 mod fails_a_server_that {
     use super::*;
     use pretty_assertions::assert_eq;
 
-    const GREETS: &str = "greets each subscriber";
-    const ONE_PER_TOUCH: &str = "sends one \"File changed:\" line per touch";
-
     #[test]
     fn never_sends_the_change() {
-        let role = server(Protocol::Text, Transport::Tcp);
-        let report = grade_broken("never-sends", &[], role, &[GREETS, ONE_PER_TOUCH]);
-        assert_passed(&report, GREETS);
-        let failure = failure_of(&report, ONE_PER_TOUCH);
+        let report = graded("never-sends");
+        assert_passed(report, GREETS);
+        let failure = failure_of(report, ONE_PER_TOUCH);
         assert_eq!(
             failure.expected,
             "a line \"File changed: <date>\" after touch 1 of 3"
@@ -233,17 +539,9 @@ mod fails_a_server_that {
 
     #[test]
     fn sends_the_json_change_split_across_two_lines() {
-        let role = server(Protocol::Json, Transport::Tcp);
-        let one_object = "sends each message as one JSON object";
-        let one_per_touch = "sends one \"changed\" message per touch";
-        let report = grade_broken(
-            "splits-json",
-            &["--json"],
-            role,
-            &[GREETS, one_object, one_per_touch],
-        );
-        assert_passed(&report, GREETS);
-        let failure = failure_of(&report, one_object);
+        let report = graded("splits-json");
+        assert_passed(report, GREETS);
+        let failure = failure_of(report, ONE_OBJECT);
         assert_eq!(
             failure.expected,
             "the change as one JSON object on one line"
@@ -254,18 +552,17 @@ mod fails_a_server_that {
                 .starts_with("the line \"{\\\"type\\\":\\\"changed\\\",\", where it is not JSON"),
             "{report}"
         );
-        let failure = failure_of(&report, one_per_touch);
+        let failure = failure_of(report, ONE_CHANGED_PER_TOUCH);
         assert!(failure.got.contains("it is not JSON"), "{report}");
     }
 
     #[test]
     fn greets_after_a_change_instead_of_before() {
-        let role = server(Protocol::Text, Transport::Tcp);
-        let report = grade_broken("greets-late", &[], role, &[GREETS, ONE_PER_TOUCH]);
-        let failure = failure_of(&report, GREETS);
+        let report = graded("greets-late");
+        let failure = failure_of(report, GREETS);
         assert!(failure.expected.starts_with("Now watching \""), "{report}");
         assert!(failure.got.starts_with("\"File changed: "), "{report}");
-        let failure = failure_of(&report, ONE_PER_TOUCH);
+        let failure = failure_of(report, ONE_PER_TOUCH);
         assert!(
             failure.expected.starts_with("the greeting first"),
             "{report}"
@@ -274,11 +571,9 @@ mod fails_a_server_that {
 
     #[test]
     fn crashes_on_a_second_subscriber() {
-        let role = server(Protocol::Text, Transport::Tcp);
-        let several = "tells every one of several subscribers";
-        let report = grade_broken("crashes-on-second", &[], role, &[GREETS, several]);
-        assert_passed(&report, GREETS);
-        let failure = failure_of(&report, several);
+        let report = graded("crashes-on-second");
+        assert_passed(report, GREETS);
+        let failure = failure_of(report, SEVERAL);
         assert!(
             failure
                 .got
@@ -292,23 +587,14 @@ mod fails_a_server_that {
 
     #[test]
     fn never_listens_with_a_timeout_not_a_hang() {
-        let role = server(Protocol::Text, Transport::Tcp);
-        let settings = Settings {
-            start_timeout: Duration::from_secs(1),
-            ..Settings::default()
-        };
-        let subject = Subject::new(
-            command(broken_server(), &["never-listens", "{file}"]),
-            role,
-            settings,
+        // A grader that hung would be missing from the gradings, and
+        // `graded` would fail this test instead of stalling the suite.
+        let report = graded("never-listens");
+        assert!(
+            report.took < PATIENCE,
+            "the grader returned only after {:?}:\n{report}",
+            report.took
         );
-        // On a thread of its own, so that a grader that hung would fail
-        // this test instead of stalling the suite.
-        let (done, report) = mpsc::channel();
-        thread::spawn(move || done.send(grade::grade(&subject)));
-        let report = report
-            .recv_timeout(PATIENCE)
-            .expect("the grader returns within the suite's patience");
         let first = &report.outcomes[0].verdict;
         let Err(failure) = first else {
             panic!("expected the first behaviour to fail:\n{report}");
@@ -320,6 +606,7 @@ mod fails_a_server_that {
             "{report}"
         );
         assert_eq!(failure.got, "it did not start listening within 1 s");
+        assert_eq!(report.outcomes.len(), behaviours(TEXT_ON_TCP).len());
         assert_eq!(report.failing(), report.outcomes.len(), "{report}");
         assert!(
             report.outcomes[1..].iter().all(|outcome| outcome
@@ -332,9 +619,8 @@ mod fails_a_server_that {
 
     #[test]
     fn exits_before_listening() {
-        let role = server(Protocol::Text, Transport::Tcp);
-        let report = grade_broken("no-such-kind", &[], role, &[GREETS]);
-        let failure = failure_of(&report, GREETS);
+        let report = graded("no-such-kind");
+        let failure = failure_of(report, GREETS);
         assert_eq!(
             failure.got,
             "it exited (exit status: 2) before it listened; on stderr it said:\n  | broken-server: unknown kind \"no-such-kind\""
@@ -343,24 +629,17 @@ mod fails_a_server_that {
 
     #[test]
     fn listens_for_a_file_that_does_not_exist() {
-        let role = server(Protocol::Text, Transport::Tcp);
-        let missing = "refuses to start for a file that does not exist";
-        let report = grade_broken("never-sends", &[], role, &[GREETS, missing]);
-        let failure = failure_of(&report, missing);
+        let report = graded("never-sends");
+        let failure = failure_of(report, MISSING);
         assert!(failure.got.starts_with("it listened on port "), "{report}");
         assert!(failure.got.contains("does-not-exist.txt"), "{report}");
     }
 
     #[test]
     fn stops_for_everyone_while_a_subscriber_never_reads() {
-        // On a Unix socket: a few dozen unread lines fill it, where TCP on
-        // the loopback interface buffers a megabyte (see the behaviour's
-        // docs).
-        let role = server(Protocol::Text, Transport::Unix);
-        let silent = "keeps telling the others while one subscriber never reads";
-        let report = grade_broken("blocks-on-silent", &["--unix"], role, &[GREETS, silent]);
-        assert_passed(&report, GREETS);
-        let failure = failure_of(&report, silent);
+        let report = graded("blocks-on-silent");
+        assert_passed(report, GREETS);
+        let failure = failure_of(report, SILENT);
         assert!(
             failure
                 .expected
@@ -376,20 +655,10 @@ mod fails_a_client_that {
 
     #[test]
     fn takes_each_read_for_a_whole_message() {
-        let role = Role::Client {
-            transport: Transport::Tcp,
-        };
-        let report = grade::grade(&Subject::new(
-            command(broken_server(), &["naive-client", "{port}"]),
-            role,
-            brisk(),
-        ));
-        assert_passed(&report, "prints \"Now watching: <file>\"");
-        for start in [
-            "prints a message that arrives split",
-            "prints both of two messages",
-        ] {
-            let failure = failure_of(&report, start);
+        let report = graded("naive-client");
+        assert_passed(report, PRINTS_THE_GREETING);
+        for start in [SPLIT, TWO] {
+            let failure = failure_of(report, start);
             assert!(
                 failure
                     .got
@@ -403,6 +672,7 @@ mod fails_a_client_that {
 
 mod the_command_line {
     use super::*;
+    use assert_cmd::Command;
 
     #[test]
     fn explains_the_placeholders_in_its_help() {
@@ -420,30 +690,19 @@ mod the_command_line {
 
     #[test]
     fn exits_zero_and_reports_every_behaviour_passing() {
-        let role = Role::Client {
-            transport: Transport::Tcp,
-        };
-        let assert = Command::new(bin("net-watcher-grade"))
-            .args(["--client", "--"])
-            .arg(bin("net-watcher-client"))
-            .args(["--port", "{port}"])
-            .assert()
-            .success();
-        let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
-        let passing = format!("  {} passing (", behaviours(role).len());
+        let output = ran("net-watcher-client, as one line");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{output:?}");
+        let passing = format!("  {} passing (", behaviours(CLIENT).len());
         assert!(stdout.contains(&passing), "{stdout}");
         assert!(!stdout.contains("failing"), "{stdout}");
     }
 
     #[test]
     fn exits_one_and_reports_each_failure() {
-        let assert = Command::new(bin("net-watcher-grade"))
-            .args(["--client", "--"])
-            .arg(broken_server())
-            .args(["naive-client", "{port}"])
-            .assert()
-            .code(1);
-        let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+        let output = ran("naive-client");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
         assert!(stdout.contains("  3 failing\n"), "{stdout}");
         assert!(
             stdout.contains("\n  1) the client and message boundaries (steps 5 and 6)\n"),
@@ -457,11 +716,8 @@ mod the_command_line {
 
     #[test]
     fn runs_a_command_given_as_one_line_through_the_shell() {
-        let line = format!("{} --port {{port}}", bin("net-watcher-client").display());
-        Command::new(bin("net-watcher-grade"))
-            .args(["--client", &line])
-            .assert()
-            .success();
+        let output = ran("net-watcher-client, as one line");
+        assert!(output.status.success(), "{output:?}");
     }
 }
 
