@@ -42,31 +42,37 @@ pub(super) fn behaviours() -> Vec<Behaviour> {
             group: STEP_4,
             name: "prints \"Now watching: <file>\", then \"File changed: <date>\"",
             check: prints_the_greeting_and_a_change,
+            long: false,
         },
         Behaviour {
             group: STEP_4,
             name: "prints \"Unrecognized message type: <type>\" for a type it does not know",
             check: prints_an_unknown_type,
+            long: false,
         },
         Behaviour {
             group: BOUNDARIES,
             name: "prints a message that arrives split across two reads, once",
             check: prints_a_split_message,
+            long: false,
         },
         Behaviour {
             group: BOUNDARIES,
             name: "prints both of two messages that arrive in one read",
             check: prints_two_messages_from_one_read,
+            long: false,
         },
         Behaviour {
             group: EXERCISES,
             name: "prints a last message that has no newline when the server closes (R3, R4)",
             check: prints_a_last_message_without_newline,
+            long: false,
         },
         Behaviour {
             group: EXERCISES,
             name: "reports a line that is not JSON, quoting it, and goes on (R1, R2)",
             check: reports_a_line_that_is_not_json,
+            long: false,
         },
     ]
 }

@@ -167,6 +167,11 @@ pub struct Behaviour {
     /// What a correct program does, in the present tense (a Mocha `it`).
     pub name: &'static str,
     check: fn(&Subject) -> Verdict,
+    /// Whether it goes on for seconds whatever the program does (as
+    /// `robustness`'s silent subscriber does): such a behaviour is started
+    /// before the others, so that a grading does not wait for it at the
+    /// end. The report keeps the order of the list.
+    long: bool,
 }
 
 impl fmt::Debug for Behaviour {
@@ -236,14 +241,14 @@ pub fn grade_only(subject: &Subject, chosen: &[Behaviour]) -> Report {
             took: began.elapsed(),
         });
     };
-    let next = AtomicUsize::new(1);
+    // After the first, the long behaviours start first (see
+    // `Behaviour::long`), each list in its order.
+    let mut order: Vec<usize> = (1..chosen.len()).collect();
+    order.sort_by_key(|index| !chosen[*index].long);
+    let next = AtomicUsize::new(0);
     let work = || {
-        loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            if index >= chosen.len() {
-                break;
-            }
-            run(index);
+        while let Some(index) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            run(*index);
         }
     };
     std::thread::scope(|scope| {

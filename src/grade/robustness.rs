@@ -21,31 +21,37 @@ pub(super) fn behaviours(transport: Transport) -> Vec<Behaviour> {
             group: BEYOND,
             name: "notices an atomic save (a new file renamed over it) once, and keeps watching",
             check: notices_an_atomic_save,
+            long: false,
         },
         Behaviour {
             group: BEYOND,
             name: "notices a save by `sed -i` once, and keeps watching",
             check: notices_sed_in_place,
+            long: false,
         },
         Behaviour {
             group: BEYOND,
             name: "notices a copy over the file by `cp`, and keeps watching",
             check: notices_a_copy_over_it,
+            long: false,
         },
         Behaviour {
             group: BEYOND,
             name: "merges 300 quick appends into a few notifications (at most 30)",
             check: does_not_flood,
+            long: false,
         },
         Behaviour {
             group: BEYOND,
             name: "keeps telling the others while one subscriber never reads",
             check: a_silent_subscriber_does_not_stop_the_others,
+            long: true,
         },
         Behaviour {
             group: BEYOND,
             name: "keeps serving after subscribers that hang up at once",
             check: survives_hang_ups,
+            long: false,
         },
         Behaviour {
             group: BEYOND,
@@ -54,11 +60,13 @@ pub(super) fn behaviours(transport: Transport) -> Vec<Behaviour> {
                 Transport::Unix => "refuses, clearly, a second server on the same socket",
             },
             check: refuses_a_second_server,
+            long: false,
         },
         Behaviour {
             group: BEYOND,
             name: "refuses to start for a file that does not exist",
             check: refuses_a_missing_file,
+            long: false,
         },
     ];
     if transport == Transport::Unix {
@@ -66,6 +74,7 @@ pub(super) fn behaviours(transport: Transport) -> Vec<Behaviour> {
             group: BEYOND,
             name: "starts again where a killed server left its socket file",
             check: starts_over_a_stale_socket,
+            long: false,
         });
     }
     all

@@ -29,23 +29,27 @@ pub(super) fn behaviours(protocol: Protocol, transport: Transport) -> Vec<Behavi
         group,
         name: "greets each subscriber with the name of the file it watches",
         check: greets_with_the_file_name,
+        long: false,
     }];
     match protocol {
         Protocol::Text => all.push(Behaviour {
             group,
             name: "sends one \"File changed:\" line per touch",
             check: one_change_per_touch,
+            long: false,
         }),
         Protocol::Json => all.extend([
             Behaviour {
                 group,
                 name: "sends one \"changed\" message per touch, with a timestamp in milliseconds",
                 check: one_change_per_touch,
+                long: false,
             },
             Behaviour {
                 group,
                 name: "sends each message as one JSON object on a line of its own",
                 check: one_object_per_line,
+                long: false,
             },
         ]),
     }
@@ -54,11 +58,13 @@ pub(super) fn behaviours(protocol: Protocol, transport: Transport) -> Vec<Behavi
             group,
             name: "tells every one of several subscribers",
             check: tells_every_subscriber,
+            long: false,
         },
         Behaviour {
             group,
             name: "keeps telling the others when a subscriber leaves",
             check: keeps_telling_when_one_leaves,
+            long: false,
         },
     ]);
     all
