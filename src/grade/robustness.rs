@@ -11,7 +11,7 @@ use super::server_steps::{
     change_problem, expect_change, expected_change, grace, now_ms, protocol, subscribe, touch,
 };
 use super::subject::{Address, Subject, Transport, grader_trouble, remove_if_stale};
-use super::subscriber::Subscriber;
+use super::subscriber::{Silence, Subscriber};
 use super::{BEYOND, Behaviour, Failure, Verdict};
 
 /// The behaviours beyond the práctica for a server on `transport`.
@@ -227,8 +227,22 @@ const SILENT_CHANGES: usize = 1000;
 fn a_silent_subscriber_does_not_stop_the_others(subject: &Subject) -> Verdict {
     let settings = subject.settings();
     let mut server = subject.start()?;
-    let _silent = Subscriber::that_never_reads(&server.address, settings.patience)
-        .map_err(|error| grader_trouble("a subscriber that never reads", &error))?;
+    let _silent = match Subscriber::that_never_reads(&server.address, settings.patience) {
+        Ok(silent) => silent,
+        // The connection may have failed because the server is gone: then
+        // that is the failure, not the grader's trouble.
+        Err(error) => match server.exit_note() {
+            exit if exit.is_empty() => {
+                return Err(grader_trouble("a subscriber that never reads", &error));
+            }
+            exit => {
+                return Err(Failure::new(
+                    format!("the server to accept a subscriber on {}", server.address),
+                    format!("the connection failed: {error}{exit}"),
+                ));
+            }
+        },
+    };
     let mut reader = subscribe(&mut server, subject)?;
     grace(subject);
     let started = Instant::now();
@@ -383,6 +397,12 @@ fn refuses_a_missing_file(subject: &Subject) -> Verdict {
         if let Ok(connection) = address.connect() {
             let mut subscriber = Subscriber::new(connection, settings.patience);
             let first = subscriber.next_line();
+            if let Err(Silence::Failed(_)) = first {
+                // Reset before a byte came: not a server, but something
+                // checking whether the port is free (see `Probe::Reset`).
+                thread::sleep(pause);
+                continue;
+            }
             let then = match &first {
                 Ok(line) => {
                     let second = subscriber.next_line();
@@ -431,7 +451,7 @@ fn starts_over_a_stale_socket(subject: &Subject) -> Verdict {
     }
     let mut second = subject.spawn(&first.file, &first.address)?;
     let verdict = subject
-        .wait_until_listening(&mut second, &first.address)
+        .wait_until_listening(&mut second, &first.address, &first.file)
         .map(drop)
         .map_err(|failure| Failure {
             expected: format!(

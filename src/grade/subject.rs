@@ -15,19 +15,20 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use socket2::{Domain, Protocol, Socket, Type};
 use tempfile::TempDir;
 
-use super::subscriber::Subscriber;
+use super::subscriber::{Silence, Subscriber};
 use super::{Failure, Role, Settings};
 use crate::server::DEFAULT_PORT;
 
@@ -87,15 +88,21 @@ pub enum Connection {
 
 impl Address {
     /// Connects to it. Over TCP, tries 127.0.0.1 then ::1, since a program
-    /// may listen on either for `localhost`.
+    /// may listen on either for `localhost`; if neither takes the
+    /// connection, the error is the one that says more than "refused".
     pub fn connect(&self) -> io::Result<Connection> {
         match self {
             Address::Tcp(port) => {
                 let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
                 let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, *port));
-                TcpStream::connect_timeout(&v4, Duration::from_secs(1))
-                    .or_else(|_| TcpStream::connect_timeout(&v6, Duration::from_secs(1)))
-                    .map(Connection::Tcp)
+                match TcpStream::connect_timeout(&v4, CONNECT_TIMEOUT) {
+                    Ok(stream) => Ok(Connection::Tcp(stream)),
+                    Err(on_v4) => match TcpStream::connect_timeout(&v6, CONNECT_TIMEOUT) {
+                        Ok(stream) => Ok(Connection::Tcp(stream)),
+                        Err(_) if on_v4.kind() != io::ErrorKind::ConnectionRefused => Err(on_v4),
+                        Err(on_v6) => Err(on_v6),
+                    },
+                }
             }
             Address::Unix(path) => UnixStream::connect(path).map(Connection::Unix),
         }
@@ -106,19 +113,47 @@ impl Address {
         self.connect().is_ok()
     }
 
-    /// Whether something accepts connections there now; if so, the
-    /// connection is held until the server has sent its first line (or
-    /// closed, or `patience` has passed), as a polite subscriber would.
-    /// Hanging up at once is a behaviour of its own
+    /// Whether a server answers there now, and if so the first line it
+    /// sent. The connection is held until the server has sent its first
+    /// line (or closed, or `patience` has passed), as a polite subscriber
+    /// would: hanging up at once is a behaviour of its own
     /// (`robustness::survives_hang_ups`), not something to spring on a
     /// server while waiting for it to start.
-    pub fn probe(&self, patience: Duration) -> bool {
+    pub fn probe(&self, patience: Duration) -> Probe {
         let Ok(connection) = self.connect() else {
-            return false;
+            return Probe::Nothing;
         };
-        let _ = Subscriber::new(connection, patience).next_line();
-        true
+        match Subscriber::new(connection, patience).next_line() {
+            Ok(line) => Probe::Line(line),
+            Err(Silence::Nothing { .. } | Silence::Closed { .. } | Silence::TooLong) => {
+                Probe::Silent
+            }
+            // The connection was reset before a byte came: what a program
+            // that listens on the port for an instant (to see whether it
+            // is free) does to a connection it never accepts.
+            Err(Silence::Failed(_)) => Probe::Reset,
+        }
     }
+}
+
+/// How long a TCP connection may take: long enough for a lost opening
+/// packet to be sent again (after 1 s, on Linux), which a loaded machine
+/// may need. Only a server that stops taking connections makes the grader
+/// wait this long; one that is not there refuses at once.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What a probe of an address found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// Nothing took the connection.
+    Nothing,
+    /// Something took it, and reset it before sending a byte.
+    Reset,
+    /// A server sent this first line.
+    Line(String),
+    /// A server took the connection, and sent no line within the patience
+    /// (or closed it).
+    Silent,
 }
 
 /// How the command learns its address.
@@ -251,7 +286,7 @@ impl Subject {
     /// A fresh directory holding `target.txt`, and an address of its own.
     pub fn prepare(&self) -> Result<Scene, Failure> {
         let dir = tempfile::Builder::new()
-            .prefix("net-watcher-grade-")
+            .prefix(SCENE_PREFIX)
             .tempdir()
             .map_err(|error| grader_trouble("a temporary directory", &error))?;
         let file = dir.path().join("target.txt");
@@ -273,15 +308,42 @@ impl Subject {
 
     /// Starts the program in `scene`, telling it to watch `file` (which
     /// need not exist), and waits until it listens.
-    pub fn start_in(&self, scene: Scene, file: &Path) -> Result<Server, Failure> {
-        let mut process = self.spawn(file, &scene.address)?;
-        let address = self.wait_until_listening(&mut process, &scene.address)?;
-        Ok(Server {
-            process,
-            address,
-            file: file.to_path_buf(),
-            scene,
-        })
+    pub fn start_in(&self, mut scene: Scene, file: &Path) -> Result<Server, Failure> {
+        let mut ports_lost = 0;
+        loop {
+            let mut process = self.spawn(file, &scene.address)?;
+            match self.wait_until_listening(&mut process, &scene.address, file) {
+                Ok(address) => {
+                    return Ok(Server {
+                        process,
+                        address,
+                        file: file.to_path_buf(),
+                        scene,
+                    });
+                }
+                // The port was free when the grader chose it; another
+                // program may have taken it since. Another port will do.
+                Err(_) if ports_lost < 3 && self.lost_its_port(&mut process, &scene.address) => {
+                    ports_lost += 1;
+                    scene.address = Address::Tcp(free_port());
+                }
+                Err(failure) => return Err(failure),
+            }
+        }
+    }
+
+    /// Whether `process` exited because another program had taken the TCP
+    /// port the grader chose for it at `address`: it says so ("address
+    /// already in use", in every language's words). Not for the book's
+    /// port, which the grader did not choose.
+    fn lost_its_port(&self, process: &mut Process, address: &Address) -> bool {
+        let chosen = matches!(address, Address::Tcp(_))
+            && *self.placement.lock().unwrap() != Placement::BooksAddress;
+        chosen
+            && process.exited().is_some()
+            && [process.stderr(), process.stdout()]
+                .iter()
+                .any(|said| said.to_lowercase().contains("in use"))
     }
 
     /// Starts the program, telling it to watch `file` and to listen at
@@ -349,6 +411,7 @@ impl Subject {
         &self,
         process: &mut Process,
         address: &Address,
+        file: &Path,
     ) -> Result<Address, Failure> {
         let placement = *self.placement.lock().unwrap();
         let mut candidates = vec![match placement {
@@ -367,10 +430,12 @@ impl Subject {
         let mut pause = Duration::from_millis(5);
         loop {
             let patience = self.settings.patience;
-            if let Some(found) = candidates
-                .iter()
-                .find(|candidate| candidate.probe(patience))
-            {
+            let answers = |candidate: &&Address| match candidate.probe(patience) {
+                Probe::Line(line) => !names_another_graders_file(&line, file),
+                Probe::Silent => true,
+                Probe::Nothing | Probe::Reset => false,
+            };
+            if let Some(found) = candidates.iter().find(answers) {
                 if placement == Placement::Unknown {
                     *self.placement.lock().unwrap() = if *found == books {
                         Placement::BooksAddress
@@ -421,6 +486,21 @@ impl Subject {
             pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
+}
+
+/// The beginning of the name of every directory the grader makes.
+const SCENE_PREFIX: &str = "net-watcher-grade-";
+
+/// Whether `line` names a file in another grader's directory than
+/// `file`'s: it is then the greeting of a server that another grader
+/// started on a port that both chose (the grader makes sure no other of
+/// its own version does), and the program under test has not listened yet.
+fn names_another_graders_file(line: &str, file: &Path) -> bool {
+    let ours = file
+        .parent()
+        .and_then(Path::file_name)
+        .map(|dir| dir.to_string_lossy().into_owned());
+    line.contains(SCENE_PREFIX) && !ours.is_some_and(|dir| line.contains(&dir))
 }
 
 /// A failure of the grader's own surroundings, not of the program.
@@ -747,45 +827,121 @@ pub(super) fn remove_if_stale(path: &Path) {
 
 /// A TCP port that is free now, chosen below the range the OS hands out
 /// for port 0 and outgoing connections, so that nothing else on the
-/// machine is given it between this choice and the server's bind.
+/// machine is given it between this choice and the server's bind; and from
+/// this process's own block of that range (see [`PortBlock`]), so that no
+/// other grader chooses it meanwhile.
 pub fn free_port() -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let (low, high) = below_ephemeral_range();
-    let span = high - low;
-    if NEXT.load(Ordering::Relaxed) == 0 {
-        // Each process starts in a block of the range of its own, chosen by
-        // its id, so that two graders running at once (the suite, and a
-        // `net-watcher-grade` it started) rarely try the same ports.
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.subsec_nanos());
-        let blocks = 64u32;
-        let block = (u32::from(span) / blocks).max(1);
-        let seed = (std::process::id() % blocks) * block + nanos % block;
-        let _ = NEXT.compare_exchange(
-            0,
-            (seed % u32::from(span)) as u16 + 1,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-    }
-    for _ in 0..span {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % span;
-        let port = low + offset;
+    static BLOCK: OnceLock<PortBlock> = OnceLock::new();
+    let block = BLOCK.get_or_init(PortBlock::claim);
+    for _ in 0..block.len {
+        let port = block.first + block.next.fetch_add(1, Ordering::Relaxed) % block.len;
         if port == DEFAULT_PORT {
             continue;
         }
-        let free_v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok();
-        let free_v6 = TcpListener::bind((Ipv6Addr::LOCALHOST, port)).is_ok()
-            || TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_err();
+        let free_v4 = can_bind((Ipv4Addr::LOCALHOST, port).into());
+        let free_v6 = can_bind((Ipv6Addr::LOCALHOST, port).into())
+            || !can_bind((Ipv6Addr::LOCALHOST, 0).into());
         if free_v4 && free_v6 {
             return port;
         }
     }
-    // Every port below the range is taken: let the OS pick one.
+    // Every port of the block is taken: let the OS pick one.
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .map_or(DEFAULT_PORT, |addr| addr.port())
+}
+
+/// The ports one grader process chooses from: one of [`PORT_BLOCKS`]
+/// blocks of the range below the OS's ephemeral ports, its own while the
+/// process lives.
+///
+/// A port is chosen free, but the server under test binds it a moment
+/// later; another grader running at the same time (the suite runs dozens
+/// of servers at once, a teacher may grade several submissions at once,
+/// each grader's own `net-watcher-grade`) must not choose it meanwhile, or
+/// one server fails to start and the other grader talks to the wrong one.
+/// So each process claims a block by binding a UDP socket on the block's
+/// first port: UDP ports are apart from TCP ones, so the claim takes no
+/// port from a server; a second bind of the same UDP port fails, so no two
+/// processes claim one block; and the OS ends the claim when the process
+/// ends, however it ends.
+#[derive(Debug)]
+struct PortBlock {
+    first: u16,
+    len: u16,
+    next: AtomicU16,
+    /// The claim; `None` if every block was claimed, and this process
+    /// shares one.
+    _claim: Option<UdpSocket>,
+}
+
+/// How many blocks the range is cut into: how many graders can run at once
+/// without sharing one.
+const PORT_BLOCKS: u16 = 64;
+
+impl PortBlock {
+    /// Claims a block: the first, from one chosen by the process's id,
+    /// that no other process has claimed and where nothing listens (see
+    /// [`PortBlock::is_quiet`]); else the first unclaimed one; else, when
+    /// every block is claimed, the chosen one, shared.
+    fn claim() -> PortBlock {
+        let (low, high) = below_ephemeral_range();
+        let len = ((high - low) / PORT_BLOCKS).max(1);
+        let chosen = (std::process::id() % u32::from(PORT_BLOCKS)) as u16;
+        let first_port = |tried: u16| low + (chosen + tried) % PORT_BLOCKS * len;
+        let mut unquiet = None;
+        let mut claimed = None;
+        for tried in 0..PORT_BLOCKS {
+            let first = first_port(tried);
+            let Ok(claim) = UdpSocket::bind((Ipv4Addr::LOCALHOST, first)) else {
+                continue;
+            };
+            if Self::is_quiet(first, len, low) {
+                claimed = Some((first, claim));
+                break;
+            }
+            unquiet.get_or_insert((first, claim));
+        }
+        let (first, claim) = match claimed.or(unquiet) {
+            Some((first, claim)) => (first, Some(claim)),
+            None => (first_port(0), None),
+        };
+        // Start anywhere in the block, so that the next process to claim it
+        // does not choose the ports the last one has just let go of.
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.subsec_nanos());
+        PortBlock {
+            first,
+            len,
+            next: AtomicU16::new((nanos % u32::from(len)) as u16),
+            _claim: claim,
+        }
+    }
+
+    /// Whether nothing listens in the block that starts at `first`, nor in
+    /// the block below it. A grader of an older version, which claims no
+    /// block, chooses ports upward from a place of its own, a few hundred
+    /// in a run: a block it is busy in, or about to reach, is left to it.
+    fn is_quiet(first: u16, len: u16, low: u16) -> bool {
+        (first.saturating_sub(len).max(low)..first.saturating_add(len))
+            .all(|port| can_bind((Ipv4Addr::LOCALHOST, port).into()))
+    }
+}
+
+/// Whether a TCP socket can be bound to `address` now, by a server that
+/// does not ask to reuse it (`SO_REUSEADDR`): nothing listens there, and
+/// no connection of a server that was there is still closing. The socket
+/// is bound, never listening: a listening one, even for an instant, could
+/// be taken for a server by a grader waiting for one there.
+fn can_bind(address: SocketAddr) -> bool {
+    Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+    .and_then(|socket| socket.bind(&address.into()))
+    .is_ok()
 }
 
 /// The ports from 20000 up to the start of the OS's ephemeral range
