@@ -11,7 +11,7 @@
 //! they all run at the same time, once, the first time a spec asks for a
 //! report (Mocha's `before`, for the whole file): a grading spends its time
 //! waiting (for a server to answer, or to be sure that nothing more comes),
-//! so thirty of them at once take hardly longer than the slowest, where one
+//! so twenty of them at once take hardly longer than the slowest, where one
 //! after another they took most of the suite's time. Each spec then reads
 //! the report it is about, so no program is graded twice for two specs.
 
@@ -114,28 +114,24 @@ fn assert_passed(report: &Report, start: &str) {
     );
 }
 
-/// The beginnings of the names of the behaviours the specs pick out.
-mod names {
-    pub const GREETS: &str = "greets each subscriber";
-    pub const ONE_PER_TOUCH: &str = "sends one \"File changed:\" line per touch";
-    pub const ONE_OBJECT: &str = "sends each message as one JSON object";
-    pub const ONE_CHANGED_PER_TOUCH: &str = "sends one \"changed\" message per touch";
-    pub const SEVERAL: &str = "tells every one of several subscribers";
-    pub const SILENT: &str = "keeps telling the others while one subscriber never reads";
-    pub const ATOMIC: &str =
-        "notices an atomic save (a new file renamed over it) once, and keeps watching";
-    pub const SED: &str = "notices a save by `sed -i` once, and keeps watching";
-    pub const FLOOD: &str = "merges 300 quick appends into a few notifications (at most 30)";
-    pub const MISSING: &str = "refuses to start for a file that does not exist";
-    pub const STALE: &str = "starts again where a killed server left its socket file";
-    pub const PRINTS_THE_GREETING: &str = "prints \"Now watching: <file>\"";
-    pub const SPLIT: &str = "prints a message that arrives split across two reads, once";
-    pub const TWO: &str = "prints both of two messages that arrive in one read";
-    pub const NO_NEWLINE: &str =
-        "prints a last message that has no newline when the server closes (R3, R4)";
-    pub const NOT_JSON: &str = "reports a line that is not JSON, quoting it, and goes on (R1, R2)";
-}
-use names::*;
+// The beginnings of the names of the behaviours the specs pick out.
+const GREETS: &str = "greets each subscriber";
+const ONE_PER_TOUCH: &str = "sends one \"File changed:\" line per touch";
+const ONE_OBJECT: &str = "sends each message as one JSON object";
+const ONE_CHANGED_PER_TOUCH: &str = "sends one \"changed\" message per touch";
+const SEVERAL: &str = "tells every one of several subscribers";
+const SILENT: &str = "keeps telling the others while one subscriber never reads";
+const ATOMIC: &str = "notices an atomic save (a new file renamed over it) once, and keeps watching";
+const SED: &str = "notices a save by `sed -i` once, and keeps watching";
+const FLOOD: &str = "merges 300 quick appends into a few notifications (at most 30)";
+const MISSING: &str = "refuses to start for a file that does not exist";
+const STALE: &str = "starts again where a killed server left its socket file";
+const PRINTS_THE_GREETING: &str = "prints \"Now watching: <file>\"";
+const SPLIT: &str = "prints a message that arrives split across two reads, once";
+const TWO: &str = "prints both of two messages that arrive in one read";
+const NO_NEWLINE: &str =
+    "prints a last message that has no newline when the server closes (R3, R4)";
+const NOT_JSON: &str = "reports a line that is not JSON, quoting it, and goes on (R1, R2)";
 
 /// A step example, as the grader starts it, and the behaviours it fails,
 /// as measured: the step examples keep the book's design, weaknesses
@@ -414,6 +410,12 @@ fn runs() -> Vec<Run> {
     ]
 }
 
+/// What one grading or run came to, and its name.
+enum Finished {
+    Graded(String, Report),
+    Ran(&'static str, Output),
+}
+
 /// What came of every grading and run, by name.
 #[derive(Default)]
 struct Done {
@@ -437,7 +439,7 @@ fn done() -> &'static Done {
             let finished = finished.clone();
             thread::spawn(move || {
                 let report = grading.run();
-                let _ = finished.send(Ok((grading.name, report)));
+                let _ = finished.send(Finished::Graded(grading.name, report));
             });
         }
         for run in runs() {
@@ -447,7 +449,7 @@ fn done() -> &'static Done {
                     .args(&run.args)
                     .output()
                     .expect("net-watcher-grade runs");
-                let _ = finished.send(Err((run.name, output)));
+                let _ = finished.send(Finished::Ran(run.name, output));
             });
         }
         drop(finished);
@@ -457,10 +459,10 @@ fn done() -> &'static Done {
             results.recv_timeout(deadline.saturating_duration_since(Instant::now()))
         {
             match result {
-                Ok((name, report)) => {
+                Finished::Graded(name, report) => {
                     done.reports.insert(name, report);
                 }
-                Err((name, output)) => {
+                Finished::Ran(name, output) => {
                     done.outputs.insert(name, output);
                 }
             }
