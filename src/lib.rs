@@ -34,10 +34,13 @@
 //! ## The road of one change
 //!
 //! ```text
-//!  OS (inotify, through notify's thread)
-//!    │  events about the watched name, and about each symlink on its path
+//!  OS (inotify: one queue, read by the watch's own thread)
+//!    │  events about the watched name (through its directory), about the
+//!    │  file's inode (through whatever name it changed), and about each
+//!    │  symlink on the path
 //!    ▼
-//!  watch      classify, then settle (watch::settle), on notify's thread:
+//!  watch      classify (the name's changes from the directory, the file's
+//!    │        from its inode), then settle (watch::settle), on that thread:
 //!    │        a finished operation is reported at once; a burst that may go
 //!    │        on waits for a small keeper task to fire its deadline
 //!    │  Change { kind, timestamp }

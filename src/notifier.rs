@@ -397,7 +397,7 @@ impl Notifier {
     /// only after this, and no change after the greeting can be missed.
     ///
     /// This may block briefly (placing an inotify watch is a system call or
-    /// two and starts notify's thread); it happens once per quiet period,
+    /// two and starts the watch's thread); it happens once per quiet period,
     /// not once per subscriber.
     pub fn subscribe(&self) -> Result<Subscription, WatchError> {
         let mut state = self.shared.state();
@@ -540,7 +540,7 @@ impl Drop for Subscription {
                 None
             }
         };
-        // Dropped outside the lock: stopping notify's thread must never wait
+        // Dropped outside the lock: stopping the watch's thread must never wait
         // on a report that waits on this lock.
         drop(released);
     }

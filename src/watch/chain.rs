@@ -10,9 +10,10 @@
 //! [`resolve`] walks the path as the kernel does, component by component,
 //! following each symlink, and records every entry it depends on: each
 //! symlink met on the way, and the final entry (the real file, or where it
-//! would be). The watch places one OS watch on the directory of each entry;
-//! a change to a link entry means "the path now points elsewhere", and the
-//! chain is resolved again.
+//! would be). The watch places one OS watch on the directory of each entry,
+//! and one on the inode of the file the chain ends at; a change to a link
+//! entry means "the path now points elsewhere": the chain is resolved again,
+//! and the inode watch moves to the file it now ends at.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -33,8 +34,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// `dir` joined with `name`: how notify names events about this entry
-    /// when `dir` is watched.
+    /// `dir` joined with `name`: the entry's own path.
     pub fn path(&self) -> PathBuf {
         self.dir.join(&self.name)
     }

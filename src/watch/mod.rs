@@ -1,15 +1,59 @@
 //! Turning the OS's file events into [`Change`]s of one watched path.
 //! (Chapters 1 and 9.)
 //!
-//! ## Why directories are watched, not the file
+//! ## Two watches: the file's directory, and the file itself
 //!
-//! The book's `fs.watch(filename)` watches the file's *inode*. That breaks the
-//! moment an editor saves the usual way, writing a new file and renaming it
-//! over the old name: the watched inode is gone, and so is every later event.
-//! Here the OS watch is on the directory that holds the file, and events are
-//! kept when they name the file. A directory watch sees every way the name
-//! can change (written, replaced by a rename, removed, created again) and
-//! keeps working through all of them.
+//! The book's `fs.watch(filename)` watches the file's *inode*: the file
+//! itself, whatever its names. That breaks the moment an editor saves the
+//! usual way, writing a new file and renaming it over the old name: the
+//! watched inode is no longer the file, and no later change is heard. So
+//! the first watch here is on the **directory** that holds the file, and
+//! keeps the events that name it. It sees every way the name can change
+//! (written, replaced by a rename, removed, created again) and keeps working
+//! through all of them.
+//!
+//! A directory only hears of changes made *through that directory*, though.
+//! A file has other ways in: a hard link in another directory, or a bind
+//! mount of the file onto another path (`docker run -v
+//! /etc/app.conf:/app/app.conf`, a Kubernetes `subPath` volume), where the
+//! host writes through its own path and no directory on the watched path
+//! hears of it. So the second watch is on the file's **inode**, as the
+//! book's is: it hears a write, a truncation, a `chmod` or a `touch` made
+//! through any name. Each watch covers what the other cannot see:
+//!
+//! | a change made… | the directory watch | the inode watch |
+//! |---|---|---|
+//! | to the name: replaced, removed, created again | hears it | hears nothing: it watches one file, not the name |
+//! | through another name (hard link, bind mount) | hears nothing | hears it |
+//! | through the watched name | hears it | hears it |
+//!
+//! So the name's changes are taken from the directory watch, and the
+//! file's (data, metadata, a writer's close) from the inode watch: a change
+//! heard by both counts once. The directory's report of the file's content
+//! counts only while there is no inode watch: the file is missing, or the
+//! server may not read it (inotify needs read permission on what it
+//! watches), and then a change made through the watched name is still seen.
+//!
+//! When the name comes to point at another inode (an atomic save, a removal
+//! and re-creation, a symlink pointed elsewhere), the inode watch moves to
+//! the new file before the change is reported, and the old file's watch is
+//! removed: an editor that keeps writing to the file it replaced notifies
+//! nobody (the directory still reports those writes under the file's name,
+//! which is one more reason not to count its reports of content). An event
+//! heard through the inode also counts only while the name still leads to
+//! that inode, as `stat` shows at that moment: `rm target.txt` first tells
+//! the inode that it lost a link, then the directory that the name is gone,
+//! and only the removal is a change. A write made through the name between
+//! a change of the name and the moment the inode watch has moved counts for
+//! neither watch; the notification of the name's change, sent after the
+//! move, covers it (for a file created and written at once, that
+//! notification may then wait out the settle window instead of going out
+//! at the writer's close).
+//!
+//! Both watches share one OS queue (one inotify instance) read by one
+//! thread, so events are handled in the kernel's order: every event that
+//! follows a change of the name in the queue is judged against the watches
+//! as that change left them.
 //!
 //! When the path is, or goes through, symlinks, the directory of every link
 //! on the way is watched too (see [`chain`]): a change of where the path
@@ -17,21 +61,20 @@
 //!
 //! ## Which events count
 //!
-//! | OS event (inotify) on the file's name | becomes |
-//! |---|---|
-//! | `IN_MODIFY` (data written) | [`Signal::Ongoing`], modified |
-//! | `IN_ATTRIB` (metadata: `chmod`, times) | [`Signal::Ongoing`], metadata only |
-//! | `IN_CREATE` | [`Signal::Ongoing`], created |
-//! | `IN_DELETE`, `IN_MOVED_FROM` (renamed away) | [`Signal::Ongoing`], removed |
-//! | `IN_CLOSE_WRITE` (a writer closed it) | [`Signal::Finished`], no change of its own |
-//! | `IN_MOVED_TO` (something renamed onto it) | [`Signal::Finished`], created |
-//! | `IN_Q_OVERFLOW` (the OS lost events) | [`Signal::Ongoing`], rescan |
-//! | `IN_OPEN`, `IN_ACCESS`, `IN_CLOSE_NOWRITE` | nothing |
+//! | OS event (inotify) | taken from | becomes |
+//! |---|---|---|
+//! | `IN_MODIFY` (data written) | the inode | [`Signal::Ongoing`], modified |
+//! | `IN_ATTRIB` (metadata: `chmod`, times) | the inode | [`Signal::Ongoing`], metadata only |
+//! | `IN_CLOSE_WRITE` (a writer closed it) | the inode | [`Signal::Finished`], no change of its own |
+//! | `IN_CREATE` | the directory | [`Signal::Ongoing`], created |
+//! | `IN_DELETE`, `IN_MOVED_FROM` (renamed away) | the directory | [`Signal::Ongoing`], removed |
+//! | `IN_MOVED_TO` (something renamed onto it) | the directory | [`Signal::Finished`], created |
+//! | `IN_Q_OVERFLOW` (the OS lost events) | the queue | [`Signal::Ongoing`], rescan |
 //!
-//! Reads and opens never count: `cat target.txt` is not a change, and neither
-//! is the server's own look at the file. Events about other names in the same
-//! directory (`target.txt.swp`, `.target.txt.tmp123`, `target.txt~`) never
-//! count: names are compared whole.
+//! Reads and opens are not asked for: `cat target.txt` is not a change, and
+//! neither is the server's own look at the file. Events about other names in
+//! the same directory (`target.txt.swp`, `.target.txt.tmp123`,
+//! `target.txt~`) never count: names are compared whole.
 //!
 //! The signals then go through the [`settle`] rules, which turn each
 //! operation's burst into one notification, at once when the OS says the
@@ -39,26 +82,28 @@
 //!
 //! ## The road from the OS to the notifier
 //!
-//! notify calls us on its own thread for every OS event. That callback only
-//! drops what cannot matter (events about other names) and forwards the rest
-//! to a tokio task over a bounded channel; if the channel is ever full, the
-//! task is told that events were lost and notifies conservatively. The task
-//! classifies, settles, and reports each [`Change`]. It ends by itself when
-//! the [`FileWatch`] is dropped.
+//! A thread of the watch's own waits on the inotify queue and handles each
+//! event where it is read: it classifies it, moves the watches when the
+//! path's meaning changed, settles it, and reports a finished operation
+//! right there, with no hand-off to another thread (a thread wake-up is most
+//! of a notification's latency on a small virtual machine). A small keeper
+//! task fires the settler's deadlines. Both end when the [`FileWatch`] is
+//! dropped.
 
 pub mod chain;
 pub mod settle;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::fmt;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
-use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use inotify::{Event, EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -158,47 +203,68 @@ pub struct Change {
 /// What a [`FileWatch`] reports: a change, or the watch failing.
 pub type WatchReport = Result<Change, WatchError>;
 
-/// What an OS event on the file's final entry means, if anything.
-pub fn signal_for(kind: &EventKind) -> Option<Signal> {
-    match kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(Signal::Finished(None)),
-        EventKind::Access(_) => None,
-        EventKind::Create(_) => Some(Signal::Ongoing(Pending::of(ChangeKind::Created))),
-        EventKind::Remove(_) => Some(Signal::Ongoing(Pending::of(ChangeKind::Removed))),
-        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
-            Some(Signal::Finished(Some(ChangeKind::Created)))
-        }
-        EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
-            Some(Signal::Ongoing(Pending::of(ChangeKind::Removed)))
-        }
-        // notify follows a matched `From`/`To` pair with a `Both` event; the
-        // `To` half was already counted.
-        EventKind::Modify(ModifyKind::Name(_)) => None,
-        EventKind::Modify(ModifyKind::Metadata(_)) => Some(Signal::Ongoing(Pending::metadata())),
-        EventKind::Modify(_) => Some(Signal::Ongoing(Pending::of(ChangeKind::Modified))),
-        EventKind::Any | EventKind::Other => None,
+/// What the watch on each directory of the chain asks the OS for: the
+/// entries' names changing, and their content, for when the inode cannot be
+/// watched (or is not watched yet); and the directory's own removal.
+const DIRECTORY_EVENTS: WatchMask = WatchMask::CREATE
+    .union(WatchMask::DELETE)
+    .union(WatchMask::MOVED_FROM)
+    .union(WatchMask::MOVED_TO)
+    .union(WatchMask::MODIFY)
+    .union(WatchMask::ATTRIB)
+    .union(WatchMask::CLOSE_WRITE)
+    .union(WatchMask::DELETE_SELF);
+
+/// What the watch on the file's inode asks for: its content and metadata.
+/// `DONT_FOLLOW`: the chain's final entry is the file itself, never a link.
+const FILE_EVENTS: WatchMask = WatchMask::MODIFY
+    .union(WatchMask::ATTRIB)
+    .union(WatchMask::CLOSE_WRITE)
+    .union(WatchMask::DONT_FOLLOW);
+
+/// What an OS event about the file (its final entry, or its inode) means,
+/// if anything.
+pub fn signal_for(mask: EventMask) -> Option<Signal> {
+    if mask.contains(EventMask::CLOSE_WRITE) {
+        Some(Signal::Finished(None))
+    } else if mask.contains(EventMask::MOVED_TO) {
+        Some(Signal::Finished(Some(ChangeKind::Created)))
+    } else if mask.contains(EventMask::CREATE) {
+        Some(Signal::Ongoing(Pending::of(ChangeKind::Created)))
+    } else if mask.intersects(EventMask::DELETE | EventMask::MOVED_FROM) {
+        Some(Signal::Ongoing(Pending::of(ChangeKind::Removed)))
+    } else if mask.contains(EventMask::MODIFY) {
+        Some(Signal::Ongoing(Pending::of(ChangeKind::Modified)))
+    } else if mask.contains(EventMask::ATTRIB) {
+        Some(Signal::Ongoing(Pending::metadata()))
+    } else {
+        None
     }
 }
 
 /// What an OS event on a symlink of the chain means: only a change of the
 /// entry itself (created, removed, renamed) changes where the path points.
-fn signal_for_link(kind: &EventKind) -> Option<Signal> {
-    match kind {
-        EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
-            Some(Signal::Finished(Some(ChangeKind::Created)))
-        }
-        EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
-            Some(Signal::Ongoing(Pending::of(ChangeKind::Removed)))
-        }
-        _ => None,
+fn signal_for_link(mask: EventMask) -> Option<Signal> {
+    if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+        Some(Signal::Finished(Some(ChangeKind::Created)))
+    } else if mask.intersects(EventMask::DELETE | EventMask::MOVED_FROM) {
+        Some(Signal::Ongoing(Pending::of(ChangeKind::Removed)))
+    } else {
+        None
     }
 }
 
-/// The OS watch on one [`Target`]. Dropping it releases the watch.
+/// Whether an event on an entry changes the entry itself (and so, maybe,
+/// where the path leads), rather than the file's content.
+fn is_about_the_name(mask: EventMask) -> bool {
+    mask.intersects(
+        EventMask::CREATE | EventMask::DELETE | EventMask::MOVED_FROM | EventMask::MOVED_TO,
+    )
+}
+
+/// The OS watches on one [`Target`]. Dropping it releases them.
 pub struct FileWatch {
-    /// The only strong reference to the notify watcher: dropping it stops
-    /// notify's thread and the OS watches.
-    _watcher: Arc<Mutex<RecommendedWatcher>>,
+    watching: Arc<Watching>,
     /// Dropping it ends the keeper task.
     _stop: oneshot::Sender<()>,
 }
@@ -209,76 +275,128 @@ impl fmt::Debug for FileWatch {
     }
 }
 
+impl Drop for FileWatch {
+    fn drop(&mut self) {
+        self.watching.stopping.store(true, Ordering::Release);
+        // Not joined: the thread may be in the middle of a report, and a
+        // report must never wait on whoever drops the watch.
+        let _ = self.watching.waker.wake();
+    }
+}
+
+/// The reader thread's two sources of wake-ups.
+const OS_EVENTS: mio::Token = mio::Token(0);
+const STOP: mio::Token = mio::Token(1);
+
 impl FileWatch {
     /// Places the OS watches for `target` and calls `report` for every
     /// change, settled with `window` (see [`settle`]), until the returned
     /// `FileWatch` is dropped.
     ///
     /// When this returns `Ok`, the watches are in place: any change made from
-    /// then on is reported. `report` is called on notify's thread for changes
-    /// the OS reports as finished (so they go out with no thread hop), and on
-    /// a tokio task for changes that waited out the window; it must be
-    /// cheap and must not block. Must be called inside a tokio runtime.
+    /// then on is reported. `report` is called on the watch's own thread for
+    /// changes the OS reports as finished (so they go out with no thread
+    /// hop), and on a tokio task for changes that waited out the window; it
+    /// must be cheap and must not block. Must be called inside a tokio
+    /// runtime.
     pub fn start(
         target: &Target,
         window: Duration,
         report: impl Fn(WatchReport) + Send + Sync + 'static,
     ) -> Result<FileWatch, WatchError> {
+        let failed = |reason: String| WatchError {
+            path: target.as_typed.clone(),
+            reason,
+        };
+        let inotify = Inotify::init().map_err(|error| failed(error.to_string()))?;
+        let poll = mio::Poll::new().map_err(|error| failed(error.to_string()))?;
+        poll.registry()
+            .register(
+                &mut mio::unix::SourceFd(&inotify.as_raw_fd()),
+                OS_EVENTS,
+                mio::Interest::READABLE,
+            )
+            .map_err(|error| failed(error.to_string()))?;
+        let waker =
+            mio::Waker::new(poll.registry(), STOP).map_err(|error| failed(error.to_string()))?;
+
         let watching = Arc::new(Watching {
             target: target.clone(),
-            state: Mutex::new(WatchState {
-                chain: Vec::new(),
-                watched_dirs: BTreeSet::new(),
-                settler: Settler::new(window),
-                last_seen: Snapshot::of(target.absolute()),
-            }),
+            state: Mutex::new(WatchState::new(
+                inotify.watches(),
+                window,
+                Snapshot::of(target.absolute()),
+            )),
             report: Box::new(report),
             keeper: tokio::sync::Notify::new(),
-            rechain_wanted: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            waker,
         });
+        watching.state().rechain(target)?;
 
-        let callback_watching = Arc::clone(&watching);
-        let watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
-            callback_watching.on_event(event);
-        })
-        .map_err(|error| watch_error(target, error))?;
-        let watcher = Arc::new(Mutex::new(watcher));
-        watching.rechain(&watcher, true)?;
+        let reader = Arc::clone(&watching);
+        std::thread::Builder::new()
+            .name("net-watcher inotify".into())
+            .spawn(move || read_events(&reader, inotify, poll))
+            .map_err(|error| failed(error.to_string()))?;
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(keep(watching, Arc::downgrade(&watcher), stopped));
+        tokio::spawn(keep(Arc::clone(&watching), stopped));
         Ok(FileWatch {
-            _watcher: watcher,
+            watching,
             _stop: stop,
         })
     }
 }
 
-fn watch_error(target: &Target, error: notify::Error) -> WatchError {
-    WatchError {
-        path: target.as_typed.clone(),
-        reason: describe_notify_error(error),
-    }
-}
-
-fn describe_notify_error(error: notify::Error) -> String {
-    match error.kind {
-        // What inotify's "no such file or directory" becomes in notify.
-        notify::ErrorKind::PathNotFound => {
-            let dir = error.paths.first().map(|path| path.display().to_string());
-            format!(
-                "the directory {} does not exist",
-                dir.unwrap_or_else(|| "holding it".into())
-            )
-        }
-        notify::ErrorKind::MaxFilesWatch => {
+/// Why adding a watch on `dir` failed, in words.
+fn describe_watch_error(error: &std::io::Error, dir: &Path) -> String {
+    match error.raw_os_error() {
+        Some(libc::ENOENT) => format!("the directory {} does not exist", dir.display()),
+        Some(libc::ENOSPC) => {
             "the OS limit on watches is reached (raise fs.inotify.max_user_watches)".to_owned()
         }
         _ => error.to_string(),
     }
 }
 
+/// The reader thread: waits for OS events and hands each to
+/// [`Watching::on_event`], until the [`FileWatch`] is dropped.
+fn read_events(watching: &Watching, mut inotify: Inotify, mut poll: mio::Poll) {
+    let mut ready = mio::Events::with_capacity(2);
+    // Room for many events at once; one with the longest name takes 272
+    // bytes.
+    let mut buffer = [0_u8; 4096];
+    loop {
+        if let Err(error) = poll.poll(&mut ready, None) {
+            if error.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return watching.fail(format!("waiting for file events failed: {error}"));
+        }
+        if watching.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        // The queue is read until empty: the poll only says when it becomes
+        // readable again.
+        loop {
+            match inotify.read_events(&mut buffer) {
+                Ok(events) => {
+                    for event in events {
+                        watching.on_event(&event);
+                    }
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(error) => {
+                    return watching.fail(format!("reading file events failed: {error}"));
+                }
+            }
+        }
+    }
+}
+
 /// What `stat` shows of the file, to tell a real metadata change from a
-/// repeated one (an editor's `chmod` back to the mode the file already had).
+/// repeated one (an editor's `chmod` back to the mode the file already had),
+/// and which inode the name leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Snapshot {
     device: u64,
@@ -301,28 +419,67 @@ impl Snapshot {
             modified: (metadata.mtime(), metadata.mtime_nsec()),
         })
     }
+
+    /// Which file this is: its device and inode numbers.
+    fn identity(&self) -> (u64, u64) {
+        (self.device, self.inode)
+    }
+
+    fn is_dir(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFDIR
+    }
 }
 
-/// Everything the callback on notify's thread and the keeper task share.
+/// Which of the two watches heard an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heard {
+    /// The watch on the file's directory; the event names the file.
+    ThroughTheDirectory,
+    /// The watch on the file's inode, whatever name the change went through.
+    ThroughTheInode,
+}
+
+/// The watch on the file's inode.
+#[derive(Debug)]
+struct InodeWatch {
+    descriptor: WatchDescriptor,
+    /// The file it watches (device, inode), as `stat` showed it when the
+    /// watch was placed.
+    identity: (u64, u64),
+}
+
+/// Everything the reader thread and the keeper task share.
 struct Watching {
     target: Target,
     state: Mutex<WatchState>,
     report: Box<dyn Fn(WatchReport) + Send + Sync>,
-    /// Wakes the keeper task: a deadline was set, or the chain must be
-    /// resolved again.
+    /// Wakes the keeper task: a deadline was set or moved.
     keeper: tokio::sync::Notify,
-    rechain_wanted: AtomicBool,
+    /// Set when the [`FileWatch`] is dropped.
+    stopping: AtomicBool,
+    /// Wakes the reader thread, which then sees `stopping` and ends, closing
+    /// the inotify instance and with it every OS watch. Kept here, alive
+    /// until the thread is gone: a wake-up whose waker is closed before the
+    /// thread has seen it is lost.
+    waker: mio::Waker,
 }
 
 struct WatchState {
+    /// Adds and removes watches on the one inotify instance.
+    watches: Watches,
     chain: Vec<Entry>,
-    watched_dirs: BTreeSet<PathBuf>,
+    /// Each watched directory, and its watch.
+    directories: BTreeMap<PathBuf, WatchDescriptor>,
+    /// The watch on the file's inode, when the file exists and may be
+    /// watched.
+    inode: Option<InodeWatch>,
     settler: Settler,
     /// The file as it was at the last notification (or at the start).
     last_seen: Option<Snapshot>,
 }
 
 /// What one OS event means for the watch.
+#[derive(Debug, Default)]
 struct Outcome {
     signal: Option<Signal>,
     rechain: bool,
@@ -330,47 +487,41 @@ struct Outcome {
 }
 
 impl Watching {
-    /// Called by notify, on its own thread, for every OS event in the
-    /// watched directories.
+    /// Called on the reader thread for every OS event.
     ///
     /// The decision is made right here, and a finished operation is reported
     /// from this thread: handing the event to another thread first would
     /// cost a thread wake-up, which on a small virtual machine is most of
     /// the notification's latency.
-    fn on_event(&self, event: notify::Result<Event>) {
-        let event = match event {
-            Ok(event) => event,
-            Err(error) => return self.fail(describe_notify_error(error)),
-        };
+    fn on_event(&self, event: &Event<&OsStr>) {
         let mut state = self.state();
-        let outcome = state.classify(&event);
+        let outcome = state.classify(event, self.target.absolute());
         if let Some(failure) = outcome.failure {
             drop(state);
             return self.fail(failure);
         }
-        if outcome.rechain {
-            // The chain is resolved again at once, so that the events still
-            // queued from a directory the path no longer leads through are
-            // not taken for changes. Moving the OS watches is left to the
-            // keeper task: notify's `watch` waits for this very thread, so
-            // calling it here would deadlock.
-            state.chain = chain::resolve(self.target.absolute());
-            self.rechain_wanted.store(true, Ordering::Release);
-        }
-        let Some(signal) = outcome.signal else {
-            drop(state);
-            if outcome.rechain {
-                self.keeper.notify_one();
-            }
-            return;
+        // The watches move before the change is reported: whoever reacts
+        // to the notification by writing to the new file, through any name,
+        // is heard.
+        let moved = if outcome.rechain {
+            state.rechain(&self.target)
+        } else {
+            Ok(())
         };
-        let had_deadline = state.settler.deadline();
-        let verdict = state.settler.on_signal(signal, Instant::now());
-        let wake_keeper = outcome.rechain || state.settler.deadline() != had_deadline;
-        let change = state.judge(verdict, self.target.absolute());
+        let mut change = None;
+        let mut wake_keeper = false;
+        if let Some(signal) = outcome.signal {
+            let had_deadline = state.settler.deadline();
+            let verdict = state.settler.on_signal(signal, Instant::now());
+            wake_keeper = state.settler.deadline() != had_deadline;
+            change = state.judge(verdict, self.target.absolute());
+        }
         drop(state);
         if wake_keeper {
             self.keeper.notify_one();
+        }
+        if let Err(error) = moved {
+            (self.report)(Err(error));
         }
         if let Some(change) = change {
             (self.report)(Ok(change));
@@ -389,96 +540,208 @@ impl Watching {
             reason,
         }));
     }
-
-    /// Moves the OS watches to the directories the chain needs (resolving the
-    /// chain first when `resolve` is true).
-    fn rechain(
-        &self,
-        watcher: &Mutex<RecommendedWatcher>,
-        resolve: bool,
-    ) -> Result<(), WatchError> {
-        let (dirs, before) = {
-            let mut state = self.state();
-            if resolve {
-                state.chain = chain::resolve(self.target.absolute());
-            }
-            (state.chain_dirs(), state.watched_dirs.clone())
-        };
-        let mut watcher = watcher.lock().unwrap_or_else(|e| e.into_inner());
-        for stale in before.difference(&dirs) {
-            // A directory that is gone has lost its watch already.
-            let _ = watcher.unwatch(stale);
-        }
-        let mut first_error = None;
-        let mut watched = BTreeSet::new();
-        for dir in &dirs {
-            if before.contains(dir) {
-                watched.insert(dir.clone());
-                continue;
-            }
-            match watcher.watch(dir, RecursiveMode::NonRecursive) {
-                Ok(()) => {
-                    watched.insert(dir.clone());
-                }
-                Err(error) => {
-                    first_error.get_or_insert_with(|| watch_error(&self.target, error));
-                }
-            }
-        }
-        drop(watcher);
-        self.state().watched_dirs = watched;
-        match first_error {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
-    }
 }
 
 impl WatchState {
+    fn new(watches: Watches, window: Duration, last_seen: Option<Snapshot>) -> Self {
+        WatchState {
+            watches,
+            chain: Vec::new(),
+            directories: BTreeMap::new(),
+            inode: None,
+            settler: Settler::new(window),
+            last_seen,
+        }
+    }
+
     /// The directories the current chain needs watched.
     fn chain_dirs(&self) -> BTreeSet<PathBuf> {
         self.chain.iter().map(|entry| entry.dir.clone()).collect()
     }
 
-    fn classify(&self, event: &Event) -> Outcome {
-        let mut outcome = Outcome {
-            signal: None,
-            rechain: false,
-            failure: None,
+    /// Resolves the chain again and moves the OS watches to match: one on
+    /// the directory of every entry, and one on the file's inode. Fails
+    /// with the first directory that cannot be watched; the inode watch is
+    /// placed when it can be (the directory watch alone still hears every
+    /// change made through the watched name).
+    fn rechain(&mut self, target: &Target) -> Result<(), WatchError> {
+        self.chain = chain::resolve(target.absolute());
+        let needed = self.chain_dirs();
+        let stale: Vec<PathBuf> = self
+            .directories
+            .keys()
+            .filter(|dir| !needed.contains(*dir))
+            .cloned()
+            .collect();
+        for dir in stale {
+            if let Some(descriptor) = self.directories.remove(&dir) {
+                // Two paths to one directory share its watch: keep it while
+                // either is needed. A directory that is gone has lost its
+                // watch already.
+                if !self.directories.values().any(|kept| *kept == descriptor) {
+                    let _ = self.watches.remove(descriptor);
+                }
+            }
+        }
+        let mut first_error = None;
+        for dir in needed {
+            if self.directories.contains_key(&dir) {
+                continue;
+            }
+            match self.watches.add(&dir, DIRECTORY_EVENTS) {
+                Ok(descriptor) => {
+                    self.directories.insert(dir, descriptor);
+                }
+                Err(error) => {
+                    first_error.get_or_insert_with(|| WatchError {
+                        path: target.as_typed.clone(),
+                        reason: describe_watch_error(&error, &dir),
+                    });
+                }
+            }
+        }
+        self.move_inode_watch(target);
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Places the inode watch on the file the chain now ends at, and
+    /// removes the one on the file it ended at before, if that is another.
+    fn move_inode_watch(&mut self, target: &Target) {
+        let file = self
+            .chain
+            .last()
+            .filter(|entry| !entry.is_link)
+            .map(Entry::path);
+        // Which file the name leads to, looked at before the watch is
+        // placed: if the name moves meanwhile, the event that says so comes
+        // next, and this runs again.
+        let seen = Snapshot::of(target.absolute());
+        let placed = match (file, seen) {
+            (Some(file), Some(seen)) if !seen.is_dir() => self
+                .watches
+                .add(&file, FILE_EVENTS)
+                .ok()
+                .map(|descriptor| InodeWatch {
+                    descriptor,
+                    identity: seen.identity(),
+                }),
+            // Missing, a directory now, or not readable: only the directory
+            // watch hears it for now.
+            _ => None,
         };
-        if event.need_rescan() {
+        let before = std::mem::replace(&mut self.inode, placed);
+        if let Some(before) = before {
+            let same = self
+                .inode
+                .as_ref()
+                .is_some_and(|now| now.descriptor == before.descriptor);
+            if !same {
+                // Its events still queued are ignored: they come from a
+                // watch that is no longer the inode watch.
+                let _ = self.watches.remove(before.descriptor);
+            }
+        }
+    }
+
+    fn classify(&mut self, event: &Event<&OsStr>, path: &Path) -> Outcome {
+        let mut outcome = Outcome::default();
+        if event.mask.contains(EventMask::Q_OVERFLOW) {
             // Events were lost, links included: look at the chain afresh.
             outcome.rechain = true;
             outcome.signal = Some(Signal::Ongoing(Pending::of(ChangeKind::Rescan)));
             return outcome;
         }
-        for path in &event.paths {
-            if let Some(entry) = self.chain.iter().find(|entry| &entry.path() == path) {
-                outcome.signal = if entry.is_link {
-                    signal_for_link(&event.kind)
-                } else {
-                    signal_for(&event.kind)
-                };
+        if self
+            .inode
+            .as_ref()
+            .is_some_and(|inode| inode.descriptor == event.wd)
+        {
+            outcome.signal = self.content_signal(Heard::ThroughTheInode, event.mask, path);
+            return outcome;
+        }
+        if !self
+            .directories
+            .values()
+            .any(|descriptor| *descriptor == event.wd)
+        {
+            // A watch that was moved away: an old inode, a directory no
+            // longer on the chain.
+            return outcome;
+        }
+        if event.mask.contains(EventMask::DELETE_SELF) {
+            let removed = self.directories_watched_by(&event.wd).next();
+            outcome.failure = removed.map(|dir| directory_removed(dir));
+            return outcome;
+        }
+        let Some(name) = event.name else {
+            return outcome;
+        };
+        let entry = self.chain.iter().find(|entry| {
+            entry.name.as_os_str() == name && self.directories.get(&entry.dir) == Some(&event.wd)
+        });
+        if let Some(entry) = entry {
+            let is_link = entry.is_link;
+            if is_about_the_name(event.mask) {
                 // The entry itself came or went: the chain may lead
-                // elsewhere now (a swapped link, a file replaced by a link).
-                outcome.rechain = matches!(
-                    event.kind,
-                    EventKind::Create(_)
-                        | EventKind::Remove(_)
-                        | EventKind::Modify(ModifyKind::Name(_))
-                );
-                return outcome;
+                // elsewhere now (a swapped link, a replaced file).
+                outcome.rechain = true;
+                outcome.signal = if is_link {
+                    signal_for_link(event.mask)
+                } else {
+                    signal_for(event.mask)
+                };
+            } else if !is_link {
+                outcome.signal = self.content_signal(Heard::ThroughTheDirectory, event.mask, path);
             }
-            if matches!(event.kind, EventKind::Remove(_)) && self.chain_dirs().contains(path) {
-                outcome.failure = Some(format!(
-                    "the directory {} was removed; changes can no longer be seen until the watch is placed again",
-                    path.display()
-                ));
-                return outcome;
-            }
+            return outcome;
+        }
+        if event.mask.contains(EventMask::DELETE) {
+            let chain_dirs = self.chain_dirs();
+            outcome.failure = self
+                .directories_watched_by(&event.wd)
+                .map(|dir| dir.join(name))
+                .find(|child| chain_dirs.contains(child))
+                .map(|child| directory_removed(&child));
         }
         outcome
     }
+
+    /// The watched directories whose watch is `descriptor` (two paths to
+    /// one directory share it).
+    fn directories_watched_by<'a>(
+        &'a self,
+        descriptor: &'a WatchDescriptor,
+    ) -> impl Iterator<Item = &'a PathBuf> + 'a {
+        self.directories
+            .iter()
+            .filter(move |(_, watch)| *watch == descriptor)
+            .map(|(dir, _)| dir)
+    }
+
+    /// The signal of an event about the file's content (its data, its
+    /// metadata, a writer's close), heard through `heard`, if it counts.
+    // ANCHOR: content_signal
+    fn content_signal(&self, heard: Heard, mask: EventMask, path: &Path) -> Option<Signal> {
+        let counts = match (&self.inode, heard) {
+            // The inode's watch hears every change to the file, through any
+            // name, but the file is the watched one only while the name
+            // still leads to it.
+            (Some(inode), Heard::ThroughTheInode) => {
+                Snapshot::of(path).is_some_and(|seen| seen.identity() == inode.identity)
+            }
+            // So the directory's report is a second copy (or the report of a
+            // write to a replaced file, through a descriptor still open).
+            (Some(_), Heard::ThroughTheDirectory) => false,
+            // No inode watch (the file is missing, or may not be read): the
+            // directory's report is all there is.
+            (None, heard) => heard == Heard::ThroughTheDirectory,
+        };
+        if counts { signal_for(mask) } else { None }
+    }
+    // ANCHOR_END: content_signal
 
     /// Turns the settler's verdict into the change to report, if any.
     fn judge(&mut self, verdict: Verdict, path: &Path) -> Option<Change> {
@@ -489,7 +752,8 @@ impl WatchState {
         if pending.metadata_only && seen.is_some() && seen == self.last_seen {
             // Only metadata events, and nothing `stat` shows has changed: a
             // `chmod` to the mode the file already had, as editors do after
-            // a save that was already notified.
+            // a save that was already notified; a hard link made or removed
+            // elsewhere.
             return None;
         }
         let kind = match (pending.kind, &seen) {
@@ -507,22 +771,17 @@ impl WatchState {
     }
 }
 
-/// The keeper task: fires the settler's deadlines and resolves the chain
-/// again when asked. It ends when the [`FileWatch`] is dropped (`stop`).
-async fn keep(
-    watching: Arc<Watching>,
-    watcher: Weak<Mutex<RecommendedWatcher>>,
-    mut stop: oneshot::Receiver<()>,
-) {
+fn directory_removed(dir: &Path) -> String {
+    format!(
+        "the directory {} was removed; changes can no longer be seen until the watch is placed again",
+        dir.display()
+    )
+}
+
+/// The keeper task: fires the settler's deadlines. It ends when the
+/// [`FileWatch`] is dropped (`stop`).
+async fn keep(watching: Arc<Watching>, mut stop: oneshot::Receiver<()>) {
     loop {
-        if watching.rechain_wanted.swap(false, Ordering::AcqRel) {
-            let Some(watcher) = watcher.upgrade() else {
-                return;
-            };
-            if let Err(error) = watching.rechain(&watcher, false) {
-                (watching.report)(Err(error));
-            }
-        }
         let deadline = watching.state().settler.deadline();
         tokio::select! {
             _ = &mut stop => return,
@@ -554,24 +813,71 @@ async fn sleep_until(deadline: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use notify::event::{Flag, ModifyKind};
     use pretty_assertions::assert_eq;
 
-    fn state_for(target: &Path) -> WatchState {
-        WatchState {
-            chain: chain::resolve(target),
-            watched_dirs: BTreeSet::new(),
-            settler: Settler::new(settle::DEFAULT_WINDOW),
-            last_seen: None,
+    /// A watch state for `target.txt` in a fresh directory, its watches
+    /// placed on a real inotify instance (whose events the tests feed by
+    /// hand).
+    struct Watched {
+        _dir: tempfile::TempDir,
+        _inotify: Inotify,
+        root: PathBuf,
+        target: Target,
+        state: WatchState,
+    }
+
+    impl Watched {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().canonicalize().unwrap();
+            std::fs::write(root.join("target.txt"), "").unwrap();
+            let target = Target::new(root.join("target.txt")).unwrap();
+            let inotify = Inotify::init().unwrap();
+            let mut state = WatchState::new(inotify.watches(), settle::DEFAULT_WINDOW, None);
+            state.rechain(&target).unwrap();
+            Watched {
+                _dir: dir,
+                _inotify: inotify,
+                root,
+                target,
+                state,
+            }
         }
+
+        fn directory_watch(&self) -> WatchDescriptor {
+            self.state.directories[&self.root].clone()
+        }
+
+        fn inode_watch(&self) -> WatchDescriptor {
+            let inode = self.state.inode.as_ref().expect("an inode watch");
+            inode.descriptor.clone()
+        }
+
+        fn classify(&mut self, event: Event<&OsStr>) -> Outcome {
+            self.state.classify(&event, self.target.absolute())
+        }
+    }
+
+    fn event(wd: WatchDescriptor, mask: EventMask, name: Option<&str>) -> Event<&OsStr> {
+        Event {
+            wd,
+            mask,
+            cookie: 0,
+            name: name.map(OsStr::new),
+        }
+    }
+
+    fn modified() -> Option<Signal> {
+        Some(Signal::Ongoing(Pending::of(ChangeKind::Modified)))
     }
 
     #[test]
     fn a_lost_events_flag_is_a_change_and_a_reason_to_look_at_the_chain_again() {
-        let state = state_for(Path::new("/nowhere/target.txt"));
-        // What notify sends when inotify's queue overflowed: no path at all.
-        let overflow = Event::new(EventKind::Other).set_flag(Flag::Rescan);
-        let outcome = state.classify(&overflow);
+        let mut watched = Watched::new();
+        // The kernel's overflow event carries no watch of ours (wd -1); the
+        // mask alone says what it is.
+        let any = watched.directory_watch();
+        let outcome = watched.classify(event(any, EventMask::Q_OVERFLOW, None));
         assert_eq!(
             outcome.signal,
             Some(Signal::Ongoing(Pending::of(ChangeKind::Rescan)))
@@ -584,34 +890,122 @@ mod tests {
 
     #[test]
     fn an_event_about_another_name_in_the_directory_is_nothing() {
-        let state = state_for(Path::new("/nowhere/target.txt"));
-        let neighbour = Event::new(EventKind::Modify(ModifyKind::Any))
-            .add_path(PathBuf::from("/nowhere/target.txt.swp"));
-        let outcome = state.classify(&neighbour);
+        let mut watched = Watched::new();
+        let directory = watched.directory_watch();
+        let outcome = watched.classify(event(directory, EventMask::MODIFY, Some("target.txt.swp")));
         assert_eq!(outcome.signal, None);
         assert!(
             !outcome.rechain && outcome.failure.is_none(),
-            "a neighbour's event should change nothing, got rechain {} and failure {:?}",
-            outcome.rechain,
-            outcome.failure
+            "a neighbour's event should change nothing, got {outcome:?}"
         );
     }
 
     #[test]
     fn the_removal_of_the_watched_directory_is_a_failure_that_says_so() {
-        let state = state_for(Path::new("/nowhere/target.txt"));
-        let removed = Event::new(EventKind::Remove(notify::event::RemoveKind::Folder))
-            .add_path(PathBuf::from("/nowhere"));
-        let failure = state.classify(&removed).failure.expect("a failure");
-        assert!(
-            failure.contains("the directory /nowhere was removed"),
-            "{failure}"
-        );
+        let mut watched = Watched::new();
+        let directory = watched.directory_watch();
+        let failure = watched
+            .classify(event(directory, EventMask::DELETE_SELF, None))
+            .failure
+            .expect("a failure");
+        let expected = format!("the directory {} was removed", watched.root.display());
+        assert!(failure.contains(&expected), "{failure}");
     }
 
     #[test]
     fn reaching_the_os_limit_on_watches_is_explained() {
-        let message = describe_notify_error(notify::Error::new(notify::ErrorKind::MaxFilesWatch));
+        let error = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let message = describe_watch_error(&error, Path::new("/nowhere"));
         assert!(message.contains("fs.inotify.max_user_watches"), "{message}");
+    }
+
+    #[test]
+    fn the_files_content_is_taken_from_its_inode_watch_alone() {
+        let mut watched = Watched::new();
+        let (directory, inode) = (watched.directory_watch(), watched.inode_watch());
+        let from_the_directory =
+            watched.classify(event(directory, EventMask::MODIFY, Some("target.txt")));
+        let from_the_inode = watched.classify(event(inode, EventMask::MODIFY, None));
+        assert_eq!(
+            (from_the_directory.signal, from_the_inode.signal),
+            (None, modified()),
+            "expected (the directory's report, the inode's) of one write"
+        );
+    }
+
+    #[test]
+    fn without_an_inode_watch_the_directory_reports_the_content() {
+        let mut watched = Watched::new();
+        let inode = watched.state.inode.take().expect("an inode watch");
+        let _ = watched.state.watches.remove(inode.descriptor);
+        let directory = watched.directory_watch();
+        let outcome = watched.classify(event(directory, EventMask::MODIFY, Some("target.txt")));
+        assert_eq!(outcome.signal, modified());
+    }
+
+    #[test]
+    fn the_inode_watch_moves_to_the_file_renamed_over_the_name() {
+        let mut watched = Watched::new();
+        let before = watched.inode_watch();
+        let saved = watched.root.join(".target.txt.tmp");
+        std::fs::write(&saved, "saved").unwrap();
+        let new_inode = std::fs::metadata(&saved).unwrap().ino();
+        std::fs::rename(&saved, watched.target.absolute()).unwrap();
+
+        let directory = watched.directory_watch();
+        let outcome = watched.classify(event(directory, EventMask::MOVED_TO, Some("target.txt")));
+        assert!(outcome.rechain, "a rename onto the name moves the watches");
+        watched.state.rechain(&watched.target.clone()).unwrap();
+
+        let after = watched.state.inode.as_ref().expect("an inode watch");
+        assert_ne!(after.descriptor, before, "expected a new inode watch");
+        assert_eq!(after.identity.1, new_inode, "expected it on the new file");
+        let from_the_old_file = watched.classify(event(before, EventMask::MODIFY, None));
+        assert_eq!(
+            from_the_old_file.signal, None,
+            "a write to the replaced file is not a change"
+        );
+    }
+
+    #[test]
+    fn an_inode_event_counts_only_while_the_name_leads_to_that_inode() {
+        let mut watched = Watched::new();
+        let inode = watched.inode_watch();
+        // `rm target.txt`: the inode hears that it lost a link, before the
+        // directory hears that the name is gone.
+        std::fs::remove_file(watched.target.absolute()).unwrap();
+        let outcome = watched.classify(event(inode, EventMask::ATTRIB, None));
+        assert_eq!(outcome.signal, None);
+    }
+
+    #[test]
+    fn a_missing_file_has_no_inode_watch_until_it_is_back() {
+        let mut watched = Watched::new();
+        std::fs::remove_file(watched.target.absolute()).unwrap();
+        watched.state.rechain(&watched.target.clone()).unwrap();
+        assert!(watched.state.inode.is_none(), "no file, no inode watch");
+        std::fs::write(watched.target.absolute(), "back").unwrap();
+        watched.state.rechain(&watched.target.clone()).unwrap();
+        assert!(
+            watched.state.inode.is_some(),
+            "expected an inode watch again"
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_the_watch_ends_its_thread_and_its_task() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("target.txt"), "").unwrap();
+        let target = Target::new(dir.path().join("target.txt")).unwrap();
+        let watch = FileWatch::start(&target, Duration::ZERO, |_| {}).unwrap();
+        let watching = Arc::clone(&watch.watching);
+        drop(watch);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while Arc::strong_count(&watching) > 1 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the reader thread and the keeper task to let go of the watch");
     }
 }
