@@ -2,27 +2,104 @@
 //!
 //! Every way a tool changes a file gives each subscriber exactly one
 //! notification, and the watch keeps working afterwards; reading the file or
-//! touching its neighbours gives none. Each case runs against its own
-//! in-process server, with two subscribers, in its own temporary directory.
+//! touching its neighbours gives none. That holds whatever name the change
+//! goes through: the watched one, a hard link in another directory, a bind
+//! mount. Each case runs against its own in-process server, with two
+//! subscribers, in its own temporary directory.
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use net_watcher::console::ConsoleEvent;
 use net_watcher::protocol::Protocol;
+use net_watcher::watch::settle::DEFAULT_WINDOW;
 use rstest::rstest;
+use tempfile::TempDir;
 
-use crate::support::in_process::{InProcessServer, Subscriber, expect_change_on_each};
+use crate::support::in_process::{InProcessServer, Options, Subscriber, expect_change_on_each};
 use crate::support::target::{TargetFile, target};
 
 /// Two greeted subscribers of a fresh server for `target`.
 async fn two_subscribers(target: &TargetFile) -> (InProcessServer, Vec<Subscriber>) {
-    let server = InProcessServer::start(target, Protocol::Text).await;
+    two_subscribers_settling(target, DEFAULT_WINDOW).await
+}
+
+/// Two greeted subscribers of a fresh server for `target` whose settle
+/// window is `window` (`--debounce-ms`; zero notifies on every OS event).
+async fn two_subscribers_settling(
+    target: &TargetFile,
+    window: Duration,
+) -> (InProcessServer, Vec<Subscriber>) {
+    let options = Options {
+        debounce: window,
+        ..Options::speaking(Protocol::Text)
+    };
+    let server = InProcessServer::start_with(target, options).await;
     let subscribers = server.subscribe_greeted_many(2).await;
     (server, subscribers)
+}
+
+/// A hard link to `target` in a directory of its own, which the caller
+/// keeps as long as the link is needed.
+fn hard_link_elsewhere(target: &TargetFile) -> (TempDir, TargetFile) {
+    let elsewhere = tempfile::tempdir().expect("a temporary directory");
+    let link = elsewhere.path().join("hard.txt");
+    fs::hard_link(target.path(), &link).expect("a hard link on the same file system");
+    (elsewhere, TargetFile::at(link))
+}
+
+/// `mount --bind SOURCE AT`, undone when dropped.
+struct BindMount {
+    at: PathBuf,
+}
+
+impl BindMount {
+    /// Mounts `source` onto the existing file `at`; `None` (and a visible
+    /// note) where this machine does not let the test mount (no `mount`
+    /// program, not root, a container without the privilege), so the case
+    /// is skipped rather than failed.
+    fn new(source: &Path, at: &Path) -> Option<Self> {
+        match Command::new("mount")
+            .arg("--bind")
+            .arg(source)
+            .arg(at)
+            .output()
+        {
+            Ok(output) if output.status.success() => Some(BindMount { at: at.to_owned() }),
+            Ok(output) => {
+                eprintln!(
+                    "SKIPPED: `mount --bind` is not permitted here ({}: {}), so this case was not run",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
+                None
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!("SKIPPED: `mount` is not installed, so this case was not run");
+                None
+            }
+            Err(error) => panic!("cannot run `mount`: {error}"),
+        }
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount")
+            .arg(&self.at)
+            .status()
+            .is_ok_and(|status| status.success());
+        if !unmounted {
+            // Busy: detach it now, the kernel finishes when it can, and the
+            // temporary directory can go.
+            let _ = Command::new("umount").arg("-l").arg(&self.at).status();
+        }
+    }
 }
 
 /// Each subscriber receives one notification, and then nothing more for the
@@ -194,6 +271,43 @@ mod for_each_way_of_changing_the_file {
         expect_exactly_one(&mut subscribers, "a touch afterwards").await;
     }
 
+    /// With `--debounce-ms 0` every OS event is a notification at once,
+    /// and a change through the watched name is heard twice, by the
+    /// directory's watch and by the inode's. These operations are one OS
+    /// change each (writing over the file is two: the truncation when it is
+    /// opened, then the write), and each still gives one notification.
+    #[rstest]
+    #[case::appending(Operation::Append)]
+    #[case::truncating(Operation::Truncate)]
+    #[case::touching(Operation::Touch)]
+    #[case::setting_its_times_without_opening_it_for_writing(Operation::TouchWithoutOpening)]
+    #[case::chmod(Operation::Chmod)]
+    #[case::removing_it(Operation::Remove)]
+    #[case::renaming_it_away(Operation::RenameAway)]
+    #[case::an_atomic_save(Operation::AtomicSave)]
+    #[case::gnu_touch(Operation::ToolTouch)]
+    #[case::mv_over_it(Operation::ToolMv)]
+    #[tokio::test]
+    async fn with_no_settle_window_notifies_each_subscriber_once_per_os_change(
+        target: TargetFile,
+        #[case] operation: Operation,
+    ) {
+        fs::write(target.path(), "first line\n").unwrap();
+        let (_server, mut subscribers) = two_subscribers_settling(&target, Duration::ZERO).await;
+        if !operation.perform(&target) {
+            return;
+        }
+        expect_exactly_one(&mut subscribers, &format!("{operation:?}")).await;
+
+        if !target.path().exists() {
+            // Created empty: one OS change, where writing would add a second.
+            fs::File::create(target.path()).unwrap();
+            expect_exactly_one(&mut subscribers, "creating it again").await;
+        }
+        target.touch();
+        expect_exactly_one(&mut subscribers, "a touch afterwards").await;
+    }
+
     #[rstest]
     #[tokio::test]
     async fn notifies_once_when_it_is_created_again_after_a_removal(target: TargetFile) {
@@ -242,6 +356,13 @@ mod for_what_is_not_a_change {
     #[case::touching_a_file_whose_name_it_starts(|t: &TargetFile| {
         fs::write(t.dir().join("target.txt.old"), "").unwrap();
         fs::remove_file(t.dir().join("target.txt.old")).unwrap();
+    })]
+    #[case::linking_it_from_another_directory_and_unlinking_it(|t: &TargetFile| {
+        // The link count changes, and the inode's watch hears it; nothing
+        // `stat` shows of the file does.
+        let (elsewhere, link) = hard_link_elsewhere(t);
+        fs::read_to_string(link.path()).unwrap();
+        drop(elsewhere);
     })]
     #[case::removing_a_file_beside_it(|t: &TargetFile| {
         fs::write(t.dir().join("notes.txt"), "").unwrap();
@@ -357,6 +478,174 @@ mod through_symlinks {
     }
 }
 
+/// Another name of the watched file, which a change can go through.
+#[derive(Debug, Clone, Copy)]
+enum AnotherName {
+    /// A hard link in a directory of its own; the server watches
+    /// `target.txt`, whose directory hears nothing of a change made through
+    /// the link.
+    HardLinkInAnotherDirectory,
+    /// `target.txt` bind-mounted onto a path in another directory, as
+    /// `docker run -v /etc/app.conf:/app/app.conf` or a Kubernetes `subPath`
+    /// volume does. The server watches the mounted path, the container's
+    /// view; the host changes the file through its own path. No directory
+    /// on the watched path hears of a change to the file's content,
+    /// whichever path it is made through.
+    HostPathOfABindMount,
+}
+
+/// What keeps another name alive: its directory, and the mount if any
+/// (dropped first, so that the directory can go).
+struct Kept {
+    _mount: Option<BindMount>,
+    _dir: TempDir,
+}
+
+impl AnotherName {
+    /// Gives `target` this other name: returns the path the server watches,
+    /// the path the change goes through, and what keeps them; `None` where
+    /// this machine does not let the test make it (a mount not permitted).
+    fn give(self, target: &TargetFile) -> Option<(TargetFile, TargetFile, Kept)> {
+        let watched_name = TargetFile::at(target.path().to_owned());
+        match self {
+            AnotherName::HardLinkInAnotherDirectory => {
+                let (dir, link) = hard_link_elsewhere(target);
+                let kept = Kept {
+                    _mount: None,
+                    _dir: dir,
+                };
+                Some((watched_name, link, kept))
+            }
+            AnotherName::HostPathOfABindMount => {
+                let container = tempfile::tempdir().expect("a temporary directory");
+                let mounted = TargetFile::at(container.path().join("app.conf"));
+                fs::write(mounted.path(), "").expect("a file to mount onto");
+                let mount = BindMount::new(target.path(), mounted.path())?;
+                let kept = Kept {
+                    _mount: Some(mount),
+                    _dir: container,
+                };
+                Some((mounted, watched_name, kept))
+            }
+        }
+    }
+}
+
+/// A change made through another name of the file: the watch on the
+/// file's inode hears it.
+mod through_another_name {
+    use super::*;
+
+    async fn changed_through(
+        target: TargetFile,
+        name: AnotherName,
+        operation: Operation,
+        window: Duration,
+    ) {
+        fs::write(target.path(), "first line\n").unwrap();
+        let Some((watched, other, _kept)) = name.give(&target) else {
+            return;
+        };
+        let (_server, mut subscribers) = two_subscribers_settling(&watched, window).await;
+        assert!(operation.perform(&other));
+        expect_exactly_one(&mut subscribers, &format!("{operation:?} through {name:?}")).await;
+        // And through the watched path itself, as before.
+        watched.touch();
+        expect_exactly_one(&mut subscribers, "a touch of the watched path").await;
+    }
+
+    #[rstest]
+    #[case::writing_over_it(Operation::Write)]
+    #[case::appending(Operation::Append)]
+    #[case::truncating(Operation::Truncate)]
+    #[case::chmod(Operation::Chmod)]
+    #[case::touching(Operation::Touch)]
+    #[tokio::test]
+    async fn notifies_each_subscriber_exactly_once(
+        target: TargetFile,
+        #[case] operation: Operation,
+        #[values(
+            AnotherName::HardLinkInAnotherDirectory,
+            AnotherName::HostPathOfABindMount
+        )]
+        name: AnotherName,
+    ) {
+        changed_through(target, name, operation, DEFAULT_WINDOW).await;
+    }
+
+    /// One OS change each (see
+    /// `for_each_way_of_changing_the_file::with_no_settle_window_…`).
+    #[rstest]
+    #[case::appending(Operation::Append)]
+    #[case::truncating(Operation::Truncate)]
+    #[case::chmod(Operation::Chmod)]
+    #[case::touching(Operation::Touch)]
+    #[tokio::test]
+    async fn with_no_settle_window_notifies_each_subscriber_exactly_once(
+        target: TargetFile,
+        #[case] operation: Operation,
+        #[values(
+            AnotherName::HardLinkInAnotherDirectory,
+            AnotherName::HostPathOfABindMount
+        )]
+        name: AnotherName,
+    ) {
+        changed_through(target, name, operation, Duration::ZERO).await;
+    }
+}
+
+/// An atomic save puts a new file under the watched name. The old one may
+/// live on: an editor that still holds it open, a hard link made before
+/// the save. It is no longer the watched file.
+mod after_an_atomic_save {
+    use super::*;
+
+    async fn the_replaced_file_is_no_longer_watched(target: TargetFile, window: Duration) {
+        fs::write(target.path(), "first line\n").unwrap();
+        let (_elsewhere, old_link) = hard_link_elsewhere(&target);
+        let mut still_open = fs::OpenOptions::new()
+            .append(true)
+            .open(target.path())
+            .unwrap();
+        let (_server, mut subscribers) = two_subscribers_settling(&target, window).await;
+
+        Operation::AtomicSave.perform(&target);
+        expect_exactly_one(&mut subscribers, "the atomic save").await;
+
+        writeln!(still_open, "written to the replaced file").unwrap();
+        drop(still_open);
+        old_link.append("appended through a link to the replaced file");
+        Operation::Chmod.perform(&old_link);
+        expect_none(&mut subscribers, "changes to the replaced file").await;
+
+        target.append("appended to the new file");
+        expect_exactly_one(&mut subscribers, "an append to the new file").await;
+        let (_elsewhere_too, new_link) = hard_link_elsewhere(&target);
+        // Waited out on its own: with no settle window, the link's metadata
+        // event is judged when it is read, and an append made meanwhile
+        // would make it a change.
+        expect_none(&mut subscribers, "a hard link made to the new file").await;
+        new_link.append("appended through a link to the new file");
+        expect_exactly_one(&mut subscribers, "an append through a link to the new file").await;
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn changes_to_the_replaced_file_notify_nobody_and_the_new_file_is_heard(
+        target: TargetFile,
+    ) {
+        the_replaced_file_is_no_longer_watched(target, DEFAULT_WINDOW).await;
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn with_no_settle_window_changes_to_the_replaced_file_notify_nobody_too(
+        target: TargetFile,
+    ) {
+        the_replaced_file_is_no_longer_watched(target, Duration::ZERO).await;
+    }
+}
+
 mod when_the_directory_goes_away {
     use super::*;
 
@@ -430,7 +719,6 @@ mod when_the_directory_is_gone_before_anyone_subscribes {
 
 mod for_operations_in_quick_succession {
     use super::*;
-    use net_watcher::watch::settle::DEFAULT_WINDOW;
     use std::time::Instant;
 
     /// Counts the notifications one subscriber receives until a quiet period

@@ -78,13 +78,16 @@ impl TargetFile {
             .expect("target.txt can be touched");
     }
 
-    /// Appends one line, as `echo line >> target.txt` does.
+    /// Appends one line, as `echo line >> target.txt` does: in one write,
+    /// one change for the OS (`writeln!` on a file writes the line and its
+    /// newline separately).
     pub fn append(&self, line: &str) {
         let mut file = OpenOptions::new()
             .append(true)
             .open(&self.path)
             .expect("target.txt opens for appending");
-        writeln!(file, "{line}").expect("target.txt takes a line");
+        file.write_all(format!("{line}\n").as_bytes())
+            .expect("target.txt takes a line");
     }
 
     /// `count` appends, each a change of its own: far more notifications
