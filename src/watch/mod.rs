@@ -222,6 +222,11 @@ const FILE_EVENTS: WatchMask = WatchMask::MODIFY
     .union(WatchMask::CLOSE_WRITE)
     .union(WatchMask::DONT_FOLLOW);
 
+/// Events by which an entry appears: created, or renamed onto its name.
+const ARRIVED: EventMask = EventMask::CREATE.union(EventMask::MOVED_TO);
+/// Events by which an entry goes: removed, or renamed away.
+const WENT: EventMask = EventMask::DELETE.union(EventMask::MOVED_FROM);
+
 /// What an OS event about the file (its final entry, or its inode) means,
 /// if anything.
 pub fn signal_for(mask: EventMask) -> Option<Signal> {
@@ -231,7 +236,7 @@ pub fn signal_for(mask: EventMask) -> Option<Signal> {
         Some(Signal::Finished(Some(ChangeKind::Created)))
     } else if mask.contains(EventMask::CREATE) {
         Some(Signal::Ongoing(Pending::of(ChangeKind::Created)))
-    } else if mask.intersects(EventMask::DELETE | EventMask::MOVED_FROM) {
+    } else if mask.intersects(WENT) {
         Some(Signal::Ongoing(Pending::of(ChangeKind::Removed)))
     } else if mask.contains(EventMask::MODIFY) {
         Some(Signal::Ongoing(Pending::of(ChangeKind::Modified)))
@@ -245,21 +250,13 @@ pub fn signal_for(mask: EventMask) -> Option<Signal> {
 /// What an OS event on a symlink of the chain means: only a change of the
 /// entry itself (created, removed, renamed) changes where the path points.
 fn signal_for_link(mask: EventMask) -> Option<Signal> {
-    if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+    if mask.intersects(ARRIVED) {
         Some(Signal::Finished(Some(ChangeKind::Created)))
-    } else if mask.intersects(EventMask::DELETE | EventMask::MOVED_FROM) {
+    } else if mask.intersects(WENT) {
         Some(Signal::Ongoing(Pending::of(ChangeKind::Removed)))
     } else {
         None
     }
-}
-
-/// Whether an event on an entry changes the entry itself (and so, maybe,
-/// where the path leads), rather than the file's content.
-fn is_about_the_name(mask: EventMask) -> bool {
-    mask.intersects(
-        EventMask::CREATE | EventMask::DELETE | EventMask::MOVED_FROM | EventMask::MOVED_TO,
-    )
 }
 
 /// The OS watches on one [`Target`]. Dropping it releases them.
@@ -424,10 +421,6 @@ impl Snapshot {
     fn identity(&self) -> (u64, u64) {
         (self.device, self.inode)
     }
-
-    fn is_dir(&self) -> bool {
-        self.mode & libc::S_IFMT == libc::S_IFDIR
-    }
 }
 
 /// Which of the two watches heard an event.
@@ -566,31 +559,18 @@ impl WatchState {
     /// change made through the watched name).
     fn rechain(&mut self, target: &Target) -> Result<(), WatchError> {
         self.chain = chain::resolve(target.absolute());
-        let needed = self.chain_dirs();
-        let stale: Vec<PathBuf> = self
-            .directories
-            .keys()
-            .filter(|dir| !needed.contains(*dir))
-            .cloned()
-            .collect();
-        for dir in stale {
-            if let Some(descriptor) = self.directories.remove(&dir) {
-                // Two paths to one directory share its watch: keep it while
-                // either is needed. A directory that is gone has lost its
-                // watch already.
-                if !self.directories.values().any(|kept| *kept == descriptor) {
-                    let _ = self.watches.remove(descriptor);
-                }
-            }
-        }
         let mut first_error = None;
-        for dir in needed {
-            if self.directories.contains_key(&dir) {
+        let mut watched = BTreeMap::new();
+        for dir in self.chain_dirs() {
+            // A directory watched already keeps its watch, even if it is
+            // being removed: its own removal event is still to come.
+            if let Some(descriptor) = self.directories.get(&dir) {
+                watched.insert(dir, descriptor.clone());
                 continue;
             }
             match self.watches.add(&dir, DIRECTORY_EVENTS) {
                 Ok(descriptor) => {
-                    self.directories.insert(dir, descriptor);
+                    watched.insert(dir, descriptor);
                 }
                 Err(error) => {
                     first_error.get_or_insert_with(|| WatchError {
@@ -598,6 +578,15 @@ impl WatchState {
                         reason: describe_watch_error(&error, &dir),
                     });
                 }
+            }
+        }
+        let before = std::mem::replace(&mut self.directories, watched);
+        for (_, descriptor) in before {
+            // Kept if still needed, even under another path (two paths to
+            // one directory share its watch). A directory that is gone has
+            // lost its watch already.
+            if !self.directories.values().any(|kept| *kept == descriptor) {
+                let _ = self.watches.remove(descriptor);
             }
         }
         self.move_inode_watch(target);
@@ -620,16 +609,17 @@ impl WatchState {
         // next, and this runs again.
         let seen = Snapshot::of(target.absolute());
         let placed = match (file, seen) {
-            (Some(file), Some(seen)) if !seen.is_dir() => self
-                .watches
-                .add(&file, FILE_EVENTS)
-                .ok()
-                .map(|descriptor| InodeWatch {
-                    descriptor,
-                    identity: seen.identity(),
-                }),
-            // Missing, a directory now, or not readable: only the directory
-            // watch hears it for now.
+            (Some(file), Some(seen)) => {
+                self.watches
+                    .add(&file, FILE_EVENTS)
+                    .ok()
+                    .map(|descriptor| InodeWatch {
+                        descriptor,
+                        identity: seen.identity(),
+                    })
+            }
+            // Missing, or not readable: only the directory watch hears it
+            // for now.
             _ => None,
         };
         let before = std::mem::replace(&mut self.inode, placed);
@@ -684,7 +674,7 @@ impl WatchState {
         });
         if let Some(entry) = entry {
             let is_link = entry.is_link;
-            if is_about_the_name(event.mask) {
+            if event.mask.intersects(ARRIVED.union(WENT)) {
                 // The entry itself came or went: the chain may lead
                 // elsewhere now (a swapped link, a replaced file).
                 outcome.rechain = true;
@@ -816,11 +806,11 @@ mod tests {
     use pretty_assertions::assert_eq;
 
     /// A watch state for `target.txt` in a fresh directory, its watches
-    /// placed on a real inotify instance (whose events the tests feed by
-    /// hand).
+    /// placed on a real inotify instance, whose events the tests read or
+    /// feed by hand.
     struct Watched {
         _dir: tempfile::TempDir,
-        _inotify: Inotify,
+        inotify: Inotify,
         root: PathBuf,
         target: Target,
         state: WatchState,
@@ -828,16 +818,23 @@ mod tests {
 
     impl Watched {
         fn new() -> Self {
+            Watched::with(|root| {
+                std::fs::write(root.join("target.txt"), "").unwrap();
+                root.join("target.txt")
+            })
+        }
+
+        /// Watches the path `layout` makes in a fresh directory.
+        fn with(layout: impl FnOnce(&Path) -> PathBuf) -> Self {
             let dir = tempfile::tempdir().unwrap();
             let root = dir.path().canonicalize().unwrap();
-            std::fs::write(root.join("target.txt"), "").unwrap();
-            let target = Target::new(root.join("target.txt")).unwrap();
+            let target = Target::new(layout(&root)).unwrap();
             let inotify = Inotify::init().unwrap();
             let mut state = WatchState::new(inotify.watches(), settle::DEFAULT_WINDOW, None);
             state.rechain(&target).unwrap();
             Watched {
                 _dir: dir,
-                _inotify: inotify,
+                inotify,
                 root,
                 target,
                 state,
@@ -855,6 +852,21 @@ mod tests {
 
         fn classify(&mut self, event: Event<&OsStr>) -> Outcome {
             self.state.classify(&event, self.target.absolute())
+        }
+
+        fn rechain(&mut self) {
+            self.state.rechain(&self.target.clone()).unwrap();
+        }
+
+        /// The watches the OS queued an event for since the last look (the
+        /// OS queues them before the system call that caused them returns).
+        fn reporting_watches(&mut self) -> Vec<WatchDescriptor> {
+            let mut buffer = [0_u8; 4096];
+            match self.inotify.read_events(&mut buffer) {
+                Ok(events) => events.map(|event| event.wd).collect(),
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Vec::new(),
+                Err(error) => panic!("reading the queue failed: {error}"),
+            }
         }
     }
 
@@ -947,6 +959,10 @@ mod tests {
     fn the_inode_watch_moves_to_the_file_renamed_over_the_name() {
         let mut watched = Watched::new();
         let before = watched.inode_watch();
+        let mut still_open = std::fs::OpenOptions::new()
+            .append(true)
+            .open(watched.target.absolute())
+            .unwrap();
         let saved = watched.root.join(".target.txt.tmp");
         std::fs::write(&saved, "saved").unwrap();
         let new_inode = std::fs::metadata(&saved).unwrap().ino();
@@ -955,15 +971,87 @@ mod tests {
         let directory = watched.directory_watch();
         let outcome = watched.classify(event(directory, EventMask::MOVED_TO, Some("target.txt")));
         assert!(outcome.rechain, "a rename onto the name moves the watches");
-        watched.state.rechain(&watched.target.clone()).unwrap();
+        watched.rechain();
 
         let after = watched.state.inode.as_ref().expect("an inode watch");
         assert_ne!(after.descriptor, before, "expected a new inode watch");
         assert_eq!(after.identity.1, new_inode, "expected it on the new file");
-        let from_the_old_file = watched.classify(event(before, EventMask::MODIFY, None));
+        let from_the_old_file = watched.classify(event(before.clone(), EventMask::MODIFY, None));
         assert_eq!(
             from_the_old_file.signal, None,
             "a write to the replaced file is not a change"
+        );
+        watched.reporting_watches();
+        std::io::Write::write_all(&mut still_open, b"to the replaced file").unwrap();
+        assert!(
+            !watched.reporting_watches().contains(&before),
+            "expected the replaced file's watch to be removed"
+        );
+    }
+
+    #[test]
+    fn rechaining_keeps_the_watches_it_still_needs() {
+        let mut watched = Watched::new();
+        let (directory, inode) = (watched.directory_watch(), watched.inode_watch());
+        watched.rechain();
+        assert_eq!(
+            (watched.directory_watch(), watched.inode_watch()),
+            (directory.clone(), inode.clone())
+        );
+        watched.reporting_watches();
+        std::fs::write(watched.target.absolute(), "written").unwrap();
+        let reporting = watched.reporting_watches();
+        assert!(
+            reporting.contains(&directory) && reporting.contains(&inode),
+            "expected both watches to hear a write after rechaining"
+        );
+    }
+
+    #[test]
+    fn a_directory_removed_before_the_chain_is_resolved_again_is_still_reported() {
+        // `rm -r sub`: the file's removal moves the watches, and by then
+        // `sub` may be gone too; its own removal event is still queued.
+        let mut watched = Watched::with(|root| {
+            std::fs::create_dir(root.join("sub")).unwrap();
+            std::fs::write(root.join("sub/target.txt"), "").unwrap();
+            root.join("sub/target.txt")
+        });
+        let sub = watched.root.join("sub");
+        let descriptor = watched.state.directories[&sub].clone();
+        std::fs::remove_dir_all(&sub).unwrap();
+        watched.rechain();
+        let failure = watched
+            .classify(event(descriptor, EventMask::DELETE_SELF, None))
+            .failure;
+        assert!(
+            failure.is_some_and(|failure| failure.contains("was removed")),
+            "expected the removal of sub/ to be reported"
+        );
+    }
+
+    #[test]
+    fn a_directory_no_longer_on_the_chain_loses_its_watch() {
+        let mut watched = Watched::with(|root| {
+            std::fs::create_dir(root.join("sub")).unwrap();
+            std::fs::write(root.join("sub/target.txt"), "").unwrap();
+            std::os::unix::fs::symlink("sub/target.txt", root.join("link.txt")).unwrap();
+            root.join("link.txt")
+        });
+        let sub = watched.state.directories[&watched.root.join("sub")].clone();
+        std::fs::write(watched.root.join("other.txt"), "").unwrap();
+        std::fs::remove_file(watched.root.join("link.txt")).unwrap();
+        std::os::unix::fs::symlink("other.txt", watched.root.join("link.txt")).unwrap();
+        watched.rechain();
+
+        watched.reporting_watches();
+        std::fs::write(watched.root.join("sub/target.txt"), "written").unwrap();
+        assert!(
+            !watched.reporting_watches().contains(&sub),
+            "expected the watch on sub/ to be removed"
+        );
+        assert!(
+            watched.state.directories.contains_key(&watched.root),
+            "expected the link's directory to stay watched"
         );
     }
 
@@ -982,10 +1070,10 @@ mod tests {
     fn a_missing_file_has_no_inode_watch_until_it_is_back() {
         let mut watched = Watched::new();
         std::fs::remove_file(watched.target.absolute()).unwrap();
-        watched.state.rechain(&watched.target.clone()).unwrap();
+        watched.rechain();
         assert!(watched.state.inode.is_none(), "no file, no inode watch");
         std::fs::write(watched.target.absolute(), "back").unwrap();
-        watched.state.rechain(&watched.target.clone()).unwrap();
+        watched.rechain();
         assert!(
             watched.state.inode.is_some(),
             "expected an inode watch again"
