@@ -1067,6 +1067,19 @@ mod tests {
     }
 
     #[test]
+    fn an_inode_event_read_after_the_name_moved_to_another_file_does_not_count() {
+        let mut watched = Watched::new();
+        let inode = watched.inode_watch();
+        // A save renames a new file over the name; the write to the old one
+        // is read before the rename's own event is.
+        let saved = watched.root.join(".target.txt.tmp");
+        std::fs::write(&saved, "saved").unwrap();
+        std::fs::rename(&saved, watched.target.absolute()).unwrap();
+        let outcome = watched.classify(event(inode, EventMask::MODIFY, None));
+        assert_eq!(outcome.signal, None);
+    }
+
+    #[test]
     fn a_missing_file_has_no_inode_watch_until_it_is_back() {
         let mut watched = Watched::new();
         std::fs::remove_file(watched.target.absolute()).unwrap();
