@@ -28,11 +28,14 @@
 //! | through the watched name | hears it | hears it |
 //!
 //! So the name's changes are taken from the directory watch, and the
-//! file's (data, metadata, a writer's close) from the inode watch: a change
-//! heard by both counts once. The directory's report of the file's content
-//! counts only while there is no inode watch: the file is missing, or the
-//! server may not read it (inotify needs read permission on what it
-//! watches), and then a change made through the watched name is still seen.
+//! file's (its data, its metadata) from the inode watch: a change heard by
+//! both counts once. The directory's report of the file's content counts
+//! only while there is no inode watch: the file is missing, or the server
+//! may not read it (inotify needs read permission on what it watches), and
+//! then a change made through the watched name is still seen. A writer's
+//! close is taken from both: it is no change of its own, only the sign that
+//! an operation is over (see [`settle`]), and a second one finds nothing
+//! left to notify.
 //!
 //! When the name comes to point at another inode (an atomic save, a removal
 //! and re-creation, a symlink pointed elsewhere), the inode watch moves to
@@ -46,9 +49,8 @@
 //! and only the removal is a change. A write made through the name between
 //! a change of the name and the moment the inode watch has moved counts for
 //! neither watch; the notification of the name's change, sent after the
-//! move, covers it (for a file created and written at once, that
-//! notification may then wait out the settle window instead of going out
-//! at the writer's close).
+//! move, covers it, and goes out at once when the writer closes the file
+//! (`echo x > target.txt` on a missing file: created, written, closed).
 //!
 //! Both watches share one OS queue (one inotify instance) read by one
 //! thread, so events are handled in the kernel's order: every event that
@@ -65,7 +67,7 @@
 //! |---|---|---|
 //! | `IN_MODIFY` (data written) | the inode | [`Signal::Ongoing`], modified |
 //! | `IN_ATTRIB` (metadata: `chmod`, times) | the inode | [`Signal::Ongoing`], metadata only |
-//! | `IN_CLOSE_WRITE` (a writer closed it) | the inode | [`Signal::Finished`], no change of its own |
+//! | `IN_CLOSE_WRITE` (a writer closed it) | either | [`Signal::Finished`], no change of its own |
 //! | `IN_CREATE` | the directory | [`Signal::Ongoing`], created |
 //! | `IN_DELETE`, `IN_MOVED_FROM` (renamed away) | the directory | [`Signal::Ongoing`], removed |
 //! | `IN_MOVED_TO` (something renamed onto it) | the directory | [`Signal::Finished`], created |
@@ -722,9 +724,12 @@ impl WatchState {
             (Some(inode), Heard::ThroughTheInode) => {
                 Snapshot::of(path).is_some_and(|seen| seen.identity() == inode.identity)
             }
-            // So the directory's report is a second copy (or the report of a
-            // write to a replaced file, through a descriptor still open).
-            (Some(_), Heard::ThroughTheDirectory) => false,
+            // So the directory's report of a change is a second copy (or the
+            // report of a write to a replaced file, through a descriptor
+            // still open). A writer's close is kept: it changes nothing by
+            // itself, but ends an operation whose writes the inode watch,
+            // placed a moment too late, did not hear.
+            (Some(_), Heard::ThroughTheDirectory) => mask == EventMask::CLOSE_WRITE,
             // No inode watch (the file is missing, or may not be read): the
             // directory's report is all there is.
             (None, heard) => heard == Heard::ThroughTheDirectory,
@@ -943,6 +948,15 @@ mod tests {
             (None, modified()),
             "expected (the directory's report, the inode's) of one write"
         );
+    }
+
+    #[test]
+    fn a_writers_close_heard_through_the_directory_still_ends_an_operation() {
+        let mut watched = Watched::new();
+        let directory = watched.directory_watch();
+        let outcome =
+            watched.classify(event(directory, EventMask::CLOSE_WRITE, Some("target.txt")));
+        assert_eq!(outcome.signal, Some(Signal::Finished(None)));
     }
 
     #[test]
