@@ -638,7 +638,8 @@ impl WatchState {
         }
     }
 
-    fn classify(&mut self, event: &Event<&OsStr>, path: &Path) -> Outcome {
+    /// What `event` means for the watch, `path` being the watched path.
+    fn classify(&self, event: &Event<&OsStr>, path: &Path) -> Outcome {
         let mut outcome = Outcome::default();
         if event.mask.contains(EventMask::Q_OVERFLOW) {
             // Events were lost, links included: look at the chain afresh.
@@ -855,7 +856,7 @@ mod tests {
             inode.descriptor.clone()
         }
 
-        fn classify(&mut self, event: Event<&OsStr>) -> Outcome {
+        fn classify(&self, event: Event<&OsStr>) -> Outcome {
             self.state.classify(&event, self.target.absolute())
         }
 
@@ -890,7 +891,7 @@ mod tests {
 
     #[test]
     fn a_lost_events_flag_is_a_change_and_a_reason_to_look_at_the_chain_again() {
-        let mut watched = Watched::new();
+        let watched = Watched::new();
         // The kernel's overflow event carries no watch of ours (wd -1); the
         // mask alone says what it is.
         let any = watched.directory_watch();
@@ -907,7 +908,7 @@ mod tests {
 
     #[test]
     fn an_event_about_another_name_in_the_directory_is_nothing() {
-        let mut watched = Watched::new();
+        let watched = Watched::new();
         let directory = watched.directory_watch();
         let outcome = watched.classify(event(directory, EventMask::MODIFY, Some("target.txt.swp")));
         assert_eq!(outcome.signal, None);
@@ -919,13 +920,39 @@ mod tests {
 
     #[test]
     fn the_removal_of_the_watched_directory_is_a_failure_that_says_so() {
-        let mut watched = Watched::new();
+        let watched = Watched::new();
         let directory = watched.directory_watch();
         let failure = watched
             .classify(event(directory, EventMask::DELETE_SELF, None))
             .failure
             .expect("a failure");
         let expected = format!("the directory {} was removed", watched.root.display());
+        assert!(failure.contains(&expected), "{failure}");
+    }
+
+    #[test]
+    fn the_removal_of_a_directory_on_the_chain_seen_from_its_parent_is_a_failure() {
+        // `link.txt -> sub/target.txt`: the link's directory is watched too,
+        // and hears `sub` go.
+        let watched = Watched::with(|root| {
+            std::fs::create_dir(root.join("sub")).unwrap();
+            std::fs::write(root.join("sub/target.txt"), "").unwrap();
+            std::os::unix::fs::symlink("sub/target.txt", root.join("link.txt")).unwrap();
+            root.join("link.txt")
+        });
+        let parent = watched.directory_watch();
+        let failure = watched
+            .classify(event(
+                parent,
+                EventMask::DELETE | EventMask::ISDIR,
+                Some("sub"),
+            ))
+            .failure
+            .expect("a failure");
+        let expected = format!(
+            "the directory {} was removed",
+            watched.root.join("sub").display()
+        );
         assert!(failure.contains(&expected), "{failure}");
     }
 
@@ -938,7 +965,7 @@ mod tests {
 
     #[test]
     fn the_files_content_is_taken_from_its_inode_watch_alone() {
-        let mut watched = Watched::new();
+        let watched = Watched::new();
         let (directory, inode) = (watched.directory_watch(), watched.inode_watch());
         let from_the_directory =
             watched.classify(event(directory, EventMask::MODIFY, Some("target.txt")));
@@ -952,7 +979,7 @@ mod tests {
 
     #[test]
     fn a_writers_close_heard_through_the_directory_still_ends_an_operation() {
-        let mut watched = Watched::new();
+        let watched = Watched::new();
         let directory = watched.directory_watch();
         let outcome =
             watched.classify(event(directory, EventMask::CLOSE_WRITE, Some("target.txt")));
@@ -1071,7 +1098,7 @@ mod tests {
 
     #[test]
     fn an_inode_event_counts_only_while_the_name_leads_to_that_inode() {
-        let mut watched = Watched::new();
+        let watched = Watched::new();
         let inode = watched.inode_watch();
         // `rm target.txt`: the inode hears that it lost a link, before the
         // directory hears that the name is gone.
@@ -1082,7 +1109,7 @@ mod tests {
 
     #[test]
     fn an_inode_event_read_after_the_name_moved_to_another_file_does_not_count() {
-        let mut watched = Watched::new();
+        let watched = Watched::new();
         let inode = watched.inode_watch();
         // A save renames a new file over the name; the write to the old one
         // is read before the rename's own event is.
