@@ -64,9 +64,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
-use tokio::sync::watch;
 
 use crate::console::{Console, ConsoleEvent};
+use crate::lock::lock;
 use crate::protocol::{Message, Protocol};
 use crate::watch::{Change, FileWatch, Target, WatchError};
 
@@ -96,11 +96,14 @@ pub trait Outbox: Send + Sync {
 /// clone; clones share the watch.
 #[derive(Debug, Clone)]
 pub struct Notifier {
-    shared: Arc<Shared>,
+    state: Arc<NotifierState>,
 }
 
+/// What every handle on one notifier shares: [`Notifier`]'s clones, its
+/// [`Feed`], every [`Subscription`], the OS watch's callback (weakly) and
+/// the helper tasks (weakly).
 #[derive(Debug)]
-struct Shared {
+struct NotifierState {
     source: Source,
     protocol: Protocol,
     /// The zone plain-text notifications are dated in.
@@ -110,7 +113,8 @@ struct Shared {
     /// The latest notification: read by a subscriber's task when the fast
     /// road could not deliver, and at subscription.
     latest: Mutex<Notification>,
-    state: Mutex<WatchState>,
+    /// The OS watch, and how many subscribers need it.
+    watch: Mutex<SharedWatch>,
     /// Every greeted subscriber, for the fast road, in shards (joined in
     /// turn) so that several threads can write them at once.
     outboxes: [Mutex<Outboxes>; SHARDS],
@@ -122,7 +126,7 @@ struct Shared {
     helpers: usize,
     /// The latest round of offers, for the helpers to join: a watch
     /// channel, since each helper wants the latest round and only that.
-    rounds: watch::Sender<Option<Arc<Round>>>,
+    rounds: tokio::sync::watch::Sender<Option<Arc<Round>>>,
     helpers_started: std::sync::Once,
 }
 
@@ -143,14 +147,14 @@ enum Source {
 /// stream reader holds it. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Feed {
-    shared: Arc<Shared>,
+    state: Arc<NotifierState>,
 }
 
 impl Feed {
     /// Tells every subscriber of the notifier about `change`, exactly as an
     /// OS watch's report would.
     pub fn publish(&self, change: Change) {
-        self.shared.publish(change);
+        self.state.publish(change);
     }
 }
 
@@ -241,16 +245,19 @@ impl std::fmt::Debug for dyn Outbox {
     }
 }
 
+/// The one OS watch every subscriber shares: placed by the first, released
+/// by the last.
 #[derive(Debug, Default)]
-struct WatchState {
+struct SharedWatch {
     subscribers: usize,
-    os_watch: Option<FileWatch>,
+    /// The OS watch, while anyone listens (never, for a fed notifier).
+    placed: Option<FileWatch>,
     /// Bumped each time an OS watch is placed, so that a report still in
     /// flight from a released watch is recognised and dropped.
     generation: u64,
 }
 
-impl WatchState {
+impl SharedWatch {
     /// A new generation number, for an OS watch about to be placed.
     fn next_generation(&mut self) -> u64 {
         self.generation += 1;
@@ -258,11 +265,9 @@ impl WatchState {
     }
 }
 
-impl Shared {
-    /// The state, even if a thread panicked while holding the lock: every
-    /// update below leaves it consistent, so there is nothing to recover.
-    fn state(&self) -> MutexGuard<'_, WatchState> {
-        lock(&self.state)
+impl NotifierState {
+    fn watch(&self) -> MutexGuard<'_, SharedWatch> {
+        lock(&self.watch)
     }
 
     fn publish(&self, change: Change) {
@@ -329,7 +334,7 @@ impl Notifier {
     pub fn fed(file: &str, protocol: Protocol, zone: TimeZone, console: Console) -> (Self, Feed) {
         let notifier = Self::with_source(Source::Feed, file, protocol, zone, console);
         let feed = Feed {
-            shared: Arc::clone(&notifier.shared),
+            state: Arc::clone(&notifier.state),
         };
         (notifier, feed)
     }
@@ -358,19 +363,19 @@ impl Notifier {
         });
         let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
         Notifier {
-            shared: Arc::new(Shared {
+            state: Arc::new(NotifierState {
                 source,
                 protocol,
                 zone,
                 console,
                 greeting,
                 latest,
-                state: Mutex::new(WatchState::default()),
+                watch: Mutex::new(SharedWatch::default()),
                 outboxes: Default::default(),
                 greeted: AtomicUsize::new(0),
                 next_subscriber: AtomicU64::new(0),
                 helpers: helpers_for(cores),
-                rounds: watch::Sender::new(None),
+                rounds: tokio::sync::watch::Sender::new(None),
                 helpers_started: std::sync::Once::new(),
             }),
         }
@@ -378,7 +383,7 @@ impl Notifier {
 
     /// The watched target; `None` for a notifier fed by a stream.
     pub fn target(&self) -> Option<&Target> {
-        match &self.shared.source {
+        match &self.state.source {
             Source::File { target, .. } => Some(target),
             Source::Feed => None,
         }
@@ -386,7 +391,7 @@ impl Notifier {
 
     /// The protocol subscribers are spoken to in.
     pub fn protocol(&self) -> Protocol {
-        self.shared.protocol
+        self.state.protocol
     }
 
     /// Adds a subscriber, placing the OS watch if it is the first (a fed
@@ -400,73 +405,73 @@ impl Notifier {
     /// two and starts the watch's thread); it happens once per quiet period,
     /// not once per subscriber.
     pub fn subscribe(&self) -> Result<Subscription, WatchError> {
-        let mut state = self.shared.state();
+        let mut watch = self.state.watch();
         if let (
             Source::File {
                 target,
                 settle_window,
             },
             None,
-        ) = (&self.shared.source, &state.os_watch)
+        ) = (&self.state.source, &watch.placed)
         {
-            let generation = state.next_generation();
-            // A weak reference: the watch lives inside `Shared`, so a strong
-            // one would keep `Shared` alive forever.
-            let shared: Weak<Shared> = Arc::downgrade(&self.shared);
+            let generation = watch.next_generation();
+            // A weak reference: the watch lives inside the state, so a
+            // strong one would keep the state alive forever.
+            let state: Weak<NotifierState> = Arc::downgrade(&self.state);
             let window = *settle_window;
-            let os_watch = FileWatch::start(target, window, move |report| {
-                let Some(shared) = shared.upgrade() else {
+            let placed = FileWatch::start(target, window, move |report| {
+                let Some(state) = state.upgrade() else {
                     return;
                 };
-                if shared.state().generation != generation {
+                if state.watch().generation != generation {
                     return;
                 }
                 match report {
-                    Ok(change) => shared.publish(change),
-                    Err(error) => shared
+                    Ok(change) => state.publish(change),
+                    Err(error) => state
                         .console
                         .say(ConsoleEvent::WatchFailed(error.to_string())),
                 }
             })?;
-            state.os_watch = Some(os_watch);
+            watch.placed = Some(placed);
         }
-        state.subscribers += 1;
+        watch.subscribers += 1;
         // Read while the lock is held, after the watch is in place: every
         // change the watch reports from now on has a higher number, and is
         // owed to this subscriber.
-        let seen_at_start = lock(&self.shared.latest).seq;
-        drop(state);
-        self.shared.helpers_started.call_once(|| {
-            for _ in 0..self.shared.helpers {
+        let seen_at_start = lock(&self.state.latest).seq;
+        drop(watch);
+        self.state.helpers_started.call_once(|| {
+            for _ in 0..self.state.helpers {
                 tokio::spawn(help(
-                    Arc::downgrade(&self.shared),
-                    self.shared.rounds.subscribe(),
+                    Arc::downgrade(&self.state),
+                    self.state.rounds.subscribe(),
                 ));
             }
         });
         Ok(Subscription {
-            shard: (self.shared.next_subscriber.fetch_add(1, Ordering::Relaxed) % SHARDS as u64)
+            shard: (self.state.next_subscriber.fetch_add(1, Ordering::Relaxed) % SHARDS as u64)
                 as usize,
             slot: None,
             seen_at_start,
-            shared: Arc::clone(&self.shared),
+            state: Arc::clone(&self.state),
         })
     }
 
     /// How many subscriptions are alive.
     pub fn subscriber_count(&self) -> usize {
-        self.shared.state().subscribers
+        self.state.watch().subscribers
     }
 
     /// Whether the OS watch is in place.
     pub fn is_watching(&self) -> bool {
-        self.shared.state().os_watch.is_some()
+        self.state.watch().placed.is_some()
     }
 
     /// Wakes every greeted subscriber's task, so that each notices a
     /// shutdown the server has just signalled.
     pub fn wake_all(&self) {
-        for shard in &self.shared.outboxes {
+        for shard in &self.state.outboxes {
             for outbox in lock(shard).iter() {
                 outbox.wake();
             }
@@ -475,7 +480,7 @@ impl Notifier {
 
     /// The latest notification (seq 0 before the first change).
     pub fn latest(&self) -> Notification {
-        lock(&self.shared.latest).clone()
+        lock(&self.state.latest).clone()
     }
 }
 
@@ -490,18 +495,18 @@ pub struct Subscription {
     /// The sequence number current when the subscription began: what the
     /// subscriber has, in effect, already seen.
     seen_at_start: u64,
-    shared: Arc<Shared>,
+    state: Arc<NotifierState>,
 }
 
 impl Subscription {
     /// The greeting line, in the server's protocol.
     pub fn greeting(&self) -> Arc<[u8]> {
-        Arc::clone(&self.shared.greeting)
+        Arc::clone(&self.state.greeting)
     }
 
     /// The latest notification (sequence number 0 before any change).
     pub fn latest(&self) -> Notification {
-        lock(&self.shared.latest).clone()
+        lock(&self.state.latest).clone()
     }
 
     /// The sequence number current when the subscription began: nothing up
@@ -514,11 +519,11 @@ impl Subscription {
     /// greeting is written: from then on notifications may be written from
     /// the publishing thread. Attaching again replaces the earlier outbox.
     pub fn attach(&mut self, outbox: Arc<dyn Outbox>) {
-        let mut shard = lock(&self.shared.outboxes[self.shard]);
+        let mut shard = lock(&self.state.outboxes[self.shard]);
         match self.slot.take() {
             Some(slot) => shard.remove(slot),
             None => {
-                self.shared.greeted.fetch_add(1, Ordering::Relaxed);
+                self.state.greeted.fetch_add(1, Ordering::Relaxed);
             }
         }
         self.slot = Some(shard.insert(outbox));
@@ -528,14 +533,14 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(slot) = self.slot {
-            lock(&self.shared.outboxes[self.shard]).remove(slot);
-            self.shared.greeted.fetch_sub(1, Ordering::Relaxed);
+            lock(&self.state.outboxes[self.shard]).remove(slot);
+            self.state.greeted.fetch_sub(1, Ordering::Relaxed);
         }
         let released = {
-            let mut state = self.shared.state();
-            state.subscribers -= 1;
-            if state.subscribers == 0 {
-                state.os_watch.take()
+            let mut watch = self.state.watch();
+            watch.subscribers -= 1;
+            if watch.subscribers == 0 {
+                watch.placed.take()
             } else {
                 None
             }
@@ -546,26 +551,21 @@ impl Drop for Subscription {
     }
 }
 
-/// Locks `mutex`, even if a thread panicked while holding it: every update
-/// in this module leaves its data consistent.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// A helper task: joins each new round of offers. It holds the notifier
 /// only weakly, and ends once the notifier is gone (with it goes the
 /// sending side of `rounds`).
-async fn help(shared: Weak<Shared>, mut rounds: watch::Receiver<Option<Arc<Round>>>) {
+async fn help(
+    state: Weak<NotifierState>,
+    mut rounds: tokio::sync::watch::Receiver<Option<Arc<Round>>>,
+) {
     while rounds.changed().await.is_ok() {
         let round = rounds.borrow_and_update().clone();
-        let Some(shared) = shared.upgrade() else {
+        let Some(state) = state.upgrade() else {
             return;
         };
         // A round whose shards are all taken already costs one look.
         if let Some(round) = round {
-            round.offer(&shared.outboxes);
+            round.offer(&state.outboxes);
         }
     }
 }

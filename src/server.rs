@@ -433,10 +433,12 @@ pub fn bind_unix(path: impl AsRef<Path>) -> Result<Listener, BindError> {
 }
 // ANCHOR_END: bind_unix
 
-/// What every accept loop and subscriber task shares.
-struct Shared {
+/// A running server's state, shared by its accept loops and subscriber
+/// tasks.
+struct ServerState {
     notifier: Notifier,
     config: Config,
+    /// The line a subscriber gets when the server is full.
     refusal: Arc<[u8]>,
     /// One permit per subscriber: `try_acquire` failing means the server is
     /// full. The permit moves into the subscriber's task and is released
@@ -466,7 +468,7 @@ pub async fn run(
         ))
         .into_bytes()
         .into();
-    let shared = Arc::new(Shared {
+    let server = Arc::new(ServerState {
         slots: Arc::new(Semaphore::new(config.max_subscribers)),
         notifier,
         config,
@@ -476,26 +478,26 @@ pub async fn run(
     });
     let mut accept_loops = tokio::task::JoinSet::new();
     for listener in listeners {
-        accept_loops.spawn(accept_loop(listener, Arc::clone(&shared)));
+        accept_loops.spawn(accept_loop(listener, Arc::clone(&server)));
     }
     shutdown.await;
-    shared.shutdown.cancel();
+    server.shutdown.cancel();
     // Subscribers wait on their own wake-up, not on the token: wake them.
-    shared.notifier.wake_all();
+    server.notifier.wake_all();
     // The accept loops end on cancellation and drop their listeners.
     while accept_loops.join_next().await.is_some() {}
-    shared.subscribers.close();
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, shared.subscribers.wait()).await;
+    server.subscribers.close();
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, server.subscribers.wait()).await;
 }
 
 // ANCHOR: accept_loop
-async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
-    let console = &shared.config.console;
+async fn accept_loop(listener: Listener, server: Arc<ServerState>) {
+    let console = &server.config.console;
     let mut failures = AcceptFailures::default();
     loop {
         let count_due = failures.count_due();
         let accepted = tokio::select! {
-            () = shared.shutdown.cancelled() => return,
+            () = server.shutdown.cancelled() => return,
             accepted = listener.accept() => accepted,
             // Repeats of a failure are counted, and the count told once a
             // second at most.
@@ -507,14 +509,14 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
         match accepted {
             Ok(accepted) => {
                 failures.succeeded();
-                start_subscriber(accepted, &shared);
+                start_subscriber(accepted, &server);
             }
             Err(error) => {
                 // Out of file descriptors, most often: wait a little before
                 // trying again instead of spinning.
                 let pause = failures.failed(error.to_string(), Instant::now(), console);
                 tokio::select! {
-                    () = shared.shutdown.cancelled() => return,
+                    () = server.shutdown.cancelled() => return,
                     () = tokio::time::sleep(pause) => {}
                 }
             }
@@ -601,29 +603,29 @@ impl AcceptFailures {
 }
 
 /// Sets a new subscriber's socket options and starts its task.
-fn start_subscriber(accepted: Accepted, shared: &Arc<Shared>) {
+fn start_subscriber(accepted: Accepted, server: &Arc<ServerState>) {
     if let Err(error) = accepted.set_subscriber_options() {
         let reason = error.to_string();
-        shared
+        server
             .config
             .console
             .say(ConsoleEvent::SocketOptionsFailed(reason));
     }
-    let tasks = &shared.subscribers;
+    let tasks = &server.subscribers;
     match accepted {
-        Accepted::Tcp(stream) => tasks.spawn(subscriber(stream, Arc::clone(shared))),
-        Accepted::Unix(stream) => tasks.spawn(subscriber(stream, Arc::clone(shared))),
+        Accepted::Tcp(stream) => tasks.spawn(subscriber(stream, Arc::clone(server))),
+        Accepted::Unix(stream) => tasks.spawn(subscriber(stream, Arc::clone(server))),
     };
 }
 
 /// Writes one last line and closes. Best effort: a peer that does not read
 /// is not waited for beyond the write timeout.
-async fn say_goodbye<S: Socket>(stream: &S, line: &[u8], shared: &Shared) {
+async fn say_goodbye<S: Socket>(stream: &S, line: &[u8], server: &ServerState) {
     let written =
-        connection::write_all(stream, line, shared.config.write_timeout, &shared.shutdown).await;
+        connection::write_all(stream, line, server.config.write_timeout, &server.shutdown).await;
     if written.is_ok() {
         if let Err(error) = stream.shutdown_write() {
-            report_failure(&error, &shared.config.console);
+            report_failure(&error, &server.config.console);
         }
     }
 }
@@ -653,24 +655,24 @@ fn report_failure(error: &io::Error, console: &Console) {
 /// The checks that need no waiting happen before the future is built, and
 /// the rare paths (refusing, failing to watch) are boxed, so that the future
 /// every connected subscriber keeps is little more than [`connection::serve`]'s.
-fn subscriber<S: Socket>(stream: S, shared: Arc<Shared>) -> impl Future<Output = ()> + Send {
-    let console = &shared.config.console;
-    let Ok(slot) = Arc::clone(&shared.slots).try_acquire_owned() else {
+fn subscriber<S: Socket>(stream: S, server: Arc<ServerState>) -> impl Future<Output = ()> + Send {
+    let console = &server.config.console;
+    let Ok(slot) = Arc::clone(&server.slots).try_acquire_owned() else {
         console.say(ConsoleEvent::SubscriberRefused {
-            limit: shared.config.max_subscribers,
+            limit: server.config.max_subscribers,
         });
         return Either::Left(Box::pin(async move {
-            say_goodbye(&stream, &shared.refusal, &shared).await;
+            say_goodbye(&stream, &server.refusal, &server).await;
         }) as Pin<Box<dyn Future<Output = ()> + Send>>);
     };
-    let subscription = match shared.notifier.subscribe() {
+    let subscription = match server.notifier.subscribe() {
         Ok(subscription) => subscription,
         Err(error) => {
             let reason = error.to_string();
-            let line = shared.notifier.protocol().render_error(&reason);
+            let line = server.notifier.protocol().render_error(&reason);
             console.say(ConsoleEvent::WatchFailed(reason));
             return Either::Left(Box::pin(async move {
-                say_goodbye(&stream, line.as_bytes(), &shared).await;
+                say_goodbye(&stream, line.as_bytes(), &server).await;
             }));
         }
     };
@@ -678,18 +680,18 @@ fn subscriber<S: Socket>(stream: S, shared: Arc<Shared>) -> impl Future<Output =
     let serving = connection::serve(
         stream,
         subscription,
-        shared.config.write_timeout,
-        shared.shutdown.clone(),
+        server.config.write_timeout,
+        server.shutdown.clone(),
     );
     // `map` rather than an `async` block awaiting `serving`: a block would
     // hold the future twice (captured, then pinned for the await).
     Either::Right(serving.map(move |ending| {
         // The slot is freed only once the connection is over.
         drop(slot);
-        let console = &shared.config.console;
+        let console = &server.config.console;
         match ending {
             Ending::TooSlow => console.say(ConsoleEvent::SubscriberTooSlow {
-                timeout_ms: shared.config.write_timeout.as_millis() as u64,
+                timeout_ms: server.config.write_timeout.as_millis() as u64,
             }),
             Ending::Failed(error) => report_failure(&error, console),
             Ending::PeerClosed | Ending::Shutdown => {}
@@ -756,8 +758,8 @@ mod tests {
         (console, heard)
     }
 
-    fn shared_for_one(notifier: Notifier, console: Console) -> Arc<Shared> {
-        Arc::new(Shared {
+    fn server_for_one(notifier: Notifier, console: Console) -> Arc<ServerState> {
+        Arc::new(ServerState {
             slots: Arc::new(Semaphore::new(1)),
             notifier,
             config: Config {
@@ -799,20 +801,20 @@ mod tests {
         let (_directory, notifier) =
             crate::notifier::testing::notifier_on_a_temp_file(crate::protocol::Protocol::Text);
         let (console, heard) = recording_console();
-        let shared = shared_for_one(notifier, console);
+        let server = server_for_one(notifier, console);
         let (ours, mut theirs) = tokio::net::UnixStream::pair().unwrap();
         let socket = SharedSocket {
             shutdown_fails_with: Some(io::ErrorKind::InvalidInput),
             ..SharedSocket::new(&Arc::new(ours))
         };
-        let task = tokio::spawn(subscriber(socket, Arc::clone(&shared)));
+        let task = tokio::spawn(subscriber(socket, Arc::clone(&server)));
         let mut greeting = [0u8; 256];
         let read = tokio::io::AsyncReadExt::read(&mut theirs, &mut greeting)
             .await
             .unwrap();
         assert!(read > 0, "expected the greeting, got end of file");
-        shared.shutdown.cancel();
-        shared.notifier.wake_all();
+        server.shutdown.cancel();
+        server.notifier.wake_all();
         tokio::time::timeout(Duration::from_secs(10), task)
             .await
             .expect("the subscriber's task should end at shutdown")
@@ -959,7 +961,7 @@ mod tests {
     async fn an_idle_subscribers_task_fits_tokios_256_byte_cell() {
         let (_directory, notifier) =
             crate::notifier::testing::notifier_on_a_temp_file(crate::protocol::Protocol::Json);
-        let shared = shared_for_one(notifier, Console::silent());
+        let server = server_for_one(notifier, Console::silent());
         let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
         let _peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
             .await
@@ -967,9 +969,9 @@ mod tests {
         let (stream, _) = listener.accept().await.unwrap();
 
         // What `accept_loop` hands to tokio: the subscriber, tracked.
-        let task = shared
+        let task = server
             .subscribers
-            .track_future(subscriber(stream, Arc::clone(&shared)));
+            .track_future(subscriber(stream, Arc::clone(&server)));
         let size = std::mem::size_of_val(&task);
         assert!(
             size <= 144,

@@ -74,6 +74,7 @@ use socket2::SockRef;
 use tokio::net::{TcpStream, UnixStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::lock::lock;
 use crate::notifier::{Notification, Outbox, Subscription};
 use delivery::{Delivery, Job};
 
@@ -185,8 +186,7 @@ struct Subscriber<S> {
 
 impl<S> Subscriber<S> {
     fn delivery(&self) -> MutexGuard<'_, Delivery> {
-        // Every update leaves the record consistent.
-        self.delivery.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.delivery)
     }
 }
 

@@ -32,7 +32,7 @@
 //! their changes (ids stay ordered, since each goes above the newest it
 //! finds), but an edge greets with one name.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -41,6 +41,7 @@ use tokio::sync::Notify;
 use super::{Backoff, DEFAULT_MAXLEN, Entry, EntryId, Outage, StreamAddress};
 use super::{entries_of, newest_entry, reason_of};
 use crate::console::{Console, ConsoleEvent};
+use crate::lock::lock;
 use crate::notifier::{Notification, Notifier, Outbox, Subscription};
 use crate::watch::{Change, WatchError};
 
@@ -330,12 +331,6 @@ fn is_id_too_low(error: &redis::RedisError) -> bool {
     error
         .detail()
         .is_some_and(|detail| detail.contains("equal or smaller"))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
