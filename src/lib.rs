@@ -16,8 +16,8 @@
 //! |---|---|---|
 //! | [`protocol`] | the messages, their plain-text and JSON shapes, dates | 1, 3 |
 //! | [`watch`] | turning the OS's file events into changes | 1, 9 |
-//! | [`notifier`] | one shared OS watch and the fan-out of the latest change | 1, 9 |
-//! | [`connection`] | one subscriber's life: greet, notify, discard input | 1, 2 |
+//! | [`notifier`] | one shared OS watch (or an edge's feed) and the fan-out of the latest change | 1, 9, 12 |
+//! | [`connection`] | one subscriber's life: greet, notify, discard input; how the notifier and its task share its socket | 1, 2, 9 |
 //! | [`server`] | listeners (TCP, Unix), the connection limit, shutdown | 1, 2, 9 |
 //! | [`console`] | what the server logs for its operator | 1 |
 //! | [`ldj`] | framing bytes into lines and lines into messages | 5, 6 |

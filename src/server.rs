@@ -451,9 +451,10 @@ struct ServerState {
 /// Serves subscribers on `listeners` until `shutdown` completes, then closes
 /// every connection cleanly and returns.
 ///
-/// Shutdown stops accepting, tells every subscriber's task to end (each sends
-/// its end of file), waits up to [`SHUTDOWN_GRACE`] for them, and drops the
-/// listeners, which removes a Unix socket file.
+/// Shutdown tells every subscriber's task to end (each sends its end of
+/// file), stops accepting and drops the listeners (which removes a Unix
+/// socket file), then waits up to [`SHUTDOWN_GRACE`] for the subscribers'
+/// tasks to finish.
 pub async fn run(
     listeners: Vec<Listener>,
     notifier: Notifier,
