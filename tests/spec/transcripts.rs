@@ -488,6 +488,51 @@ mod steps {
     }
 }
 
+/// Chapter 9: changes made through a second name of the file, a hard link
+/// in another directory, as the chapter has the reader make them in a
+/// second terminal while `nc` listens in a third. The link is made before
+/// the server starts, as the chapter does (making it later is a change of
+/// its own: the file's count of names goes up). One line each for an
+/// append and a `chmod` through the link and for an atomic save; then
+/// nothing for an append through the link, which now leads to the old
+/// file; then one line for a touch of the new one.
+#[rstest]
+fn chapter_9_changes_through_another_name(target: TargetFile) {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+
+    let elsewhere = target.dir().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    let hard = elsewhere.join("hard.txt");
+    fs::hard_link(target.path(), &hard).unwrap();
+    let server = TestServer::start_in(
+        Some(target.dir()),
+        "net-watcher",
+        &["target.txt", "--port", "0"],
+    );
+    let append_through_the_link = || {
+        let mut file = fs::OpenOptions::new().append(true).open(&hard).unwrap();
+        file.write_all(b"x\n").unwrap();
+    };
+    let mut nc = server.connect();
+    let mut session = nc_command();
+    session.push_str(&nc.next_line("the greeting"));
+
+    append_through_the_link();
+    session.push_str(&nc.next_line("the append through the link"));
+    fs::set_permissions(&hard, fs::Permissions::from_mode(0o600)).unwrap();
+    session.push_str(&nc.next_line("the chmod through the link"));
+    let saved = target.dir().join("target.tmp");
+    fs::write(&saved, "new\n").unwrap();
+    fs::rename(&saved, target.path()).unwrap();
+    session.push_str(&nc.next_line("the atomic save"));
+    append_through_the_link();
+    nc.expect_silence("an append through the link, which leads to the old file now");
+    target.touch();
+    session.push_str(&nc.next_line("the touch of the new file"));
+    check("fixtures/transcripts/09-another-name-session.txt", &session);
+}
+
 /// Chapter 10: three people in the chat, each in a terminal of their own,
 /// and the chat's console. The chat listens on port 0 here; the chapter
 /// shows its default port, 60301.
