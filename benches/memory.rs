@@ -24,7 +24,7 @@ use net_watcher::console::Console;
 use net_watcher::notifier::Notifier;
 use net_watcher::protocol::Protocol;
 use net_watcher::server::{self, Config};
-use net_watcher::watch::Target;
+use net_watcher::watching::Target;
 
 use common::results::{MemoryRow, Run, csv_dir, tenth, write as write_csv};
 

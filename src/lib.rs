@@ -15,7 +15,7 @@
 //! | module | owns | chapter |
 //! |---|---|---|
 //! | [`protocol`] | the messages, their plain-text and JSON shapes, dates | 1, 3 |
-//! | [`watch`] | turning the OS's file events into changes | 1, 9 |
+//! | [`watching`] | turning the OS's file events into changes | 1, 9 |
 //! | [`notifier`] | one shared OS watch (or an edge's feed) and the fan-out of the latest change | 1, 9, 12 |
 //! | [`connection`] | one subscriber's life: greet, notify, discard input; how the notifier and its task share its socket | 1, 2, 9 |
 //! | [`server`] | listeners (TCP, Unix), the connection limit, shutdown | 1, 2, 9 |
@@ -41,7 +41,7 @@
 //!    │  symlink on the path
 //!    ▼
 //!  watch      classify (the name's changes from the directory, the file's
-//!    │        from its inode), then settle (watch::settle), on that thread:
+//!    │        from its inode), then settle (watching::settle), on that thread:
 //!    │        a finished operation is reported at once; a burst that may go
 //!    │        on waits for a small keeper task to fire its deadline
 //!    │  Change { kind, timestamp }
@@ -61,13 +61,13 @@
 //! there on the road is the same.
 //!
 //! The first sketch of this design handed each event to a tokio task, which
-//! published on a `watch` channel that woke every subscriber's task. It was
-//! simple, and measured slow: each hand-off between threads cost about
-//! 200 µs on a 2-core virtual machine, and ten thousand subscribers meant
-//! ten thousand task wake-ups per change. Deciding and writing on the
-//! thread that hears the change, and waking only the tasks that are owed a
-//! line, took the latency at one subscriber from about 1.4x to between 0.4x
-//! and 0.7x the book's Node server (see `BENCHMARKS.md`).
+//! published on a `tokio::sync::watch` channel that woke every subscriber's
+//! task. It was simple, and measured slow: each hand-off between threads
+//! cost about 200 µs on a 2-core virtual machine, and ten thousand
+//! subscribers meant ten thousand task wake-ups per change. Deciding and
+//! writing on the thread that hears the change, and waking only the tasks
+//! that are owed a line, took the latency at one subscriber from about 1.4x
+//! to between 0.4x and 0.7x the book's Node server (see `BENCHMARKS.md`).
 #![deny(missing_docs)]
 
 pub mod client;
@@ -81,7 +81,7 @@ pub mod notifier;
 pub mod protocol;
 pub mod relay;
 pub mod server;
-pub mod watch;
+pub mod watching;
 
 /// The course's Rust examples, compiled and run as doctests: every Rust block
 /// in `chapters/` that is not an excerpt of this crate's source (those are

@@ -75,7 +75,7 @@ use jiff::tz::TimeZone;
 use crate::console::{Console, ConsoleEvent};
 use crate::lock::lock;
 use crate::protocol::{Message, Protocol};
-use crate::watch::{Change, FileWatch, Target, WatchError};
+use crate::watching::{Change, FileWatch, Target, WatchError};
 
 /// The latest change, rendered for the wire.
 #[derive(Debug, Clone)]
@@ -314,7 +314,7 @@ impl Notifier {
     /// A notifier for `target`, speaking `protocol` (plain text dates each
     /// change in `zone`; see [`crate::protocol::reader_time_zone`]),
     /// settling bursts of OS events over `settle_window` (see
-    /// [`crate::watch::settle`]). No OS watch is placed until the first
+    /// [`crate::watching::settle`]). No OS watch is placed until the first
     /// [`Notifier::subscribe`].
     pub fn new(
         target: Target,

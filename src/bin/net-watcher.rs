@@ -19,7 +19,7 @@ use net_watcher::relay::edge::StreamReader;
 use net_watcher::relay::publisher::{self, PublishConfig};
 use net_watcher::relay::{DEFAULT_MAXLEN, StreamAddress};
 use net_watcher::server::{self, Config, DEFAULT_PORT};
-use net_watcher::watch::{Target, settle};
+use net_watcher::watching::{Target, settle};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// Watch a file and tell every connected subscriber, over TCP or a Unix

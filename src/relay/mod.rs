@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use redis::Value;
 
-use crate::watch::{Change, ChangeKind};
+use crate::watching::{Change, ChangeKind};
 
 /// How many entries a publisher keeps in the stream by default (`MAXLEN ~`,
 /// so Redis may keep a few more: it trims whole blocks of entries).

@@ -43,7 +43,7 @@ use super::{entries_of, newest_entry, reason_of};
 use crate::console::{Console, ConsoleEvent};
 use crate::lock::lock;
 use crate::notifier::{Notification, Notifier, Outbox, Subscription};
-use crate::watch::{Change, WatchError};
+use crate::watching::{Change, WatchError};
 
 /// How long Redis may take to answer one command before the publisher
 /// counts it as gone (a cut network sends no reset).
@@ -336,7 +336,7 @@ fn is_id_too_low(error: &redis::RedisError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::watch::ChangeKind;
+    use crate::watching::ChangeKind;
     use pretty_assertions::assert_eq;
 
     fn notification(seq: u64, timestamp: u64) -> Notification {

@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 use net_watcher::console::Console;
 use net_watcher::notifier::{Notification, Notifier, Outbox, SPLIT_FAN_OUT_AT, Subscription};
 use net_watcher::protocol::Protocol;
-use net_watcher::watch::Target;
+use net_watcher::watching::Target;
 use rstest::rstest;
 use tokio::sync::Notify;
 

@@ -487,7 +487,7 @@ mod an_edges_notifier {
 
     use net_watcher::console::ConsoleEvent;
     use net_watcher::protocol::now_millis;
-    use net_watcher::watch::{Change, ChangeKind};
+    use net_watcher::watching::{Change, ChangeKind};
 
     use crate::support::in_process::{InProcessServer, Options};
 

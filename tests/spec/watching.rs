@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use net_watcher::console::ConsoleEvent;
 use net_watcher::protocol::Protocol;
-use net_watcher::watch::settle::DEFAULT_WINDOW;
+use net_watcher::watching::settle::DEFAULT_WINDOW;
 use rstest::rstest;
 use tempfile::TempDir;
 

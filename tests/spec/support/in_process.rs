@@ -11,7 +11,7 @@ use net_watcher::console::{Console, ConsoleEvent};
 use net_watcher::notifier::{Feed, Notifier};
 use net_watcher::protocol::Protocol;
 use net_watcher::server::{self, Config, Listener};
-use net_watcher::watch::{Target, settle};
+use net_watcher::watching::{Target, settle};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{mpsc, oneshot};
