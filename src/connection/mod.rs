@@ -174,8 +174,9 @@ impl Wake {
 /// people type at `nc` is a few bytes at a time.
 const DISCARD_CHUNK: usize = 64;
 
-/// A subscriber as the notifier's fast road sees it.
-struct Subscriber<S> {
+/// A subscriber's outbox: its socket, which the notifier writes each line to
+/// directly (the fast road), and how far the latest line's delivery got.
+struct SocketOutbox<S> {
     socket: S,
     delivery: Mutex<Delivery>,
     /// Wakes the subscriber's task when the fast road could not deliver, or
@@ -184,13 +185,13 @@ struct Subscriber<S> {
     wake: Wake,
 }
 
-impl<S> Subscriber<S> {
+impl<S> SocketOutbox<S> {
     fn delivery(&self) -> MutexGuard<'_, Delivery> {
         lock(&self.delivery)
     }
 }
 
-impl<S: Socket> Outbox for Subscriber<S> {
+impl<S: Socket> Outbox for SocketOutbox<S> {
     fn wake(&self) {
         self.wake.wake();
     }
@@ -225,7 +226,7 @@ pub fn serve<S: Socket>(
 ) -> impl Future<Output = Ending> + Send {
     // Built before the `async` block, so that the block keeps only the
     // `Arc`, not the socket it was built from as well.
-    let subscriber = Arc::new(Subscriber {
+    let subscriber = Arc::new(SocketOutbox {
         socket,
         delivery: Mutex::new(Delivery::new(subscription.seen_at_start())),
         wake: Wake::default(),
@@ -275,7 +276,7 @@ pub fn serve<S: Socket>(
 /// The server needs nothing from subscribers, but what they type must be
 /// read, or it piles up in the kernel's buffers and closing the socket
 /// would then send a reset instead of a clean end of file.
-fn news_or_input<S: Socket>(subscriber: &Subscriber<S>) -> impl Future<Output = Option<Ending>> {
+fn news_or_input<S: Socket>(subscriber: &SocketOutbox<S>) -> impl Future<Output = Option<Ending>> {
     std::future::poll_fn(|cx| {
         if subscriber.wake.poll_take(cx).is_ready() {
             return Poll::Ready(None);
@@ -288,7 +289,7 @@ fn news_or_input<S: Socket>(subscriber: &Subscriber<S>) -> impl Future<Output = 
 /// and sends our end of file unless the socket failed. If that fails, the
 /// connection ends as failed.
 fn end<S: Socket>(
-    subscriber: &Subscriber<S>,
+    subscriber: &SocketOutbox<S>,
     subscription: Subscription,
     ending: Ending,
 ) -> Ending {
@@ -312,7 +313,7 @@ fn end<S: Socket>(
 /// Writes `job` as an owned, boxed future; once its line is written whole,
 /// its notification counts as delivered and the fast road may write again.
 fn write_owned<S: Socket>(
-    subscriber: &Arc<Subscriber<S>>,
+    subscriber: &Arc<SocketOutbox<S>>,
     job: Job,
     write_timeout: Duration,
     shutdown: &CancellationToken,

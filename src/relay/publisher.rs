@@ -80,13 +80,13 @@ impl PublishConfig {
 /// task, and the task's wake-up.
 #[derive(Debug, Default)]
 struct StreamOutbox {
-    pending: Mutex<Pending>,
+    pending: Mutex<NewestChange>,
     wake: Notify,
 }
 
 /// The slot, and the number of the newest notification put in it.
 #[derive(Debug, Default)]
-struct Pending {
+struct NewestChange {
     seq: u64,
     change: Option<Change>,
 }
@@ -103,7 +103,7 @@ impl Outbox for StreamOutbox {
         if notification.seq <= pending.seq {
             return;
         }
-        *pending = Pending {
+        *pending = NewestChange {
             seq: notification.seq,
             change: Some(change),
         };

@@ -109,6 +109,7 @@ use inotify::{Event, EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::lock::lock;
 use crate::protocol::now_millis;
 use chain::Entry;
 use settle::{Pending, Settler, Signal, Verdict};
@@ -263,7 +264,7 @@ fn signal_for_link(mask: EventMask) -> Option<Signal> {
 
 /// The OS watches on one [`Target`]. Dropping it releases them.
 pub struct FileWatch {
-    watching: Arc<Watching>,
+    live: Arc<LiveWatch>,
     /// Dropping it ends the keeper task.
     _stop: oneshot::Sender<()>,
 }
@@ -276,10 +277,10 @@ impl fmt::Debug for FileWatch {
 
 impl Drop for FileWatch {
     fn drop(&mut self) {
-        self.watching.stopping.store(true, Ordering::Release);
+        self.live.stopping.store(true, Ordering::Release);
         // Not joined: the thread may be in the middle of a report, and a
         // report must never wait on whoever drops the watch.
-        let _ = self.watching.waker.wake();
+        let _ = self.live.waker.wake();
     }
 }
 
@@ -319,7 +320,7 @@ impl FileWatch {
         let waker =
             mio::Waker::new(poll.registry(), STOP).map_err(|error| failed(error.to_string()))?;
 
-        let watching = Arc::new(Watching {
+        let live = Arc::new(LiveWatch {
             target: target.clone(),
             state: Mutex::new(WatchState::new(
                 inotify.watches(),
@@ -331,19 +332,16 @@ impl FileWatch {
             stopping: AtomicBool::new(false),
             waker,
         });
-        watching.state().rechain(target)?;
+        live.state().rechain(target)?;
 
-        let reader = Arc::clone(&watching);
+        let reader = Arc::clone(&live);
         std::thread::Builder::new()
             .name("net-watcher inotify".into())
             .spawn(move || read_events(&reader, inotify, poll))
             .map_err(|error| failed(error.to_string()))?;
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(keep(Arc::clone(&watching), stopped));
-        Ok(FileWatch {
-            watching,
-            _stop: stop,
-        })
+        tokio::spawn(keep(Arc::clone(&live), stopped));
+        Ok(FileWatch { live, _stop: stop })
     }
 }
 
@@ -359,8 +357,8 @@ fn describe_watch_error(error: &std::io::Error, dir: &Path) -> String {
 }
 
 /// The reader thread: waits for OS events and hands each to
-/// [`Watching::on_event`], until the [`FileWatch`] is dropped.
-fn read_events(watching: &Watching, mut inotify: Inotify, mut poll: mio::Poll) {
+/// [`LiveWatch::on_event`], until the [`FileWatch`] is dropped.
+fn read_events(live: &LiveWatch, mut inotify: Inotify, mut poll: mio::Poll) {
     let mut ready = mio::Events::with_capacity(2);
     // Room for many events at once; one with the longest name takes 272
     // bytes.
@@ -370,9 +368,9 @@ fn read_events(watching: &Watching, mut inotify: Inotify, mut poll: mio::Poll) {
             if error.kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            return watching.fail(format!("waiting for file events failed: {error}"));
+            return live.fail(format!("waiting for file events failed: {error}"));
         }
-        if watching.stopping.load(Ordering::Acquire) {
+        if live.stopping.load(Ordering::Acquire) {
             return;
         }
         // The queue is read until empty: the poll only says when it becomes
@@ -381,12 +379,12 @@ fn read_events(watching: &Watching, mut inotify: Inotify, mut poll: mio::Poll) {
             match inotify.read_events(&mut buffer) {
                 Ok(events) => {
                     for event in events {
-                        watching.on_event(&event);
+                        live.on_event(&event);
                     }
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(error) => {
-                    return watching.fail(format!("reading file events failed: {error}"));
+                    return live.fail(format!("reading file events failed: {error}"));
                 }
             }
         }
@@ -443,8 +441,9 @@ struct InodeWatch {
     identity: (u64, u64),
 }
 
-/// Everything the reader thread and the keeper task share.
-struct Watching {
+/// A watch while it runs: everything its reader thread and its keeper task
+/// share.
+struct LiveWatch {
     target: Target,
     state: Mutex<WatchState>,
     report: Box<dyn Fn(WatchReport) + Send + Sync>,
@@ -475,13 +474,13 @@ struct WatchState {
 
 /// What one OS event means for the watch.
 #[derive(Debug, Default)]
-struct Outcome {
+struct EventMeaning {
     signal: Option<Signal>,
     rechain: bool,
     failure: Option<String>,
 }
 
-impl Watching {
+impl LiveWatch {
     /// Called on the reader thread for every OS event.
     ///
     /// The decision is made right here, and a finished operation is reported
@@ -490,22 +489,22 @@ impl Watching {
     /// the notification's latency.
     fn on_event(&self, event: &Event<&OsStr>) {
         let mut state = self.state();
-        let outcome = state.classify(event, self.target.absolute());
-        if let Some(failure) = outcome.failure {
+        let meaning = state.classify(event, self.target.absolute());
+        if let Some(failure) = meaning.failure {
             drop(state);
             return self.fail(failure);
         }
         // The watches move before the change is reported: whoever reacts
         // to the notification by writing to the new file, through any name,
         // is heard.
-        let moved = if outcome.rechain {
+        let moved = if meaning.rechain {
             state.rechain(&self.target)
         } else {
             Ok(())
         };
         let mut change = None;
         let mut wake_keeper = false;
-        if let Some(signal) = outcome.signal {
+        if let Some(signal) = meaning.signal {
             let had_deadline = state.settler.deadline();
             let verdict = state.settler.on_signal(signal, Instant::now());
             wake_keeper = state.settler.deadline() != had_deadline;
@@ -526,7 +525,7 @@ impl Watching {
     fn state(&self) -> std::sync::MutexGuard<'_, WatchState> {
         // Every update leaves the state consistent; a panic elsewhere while
         // holding the lock leaves nothing to repair.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     fn fail(&self, reason: String) {
@@ -639,21 +638,21 @@ impl WatchState {
     }
 
     /// What `event` means for the watch, `path` being the watched path.
-    fn classify(&self, event: &Event<&OsStr>, path: &Path) -> Outcome {
-        let mut outcome = Outcome::default();
+    fn classify(&self, event: &Event<&OsStr>, path: &Path) -> EventMeaning {
+        let mut meaning = EventMeaning::default();
         if event.mask.contains(EventMask::Q_OVERFLOW) {
             // Events were lost, links included: look at the chain afresh.
-            outcome.rechain = true;
-            outcome.signal = Some(Signal::Ongoing(Pending::of(ChangeKind::Rescan)));
-            return outcome;
+            meaning.rechain = true;
+            meaning.signal = Some(Signal::Ongoing(Pending::of(ChangeKind::Rescan)));
+            return meaning;
         }
         if self
             .inode
             .as_ref()
             .is_some_and(|inode| inode.descriptor == event.wd)
         {
-            outcome.signal = self.content_signal(Heard::ThroughTheInode, event.mask, path);
-            return outcome;
+            meaning.signal = self.content_signal(Heard::ThroughTheInode, event.mask, path);
+            return meaning;
         }
         if !self
             .directories
@@ -662,15 +661,15 @@ impl WatchState {
         {
             // A watch that was moved away: an old inode, a directory no
             // longer on the chain.
-            return outcome;
+            return meaning;
         }
         if event.mask.contains(EventMask::DELETE_SELF) {
             let removed = self.directories_watched_by(&event.wd).next();
-            outcome.failure = removed.map(|dir| directory_removed(dir));
-            return outcome;
+            meaning.failure = removed.map(|dir| directory_removed(dir));
+            return meaning;
         }
         let Some(name) = event.name else {
-            return outcome;
+            return meaning;
         };
         let entry = self.chain.iter().find(|entry| {
             entry.name.as_os_str() == name && self.directories.get(&entry.dir) == Some(&event.wd)
@@ -680,26 +679,26 @@ impl WatchState {
             if event.mask.intersects(ARRIVED.union(WENT)) {
                 // The entry itself came or went: the chain may lead
                 // elsewhere now (a swapped link, a replaced file).
-                outcome.rechain = true;
-                outcome.signal = if is_link {
+                meaning.rechain = true;
+                meaning.signal = if is_link {
                     signal_for_link(event.mask)
                 } else {
                     signal_for(event.mask)
                 };
             } else if !is_link {
-                outcome.signal = self.content_signal(Heard::ThroughTheDirectory, event.mask, path);
+                meaning.signal = self.content_signal(Heard::ThroughTheDirectory, event.mask, path);
             }
-            return outcome;
+            return meaning;
         }
         if event.mask.contains(EventMask::DELETE) {
             let chain_dirs = self.chain_dirs();
-            outcome.failure = self
+            meaning.failure = self
                 .directories_watched_by(&event.wd)
                 .map(|dir| dir.join(name))
                 .find(|child| chain_dirs.contains(child))
                 .map(|child| directory_removed(&child));
         }
-        outcome
+        meaning
     }
 
     /// The watched directories whose watch is `descriptor` (two paths to
@@ -776,21 +775,21 @@ fn directory_removed(dir: &Path) -> String {
 
 /// The keeper task: fires the settler's deadlines. It ends when the
 /// [`FileWatch`] is dropped (`stop`).
-async fn keep(watching: Arc<Watching>, mut stop: oneshot::Receiver<()>) {
+async fn keep(live: Arc<LiveWatch>, mut stop: oneshot::Receiver<()>) {
     loop {
-        let deadline = watching.state().settler.deadline();
+        let deadline = live.state().settler.deadline();
         tokio::select! {
             _ = &mut stop => return,
             // `notify_one` leaves a permit when nobody waits, so a wake-up
             // sent while this task was busy above is not lost.
-            () = watching.keeper.notified() => {}
+            () = live.keeper.notified() => {}
             () = sleep_until(deadline), if deadline.is_some() => {
-                let mut state = watching.state();
+                let mut state = live.state();
                 let verdict = state.settler.on_deadline(Instant::now());
-                let change = state.judge(verdict, watching.target.absolute());
+                let change = state.judge(verdict, live.target.absolute());
                 drop(state);
                 if let Some(change) = change {
-                    (watching.report)(Ok(change));
+                    (live.report)(Ok(change));
                 }
             }
         }
@@ -856,7 +855,7 @@ mod tests {
             inode.descriptor.clone()
         }
 
-        fn classify(&self, event: Event<&OsStr>) -> Outcome {
+        fn classify(&self, event: Event<&OsStr>) -> EventMeaning {
             self.state.classify(&event, self.target.absolute())
         }
 
@@ -895,13 +894,13 @@ mod tests {
         // The kernel's overflow event carries no watch of ours (wd -1); the
         // mask alone says what it is.
         let any = watched.directory_watch();
-        let outcome = watched.classify(event(any, EventMask::Q_OVERFLOW, None));
+        let meaning = watched.classify(event(any, EventMask::Q_OVERFLOW, None));
         assert_eq!(
-            outcome.signal,
+            meaning.signal,
             Some(Signal::Ongoing(Pending::of(ChangeKind::Rescan)))
         );
         assert!(
-            outcome.rechain,
+            meaning.rechain,
             "after lost events the chain must be resolved again"
         );
     }
@@ -910,11 +909,11 @@ mod tests {
     fn an_event_about_another_name_in_the_directory_is_nothing() {
         let watched = Watched::new();
         let directory = watched.directory_watch();
-        let outcome = watched.classify(event(directory, EventMask::MODIFY, Some("target.txt.swp")));
-        assert_eq!(outcome.signal, None);
+        let meaning = watched.classify(event(directory, EventMask::MODIFY, Some("target.txt.swp")));
+        assert_eq!(meaning.signal, None);
         assert!(
-            !outcome.rechain && outcome.failure.is_none(),
-            "a neighbour's event should change nothing, got {outcome:?}"
+            !meaning.rechain && meaning.failure.is_none(),
+            "a neighbour's event should change nothing, got {meaning:?}"
         );
     }
 
@@ -981,9 +980,9 @@ mod tests {
     fn a_writers_close_heard_through_the_directory_still_ends_an_operation() {
         let watched = Watched::new();
         let directory = watched.directory_watch();
-        let outcome =
+        let meaning =
             watched.classify(event(directory, EventMask::CLOSE_WRITE, Some("target.txt")));
-        assert_eq!(outcome.signal, Some(Signal::Finished(None)));
+        assert_eq!(meaning.signal, Some(Signal::Finished(None)));
     }
 
     #[test]
@@ -992,8 +991,8 @@ mod tests {
         let inode = watched.state.inode.take().expect("an inode watch");
         let _ = watched.state.watches.remove(inode.descriptor);
         let directory = watched.directory_watch();
-        let outcome = watched.classify(event(directory, EventMask::MODIFY, Some("target.txt")));
-        assert_eq!(outcome.signal, modified());
+        let meaning = watched.classify(event(directory, EventMask::MODIFY, Some("target.txt")));
+        assert_eq!(meaning.signal, modified());
     }
 
     #[test]
@@ -1010,8 +1009,8 @@ mod tests {
         std::fs::rename(&saved, watched.target.absolute()).unwrap();
 
         let directory = watched.directory_watch();
-        let outcome = watched.classify(event(directory, EventMask::MOVED_TO, Some("target.txt")));
-        assert!(outcome.rechain, "a rename onto the name moves the watches");
+        let meaning = watched.classify(event(directory, EventMask::MOVED_TO, Some("target.txt")));
+        assert!(meaning.rechain, "a rename onto the name moves the watches");
         watched.rechain();
 
         let after = watched.state.inode.as_ref().expect("an inode watch");
@@ -1103,8 +1102,8 @@ mod tests {
         // `rm target.txt`: the inode hears that it lost a link, before the
         // directory hears that the name is gone.
         std::fs::remove_file(watched.target.absolute()).unwrap();
-        let outcome = watched.classify(event(inode, EventMask::ATTRIB, None));
-        assert_eq!(outcome.signal, None);
+        let meaning = watched.classify(event(inode, EventMask::ATTRIB, None));
+        assert_eq!(meaning.signal, None);
     }
 
     #[test]
@@ -1116,8 +1115,8 @@ mod tests {
         let saved = watched.root.join(".target.txt.tmp");
         std::fs::write(&saved, "saved").unwrap();
         std::fs::rename(&saved, watched.target.absolute()).unwrap();
-        let outcome = watched.classify(event(inode, EventMask::MODIFY, None));
-        assert_eq!(outcome.signal, None);
+        let meaning = watched.classify(event(inode, EventMask::MODIFY, None));
+        assert_eq!(meaning.signal, None);
     }
 
     #[test]
@@ -1140,10 +1139,10 @@ mod tests {
         std::fs::write(dir.path().join("target.txt"), "").unwrap();
         let target = Target::new(dir.path().join("target.txt")).unwrap();
         let watch = FileWatch::start(&target, Duration::ZERO, |_| {}).unwrap();
-        let watching = Arc::clone(&watch.watching);
+        let live = Arc::clone(&watch.live);
         drop(watch);
         tokio::time::timeout(Duration::from_secs(10), async {
-            while Arc::strong_count(&watching) > 1 {
+            while Arc::strong_count(&live) > 1 {
                 tokio::task::yield_now().await;
             }
         })
