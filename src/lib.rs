@@ -25,7 +25,7 @@
 //! | [`fake_service`] | the test service that splits one message in two | 5 |
 //! | [`grade`] | the práctica's behaviours, run against any program: the grader | 7 |
 //! | [`relay`] | changes through a Redis stream to edge servers: publisher and edge | 12 |
-//! | `lock` | taking a lock whose data stays usable after a panic (one helper, private) | |
+//! | `lock` | taking a lock, or waiting on one, with its data usable after a panic (private) | |
 //!
 //! The binaries in `src/bin/` only parse arguments, bind, and call into these
 //! modules, so everything they do can be tested in-process. One of them,

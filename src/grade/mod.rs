@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 pub use report::{Outcome, Report};
 pub use subject::{Subject, Transport};
 
+use crate::lock::lock;
 use crate::protocol::Protocol;
 
 /// What the command under test is: a server (in one protocol, on one kind
@@ -234,7 +235,7 @@ pub fn grade_only(subject: &Subject, chosen: &[Behaviour]) -> Report {
         let behaviour = chosen[index];
         let began = Instant::now();
         let verdict = behaviour.check(subject);
-        *results[index].lock().unwrap() = Some(Outcome {
+        *lock(&results[index]) = Some(Outcome {
             group: behaviour.group,
             name: behaviour.name,
             verdict,
@@ -281,7 +282,7 @@ pub fn grade_only(subject: &Subject, chosen: &[Behaviour]) -> Report {
     });
     if !subject.was_reached() {
         for (index, behaviour) in chosen.iter().enumerate().skip(1) {
-            *results[index].lock().unwrap() = Some(Outcome {
+            *lock(&results[index]) = Some(Outcome {
                 group: behaviour.group,
                 name: behaviour.name,
                 verdict: Err(Failure::new(
@@ -296,7 +297,7 @@ pub fn grade_only(subject: &Subject, chosen: &[Behaviour]) -> Report {
         title: format!("{} ({})", subject.command_line(), subject.role()),
         outcomes: results
             .into_iter()
-            .map(|slot| slot.into_inner().unwrap().expect("every behaviour ran"))
+            .map(|slot| lock(&slot).take().expect("every behaviour ran"))
             .collect(),
         took: started.elapsed(),
     }

@@ -30,6 +30,7 @@ use tempfile::TempDir;
 
 use super::subscriber::{Silence, Subscriber};
 use super::{Failure, Role, Settings};
+use crate::lock::{lock, wait_while};
 use crate::server::DEFAULT_PORT;
 
 /// Where the book's step-2 server listens.
@@ -231,14 +232,14 @@ impl Subject {
 
     /// Whether the next start will find out where the program listens.
     pub fn must_find_its_address(&self) -> bool {
-        *self.placement.lock().unwrap() == Placement::Unknown
+        *lock(&self.placement) == Placement::Unknown
     }
 
     /// Whether each start can have an address of its own, so that several
     /// servers can run at once.
     pub fn has_own_addresses(&self) -> bool {
         matches!(
-            *self.placement.lock().unwrap(),
+            *lock(&self.placement),
             Placement::Placeholder | Placement::Environment
         )
     }
@@ -246,32 +247,29 @@ impl Subject {
     /// Whether the program has been reached at least once: a server
     /// listened, or a client connected.
     pub fn was_reached(&self) -> bool {
-        self.first_start.lock().unwrap().reached
+        lock(&self.first_start).reached
     }
 
     /// Notes that the program was reached. For a server, where it listens
     /// is noted first, so that whoever is woken by this knows it too.
     pub fn mark_reached(&self) {
-        self.first_start.lock().unwrap().reached = true;
+        lock(&self.first_start).reached = true;
         self.first_start_known.notify_all();
     }
 
     /// Notes that the first behaviour is over: whoever waits in
     /// [`Subject::wait_for_first_start`] hears it, reached or not.
     pub fn mark_first_behaviour_over(&self) {
-        self.first_start.lock().unwrap().over = true;
+        lock(&self.first_start).over = true;
         self.first_start_known.notify_all();
     }
 
     /// Waits until the program has been reached, or the first behaviour
     /// is over without reaching it; returns whether it was reached.
     pub fn wait_for_first_start(&self) -> bool {
-        let known = self
-            .first_start_known
-            .wait_while(self.first_start.lock().unwrap(), |first| {
-                !first.reached && !first.over
-            })
-            .unwrap();
+        let known = wait_while(&self.first_start_known, lock(&self.first_start), |first| {
+            !first.reached && !first.over
+        });
         known.reached
     }
 
@@ -337,8 +335,8 @@ impl Subject {
     /// already in use", in every language's words). Not for the book's
     /// port, which the grader did not choose.
     fn lost_its_port(&self, process: &mut Process, address: &Address) -> bool {
-        let chosen = matches!(address, Address::Tcp(_))
-            && *self.placement.lock().unwrap() != Placement::BooksAddress;
+        let chosen =
+            matches!(address, Address::Tcp(_)) && *lock(&self.placement) != Placement::BooksAddress;
         chosen
             && process.exited().is_some()
             && [process.stderr(), process.stdout()]
@@ -398,7 +396,7 @@ impl Subject {
     /// as the grader knows: the book's address once the program has shown
     /// that it listens there whatever it is told.
     pub fn expected_address(&self, address: &Address) -> Address {
-        match *self.placement.lock().unwrap() {
+        match *lock(&self.placement) {
             Placement::BooksAddress => self.books_address(),
             _ => address.clone(),
         }
@@ -413,7 +411,7 @@ impl Subject {
         address: &Address,
         file: &Path,
     ) -> Result<Address, Failure> {
-        let placement = *self.placement.lock().unwrap();
+        let placement = *lock(&self.placement);
         let mut candidates = vec![match placement {
             Placement::BooksAddress => self.books_address(),
             _ => address.clone(),
@@ -437,7 +435,7 @@ impl Subject {
             };
             if let Some(found) = candidates.iter().find(answers) {
                 if placement == Placement::Unknown {
-                    *self.placement.lock().unwrap() = if *found == books {
+                    *lock(&self.placement) = if *found == books {
                         Placement::BooksAddress
                     } else {
                         Placement::Environment
@@ -630,12 +628,12 @@ impl Process {
 
     /// What it printed on stdout so far.
     pub fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+        String::from_utf8_lossy(&lock(&self.stdout)).into_owned()
     }
 
     /// What it printed on stderr so far.
     pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+        String::from_utf8_lossy(&lock(&self.stderr)).into_owned()
     }
 
     /// What it said, for a failure report: its error lines on stderr (the
@@ -747,7 +745,7 @@ fn keep_tail(
             if read == 0 {
                 break;
             }
-            let mut kept = sink.lock().unwrap();
+            let mut kept = lock(&sink);
             kept.extend_from_slice(&chunk[..read]);
             if kept.len() > KEPT_OUTPUT {
                 let excess = kept.len() - KEPT_OUTPUT;
