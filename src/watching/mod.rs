@@ -98,6 +98,7 @@ pub mod settle;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fmt;
+use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -131,23 +132,26 @@ impl Target {
     pub fn new(path: impl AsRef<Path>) -> Result<Self, WatchError> {
         let path = path.as_ref();
         let as_typed = path.display().to_string();
-        let failed = |reason: String| WatchError {
+        let failed = |reason: WatchFailure| WatchError {
             path: as_typed.clone(),
             reason,
         };
-        let metadata = std::fs::metadata(path).map_err(|error| failed(error.to_string()))?;
+        let metadata = std::fs::metadata(path).map_err(|error| failed(WatchFailure::os(error)))?;
         if metadata.is_dir() {
-            return Err(failed(
+            return Err(failed(WatchFailure::Path(
                 "it is a directory; net-watcher watches a file".into(),
-            ));
+            )));
         }
         if path.file_name().is_none() {
-            return Err(failed("the path does not end in a file name".into()));
+            return Err(failed(WatchFailure::Path(
+                "the path does not end in a file name".into(),
+            )));
         }
         // Absolute, but with symlinks left in place: the chain of links is
         // itself watched (see `chain`). `absolute` does not touch the file
         // system beyond reading the current directory.
-        let absolute = std::path::absolute(path).map_err(|error| failed(error.to_string()))?;
+        let absolute =
+            std::path::absolute(path).map_err(|error| failed(WatchFailure::os(error)))?;
         Ok(Target { as_typed, absolute })
     }
 
@@ -163,12 +167,19 @@ impl Target {
 }
 
 /// Watching a path failed: it is missing, or the OS refused the watch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Display` is the one sentence the console and the subscribers are
+/// shown, `cannot watch "PATH": REASON`. When an OS error lies behind it,
+/// that error is also its [`source`](std::error::Error::source), for code
+/// that needs its kind or number rather than its words. (The sentence
+/// already says what the source says, or says it more plainly: a reporter
+/// that prints every error of the chain shows it twice.)
+#[derive(Debug)]
 pub struct WatchError {
     /// The path, as the user typed it.
     pub path: String,
-    /// What went wrong, in words.
-    pub reason: String,
+    /// What went wrong.
+    pub reason: WatchFailure,
 }
 
 impl fmt::Display for WatchError {
@@ -177,7 +188,58 @@ impl fmt::Display for WatchError {
     }
 }
 
-impl std::error::Error for WatchError {}
+impl std::error::Error for WatchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.reason {
+            WatchFailure::Os { error, .. } => Some(error),
+            WatchFailure::Path(_) => None,
+        }
+    }
+}
+
+/// Why a path could not be watched, or stopped being watched.
+#[derive(Debug)]
+pub enum WatchFailure {
+    /// A call to the OS failed: `stat`, inotify, or the wait for its events.
+    Os {
+        /// The failure in the watch's own words, shown instead of the OS's
+        /// message (`the directory /a/b does not exist`); `None` shows the
+        /// OS's message as it is.
+        words: Option<String>,
+        /// The OS's error.
+        error: io::Error,
+    },
+    /// The path cannot be watched as it stands, and no OS call failed: it
+    /// is a directory, or a directory on its way was removed.
+    Path(String),
+}
+
+impl WatchFailure {
+    /// An OS error, shown in the OS's words.
+    fn os(error: io::Error) -> Self {
+        WatchFailure::Os { words: None, error }
+    }
+
+    /// An OS error, shown in `words`.
+    fn os_in_words(words: String, error: io::Error) -> Self {
+        WatchFailure::Os {
+            words: Some(words),
+            error,
+        }
+    }
+}
+
+impl fmt::Display for WatchFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WatchFailure::Os {
+                words: Some(words), ..
+            } => f.write_str(words),
+            WatchFailure::Os { words: None, error } => write!(f, "{error}"),
+            WatchFailure::Path(words) => f.write_str(words),
+        }
+    }
+}
 
 /// What happened to the watched path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,21 +366,20 @@ impl FileWatch {
         window: Duration,
         report: impl Fn(WatchReport) + Send + Sync + 'static,
     ) -> Result<FileWatch, WatchError> {
-        let failed = |reason: String| WatchError {
+        let failed = |error: io::Error| WatchError {
             path: target.as_typed.clone(),
-            reason,
+            reason: WatchFailure::os(error),
         };
-        let inotify = Inotify::init().map_err(|error| failed(error.to_string()))?;
-        let poll = mio::Poll::new().map_err(|error| failed(error.to_string()))?;
+        let inotify = Inotify::init().map_err(failed)?;
+        let poll = mio::Poll::new().map_err(failed)?;
         poll.registry()
             .register(
                 &mut mio::unix::SourceFd(&inotify.as_raw_fd()),
                 OS_EVENTS,
                 mio::Interest::READABLE,
             )
-            .map_err(|error| failed(error.to_string()))?;
-        let waker =
-            mio::Waker::new(poll.registry(), STOP).map_err(|error| failed(error.to_string()))?;
+            .map_err(failed)?;
+        let waker = mio::Waker::new(poll.registry(), STOP).map_err(failed)?;
 
         let live = Arc::new(LiveWatch {
             target: target.clone(),
@@ -338,21 +399,26 @@ impl FileWatch {
         std::thread::Builder::new()
             .name("net-watcher inotify".into())
             .spawn(move || read_events(&reader, inotify, poll))
-            .map_err(|error| failed(error.to_string()))?;
+            .map_err(failed)?;
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(keep(Arc::clone(&live), stopped));
         Ok(FileWatch { live, _stop: stop })
     }
 }
 
-/// Why adding a watch on `dir` failed, in words.
-fn describe_watch_error(error: &std::io::Error, dir: &Path) -> String {
+/// Why adding a watch on `dir` failed, in words where the OS's would not
+/// help.
+fn describe_watch_error(error: io::Error, dir: &Path) -> WatchFailure {
     match error.raw_os_error() {
-        Some(libc::ENOENT) => format!("the directory {} does not exist", dir.display()),
-        Some(libc::ENOSPC) => {
-            "the OS limit on watches is reached (raise fs.inotify.max_user_watches)".to_owned()
-        }
-        _ => error.to_string(),
+        Some(libc::ENOENT) => WatchFailure::os_in_words(
+            format!("the directory {} does not exist", dir.display()),
+            error,
+        ),
+        Some(libc::ENOSPC) => WatchFailure::os_in_words(
+            "the OS limit on watches is reached (raise fs.inotify.max_user_watches)".to_owned(),
+            error,
+        ),
+        _ => WatchFailure::os(error),
     }
 }
 
@@ -368,7 +434,8 @@ fn read_events(live: &LiveWatch, mut inotify: Inotify, mut poll: mio::Poll) {
             if error.kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            return live.fail(format!("waiting for file events failed: {error}"));
+            let words = format!("waiting for file events failed: {error}");
+            return live.fail(WatchFailure::os_in_words(words, error));
         }
         if live.stopping.load(Ordering::Acquire) {
             return;
@@ -384,7 +451,8 @@ fn read_events(live: &LiveWatch, mut inotify: Inotify, mut poll: mio::Poll) {
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(error) => {
-                    return live.fail(format!("reading file events failed: {error}"));
+                    let words = format!("reading file events failed: {error}");
+                    return live.fail(WatchFailure::os_in_words(words, error));
                 }
             }
         }
@@ -492,7 +560,7 @@ impl LiveWatch {
         let meaning = state.classify(event, self.target.absolute());
         if let Some(failure) = meaning.failure {
             drop(state);
-            return self.fail(failure);
+            return self.fail(WatchFailure::Path(failure));
         }
         // The watches move before the change is reported: whoever reacts
         // to the notification by writing to the new file, through any name,
@@ -528,7 +596,7 @@ impl LiveWatch {
         lock(&self.state)
     }
 
-    fn fail(&self, reason: String) {
+    fn fail(&self, reason: WatchFailure) {
         (self.report)(Err(WatchError {
             path: self.target.as_typed.clone(),
             reason,
@@ -576,7 +644,7 @@ impl WatchState {
                 Err(error) => {
                     first_error.get_or_insert_with(|| WatchError {
                         path: target.as_typed.clone(),
-                        reason: describe_watch_error(&error, &dir),
+                        reason: describe_watch_error(error, &dir),
                     });
                 }
             }
@@ -956,9 +1024,45 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_file_keeps_the_os_error_as_its_source() {
+        use std::error::Error as _;
+        let dir = tempfile::tempdir().unwrap();
+        let error = Target::new(dir.path().join("missing.txt")).unwrap_err();
+        let source = error
+            .source()
+            .and_then(|source| source.downcast_ref::<io::Error>())
+            .expect("the OS's error as the source");
+        assert_eq!(source.kind(), io::ErrorKind::NotFound);
+        assert!(
+            error.to_string().ends_with(&format!(": {source}")),
+            "the sentence shows the OS's words: {error}"
+        );
+    }
+
+    #[test]
+    fn a_directory_is_refused_with_no_os_error_behind_it() {
+        use std::error::Error as _;
+        let dir = tempfile::tempdir().unwrap();
+        let error = Target::new(dir.path()).unwrap_err();
+        assert!(error.source().is_none(), "{error:?}");
+        assert!(error.to_string().contains("it is a directory"), "{error}");
+    }
+
+    #[test]
+    fn an_os_error_told_in_the_watchs_words_is_still_its_source() {
+        let error = io::Error::from_raw_os_error(libc::ENOENT);
+        let failure = describe_watch_error(error, Path::new("/nowhere"));
+        assert_eq!(failure.to_string(), "the directory /nowhere does not exist");
+        let WatchFailure::Os { error, .. } = failure else {
+            panic!("an OS failure: {failure:?}");
+        };
+        assert_eq!(error.raw_os_error(), Some(libc::ENOENT));
+    }
+
+    #[test]
     fn reaching_the_os_limit_on_watches_is_explained() {
         let error = std::io::Error::from_raw_os_error(libc::ENOSPC);
-        let message = describe_watch_error(&error, Path::new("/nowhere"));
+        let message = describe_watch_error(error, Path::new("/nowhere")).to_string();
         assert!(message.contains("fs.inotify.max_user_watches"), "{message}");
     }
 
