@@ -35,25 +35,27 @@
 //! ## The road of one change
 //!
 //! ```text
-//!  OS (inotify: one queue, read by the watch's own thread)
+//!  OS (inotify: one queue, read by the watch's own reader thread)
 //!    │  events about the watched name (through its directory), about the
 //!    │  file's inode (through whatever name it changed), and about each
 //!    │  symlink on the path
 //!    ▼
-//!  watch      classify (the name's changes from the directory, the file's
-//!    │        from its inode), then settle (watching::settle), on that thread:
-//!    │        a finished operation is reported at once; a burst that may go
-//!    │        on waits for a small keeper task to fire its deadline
+//!  watching   classify (the name's changes from the directory, the file's
+//!    │        from its inode), then settle (watching::settle), on that
+//!    │        thread: a finished operation is reported at once, there; a
+//!    │        burst that may go on is reported by a small keeper task when
+//!    │        its deadline fires
 //!    │  Change { kind, timestamp }
 //!    ▼
 //!  notifier   render the line once; store it as the latest (one cell);
 //!    │        offer it to every greeted subscriber's socket with a
-//!    │        non-blocking write, on the same thread (past 256
-//!    │        subscribers, helper tasks on the other cores take shares)
+//!    │        non-blocking write, on the thread or task that reported it
+//!    │        (past 256 subscribers, helper tasks on the other cores take
+//!    │        shares)
 //!    ▼
-//!  connection only a subscriber whose socket was full has its task woken;
-//!             it writes the latest line when the socket drains, or is
-//!             dropped after the write timeout
+//!  connection only a subscriber whose socket was full (or whose task was
+//!             mid-write) has its task woken; it writes the latest line when
+//!             the socket drains, or is dropped after the write timeout
 //! ```
 //!
 //! An edge server (chapter 12, [`relay`]) joins this road at the notifier:

@@ -29,8 +29,10 @@
 //! woken; they then read the latest value from the cell. See
 //! [`crate::connection`] for how the two roads share a socket.
 //!
-//! The publishing thread is whichever hands the notifier its change: the OS
-//! watch's own thread for a watcher, an edge's stream reader for an edge.
+//! The publishing thread is whichever hands the notifier its change: for a
+//! watcher, the OS watch's reader thread (or its keeper task, for a change
+//! that waited out the settle window; see [`FileWatch::start`]); for an
+//! edge, its stream reader.
 //! The offers are non-blocking writes, but there is one per greeted
 //! subscriber, and that thread hears nothing new until they are done: at
 //! ten thousand subscribers, the last had the change 49 to 52 ms after it
@@ -410,9 +412,10 @@ impl Notifier {
     /// nothing yet: every change from now on reaches it. Send the greeting
     /// only after this, and no change after the greeting can be missed.
     ///
-    /// This may block briefly (placing an inotify watch is a system call or
-    /// two and starts the watch's thread); it happens once per quiet period,
-    /// not once per subscriber.
+    /// This may block briefly (placing the watches is a few system calls,
+    /// one per directory on the path, and starts the watch's thread and its
+    /// keeper task); it happens once per quiet period, not once per
+    /// subscriber.
     pub fn subscribe(&self) -> Result<Subscription, WatchError> {
         let mut watch = self.state.watch();
         if let (
@@ -554,8 +557,10 @@ impl Drop for Subscription {
                 None
             }
         };
-        // Dropped outside the lock: stopping the watch's thread must never wait
-        // on a report that waits on this lock.
+        // Dropped outside the lock: the watch's report takes this lock, and
+        // nothing that stops the watch should hold it. (Dropping a
+        // `FileWatch` does not wait for its thread today; were it ever to,
+        // a report waiting for this lock would wait forever.)
         drop(released);
     }
 }

@@ -95,10 +95,10 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
 }
 
 /// Open files the server needs besides its subscribers' sockets and the
-/// files it has open when it starts: three for the OS watch (an inotify
-/// instance, and the epoll set and waker of notify's thread), and the rest
-/// to accept connections while it is full, so that each is refused with a
-/// line instead of left unanswered in the backlog.
+/// files it has open when it starts: three for the OS watch (its inotify
+/// instance, and the epoll set and the waker of its reader thread), and
+/// the rest to accept connections while it is full, so that each is refused
+/// with a line instead of left unanswered in the backlog.
 pub const SPARE_FILES: u64 = 16;
 
 /// How many subscribers the open-file limit leaves room for.

@@ -826,7 +826,7 @@ pub(super) fn remove_if_stale(path: &Path) {
 /// A TCP port that is free now, chosen below the range the OS hands out
 /// for port 0 and outgoing connections, so that nothing else on the
 /// machine is given it between this choice and the server's bind; and from
-/// this process's own block of that range (see [`PortBlock`]), so that no
+/// this process's own block of that range (see `PortBlock`), so that no
 /// other grader chooses it meanwhile.
 pub fn free_port() -> u16 {
     static BLOCK: OnceLock<PortBlock> = OnceLock::new();

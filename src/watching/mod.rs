@@ -89,8 +89,10 @@
 //! path's meaning changed, settles it, and reports a finished operation
 //! right there, with no hand-off to another thread (a thread wake-up is most
 //! of a notification's latency on a small virtual machine). A small keeper
-//! task fires the settler's deadlines. Both end when the [`FileWatch`] is
-//! dropped.
+//! task, on tokio, fires the settler's deadlines and reports the changes
+//! that waited them out. Both end when the [`FileWatch`] is dropped. The
+//! notifier's report, which writes to every subscriber, runs on them
+//! (see [`FileWatch::start`] for what that asks of a report).
 
 pub mod chain;
 pub mod settle;
@@ -352,15 +354,27 @@ const STOP: mio::Token = mio::Token(1);
 
 impl FileWatch {
     /// Places the OS watches for `target` and calls `report` for every
-    /// change, settled with `window` (see [`settle`]), until the returned
-    /// `FileWatch` is dropped.
+    /// change, settled with `window` (see [`settle`]), and for a failure of
+    /// the watch, until the returned `FileWatch` is dropped.
     ///
     /// When this returns `Ok`, the watches are in place: any change made from
-    /// then on is reported. `report` is called on the watch's own thread for
-    /// changes the OS reports as finished (so they go out with no thread
-    /// hop), and on a tokio task for changes that waited out the window; it
-    /// must be cheap and must not block. Must be called inside a tokio
-    /// runtime.
+    /// then on is reported. `report` is called on the watch's own reader
+    /// thread for changes the OS reports as finished (so they go out with
+    /// no thread hop), and on the watch's keeper task, a tokio task, for
+    /// changes that waited out the window. While it runs, the reader thread
+    /// reads no further event (they wait in the OS's queue) and the keeper
+    /// fires no deadline: its time is added to the next change's latency,
+    /// so it should do its work without ever waiting for something that may
+    /// not come (a blocking write, a lock held by whoever drops this watch).
+    /// The notifier's `report` renders the line and makes a non-blocking
+    /// write to every greeted subscriber's socket there: tens of
+    /// milliseconds at ten thousand subscribers.
+    ///
+    /// Dropping the `FileWatch` does not wait for either: a report already
+    /// under way, or the rest of a batch of events already read, may still
+    /// be reported just after the drop. A caller that must ignore those
+    /// tells them apart itself (the notifier numbers the watches it places).
+    /// Must be called inside a tokio runtime.
     pub fn start(
         target: &Target,
         window: Duration,
@@ -514,6 +528,8 @@ struct InodeWatch {
 struct LiveWatch {
     target: Target,
     state: Mutex<WatchState>,
+    /// Called with every change and failure, on the reader thread or the
+    /// keeper task (see [`FileWatch::start`]).
     report: Box<dyn Fn(WatchReport) + Send + Sync>,
     /// Wakes the keeper task: a deadline was set or moved.
     keeper: tokio::sync::Notify,
