@@ -50,7 +50,7 @@
 //!  notifier   render the line once; store it as the latest (one cell);
 //!    │        offer it to every greeted subscriber's socket with a
 //!    │        non-blocking write, on the thread or task that reported it
-//!    │        (past 256 subscribers, helper tasks on the other cores take
+//!    │        (from 256 subscribers on, helper tasks on the other cores take
 //!    │        shares)
 //!    ▼
 //!  connection only a subscriber whose socket was full (or whose task was
