@@ -392,14 +392,6 @@ impl Notifier {
         }
     }
 
-    /// The watched target; `None` for a notifier fed by a stream.
-    pub fn target(&self) -> Option<&Target> {
-        match &self.state.source {
-            Source::File { target, .. } => Some(target),
-            Source::Feed => None,
-        }
-    }
-
     /// The protocol subscribers are spoken to in.
     pub fn protocol(&self) -> Protocol {
         self.state.protocol
