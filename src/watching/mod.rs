@@ -43,14 +43,21 @@
 //! removed: an editor that keeps writing to the file it replaced notifies
 //! nobody (the directory still reports those writes under the file's name,
 //! which is one more reason not to count its reports of content). An event
-//! heard through the inode also counts only while the name still leads to
-//! that inode, as `stat` shows at that moment: `rm target.txt` first tells
-//! the inode that it lost a link, then the directory that the name is gone,
-//! and only the removal is a change. A write made through the name between
-//! a change of the name and the moment the inode watch has moved counts for
-//! neither watch; the notification of the name's change, sent after the
-//! move, covers it, and goes out at once when the writer closes the file
-//! (`echo x > target.txt` on a missing file: created, written, closed).
+//! heard through the inode counts even when it is read after the name has
+//! changed: it was queued before that change, so it was made to the watched
+//! file (an append right before `rm` is two changes). A metadata event is
+//! the exception, counted only while the name still leads to that inode, as
+//! `stat` shows when it is read: `rm target.txt`, or a rename over the name,
+//! first tells the inode that it lost a link, then the directory that the
+//! name changed, and only the name's change is a change. (So a `chmod` made
+//! right before such a change and read only after it is no notification of
+//! its own: the name's change, notified next, covers it.) Once the name's
+//! change is handled, the old inode's watch is gone and its later events
+//! count for nothing. A write made through the name between a change of the
+//! name and the moment the inode watch has moved counts for neither watch;
+//! the notification of the name's change, sent after the move, covers it,
+//! and goes out at once when the writer closes the file (`echo x >
+//! target.txt` on a missing file: created, written, closed).
 //!
 //! Both watches share one OS queue (one inotify instance) read by one
 //! thread, so events are handled in the kernel's order: every event that
@@ -803,10 +810,15 @@ impl WatchState {
     fn content_signal(&self, heard: Heard, mask: EventMask, path: &Path) -> Option<Signal> {
         let counts = match (&self.inode, heard) {
             // The inode's watch hears every change to the file, through any
-            // name, but the file is the watched one only while the name
-            // still leads to it.
+            // name. Events are read in the order they were made, so one read
+            // before the event of a change of the name was made to the
+            // watched file and counts, though the name has moved since. But
+            // a removal, or a rename over the name, first tells the inode
+            // that it lost a link: a metadata event counts only while the
+            // name still leads to that inode.
             (Some(inode), Heard::ThroughTheInode) => {
-                Snapshot::of(path).is_some_and(|seen| seen.identity() == inode.identity)
+                !mask.contains(EventMask::ATTRIB)
+                    || Snapshot::of(path).is_some_and(|seen| seen.identity() == inode.identity)
             }
             // So the directory's report of a change is a second copy (or the
             // report of a write to a replaced file, through a descriptor
@@ -1226,16 +1238,30 @@ mod tests {
         assert_eq!(meaning.signal, None);
     }
 
-    #[test]
-    fn an_inode_event_read_after_the_name_moved_to_another_file_does_not_count() {
-        let watched = Watched::new();
-        let inode = watched.inode_watch();
-        // A save renames a new file over the name; the write to the old one
-        // is read before the rename's own event is.
+    /// A save renames a new file over the name; the old file's write and
+    /// lost link, queued before the rename's own event, are read after it
+    /// happened.
+    fn saved_over(watched: &Watched) {
         let saved = watched.root.join(".target.txt.tmp");
         std::fs::write(&saved, "saved").unwrap();
         std::fs::rename(&saved, watched.target.absolute()).unwrap();
+    }
+
+    #[test]
+    fn a_write_heard_through_the_inode_counts_though_read_after_the_name_moved() {
+        let watched = Watched::new();
+        let inode = watched.inode_watch();
+        saved_over(&watched);
         let meaning = watched.classify(event(inode, EventMask::MODIFY, None));
+        assert_eq!(meaning.signal, modified(), "a write made before the save");
+    }
+
+    #[test]
+    fn a_lost_link_heard_after_the_name_moved_to_another_file_does_not_count() {
+        let watched = Watched::new();
+        let inode = watched.inode_watch();
+        saved_over(&watched);
+        let meaning = watched.classify(event(inode, EventMask::ATTRIB, None));
         assert_eq!(meaning.signal, None);
     }
 

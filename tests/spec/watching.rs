@@ -759,6 +759,26 @@ mod for_operations_in_quick_succession {
         }
     }
 
+    /// An append and then, with no pause, a change of the name: two
+    /// operations, two notifications, though the append's events may be
+    /// read only after the name has gone or leads to another file.
+    #[rstest]
+    #[case::a_removal(Operation::Remove)]
+    #[case::an_atomic_save(Operation::AtomicSave)]
+    #[tokio::test]
+    async fn an_append_right_before_a_change_of_the_name_is_not_lost(
+        target: TargetFile,
+        #[case] then: Operation,
+        #[values(DEFAULT_WINDOW, Duration::ZERO)] window: Duration,
+    ) {
+        fs::write(target.path(), "first line\n").unwrap();
+        let (_server, mut subscribers) = two_subscribers_settling(&target, window).await;
+        target.append("appended");
+        then.perform(&target);
+        expect_change_on_each(&mut subscribers, "the append").await;
+        expect_exactly_one(&mut subscribers, &format!("{then:?} after the append")).await;
+    }
+
     #[rstest]
     #[tokio::test]
     async fn a_steady_writer_gets_a_notification_for_every_append(target: TargetFile) {
