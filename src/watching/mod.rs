@@ -469,6 +469,13 @@ fn read_events(live: &LiveWatch, mut inotify: Inotify, mut poll: mio::Poll) {
                     for event in events {
                         live.on_event(&event);
                     }
+                    // Checked after every batch too: a steady writer can
+                    // keep the queue from ever being empty, and the thread
+                    // would live on, holding its inotify instance (128 per
+                    // user by default) and reporting to nobody.
+                    if live.stopping.load(Ordering::Acquire) {
+                        return;
+                    }
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(error) => {
@@ -1294,5 +1301,54 @@ mod tests {
         })
         .await
         .expect("the reader thread and the keeper task to let go of the watch");
+    }
+    #[tokio::test]
+    async fn dropping_the_watch_ends_its_thread_while_a_writer_keeps_writing() {
+        /// Stops the writer when the test ends, passed or not.
+        struct Stop(Arc<AtomicBool>);
+        impl Drop for Stop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+            }
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("target.txt");
+        std::fs::write(&path, "").unwrap();
+        let target = Target::new(&path).unwrap();
+        // A report slower than the writer's appends: the queue is never
+        // empty, as with a busy log file and a loaded machine. (A sleep as
+        // the cost of a report, not a wait for anything.)
+        let watch = FileWatch::start(&target, Duration::ZERO, |_| {
+            std::thread::sleep(Duration::from_millis(1));
+        })
+        .unwrap();
+        let live = Arc::clone(&watch.live);
+        let stop = Stop(Arc::new(AtomicBool::new(false)));
+        let writing = Arc::clone(&stop.0);
+        let (started, has_started) = std::sync::mpsc::channel();
+        let writer = std::thread::spawn(move || {
+            while !writing.load(Ordering::Acquire) {
+                // Opened and closed each time: the write's and the close's
+                // events alternate, so the OS cannot merge them in the queue.
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .unwrap();
+                std::io::Write::write_all(&mut file, b"a log line\n").unwrap();
+                let _ = started.send(());
+            }
+        });
+        has_started.recv().unwrap();
+        drop(watch);
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while Arc::strong_count(&live) > 1 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the reader thread to end though the writer still writes");
+        drop(stop);
+        writer.join().unwrap();
     }
 }
