@@ -517,6 +517,10 @@ impl Snapshot {
     fn identity(&self) -> (u64, u64) {
         (self.device, self.inode)
     }
+
+    fn is_directory(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFDIR
+    }
 }
 
 /// Which of the two watches heard an event.
@@ -684,7 +688,7 @@ impl WatchState {
             // Kept if still needed, even under another path (two paths to
             // one directory share its watch). A directory that is gone has
             // lost its watch already.
-            if !self.directories.values().any(|kept| *kept == descriptor) {
+            if !self.watches_a_directory(&descriptor) {
                 let _ = self.watches.remove(descriptor);
             }
         }
@@ -708,17 +712,29 @@ impl WatchState {
         // next, and this runs again.
         let seen = Snapshot::of(target.absolute());
         let placed = match (file, seen) {
-            (Some(file), Some(seen)) => {
-                self.watches
-                    .add(&file, FILE_EVENTS)
-                    .ok()
-                    .map(|descriptor| InodeWatch {
+            // A directory is not the file: its events are about the entries
+            // in it. And the OS keeps one watch per inode: adding one on a
+            // directory the chain watches already (`target.txt ->
+            // ../its-own-dir`) would replace that watch's events, and it
+            // would no longer hear the name change.
+            (Some(file), Some(seen)) if !seen.is_directory() => {
+                match self.watches.add(&file, FILE_EVENTS) {
+                    Ok(descriptor) if self.watches_a_directory(&descriptor) => {
+                        // The name became such a directory between the stat
+                        // and the add: give that watch its events back. The
+                        // event that says so comes next, and this runs again.
+                        self.restore_directory_watch(&descriptor);
+                        None
+                    }
+                    Ok(descriptor) => Some(InodeWatch {
                         descriptor,
                         identity: seen.identity(),
-                    })
+                    }),
+                    Err(_) => None,
+                }
             }
-            // Missing, or not readable: only the directory watch hears it
-            // for now.
+            // Missing, not readable, or a directory: only the directory
+            // watch hears it for now.
             _ => None,
         };
         let before = std::mem::replace(&mut self.inode, placed);
@@ -732,6 +748,20 @@ impl WatchState {
                 // watch that is no longer the inode watch.
                 let _ = self.watches.remove(before.descriptor);
             }
+        }
+    }
+
+    fn watches_a_directory(&self, descriptor: &WatchDescriptor) -> bool {
+        self.directories.values().any(|watch| watch == descriptor)
+    }
+
+    /// Asks again for the events of the directory watch `descriptor`, after
+    /// an add on the same inode replaced them.
+    fn restore_directory_watch(&mut self, descriptor: &WatchDescriptor) {
+        let dirs: Vec<PathBuf> = self.directories_watched_by(descriptor).cloned().collect();
+        for dir in dirs {
+            // Same inode, same descriptor: only its events change.
+            let _ = self.watches.add(&dir, DIRECTORY_EVENTS);
         }
     }
 
@@ -749,14 +779,14 @@ impl WatchState {
             .as_ref()
             .is_some_and(|inode| inode.descriptor == event.wd)
         {
-            meaning.signal = self.content_signal(Heard::ThroughTheInode, event.mask, path);
+            // A file's watch never names an entry: one that does is on a
+            // directory, whose entries are not the file.
+            if event.name.is_none() {
+                meaning.signal = self.content_signal(Heard::ThroughTheInode, event.mask, path);
+            }
             return meaning;
         }
-        if !self
-            .directories
-            .values()
-            .any(|descriptor| *descriptor == event.wd)
-        {
+        if !self.watches_a_directory(&event.wd) {
             // A watch that was moved away: an old inode, a directory no
             // longer on the chain.
             return meaning;
@@ -1270,6 +1300,36 @@ mod tests {
         saved_over(&watched);
         let meaning = watched.classify(event(inode, EventMask::ATTRIB, None));
         assert_eq!(meaning.signal, None);
+    }
+
+    #[test]
+    fn an_event_naming_an_entry_is_nothing_when_heard_through_the_inode_watch() {
+        let watched = Watched::new();
+        let inode = watched.inode_watch();
+        let outcome = watched.classify(event(inode, EventMask::MODIFY, Some("child.txt")));
+        assert_eq!(outcome.signal, None);
+    }
+
+    #[test]
+    fn a_directory_watch_whose_events_were_replaced_gets_them_back() {
+        let mut watched = Watched::new();
+        let directory = watched.directory_watch();
+        // What an inode watch added on the same directory does.
+        let replaced = watched
+            .state
+            .watches
+            .add(&watched.root, FILE_EVENTS)
+            .unwrap();
+        assert_eq!(replaced, directory, "one watch per inode");
+        watched.state.restore_directory_watch(&directory);
+        watched.reporting_watches();
+        // Only a name's event: no write, no close, which the replaced
+        // events would hear too.
+        std::fs::create_dir(watched.root.join("new")).unwrap();
+        assert!(
+            watched.reporting_watches().contains(&directory),
+            "expected the directory's watch to hear an entry created in it"
+        );
     }
 
     #[test]

@@ -478,6 +478,61 @@ mod through_symlinks {
     }
 }
 
+/// The name may come to lead to a directory: one made in the file's place,
+/// or a symlink to a directory. A directory is not the watched file: what
+/// is done inside it is nobody's change, and the watch still hears the
+/// name's changes, and the file's once it is back.
+mod when_the_name_leads_to_a_directory {
+    use super::*;
+
+    /// Back to a file, which is heard as before.
+    async fn a_file_again(target: &TargetFile, subscribers: &mut [Subscriber]) {
+        fs::write(target.path(), "a file again\n").unwrap();
+        expect_exactly_one(subscribers, "a file in its place again").await;
+        target.append("appended");
+        expect_exactly_one(subscribers, "an append").await;
+        Operation::Chmod.perform(target);
+        expect_exactly_one(subscribers, "a chmod").await;
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn writes_inside_a_directory_made_in_its_place_notify_nobody(target: TargetFile) {
+        let (_server, mut subscribers) = two_subscribers(&target).await;
+        fs::remove_file(target.path()).unwrap();
+        expect_exactly_one(&mut subscribers, "the removal").await;
+        fs::create_dir(target.path()).unwrap();
+        expect_exactly_one(&mut subscribers, "a directory made in its place").await;
+
+        let inside = target.path().join("child.txt");
+        fs::write(&inside, "inside\n").unwrap();
+        fs::write(&inside, "written again\n").unwrap();
+        expect_none(&mut subscribers, "writes inside the directory").await;
+
+        fs::remove_dir_all(target.path()).unwrap();
+        expect_exactly_one(&mut subscribers, "the directory removed").await;
+        a_file_again(&target, &mut subscribers).await;
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn a_symlink_to_the_watched_directory_itself_leaves_the_watch_hearing(
+        target: TargetFile,
+    ) {
+        let (_server, mut subscribers) = two_subscribers(&target).await;
+        fs::remove_file(target.path()).unwrap();
+        expect_exactly_one(&mut subscribers, "the removal").await;
+        // `target.txt -> ../<its own directory>`.
+        let own_dir = target.dir().file_name().expect("a named directory");
+        symlink(Path::new("..").join(own_dir), target.path()).unwrap();
+        expect_exactly_one(&mut subscribers, "a link to its own directory").await;
+
+        fs::remove_file(target.path()).unwrap();
+        expect_exactly_one(&mut subscribers, "the link removed").await;
+        a_file_again(&target, &mut subscribers).await;
+    }
+}
+
 /// Another name of the watched file, which a change can go through.
 #[derive(Debug, Clone, Copy)]
 enum AnotherName {
