@@ -29,13 +29,15 @@
 //!
 //! So the name's changes are taken from the directory watch, and the
 //! file's (its data, its metadata) from the inode watch: a change heard by
-//! both counts once. The directory's report of the file's content counts
-//! only while there is no inode watch: the file is missing, or the server
-//! may not read it (inotify needs read permission on what it watches), and
-//! then a change made through the watched name is still seen. A writer's
-//! close is taken from both: it is no change of its own, only the sign that
-//! an operation is over (see [`settle`]), and a second one finds nothing
-//! left to notify.
+//! both counts once. The directory's watch asks for the file's content,
+//! and its report of it counts, only while there is no inode watch: the
+//! file is missing, or the server may not read it (inotify needs read
+//! permission on what it watches), and then a change made through the
+//! watched name is still seen. (Asking both at once would cost the OS's
+//! merging of a fast writer's events: see `DIRECTORY_AND_CONTENT_EVENTS`.)
+//! A writer's close is taken from both: it is no change of its own, only
+//! the sign that an operation is over (see [`settle`]), and a second one
+//! finds nothing left to notify.
 //!
 //! When the name comes to point at another inode (an atomic save, a removal
 //! and re-creation, a symlink pointed elsewhere), the inode watch moves to
@@ -278,16 +280,24 @@ pub struct Change {
 pub type WatchReport = Result<Change, WatchError>;
 
 /// What the watch on each directory of the chain asks the OS for: the
-/// entries' names changing, and their content, for when the inode cannot be
-/// watched (or is not watched yet); and the directory's own removal.
+/// entries' names changing, a writer's close (the end of an operation, see
+/// `content_signal`), and the directory's own removal.
 const DIRECTORY_EVENTS: WatchMask = WatchMask::CREATE
     .union(WatchMask::DELETE)
     .union(WatchMask::MOVED_FROM)
     .union(WatchMask::MOVED_TO)
-    .union(WatchMask::MODIFY)
-    .union(WatchMask::ATTRIB)
     .union(WatchMask::CLOSE_WRITE)
     .union(WatchMask::DELETE_SELF);
+
+/// What the file's directory asks for while there is no inode watch (the
+/// file is missing, or may not be read): the entries' content as well.
+/// Only then: the OS merges an event with an identical one queued just
+/// before it, so a writer's thousand unread writes are one event in the
+/// queue, but with the directory's copies between the inode's they are two
+/// thousand, and a fast writer fills the queue.
+const DIRECTORY_AND_CONTENT_EVENTS: WatchMask = DIRECTORY_EVENTS
+    .union(WatchMask::MODIFY)
+    .union(WatchMask::ATTRIB);
 
 /// What the watch on the file's inode asks for: its content and metadata.
 /// `DONT_FOLLOW`: the chain's final entry is the file itself, never a link.
@@ -569,6 +579,10 @@ struct WatchState {
     /// The watch on the file's inode, when the file exists and may be
     /// watched.
     inode: Option<InodeWatch>,
+    /// The directory whose watch asks for its entries' content too
+    /// ([`DIRECTORY_AND_CONTENT_EVENTS`]): the file's, while there is no
+    /// inode watch.
+    hears_content: Option<PathBuf>,
     settler: Settler,
     /// The file as it was at the last notification (or at the start).
     last_seen: Option<Snapshot>,
@@ -645,6 +659,7 @@ impl WatchState {
             chain: Vec::new(),
             directories: BTreeMap::new(),
             inode: None,
+            hears_content: None,
             settler: Settler::new(window),
             last_seen,
         }
@@ -693,6 +708,7 @@ impl WatchState {
             }
         }
         self.move_inode_watch(target);
+        self.ask_for_content();
         match first_error {
             Some(error) => Err(error),
             None => Ok(()),
@@ -751,6 +767,44 @@ impl WatchState {
         }
     }
 
+    /// Has the file's directory ask for its entries' content while there
+    /// is no inode watch, and only then. Adding a watch on a directory
+    /// watched already keeps its descriptor and replaces what it asks for.
+    fn ask_for_content(&mut self) {
+        let wanted = match self.inode {
+            Some(_) => None,
+            None => self
+                .chain
+                .last()
+                .filter(|entry| !entry.is_link)
+                .map(|entry| entry.dir.clone())
+                .filter(|dir| self.directories.contains_key(dir)),
+        };
+        if wanted == self.hears_content {
+            return;
+        }
+        if let Some(dir) = self.hears_content.take() {
+            // Not re-added if it left the chain: its watch is gone.
+            if self.directories.contains_key(&dir) {
+                let _ = self.watches.add(&dir, DIRECTORY_EVENTS);
+            }
+        }
+        if let Some(dir) = wanted {
+            if self.watches.add(&dir, DIRECTORY_AND_CONTENT_EVENTS).is_ok() {
+                self.hears_content = Some(dir);
+            }
+        }
+    }
+
+    /// What the directory `dir`'s watch asks for.
+    fn directory_events(&self, dir: &Path) -> WatchMask {
+        if self.hears_content.as_deref() == Some(dir) {
+            DIRECTORY_AND_CONTENT_EVENTS
+        } else {
+            DIRECTORY_EVENTS
+        }
+    }
+
     fn watches_a_directory(&self, descriptor: &WatchDescriptor) -> bool {
         self.directories.values().any(|watch| watch == descriptor)
     }
@@ -761,7 +815,7 @@ impl WatchState {
         let dirs: Vec<PathBuf> = self.directories_watched_by(descriptor).cloned().collect();
         for dir in dirs {
             // Same inode, same descriptor: only its events change.
-            let _ = self.watches.add(&dir, DIRECTORY_EVENTS);
+            let _ = self.watches.add(&dir, self.directory_events(&dir));
         }
     }
 
@@ -999,9 +1053,18 @@ mod tests {
         /// The watches the OS queued an event for since the last look (the
         /// OS queues them before the system call that caused them returns).
         fn reporting_watches(&mut self) -> Vec<WatchDescriptor> {
+            self.queued_events()
+                .into_iter()
+                .map(|(watch, _)| watch)
+                .collect()
+        }
+
+        /// The events the OS queued since the last look: which watch, and
+        /// what.
+        fn queued_events(&mut self) -> Vec<(WatchDescriptor, EventMask)> {
             let mut buffer = [0_u8; 4096];
             match self.inotify.read_events(&mut buffer) {
-                Ok(events) => events.map(|event| event.wd).collect(),
+                Ok(events) => events.map(|event| (event.wd, event.mask)).collect(),
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Vec::new(),
                 Err(error) => panic!("reading the queue failed: {error}"),
             }
@@ -1329,6 +1392,48 @@ mod tests {
         assert!(
             watched.reporting_watches().contains(&directory),
             "expected the directory's watch to hear an entry created in it"
+        );
+    }
+
+    #[test]
+    fn a_writers_unread_writes_are_one_event_in_the_queue() {
+        // The OS merges an event with an identical one queued just before
+        // it; the directory's copies of each write would come between.
+        let mut watched = Watched::new();
+        let mut writer = std::fs::OpenOptions::new()
+            .append(true)
+            .open(watched.target.absolute())
+            .unwrap();
+        watched.reporting_watches();
+        for _ in 0..1000 {
+            std::io::Write::write_all(&mut writer, b"x").unwrap();
+        }
+        assert_eq!(
+            watched.queued_events(),
+            [(watched.inode_watch(), EventMask::MODIFY)]
+        );
+    }
+
+    #[test]
+    fn the_directory_asks_for_the_content_only_while_there_is_no_inode_watch() {
+        let mut watched = Watched::new();
+        let directory = watched.directory_watch();
+        let heard_a_write = |events: Vec<(WatchDescriptor, EventMask)>| {
+            events.contains(&(directory.clone(), EventMask::MODIFY))
+        };
+        std::fs::remove_file(watched.target.absolute()).unwrap();
+        watched.rechain();
+        watched.reporting_watches();
+        std::fs::write(watched.target.absolute(), "back").unwrap();
+        assert!(
+            heard_a_write(watched.queued_events()),
+            "with no inode watch, the directory hears writes"
+        );
+        watched.rechain();
+        std::fs::write(watched.target.absolute(), "written").unwrap();
+        assert!(
+            !heard_a_write(watched.queued_events()),
+            "with an inode watch, it does not"
         );
     }
 
