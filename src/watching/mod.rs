@@ -460,6 +460,12 @@ fn read_events(live: &LiveWatch, mut inotify: Inotify, mut poll: mio::Poll) {
     // Room for many events at once; one with the longest name takes 272
     // bytes.
     let mut buffer = [0_u8; 4096];
+    // Told from here, not where the watch was placed: whoever starts the
+    // watch may hold what the report needs.
+    let untold = live.state().untold_failure.take();
+    if let Some(reason) = untold {
+        live.fail(reason);
+    }
     loop {
         if let Err(error) = poll.poll(&mut ready, None) {
             if error.kind() == std::io::ErrorKind::Interrupted {
@@ -579,6 +585,13 @@ struct WatchState {
     /// The watch on the file's inode, when the file exists and may be
     /// watched.
     inode: Option<InodeWatch>,
+    /// Why the inode watch could not be placed, until the reader thread
+    /// tells it (through the report, as a failure: changes made through
+    /// another name are not heard meanwhile).
+    untold_failure: Option<WatchFailure>,
+    /// Whether a failure of the inode watch was told since one was last
+    /// placed: it is told once, not at every event that tries again.
+    failure_told: bool,
     /// The directory whose watch asks for its entries' content too
     /// ([`DIRECTORY_AND_CONTENT_EVENTS`]): the file's, while there is no
     /// inode watch.
@@ -618,6 +631,7 @@ impl LiveWatch {
         } else {
             Ok(())
         };
+        let untold = state.untold_failure.take();
         let mut change = None;
         let mut wake_keeper = false;
         if let Some(signal) = meaning.signal {
@@ -632,6 +646,9 @@ impl LiveWatch {
         }
         if let Err(error) = moved {
             (self.report)(Err(error));
+        }
+        if let Some(reason) = untold {
+            self.fail(reason);
         }
         if let Some(change) = change {
             (self.report)(Ok(change));
@@ -660,6 +677,8 @@ impl WatchState {
             directories: BTreeMap::new(),
             inode: None,
             hears_content: None,
+            untold_failure: None,
+            failure_told: false,
             settler: Settler::new(window),
             last_seen,
         }
@@ -742,11 +761,17 @@ impl WatchState {
                         self.restore_directory_watch(&descriptor);
                         None
                     }
-                    Ok(descriptor) => Some(InodeWatch {
-                        descriptor,
-                        identity: seen.identity(),
-                    }),
-                    Err(_) => None,
+                    Ok(descriptor) => {
+                        self.failure_told = false;
+                        Some(InodeWatch {
+                            descriptor,
+                            identity: seen.identity(),
+                        })
+                    }
+                    Err(error) => {
+                        self.inode_watch_failed(error, &file);
+                        None
+                    }
                 }
             }
             // Missing, not readable, or a directory: only the directory
@@ -765,6 +790,25 @@ impl WatchState {
                 let _ = self.watches.remove(before.descriptor);
             }
         }
+    }
+
+    /// Notes why the inode watch on `file` could not be placed, to be told
+    /// once. A file gone meanwhile is no failure: the event that says so
+    /// comes next.
+    fn inode_watch_failed(&mut self, error: io::Error, file: &Path) {
+        if error.raw_os_error() == Some(libc::ENOENT) || self.failure_told {
+            return;
+        }
+        self.failure_told = true;
+        let reason = describe_watch_error(error, file);
+        let words = format!(
+            "the file {} itself cannot be watched ({reason}); changes made through the watched name are still heard, but not those made through another name (a hard link, a bind mount)",
+            file.display(),
+        );
+        self.untold_failure = Some(match reason {
+            WatchFailure::Os { error, .. } => WatchFailure::os_in_words(words, error),
+            WatchFailure::Path(_) => WatchFailure::Path(words),
+        });
     }
 
     /// Has the file's directory ask for its entries' content while there
@@ -869,6 +913,10 @@ impl WatchState {
                 };
             } else if !is_link {
                 meaning.signal = self.content_signal(Heard::ThroughTheDirectory, event.mask, path);
+                // With no inode watch, a metadata change may be the one
+                // that lets the server read the file (`chmod +r`): try
+                // again to place it.
+                meaning.rechain = self.inode.is_none() && event.mask.contains(EventMask::ATTRIB);
             }
             return meaning;
         }
@@ -1369,8 +1417,8 @@ mod tests {
     fn an_event_naming_an_entry_is_nothing_when_heard_through_the_inode_watch() {
         let watched = Watched::new();
         let inode = watched.inode_watch();
-        let outcome = watched.classify(event(inode, EventMask::MODIFY, Some("child.txt")));
-        assert_eq!(outcome.signal, None);
+        let meaning = watched.classify(event(inode, EventMask::MODIFY, Some("child.txt")));
+        assert_eq!(meaning.signal, None);
     }
 
     #[test]
@@ -1435,6 +1483,65 @@ mod tests {
             !heard_a_write(watched.queued_events()),
             "with an inode watch, it does not"
         );
+    }
+
+    #[test]
+    fn with_no_inode_watch_a_metadata_change_is_a_reason_to_try_again() {
+        // `chmod +r target.txt` on a file the server could not read.
+        let mut watched = Watched::new();
+        let inode = watched.state.inode.take().expect("an inode watch");
+        let _ = watched.state.watches.remove(inode.descriptor);
+        let directory = watched.directory_watch();
+        let meaning = watched.classify(event(directory, EventMask::ATTRIB, Some("target.txt")));
+        assert!(meaning.rechain, "expected another try at the inode watch");
+        watched.rechain();
+        assert!(watched.state.inode.is_some(), "expected an inode watch");
+    }
+
+    #[test]
+    fn a_failure_of_the_inode_watch_is_told_once() {
+        let mut watched = Watched::new();
+        let limit_reached = || io::Error::from_raw_os_error(libc::ENOSPC);
+        let file = watched.target.absolute().to_owned();
+        watched.state.inode_watch_failed(limit_reached(), &file);
+        let told = watched
+            .state
+            .untold_failure
+            .take()
+            .expect("a failure to tell")
+            .to_string();
+        assert!(told.contains("max_user_watches"), "{told}");
+        watched.state.inode_watch_failed(limit_reached(), &file);
+        assert!(watched.state.untold_failure.is_none(), "told once");
+        // Placed again, then failing again: told again.
+        let inode = watched.state.inode.take().expect("an inode watch");
+        let _ = watched.state.watches.remove(inode.descriptor);
+        watched.rechain();
+        watched.state.inode_watch_failed(limit_reached(), &file);
+        assert!(watched.state.untold_failure.is_some(), "a new failure");
+    }
+
+    #[tokio::test]
+    async fn lost_events_reach_the_report_as_a_rescan() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("target.txt"), "").unwrap();
+        let target = Target::new(dir.path().join("target.txt")).unwrap();
+        let (reports, mut reported) = tokio::sync::mpsc::unbounded_channel();
+        let watch = FileWatch::start(&target, settle::DEFAULT_WINDOW, move |report| {
+            let _ = reports.send(report);
+        })
+        .unwrap();
+        // What the reader thread hands on when the kernel's queue overflowed
+        // (overflowing it for real takes some 16,000 events).
+        let any = watch.live.state().directories.values().next().cloned();
+        let overflow = event(any.expect("a watch"), EventMask::Q_OVERFLOW, None);
+        watch.live.on_event(&overflow);
+        let report = tokio::time::timeout(Duration::from_secs(10), reported.recv())
+            .await
+            .expect("a report within 10 s")
+            .expect("the watch still reporting");
+        let change = report.expect("a change, not a failure");
+        assert_eq!(change.kind, ChangeKind::Rescan);
     }
 
     #[test]
