@@ -1486,6 +1486,21 @@ mod tests {
     }
 
     #[test]
+    fn no_inode_watch_is_placed_on_a_directory_made_in_the_files_place() {
+        // The other guards drop what such a watch would hear (events that
+        // name an entry, a directory watch replaced), so only here can a
+        // test see that the OS's watch is not spent on it.
+        let mut watched = Watched::new();
+        std::fs::remove_file(watched.target.absolute()).unwrap();
+        std::fs::create_dir(watched.target.absolute()).unwrap();
+        watched.rechain();
+        assert!(
+            watched.state.inode.is_none(),
+            "expected no inode watch on a directory at the file's name"
+        );
+    }
+
+    #[test]
     fn with_no_inode_watch_a_metadata_change_is_a_reason_to_try_again() {
         // `chmod +r target.txt` on a file the server could not read.
         let mut watched = Watched::new();
