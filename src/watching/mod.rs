@@ -1441,6 +1441,15 @@ mod tests {
             watched.reporting_watches().contains(&directory),
             "expected the directory's watch to hear an entry created in it"
         );
+        // And the events it had, no more: with the inode watch placed, the
+        // file's writes are the inode's to hear.
+        std::fs::write(watched.target.absolute(), "written").unwrap();
+        assert!(
+            !watched
+                .queued_events()
+                .contains(&(directory, EventMask::MODIFY)),
+            "expected the restored directory watch not to ask for the file's writes"
+        );
     }
 
     #[test]
@@ -1497,6 +1506,17 @@ mod tests {
         assert!(
             watched.state.inode.is_none(),
             "expected no inode watch on a directory at the file's name"
+        );
+    }
+
+    #[test]
+    fn with_an_inode_watch_a_metadata_change_heard_through_the_directory_changes_no_watch() {
+        let watched = Watched::new();
+        let directory = watched.directory_watch();
+        let meaning = watched.classify(event(directory, EventMask::ATTRIB, Some("target.txt")));
+        assert!(
+            !meaning.rechain,
+            "expected no new try at an inode watch already placed"
         );
     }
 
