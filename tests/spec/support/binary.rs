@@ -384,8 +384,8 @@ impl Spawned {
     }
 
     /// Waits until the child holds `expected` inotify instances, failing
-    /// after [`PATIENCE`]. A dropped `notify` watcher closes its instance on
-    /// its own thread a moment later, and nothing announces it: so this looks
+    /// after [`PATIENCE`]. A dropped file watch closes its instance on
+    /// its own reader thread a moment later, and nothing announces it: so this looks
     /// again every few milliseconds rather than wait on a signal.
     pub fn wait_for_inotify_instances(&self, expected: usize) {
         let deadline = Instant::now() + PATIENCE;
@@ -404,7 +404,8 @@ impl Spawned {
     }
 
     /// How many inotify instances the child holds open: on Linux, one per
-    /// `notify` watcher, so the number of OS watches it has made and kept.
+    /// file watch (`watching::FileWatch`), so the number of OS watches it
+    /// has made and kept.
     pub fn inotify_instances(&self) -> usize {
         let fds = std::fs::read_dir(format!("/proc/{}/fd", self.id()))
             .unwrap_or_else(|error| panic!("cannot list the child's fds: {error}"));
