@@ -36,7 +36,7 @@
 //!    nothing goes before the greeting; the task then looks at the latest
 //!    notification, so a change made while it was greeting is written too.
 //! 3. The notifier stores the latest notification before it offers it, and
-//!    the task reads it before it looks at the record: an offer that finds
+//!    the task reads it while it holds the record: an offer that finds
 //!    the record locked by the task, or the task writing, wakes the task,
 //!    which looks again.
 //! 4. Waiting, the task registers its waker and then checks whether it was
