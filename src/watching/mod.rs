@@ -734,14 +734,16 @@ impl WatchState {
         }
     }
 
+    /// The chain's last entry, when it is the file (not a link whose
+    /// target is missing).
+    fn file_entry(&self) -> Option<&Entry> {
+        self.chain.last().filter(|entry| !entry.is_link)
+    }
+
     /// Places the inode watch on the file the chain now ends at, and
     /// removes the one on the file it ended at before, if that is another.
     fn move_inode_watch(&mut self, target: &Target) {
-        let file = self
-            .chain
-            .last()
-            .filter(|entry| !entry.is_link)
-            .map(Entry::path);
+        let file = self.file_entry().map(Entry::path);
         // Which file the name leads to, looked at before the watch is
         // placed: if the name moves meanwhile, the event that says so comes
         // next, and this runs again.
@@ -774,8 +776,8 @@ impl WatchState {
                     }
                 }
             }
-            // Missing, not readable, or a directory: only the directory
-            // watch hears it for now.
+            // Missing, a link at the end of the chain, or a directory: only
+            // the directory watch hears it for now.
             _ => None,
         };
         let before = std::mem::replace(&mut self.inode, placed);
@@ -818,9 +820,7 @@ impl WatchState {
         let wanted = match self.inode {
             Some(_) => None,
             None => self
-                .chain
-                .last()
-                .filter(|entry| !entry.is_link)
+                .file_entry()
                 .map(|entry| entry.dir.clone())
                 .filter(|dir| self.directories.contains_key(dir)),
         };
@@ -840,15 +840,6 @@ impl WatchState {
         }
     }
 
-    /// What the directory `dir`'s watch asks for.
-    fn directory_events(&self, dir: &Path) -> WatchMask {
-        if self.hears_content.as_deref() == Some(dir) {
-            DIRECTORY_AND_CONTENT_EVENTS
-        } else {
-            DIRECTORY_EVENTS
-        }
-    }
-
     fn watches_a_directory(&self, descriptor: &WatchDescriptor) -> bool {
         self.directories.values().any(|watch| watch == descriptor)
     }
@@ -856,11 +847,22 @@ impl WatchState {
     /// Asks again for the events of the directory watch `descriptor`, after
     /// an add on the same inode replaced them.
     fn restore_directory_watch(&mut self, descriptor: &WatchDescriptor) {
-        let dirs: Vec<PathBuf> = self.directories_watched_by(descriptor).cloned().collect();
-        for dir in dirs {
-            // Same inode, same descriptor: only its events change.
-            let _ = self.watches.add(&dir, self.directory_events(&dir));
-        }
+        // The OS keeps one set of events per inode, whichever path names
+        // it: one add, with the content's events if any path to this
+        // directory is the one that hears the content.
+        let hears_content = self
+            .directories_watched_by(descriptor)
+            .any(|dir| self.hears_content.as_ref() == Some(dir));
+        let Some(dir) = self.directories_watched_by(descriptor).next().cloned() else {
+            return;
+        };
+        let events = if hears_content {
+            DIRECTORY_AND_CONTENT_EVENTS
+        } else {
+            DIRECTORY_EVENTS
+        };
+        // Same inode, same descriptor: only its events change.
+        let _ = self.watches.add(&dir, events);
     }
 
     /// What `event` means for the watch, `path` being the watched path.
@@ -1593,6 +1595,18 @@ mod tests {
         );
     }
 
+    /// Waits until only `live`'s own handle is left: the reader thread and
+    /// the keeper task have let go of the watch.
+    async fn expect_let_go(live: &Arc<LiveWatch>, what: &str) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while Arc::strong_count(live) > 1 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("expected {what} within 10 s"));
+    }
+
     #[tokio::test]
     async fn dropping_the_watch_ends_its_thread_and_its_task() {
         let dir = tempfile::tempdir().unwrap();
@@ -1601,14 +1615,13 @@ mod tests {
         let watch = FileWatch::start(&target, Duration::ZERO, |_| {}).unwrap();
         let live = Arc::clone(&watch.live);
         drop(watch);
-        tokio::time::timeout(Duration::from_secs(10), async {
-            while Arc::strong_count(&live) > 1 {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("the reader thread and the keeper task to let go of the watch");
+        expect_let_go(
+            &live,
+            "the reader thread and the keeper task to let go of the watch",
+        )
+        .await;
     }
+
     #[tokio::test]
     async fn dropping_the_watch_ends_its_thread_while_a_writer_keeps_writing() {
         /// Stops the writer when the test ends, passed or not.
@@ -1648,13 +1661,11 @@ mod tests {
         });
         has_started.recv().unwrap();
         drop(watch);
-        tokio::time::timeout(Duration::from_secs(5), async {
-            while Arc::strong_count(&live) > 1 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
-        .expect("the reader thread to end though the writer still writes");
+        expect_let_go(
+            &live,
+            "the reader thread to end though the writer still writes",
+        )
+        .await;
         drop(stop);
         writer.join().unwrap();
     }
