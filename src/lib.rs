@@ -25,6 +25,7 @@
 //! | [`fake_service`] | the test service that splits one message in two | 5 |
 //! | [`grade`] | the práctica's behaviours, run against any program: the grader | 7 |
 //! | [`relay`] | changes through a Redis stream to edge servers: publisher and edge | 12 |
+//! | [`browser`] | HTTP subscribers: Server-Sent Events, the live page, live reload | 13 |
 //! | `lock` | taking a lock, or waiting on one, with its data usable after a panic (private) | |
 //!
 //! The binaries in `src/bin/` only parse arguments, bind, and call into these
@@ -72,6 +73,7 @@
 //! to between 0.4x and 0.7x the book's Node server (see `BENCHMARKS.md`).
 #![deny(missing_docs)]
 
+pub mod browser;
 pub mod client;
 pub mod connection;
 pub mod console;
