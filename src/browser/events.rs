@@ -374,4 +374,59 @@ mod tests {
             framed(&stream, &notification).as_bytes()
         );
     }
+
+    /// Serves one stream on a Unix socket pair, on tokio's paused clock,
+    /// and returns what the browser's end reads of it up to `until`.
+    async fn read_stream_until(until: &str) -> String {
+        use tokio::io::AsyncReadExt;
+        let (_directory, notifier) =
+            crate::notifier::testing::notifier_on_a_temp_file(crate::protocol::Protocol::Json);
+        let subscription = notifier.subscribe().unwrap();
+        let (ours, mut theirs) = tokio::net::UnixStream::pair().unwrap();
+        let stream = EventStream::new(LIFE, 0, Arc::from("{\"type\":\"watching\"}"));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let serving = tokio::spawn(crate::connection::serve_framed(
+            ours,
+            stream,
+            0,
+            subscription,
+            Duration::from_secs(60),
+            shutdown.clone(),
+        ));
+        let mut read = Vec::new();
+        while !String::from_utf8_lossy(&read).ends_with(until) {
+            let mut chunk = [0u8; 512];
+            let length = theirs.read(&mut chunk).await.unwrap();
+            assert!(length > 0, "the stream ended after {read:?}");
+            read.extend_from_slice(&chunk[..length]);
+        }
+        shutdown.cancel();
+        notifier.wake_all();
+        serving.await.unwrap();
+        String::from_utf8(read).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_stream_gets_a_keep_alive_comment_every_keep_alive_period() {
+        let started = Instant::now();
+        let read = read_stream_until("\n\n: keep-alive\n\n: keep-alive\n\n").await;
+        assert_eq!(
+            started.elapsed().as_secs(),
+            2 * KEEP_ALIVE.as_secs(),
+            "on tokio's paused clock"
+        );
+        let greeting = format!(
+            "{STREAM_HEAD}retry: 1000\nid: {LIFE}-0\nevent: watching\ndata: {{\"type\":\"watching\"}}\n\n"
+        );
+        assert_eq!(read, format!("{greeting}: keep-alive\n\n: keep-alive\n\n"));
+    }
+
+    #[tokio::test]
+    async fn a_keep_alive_is_taken_once_when_due() {
+        let stream = EventStream::new(LIFE, 0, Arc::from("{}"));
+        assert_eq!(stream.keep_alive(), None, "none due at first");
+        lock(&stream.keep_alive).due = true;
+        assert_eq!(stream.keep_alive().as_deref(), Some(KEEP_ALIVE_COMMENT));
+        assert_eq!(stream.keep_alive(), None, "taken");
+    }
 }

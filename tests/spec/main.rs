@@ -20,6 +20,7 @@
 //! | `steps` | the práctica's small programs (`examples/`), spawned | 1–6 |
 //! | `chat` | the chat challenge (`examples/chat`), spawned | 10 |
 //! | `relay` | changes relayed through Redis to edge servers, spawned | 12 |
+//! | `browser` | `--http`: the page, reload.js, the event stream, by hand | 13 |
 //! | `tasks_and_ci` | the cargo aliases and the CI workflow | 11 |
 //! | `grader` | the grader: passes this crate's programs, fails broken ones | 7 |
 //! | `chapters` | the course: excerpts, Rust blocks, transcripts, commands | all |
@@ -31,6 +32,7 @@
 mod support;
 
 mod binaries;
+mod browser;
 mod chapters;
 mod chat;
 mod client_output;

@@ -596,6 +596,16 @@ impl LineReader {
         }
     }
 
+    /// Everything until the server closes the connection, naming `what`
+    /// in a failure.
+    pub fn rest(&mut self, what: &str) -> String {
+        let mut rest = String::new();
+        match self.reader.read_to_string(&mut rest) {
+            Ok(_) => rest,
+            Err(error) => panic!("reading {what} failed: {error} (got {rest:?})"),
+        }
+    }
+
     /// Checks that no more data comes for [`QUIET_PERIOD`] (and that the
     /// connection stays open).
     pub fn expect_silence(&mut self, after: &str) {
