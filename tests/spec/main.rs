@@ -21,6 +21,7 @@
 //! | `chat` | the chat challenge (`examples/chat`), spawned | 10 |
 //! | `relay` | changes relayed through Redis to edge servers, spawned | 12 |
 //! | `browser` | `--http`: the page, reload.js, the event stream, by hand | 13 |
+//! | `chromium` | the page and reload.js in a real, headless Chromium | 13 |
 //! | `tasks_and_ci` | the cargo aliases and the CI workflow | 11 |
 //! | `grader` | the grader: passes this crate's programs, fails broken ones | 7 |
 //! | `chapters` | the course: excerpts, Rust blocks, transcripts, commands | all |
@@ -35,6 +36,7 @@ mod binaries;
 mod browser;
 mod chapters;
 mod chat;
+mod chromium;
 mod client_output;
 mod exercises;
 mod fake_service;

@@ -9,6 +9,7 @@
 pub mod binary;
 pub mod broken;
 pub mod chat;
+pub mod chromium;
 pub mod chunks;
 pub mod http;
 pub mod in_process;
