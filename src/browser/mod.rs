@@ -41,7 +41,6 @@
 pub mod events;
 
 use std::convert::Infallible;
-use std::fmt;
 use std::future::{Future, Pending, Ready};
 use std::pin::Pin;
 use std::str::FromStr;
@@ -99,12 +98,6 @@ impl FromStr for HttpAddress {
             host: host.to_owned(),
             port,
         })
-    }
-}
-
-impl fmt::Display for HttpAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
     }
 }
 
@@ -314,5 +307,58 @@ pub(crate) fn serve(
             Arc::clone(&server),
         );
         server.subscribers.spawn(stream_task);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn an_http_address_is_a_host_and_a_port() {
+        let address = |host: &str, port| HttpAddress {
+            host: host.to_owned(),
+            port,
+        };
+        assert_eq!("127.0.0.1:8080".parse(), Ok(address("127.0.0.1", 8080)));
+        assert_eq!("localhost:0".parse(), Ok(address("localhost", 0)));
+        assert_eq!("[::1]:8080".parse(), Ok(address("[::1]", 8080)));
+    }
+
+    #[test]
+    fn an_http_address_without_a_host_or_a_port_is_refused_with_an_example() {
+        for text in [
+            "localhost",
+            ":8080",
+            "localhost:",
+            "localhost:http",
+            "localhost:65536",
+        ] {
+            assert_eq!(
+                text.parse::<HttpAddress>(),
+                Err(format!(
+                    "expected HOST:PORT (such as 127.0.0.1:8080), got {text:?}"
+                )),
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_is_routed_by_its_method_and_path() {
+        let routes = [
+            (Method::GET, "/", Route::Page),
+            (Method::HEAD, "/", Route::Page),
+            (Method::GET, "/reload.js", Route::ReloadScript),
+            (Method::HEAD, "/reload.js", Route::ReloadScript),
+            (Method::GET, "/events", Route::Events),
+            (Method::HEAD, "/events", Route::NotFound),
+            (Method::POST, "/", Route::NotFound),
+            (Method::POST, "/reload.js", Route::NotFound),
+            (Method::GET, "/index.html", Route::NotFound),
+        ];
+        for (method, path, expected) in routes {
+            assert_eq!(route(&method, path), expected, "{method} {path}");
+        }
     }
 }
