@@ -118,4 +118,6 @@ pub mod chapters {
     pub struct Chapter11;
     #[doc = include_str!("../chapters/12-beyond-one-machine.md")]
     pub struct Chapter12;
+    #[doc = include_str!("../chapters/13-to-the-browser.md")]
+    pub struct Chapter13;
 }

@@ -511,3 +511,71 @@ mod an_edge {
         expect_changed(&mut stream, "the change, on the edge");
     }
 }
+
+/// Chapter 13's exercise: a client of the event stream that prints what
+/// `net-watcher-client` prints. Runs the answer
+/// (`chapters/answers/event_stream_client.rs`), or the program that
+/// `NET_WATCHER_EXERCISE` names.
+mod the_exercise_an_event_stream_client {
+    use super::*;
+    use crate::support::binary::exercise_program;
+    use pretty_assertions::assert_eq;
+
+    fn client(server: &TestServer) -> Spawned {
+        let program = exercise_program("examples/answer-event-stream-client");
+        Spawned::start(&program, &[&http_addr(server).to_string()])
+    }
+
+    #[rstest]
+    fn prints_the_greeting_and_each_change_as_net_watcher_client_does(target: TargetFile) {
+        let server = TestServer::start_in(
+            Some(target.dir()),
+            "net-watcher",
+            &["target.txt", "--http", "127.0.0.1:0"],
+        );
+        let mut client = client(&server);
+        assert_eq!(
+            client.next_stdout_line("the greeting").as_deref(),
+            Some("Now watching \"target.txt\" for changes...")
+        );
+        for change in ["first", "second"] {
+            target.append(change);
+            let line = client
+                .next_stdout_line(&format!("the {change} change"))
+                .unwrap_or_default();
+            assert!(line.starts_with("File changed: "), "{line:?}");
+            assert!(line.ends_with(" GMT+0000 (UTC)"), "{line:?}");
+        }
+        server.process.signal(libc::SIGTERM);
+        let (status, _) = client.wait_for_exit();
+        assert!(
+            status.success(),
+            "the stream's end is the client's: {status}"
+        );
+    }
+
+    #[rstest]
+    fn says_why_when_the_server_refuses_the_stream(target: TargetFile) {
+        let server = TestServer::start_in(
+            Some(target.dir()),
+            "net-watcher",
+            &[
+                "target.txt",
+                "--http",
+                "127.0.0.1:0",
+                "--max-subscribers",
+                "0",
+            ],
+        );
+        let mut client = client(&server);
+        let (status, _) = client.wait_for_exit();
+        assert!(!status.success());
+        assert!(
+            client
+                .stderr()
+                .contains("the server answered HTTP/1.1 503 Service Unavailable"),
+            "{}",
+            client.stderr()
+        );
+    }
+}

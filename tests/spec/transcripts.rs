@@ -34,6 +34,11 @@ fn normalise(text: &str) -> String {
             let start = at.saturating_sub(DATE_HEAD);
             line.replace_range(start..at + DATE_TAIL.len(), "<date>");
         }
+        // An event's id (chapter 13): the server's start, then a count.
+        if let Some(digits) = line.strip_prefix("id: ") {
+            let life = digits.split('-').next().unwrap_or_default();
+            line = line.replacen(life, "<life>", 1);
+        }
         if let Some(at) = line.find("\"timestamp\":") {
             let digits_start = at + "\"timestamp\":".len();
             let digits_end = line[digits_start..]
@@ -95,6 +100,14 @@ fn normalising_hides_dates_and_timestamps_only() {
             "File changed: Fri Nov 27 2026 06:40:12 GMT+0000 (UTC)\n{\"type\":\"changed\",\"timestamp\":17}\nNow watching"
         ),
         "File changed: <date>\n{\"type\":\"changed\",\"timestamp\":<ms>}\nNow watching\n"
+    );
+}
+
+#[test]
+fn normalising_hides_the_life_of_an_events_id_and_keeps_its_count() {
+    assert_eq!(
+        normalise("id: 1796614422421-3\ndata: 1796614422421-3"),
+        "id: <life>-3\ndata: 1796614422421-3\n"
     );
 }
 
@@ -873,4 +886,48 @@ fn chapter_12_the_relay_demo(target: TargetFile) {
     );
     check("fixtures/transcripts/12-nc-edge-1.txt", &sessions[0]);
     check("fixtures/transcripts/12-nc-edge-2.txt", &sessions[1]);
+}
+
+/// Chapter 13: the server serving browsers, and its event stream as `curl`
+/// shows it.
+#[rstest]
+fn chapter_13_the_browser_demo(target: TargetFile) {
+    let mut server = TestServer::start_in(
+        Some(target.dir()),
+        "net-watcher",
+        &["target.txt", "--http", "127.0.0.1:0"],
+    );
+    let url = server.listening_on()[0].clone();
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("an address in the listening line");
+    let as_8080 = |line: &str| line.replace(&format!(":{}", addr.port()), ":8080");
+    let mut stream = crate::support::http::get(addr, "/events", &[]);
+    let mut session = String::from("$ curl -N http://127.0.0.1:8080/events\n");
+    for change in 0..3 {
+        if change > 0 {
+            target.touch();
+        }
+        loop {
+            let line = stream.next_line(&format!("event {change}"));
+            session.push_str(&line);
+            if line == "\n" {
+                break;
+            }
+        }
+    }
+    server.process.wait_for_stdout("Subscriber connected.");
+    server.process.signal(libc::SIGINT);
+    stream.expect_end("the end of the stream");
+    let (status, lines) = server.process.wait_for_exit();
+    assert!(status.success(), "{status}: {lines:?}");
+    let mut console = String::from("$ cargo run -- target.txt --http 127.0.0.1:8080\n");
+    for line in &lines {
+        console.push_str(&as_8080(line));
+        console.push('\n');
+    }
+    check("fixtures/transcripts/13-server-console.txt", &console);
+    check("fixtures/transcripts/13-curl-events.txt", &session);
 }

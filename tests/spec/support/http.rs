@@ -110,6 +110,11 @@ impl Reply {
         self.reader.rest("the body")
     }
 
+    /// The next line of the body, line ending included.
+    pub fn next_line(&mut self, what: &str) -> String {
+        self.reader.next_line(what)
+    }
+
     /// The next event of a stream: lines up to a blank one.
     pub fn next_event(&mut self, what: &str) -> Event {
         let mut fields = Vec::new();
