@@ -268,22 +268,26 @@ pub(crate) fn serve(
         .keep_alive(false)
         .serve_connection(TokioIo::new(stream), router);
     async move {
-        let taken_back = std::future::poll_fn(|cx| {
+        // Until hyper has answered (the page, the script, a refusal, a
+        // 404, a 400) or a stream has been admitted.
+        let answered_or_admitted = std::future::poll_fn(|cx| {
             let done = Pin::new(&mut connection).poll(cx);
             if lock(&admitted).is_some() {
-                return Poll::Ready(true);
+                return Poll::Ready(());
             }
-            done.map(|_| false)
+            done.map(drop)
         });
-        let taken_back = tokio::select! {
-            () = server.shutdown.cancelled() => false,
-            taken_back = taken_back => taken_back,
-        };
+        tokio::select! {
+            // Dropped, the connection closes: hyper has read what the peer
+            // sent (what arrives later is the peer's own lookout).
+            () = server.shutdown.cancelled() => return,
+            () = answered_or_admitted => {}
+        }
         let Some(Admitted {
             slot,
             subscription,
             seen,
-        }) = lock(&admitted).take().filter(|_| taken_back)
+        }) = lock(&admitted).take()
         else {
             return;
         };

@@ -343,6 +343,30 @@ mod when_full {
     }
 }
 
+mod with_connections_that_ask_for_nothing {
+    use super::*;
+
+    #[rstest]
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_stream_still_gets_the_one_place_left(target: TargetFile) {
+        let options = Options {
+            max_subscribers: 1,
+            ..serving_browsers()
+        };
+        let server = InProcessServer::start_with(&target, options).await;
+        // Only a stream is a subscriber: connections that have not asked
+        // for one (yet) take no place, and each waits at most the write
+        // timeout for its request.
+        let idle: Vec<_> = (0..20)
+            .map(|_| std::net::TcpStream::connect(server.http_addr()).unwrap())
+            .collect();
+        let (mut stream, _) = open_stream(&server, &[]);
+        target.touch();
+        expect_changed(&mut stream, "the change, with 20 idle connections beside");
+        drop(idle);
+    }
+}
+
 mod with_a_stream_that_never_reads {
     use super::*;
     use pretty_assertions::assert_eq;
@@ -387,6 +411,22 @@ mod on_shutdown {
         let (mut stream, _) = open_stream(&server, &[]);
         server.shutdown().await;
         stream.expect_end("the end of the stream at shutdown");
+    }
+
+    #[rstest]
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_connection_still_sending_its_request_is_closed(target: TargetFile) {
+        let mut server = InProcessServer::start_with(&target, serving_browsers()).await;
+        let stream = std::net::TcpStream::connect(server.http_addr()).unwrap();
+        let mut half = crate::support::binary::LineReader::new(stream);
+        half.type_text("GET / HTTP/1.1\r\n");
+        // Accepted in turn: once a later stream is served, this connection
+        // has been accepted too (one still in the listener's queue at
+        // shutdown is reset by the kernel, whatever the server does).
+        let _later = open_stream(&server, &[]);
+        server.expect_event(ConsoleEvent::SubscriberConnected).await;
+        server.shutdown().await;
+        half.expect_end("the connection closed at shutdown");
     }
 
     #[rstest]
