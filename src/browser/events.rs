@@ -409,7 +409,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_idle_stream_gets_a_keep_alive_comment_every_keep_alive_period() {
         let started = Instant::now();
-        let read = read_stream_until("\n\n: keep-alive\n\n: keep-alive\n\n").await;
+        // Bounded on the same clock: a stream that never sends one fails
+        // here, after three periods, rather than wait for ever.
+        let read = tokio::time::timeout(
+            3 * KEEP_ALIVE,
+            read_stream_until("\n\n: keep-alive\n\n: keep-alive\n\n"),
+        )
+        .await
+        .expect("two keep-alives within three periods");
         assert_eq!(
             started.elapsed().as_secs(),
             2 * KEEP_ALIVE.as_secs(),
