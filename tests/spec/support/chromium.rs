@@ -40,11 +40,14 @@ pub const REQUIRE_CHROMIUM: &str = "NET_WATCHER_REQUIRE_CHROMIUM";
 /// Chromium's sandbox refuses to start), no GPU. The rest keep Chromium
 /// from reaching out on its own (updates, sync, field trials, QUIC probes):
 /// on a machine whose network is closed, those connections are refused,
-/// and they are nothing a spec should depend on.
-const FLAGS: [&str; 11] = [
+/// and they are nothing a spec should depend on. `--disable-dev-shm-usage`
+/// keeps its shared memory in /tmp: a container's /dev/shm is often too
+/// small for it.
+const FLAGS: [&str; 12] = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
+    "--disable-dev-shm-usage",
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",
