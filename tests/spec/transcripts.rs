@@ -533,6 +533,105 @@ fn chapter_9_changes_through_another_name(target: TargetFile) {
     check("fixtures/transcripts/09-another-name-session.txt", &session);
 }
 
+/// Chapter 9, a burst of changes as `nc` shows it from `server`: five
+/// appends in a row, then a `touch`, then a `chmod`, each phase read
+/// before the next starts, as a reader typing them would. `told` is how
+/// many lines the server sends for each phase.
+fn a_burst_of_changes(server: &TestServer, target: &TargetFile, told: [usize; 3]) -> String {
+    use std::os::unix::fs::PermissionsExt;
+
+    let mut nc = server.connect();
+    let mut session = nc_command();
+    session.push_str(&nc.next_line("the greeting"));
+    let phases: [(&str, &dyn Fn()); 3] = [
+        ("five appends", &|| (0..5).for_each(|_| target.append("x"))),
+        ("a touch", &|| target.touch()),
+        ("a chmod", &|| {
+            let mode = fs::Permissions::from_mode(0o600);
+            fs::set_permissions(target.path(), mode).unwrap();
+        }),
+    ];
+    for ((what, change), lines) in phases.into_iter().zip(told) {
+        change();
+        for line in 1..=lines {
+            session.push_str(&nc.next_line(&format!("line {line} of {lines} for {what}")));
+        }
+    }
+    nc.expect_silence("the lines of the burst");
+    session
+}
+
+/// Chapter 9: the step-1 program tells a burst of changes a line per OS
+/// event: five appends are five lines.
+#[rstest]
+fn chapter_9_a_burst_told_by_step_1(target: TargetFile) {
+    let server = TestServer::step(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+    let session = a_burst_of_changes(&server, &target, [5, 1, 1]);
+    check("fixtures/transcripts/09-burst-step-1.txt", &session);
+}
+
+/// Chapter 9: the production server, with a settle window of a second so
+/// that a reader sees it, tells the five appends as two lines (one at
+/// once, one when the window ends), then a line each for the touch and
+/// the chmod.
+#[rstest]
+fn chapter_9_a_burst_settled(target: TargetFile) {
+    let args = ["target.txt", "--port", "0", "--debounce-ms", "1000"];
+    let server = TestServer::start_in(Some(target.dir()), "net-watcher", &args);
+    let session = a_burst_of_changes(&server, &target, [2, 1, 1]);
+    check("fixtures/transcripts/09-burst-settled.txt", &session);
+}
+
+/// Chapter 9: the production server's console while one subscriber has
+/// stopped reading and another reads, and the file changes as fast as a
+/// shell loop can append. The stopped one is dropped after the write
+/// timeout; the reader is served to the end, then closed cleanly at Ctrl+C.
+#[rstest]
+fn chapter_9_a_subscriber_that_stops_reading(target: TargetFile) {
+    let flags = ["--debounce-ms", "0", "--write-timeout-ms", "2000"];
+    let args = [&["target.txt", "--port", "0"][..], &flags[..]].concat();
+    let mut server = TestServer::start_in(Some(target.dir()), "net-watcher", &args);
+    let port = server.port();
+    let _stopped = server.connect_stalled();
+    server.process.wait_for_stdout("Subscriber connected.");
+    let reading = server.connect_reading();
+    server.process.wait_for_stdout("Subscriber connected.");
+    // Until the stopped one is dropped, not a fixed number of changes:
+    // see `keep_appending`.
+    let appending = target.keep_appending();
+    let too_slow = "Subscriber too slow: a write did not complete in 2000 ms; disconnected.\n";
+    server.process.wait_for_stderr(too_slow);
+    server.process.wait_for_stdout("Subscriber disconnected.");
+    appending.stop();
+    server.process.signal(libc::SIGINT);
+    let (status, lines) = server.process.wait_for_exit();
+    assert!(status.success(), "{}", server.process.report());
+    assert_eq!(server.process.stderr(), too_slow, "the one line on stderr");
+    let read = reading.join().expect("the reader does not panic");
+    assert!(
+        read > 1,
+        "the reader got the greeting and changes, not {read} lines"
+    );
+
+    // The reason goes to stderr, and the server says it just before the
+    // first "Subscriber disconnected." (the slow one's: `serve` in
+    // src/server.rs says one, then the other), so a terminal, which shows
+    // both streams, shows it there.
+    let mut console = format!("$ cargo run -- target.txt {}\n", flags.join(" "));
+    let mut reason = Some(too_slow);
+    for line in &lines {
+        if line == "Subscriber disconnected." {
+            console.push_str(reason.take().unwrap_or_default());
+        }
+        console.push_str(&as_default_port(line, port));
+        console.push('\n');
+    }
+    check(
+        "fixtures/transcripts/09-stopped-reader-console.txt",
+        &console,
+    );
+}
+
 /// Chapter 10: three people in the chat, each in a terminal of their own,
 /// and the chat's console. The chat listens on port 0 here; the chapter
 /// shows its default port, 60301.

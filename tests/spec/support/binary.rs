@@ -515,6 +515,35 @@ impl TestServer {
         }
         LineReader::new(TcpStream::connect(self.addr()).expect("the server accepts"))
     }
+
+    /// A subscriber that connects and then never reads, with the smallest
+    /// receive buffer the OS allows: as a stopped `socat ...,rcvbuf=4096`
+    /// in chapter 9, so that the server's writes to it soon wait. (With the
+    /// OS's default, Linux lets a stopped reader's buffer grow to megabytes
+    /// first.)
+    pub fn connect_stalled(&self) -> TcpStream {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(self.addr()),
+            socket2::Type::STREAM,
+            None,
+        )
+        .expect("a TCP socket");
+        socket
+            .set_recv_buffer_size(1)
+            .expect("the receive buffer can be shrunk");
+        socket
+            .connect(&self.addr().into())
+            .expect("the server accepts");
+        socket.into()
+    }
+
+    /// A subscriber that reads everything on a thread of its own, as a
+    /// terminal running `nc` does, until the server closes the connection;
+    /// joining the thread gives the lines it read.
+    pub fn connect_reading(&self) -> thread::JoinHandle<usize> {
+        let stream = TcpStream::connect(self.addr()).expect("the server accepts");
+        thread::spawn(move || BufReader::new(stream).lines().map_while(Result::ok).count())
+    }
 }
 
 /// Reads lines from a connected socket, each wait bounded by [`PATIENCE`].
