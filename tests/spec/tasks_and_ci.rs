@@ -125,23 +125,42 @@ mod the_cargo_aliases {
         assert_eq!(readme_alias_table(), aliases);
     }
 
+    /// An alias names a target that exists, in this package or in the one
+    /// its `--manifest-path` names; one that ends with `--example` (`cargo
+    /// mine NAME`) takes the name from the command line, and the package
+    /// must have an examples folder for it.
     #[test]
     fn run_only_targets_that_exist() {
         for (name, expansion) in project_aliases() {
             let words: Vec<&str> = expansion.split_whitespace().collect();
+            let package = match words.iter().position(|word| *word == "--manifest-path") {
+                Some(at) => {
+                    let manifest = root().join(words[at + 1]);
+                    assert!(manifest.is_file(), "cargo {name}: no {}", words[at + 1]);
+                    manifest.parent().unwrap().to_path_buf()
+                }
+                None => root().to_path_buf(),
+            };
             for (flag, paths) in [
                 ("--example", ["examples/{}.rs", "examples/{}/main.rs"]),
                 ("--bin", ["src/bin/{}.rs", "src/bin/{}/main.rs"]),
                 ("--test", ["tests/{}.rs", "tests/{}/main.rs"]),
             ] {
-                if let Some(at) = words.iter().position(|word| *word == flag) {
-                    let target = words[at + 1];
-                    assert!(
+                let Some(at) = words.iter().position(|word| *word == flag) else {
+                    continue;
+                };
+                match words.get(at + 1) {
+                    Some(target) => assert!(
                         paths
                             .iter()
-                            .any(|path| root().join(path.replace("{}", target)).is_file()),
+                            .any(|path| package.join(path.replace("{}", target)).is_file()),
                         "cargo {name} runs {flag} {target}, which does not exist"
-                    );
+                    ),
+                    None => assert!(
+                        package.join("examples").is_dir(),
+                        "cargo {name} runs {flag} NAME, and {} has no examples",
+                        package.display()
+                    ),
                 }
             }
         }
