@@ -276,3 +276,49 @@ mod the_ci_workflow {
         assert_eq!(triggers, ["push:", "pull_request:"]);
     }
 }
+
+/// The README's first lines are the two commands a newcomer types on a
+/// fresh clone, in order: they must work as typed.
+mod the_readmes_first_command {
+    use super::*;
+    use crate::support::binary::TestServer;
+
+    /// The words of the README's first command, before its comment.
+    fn first_command() -> Vec<String> {
+        let readme = read("README.md");
+        let (_, block) = readme
+            .split_once("```console\n")
+            .expect("the README opens with a console block");
+        let line = block.lines().next().unwrap();
+        let command = line.split(" #").next().unwrap();
+        command.split_whitespace().map(str::to_owned).collect()
+    }
+
+    /// `cargo run -- target.txt` watches a file that every clone has: it
+    /// is committed (git lists it), and the server listens on it. (The
+    /// test binds port 0, not the command's 60300.)
+    #[test]
+    fn listens_on_a_file_every_clone_has() {
+        let words = first_command();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let ["cargo", "run", "--", file] = words[..] else {
+            panic!("the README's first command is not `cargo run -- FILE`: {words:?}");
+        };
+        let tracked = Command::new("git")
+            .args(["ls-files", "--error-unmatch", file])
+            .current_dir(root())
+            .output()
+            .expect("git runs (the repository is a clone)");
+        assert!(
+            tracked.status.success(),
+            "{file} is not committed, so a fresh clone lacks it: {}",
+            String::from_utf8_lossy(&tracked.stderr)
+        );
+        let server = TestServer::start_in(Some(root()), "net-watcher", &[file, "--port", "0"]);
+        let mut subscriber = server.connect();
+        assert_eq!(
+            subscriber.next_line("the greeting"),
+            format!("Now watching \"{file}\" for changes...\n")
+        );
+    }
+}
