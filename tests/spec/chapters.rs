@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::support::root;
 
@@ -200,6 +200,7 @@ mod every_rust_block {
                     | ["rust", "no_run"]
                     | ["rust", "compile_fail"]
                     | ["rust", "ignore"] => None,
+                    ["rust", "compile_fail", code] if is_error_code(code) => None,
                     ["rust", ..] => Some("has a label this check does not know"),
                     _ => None,
                 };
@@ -228,6 +229,153 @@ mod every_rust_block {
                 "{chapter} is not included as a doctest in src/lib.rs"
             );
         }
+    }
+}
+
+/// `E` and four digits: the code of one of rustc's errors (`E0373`).
+fn is_error_code(word: &str) -> bool {
+    word.len() == 5 && word.starts_with('E') && word[1..].chars().all(|c| c.is_ascii_digit())
+}
+
+/// A block labelled `compile_fail` shows a mistake a student will make,
+/// and what the compiler says of it. Rustdoc checks that it does not
+/// compile, but not why (it checks the error code of `compile_fail,E0373`
+/// only on a nightly toolchain). So each such block is compiled here too,
+/// with rustc, against the crates rustdoc gives the doctests, and
+///
+/// - a label that names a code (`rust,compile_fail,E0373`) must be the
+///   code rustc gives;
+/// - a block without one (rustc gives no code for some errors) must be
+///   followed by the error it shows;
+/// - the error shown after a block (a ```text block whose first line starts
+///   with `error`) must be rustc's: each of its lines is one of rustc's,
+///   leading spaces aside.
+mod every_compile_fail_block {
+    use super::*;
+    use std::process::Command;
+    use std::sync::OnceLock;
+
+    /// How rustc is told where the doctests' crates are: `-L dependency=DIR`
+    /// and one `--extern NAME=FILE` for this package's library and each of
+    /// its direct dependencies (dev-dependencies too), as cargo built them
+    /// for the examples. Cargo says which files those are; when they are
+    /// fresh, as after `cargo test`, asking takes it a fraction of a second.
+    fn crate_flags() -> &'static Vec<String> {
+        static FLAGS: OnceLock<Vec<String>> = OnceLock::new();
+        FLAGS.get_or_init(|| {
+            let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+            let output = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "--examples", "--message-format=json"])
+                .current_dir(root())
+                .output()
+                .expect("cargo runs");
+            assert!(
+                output.status.success(),
+                "building the examples failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let mut flags = Vec::new();
+            for line in String::from_utf8_lossy(&output.stdout).lines() {
+                let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if message["reason"] != "compiler-artifact" {
+                    continue;
+                }
+                let name = message["target"]["name"].as_str().unwrap_or("");
+                let package = name.replace('_', "-");
+                let is_direct = name == "net_watcher"
+                    || manifest.contains(&format!("\n{package} = "))
+                    || manifest.contains(&format!("\n{name} = "));
+                let rlib = message["filenames"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|file| file.as_str())
+                    .find(|file| file.ends_with(".rlib"));
+                if let (true, Some(rlib)) = (is_direct, rlib) {
+                    let rlib = Path::new(rlib);
+                    if flags.is_empty() {
+                        let deps = rlib.parent().unwrap();
+                        flags.push(format!("-Ldependency={}", deps.display()));
+                        // The library itself is one folder up from deps/.
+                        flags.push(format!("-Ldependency={}", deps.parent().unwrap().display()));
+                    }
+                    flags.push(format!("--extern={name}={}", rlib.display()));
+                }
+            }
+            assert!(
+                flags.iter().any(|flag| flag.starts_with("--extern=tokio=")),
+                "cargo named no tokio library: {flags:?}"
+            );
+            flags
+        })
+    }
+
+    /// What rustc says of `code`, compiled as rustdoc compiles a doctest:
+    /// wrapped in `fn main` if it has none, with unused code allowed.
+    /// Stops before code generation, after the borrow checker.
+    fn rustc_says(code: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let body = if code.contains("fn main") {
+            code.to_owned()
+        } else {
+            format!("fn main() {{\n{code}}}\n")
+        };
+        let file = dir.path().join("block.rs");
+        fs::write(&file, format!("#![allow(unused)]\n{body}")).unwrap();
+        let output = Command::new("rustc")
+            .args(["--edition", "2024", "--crate-type", "bin", "--crate-name", "block"])
+            .args(["--emit=metadata", "--color", "never"])
+            .args(crate_flags())
+            .arg("-o")
+            .arg(dir.path().join("block"))
+            .arg(&file)
+            .output()
+            .expect("rustc runs");
+        assert!(!output.status.success(), "it compiles:\n{code}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
+    #[test]
+    fn fails_with_the_error_its_label_names_and_shows_the_compilers_words() {
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for (chapter, text) in chapters() {
+            let blocks = blocks(&text);
+            for (at, block) in blocks.iter().enumerate() {
+                let words: Vec<&str> = block.info.split(',').map(str::trim).collect();
+                if words.get(1) != Some(&"compile_fail") {
+                    continue;
+                }
+                checked += 1;
+                let place = format!("{chapter}:{}", block.line);
+                let said = rustc_says(&block.body);
+                let said_lines: Vec<&str> = said.lines().map(str::trim).collect();
+                let shown = blocks
+                    .get(at + 1)
+                    .filter(|next| next.info == "text" && next.body.starts_with("error"));
+                match (words.get(2), shown) {
+                    (Some(code), _) if !said.contains(&format!("error[{code}]")) => {
+                        problems.push(format!("{place}: rustc gives no {code}:\n{said}"));
+                    }
+                    (None, None) => problems.push(format!(
+                        "{place}: name the error's code (rust,compile_fail,E0000), or show the error in a text block after it"
+                    )),
+                    _ => {}
+                }
+                for line in shown.iter().flat_map(|shown| shown.body.lines()) {
+                    let line = line.trim();
+                    if !line.is_empty() && !said_lines.contains(&line) {
+                        problems.push(format!(
+                            "{place}: rustc does not say {line:?}; it says:\n{said}"
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(checked >= 3, "only {checked} compile_fail blocks found");
     }
 }
 
