@@ -57,7 +57,7 @@ async fn serve(mut connection: TcpStream, filename: &str) {
     // The book greets first and watches after; watching first means that a
     // change made just after the greeting is never missed.
     let (changes_tx, mut changes) = mpsc::unbounded_channel();
-    let watcher = watch(&filename, changes_tx).unwrap_or_else(|error| {
+    let watcher = watch(filename, changes_tx).unwrap_or_else(|error| {
         // `fs.watch` throws, nothing catches it, and Node exits: so do we.
         eprintln!("Error: cannot watch {filename}: {error}");
         std::process::exit(1);

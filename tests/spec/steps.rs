@@ -187,7 +187,76 @@ mod every_step_server {
     }
 }
 
-/// Step 1 (chapter 1): plain text over TCP.
+/// Listing 1-1 (chapter 1): the smallest server, which greets and hangs up.
+mod listing_1_1 {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    fn greets_each_subscriber_then_hangs_up(target: TargetFile) {
+        let mut server =
+            TestServer::step(Some(target.dir()), "examples/listing-1-1", &["target.txt"]);
+        for subscriber in ["first", "second"] {
+            let mut nc = server.connect();
+            assert_eq!(
+                nc.next_line(&format!("the greeting, at the {subscriber} subscriber")),
+                "Now watching \"target.txt\" for changes...\n"
+            );
+            nc.expect_end("the server hanging up after the greeting");
+            server.process.wait_for_stdout("Subscriber connected.");
+        }
+    }
+
+    #[test]
+    fn fails_with_the_books_error_without_a_file() {
+        command("examples/listing-1-1")
+            .env("PORT", "0")
+            .assert()
+            .failure()
+            .code(1)
+            .stdout("")
+            .stderr("Error: No filename specified.\n");
+    }
+}
+
+/// Listing 1-2 (chapter 1): the watch, and a change told; one subscriber at
+/// a time, since the accept loop awaits each subscriber to the end.
+mod listing_1_2 {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    fn tells_its_subscriber_of_each_change(target: TargetFile) {
+        let server = TestServer::step(Some(target.dir()), "examples/listing-1-2", &["target.txt"]);
+        let mut subscriber = subscribe_greeted(&server);
+        for change in ["first", "second"] {
+            target.touch();
+            let line = subscriber.next_line(&format!("the {change} change"));
+            changed_at(&line);
+        }
+    }
+
+    /// The flaw that listing 1-3 mends: the second subscriber is connected
+    /// (the OS accepts it on the listener's behalf) but not greeted, nor
+    /// told of a change, until the first leaves.
+    #[rstest]
+    fn serves_the_next_subscriber_only_once_the_first_leaves(target: TargetFile) {
+        let mut server =
+            TestServer::step(Some(target.dir()), "examples/listing-1-2", &["target.txt"]);
+        let first = subscribe_greeted(&server);
+        let mut second = server.connect();
+        target.touch();
+        second.expect_silence("a change, while the first subscriber is served");
+        drop(first);
+        server.process.wait_for_stdout("Subscriber disconnected.");
+        assert_eq!(
+            second.next_line("the greeting, once the first has left"),
+            "Now watching \"target.txt\" for changes...\n"
+        );
+    }
+}
+
+/// Step 1 (chapter 1): plain text over TCP. Listing 1-3 of the chapter.
 mod net_watcher {
     use super::*;
     use pretty_assertions::assert_eq;

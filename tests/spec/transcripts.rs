@@ -253,6 +253,73 @@ mod steps {
         shown
     }
 
+    /// Listing 1-1: the console, and what `nc` shows before the server
+    /// hangs up.
+    #[rstest]
+    fn listing_1_1_greets_and_hangs_up(target: TargetFile) {
+        let mut server =
+            TestServer::step(Some(target.dir()), "examples/listing-1-1", &["target.txt"]);
+        let port = server.port();
+        let mut nc = server.connect();
+        let mut session = nc_command();
+        session.push_str(&nc.next_line("the greeting"));
+        nc.expect_end("the server hanging up");
+        server.process.wait_for_stdout("Subscriber connected.");
+        stop_an_example(&server.process);
+        let (_, lines) = server.process.wait_for_exit();
+        let lines: Vec<String> = lines
+            .iter()
+            .map(|line| as_default_port(line, port))
+            .collect();
+        let mut console = terminal("cargo run --example listing-1-1 -- target.txt", &lines, "");
+        console.push_str("^C\n");
+        check(
+            "fixtures/transcripts/steps-01-listing-1-1-console.txt",
+            &console,
+        );
+        check(
+            "fixtures/transcripts/steps-01-listing-1-1-session.txt",
+            &session,
+        );
+    }
+
+    /// Listing 1-2: a subscriber told of two changes; then the console
+    /// while a second subscriber connects during the first one's session,
+    /// then the first leaves: the second is served only then.
+    #[rstest]
+    fn listing_1_2_one_subscriber_at_a_time(target: TargetFile) {
+        let alone = TestServer::step(Some(target.dir()), "examples/listing-1-2", &["target.txt"]);
+        let session = nc_session(&nc_command(), &alone, &target, 2);
+        check(
+            "fixtures/transcripts/steps-01-listing-1-2-session.txt",
+            &session,
+        );
+
+        let mut server =
+            TestServer::step(Some(target.dir()), "examples/listing-1-2", &["target.txt"]);
+        let port = server.port();
+        let mut first = server.connect();
+        first.next_line("the first subscriber's greeting");
+        server.process.wait_for_stdout("Subscriber connected.");
+        let mut second = server.connect();
+        second.expect_silence("the second subscriber, while the first is served");
+        drop(first);
+        second.next_line("the second subscriber's greeting");
+        server.process.wait_for_stdout("Subscriber connected.");
+        stop_an_example(&server.process);
+        let (_, lines) = server.process.wait_for_exit();
+        let lines: Vec<String> = lines
+            .iter()
+            .map(|line| as_default_port(line, port))
+            .collect();
+        let mut console = terminal("cargo run --example listing-1-2 -- target.txt", &lines, "");
+        console.push_str("^C\n");
+        check(
+            "fixtures/transcripts/steps-01-listing-1-2-console.txt",
+            &console,
+        );
+    }
+
     /// Step 1: the server's console, and two changes seen through `nc`.
     #[rstest]
     fn step_1_the_plain_text_server(target: TargetFile) {
