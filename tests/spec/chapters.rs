@@ -185,16 +185,22 @@ mod every_rust_block {
         let mut unchecked = Vec::new();
         for (chapter, text) in chapters() {
             for block in blocks(&text) {
+                // A quoted file (`<!-- file: PATH -->`) is checked against
+                // the file, which a spec compiles and runs where it belongs
+                // (chapter 0's `fixtures/hello/main.rs`, in a project of its
+                // own), so it may be `ignore`d by rustdoc as an excerpt is.
                 let is_excerpt = block
                     .marker
                     .as_ref()
-                    .is_some_and(|(kind, _)| kind == "excerpt");
+                    .is_some_and(|(kind, _)| kind == "excerpt" || kind == "file");
                 let words: Vec<&str> = block.info.split(',').map(str::trim).collect();
                 let problem = match words.as_slice() {
                     [""] => Some("has no language label"),
-                    ["rust", "ignore"] if !is_excerpt => Some("is `ignore`d but is not an excerpt"),
+                    ["rust", "ignore"] if !is_excerpt => {
+                        Some("is `ignore`d but is neither an excerpt nor a quoted file")
+                    }
                     ["rust", rest @ ..] if is_excerpt && rest != ["ignore"] => {
-                        Some("is an excerpt and must be labelled `rust,ignore`")
+                        Some("is an excerpt or a quoted file and must be labelled `rust,ignore`")
                     }
                     ["rust"]
                     | ["rust", "no_run"]
