@@ -392,6 +392,116 @@ mod every_compile_fail_block {
     }
 }
 
+/// A number a chapter gives for a constant of the code (the specs' pause,
+/// a default) is written with the constant's name, as inline code:
+/// `` `SPLIT_PAUSE_MS = "1000"` ``. Each such span must be what the source
+/// says: one `const NAME: TYPE = VALUE;` under `src/`, `tests/`,
+/// `examples/` or `chapters/answers/`, with that `VALUE`. A change to the
+/// constant then fails here until the chapter follows.
+mod every_named_constant {
+    use super::*;
+
+    /// Every `.rs` file under `dir`, with its text.
+    fn sources(dir: &Path, found: &mut Vec<(PathBuf, String)>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, found);
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                let text = fs::read_to_string(&path).unwrap();
+                found.push((path, text));
+            }
+        }
+    }
+
+    /// The values given to `const NAME` in the sources, each with its file.
+    fn defined(name: &str, files: &[(PathBuf, String)]) -> Vec<(String, String)> {
+        let mut values = Vec::new();
+        for (path, text) in files {
+            for line in text.lines() {
+                let line = line.trim_start().trim_start_matches("pub ");
+                let Some(rest) = line.strip_prefix(&format!("const {name}:")) else {
+                    continue;
+                };
+                let Some((_, value)) = rest.split_once(" = ") else {
+                    continue;
+                };
+                let file = path.strip_prefix(root()).unwrap().display().to_string();
+                values.push((file, value.trim_end_matches(';').to_owned()));
+            }
+        }
+        values
+    }
+
+    /// The inline code spans of `text` of the form `NAME = VALUE`, with
+    /// NAME in capitals, each with its line.
+    fn named_constants(text: &str) -> Vec<(usize, String, String)> {
+        let mut found = Vec::new();
+        let mut in_block = false;
+        for (number, line) in text.lines().enumerate() {
+            if line.starts_with("```") {
+                in_block = !in_block;
+            }
+            if in_block {
+                continue;
+            }
+            for span in line.split('`').skip(1).step_by(2) {
+                let Some((name, value)) = span.split_once(" = ") else {
+                    continue;
+                };
+                let is_constant = name.starts_with(|c: char| c.is_ascii_uppercase())
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                if is_constant {
+                    found.push((number + 1, name.to_owned(), value.to_owned()));
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn has_the_value_the_chapter_gives_it() {
+        let mut files = Vec::new();
+        for dir in ["src", "tests", "examples", "chapters/answers"] {
+            sources(&root().join(dir), &mut files);
+        }
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for (chapter, text) in chapters() {
+            for (line, name, value) in named_constants(&text) {
+                checked += 1;
+                let values = defined(&name, &files);
+                if values.is_empty() {
+                    problems.push(format!(
+                        "{chapter}:{line}: no `const {name}` in the sources"
+                    ));
+                }
+                for (file, defined) in values {
+                    if defined != value {
+                        problems.push(format!(
+                            "{chapter}:{line}: `{name} = {value}`, but {file} says {defined}"
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(checked >= 1, "no `NAME = VALUE` span found in the chapters");
+    }
+
+    #[test]
+    fn finding_them_reads_inline_code_outside_code_blocks_only() {
+        assert_eq!(
+            named_constants(
+                "pause `SPLIT_PAUSE_MS = \"1000\"` ms, `x = 1`\n```rust\nconst `A = 1`\n```\n"
+            ),
+            [(1, "SPLIT_PAUSE_MS".to_owned(), "\"1000\"".to_owned())]
+        );
+    }
+}
+
 mod every_transcript {
     use super::*;
 

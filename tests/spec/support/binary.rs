@@ -103,8 +103,9 @@ pub fn step_environment(command: &mut Command) {
     command.env("PORT", "0").env("TZ", TIME_ZONE);
 }
 
-/// How long `test-json-service` pauses between the two parts of its message
-/// when a step's client is tested against it: long enough that the client
+/// How long the fake service of step 5 (`examples/test-json-service`, as
+/// `PAUSE_MS`) or an exercise's (chapter 5) pauses between the parts of its
+/// message when a step's client is tested against it: long enough that the client
 /// surely reads the first part on its own, even on a loaded machine. A test
 /// waits for it only when the client frames messages correctly. Ten times
 /// the book's 100 ms; measured on this 2-core machine, with the pause at
