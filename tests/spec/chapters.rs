@@ -255,7 +255,9 @@ fn is_error_code(word: &str) -> bool {
 ///   followed by the error it shows;
 /// - the error shown after a block (a ```text block whose first line starts
 ///   with `error`) must be rustc's: each of its lines is in one of rustc's
-///   (a line may leave out the margin rustc draws on the left).
+///   (a line may leave out the margin rustc draws on the left);
+/// - and every error a chapter shows must come just after the block it
+///   is the error of, so that none goes unchecked.
 mod every_compile_fail_block {
     use super::*;
     use std::process::Command;
@@ -358,6 +360,18 @@ mod every_compile_fail_block {
             let blocks = blocks(&text);
             for (at, block) in blocks.iter().enumerate() {
                 let words: Vec<&str> = block.info.split(',').map(str::trim).collect();
+                let is_compile_fail = |block: &Block| block.info.starts_with("rust,compile_fail");
+                if block.info == "text"
+                    && block.body.starts_with("error")
+                    && !at
+                        .checked_sub(1)
+                        .is_some_and(|above| is_compile_fail(&blocks[above]))
+                {
+                    problems.push(format!(
+                        "{chapter}:{}: a compiler error is shown with no compile_fail block just above it to check it against",
+                        block.line
+                    ));
+                }
                 if words.get(1) != Some(&"compile_fail") {
                     continue;
                 }
