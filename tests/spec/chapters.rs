@@ -516,6 +516,147 @@ mod every_named_constant {
     }
 }
 
+/// A filtered `cargo test NAME` builds and runs every test program of the
+/// package (the library's unit tests, each binary's, the spec suite, the
+/// doctests) and prints a `running 0 tests` block for each one the name
+/// does not match. So a command a document shows with a name to filter by
+/// also names the one program that holds it: `--test spec`, `--doc`,
+/// `--lib`, `--example NAME` or `--bin NAME` (or another package's, with
+/// `--manifest-path`).
+mod every_cargo_test_command {
+    use super::*;
+
+    /// The documents not checked yet, each with its reason.
+    const NOT_CHECKED: [(&str, &str); 7] = [
+        (
+            "chapters/00-rust-for-node-developers.md",
+            "its commands run in the reader's own `hello` project, which has one test program",
+        ),
+        (
+            "chapters/07-mocha-style-tests-in-rust.md",
+            "being rewritten (issue 23, points 4 to 6)",
+        ),
+        (
+            "chapters/08-the-exercises.md",
+            "being rewritten (issue 23, points 4 to 6)",
+        ),
+        (
+            "chapters/09-beyond-the-practica.md",
+            "being rewritten (issue 23, points 4 to 6)",
+        ),
+        (
+            "chapters/10-the-chat-challenge.md",
+            "being rewritten (issue 23, points 4 to 6)",
+        ),
+        (
+            "chapters/11-tasks-and-ci.md",
+            "left for the helpers of points 4 to 6",
+        ),
+        (
+            "chapters/12-beyond-one-machine.md",
+            "owned by the relay's helper",
+        ),
+    ];
+
+    /// The flags that pick the test program a filter applies to.
+    const PICKS_A_PROGRAM: [&str; 6] = [
+        "--test",
+        "--doc",
+        "--lib",
+        "--example",
+        "--bin",
+        "--manifest-path",
+    ];
+
+    /// Every `cargo test` command in `text` (in a code block or a code
+    /// span), as the words that follow `cargo test`, each with its line.
+    fn commands(text: &str) -> Vec<(usize, Vec<&str>)> {
+        let mut found = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            for (at, _) in line.match_indices("cargo test") {
+                let rest = &line[at + "cargo test".len()..];
+                if !rest.is_empty() && !rest.starts_with(' ') {
+                    continue;
+                }
+                let end = rest.find(['`', '"']).unwrap_or(rest.len());
+                let command = rest[..end].split(" #").next().unwrap_or("");
+                found.push((number + 1, command.split_whitespace().collect()));
+            }
+        }
+        found
+    }
+
+    /// Whether `words` (after `cargo test`) filter by a name without
+    /// naming the program: a word before `--` that is no flag and is not
+    /// the value of one.
+    fn filters_without_a_program(words: &[&str]) -> bool {
+        let before: Vec<&str> = words
+            .iter()
+            .take_while(|word| **word != "--")
+            .copied()
+            .collect();
+        let mut filters = false;
+        let mut picks = false;
+        let mut value_next = false;
+        for word in before {
+            if value_next {
+                value_next = false;
+                continue;
+            }
+            if PICKS_A_PROGRAM.contains(&word) {
+                picks = true;
+                value_next = word != "--doc" && word != "--lib";
+            } else if word.starts_with('-') {
+                value_next = matches!(word, "--features" | "-F" | "--profile" | "-j" | "--jobs");
+            } else {
+                filters = true;
+            }
+        }
+        filters && !picks
+    }
+
+    #[test]
+    fn names_the_test_program_it_filters() {
+        let mut documents = vec!["README.md".to_owned()];
+        documents.extend(chapters().into_keys());
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for document in documents {
+            if NOT_CHECKED.iter().any(|(name, _)| *name == document) {
+                continue;
+            }
+            let text = fs::read_to_string(root().join(&document)).unwrap();
+            for (line, words) in commands(&text) {
+                checked += 1;
+                if filters_without_a_program(&words) {
+                    problems.push(format!(
+                        "{document}:{line}: `cargo test {}` runs every test program; name the one (`--test spec`)",
+                        words.join(" ")
+                    ));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(checked > 20, "only {checked} cargo test commands found");
+    }
+
+    #[test]
+    fn telling_a_filter_from_flags() {
+        for (words, filters) in [
+            (&["ldj_client::"][..], true),
+            (&["--test", "spec", "ldj_client::"][..], false),
+            (&["--doc", "chapters::Chapter00"][..], false),
+            (&["--example", "test-json-service"][..], false),
+            (&["--no-run"][..], false),
+            (&[][..], false),
+            (&["--", "--list"][..], false),
+            (&["--locked"][..], false),
+        ] {
+            assert_eq!(filters_without_a_program(words), filters, "{words:?}");
+        }
+    }
+}
+
 mod every_transcript {
     use super::*;
 

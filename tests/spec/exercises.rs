@@ -4,9 +4,11 @@
 //! first; chapter 8 of the course discusses each one and points here. Then
 //! the exercises of chapters 1 to 6, each a program a student writes: these
 //! specs run the answer checked in under `chapters/answers/`, or the
-//! student's own program when `NET_WATCHER_EXERCISE` names it, as in
-//! `NET_WATCHER_EXERCISE=examples/net-watcher-json-client cargo test
-//! exercises::a_third_message_type`.
+//! student's own program, `mine/examples/NAME.rs`, when
+//! `NET_WATCHER_EXERCISE=NAME` names it, as in
+//! `NET_WATCHER_EXERCISE=a_third_message_type cargo test --test spec
+//! exercises::a_third_message_type` (chapter 1, "Where your programs go";
+//! `your_own_programs` below proves that place is safe).
 
 use futures_util::StreamExt;
 use net_watcher::ldj::{LdjError, MessageStream};

@@ -6,7 +6,7 @@
 //! and temporary paths are written as a reader would see them (the
 //! práctica's port, `/tmp`) before comparing.
 //!
-//! `NET_WATCHER_BLESS=1 cargo test transcripts::` records the fixtures
+//! `NET_WATCHER_BLESS=1 cargo test --test spec transcripts::` records the fixtures
 //! again from the real runs.
 
 use std::fs;
@@ -66,7 +66,7 @@ fn check_normalised(fixture: &str, actual: &str, more: impl Fn(&str) -> String) 
     assert_eq!(
         more(&normalise(&recorded)),
         more(&normalise(actual)),
-        "{fixture} no longer matches a real run (if the change is intended: NET_WATCHER_BLESS=1 cargo test transcripts::)"
+        "{fixture} no longer matches a real run (if the change is intended: NET_WATCHER_BLESS=1 cargo test --test spec transcripts::)"
     );
 }
 
