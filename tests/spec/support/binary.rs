@@ -2,9 +2,11 @@
 //! threads, and a [`TestServer`] that waits for the listening line and reads
 //! the port from it. Dropping either kills and reaps the child, so a failing
 //! test leaves no process behind. The programs are this package's binaries
-//! and the práctica's step examples (`examples/`); a [`ScriptedServer`] sends
+//! and the práctica's step examples (`examples/`), or the student's own
+//! programs (`mine/examples/`, see [`exercise_program`]); a [`ScriptedServer`] sends
 //! a spawned client exactly the bytes a test chooses.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -18,10 +20,14 @@ use super::{PATIENCE, QUIET_PERIOD};
 
 /// The path of one of this package's programs, built by cargo for the tests:
 /// a binary by its name (`net-watcher`), or a step example by its path in the
-/// repository (`examples/net-watcher`), since the two share names.
+/// repository (`examples/net-watcher`), since the two share names; or one
+/// of the student's own programs, `mine/NAME` ([`exercise_program`]).
 pub fn bin(name: &str) -> PathBuf {
     if let Some(example) = name.strip_prefix("examples/") {
         return example_bin(example);
+    }
+    if let Some(program) = name.strip_prefix(MINE) {
+        return program_of_mine(program);
     }
     let path = match name {
         "net-watcher" => assert_cmd::cargo::cargo_bin!("net-watcher"),
@@ -97,8 +103,9 @@ pub fn step_environment(command: &mut Command) {
     command.env("PORT", "0").env("TZ", TIME_ZONE);
 }
 
-/// How long `test-json-service` pauses between the two parts of its message
-/// when a step's client is tested against it: long enough that the client
+/// How long the fake service of step 5 (`examples/test-json-service`, as
+/// `PAUSE_MS`) or an exercise's (chapter 5) pauses between the parts of its
+/// message when a step's client is tested against it: long enough that the client
 /// surely reads the first part on its own, even on a loaded machine. A test
 /// waits for it only when the client frames messages correctly. Ten times
 /// the book's 100 ms; measured on this 2-core machine, with the pause at
@@ -107,12 +114,84 @@ pub fn step_environment(command: &mut Command) {
 /// these specs the slowest of the suite).
 pub const SPLIT_PAUSE_MS: &str = "1000";
 
-/// The program an exercise's spec runs (`examples/NAME`): the student's own,
-/// when `NET_WATCHER_EXERCISE` names one
-/// (`NET_WATCHER_EXERCISE=examples/net-watcher-json-client`), else `answer`,
-/// the answer checked in under `chapters/answers/`.
+/// The prefix of [`bin`]'s names for the student's own programs:
+/// `mine/step1` is `mine/examples/step1.rs`, in the package of its own
+/// under `mine/` (chapter 1, "Where your programs go").
+pub const MINE: &str = "mine/";
+
+/// The program an exercise's spec runs: the student's own,
+/// `mine/examples/NAME.rs`, when `NET_WATCHER_EXERCISE=NAME` names one (as
+/// `cargo mine NAME` does), else `answer` (`examples/answer-...`), the
+/// answer checked in under `chapters/answers/`.
 pub fn exercise_program(answer: &str) -> String {
-    std::env::var("NET_WATCHER_EXERCISE").unwrap_or_else(|_| answer.to_owned())
+    exercise_program_named(std::env::var("NET_WATCHER_EXERCISE").ok(), answer)
+}
+
+/// [`exercise_program`], for the value `named` of `NET_WATCHER_EXERCISE`.
+pub fn exercise_program_named(named: Option<String>, answer: &str) -> String {
+    match named {
+        Some(name) => {
+            assert!(
+                !name.is_empty() && !name.contains(['/', '.']),
+                "NET_WATCHER_EXERCISE names one of your programs as `cargo mine` does: \
+                 NET_WATCHER_EXERCISE=step1 for mine/examples/step1.rs, not {name:?}"
+            );
+            format!("{MINE}{name}")
+        }
+        None => answer.to_owned(),
+    }
+}
+
+/// The executable of `mine/examples/NAME.rs` (or `mine/examples/NAME/main.rs`),
+/// built now: the student may have changed it since the last run. Built
+/// once per name and test run; a program that does not compile fails the
+/// test with the compiler's messages.
+fn program_of_mine(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<BTreeMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    // Held while building, so that two tests wanting the same program
+    // build it once.
+    let mut built = built
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(path) = built.get(name) {
+        return path.clone();
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("mine/Cargo.toml");
+    let path = build_example(&manifest, name);
+    built.insert(name.to_owned(), path.clone());
+    path
+}
+
+/// Builds example `name` of the package whose manifest is `manifest`, and
+/// returns its executable, as cargo reports it (wherever `CARGO_TARGET_DIR`
+/// or the package's configuration puts it). Fails the test with cargo's
+/// messages if it does not build.
+pub fn build_example(manifest: &Path, name: &str) -> PathBuf {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--message-format=json-render-diagnostics",
+        ])
+        .arg("--manifest-path")
+        .arg(manifest)
+        .args(["--example", name])
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cannot build the program {name} of {}:\n{}",
+        manifest.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter(|message| message["target"]["name"] == name)
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo built no executable named {name}"))
 }
 
 /// Makes the process `command` starts run under these limits on open
