@@ -466,6 +466,91 @@ mod a_client_on_any_stream {
     }
 }
 
+/// Chapter 9: the server of step 1, stopped with Ctrl+C, ends cleanly:
+/// every subscriber's connection ends with an end of file, every
+/// subscriber is logged out, and the program exits with status 0.
+mod a_clean_shutdown {
+    use crate::support::binary::{LineReader, TestServer, exercise_program};
+    use crate::support::target::{TargetFile, target};
+    use pretty_assertions::assert_eq;
+    use rstest::rstest;
+
+    /// The program, listening, with SIGINT's default action restored as in
+    /// a terminal: a program that does not handle it is ended by it.
+    fn start(target: &TargetFile) -> TestServer {
+        let program = exercise_program("examples/answer-a-clean-shutdown");
+        TestServer::step_interruptible(Some(target.dir()), &program, &["target.txt"])
+    }
+
+    /// `count` subscribers, each greeted and logged by the server.
+    fn subscribe(server: &mut TestServer, count: usize) -> Vec<LineReader> {
+        let mut subscribers = Vec::new();
+        for number in 1..=count {
+            let mut subscriber = server.connect();
+            subscriber.next_line(&format!("subscriber {number}'s greeting"));
+            server.process.wait_for_stdout("Subscriber connected.");
+            subscribers.push(subscriber);
+        }
+        subscribers
+    }
+
+    /// Presses Ctrl+C, expects exit status 0, and returns every line the
+    /// program printed.
+    fn ctrl_c(server: &mut TestServer) -> Vec<String> {
+        server.process.signal(libc::SIGINT);
+        let (status, lines) = server.process.wait_for_exit();
+        assert!(
+            status.success(),
+            "expected exit status 0 after Ctrl+C, got {status}\n{}",
+            server.process.report()
+        );
+        lines
+    }
+
+    #[rstest]
+    fn exits_with_status_zero_when_nobody_is_connected(target: TargetFile) {
+        let mut server = start(&target);
+        ctrl_c(&mut server);
+    }
+
+    #[rstest]
+    fn ends_every_subscribers_connection_with_an_end_of_file(target: TargetFile) {
+        let mut server = start(&target);
+        let subscribers = subscribe(&mut server, 3);
+        ctrl_c(&mut server);
+        for (number, mut subscriber) in subscribers.into_iter().enumerate() {
+            subscriber.expect_end(&format!("the end of subscriber {number}'s connection"));
+        }
+    }
+
+    #[rstest]
+    fn logs_every_subscriber_out_before_it_exits(target: TargetFile) {
+        let mut server = start(&target);
+        let _subscribers = subscribe(&mut server, 3);
+        let lines = ctrl_c(&mut server);
+        let logged_out = lines
+            .iter()
+            .filter(|line| *line == "Subscriber disconnected.")
+            .count();
+        assert_eq!(
+            logged_out, 3,
+            "one \"Subscriber disconnected.\" per subscriber, printed by its task before the program exits; it printed {lines:?}"
+        );
+    }
+
+    #[rstest]
+    fn still_tells_every_subscriber_of_a_change(target: TargetFile) {
+        let mut server = start(&target);
+        let mut subscribers = subscribe(&mut server, 2);
+        target.touch();
+        for (number, subscriber) in subscribers.iter_mut().enumerate() {
+            let line = subscriber.next_line(&format!("the change, at subscriber {number}"));
+            assert!(line.starts_with("File changed: "), "got {line:?}");
+        }
+        ctrl_c(&mut server);
+    }
+}
+
 /// The student's own programs (chapter 1, "Where your programs go"): files
 /// in `mine/examples/`, a package of its own. Nothing there is built,
 /// linted or formatted by what `.ci/run` runs on net-watcher (`cargo fmt

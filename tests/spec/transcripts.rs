@@ -809,20 +809,88 @@ fn chapter_9_a_subscriber_that_stops_reading(target: TargetFile) {
     // The reason goes to stderr, and the server says it just before the
     // first "Subscriber disconnected." (the slow one's: `serve` in
     // src/server.rs says one, then the other), so a terminal, which shows
-    // both streams, shows it there.
+    // both streams, shows it there. The reader's comes after the Ctrl+C.
     let mut console = format!("$ cargo run -- target.txt {}\n", flags.join(" "));
-    let mut reason = Some(too_slow);
+    let mut disconnections = 0;
     for line in &lines {
         if line == "Subscriber disconnected." {
-            console.push_str(reason.take().unwrap_or_default());
+            disconnections += 1;
+            console.push_str(if disconnections == 1 {
+                too_slow
+            } else {
+                "^C\n"
+            });
         }
         console.push_str(&as_default_port(line, port));
         console.push('\n');
     }
+    assert_eq!(disconnections, 2, "the stopped one, then the reader");
     check(
         "fixtures/transcripts/09-stopped-reader-console.txt",
         &console,
     );
+}
+
+/// What a terminal shows for a server run as `command` and stopped with
+/// Ctrl+C once it had logged its subscriber: its console, the `^C` the
+/// terminal echoes, what the server printed after it, and what `echo $?`
+/// says then (the exit code, or 128 plus the number of the signal that
+/// ended the program).
+fn stopped_with_ctrl_c(command: &str, mut server: TestServer) -> String {
+    use std::os::unix::process::ExitStatusExt;
+
+    let port = server.port();
+    let mut nc = server.connect();
+    nc.next_line("the greeting");
+    server.process.wait_for_stdout("Subscriber connected.");
+    server.process.signal(libc::SIGINT);
+    let (status, lines) = server.process.wait_for_exit();
+    nc.expect_end("the end of the connection");
+    let shown_status = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().expect("a code or a signal"));
+
+    let mut console = format!("$ {command}\n");
+    let pressed = 1 + lines
+        .iter()
+        .position(|line| line == "Subscriber connected.")
+        .expect("the subscriber was logged");
+    for (index, line) in lines.iter().enumerate() {
+        if index == pressed {
+            console.push_str("^C\n");
+        }
+        console.push_str(&as_default_port(line, port));
+        console.push('\n');
+    }
+    if pressed == lines.len() {
+        console.push_str("^C\n");
+    }
+    console.push_str(&format!("$ echo $?\n{shown_status}\n"));
+    console
+}
+
+/// Chapter 9: Ctrl+C ends the step-1 program at once: SIGINT's default
+/// action. The OS closes its sockets, and nobody logs the subscriber out.
+#[rstest]
+fn chapter_9_ctrl_c_on_step_1(target: TargetFile) {
+    let server =
+        TestServer::step_interruptible(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+    let console = stopped_with_ctrl_c("cargo run --example net-watcher -- target.txt", server);
+    assert!(!console.contains("Subscriber disconnected."), "{console}");
+    check("fixtures/transcripts/09-ctrl-c-step-1.txt", &console);
+}
+
+/// Chapter 9: Ctrl+C on the production server closes every subscriber,
+/// logs each one out, and exits 0.
+#[rstest]
+fn chapter_9_ctrl_c_on_the_production_server(target: TargetFile) {
+    let server = TestServer::start_in(
+        Some(target.dir()),
+        "net-watcher",
+        &["target.txt", "--port", "0"],
+    );
+    let console = stopped_with_ctrl_c("cargo run -- target.txt", server);
+    check("fixtures/transcripts/09-ctrl-c-production.txt", &console);
 }
 
 /// Chapter 10: three people in the chat, each in a terminal of their own,

@@ -206,6 +206,25 @@ pub fn limit_open_files(command: &mut Command, soft: u64, hard: u64) {
     }
 }
 
+/// Makes the process `command` starts take Ctrl+C's signal, SIGINT, as a
+/// program started from a terminal does: unless the program says
+/// otherwise, SIGINT ends it. (A test run started in the background,
+/// `cargo test &`, ignores SIGINT, and its children would inherit that.)
+pub fn interruptible(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, and only
+    // makes one system call (sigaction, through `signal`: async-signal-safe)
+    // and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::signal(libc::SIGINT, libc::SIG_DFL) == libc::SIG_ERR {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// A running child process whose stdout lines arrive on a channel and whose
 /// stderr is collected, both by threads, so the child never blocks on a full
 /// pipe however much it prints.
@@ -564,6 +583,16 @@ impl TestServer {
     /// `dir`, in the [`step_environment`], and waits until it listens.
     pub fn step(dir: Option<&Path>, name: &str, args: &[&str]) -> Self {
         Self::listening(Spawned::start_configured(dir, name, args, step_environment))
+    }
+
+    /// Like [`TestServer::step`], [`interruptible`] as in a terminal: for a
+    /// test that stops it as a reader's Ctrl+C does.
+    pub fn step_interruptible(dir: Option<&Path>, name: &str, args: &[&str]) -> Self {
+        let process = Spawned::start_configured(dir, name, args, |command| {
+            step_environment(command);
+            interruptible(command);
+        });
+        Self::listening(process)
     }
 
     /// Every address or path the listening line names.
