@@ -1,8 +1,9 @@
 //! describe: the exercises of the course, each answered by a test.
 //!
-//! The book's exercises at the end of its chapter (T1, T2, R1–R5) come
-//! first; chapter 8 of the course discusses each one and points here. Then
-//! the exercises of chapters 1 to 6, each a program a student writes: these
+//! The book's exercises at the end of its chapter (T1, T2, R1–R5), as the
+//! production decoder (`MessageStream`) answers them, come first. Then the
+//! exercises of chapters 1 to 10, each a program a student writes (chapter
+//! 8's are T1 to R5 again, on the student's own step-6 client): these
 //! specs run the answer checked in under `chapters/answers/`, or the
 //! student's own program, `mine/examples/NAME.rs`, when
 //! `NET_WATCHER_EXERCISE=NAME` names it, as in
@@ -463,6 +464,87 @@ mod a_client_on_any_stream {
                 "Now watching: target.txt\nFile changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)\n",
             )
             .stderr("");
+    }
+}
+
+/// Chapter 8: the client of step 6, made robust (the book's T1, T2 and R1
+/// to R5). It passes every client behaviour of the grader, R1 to R4
+/// included; it reports a cut-off last line and ends well; and it has a
+/// test of its own for each exercise, named after it, which passes.
+mod a_robust_client {
+    use std::process::Command;
+
+    use crate::support::binary::{ScriptedServer, Spawned, bin, example_tests, exercise_program};
+    use pretty_assertions::assert_eq;
+
+    fn program() -> String {
+        exercise_program("examples/answer-a-robust-client")
+    }
+
+    #[test]
+    fn passes_every_behaviour_the_grader_checks_on_a_client() {
+        let output = Command::new(bin("net-watcher-grade"))
+            .args(["--client", "--"])
+            .arg(bin(&program()))
+            .output()
+            .expect("the grader runs");
+        assert!(
+            output.status.success(),
+            "the grader failed the client:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// R4: the rest of the buffer at the end is handed out, whatever it
+    /// holds; R5: then the client ends, as at any end of the stream.
+    #[test]
+    fn reports_a_cut_off_last_line_quoting_it_then_exits_zero() {
+        let server = ScriptedServer::sending(
+            b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n{\"type\":\"chan",
+        );
+        let mut client = Spawned::step_client(&program(), server.port());
+        let (status, lines) = client.wait_for_exit();
+        server.finish();
+        assert!(status.success(), "{}", client.report());
+        assert_eq!(lines, ["Now watching: target.txt"]);
+        let stderr = client.stderr();
+        assert!(
+            stderr.contains("{\"type\":\"chan"),
+            "expected the cut-off line quoted on stderr, got {stderr:?}"
+        );
+    }
+
+    #[test]
+    fn has_a_test_of_its_own_for_each_exercise_and_they_pass() {
+        let tests = example_tests(&program());
+        let listed = Command::new(&tests)
+            .args(["--list", "--format", "terse"])
+            .output()
+            .expect("the program's tests list");
+        let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+        // "tests::t1_a_message_split...: test", one per line.
+        let names: Vec<&str> = listed
+            .lines()
+            .filter_map(|line| line.strip_suffix(": test"))
+            .map(|path| path.rsplit("::").next().unwrap_or(path))
+            .collect();
+        let missing: Vec<&str> = ["t1_", "t2_", "r1_", "r2_", "r3_", "r4_", "r5_"]
+            .into_iter()
+            .filter(|prefix| !names.iter().any(|name| name.starts_with(prefix)))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "no test named {missing:?}... among the program's tests {names:?}"
+        );
+        let run = Command::new(&tests)
+            .output()
+            .expect("the program's tests run");
+        assert!(
+            run.status.success(),
+            "the program's own tests fail:\n{}",
+            String::from_utf8_lossy(&run.stdout)
+        );
     }
 }
 

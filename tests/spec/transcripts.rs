@@ -1133,6 +1133,37 @@ fn chapter_7_grading_the_books_node_client() {
     check("fixtures/transcripts/07-grade-node-client.txt", &transcript);
 }
 
+/// Chapter 8: the grader on a client example of this repository, run as
+/// the chapter shows it (the executable by its path under `target/`,
+/// wherever this run's cargo put it).
+fn grading_a_client_example(name: &str, passes: bool) -> String {
+    let executable = bin(&format!("examples/{name}"));
+    let shown = format!("target/debug/examples/{name}");
+    let transcript = grading(
+        &format!("cargo run --bin net-watcher-grade -- --client -- {shown}"),
+        &["--client", "--", executable.to_str().expect("a UTF-8 path")],
+        passes,
+    );
+    transcript.replace(executable.to_str().unwrap(), &shown)
+}
+
+/// Chapter 8: step 6 as the práctica leaves it fails R1 to R4.
+#[test]
+fn chapter_8_grading_the_step_6_client() {
+    let transcript = grading_a_client_example("net-watcher-ldj-client", false);
+    check("fixtures/transcripts/08-grade-step-6.txt", &transcript);
+}
+
+/// Chapter 8: the answer to its exercises passes every client behaviour.
+#[test]
+fn chapter_8_grading_the_robust_client() {
+    let transcript = grading_a_client_example("answer-a-robust-client", true);
+    check(
+        "fixtures/transcripts/08-grade-robust-client.txt",
+        &transcript,
+    );
+}
+
 /// Chapter 12: the five-terminal demo. Redis, a publisher, two edges (one
 /// in JSON) with `nc` on each, two changes; then Redis stops, the file
 /// changes, Redis starts again, and the change made meanwhile reaches both

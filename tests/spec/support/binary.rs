@@ -168,12 +168,31 @@ fn program_of_mine(name: &str) -> PathBuf {
 /// or the package's configuration puts it). Fails the test with cargo's
 /// messages if it does not build.
 pub fn build_example(manifest: &Path, name: &str) -> PathBuf {
+    built_by_cargo(&["build"], manifest, name)
+}
+
+/// The test executable of `program` (a name [`exercise_program`] gives):
+/// example `name` built with its `#[test]`s (`cargo test --no-run
+/// --example name`), from this package or, for `mine/NAME`, from the
+/// student's. Run it to run them; `--list` lists them.
+pub fn example_tests(program: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (manifest, name) = match program.strip_prefix(MINE) {
+        Some(name) => (root.join("mine/Cargo.toml"), name),
+        None => {
+            let name = program.strip_prefix("examples/").unwrap_or(program);
+            (root.join("Cargo.toml"), name)
+        }
+    };
+    built_by_cargo(&["test", "--no-run"], &manifest, name)
+}
+
+/// Runs `cargo SUBCOMMAND` (`build`, or `test --no-run`) on example `name`
+/// of `manifest`'s package, and returns the executable cargo reports.
+fn built_by_cargo(subcommand: &[&str], manifest: &Path, name: &str) -> PathBuf {
     let output = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--message-format=json-render-diagnostics",
-        ])
+        .args(subcommand)
+        .args(["--quiet", "--message-format=json-render-diagnostics"])
         .arg("--manifest-path")
         .arg(manifest)
         .args(["--example", name])
