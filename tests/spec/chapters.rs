@@ -516,6 +516,95 @@ mod every_named_constant {
     }
 }
 
+/// Chapter 7 says that the suite waits on signals, not on time, and that
+/// each `sleep` in the tests says why in a comment above it. Every call of
+/// a `sleep` by its path (`thread::sleep(`, `time::sleep(`) under `tests/`
+/// must have a comment (`//` or `///`) between it and the start of the
+/// function that holds it, or in that function's docs.
+mod every_sleep_in_the_tests {
+    use super::*;
+
+    /// What a call looks like, written in two parts so that this file's
+    /// own text does not hold one.
+    const CALL: &str = concat!("::sl", "eep(");
+
+    /// Every `.rs` file under `dir`, with its text.
+    fn sources(dir: &Path, found: &mut Vec<(PathBuf, String)>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, found);
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                found.push((path.clone(), fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+
+    /// The lines (counting from 1) of `text` that call a `sleep` with no
+    /// comment above them, within their function or its docs.
+    fn unexplained(text: &str) -> Vec<usize> {
+        let lines: Vec<&str> = text.lines().collect();
+        let is_comment = |line: &str| line.trim_start().starts_with("//");
+        let mut found = Vec::new();
+        for (index, line) in lines.iter().enumerate() {
+            if !line.contains(CALL) || is_comment(line) {
+                continue;
+            }
+            let mut above = index;
+            let mut explained = false;
+            while above > 0 {
+                above -= 1;
+                let earlier = lines[above];
+                if is_comment(earlier) {
+                    explained = true;
+                    break;
+                }
+                if earlier.contains("fn ") {
+                    // The function's own docs, just above it.
+                    explained = above > 0 && is_comment(lines[above - 1]);
+                    break;
+                }
+            }
+            if !explained {
+                found.push(index + 1);
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn says_why_in_a_comment() {
+        let mut files = Vec::new();
+        sources(&root().join("tests"), &mut files);
+        let mut problems = Vec::new();
+        let mut sleeps = 0;
+        for (path, text) in &files {
+            sleeps += text.matches(CALL).count();
+            for line in unexplained(text) {
+                let file = path.strip_prefix(root()).unwrap().display();
+                problems.push(format!(
+                    "{file}:{line}: a sleep with no comment that says why"
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(
+            sleeps >= 3,
+            "only {sleeps} sleeps found: is the search right?"
+        );
+    }
+
+    #[test]
+    fn finding_them_looks_above_the_call_and_at_the_functions_docs() {
+        let text = format!(
+            "/// Polls: nothing announces it.\nfn poll() {{\n    thread{CALL}5);\n}}\n\
+             fn quiet() {{\n    let x = 1;\n    thread{CALL}5);\n}}\n\
+             fn said() {{\n    // Time must pass.\n    thread{CALL}5);\n}}\n"
+        );
+        assert_eq!(unexplained(&text), [7]);
+    }
+}
+
 /// A filtered `cargo test NAME` builds and runs every test program of the
 /// package (the library's unit tests, each binary's, the spec suite, the
 /// doctests) and prints a `running 0 tests` block for each one the name
@@ -534,7 +623,7 @@ mod every_cargo_test_command {
         ),
         (
             "chapters/07-mocha-style-tests-in-rust.md",
-            "being rewritten (issue 23, points 4 to 6)",
+            "its grader sections are being reworked with the grader (issue 21)",
         ),
         (
             "chapters/10-the-chat-challenge.md",
