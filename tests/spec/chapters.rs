@@ -25,6 +25,19 @@ fn chapters() -> BTreeMap<String, String> {
     chapters
 }
 
+/// Every `.rs` file under `dir`, with its text.
+fn sources(dir: &Path, found: &mut Vec<(PathBuf, String)>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, found);
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            let text = fs::read_to_string(&path).unwrap();
+            found.push((path, text));
+        }
+    }
+}
+
 /// A fenced code block of a chapter.
 #[derive(Debug)]
 struct Block {
@@ -415,19 +428,6 @@ mod every_compile_fail_block {
 mod every_named_constant {
     use super::*;
 
-    /// Every `.rs` file under `dir`, with its text.
-    fn sources(dir: &Path, found: &mut Vec<(PathBuf, String)>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                sources(&path, found);
-            } else if path.extension().is_some_and(|extension| extension == "rs") {
-                let text = fs::read_to_string(&path).unwrap();
-                found.push((path, text));
-            }
-        }
-    }
-
     /// The values given to `const NAME` in the sources, each with its file.
     fn defined(name: &str, files: &[(PathBuf, String)]) -> Vec<(String, String)> {
         let mut values = Vec::new();
@@ -527,18 +527,6 @@ mod every_sleep_in_the_tests {
     /// What a call looks like, written in two parts so that this file's
     /// own text does not hold one.
     const CALL: &str = concat!("::sl", "eep(");
-
-    /// Every `.rs` file under `dir`, with its text.
-    fn sources(dir: &Path, found: &mut Vec<(PathBuf, String)>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                sources(&path, found);
-            } else if path.extension().is_some_and(|extension| extension == "rs") {
-                found.push((path.clone(), fs::read_to_string(&path).unwrap()));
-            }
-        }
-    }
 
     /// The lines (counting from 1) of `text` that call a `sleep` with no
     /// comment above them, within their function or its docs.
