@@ -633,6 +633,63 @@ mod a_clean_shutdown {
     }
 }
 
+/// Chapter 10: the chat, with two more commands. `/me ACTION` tells the
+/// others `* NAME ACTION`; `/msg NAME TEXT` tells only the one named, as
+/// `SENDER (to you): TEXT`, and tells the sender when nobody has that name.
+/// What someone must not hear is checked by what they hear next, as in
+/// `chat::`.
+mod chat_commands {
+    use crate::support::binary::exercise_program;
+    use crate::support::chat::ChatRoom;
+
+    fn open() -> ChatRoom {
+        ChatRoom::open_program(&exercise_program("examples/answer-chat-commands"))
+    }
+
+    #[tokio::test]
+    async fn me_tells_the_others_what_you_do() {
+        let chat = open();
+        let [mut first, mut second, mut third] = chat.three_people().await;
+        first.says("/me waves").await;
+        second.hears("* guest1 waves").await;
+        third.hears("* guest1 waves").await;
+        // Not echoed: the first line the sender hears next is another's.
+        second.says("hi").await;
+        first.hears("guest2: hi").await;
+    }
+
+    #[tokio::test]
+    async fn msg_reaches_the_one_named_and_nobody_else() {
+        let chat = open();
+        let [mut first, mut second, mut third] = chat.three_people().await;
+        first.says("/msg guest3 just between us").await;
+        third.hears("guest1 (to you): just between us").await;
+        // A line for everyone, sent after it: the first the others hear.
+        first.says("hello, all").await;
+        second.hears("guest1: hello, all").await;
+        third.hears("guest1: hello, all").await;
+    }
+
+    #[tokio::test]
+    async fn msg_tells_the_sender_when_nobody_has_that_name() {
+        let chat = open();
+        let [mut first, mut second, _third] = chat.three_people().await;
+        first.says("/msg bob are you there?").await;
+        first.hears("* nobody here is called bob; not sent").await;
+        first.says("anyone?").await;
+        second.hears("guest1: anyone?").await;
+    }
+
+    #[tokio::test]
+    async fn still_sends_a_plain_line_to_everyone_else() {
+        let chat = open();
+        let [mut first, mut second, mut third] = chat.three_people().await;
+        first.says("plain words").await;
+        second.hears("guest1: plain words").await;
+        third.hears("guest1: plain words").await;
+    }
+}
+
 /// The student's own programs (chapter 1, "Where your programs go"): files
 /// in `mine/examples/`, a package of its own. Nothing there is built,
 /// linted or formatted by what `.ci/run` runs on net-watcher (`cargo fmt
@@ -822,7 +879,7 @@ mod your_own_programs {
     }
 
     /// A program copied from `examples/` into `mine/examples/` builds
-    /// unchanged: every crate the práctica's programs name is a dependency
+    /// unchanged: every crate the course's programs name is a dependency
     /// of `mine`, with net-watcher's version requirement and at least its
     /// features.
     #[test]
@@ -830,8 +887,22 @@ mod your_own_programs {
         let ours = dependencies(&metadata(&root().join("Cargo.toml")));
         let theirs = dependencies(&metadata(&root().join("mine/Cargo.toml")));
         let mut used = BTreeSet::new();
+        // The programs of `examples/`: a file each, or a folder of files
+        // (the chat of chapter 10).
+        let mut files = Vec::new();
         for entry in fs::read_dir(root().join("examples")).unwrap() {
             let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.extend(
+                    fs::read_dir(&path)
+                        .unwrap()
+                        .map(|file| file.unwrap().path()),
+                );
+            } else {
+                files.push(path);
+            }
+        }
+        for path in files {
             if path.extension().is_none_or(|extension| extension != "rs") {
                 continue;
             }
