@@ -417,13 +417,25 @@ mod steps {
         );
     }
 
-    /// Step 1: the server's console, and two changes seen through `nc`.
+    /// Step 1: the server's console with two subscribers, and two changes
+    /// seen through one of them, `nc`.
     #[rstest]
     fn step_1_the_plain_text_server(target: TargetFile) {
         let mut server =
             TestServer::step(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
         let port = server.port();
+        // Terminal 4's `nc`, connected all along, told of the same changes
+        // as terminal 3's (the one shown).
+        let mut other = server.connect();
+        other.next_line("terminal 4's greeting");
+        server.process.wait_for_stdout("Subscriber connected.");
         let session = nc_session(&nc_command(), &server, &target, 2);
+        for change in ["first", "second"] {
+            let line = other.next_line(&format!("the {change} change, in terminal 4"));
+            assert!(line.starts_with("File changed: "), "got {line:?}");
+        }
+        drop(other);
+        server.process.wait_for_stdout("Subscriber disconnected.");
         server.process.wait_for_stdout("Subscriber disconnected.");
         // The reader's Ctrl+C (see `stop_an_example`).
         stop_an_example(&server.process);
@@ -438,15 +450,17 @@ mod steps {
         check("fixtures/transcripts/steps-01-nc-session.txt", &session);
     }
 
-    /// Step 1, run without a file: the book's error.
+    /// Step 1, run without a file: the book's error, as listing 1-1 (the
+    /// chapter's first) says it; the listings after it say the same
+    /// (`steps::every_step_server`).
     #[test]
     fn step_1_without_a_file() {
-        let output = command("examples/net-watcher")
+        let output = command("examples/listing-1-1")
             .output()
             .expect("the example runs");
         assert_eq!(output.status.code(), Some(1));
         let shown = terminal(
-            "cargo run --example net-watcher",
+            "cargo run --example listing-1-1",
             &[],
             &String::from_utf8_lossy(&output.stderr),
         );
