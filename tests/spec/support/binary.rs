@@ -589,6 +589,23 @@ impl TestServer {
         Self::listening(Spawned::start_configured(dir, name, args, step_environment))
     }
 
+    /// Every address or path the listening line names.
+    pub fn listening_on(&self) -> &[String] {
+        &self.listening_on
+    }
+
+    /// The first TCP address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.listening_on[0]
+            .parse()
+            .unwrap_or_else(|_| panic!("not a TCP address: {:?}", self.listening_on[0]))
+    }
+
+    /// The TCP port, read from the listening line.
+    pub fn port(&self) -> u16 {
+        self.addr().port()
+    }
+
     /// Starts a fake service of step 5, `program` (`examples/test-json-service`,
     /// or an exercise's), on a free port, with a pause of
     /// [`SPLIT_PAUSE_MS`] between the parts of its message, and waits
@@ -617,23 +634,6 @@ impl TestServer {
             }
             reads.push(String::from_utf8_lossy(&buffer[..read]).into_owned());
         }
-    }
-
-    /// Every address or path the listening line names.
-    pub fn listening_on(&self) -> &[String] {
-        &self.listening_on
-    }
-
-    /// The first TCP address the server listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.listening_on[0]
-            .parse()
-            .unwrap_or_else(|_| panic!("not a TCP address: {:?}", self.listening_on[0]))
-    }
-
-    /// The TCP port, read from the listening line.
-    pub fn port(&self) -> u16 {
-        self.addr().port()
     }
 
     /// Connects a subscriber: over TCP, or to the Unix socket when the
