@@ -282,39 +282,24 @@ mod every_compile_fail_block {
     use std::process::Command;
     use std::sync::OnceLock;
 
+    use crate::support::binary::examples_build;
+
     /// How rustc is told where the doctests' crates are: `-L dependency=DIR`
     /// and one `--extern NAME=FILE` for this package's library and each of
     /// its direct dependencies (dev-dependencies too), as cargo built them
-    /// for the examples. Cargo says which files those are; when they are
-    /// fresh, as after `cargo test`, asking takes it a fraction of a second.
+    /// for the examples.
     fn crate_flags() -> &'static Vec<String> {
         static FLAGS: OnceLock<Vec<String>> = OnceLock::new();
         FLAGS.get_or_init(|| {
             let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
-            let output = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "--examples", "--message-format=json"])
-                .current_dir(root())
-                .output()
-                .expect("cargo runs");
-            assert!(
-                output.status.success(),
-                "building the examples failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
             let mut flags = Vec::new();
-            for line in String::from_utf8_lossy(&output.stdout).lines() {
-                let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
-                    continue;
-                };
-                if message["reason"] != "compiler-artifact" {
-                    continue;
-                }
-                let name = message["target"]["name"].as_str().unwrap_or("");
+            for artifact in &examples_build().artifacts {
+                let name = artifact["target"]["name"].as_str().unwrap_or("");
                 let package = name.replace('_', "-");
                 let is_direct = name == "net_watcher"
                     || manifest.contains(&format!("\n{package} = "))
                     || manifest.contains(&format!("\n{name} = "));
-                let rlib = message["filenames"]
+                let rlib = artifact["filenames"]
                     .as_array()
                     .into_iter()
                     .flatten()

@@ -350,40 +350,18 @@ mod a_third_message_type {
 mod a_three_way_split {
     use super::*;
     use pretty_assertions::assert_eq;
-    use std::io::Read;
-    use std::net::TcpStream;
 
-    use crate::support::PATIENCE;
-    use crate::support::binary::{
-        SPLIT_PAUSE_MS, Spawned, TestServer, exercise_program, step_environment,
-    };
+    use crate::support::binary::{Spawned, TestServer, exercise_program};
 
     /// The service, on a free port, with a pause long enough that each part
     /// arrives in a read of its own, however busy the machine.
     fn start_service() -> TestServer {
-        let program = exercise_program("examples/answer-three-way-split-service");
-        TestServer::start_configured(&program, &[], |command| {
-            step_environment(command);
-            command.env("PAUSE_MS", SPLIT_PAUSE_MS);
-        })
+        TestServer::split_service(&exercise_program("examples/answer-three-way-split-service"))
     }
 
     #[test]
     fn sends_the_books_message_in_three_reads_then_closes() {
-        let service = start_service();
-        let mut subscriber = TcpStream::connect(service.addr()).expect("the service accepts");
-        subscriber.set_read_timeout(Some(PATIENCE)).unwrap();
-        let mut reads = Vec::new();
-        let mut buffer = [0u8; 1024];
-        loop {
-            let read = subscriber
-                .read(&mut buffer)
-                .unwrap_or_else(|error| panic!("after the reads {reads:?}: {error}"));
-            if read == 0 {
-                break;
-            }
-            reads.push(String::from_utf8_lossy(&buffer[..read]).into_owned());
-        }
+        let reads = start_service().reads_until_the_end();
         assert_eq!(reads.concat(), CHANGED, "the parts, joined");
         assert_eq!(reads.len(), 3, "one read per part, got {reads:?}");
     }
@@ -813,11 +791,9 @@ mod your_own_programs {
         exercise_program_named(Some("mine/examples/step1.rs".into()), "unused");
     }
 
-    /// What `bin("mine/NAME")` does, on a package of the same shape as
-    /// `mine/` but with no dependencies to build: cargo builds the program
-    /// named, and says where its executable is.
-    #[test]
-    fn are_built_and_run_by_name() {
+    /// A package of the same shape as `mine/`, but with no dependencies to
+    /// build, whose `examples/step1.rs` is `step1`.
+    fn a_package_like_mine(step1: &str) -> tempfile::TempDir {
         let package = tempfile::tempdir().unwrap();
         fs::create_dir(package.path().join("examples")).unwrap();
         fs::write(
@@ -825,11 +801,17 @@ mod your_own_programs {
             "[package]\nname = \"mine\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n",
         )
         .unwrap();
-        fs::write(
-            package.path().join("examples/step1.rs"),
+        fs::write(package.path().join("examples/step1.rs"), step1).unwrap();
+        package
+    }
+
+    /// What `bin("mine/NAME")` does, on a package like `mine/`: cargo
+    /// builds the program named, and says where its executable is.
+    #[test]
+    fn are_built_and_run_by_name() {
+        let package = a_package_like_mine(
             "fn main() {\n    println!(\"Listening for subscribers on 127.0.0.1:0...\");\n}\n",
-        )
-        .unwrap();
+        );
         fs::write(package.path().join("examples/other.rs"), HALF_WRITTEN).unwrap();
         let executable = build_example(&package.path().join("Cargo.toml"), "step1");
         let output = Command::new(&executable).output().unwrap();
@@ -846,14 +828,7 @@ mod your_own_programs {
     #[test]
     #[should_panic(expected = "expected expression")]
     fn that_do_not_compile_fail_with_the_compilers_message() {
-        let package = tempfile::tempdir().unwrap();
-        fs::create_dir(package.path().join("examples")).unwrap();
-        fs::write(
-            package.path().join("Cargo.toml"),
-            "[package]\nname = \"mine\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n",
-        )
-        .unwrap();
-        fs::write(package.path().join("examples/step1.rs"), HALF_WRITTEN).unwrap();
+        let package = a_package_like_mine(HALF_WRITTEN);
         build_example(&package.path().join("Cargo.toml"), "step1");
     }
 

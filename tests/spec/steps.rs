@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use rstest::rstest;
 
 use crate::support::binary::{
-    LineReader, SPLIT_PAUSE_MS, ScriptedServer, Spawned, TestServer, command, step_environment,
+    LineReader, ScriptedServer, Spawned, TestServer, command, step_environment,
 };
 use crate::support::target::{TargetFile, target};
 
@@ -34,10 +34,7 @@ fn start_server(example: &str, target: &TargetFile) -> TestServer {
 /// free port, with a pause long enough that the client surely reads the
 /// first part on its own (see `SPLIT_PAUSE_MS`).
 fn split_service() -> TestServer {
-    TestServer::start_configured("examples/test-json-service", &[], |command| {
-        step_environment(command);
-        command.env("PAUSE_MS", SPLIT_PAUSE_MS);
-    })
+    TestServer::split_service("examples/test-json-service")
 }
 
 /// Connects a subscriber and reads its greeting.
@@ -68,6 +65,8 @@ mod every_step_server {
     use pretty_assertions::assert_eq;
 
     #[rstest]
+    #[case::listing_1_1("examples/listing-1-1")]
+    #[case::listing_1_2("examples/listing-1-2")]
     #[case::step_1("examples/net-watcher")]
     #[case::step_2("examples/net-watcher-unix")]
     #[case::step_3("examples/net-watcher-json-service")]
@@ -215,17 +214,6 @@ mod listing_1_1 {
             nc.expect_end("the server hanging up after the greeting");
             server.process.wait_for_stdout("Subscriber connected.");
         }
-    }
-
-    #[test]
-    fn fails_with_the_books_error_without_a_file() {
-        command("examples/listing-1-1")
-            .env("PORT", "0")
-            .assert()
-            .failure()
-            .code(1)
-            .stdout("")
-            .stderr("Error: No filename specified.\n");
     }
 }
 
@@ -494,28 +482,12 @@ mod net_watcher_json_client {
 mod test_json_service {
     use super::*;
     use pretty_assertions::assert_eq;
-    use std::io::Read;
-
-    use crate::support::PATIENCE;
 
     #[test]
     fn sends_the_books_message_in_two_reads_a_pause_apart_then_hangs_up() {
         let mut service = split_service();
-        let mut subscriber = std::net::TcpStream::connect(service.addr()).unwrap();
-        subscriber.set_read_timeout(Some(PATIENCE)).unwrap();
-        let mut reads = Vec::new();
-        let mut buffer = [0u8; 1024];
-        loop {
-            let read = subscriber
-                .read(&mut buffer)
-                .unwrap_or_else(|error| panic!("after the reads {reads:?}: {error}"));
-            if read == 0 {
-                break;
-            }
-            reads.push(String::from_utf8_lossy(&buffer[..read]).into_owned());
-        }
         assert_eq!(
-            reads,
+            service.reads_until_the_end(),
             ["{\"type\":\"changed\",\"timesta", "mp\":1450694370094}\n"]
         );
         service.process.wait_for_stdout("Subscriber connected.");

@@ -326,7 +326,7 @@ fn chapter_5_the_split_services_console() {
 /// them: each step's terminal, and the failures the steps are about.
 mod steps {
     use super::*;
-    use crate::support::binary::{SPLIT_PAUSE_MS, ScriptedServer, command, step_environment};
+    use crate::support::binary::{ScriptedServer, command, step_environment};
     use pretty_assertions::assert_eq;
 
     /// Ends a step example as the reader's Ctrl+C does: the examples set no
@@ -356,20 +356,12 @@ mod steps {
     fn listing_1_1_greets_and_hangs_up(target: TargetFile) {
         let mut server =
             TestServer::step(Some(target.dir()), "examples/listing-1-1", &["target.txt"]);
-        let port = server.port();
         let mut nc = server.connect();
         let mut session = nc_command();
         session.push_str(&nc.next_line("the greeting"));
         nc.expect_end("the server hanging up");
         server.process.wait_for_stdout("Subscriber connected.");
-        stop_an_example(&server.process);
-        let (_, lines) = server.process.wait_for_exit();
-        let lines: Vec<String> = lines
-            .iter()
-            .map(|line| as_default_port(line, port))
-            .collect();
-        let mut console = terminal("cargo run --example listing-1-1 -- target.txt", &lines, "");
-        console.push_str("^C\n");
+        let console = console_until_ctrl_c(server, "cargo run --example listing-1-1 -- target.txt");
         check(
             "fixtures/transcripts/steps-01-listing-1-1-console.txt",
             &console,
@@ -394,7 +386,6 @@ mod steps {
 
         let mut server =
             TestServer::step(Some(target.dir()), "examples/listing-1-2", &["target.txt"]);
-        let port = server.port();
         let mut first = server.connect();
         first.next_line("the first subscriber's greeting");
         server.process.wait_for_stdout("Subscriber connected.");
@@ -403,50 +394,65 @@ mod steps {
         drop(first);
         second.next_line("the second subscriber's greeting");
         server.process.wait_for_stdout("Subscriber connected.");
-        stop_an_example(&server.process);
-        let (_, lines) = server.process.wait_for_exit();
-        let lines: Vec<String> = lines
-            .iter()
-            .map(|line| as_default_port(line, port))
-            .collect();
-        let mut console = terminal("cargo run --example listing-1-2 -- target.txt", &lines, "");
-        console.push_str("^C\n");
+        let console = console_until_ctrl_c(server, "cargo run --example listing-1-2 -- target.txt");
         check(
             "fixtures/transcripts/steps-01-listing-1-2-console.txt",
             &console,
         );
     }
 
-    /// Step 1: the server's console, and two changes seen through `nc`.
-    #[rstest]
-    fn step_1_the_plain_text_server(target: TargetFile) {
-        let mut server =
-            TestServer::step(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+    /// What the terminal of step example `server` shows, run as `command`,
+    /// once the reader stops it with Ctrl+C: its lines (the real port
+    /// written as the práctica's), then `^C`.
+    fn console_until_ctrl_c(mut server: TestServer, command: &str) -> String {
         let port = server.port();
-        let session = nc_session(&nc_command(), &server, &target, 2);
-        server.process.wait_for_stdout("Subscriber disconnected.");
-        // The reader's Ctrl+C (see `stop_an_example`).
         stop_an_example(&server.process);
         let (_, lines) = server.process.wait_for_exit();
         let lines: Vec<String> = lines
             .iter()
             .map(|line| as_default_port(line, port))
             .collect();
-        let mut console = terminal("cargo run --example net-watcher -- target.txt", &lines, "");
+        let mut console = terminal(command, &lines, "");
         console.push_str("^C\n");
+        console
+    }
+
+    /// Step 1: the server's console with two subscribers, and two changes
+    /// seen through one of them, `nc`.
+    #[rstest]
+    fn step_1_the_plain_text_server(target: TargetFile) {
+        let mut server =
+            TestServer::step(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+        // Terminal 4's `nc`, connected all along, told of the same changes
+        // as terminal 3's (the one shown).
+        let mut other = server.connect();
+        other.next_line("terminal 4's greeting");
+        server.process.wait_for_stdout("Subscriber connected.");
+        let session = nc_session(&nc_command(), &server, &target, 2);
+        for change in ["first", "second"] {
+            let line = other.next_line(&format!("the {change} change, in terminal 4"));
+            assert!(line.starts_with("File changed: "), "got {line:?}");
+        }
+        drop(other);
+        server.process.wait_for_stdout("Subscriber disconnected.");
+        server.process.wait_for_stdout("Subscriber disconnected.");
+        // The reader's Ctrl+C (see `stop_an_example`).
+        let console = console_until_ctrl_c(server, "cargo run --example net-watcher -- target.txt");
         check("fixtures/transcripts/steps-01-server-console.txt", &console);
         check("fixtures/transcripts/steps-01-nc-session.txt", &session);
     }
 
-    /// Step 1, run without a file: the book's error.
+    /// Step 1, run without a file: the book's error, as listing 1-1 (the
+    /// chapter's first) says it; the listings after it say the same
+    /// (`steps::every_step_server`).
     #[test]
     fn step_1_without_a_file() {
-        let output = command("examples/net-watcher")
+        let output = command("examples/listing-1-1")
             .output()
             .expect("the example runs");
         assert_eq!(output.status.code(), Some(1));
         let shown = terminal(
-            "cargo run --example net-watcher",
+            "cargo run --example listing-1-1",
             &[],
             &String::from_utf8_lossy(&output.stderr),
         );
@@ -630,28 +636,17 @@ mod steps {
 
     /// The fake service of step 5, on a free port, with the specs' pause.
     fn split_service() -> TestServer {
-        TestServer::start_configured("examples/test-json-service", &[], |command| {
-            step_environment(command);
-            command.env("PAUSE_MS", SPLIT_PAUSE_MS);
-        })
+        TestServer::split_service("examples/test-json-service")
     }
 
     /// Step 5: the fake service's console, while one subscriber connects.
     #[test]
     fn step_5_the_split_service() {
         let mut service = split_service();
-        let port = service.port();
         let mut subscriber = service.connect();
         service.process.wait_for_stdout("Subscriber connected.");
         subscriber.next_line("the message, in its two parts");
-        stop_an_example(&service.process);
-        let (_, lines) = service.process.wait_for_exit();
-        let lines: Vec<String> = lines
-            .iter()
-            .map(|line| as_default_port(line, port))
-            .collect();
-        let mut console = terminal("cargo run --example test-json-service", &lines, "");
-        console.push_str("^C\n");
+        let console = console_until_ctrl_c(service, "cargo run --example test-json-service");
         check(
             "fixtures/transcripts/steps-05-service-console.txt",
             &console,

@@ -51,17 +51,38 @@ pub fn command(name: &str) -> assert_cmd::Command {
     command
 }
 
-/// The path of example `name`, built for this test run. Cargo sets no
-/// variable for examples as it does for binaries, but builds them into
-/// `examples/` beside the `deps/` directory that holds this test executable.
-/// `cargo test` builds them; `cargo test --test spec` alone, or a mutation
-/// run, does not, and an example left from an older build would be stale.
-/// So the first call builds them all, with this test executable's profile
-/// and target directory: when they are fresh, as after a plain `cargo
-/// test`, that takes cargo a fraction of a second.
+/// The path of example `name`, built for this test run (see
+/// [`examples_build`]).
 fn example_bin(name: &str) -> PathBuf {
-    static EXAMPLES: OnceLock<PathBuf> = OnceLock::new();
-    let examples = EXAMPLES.get_or_init(|| {
+    let path = examples_build().dir.join(name);
+    assert!(
+        path.is_file(),
+        "the example {name} is not built at {}",
+        path.display()
+    );
+    path
+}
+
+/// What cargo built for this test run's examples: where they are, and
+/// what cargo said of every library and program it built for them.
+pub struct ExamplesBuild {
+    /// The folder the examples' executables are in.
+    pub dir: PathBuf,
+    /// Cargo's `compiler-artifact` messages, one per library or program
+    /// (this package's and its dependencies', dev-dependencies included).
+    pub artifacts: Vec<serde_json::Value>,
+}
+
+/// Cargo sets no variable for examples as it does for binaries, but builds
+/// them into `examples/` beside the `deps/` directory that holds this test
+/// executable. `cargo test` builds them; `cargo test --test spec` alone, or
+/// a mutation run, does not, and an example left from an older build would
+/// be stale. So the first call builds them all, with this test
+/// executable's profile and target directory: when they are fresh, as
+/// after a plain `cargo test`, that takes cargo a fraction of a second.
+pub fn examples_build() -> &'static ExamplesBuild {
+    static BUILD: OnceLock<ExamplesBuild> = OnceLock::new();
+    BUILD.get_or_init(|| {
         let test_executable = std::env::current_exe().expect("the test executable's path");
         let profile_dir = test_executable
             .parent()
@@ -75,6 +96,7 @@ fn example_bin(name: &str) -> PathBuf {
         let target_dir = profile_dir.parent().expect("a target directory");
         let output = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "--examples", "--profile", profile])
+            .arg("--message-format=json-render-diagnostics")
             .arg("--target-dir")
             .arg(target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -85,15 +107,16 @@ fn example_bin(name: &str) -> PathBuf {
             "building the examples failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        profile_dir.join("examples")
-    });
-    let path = examples.join(name);
-    assert!(
-        path.is_file(),
-        "the example {name} is not built at {}",
-        path.display()
-    );
-    path
+        let artifacts = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|message| message["reason"] == "compiler-artifact")
+            .collect();
+        ExamplesBuild {
+            dir: profile_dir.join("examples"),
+            artifacts,
+        }
+    })
 }
 
 /// How the step examples run under test: `PORT=0`, so that the OS picks a
@@ -629,6 +652,36 @@ impl TestServer {
     /// The TCP port, read from the listening line.
     pub fn port(&self) -> u16 {
         self.addr().port()
+    }
+
+    /// Starts a fake service of step 5, `program` (`examples/test-json-service`,
+    /// or an exercise's), on a free port, with a pause of
+    /// [`SPLIT_PAUSE_MS`] between the parts of its message, and waits
+    /// until it listens.
+    pub fn split_service(program: &str) -> Self {
+        Self::start_configured(program, &[], |command| {
+            step_environment(command);
+            command.env("PAUSE_MS", SPLIT_PAUSE_MS);
+        })
+    }
+
+    /// Connects one subscriber over TCP and reads until the server ends
+    /// the connection: what each read got, in order. Each read waits at
+    /// most [`PATIENCE`].
+    pub fn reads_until_the_end(&self) -> Vec<String> {
+        let mut subscriber = TcpStream::connect(self.addr()).expect("the server accepts");
+        subscriber.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut reads = Vec::new();
+        let mut buffer = [0u8; 1024];
+        loop {
+            let read = subscriber
+                .read(&mut buffer)
+                .unwrap_or_else(|error| panic!("after the reads {reads:?}: {error}"));
+            if read == 0 {
+                return reads;
+            }
+            reads.push(String::from_utf8_lossy(&buffer[..read]).into_owned());
+        }
     }
 
     /// Connects a subscriber: over TCP, or to the Unix socket when the
