@@ -34,14 +34,16 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // `process.env.PORT || 60300`. Tests set PORT=0 to get a free port.
     let port: u16 = std::env::var("PORT").unwrap_or("60300".into()).parse()?;
 
+    // Ctrl+C makes the OS send the program SIGINT, whose default action ends
+    // it at once. From here on, SIGINT is ours to handle instead, as with
+    // Node's `process.on('SIGINT', ...)`: before the program says it
+    // listens, so that a Ctrl+C pressed as soon as it does is handled.
+    let mut ctrl_c = signal(SignalKind::interrupt())?;
+
     // Node's `listen(60300)` takes connections from every network; this
     // server takes them from this machine only, which is all the demo needs.
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     println!("Listening for subscribers on {}...", listener.local_addr()?);
-    // Ctrl+C makes the OS send the program SIGINT, whose default action ends
-    // it at once. From here on, SIGINT is ours to handle instead, as with
-    // Node's `process.on('SIGINT', ...)`.
-    let mut ctrl_c = signal(SignalKind::interrupt())?;
     // One sender, kept here, and a receiver for each subscriber's task.
     // Sending `true` tells every task to end; the sender's `closed()` then
     // waits until every receiver is gone, that is, every task has ended.

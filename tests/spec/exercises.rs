@@ -461,8 +461,11 @@ mod a_robust_client {
 
     #[test]
     fn passes_every_behaviour_the_grader_checks_on_a_client() {
+        // A long patience: on a loaded machine a client may take more
+        // than the default 5 s to print, and this spec is about what it
+        // prints, not how soon.
         let output = Command::new(bin("net-watcher-grade"))
-            .args(["--client", "--"])
+            .args(["--patience", "30", "--client", "--"])
             .arg(bin(&program()))
             .output()
             .expect("the grader runs");
