@@ -584,6 +584,107 @@ mod every_sleep_in_the_tests {
     }
 }
 
+/// A link from one chapter to a part of another (`[select](00-rust-for-node-developers.md#select)`)
+/// or of itself (`(#where-your-programs-go)`) leads to a heading that
+/// exists: a heading renamed or moved (chapter 9's, when its experiments
+/// came first) would otherwise leave the link going nowhere.
+mod every_link_between_chapters {
+    use super::*;
+
+    /// The anchor a Git host gives a heading: lower case, without its
+    /// punctuation, spaces made hyphens.
+    fn anchor_of(heading: &str) -> String {
+        heading
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ' '))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect()
+    }
+
+    /// The anchors of the headings of `text`, outside code blocks.
+    fn anchors(text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut in_block = false;
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                in_block = !in_block;
+            } else if !in_block && line.starts_with('#') {
+                found.push(anchor_of(line.trim_start_matches('#')));
+            }
+        }
+        found
+    }
+
+    /// Every `](FILE#ANCHOR)` or `](#ANCHOR)` link of `text`, as (file,
+    /// anchor, line); the file is `None` for a link within the chapter.
+    fn links(text: &str) -> Vec<(Option<String>, String, usize)> {
+        let mut found = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            for (at, _) in line.match_indices("](") {
+                let rest = &line[at + 2..];
+                let Some(end) = rest.find(')') else { continue };
+                let Some((file, anchor)) = rest[..end].split_once('#') else {
+                    continue;
+                };
+                if file.contains("://") {
+                    continue;
+                }
+                let file = (!file.is_empty()).then(|| file.to_owned());
+                found.push((file, anchor.to_owned(), number + 1));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn leads_to_a_heading_that_exists() {
+        let chapters = chapters();
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for (chapter, text) in &chapters {
+            for (file, anchor, line) in links(text) {
+                checked += 1;
+                let target = match &file {
+                    Some(file) => format!("chapters/{file}"),
+                    None => chapter.clone(),
+                };
+                let Some(target_text) = chapters.get(&target) else {
+                    problems.push(format!("{chapter}:{line}: no chapter {target}"));
+                    continue;
+                };
+                if !anchors(target_text).contains(&anchor) {
+                    problems.push(format!(
+                        "{chapter}:{line}: {target} has no heading whose anchor is #{anchor}"
+                    ));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(
+            checked >= 10,
+            "only {checked} links found: is the search right?"
+        );
+    }
+
+    #[test]
+    fn an_anchor_is_the_heading_in_lower_case_without_punctuation() {
+        assert_eq!(
+            anchor_of(" Structs, enums and `match`"),
+            "structs-enums-and-match"
+        );
+        assert_eq!(anchor_of(" Beyond the práctica"), "beyond-the-práctica");
+        assert_eq!(
+            links("see [x](00-a.md#b-c) and [y](#d), not [z](https://e.org/#f)"),
+            [
+                (Some("00-a.md".to_owned()), "b-c".to_owned(), 1),
+                (None, "d".to_owned(), 1)
+            ]
+        );
+    }
+}
+
 /// A filtered `cargo test NAME` builds and runs every test program of the
 /// package (the library's unit tests, each binary's, the spec suite, the
 /// doctests) and prints a `running 0 tests` block for each one the name
