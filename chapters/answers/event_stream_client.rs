@@ -1,11 +1,11 @@
 //! An answer to chapter 13's exercise "An event-stream client": a program
 //! that asks `net-watcher --http` for its stream, as a browser's
-//! `EventSource` does, and prints each message as `net-watcher-client`
-//! prints it.
+//! `EventSource` does, and prints each message as the step-4 client
+//! (`examples/net-watcher-json-client.rs`) prints it.
 //!
 //! ```console
 //! $ cargo run --example answer-event-stream-client -- 127.0.0.1:8080
-//! Now watching "target.txt" for changes...
+//! Now watching: target.txt
 //! File changed: Mon Dec 07 2026 04:12:03 GMT+0000 (UTC)
 //! ```
 //!
@@ -16,8 +16,9 @@ use std::error::Error;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use net_watcher::protocol::{Message, reader_time_zone};
+use serde_json::Value;
 
 fn main() {
     if let Err(error) = run() {
@@ -30,7 +31,6 @@ fn run() -> Result<(), Box<dyn Error>> {
     let address = std::env::args()
         .nth(1)
         .ok_or("usage: answer-event-stream-client HOST:PORT")?;
-    let zone = reader_time_zone().unwrap_or(TimeZone::UTC);
     let mut socket = TcpStream::connect(&address)?;
     // What `new EventSource("/events")` sends, give or take some headers.
     write!(socket, "GET /events HTTP/1.1\r\nHost: {address}\r\n\r\n")?;
@@ -61,8 +61,8 @@ fn run() -> Result<(), Box<dyn Error>> {
         let line = line?;
         if line.is_empty() {
             if !data.is_empty() {
-                let message: Message = serde_json::from_str(&data)?;
-                print!("{}", message.to_text_line(&zone));
+                let message: Value = serde_json::from_str(&data)?;
+                print_message(&message);
                 std::io::stdout().flush()?;
             }
             data.clear();
@@ -72,5 +72,27 @@ fn run() -> Result<(), Box<dyn Error>> {
     }
     // ANCHOR_END: events
     Ok(())
+}
+
+/// What the step-4 client prints for one message (chapter 4).
+fn print_message(message: &Value) {
+    let kind = &message["type"];
+    match kind.as_str() {
+        Some("watching") => println!("Now watching: {}", message["file"].as_str().unwrap_or("")),
+        Some("changed") => println!("File changed: {}", js_date(message["timestamp"].as_i64())),
+        Some(other) => println!("Unrecognized message type: {other}"),
+        None => println!("Unrecognized message type: {kind}"),
+    }
+}
+
+/// `new Date(milliseconds).toString()`, in local time.
+fn js_date(milliseconds: Option<i64>) -> String {
+    match milliseconds.map(Timestamp::from_millisecond) {
+        Some(Ok(time)) => time
+            .to_zoned_datetime(TimeZone::system())
+            .strftime("%a %b %d %Y %H:%M:%S GMT%z (%Z)")
+            .to_string(),
+        _ => "Invalid Date".to_owned(),
+    }
 }
 // ANCHOR_END: program

@@ -553,9 +553,9 @@ mod an_edge {
 }
 
 /// Chapter 13's exercise: a client of the event stream that prints what
-/// `net-watcher-client` prints. Runs the answer
-/// (`chapters/answers/event_stream_client.rs`), or the program that
-/// `NET_WATCHER_EXERCISE` names.
+/// the step-4 client prints. Runs the answer
+/// (`chapters/answers/event_stream_client.rs`), or the student's program
+/// that `NET_WATCHER_EXERCISE` names (`mine/examples/NAME.rs`).
 mod the_exercise_an_event_stream_client {
     use super::*;
     use crate::support::binary::exercise_program;
@@ -567,7 +567,7 @@ mod the_exercise_an_event_stream_client {
     }
 
     #[rstest]
-    fn prints_the_greeting_and_each_change_as_net_watcher_client_does(target: TargetFile) {
+    fn prints_the_greeting_and_each_change_as_the_step_4_client_does(target: TargetFile) {
         let server = TestServer::start_in(
             Some(target.dir()),
             "net-watcher",
@@ -576,7 +576,7 @@ mod the_exercise_an_event_stream_client {
         let mut client = client(&server);
         assert_eq!(
             client.next_stdout_line("the greeting").as_deref(),
-            Some("Now watching \"target.txt\" for changes...")
+            Some("Now watching: target.txt")
         );
         for change in ["first", "second"] {
             target.append(change);
