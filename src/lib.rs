@@ -61,7 +61,10 @@
 //!
 //! An edge server (chapter 12, [`relay`]) joins this road at the notifier:
 //! its changes come from a Redis stream that a watcher appends to, and from
-//! there on the road is the same.
+//! there on the road is the same. A browser's stream (chapter 13,
+//! [`browser`]) is a subscriber on this road too: once hyper has read its
+//! request, its socket is served by [`connection`], which writes each change
+//! as a Server-Sent Event instead of a line.
 //!
 //! The first sketch of this design handed each event to a tokio task, which
 //! published on a `tokio::sync::watch` channel that woke every subscriber's
