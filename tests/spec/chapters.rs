@@ -727,25 +727,38 @@ mod every_cargo_test_command {
         filters && !picks
     }
 
-    #[test]
-    fn names_the_test_program_it_filters() {
+    /// Every `cargo test` command of the README and the chapters but those
+    /// [`NOT_CHECKED`], each with its place (`chapters/01-...md:42`) and
+    /// its words after `cargo test`.
+    fn checked_commands() -> Vec<(String, Vec<String>)> {
         let mut documents = vec!["README.md".to_owned()];
         documents.extend(chapters().into_keys());
-        let mut problems = Vec::new();
-        let mut checked = 0;
+        let mut found = Vec::new();
         for document in documents {
             if NOT_CHECKED.iter().any(|(name, _)| *name == document) {
                 continue;
             }
             let text = fs::read_to_string(root().join(&document)).unwrap();
             for (line, words) in commands(&text) {
-                checked += 1;
-                if filters_without_a_program(&words) {
-                    problems.push(format!(
-                        "{document}:{line}: `cargo test {}` runs every test program; name the one (`--test spec`)",
-                        words.join(" ")
-                    ));
-                }
+                let words = words.into_iter().map(str::to_owned).collect();
+                found.push((format!("{document}:{line}"), words));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn names_the_test_program_it_filters() {
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for (place, words) in checked_commands() {
+            checked += 1;
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            if filters_without_a_program(&words) {
+                problems.push(format!(
+                    "{place}: `cargo test {}` runs every test program; name the one (`--test spec`)",
+                    words.join(" ")
+                ));
             }
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -859,47 +872,40 @@ mod every_cargo_test_command {
     /// are not in the repository.
     #[test]
     fn runs_at_least_one_test_with_each_filter() {
-        let mut documents = vec!["README.md".to_owned()];
-        documents.extend(chapters().into_keys());
         let mut listed: BTreeMap<Vec<String>, Result<Vec<String>, String>> = BTreeMap::new();
         let mut problems = Vec::new();
         let mut checked = 0;
-        for document in documents {
-            if NOT_CHECKED.iter().any(|(name, _)| *name == document) {
+        for (place, words) in checked_commands() {
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            let Some(command) = filtered(&words) else {
                 continue;
-            }
-            let text = fs::read_to_string(root().join(&document)).unwrap();
-            for (line, words) in commands(&text) {
-                let Some(command) = filtered(&words) else {
+            };
+            let picked: Vec<String> = command.program.iter().map(|w| w.to_string()).collect();
+            let tests = listed
+                .entry(picked)
+                .or_insert_with(|| tests_of(&command.program));
+            let tests = match tests {
+                Ok(tests) => tests,
+                Err(error) => {
+                    problems.push(format!("{place}: {error}"));
                     continue;
-                };
-                let picked: Vec<String> = command.program.iter().map(|w| w.to_string()).collect();
-                let tests = listed
-                    .entry(picked)
-                    .or_insert_with(|| tests_of(&command.program));
-                let tests = match tests {
-                    Ok(tests) => tests,
-                    Err(error) => {
-                        problems.push(format!("{document}:{line}: {error}"));
-                        continue;
-                    }
-                };
-                for filter in &command.filters {
-                    checked += 1;
-                    let runs = tests
-                        .iter()
-                        .filter(|name| match command.exact {
-                            true => name == filter,
-                            false => name.contains(filter),
-                        })
-                        .count();
-                    if runs == 0 {
-                        problems.push(format!(
-                            "{document}:{line}: `cargo test {}` runs no test: none of {} is named {filter:?}",
-                            words.join(" "),
-                            command.program.join(" ")
-                        ));
-                    }
+                }
+            };
+            for filter in &command.filters {
+                checked += 1;
+                let runs = tests
+                    .iter()
+                    .filter(|name| match command.exact {
+                        true => name == filter,
+                        false => name.contains(filter),
+                    })
+                    .count();
+                if runs == 0 {
+                    problems.push(format!(
+                        "{place}: `cargo test {}` runs no test: none of {} is named {filter:?}",
+                        words.join(" "),
+                        command.program.join(" ")
+                    ));
                 }
             }
         }

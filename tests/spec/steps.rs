@@ -57,6 +57,11 @@ fn split_service() -> TestServer {
     TestServer::split_service("examples/test-json-service")
 }
 
+/// The book's two messages, which a scripted server sends in one write:
+/// the client reads both in one read.
+const TWO_MESSAGES: &[u8] = b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n\
+      {\"type\":\"changed\",\"timestamp\":1450694370094}\n";
+
 /// Connects a subscriber and reads its greeting.
 fn subscribe_greeted(server: &TestServer) -> LineReader {
     let mut subscriber = server.connect();
@@ -492,10 +497,7 @@ mod step4 {
 
         #[test]
         fn fails_with_a_json_error_and_prints_neither() {
-            let server = ScriptedServer::sending(
-                b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n\
-                  {\"type\":\"changed\",\"timestamp\":1450694370094}\n",
-            );
+            let server = ScriptedServer::sending(TWO_MESSAGES);
             let mut client = Spawned::step_client(&program(), server.port());
             let (status, lines) = client.wait_for_exit();
             server.finish();
@@ -553,10 +555,7 @@ macro_rules! behaves_as_a_framing_client {
 
         #[test]
         fn prints_both_of_two_messages_that_arrive_in_one_read() {
-            let server = ScriptedServer::sending(
-                b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n\
-                  {\"type\":\"changed\",\"timestamp\":1450694370094}\n",
-            );
+            let server = ScriptedServer::sending(TWO_MESSAGES);
             let mut client = Spawned::step_client(&program(), server.port());
             let (status, lines) = client.wait_for_exit();
             server.finish();
