@@ -17,7 +17,7 @@
 //! | `fake_service` | the split-message service, in-process | 5 |
 //! | `client_output` | what the client prints for each line | 4, 6 |
 //! | `binaries` | the real programs, spawned | 1–5 |
-//! | `steps` | the práctica's small programs (`examples/`), spawned | 1–6 |
+//! | `steps` | the práctica's small programs (`examples/`, or the student's own), spawned | 1–6 |
 //! | `chat` | the chat challenge (`examples/chat`), spawned | 10 |
 //! | `relay` | changes relayed through Redis to edge servers, spawned | 12 |
 //! | `browser` | `--http`: the page, reload.js, the event stream, by hand | 13 |
