@@ -352,7 +352,9 @@ mod a_three_way_split {
     use super::*;
     use pretty_assertions::assert_eq;
 
-    use crate::support::binary::{OwnTests, Spawned, TestServer, exercise_program};
+    use crate::support::binary::{
+        OwnTests, PARTS_APART_AT_LEAST, Spawned, TestServer, exercise_program,
+    };
 
     /// The service, on a free port, with a pause long enough that each part
     /// arrives in a read of its own, however busy the machine.
@@ -361,10 +363,17 @@ mod a_three_way_split {
     }
 
     #[test]
-    fn sends_the_books_message_in_three_reads_then_closes() {
+    fn sends_the_books_message_in_three_reads_a_pause_apart_then_closes() {
         let reads = start_service().reads_until_the_end();
-        assert_eq!(reads.concat(), CHANGED, "the parts, joined");
-        assert_eq!(reads.len(), 3, "one read per part, got {reads:?}");
+        assert_eq!(reads.texts.concat(), CHANGED, "the parts, joined");
+        assert_eq!(reads.texts.len(), 3, "one read per part, got {reads:?}");
+        assert!(
+            reads
+                .pauses
+                .iter()
+                .all(|pause| *pause >= PARTS_APART_AT_LEAST),
+            "each part must come a pause after the one before: {reads:?}"
+        );
     }
 
     #[test]

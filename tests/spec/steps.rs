@@ -520,6 +520,8 @@ mod step5 {
     use super::*;
     use pretty_assertions::assert_eq;
 
+    use crate::support::binary::PARTS_APART_AT_LEAST;
+
     fn program() -> String {
         exercise_program("examples/test-json-service")
     }
@@ -527,9 +529,15 @@ mod step5 {
     #[test]
     fn sends_the_books_message_in_two_reads_a_pause_apart_then_hangs_up() {
         let mut service = TestServer::split_service(&program());
+        let reads = service.reads_until_the_end();
         assert_eq!(
-            service.reads_until_the_end(),
+            reads.texts,
             ["{\"type\":\"changed\",\"timesta", "mp\":1450694370094}\n"]
+        );
+        assert!(
+            reads.pauses[0] >= PARTS_APART_AT_LEAST,
+            "the second part came {:?} after the first: no pause between them",
+            reads.pauses[0]
         );
         service.process.wait_for_stdout("Subscriber connected.");
     }

@@ -179,6 +179,30 @@ pub fn step_environment(command: &mut Command) {
 /// these specs the slowest of the suite).
 pub const SPLIT_PAUSE_MS: u64 = 1000;
 
+/// The least time a spec accepts between two reads of a split service's
+/// parts (see [`SubscriberReads`]), when the service pauses
+/// [`SPLIT_PAUSE_MS`] between its writes: half the pause.
+///
+/// A lower bound only, never an upper one: a loaded machine can make any
+/// read late, and an upper bound would fail a right service. This one fails
+/// a right service only if the first read comes back more than half a
+/// second after its part arrived (the pause was chosen so that even 100 ms
+/// is rare), and it fails a service without a pause every time: its parts
+/// then come microseconds apart, or in one read.
+pub const PARTS_APART_AT_LEAST: Duration = Duration::from_millis(SPLIT_PAUSE_MS / 2);
+
+/// What one subscriber got from a server, read by read
+/// ([`TestServer::reads_until_the_end`]).
+#[derive(Debug, Default)]
+pub struct SubscriberReads {
+    /// What each read got, as text, in order (the final read of 0 bytes
+    /// left out).
+    pub texts: Vec<String>,
+    /// How long after the one before each read but the first returned:
+    /// one fewer than `texts`.
+    pub pauses: Vec<Duration>,
+}
+
 /// The prefix of [`bin`]'s names for the student's own programs:
 /// `mine/step1` is `mine/examples/step1.rs`, in the package of its own
 /// under `mine/` (chapter 1, "Where your programs go").
@@ -770,21 +794,31 @@ impl TestServer {
     }
 
     /// Connects one subscriber over TCP and reads until the server ends
-    /// the connection: what each read got, in order. Each read waits at
-    /// most [`PATIENCE`].
-    pub fn reads_until_the_end(&self) -> Vec<String> {
+    /// the connection: what each read got, in order, and how long after
+    /// each other the reads got it. Each read waits at most [`PATIENCE`].
+    pub fn reads_until_the_end(&self) -> SubscriberReads {
         let mut subscriber = TcpStream::connect(self.addr()).expect("the server accepts");
         subscriber.set_read_timeout(Some(PATIENCE)).unwrap();
-        let mut reads = Vec::new();
+        let mut reads = SubscriberReads::default();
+        let mut last_read: Option<Instant> = None;
         let mut buffer = [0u8; 1024];
         loop {
             let read = subscriber
                 .read(&mut buffer)
-                .unwrap_or_else(|error| panic!("after the reads {reads:?}: {error}"));
+                .unwrap_or_else(|error| panic!("after the reads {:?}: {error}", reads.texts));
             if read == 0 {
                 return reads;
             }
-            reads.push(String::from_utf8_lossy(&buffer[..read]).into_owned());
+            // Timed when the read returns, on this side: what a client
+            // sees. The server's writes are never timed, so a service that
+            // writes its parts back to back cannot pass for one that pauses.
+            let now = Instant::now();
+            if let Some(previous) = last_read.replace(now) {
+                reads.pauses.push(now - previous);
+            }
+            reads
+                .texts
+                .push(String::from_utf8_lossy(&buffer[..read]).into_owned());
         }
     }
 
