@@ -416,8 +416,8 @@ mod a_three_way_split {
 }
 
 /// Chapter 6: the client of step 6 reads standard input when its argument
-/// is `-`. From /dev/null it prints nothing and ends at once, without an
-/// error: the students' reading of T2.
+/// is `-`, and the server otherwise. From /dev/null it prints nothing and
+/// ends at once, without an error: the students' reading of T2.
 mod a_client_on_any_stream {
     use super::*;
     use pretty_assertions::assert_eq;
@@ -426,15 +426,15 @@ mod a_client_on_any_stream {
     use assert_cmd::Command;
 
     use crate::support::PATIENCE;
-    use crate::support::binary::{Spawned, bin, exercise_program, step_environment};
+    use crate::support::binary::{Spawned, TestServer, bin, exercise_program, step_environment};
 
     fn program() -> String {
         exercise_program("examples/answer-ldj-client-on-any-stream")
     }
 
-    // In both tests `PORT=0` (from `step_environment`): a client that
-    // ignores `-` and connects fails at once, even with a server running on
-    // the práctica's port.
+    // In the tests of `-`, `PORT=0` (from `step_environment`): a client
+    // that ignores `-` and connects fails at once, even with a server
+    // running on the práctica's port.
 
     #[test]
     fn prints_nothing_and_exits_zero_when_standard_input_is_dev_null() {
@@ -464,6 +464,27 @@ mod a_client_on_any_stream {
                 "Now watching: target.txt\nFile changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)\n",
             )
             .stderr("");
+    }
+
+    /// Without `-`, it is step 6's client still, here against step 5's
+    /// split service, so that this branch must frame messages too. Its
+    /// standard input is /dev/null: a client that reads it whatever its
+    /// argument prints nothing, and fails at once.
+    #[test]
+    fn reads_the_server_without_an_argument() {
+        let service = TestServer::split_service("examples/test-json-service");
+        let mut client = Spawned::start_configured(None, &program(), &[], |command| {
+            step_environment(command);
+            command
+                .env("PORT", service.port().to_string())
+                .stdin(Stdio::null());
+        });
+        let (status, lines) = client.wait_for_exit();
+        assert!(status.success(), "{}", client.report());
+        assert_eq!(
+            lines,
+            ["File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"]
+        );
     }
 }
 

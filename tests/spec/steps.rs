@@ -4,7 +4,8 @@
 //!
 //! Each program is a module, named as the student names their file in
 //! `mine/examples/` (`step1` for step 1's server, `listing_1_1` for the
-//! chapter's first listing, which the student types into `step1.rs`), and
+//! chapter's first listing, which the student types into `step1.rs` and
+//! keeps a copy of under that name, since step 1 loses its flaws), and
 //! runs the student's program when `NET_WATCHER_EXERCISE` names it, as the
 //! exercises' specs do:
 //! `NET_WATCHER_EXERCISE=step1 cargo test --test spec steps::step1::` runs
@@ -200,7 +201,8 @@ macro_rules! behaves_as_a_step_server {
 }
 
 /// Listing 1-1 (chapter 1): the smallest server, which greets and hangs up.
-/// `NET_WATCHER_EXERCISE=step1` runs yours, `mine/examples/step1.rs`.
+/// `NET_WATCHER_EXERCISE=listing_1_1` runs yours, the copy of `step1.rs`
+/// that chapter 1 has the student keep at `mine/examples/listing_1_1.rs`.
 mod listing_1_1 {
     use super::*;
     use pretty_assertions::assert_eq;
@@ -231,7 +233,7 @@ mod listing_1_1 {
 
 /// Listing 1-2 (chapter 1): the watch, and a change told; one subscriber at
 /// a time, since the accept loop awaits each subscriber to the end.
-/// `NET_WATCHER_EXERCISE=step1` runs yours.
+/// `NET_WATCHER_EXERCISE=listing_1_2` runs yours, kept as listing 1-1's.
 mod listing_1_2 {
     use super::*;
     use pretty_assertions::assert_eq;

@@ -214,7 +214,14 @@ pub const MINE: &str = "mine/";
 /// under `chapters/answers/` (`examples/answer-...`), or the step's program
 /// (`examples/net-watcher`).
 pub fn exercise_program(answer: &str) -> String {
-    exercise_program_named(std::env::var("NET_WATCHER_EXERCISE").ok(), answer)
+    let program = exercise_program_named(std::env::var("NET_WATCHER_EXERCISE").ok(), answer);
+    // A passing test shows nothing else: this line says whose program it
+    // ran, under a failure, or for every test with `-- --show-output`.
+    match program.strip_prefix(MINE) {
+        Some(name) => println!("the program under test: yours, mine/examples/{name}.rs"),
+        None => println!("the program under test: ours, {program}"),
+    }
+    program
 }
 
 /// [`exercise_program`], for the value `named` of `NET_WATCHER_EXERCISE`.
