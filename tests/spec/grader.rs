@@ -1,21 +1,31 @@
 //! describe: the grader (`net_watcher::grade` and `net-watcher-grade`).
 //!
 //! A grader is only worth its reports if it passes programs that are right
-//! and fails programs that are wrong, for the right reason. This crate's
-//! programs pass every behaviour; programs broken on purpose
-//! (`tests/fixtures/broken-server.rs`) each fail the behaviour they break,
-//! with a reason that says what came instead. The book's Node programs are
-//! graded for real in `transcripts::chapter_7_…`.
+//! and fails programs that are wrong, for the right reason, and only in
+//! the behaviour that owns the mistake. This crate's programs pass every
+//! behaviour; programs broken on purpose (`tests/fixtures/broken-server.rs`)
+//! each fail the behaviour they break; 27 students' submissions in Node
+//! and Python (`tests/fixtures/submissions/`) each get the verdict written
+//! down in their `expected.txt`. After every grading, no program it
+//! started is still running and its temporary directory is gone. The
+//! book's Node programs are graded for real in `transcripts::chapter_7_…`.
 //!
 //! Every grading these specs inspect is listed once, in [`gradings`], and
 //! they all run at the same time, once, the first time a spec asks for a
 //! report (Mocha's `before`, for the whole file): a grading spends its time
 //! waiting (for a server to answer, or to be sure that nothing more comes),
-//! so twenty of them at once take hardly longer than the slowest, where one
-//! after another they took most of the suite's time. Each spec then reads
-//! the report it is about, so no program is graded twice for two specs.
+//! so many of them at once take hardly longer than the slowest. Each spec
+//! then reads the report it is about, so no program is graded twice for
+//! two specs.
+//!
+//! Port 60300 is only ever bound by a program under test, and only in a
+//! network namespace of its own or under the grader's lock on it: the
+//! specs that take it "by something else" do so in a private namespace
+//! too, so no spec races another test (or anything else on the machine)
+//! for it.
 
 use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 use std::process::Output;
 use std::sync::OnceLock;
@@ -23,15 +33,22 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use net_watcher::grade::folder;
+use net_watcher::grade::isolation;
 use net_watcher::grade::{
-    self, Behaviour, Failure, Report, Role, Settings, Subject, Transport, behaviours,
+    self, Behaviour, Failure, Report, Role, Settings, Standing, Subject, Transport, Verdict,
+    behaviours,
 };
 use net_watcher::protocol::Protocol;
 use rstest::rstest;
+use tempfile::TempDir;
 
 use crate::support::PATIENCE;
 use crate::support::binary::bin;
 use crate::support::broken::broken_server;
+use crate::support::submissions::{
+    expected, left_in, names, programs_left_running, submissions_dir,
+};
 
 const fn server(protocol: Protocol, transport: Transport) -> Role {
     Role::Server {
@@ -50,9 +67,10 @@ const CLIENT: Role = Role::Client {
 /// The grader's defaults, with the suite's patience, for every behaviour a
 /// spec expects to pass: a correct program never waits for it, and a
 /// loaded machine gets its full measure.
-fn patient() -> Settings {
+fn patient(temp_root: &Path) -> Settings {
     Settings {
         patience: PATIENCE,
+        temp_root: temp_root.to_path_buf(),
         ..Settings::default()
     }
 }
@@ -65,9 +83,10 @@ fn patient() -> Settings {
 /// such waits took 0.33 s. A behaviour a spec expects to fail for what it
 /// receives, or because the program exits, is graded [`patient`]ly: it
 /// never waits out the patience, so the full measure costs nothing.
-fn brief() -> Settings {
+fn brief(temp_root: &Path) -> Settings {
     Settings {
         patience: Duration::from_secs(2),
+        temp_root: temp_root.to_path_buf(),
         ..Settings::default()
     }
 }
@@ -79,59 +98,40 @@ fn command(program: &Path, args: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// The behaviour of `role` whose name starts with `start`.
-fn named(role: Role, start: &str) -> Behaviour {
+/// The behaviour of `role` whose id is `id`.
+fn named(role: Role, id: &str) -> Behaviour {
     behaviours(role)
         .into_iter()
-        .find(|behaviour| behaviour.name.starts_with(start))
-        .unwrap_or_else(|| panic!("no behaviour of {role} starts with {start:?}"))
+        .find(|behaviour| behaviour.id == id)
+        .unwrap_or_else(|| panic!("no behaviour of {role} has the id {id:?}"))
 }
 
-/// The failure of behaviour `start` in `report`; fails the test if it
-/// passed.
-fn failure_of<'r>(report: &'r Report, start: &str) -> &'r Failure {
+/// The failure of behaviour `id` in `report`; fails the test if it did
+/// not fail.
+fn failure_of<'r>(report: &'r Report, id: &str) -> &'r Failure {
     let outcome = report
-        .outcomes
-        .iter()
-        .find(|outcome| outcome.name.starts_with(start))
-        .unwrap_or_else(|| panic!("no behaviour starting with {start:?} ran:\n{report}"));
+        .outcome(id)
+        .unwrap_or_else(|| panic!("no behaviour {id:?} ran:\n{}", grade::report::mocha(report)));
     match &outcome.verdict {
-        Err(failure) => failure,
-        Ok(()) => panic!("expected {start:?} to fail, but it passed:\n{report}"),
+        Verdict::Fail(failure) => failure,
+        other => panic!(
+            "expected {id:?} to fail, but it is {other:?}:\n{}",
+            grade::report::mocha(report)
+        ),
     }
 }
 
-/// Fails the test, showing the report, unless behaviour `start` passed.
-fn assert_passed(report: &Report, start: &str) {
+/// Fails the test, showing the report, unless behaviour `id` passed.
+fn assert_passed(report: &Report, id: &str) {
     let outcome = report
-        .outcomes
-        .iter()
-        .find(|outcome| outcome.name.starts_with(start))
-        .unwrap_or_else(|| panic!("no behaviour starting with {start:?} ran:\n{report}"));
+        .outcome(id)
+        .unwrap_or_else(|| panic!("no behaviour {id:?} ran:\n{}", grade::report::mocha(report)));
     assert!(
-        outcome.verdict.is_ok(),
-        "expected {start:?} to pass:\n{report}"
+        outcome.verdict.passed(),
+        "expected {id:?} to pass:\n{}",
+        grade::report::mocha(report)
     );
 }
-
-// The beginnings of the names of the behaviours the specs pick out.
-const GREETS: &str = "greets each subscriber";
-const ONE_PER_TOUCH: &str = "sends one \"File changed:\" line per touch";
-const ONE_OBJECT: &str = "sends each message as one JSON object";
-const ONE_CHANGED_PER_TOUCH: &str = "sends one \"changed\" message per touch";
-const SEVERAL: &str = "tells every one of several subscribers";
-const SILENT: &str = "keeps telling the others while one subscriber never reads";
-const ATOMIC: &str = "notices an atomic save (a new file renamed over it) once, and keeps watching";
-const SED: &str = "notices a save by `sed -i` once, and keeps watching";
-const FLOOD: &str = "merges 300 quick appends into a few notifications (at most 30)";
-const MISSING: &str = "refuses to start for a file that does not exist";
-const STALE: &str = "starts again where a killed server left its socket file";
-const PRINTS_THE_GREETING: &str = "prints \"Now watching: <file>\"";
-const SPLIT: &str = "prints a message that arrives split across two reads, once";
-const TWO: &str = "prints both of two messages that arrive in one read";
-const NO_NEWLINE: &str =
-    "prints a last message that has no newline when the server closes (R3, R4)";
-const NOT_JSON: &str = "reports a line that is not JSON, quoting it, and goes on (R1, R2)";
 
 /// A step example, as the grader starts it, and the behaviours it fails,
 /// as measured: the step examples keep the book's design, weaknesses
@@ -155,35 +155,41 @@ const STEP_EXAMPLES: &[StepExample] = &[
         name: "net-watcher",
         args: &["{file}"],
         role: TEXT_ON_TCP,
-        failing: &[ATOMIC, SED, FLOOD, MISSING],
-        waiting_out: &[ATOMIC, SED],
+        failing: &["atomic-save", "sed-in-place", "flood", "missing-file"],
+        waiting_out: &["atomic-save", "sed-in-place"],
     },
     StepExample {
         name: "net-watcher-unix",
         args: &["{file}", "{socket}"],
         role: TEXT_ON_UNIX,
-        failing: &[ATOMIC, SED, FLOOD, MISSING, STALE],
-        waiting_out: &[ATOMIC, SED],
+        failing: &[
+            "atomic-save",
+            "sed-in-place",
+            "flood",
+            "missing-file",
+            "stale-socket",
+        ],
+        waiting_out: &["atomic-save", "sed-in-place"],
     },
     StepExample {
         name: "net-watcher-json-service",
         args: &["{file}"],
         role: JSON_ON_TCP,
-        failing: &[ATOMIC, SED, FLOOD, MISSING],
-        waiting_out: &[ATOMIC, SED],
+        failing: &["atomic-save", "sed-in-place", "flood", "missing-file"],
+        waiting_out: &["atomic-save", "sed-in-place"],
     },
     StepExample {
         name: "net-watcher-json-client",
         args: &[],
         role: CLIENT,
-        failing: &[SPLIT, TWO, NOT_JSON],
+        failing: &["client-split", "client-two-in-one-read", "client-not-json"],
         waiting_out: &[],
     },
     StepExample {
         name: "net-watcher-ldj-client",
         args: &[],
         role: CLIENT,
-        failing: &[NO_NEWLINE, NOT_JSON],
+        failing: &["client-last-without-newline", "client-not-json"],
         waiting_out: &[],
     },
 ];
@@ -195,14 +201,13 @@ struct Grading {
     name: String,
     command: Vec<String>,
     role: Role,
-    /// The behaviours graded, by the beginnings of their names; all of the
-    /// role's when empty.
+    /// The behaviours graded, by id; all of the role's when empty.
     only: Vec<&'static str>,
     /// Those it is expected to fail by waiting out the patience: graded
     /// [`brief`]ly, the others [`patient`]ly, by two subjects at once.
     waiting_out: Vec<&'static str>,
-    /// The settings for those.
-    brief: Settings,
+    /// How long the programs graded briefly may take to start.
+    start_timeout: Option<Duration>,
 }
 
 impl Grading {
@@ -213,15 +218,14 @@ impl Grading {
             role,
             only: Vec::new(),
             waiting_out: Vec::new(),
-            brief: brief(),
+            start_timeout: None,
         }
     }
 
     /// A program broken on purpose, of `kind`, with `extra` arguments. It
     /// is told its address through `env`, as a placeholder: a command
     /// without one may listen where the book's server does, and the
-    /// grader would also wait for it there, where anything else on the
-    /// machine that listens on port 60300 would be taken for it.
+    /// grader would also wait for it there.
     fn broken(kind: &str, extra: &[&str], role: Role) -> Self {
         let address = match role.transport() {
             Transport::Tcp => "PORT={port}",
@@ -246,47 +250,43 @@ impl Grading {
 
     /// Every behaviour is graded with the [`brief`] settings.
     fn all_brief(mut self) -> Self {
-        self.waiting_out = behaviours(self.role)
-            .iter()
-            .map(|behaviour| behaviour.name)
-            .collect();
+        self.waiting_out = behaviours(self.role).iter().map(|b| b.id).collect();
         self
     }
 
     /// The program is given `timeout` to start listening, in the
     /// behaviours graded briefly.
     fn starting_within(mut self, timeout: Duration) -> Self {
-        self.brief.start_timeout = timeout;
+        self.start_timeout = Some(timeout);
         self
     }
 
     /// Runs it: the behaviours to grade briefly and the others, each with
-    /// their settings, at the same time; one report, in the role's order.
-    fn run(&self) -> Report {
+    /// their settings, at the same time; one report, in the role's order;
+    /// then looks for what it left behind.
+    fn run(&self) -> Graded {
+        let temp_root = TempDir::new().expect("a temporary directory");
         let chosen: Vec<Behaviour> = if self.only.is_empty() {
             behaviours(self.role)
         } else {
-            self.only
-                .iter()
-                .map(|start| named(self.role, start))
-                .collect()
+            self.only.iter().map(|id| named(self.role, id)).collect()
         };
-        let waits_out = |behaviour: &Behaviour| {
-            self.waiting_out
-                .iter()
-                .any(|start| behaviour.name.starts_with(start))
-        };
-        let (briefly, patiently): (Vec<Behaviour>, Vec<Behaviour>) =
-            chosen.iter().partition(|behaviour| waits_out(behaviour));
-        let grade = |behaviours: &[Behaviour], settings: &Settings| {
+        let (briefly, patiently): (Vec<Behaviour>, Vec<Behaviour>) = chosen
+            .iter()
+            .partition(|behaviour| self.waiting_out.contains(&behaviour.id));
+        let grade = |behaviours: &[Behaviour], settings: Settings| {
             (!behaviours.is_empty()).then(|| {
-                let subject = Subject::new(self.command.clone(), self.role, settings.clone());
+                let subject = Subject::new(self.command.clone(), self.role, settings);
                 grade::grade_only(&subject, behaviours)
             })
         };
+        let mut brief_settings = brief(temp_root.path());
+        if let Some(timeout) = self.start_timeout {
+            brief_settings.start_timeout = timeout;
+        }
         let (patient_part, brief_part) = thread::scope(|scope| {
-            let patient_part = scope.spawn(|| grade(&patiently, &patient()));
-            let brief_part = grade(&briefly, &self.brief);
+            let patient_part = scope.spawn(|| grade(&patiently, patient(temp_root.path())));
+            let brief_part = grade(&briefly, brief_settings);
             (patient_part.join().expect("a grading returns"), brief_part)
         });
         let parts: Vec<Report> = patient_part.into_iter().chain(brief_part).collect();
@@ -294,15 +294,34 @@ impl Grading {
             .iter()
             .flat_map(|part| part.outcomes.clone())
             .collect();
-        outcomes.sort_by_key(|outcome| {
-            chosen
-                .iter()
-                .position(|behaviour| behaviour.name == outcome.name)
-        });
-        Report {
+        outcomes.sort_by_key(|outcome| chosen.iter().position(|b| b.id == outcome.id));
+        let report = Report {
             title: parts[0].title.clone(),
             outcomes,
+            notes: parts.iter().flat_map(|part| part.notes.clone()).collect(),
+            reached: parts.iter().all(|part| part.reached),
             took: parts.iter().map(|part| part.took).max().unwrap_or_default(),
+        };
+        Graded::checked(report, temp_root)
+    }
+}
+
+/// A report, and what its grading left behind, looked for once it was
+/// over.
+struct Graded {
+    report: Report,
+    left_running: Vec<String>,
+    left_files: Vec<String>,
+}
+
+impl Graded {
+    /// `report`, with what its grading (whose temporary directories were
+    /// all under `temp_root`) left behind.
+    fn checked(report: Report, temp_root: TempDir) -> Self {
+        Graded {
+            report,
+            left_running: programs_left_running(temp_root.path()),
+            left_files: left_in(temp_root.path()),
         }
     }
 }
@@ -341,26 +360,33 @@ fn gradings() -> Vec<Grading> {
             command(&bin("net-watcher-client"), &["--port", "{port}"]),
             CLIENT,
         ),
+        Grading::of(
+            "test-json-service",
+            command(&bin("test-json-service"), &["--port", "{port}"]),
+            Role::Service {
+                transport: Transport::Tcp,
+            },
+        ),
         Grading::broken("never-sends", &[], TEXT_ON_TCP)
-            .only(&[GREETS, ONE_PER_TOUCH, MISSING])
-            .waiting_out(&[ONE_PER_TOUCH, MISSING]),
+            .only(&["greeting", "change-line", "missing-file"])
+            .waiting_out(&["change-line", "missing-file"]),
         Grading::broken("splits-json", &["--json"], JSON_ON_TCP).only(&[
-            GREETS,
-            ONE_OBJECT,
-            ONE_CHANGED_PER_TOUCH,
+            "greeting",
+            "one-object-per-line",
+            "change-message",
         ]),
-        Grading::broken("greets-late", &[], TEXT_ON_TCP).only(&[GREETS, ONE_PER_TOUCH]),
-        Grading::broken("crashes-on-second", &[], TEXT_ON_TCP).only(&[GREETS, SEVERAL]),
+        Grading::broken("greets-late", &[], TEXT_ON_TCP).only(&["greeting", "change-line"]),
+        Grading::broken("crashes-on-second", &[], TEXT_ON_TCP).only(&["greeting", "several"]),
         Grading::broken("never-listens", &[], TEXT_ON_TCP)
             .all_brief()
             .starting_within(Duration::from_secs(1)),
-        Grading::broken("no-such-kind", &[], TEXT_ON_TCP).only(&[GREETS]),
+        Grading::broken("no-such-kind", &[], TEXT_ON_TCP).only(&["greeting"]),
         // On a Unix socket: a few dozen unread lines fill it, where TCP on
         // the loopback interface buffers a megabyte (see the behaviour's
         // docs).
         Grading::broken("blocks-on-silent", &["--unix"], TEXT_ON_UNIX)
-            .only(&[GREETS, SILENT])
-            .waiting_out(&[SILENT]),
+            .only(&["greeting", "silent-subscriber"])
+            .waiting_out(&["silent-subscriber"]),
         Grading::of(
             "naive-client",
             command(broken_server(), &["naive-client", "{port}"]),
@@ -375,7 +401,7 @@ fn gradings() -> Vec<Grading> {
                 words.extend(command(&program, example.args));
                 words
             }
-            Role::Server { .. } => command(&program, example.args),
+            _ => command(&program, example.args),
         };
         all.push(
             Grading::of(format!("examples/{}", example.name), words, example.role)
@@ -385,8 +411,128 @@ fn gradings() -> Vec<Grading> {
     all
 }
 
+/// How many behaviours of the submissions run at once: the suite runs
+/// other tests beside them, on two cores.
+const SUBMISSIONS_BUDGET: usize = 8;
+
+/// Grades every submission in `tests/fixtures/submissions`, as
+/// `net-watcher-grade --folder` does (each in its folder, with its
+/// `grade.args`), with the grader's own settings.
+fn grade_the_submissions() -> BTreeMap<String, Graded> {
+    let temp_root = TempDir::new().expect("a temporary directory");
+    let settings = Settings {
+        temp_root: temp_root.path().to_path_buf(),
+        ..Settings::default()
+    };
+    let submissions = folder::submissions(&submissions_dir(), None).expect("the submissions");
+    let subjects: Vec<Subject> = submissions
+        .iter()
+        .map(|submission| {
+            let (role, command) = submission
+                .command
+                .clone()
+                .unwrap_or_else(|problem| panic!("{}: {problem}", submission.name));
+            Subject::new(command, role, settings.clone()).in_dir(&submission.dir)
+        })
+        .collect();
+    let gradings: Vec<(&Subject, Vec<Behaviour>)> = subjects
+        .iter()
+        .map(|subject| (subject, behaviours(subject.role())))
+        .collect();
+    let reports = grade::grade_many(&gradings, SUBMISSIONS_BUDGET, |_, _| {});
+    drop(gradings);
+    drop(subjects);
+    let left_running = programs_left_running(temp_root.path());
+    let left_files = left_in(temp_root.path());
+    submissions
+        .into_iter()
+        .zip(reports)
+        .map(|(submission, report)| {
+            (
+                submission.name,
+                Graded {
+                    report,
+                    left_running: left_running.clone(),
+                    left_files: left_files.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Where port 60300 is, for the gradings of a program that ignores
+/// `PORT`: taken by something else or free, and whether the grader may
+/// use a network namespace of its own.
+#[derive(Debug, Clone, Copy)]
+struct PortCase {
+    name: &'static str,
+    taken: bool,
+    isolate: bool,
+}
+
+const PORT_CASES: &[PortCase] = &[
+    PortCase {
+        name: "taken, in a namespace of its own",
+        taken: true,
+        isolate: true,
+    },
+    PortCase {
+        name: "free, in a namespace of its own",
+        taken: false,
+        isolate: true,
+    },
+    PortCase {
+        name: "taken, with no namespace",
+        taken: true,
+        isolate: false,
+    },
+    PortCase {
+        name: "free, with no namespace",
+        taken: false,
+        isolate: false,
+    },
+];
+
+/// Grades `python-ignores-port` from a thread in a private network
+/// namespace (so that the port 60300 it takes, or leaves free, is its
+/// own), in `case`. `None` where the machine allows no such namespace.
+fn grade_ignoring_port(case: PortCase) -> Option<Graded> {
+    if !isolation::private_networks_work() {
+        return None;
+    }
+    thread::spawn(move || {
+        isolation::enter_private_network().expect("a private network");
+        // Something else, in this namespace, holds the book's port.
+        let _squatter = case.taken.then(|| {
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 60300))
+                .expect("port 60300 in a private network")
+        });
+        let temp_root = TempDir::new().expect("a temporary directory");
+        let settings = Settings {
+            isolate: case.isolate,
+            temp_root: temp_root.path().to_path_buf(),
+            ..Settings::default()
+        };
+        let dir = submissions_dir().join("python-ignores-port");
+        let (role, command) = folder::parse_args(
+            std::fs::read_to_string(dir.join(folder::ARGS_FILE))
+                .expect("its grade.args")
+                .trim(),
+        )
+        .expect("its command");
+        let subject = Subject::new(command, role, settings).in_dir(dir);
+        let report = grade::grade(&subject);
+        drop(subject);
+        Graded::checked(report, temp_root)
+    })
+    .join()
+    .ok()
+}
+
 /// Every run of `net-watcher-grade` the specs inspect.
 fn runs() -> Vec<Run> {
+    let words = |words: &[&str]| words.iter().map(|word| (*word).to_owned()).collect();
+    let submission = |name: &str| submissions_dir().join(name).to_string_lossy().into_owned();
     vec![
         Run {
             name: "net-watcher-client, as one line",
@@ -397,59 +543,100 @@ fn runs() -> Vec<Run> {
         },
         Run {
             name: "naive-client",
-            args: [
+            args: words(&[
                 "--client",
                 "--",
                 &broken_server().to_string_lossy(),
                 "naive-client",
                 "{port}",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
+            ]),
+        },
+        Run {
+            name: "a server whose práctica passes, as JSON",
+            args: words(&[
+                "--format",
+                "json",
+                "--",
+                "node",
+                &format!("{}/server.js", submission("node-correct-text")),
+            ]),
+        },
+        Run {
+            name: "a server that fails a step, as JUnit",
+            args: words(&[
+                "--format",
+                "junit",
+                "--",
+                "python3",
+                &format!("{}/server.py", submission("python-bare-number")),
+            ]),
+        },
+        Run {
+            name: "a server that does not start",
+            args: words(&[
+                "--",
+                "python3",
+                &format!("{}/server.py", submission("python-syntax-error")),
+            ]),
         },
     ]
 }
 
 /// What one grading or run came to, and its name.
 enum Finished {
-    Graded(String, Report),
+    Graded(String, Graded),
+    Submissions(BTreeMap<String, Graded>),
+    IgnoringPort(&'static str, Option<Graded>),
     Ran(&'static str, Output),
 }
 
 /// What came of every grading and run, by name.
 #[derive(Default)]
 struct Done {
-    reports: BTreeMap<String, Report>,
+    gradings: BTreeMap<String, Graded>,
+    submissions: BTreeMap<String, Graded>,
+    ignoring_port: BTreeMap<&'static str, Option<Graded>>,
     outputs: BTreeMap<&'static str, Output>,
 }
 
 /// How long the gradings may take, all together, before the ones still
-/// running are taken to hang: far more than the slowest takes (a few
-/// seconds), so that only a grader that hangs is caught by it.
-const HANG: Duration = Duration::from_secs(60);
+/// running are taken to hang: far more than the slowest takes, so that
+/// only a grader that hangs is caught by it.
+const HANG: Duration = Duration::from_secs(240);
 
-/// Everything [`gradings`] and [`runs`] list, each done once, all at the
-/// same time, on the first call. A grading that hangs is missing, and only
-/// its spec fails.
+/// Everything [`gradings`] and [`runs`] list, the submissions and the
+/// port cases, each done once, all at the same time, on the first call. A
+/// grading that hangs is missing, and only its spec fails.
 fn done() -> &'static Done {
     static DONE: OnceLock<Done> = OnceLock::new();
     DONE.get_or_init(|| {
         let (finished, results) = mpsc::channel();
+        let mut work: Vec<Box<dyn FnOnce() -> Finished + Send>> = Vec::new();
+        work.push(Box::new(|| Finished::Submissions(grade_the_submissions())));
+        for case in PORT_CASES {
+            work.push(Box::new(move || {
+                Finished::IgnoringPort(case.name, grade_ignoring_port(*case))
+            }));
+        }
         for grading in gradings() {
-            let finished = finished.clone();
-            thread::spawn(move || {
-                let report = grading.run();
-                let _ = finished.send(Finished::Graded(grading.name, report));
-            });
+            work.push(Box::new(move || {
+                let graded = grading.run();
+                Finished::Graded(grading.name, graded)
+            }));
         }
         for run in runs() {
-            let finished = finished.clone();
-            thread::spawn(move || {
+            work.push(Box::new(move || {
                 let output = std::process::Command::new(bin("net-watcher-grade"))
                     .args(&run.args)
                     .output()
                     .expect("net-watcher-grade runs");
-                let _ = finished.send(Finished::Ran(run.name, output));
+                Finished::Ran(run.name, output)
+            }));
+        }
+        for job in work {
+            let finished = finished.clone();
+            thread::spawn(move || {
+                let _ = finished.send(job());
             });
         }
         drop(finished);
@@ -459,8 +646,12 @@ fn done() -> &'static Done {
             results.recv_timeout(deadline.saturating_duration_since(Instant::now()))
         {
             match result {
-                Finished::Graded(name, report) => {
-                    done.reports.insert(name, report);
+                Finished::Graded(name, graded) => {
+                    done.gradings.insert(name, graded);
+                }
+                Finished::Submissions(submissions) => done.submissions = submissions,
+                Finished::IgnoringPort(name, graded) => {
+                    done.ignoring_port.insert(name, graded);
                 }
                 Finished::Ran(name, output) => {
                     done.outputs.insert(name, output);
@@ -473,8 +664,13 @@ fn done() -> &'static Done {
 
 /// The report of the grading called `name` in [`gradings`].
 fn graded(name: &str) -> &'static Report {
+    &graded_with_leftovers(name).report
+}
+
+/// The grading called `name` in [`gradings`], with what it left behind.
+fn graded_with_leftovers(name: &str) -> &'static Graded {
     done()
-        .reports
+        .gradings
         .get(name)
         .unwrap_or_else(|| panic!("the grading {name:?} did not return within {HANG:?}"))
 }
@@ -498,15 +694,23 @@ mod passes_this_crates_programs {
     fn net_watcher_on_every_behaviour(#[case] protocol: Protocol, #[case] transport: Transport) {
         let role = server(protocol, transport);
         let report = graded(&format!("net-watcher, {role}"));
-        assert!(report.passed(), "{report}");
+        assert!(report.passed(), "{}", grade::report::mocha(report));
         assert_eq!(report.outcomes.len(), behaviours(role).len());
+        assert_eq!(report.notes, Vec::<String>::new());
     }
 
     #[test]
     fn net_watcher_client_on_every_behaviour() {
         let report = graded("net-watcher-client");
-        assert!(report.passed(), "{report}");
+        assert!(report.passed(), "{}", grade::report::mocha(report));
         assert_eq!(report.outcomes.len(), behaviours(CLIENT).len());
+    }
+
+    #[test]
+    fn test_json_service_on_every_behaviour() {
+        let report = graded("test-json-service");
+        assert!(report.passed(), "{}", grade::report::mocha(report));
+        assert_eq!(report.outcomes.len(), 3);
     }
 }
 
@@ -530,7 +734,12 @@ mod grades_the_step_examples {
             .find(|example| example.name == name)
             .expect("the example is in STEP_EXAMPLES");
         let report = graded(&format!("examples/{name}"));
-        assert_eq!(report.failed(), example.failing, "{report}");
+        assert_eq!(
+            report.failed(),
+            example.failing,
+            "{}",
+            grade::report::mocha(report)
+        );
     }
 }
 
@@ -541,20 +750,20 @@ mod fails_a_server_that {
     #[test]
     fn never_sends_the_change() {
         let report = graded("never-sends");
-        assert_passed(report, GREETS);
-        let failure = failure_of(report, ONE_PER_TOUCH);
+        assert_passed(report, "greeting");
+        let failure = failure_of(report, "change-line");
         assert_eq!(
             failure.expected,
             "a line \"File changed: <date>\" after touch 1 of 3"
         );
-        assert!(failure.got.starts_with("nothing within"), "{report}");
+        assert_eq!(failure.got, "nothing within 2 s");
     }
 
     #[test]
     fn sends_the_json_change_split_across_two_lines() {
         let report = graded("splits-json");
-        assert_passed(report, GREETS);
-        let failure = failure_of(report, ONE_OBJECT);
+        assert_passed(report, "greeting");
+        let failure = failure_of(report, "one-object-per-line");
         assert_eq!(
             failure.expected,
             "the change as one JSON object on one line"
@@ -563,30 +772,27 @@ mod fails_a_server_that {
             failure
                 .got
                 .starts_with("the line \"{\\\"type\\\":\\\"changed\\\",\", where it is not JSON"),
-            "{report}"
+            "{failure}"
         );
-        let failure = failure_of(report, ONE_CHANGED_PER_TOUCH);
-        assert!(failure.got.contains("it is not JSON"), "{report}");
+        let failure = failure_of(report, "change-message");
+        assert!(failure.got.contains("it is not JSON"), "{failure}");
     }
 
     #[test]
     fn greets_after_a_change_instead_of_before() {
         let report = graded("greets-late");
-        let failure = failure_of(report, GREETS);
-        assert!(failure.expected.starts_with("Now watching \""), "{report}");
-        assert!(failure.got.starts_with("\"File changed: "), "{report}");
-        let failure = failure_of(report, ONE_PER_TOUCH);
-        assert!(
-            failure.expected.starts_with("the greeting first"),
-            "{report}"
-        );
+        let failure = failure_of(report, "greeting");
+        assert!(failure.expected.starts_with("Now watching \""), "{failure}");
+        assert!(failure.got.starts_with("\"File changed: "), "{failure}");
+        let failure = failure_of(report, "change-line");
+        assert!(failure.got.ends_with("before any touch"), "{failure}");
     }
 
     #[test]
     fn crashes_on_a_second_subscriber() {
         let report = graded("crashes-on-second");
-        assert_passed(report, GREETS);
-        let failure = failure_of(report, SEVERAL);
+        assert_passed(report, "greeting");
+        let failure = failure_of(report, "several");
         assert!(
             failure
                 .got
@@ -594,7 +800,7 @@ mod fails_a_server_that {
                 && failure
                     .got
                     .contains("a second subscriber, and down it goes"),
-            "{report}"
+            "{failure}"
         );
     }
 
@@ -605,35 +811,34 @@ mod fails_a_server_that {
         let report = graded("never-listens");
         assert!(
             report.took < PATIENCE,
-            "the grader returned only after {:?}:\n{report}",
-            report.took
+            "the grader returned only after {:?}:\n{}",
+            report.took,
+            grade::report::mocha(report)
         );
-        let first = &report.outcomes[0].verdict;
-        let Err(failure) = first else {
-            panic!("expected the first behaviour to fail:\n{report}");
-        };
+        let failure = failure_of(report, "greeting");
         assert!(
             failure
                 .expected
                 .starts_with("it to start listening on port "),
-            "{report}"
+            "{failure}"
         );
         assert_eq!(failure.got, "it did not start listening within 1 s");
         assert_eq!(report.outcomes.len(), behaviours(TEXT_ON_TCP).len());
-        assert_eq!(report.failing(), report.outcomes.len(), "{report}");
-        assert!(
-            report.outcomes[1..].iter().all(|outcome| outcome
-                .verdict
-                .as_ref()
-                .is_err_and(|failure| failure.got.starts_with("not run:"))),
-            "{report}"
+        assert_eq!(
+            (report.failing(), report.not_run()),
+            (1, report.outcomes.len() - 1)
         );
+        assert!(report.outcomes[1..].iter().all(|outcome| outcome.verdict
+            == Verdict::NotRun(
+                "the program could not be started (see the first behaviour)".to_owned()
+            )));
+        assert_eq!(report.standing(), Standing::NotGraded);
     }
 
     #[test]
     fn exits_before_listening() {
         let report = graded("no-such-kind");
-        let failure = failure_of(report, GREETS);
+        let failure = failure_of(report, "greeting");
         assert_eq!(
             failure.got,
             "it exited (exit status: 2) before it listened; on stderr it said:\n  | broken-server: unknown kind \"no-such-kind\""
@@ -643,23 +848,23 @@ mod fails_a_server_that {
     #[test]
     fn listens_for_a_file_that_does_not_exist() {
         let report = graded("never-sends");
-        let failure = failure_of(report, MISSING);
-        assert!(failure.got.starts_with("it listened on port "), "{report}");
-        assert!(failure.got.contains("does-not-exist.txt"), "{report}");
+        let failure = failure_of(report, "missing-file");
+        assert!(failure.got.starts_with("it listened on port "), "{failure}");
+        assert!(failure.got.contains("does-not-exist.txt"), "{failure}");
     }
 
     #[test]
     fn stops_for_everyone_while_a_subscriber_never_reads() {
         let report = graded("blocks-on-silent");
-        assert_passed(report, GREETS);
-        let failure = failure_of(report, SILENT);
+        assert_passed(report, "greeting");
+        let failure = failure_of(report, "silent-subscriber");
         assert!(
             failure
                 .expected
                 .contains("while another subscriber has read nothing"),
-            "{report}"
+            "{failure}"
         );
-        assert!(failure.got.starts_with("nothing within"), "{report}");
+        assert!(failure.got.starts_with("nothing within"), "{failure}");
     }
 }
 
@@ -669,33 +874,254 @@ mod fails_a_client_that {
     #[test]
     fn takes_each_read_for_a_whole_message() {
         let report = graded("naive-client");
-        assert_passed(report, PRINTS_THE_GREETING);
-        for start in [SPLIT, TWO] {
-            let failure = failure_of(report, start);
+        assert_passed(report, "client-greeting-and-change");
+        for id in ["client-split", "client-two-in-one-read"] {
+            let failure = failure_of(report, id);
             assert!(
                 failure
                     .got
                     .starts_with("no such line; it exited (exit status: 1)")
                     && failure.got.contains("SyntaxError: not one JSON message"),
-                "{report}"
+                "{failure}"
             );
         }
+    }
+}
+
+/// The students' submissions each get the verdict their `expected.txt`
+/// records, behaviour by behaviour, with the reason it records.
+mod grades_the_submissions {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// The submission called `name`, graded.
+    fn submission(name: &str) -> &'static Graded {
+        done()
+            .submissions
+            .get(name)
+            .unwrap_or_else(|| panic!("the submission {name:?} was not graded within {HANG:?}"))
+    }
+
+    #[rstest]
+    #[case::node_correct_json("node-correct-json")]
+    #[case::node_correct_text("node-correct-text")]
+    #[case::node_fractional_ms("node-fractional-ms")]
+    #[case::node_invalid_date("node-invalid-date")]
+    #[case::node_iso_date("node-iso-date")]
+    #[case::node_json_graded_as_text("node-json-graded-as-text")]
+    #[case::node_missing_type("node-missing-type")]
+    #[case::node_no_greeting("node-no-greeting")]
+    #[case::node_service_sends_whole("node-service-sends-whole")]
+    #[case::node_test_json_service("node-test-json-service")]
+    #[case::node_undefined_date("node-undefined-date")]
+    #[case::python_bare_number("python-bare-number")]
+    #[case::python_broken_pipe("python-broken-pipe")]
+    #[case::python_correct_json("python-correct-json")]
+    #[case::python_correct_text("python-correct-text")]
+    #[case::python_crlf("python-crlf")]
+    #[case::python_extra_field("python-extra-field")]
+    #[case::python_first_connection_only("python-first-connection-only")]
+    #[case::python_ignores_port("python-ignores-port")]
+    #[case::python_ignores_sigterm("python-ignores-sigterm")]
+    #[case::python_now_not_called("python-now-not-called")]
+    #[case::python_seconds("python-seconds")]
+    #[case::python_slow_notifications("python-slow-notifications")]
+    #[case::python_split_service("python-split-service")]
+    #[case::python_string_timestamp("python-string-timestamp")]
+    #[case::python_syntax_error("python-syntax-error")]
+    #[case::python_text_graded_as_json("python-text-graded-as-json")]
+    fn as_its_expected_file_says(#[case] name: &str) {
+        let graded = submission(name);
+        let report = &graded.report;
+        let shown = grade::report::mocha(report);
+        let expected = expected(name);
+        let statuses: Vec<(String, String)> = report
+            .outcomes
+            .iter()
+            .map(|outcome| {
+                let status = match outcome.verdict {
+                    Verdict::Pass => "pass",
+                    Verdict::Fail(_) => "fail",
+                    Verdict::NotRun(_) => "error",
+                };
+                (outcome.id.to_owned(), status.to_owned())
+            })
+            .collect();
+        let wanted: Vec<(String, String)> = expected
+            .verdicts
+            .iter()
+            .map(|verdict| (verdict.id.clone(), verdict.status.clone()))
+            .collect();
+        assert_eq!(statuses, wanted, "{shown}");
+        for verdict in &expected.verdicts {
+            let Some(fragment) = &verdict.fragment else {
+                continue;
+            };
+            let outcome = report.outcome(&verdict.id).expect("every behaviour ran");
+            let said = match &outcome.verdict {
+                Verdict::Fail(failure) => failure.to_string(),
+                Verdict::NotRun(reason) => reason.clone(),
+                Verdict::Pass => outcome.notes.join("\n"),
+            };
+            assert!(
+                said.contains(fragment.as_str()),
+                "{}: expected {fragment:?} in {said:?}\n{shown}",
+                verdict.id
+            );
+        }
+        let notes: Vec<&String> = report
+            .notes
+            .iter()
+            .chain(report.outcomes.iter().flat_map(|outcome| &outcome.notes))
+            .collect();
+        for fragment in &expected.notes {
+            assert!(
+                notes.iter().any(|note| note.contains(fragment.as_str())),
+                "expected a note with {fragment:?}\n{shown}"
+            );
+        }
+        assert_eq!(report.standing().exit_code(), expected.exit, "{shown}");
+    }
+
+    #[test]
+    fn every_submission_has_its_case() {
+        assert_eq!(names().len(), 27);
+        assert_eq!(
+            done().submissions.keys().cloned().collect::<Vec<_>>(),
+            names()
+        );
+    }
+}
+
+/// A program that ignores `PORT` and listens on the book's port gets the
+/// same verdicts whether something else holds port 60300 or not; where
+/// the grader cannot give it a network of its own and the port is taken,
+/// its behaviours are not run, with the reason, rather than failed.
+mod a_program_that_ignores_port {
+    use super::*;
+
+    fn graded_when(case: &str) -> Option<&'static Graded> {
+        let graded = done()
+            .ignoring_port
+            .get(case)
+            .unwrap_or_else(|| panic!("the grading {case:?} did not return within {HANG:?}"));
+        if graded.is_none() {
+            eprintln!("SKIPPED: this machine allows no private network namespace");
+        }
+        graded.as_ref()
+    }
+
+    #[rstest]
+    #[case::port_60300_taken("taken, in a namespace of its own")]
+    #[case::port_60300_free("free, in a namespace of its own")]
+    #[case::port_60300_free_and_no_namespace("free, with no namespace")]
+    fn passes_every_behaviour_and_is_told_it_ignores_port(#[case] case: &str) {
+        let Some(graded) = graded_when(case) else {
+            return;
+        };
+        let report = &graded.report;
+        assert!(report.passed(), "{}", grade::report::mocha(report));
+        assert!(
+            report.notes[0].starts_with("This program ignores PORT and listens on port 60300"),
+            "{:?}",
+            report.notes
+        );
+    }
+
+    #[test]
+    fn is_not_run_when_60300_is_taken_and_no_namespace_is_allowed() {
+        let Some(graded) = graded_when("taken, with no namespace") else {
+            return;
+        };
+        let report = &graded.report;
+        assert_eq!(
+            report.standing(),
+            Standing::NotGraded,
+            "{}",
+            grade::report::mocha(report)
+        );
+        for outcome in &report.outcomes {
+            match &outcome.verdict {
+                Verdict::NotRun(reason) => assert!(
+                    reason.starts_with(
+                        "this program ignores PORT and wants port 60300, the book's address, which another program on this machine holds"
+                    ),
+                    "{reason}"
+                ),
+                other => panic!("{}: {other:?}", outcome.id),
+            }
+        }
+    }
+
+    #[test]
+    fn leaves_nothing_behind_in_any_case() {
+        for case in PORT_CASES {
+            let Some(graded) = graded_when(case.name) else {
+                return;
+            };
+            assert_eq!(graded.left_running, Vec::<String>::new(), "{}", case.name);
+            assert_eq!(graded.left_files, Vec::<String>::new(), "{}", case.name);
+        }
+    }
+}
+
+/// After every grading, nothing it started still runs, and its temporary
+/// directory is gone.
+mod leaves_nothing_behind {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn after_the_gradings_of_this_crate_and_of_broken_programs() {
+        for grading in gradings() {
+            let graded = graded_with_leftovers(&grading.name);
+            assert_eq!(
+                graded.left_running,
+                Vec::<String>::new(),
+                "{}",
+                grading.name
+            );
+            assert_eq!(graded.left_files, Vec::<String>::new(), "{}", grading.name);
+        }
+    }
+
+    #[test]
+    fn after_the_submissions() {
+        let graded = done().submissions.values().next().expect("a submission");
+        assert_eq!(graded.left_running, Vec::<String>::new());
+        assert_eq!(graded.left_files, Vec::<String>::new());
     }
 }
 
 mod the_command_line {
     use super::*;
     use assert_cmd::Command;
+    use pretty_assertions::assert_eq;
+    use serde_json::Value;
 
     #[test]
-    fn explains_the_placeholders_in_its_help() {
+    fn explains_the_placeholders_formats_and_exit_codes_in_its_help() {
         let assert = Command::new(bin("net-watcher-grade"))
             .arg("--help")
             .assert()
             .success();
         let help = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
         for word in [
-            "{file}", "{port}", "{socket}", "PORT", "--json", "--unix", "--client",
+            "{file}",
+            "{port}",
+            "{socket}",
+            "PORT",
+            "--json",
+            "--unix",
+            "--client",
+            "--service",
+            "--folder",
+            "--format",
+            "grade.args",
+            "Exit codes: 0 every behaviour passed; 1 the práctica's steps passed",
+            "2 the command line is wrong; 3 a práctica",
+            "4 the program could not be started",
+            "128+N the grader was stopped by",
         ] {
             assert!(help.contains(word), "--help lacks {word}:\n{help}");
         }
@@ -712,10 +1138,10 @@ mod the_command_line {
     }
 
     #[test]
-    fn exits_one_and_reports_each_failure() {
+    fn exits_three_when_a_step_fails_and_reports_each_failure() {
         let output = ran("naive-client");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        assert_eq!(output.status.code(), Some(3), "{output:?}");
         assert!(stdout.contains("  3 failing\n"), "{stdout}");
         assert!(
             stdout.contains("\n  1) the client and message boundaries (steps 5 and 6)\n"),
@@ -728,56 +1154,107 @@ mod the_command_line {
     }
 
     #[test]
+    fn exits_one_with_exercisms_results_when_only_beyond_the_practica_fails() {
+        let output = ran("a server whose práctica passes, as JSON");
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let results: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+        assert_eq!(results["version"], 2);
+        assert_eq!(results["status"], "fail");
+        assert_eq!(results["message"], Value::Null);
+        let tests = results["tests"].as_array().expect("tests");
+        assert_eq!(tests.len(), 12);
+        assert_eq!(
+            tests[0]["name"],
+            "greets each subscriber with the name of the file it watches"
+        );
+        assert_eq!(tests[0]["status"], "pass");
+        assert_eq!(tests[0]["group"], "plain text (step 1)");
+        assert_eq!(tests[0]["practica"], true);
+        assert!(tests[0]["ms"].as_u64().is_some());
+        let atomic = tests
+            .iter()
+            .find(|test| test["id"] == "atomic-save")
+            .expect("atomic-save");
+        assert_eq!(atomic["status"], "fail");
+        assert_eq!(atomic["practica"], false);
+        assert_eq!(
+            atomic["expected"],
+            "one notification for an atomic save, and one for a touch after it"
+        );
+        assert!(
+            atomic["got"].as_str().unwrap().ends_with("the watch ended"),
+            "{atomic}"
+        );
+        assert_eq!(results["exit"], 1);
+    }
+
+    #[test]
+    fn exits_three_with_junit_when_a_step_fails() {
+        let output = ran("a server that fails a step, as JUnit");
+        assert_eq!(output.status.code(), Some(3), "{output:?}");
+        let xml = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites "),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(" tests=\"12\" failures=\"1\" errors=\"0\" skipped=\"0\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testcase id=\"change-line\" classname=\"plain text (step 1)\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                "<failure message=\"expected a line &quot;File changed: &lt;date&gt;&quot;"
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains("a bare number"), "{xml}");
+        assert!(xml.trim_end().ends_with("</testsuites>"), "{xml}");
+    }
+
+    #[test]
+    fn exits_four_when_the_program_does_not_start_keeping_its_file_and_line() {
+        let output = ran("a server that does not start");
+        assert_eq!(output.status.code(), Some(4), "{output:?}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("server.py\", line 17\n"), "{stdout}");
+        assert!(
+            stdout.contains("  | SyntaxError: expected ':'\n"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("  11 not run\n"), "{stdout}");
+        assert!(
+            stdout.contains("Not run: the program could not be started"),
+            "{stdout}"
+        );
+    }
+
+    #[test]
+    fn exits_two_for_a_mistake_in_its_own_command_line() {
+        for args in [
+            &["--client", "--json", "--", "x"][..],
+            &["--format", "xml", "--", "x"],
+            &[],
+        ] {
+            let output = Command::new(bin("net-watcher-grade"))
+                .args(args)
+                .output()
+                .unwrap();
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        }
+        let output = Command::new(bin("net-watcher-grade"))
+            .args(["--client", "--service", "--", "x"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+    }
+
+    #[test]
     fn runs_a_command_given_as_one_line_through_the_shell() {
         let output = ran("net-watcher-client, as one line");
         assert!(output.status.success(), "{output:?}");
-    }
-}
-
-mod the_report {
-    use super::*;
-    use net_watcher::grade::Outcome;
-    use pretty_assertions::assert_eq;
-
-    #[test]
-    fn reads_like_mochas_with_what_was_expected_and_what_came() {
-        let report = Report {
-            title: "node net-watcher.js {file} (a server speaking plain text on TCP)".to_owned(),
-            outcomes: vec![
-                Outcome {
-                    group: "plain text (step 1)",
-                    name: "greets each subscriber",
-                    verdict: Ok(()),
-                    took: Duration::ZERO,
-                },
-                Outcome {
-                    group: "beyond the práctica",
-                    name: "notices an atomic save",
-                    verdict: Err(Failure::new("one notification", "none\nat all")),
-                    took: Duration::ZERO,
-                },
-            ],
-            took: Duration::from_millis(2500),
-        };
-        assert_eq!(
-            report.to_string(),
-            "Grading node net-watcher.js {file} (a server speaking plain text on TCP)
-
-  plain text (step 1)
-    ✓ greets each subscriber
-
-  beyond the práctica
-    ✗ 1) notices an atomic save
-
-  1 passing (2.5s)
-  1 failing
-
-  1) beyond the práctica
-     notices an atomic save:
-     expected: one notification
-     got:      none
-               at all
-"
-        );
     }
 }

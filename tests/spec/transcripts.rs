@@ -657,15 +657,17 @@ fn normalise_grading(report: &str) -> String {
     let mut out = String::new();
     for line in report.replace(&root, "").lines() {
         let mut line = line.to_owned();
-        const TEMPORARY: &str = "/tmp/net-watcher-grade-";
-        let mut from = 0;
-        while let Some(at) = line[from..].find(TEMPORARY) {
-            let start = from + at + TEMPORARY.len();
-            let end = line[start..]
-                .find(|c: char| !c.is_ascii_alphanumeric())
-                .map_or(line.len(), |end| start + end);
-            line.replace_range(start..end, "<random>");
-            from = start;
+        // The grading's directory, and each start's directory in it.
+        for temporary in ["/tmp/net-watcher-grade-", "/start-"] {
+            let mut from = 0;
+            while let Some(at) = line[from..].find(temporary) {
+                let start = from + at + temporary.len();
+                let end = line[start..]
+                    .find(|c: char| !c.is_ascii_alphanumeric())
+                    .map_or(line.len(), |end| start + end);
+                line.replace_range(start..end, "<random>");
+                from = start;
+            }
         }
         line = mask_number_after(&line, "port ", "<port>");
         line = mask_number_after(&line, " passing (", "<time>");
@@ -686,10 +688,10 @@ fn normalise_grading(report: &str) -> String {
 fn normalising_a_grading_hides_paths_ports_times_and_flood_counts() {
     assert_eq!(
         normalise_grading(&format!(
-            "Grading {}/target/debug/net-watcher {{file}}\n  it listened on port 24511 for /tmp/net-watcher-grade-Ab3dE9/x.txt\n     got:      371 notifications for 300 appends made over 338 ms\n  8 passing (6.1s)\n",
+            "Grading {}/target/debug/net-watcher {{file}}\n  it listened on port 24511 for /tmp/net-watcher-grade-Ab3dE9/start-Xy12Zz/x.txt\n     got:      371 notifications for 300 appends made over 338 ms\n  8 passing (6.1s)\n",
             env!("CARGO_MANIFEST_DIR")
         )),
-        "Grading target/debug/net-watcher {file}\n  it listened on port <port> for /tmp/net-watcher-grade-<random>/x.txt\n     got:      <count> notifications for 300 appends made over <ms> ms\n  8 passing (<time>s)\n"
+        "Grading target/debug/net-watcher {file}\n  it listened on port <port> for /tmp/net-watcher-grade-<random>/start-<random>/x.txt\n     got:      <count> notifications for 300 appends made over <ms> ms\n  8 passing (<time>s)\n"
     );
 }
 

@@ -12,6 +12,7 @@ pub mod chat;
 pub mod chunks;
 pub mod in_process;
 pub mod redis_server;
+pub mod submissions;
 pub mod target;
 
 use std::future::Future;
