@@ -1258,3 +1258,165 @@ mod the_command_line {
         assert!(output.status.success(), "{output:?}");
     }
 }
+
+/// SIGINT (Ctrl+C), SIGTERM (`timeout`) or SIGHUP (a closed terminal)
+/// stop the grader cleanly: every program it started is stopped, its
+/// temporary directories are gone, it prints what it had, and it exits
+/// with 128 and the signal's number.
+mod when_interrupted {
+    use super::*;
+    use crate::support::binary::Spawned;
+    use nix::sys::signal::Signal;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    #[case::by_sigint(Signal::SIGINT)]
+    #[case::by_sigterm(Signal::SIGTERM)]
+    #[case::by_sighup(Signal::SIGHUP)]
+    fn stops_everything_it_started_and_prints_what_it_had(#[case] signal: Signal) {
+        let temp_root = TempDir::new().expect("a temporary directory");
+        let server = submissions_dir().join("python-slow-notifications/server.py");
+        let mut grader = Spawned::start_configured(
+            None,
+            "net-watcher-grade",
+            &["--", "python3", &server.to_string_lossy()],
+            |command| {
+                command.env("TMPDIR", temp_root.path());
+            },
+        );
+        let deadline = Instant::now() + PATIENCE;
+        while programs_left_running(temp_root.path()).len() < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "no program under test started within {PATIENCE:?}\n{}",
+                grader.report()
+            );
+            // Nothing announces a program's start: looking is the signal.
+            thread::sleep(Duration::from_millis(10));
+        }
+        grader.signal(signal as i32);
+        let (status, stdout) = grader.wait_for_exit();
+        let stdout = stdout.join("\n");
+        assert_eq!(status.code(), Some(128 + signal as i32), "{stdout}");
+        assert!(stdout.starts_with("Grading python3 "), "{stdout}");
+        assert!(
+            stdout.contains(&format!(
+                "Not run: the grader was interrupted by {}",
+                signal.as_str()
+            )),
+            "{stdout}"
+        );
+        assert_eq!(
+            programs_left_running(temp_root.path()),
+            Vec::<String>::new()
+        );
+        assert_eq!(left_in(temp_root.path()), Vec::<String>::new());
+    }
+}
+
+/// `--folder`: every submission in a folder, each run in its own folder
+/// with its own `grade.args`, its report written beside it, a table and a
+/// CSV for all.
+mod grading_a_folder {
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use serde_json::Value;
+
+    /// Copies submission `name` into `folder`.
+    fn copy(name: &str, folder: &Path) {
+        let from = submissions_dir().join(name);
+        let to = folder.join(name);
+        std::fs::create_dir(&to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+
+    #[test]
+    fn writes_each_report_beside_its_submission_and_sums_them_up() {
+        let folder = TempDir::new().unwrap();
+        let temp_root = TempDir::new().unwrap();
+        for name in [
+            "python-bare-number",
+            "python-correct-text",
+            "python-syntax-error",
+        ] {
+            copy(name, folder.path());
+        }
+        std::fs::create_dir(folder.path().join("without-a-command")).unwrap();
+        let output = std::process::Command::new(bin("net-watcher-grade"))
+            .args([
+                "--folder",
+                &folder.path().to_string_lossy(),
+                "--format",
+                "json",
+            ])
+            .env("TMPDIR", temp_root.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(4), "the worst of them\n{stdout}");
+        let results = |name: &str| -> Value {
+            let text = std::fs::read_to_string(folder.path().join(name).join("results.json"))
+                .unwrap_or_else(|error| panic!("{name}: {error}\n{stdout}"));
+            serde_json::from_str(&text).unwrap()
+        };
+        assert_eq!(results("python-correct-text")["status"], "pass");
+        assert_eq!(results("python-bare-number")["status"], "fail");
+        assert_eq!(results("python-syntax-error")["status"], "error");
+        assert_eq!(results("without-a-command")["status"], "error");
+        let table: Vec<&str> = stdout
+            .lines()
+            .skip_while(|line| !line.starts_with("submission "))
+            .collect();
+        assert_eq!(table.len(), 7, "{stdout}");
+        assert!(
+            table[1].starts_with("python-bare-number   3/4       8/8     0           3"),
+            "{stdout}"
+        );
+        assert!(table[1].ends_with("change-line"), "{stdout}");
+        assert!(
+            table[2].starts_with("python-correct-text  4/4       8/8     0           0"),
+            "{stdout}"
+        );
+        assert!(
+            table[3].starts_with("python-syntax-error  0/4       0/8     11          4"),
+            "{stdout}"
+        );
+        assert!(
+            table[4].starts_with("without-a-command    0/0       0/0     0           4"),
+            "{stdout}"
+        );
+        assert!(table[6].starts_with("4 submissions graded in "), "{stdout}");
+        let csv = std::fs::read_to_string(folder.path().join("grades.csv")).unwrap();
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            rows[0],
+            "submission,standing,exit,practica_passed,practica_total,beyond_passed,beyond_total,not_run,seconds,failed"
+        );
+        assert!(
+            rows[1].starts_with("python-bare-number,practica-failed,3,3,4,8,8,0,"),
+            "{csv}"
+        );
+        assert!(rows[1].ends_with(",change-line"), "{csv}");
+        assert!(
+            rows[2].starts_with("python-correct-text,passed,0,4,4,8,8,0,"),
+            "{csv}"
+        );
+        assert!(
+            rows[3].starts_with("python-syntax-error,not-graded,4,0,4,0,8,11,"),
+            "{csv}"
+        );
+        assert!(
+            rows[4].starts_with("without-a-command,not-graded,4,0,0,0,0,0,"),
+            "{csv}"
+        );
+        assert_eq!(rows.len(), 5);
+        assert_eq!(
+            programs_left_running(temp_root.path()),
+            Vec::<String>::new()
+        );
+        assert_eq!(left_in(temp_root.path()), Vec::<String>::new());
+    }
+}
