@@ -201,37 +201,46 @@ impl Process {
         self.stop();
     }
 
-    /// Whether it is idle: every thread of every process in its group is
-    /// asleep (waiting for something: a connection, a timer, a file
-    /// event), none running or ready to run. After a server has greeted a
-    /// subscriber, this says it has also done what it does next (the
-    /// book's server places its watch just after the greeting): on a
-    /// loaded machine, that can be long after the greeting came.
-    pub fn is_idle(&self) -> bool {
+    /// The processes of its group now: their ids. Programs start others
+    /// rarely (`sh -c` its program, `npm start` node), so a caller that
+    /// looks often looks this up once.
+    pub fn group_members(&self) -> Vec<u32> {
         let group = self.child.id();
         let Ok(entries) = std::fs::read_dir("/proc") else {
-            return true;
+            return Vec::new();
         };
         entries
             .filter_map(Result::ok)
-            .filter(|entry| {
-                std::fs::read_to_string(entry.path().join("stat"))
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
                     .ok()
                     .and_then(|stat| stat_of(&stat))
                     .is_some_and(|(_, pgrp)| pgrp == group)
             })
-            .all(|member| {
-                std::fs::read_dir(member.path().join("task"))
-                    .map(|tasks| {
-                        tasks.filter_map(Result::ok).all(|task| {
-                            std::fs::read_to_string(task.path().join("stat"))
-                                .ok()
-                                .and_then(|stat| stat_of(&stat))
-                                .is_none_or(|(state, _)| is_asleep(state))
-                        })
+            .collect()
+    }
+
+    /// Whether `members` (its group's, from [`Process::group_members`])
+    /// are idle: every thread of each is asleep (waiting for something: a
+    /// connection, a timer, a file event), none running or ready to run.
+    /// After a server has greeted a subscriber, this says it has also done
+    /// what it does next (the book's server places its watch just after
+    /// the greeting): on a loaded machine, that can be long after the
+    /// greeting came.
+    pub fn is_idle(members: &[u32]) -> bool {
+        members.iter().all(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .map(|tasks| {
+                    tasks.filter_map(Result::ok).all(|task| {
+                        std::fs::read_to_string(task.path().join("stat"))
+                            .ok()
+                            .and_then(|stat| stat_of(&stat))
+                            .is_none_or(|(state, _)| is_asleep(state))
                     })
-                    .unwrap_or(true)
-            })
+                })
+                .unwrap_or(true)
+        })
     }
 
     /// Its process id (and its group's number).
@@ -440,22 +449,26 @@ mod tests {
         command.args(["-c", "echo ready; exec sleep 30"]);
         let sleeping = Process::spawn(command, "sleep".into(), Arc::default()).unwrap();
         let started = Instant::now();
-        while !(sleeping.stdout().contains("ready") && sleeping.is_idle())
+        while !(sleeping.stdout().contains("ready") && Process::is_idle(&sleeping.group_members()))
             && started.elapsed() < Duration::from_secs(10)
         {
             thread::sleep(Duration::from_millis(5));
         }
-        assert!(sleeping.is_idle());
+        assert_eq!(sleeping.group_members(), [sleeping.id()]);
+        assert!(Process::is_idle(&sleeping.group_members()));
         let mut command = Command::new("sh");
         command.args(["-c", "while :; do :; done"]);
         let busy = Process::spawn(command, "busy".into(), Arc::default()).unwrap();
         // A busy loop is running or ready to run, whenever it is looked at.
+        let members = busy.group_members();
+        assert_eq!(members, [busy.id()]);
         let started = Instant::now();
         let mut seen_busy = false;
         while !seen_busy && started.elapsed() < Duration::from_secs(10) {
-            seen_busy = !busy.is_idle();
+            seen_busy = !Process::is_idle(&members);
         }
         assert!(seen_busy);
+        assert!(Process::is_idle(&[]));
     }
 
     #[test]

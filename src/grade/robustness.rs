@@ -47,7 +47,7 @@ pub(super) fn behaviours(transport: Transport) -> Vec<Behaviour> {
         ),
         beyond(
             "flood",
-            "merges 300 quick appends into a few notifications (at most 30)",
+            "merges 300 quick appends into a few notifications",
             does_not_flood,
         ),
         Behaviour {
@@ -177,6 +177,17 @@ fn noticed_and_still_watching(
 const APPENDS: usize = 300;
 const APPEND_GAP: Duration = Duration::from_millis(1);
 
+/// The most notifications a server that merges changes may send for
+/// appends made over `took`: 30 (a tenth of the appends), or one per
+/// 20 ms of appending if the machine made them slower than planned. A
+/// server that merges (polls, or settles a burst) sends about one per
+/// period of its own, so its count grows with the time the appends take;
+/// one that sends a line per OS event sends about one per append, however
+/// long they take, and stays far above either.
+fn most_notifications(took: Duration) -> usize {
+    (APPENDS / 10).max((took.as_millis() / 20) as usize)
+}
+
 fn does_not_flood(trial: &mut Trial) -> Checked {
     let settings = trial.subject.settings().clone();
     let mut server = trial.subject.start()?;
@@ -193,8 +204,11 @@ fn does_not_flood(trial: &mut Trial) -> Checked {
     }
     let took = started.elapsed();
     let heard = subscriber.lines_until_quiet(settings.patience, settings.quiet, 3);
-    let most = APPENDS / 10;
-    let expected = format!("between 1 and {most} notifications for {APPENDS} appends");
+    let most = most_notifications(took);
+    let expected = format!(
+        "between 1 and {most} notifications for {APPENDS} appends made over {} ms",
+        took.as_millis()
+    );
     if heard.count == 0 {
         return Err(Failure::new(
             expected,
@@ -203,15 +217,7 @@ fn does_not_flood(trial: &mut Trial) -> Checked {
         .into());
     }
     if heard.count > most {
-        return Err(Failure::new(
-            expected,
-            format!(
-                "{} notifications for {APPENDS} appends made over {} ms",
-                heard.count,
-                took.as_millis()
-            ),
-        )
-        .into());
+        return Err(Failure::new(expected, format!("{} notifications", heard.count)).into());
     }
     Ok(())
 }
@@ -477,4 +483,17 @@ fn starts_over_a_stale_socket(trial: &mut Trial) -> Checked {
     second.stop();
     remove_if_stale(&path);
     verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_machine_allows_a_merging_server_more_notifications() {
+        assert_eq!(most_notifications(Duration::from_millis(300)), 30);
+        assert_eq!(most_notifications(Duration::from_millis(619)), 30);
+        assert_eq!(most_notifications(Duration::from_millis(620)), 31);
+        assert_eq!(most_notifications(Duration::from_millis(1661)), 83);
+    }
 }

@@ -261,11 +261,9 @@ impl Grading {
         self
     }
 
-    /// Runs it: the behaviours to grade briefly and the others, each with
-    /// their settings, at the same time; one report, in the role's order;
-    /// then looks for what it left behind.
-    fn run(&self) -> Graded {
-        let temp_root = TempDir::new().expect("a temporary directory");
+    /// Its parts: the behaviours to grade briefly and the others, each
+    /// as a subject with its settings, all under `temp_root`.
+    fn parts(&self, temp_root: &Path) -> Vec<(Subject, Vec<Behaviour>)> {
         let chosen: Vec<Behaviour> = if self.only.is_empty() {
             behaviours(self.role)
         } else {
@@ -274,35 +272,37 @@ impl Grading {
         let (briefly, patiently): (Vec<Behaviour>, Vec<Behaviour>) = chosen
             .iter()
             .partition(|behaviour| self.waiting_out.contains(&behaviour.id));
-        let grade = |behaviours: &[Behaviour], settings: Settings| {
-            (!behaviours.is_empty()).then(|| {
-                let subject = Subject::new(self.command.clone(), self.role, settings);
-                grade::grade_only(&subject, behaviours)
-            })
-        };
-        let mut brief_settings = brief(temp_root.path());
+        let mut brief_settings = brief(temp_root);
         if let Some(timeout) = self.start_timeout {
             brief_settings.start_timeout = timeout;
         }
-        let (patient_part, brief_part) = thread::scope(|scope| {
-            let patient_part = scope.spawn(|| grade(&patiently, patient(temp_root.path())));
-            let brief_part = grade(&briefly, brief_settings);
-            (patient_part.join().expect("a grading returns"), brief_part)
-        });
-        let parts: Vec<Report> = patient_part.into_iter().chain(brief_part).collect();
-        let mut outcomes: Vec<_> = parts
-            .iter()
-            .flat_map(|part| part.outcomes.clone())
-            .collect();
-        outcomes.sort_by_key(|outcome| chosen.iter().position(|b| b.id == outcome.id));
-        let report = Report {
-            title: parts[0].title.clone(),
-            outcomes,
-            notes: parts.iter().flat_map(|part| part.notes.clone()).collect(),
-            reached: parts.iter().all(|part| part.reached),
-            took: parts.iter().map(|part| part.took).max().unwrap_or_default(),
-        };
-        Graded::checked(report, temp_root)
+        [(patiently, patient(temp_root)), (briefly, brief_settings)]
+            .into_iter()
+            .filter(|(behaviours, _)| !behaviours.is_empty())
+            .map(|(behaviours, settings)| {
+                (
+                    Subject::new(self.command.clone(), self.role, settings),
+                    behaviours,
+                )
+            })
+            .collect()
+    }
+}
+
+/// One report from the reports of a grading's parts, in the role's order.
+fn joined(role: Role, parts: &[Report]) -> Report {
+    let order = behaviours(role);
+    let mut outcomes: Vec<_> = parts
+        .iter()
+        .flat_map(|part| part.outcomes.clone())
+        .collect();
+    outcomes.sort_by_key(|outcome| order.iter().position(|b| b.id == outcome.id));
+    Report {
+        title: parts[0].title.clone(),
+        outcomes,
+        notes: parts.iter().flat_map(|part| part.notes.clone()).collect(),
+        reached: parts.iter().all(|part| part.reached),
+        took: parts.iter().map(|part| part.took).max().unwrap_or_default(),
     }
 }
 
@@ -411,53 +411,86 @@ fn gradings() -> Vec<Grading> {
     all
 }
 
-/// How many behaviours of the submissions run at once: the suite runs
-/// other tests beside them, on two cores.
-const SUBMISSIONS_BUDGET: usize = 8;
+/// How many behaviours of the in-process gradings run at once: the suite
+/// runs other tests beside them, on two cores, and a Node program costs a
+/// fair share of one to start.
+const BUDGET: usize = 12;
 
-/// Grades every submission in `tests/fixtures/submissions`, as
-/// `net-watcher-grade --folder` does (each in its folder, with its
-/// `grade.args`), with the grader's own settings.
-fn grade_the_submissions() -> BTreeMap<String, Graded> {
-    let temp_root = TempDir::new().expect("a temporary directory");
+/// Whose a subject is: a grading of [`gradings`], or a submission.
+#[derive(Clone, Copy)]
+enum Owner {
+    Grading(usize),
+    Submission(usize),
+}
+
+/// Grades, within one budget of slots, every part of every grading of
+/// [`gradings`] and every submission in `tests/fixtures/submissions` (as
+/// `net-watcher-grade --folder` does: each in its folder, with its
+/// `grade.args`, with the grader's own settings); returns the gradings'
+/// and the submissions' reports by name, each with what it left behind.
+fn grade_in_process() -> (BTreeMap<String, Graded>, BTreeMap<String, Graded>) {
+    let gradings = gradings();
+    let roots: Vec<TempDir> = gradings
+        .iter()
+        .map(|_| TempDir::new().expect("a temporary directory"))
+        .collect();
+    let submissions_root = TempDir::new().expect("a temporary directory");
+    let submissions = folder::submissions(&submissions_dir(), None).expect("the submissions");
+    let mut subjects: Vec<(Owner, Subject, Vec<Behaviour>)> = Vec::new();
+    for (index, (grading, root)) in gradings.iter().zip(&roots).enumerate() {
+        for (subject, behaviours) in grading.parts(root.path()) {
+            subjects.push((Owner::Grading(index), subject, behaviours));
+        }
+    }
     let settings = Settings {
-        temp_root: temp_root.path().to_path_buf(),
+        temp_root: submissions_root.path().to_path_buf(),
         ..Settings::default()
     };
-    let submissions = folder::submissions(&submissions_dir(), None).expect("the submissions");
-    let subjects: Vec<Subject> = submissions
+    for (index, submission) in submissions.iter().enumerate() {
+        let (role, command) = submission
+            .command
+            .clone()
+            .unwrap_or_else(|problem| panic!("{}: {problem}", submission.name));
+        let subject = Subject::new(command, role, settings.clone()).in_dir(&submission.dir);
+        subjects.push((Owner::Submission(index), subject, behaviours(role)));
+    }
+    let work: Vec<(&Subject, Vec<Behaviour>)> = subjects
         .iter()
-        .map(|submission| {
-            let (role, command) = submission
-                .command
-                .clone()
-                .unwrap_or_else(|problem| panic!("{}: {problem}", submission.name));
-            Subject::new(command, role, settings.clone()).in_dir(&submission.dir)
-        })
+        .map(|(_, subject, behaviours)| (subject, behaviours.clone()))
         .collect();
-    let gradings: Vec<(&Subject, Vec<Behaviour>)> = subjects
-        .iter()
-        .map(|subject| (subject, behaviours(subject.role())))
-        .collect();
-    let reports = grade::grade_many(&gradings, SUBMISSIONS_BUDGET, |_, _| {});
-    drop(gradings);
+    let reports = grade::grade_many(&work, BUDGET, |_, _| {});
+    drop(work);
+    let owners: Vec<Owner> = subjects.iter().map(|(owner, _, _)| *owner).collect();
     drop(subjects);
-    let left_running = programs_left_running(temp_root.path());
-    let left_files = left_in(temp_root.path());
-    submissions
-        .into_iter()
-        .zip(reports)
-        .map(|(submission, report)| {
-            (
-                submission.name,
+    let mut graded = BTreeMap::new();
+    for (index, (grading, root)) in gradings.iter().zip(roots).enumerate() {
+        let parts: Vec<Report> = owners
+            .iter()
+            .zip(&reports)
+            .filter(|(owner, _)| matches!(owner, Owner::Grading(of) if *of == index))
+            .map(|(_, report)| report.clone())
+            .collect();
+        graded.insert(
+            grading.name.clone(),
+            Graded::checked(joined(grading.role, &parts), root),
+        );
+    }
+    let left_running = programs_left_running(submissions_root.path());
+    let left_files = left_in(submissions_root.path());
+    let mut by_submission = BTreeMap::new();
+    for (owner, report) in owners.iter().zip(reports) {
+        if let Owner::Submission(index) = owner {
+            by_submission.insert(
+                submissions[*index].name.clone(),
                 Graded {
                     report,
                     left_running: left_running.clone(),
                     left_files: left_files.clone(),
                 },
-            )
-        })
-        .collect()
+            );
+        }
+    }
+    (graded, by_submission)
 }
 
 /// Where port 60300 is, for the gradings of a program that ignores
@@ -511,6 +544,8 @@ fn grade_ignoring_port(case: PortCase) -> Option<Graded> {
         let settings = Settings {
             isolate: case.isolate,
             temp_root: temp_root.path().to_path_buf(),
+            // Beside the suite's other gradings (see [`BUDGET`]).
+            jobs: 2,
             ..Settings::default()
         };
         let dir = submissions_dir().join("python-ignores-port");
@@ -584,8 +619,7 @@ fn runs() -> Vec<Run> {
 
 /// What one grading or run came to, and its name.
 enum Finished {
-    Graded(String, Graded),
-    Submissions(BTreeMap<String, Graded>),
+    InProcess(BTreeMap<String, Graded>, BTreeMap<String, Graded>),
     IgnoringPort(&'static str, Option<Graded>),
     Ran(&'static str, Output),
 }
@@ -605,28 +639,27 @@ struct Done {
 const HANG: Duration = Duration::from_secs(240);
 
 /// Everything [`gradings`] and [`runs`] list, the submissions and the
-/// port cases, each done once, all at the same time, on the first call. A
-/// grading that hangs is missing, and only its spec fails.
+/// port cases, each done once, all at the same time, on the first call
+/// (the in-process gradings within one [`BUDGET`]). A grading that hangs
+/// is missing, and only its spec fails.
 fn done() -> &'static Done {
     static DONE: OnceLock<Done> = OnceLock::new();
     DONE.get_or_init(|| {
         let (finished, results) = mpsc::channel();
         let mut work: Vec<Box<dyn FnOnce() -> Finished + Send>> = Vec::new();
-        work.push(Box::new(|| Finished::Submissions(grade_the_submissions())));
+        work.push(Box::new(|| {
+            let (gradings, submissions) = grade_in_process();
+            Finished::InProcess(gradings, submissions)
+        }));
         for case in PORT_CASES {
             work.push(Box::new(move || {
                 Finished::IgnoringPort(case.name, grade_ignoring_port(*case))
             }));
         }
-        for grading in gradings() {
-            work.push(Box::new(move || {
-                let graded = grading.run();
-                Finished::Graded(grading.name, graded)
-            }));
-        }
         for run in runs() {
             work.push(Box::new(move || {
                 let output = std::process::Command::new(bin("net-watcher-grade"))
+                    .args(["--jobs", "2"])
                     .args(&run.args)
                     .output()
                     .expect("net-watcher-grade runs");
@@ -646,10 +679,10 @@ fn done() -> &'static Done {
             results.recv_timeout(deadline.saturating_duration_since(Instant::now()))
         {
             match result {
-                Finished::Graded(name, graded) => {
-                    done.gradings.insert(name, graded);
+                Finished::InProcess(gradings, submissions) => {
+                    done.gradings = gradings;
+                    done.submissions = submissions;
                 }
-                Finished::Submissions(submissions) => done.submissions = submissions,
                 Finished::IgnoringPort(name, graded) => {
                     done.ignoring_port.insert(name, graded);
                 }
