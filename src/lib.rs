@@ -104,6 +104,8 @@ pub mod chapters {
     pub struct Chapter05;
     #[doc = include_str!("../chapters/06-from-inheritance-to-traits.md")]
     pub struct Chapter06;
+    #[doc = include_str!("../chapters/06a-the-production-decoder.md")]
+    pub struct Chapter06a;
     #[doc = include_str!("../chapters/07-mocha-style-tests-in-rust.md")]
     pub struct Chapter07;
     #[doc = include_str!("../chapters/08-the-exercises.md")]

@@ -4,9 +4,11 @@
 //! first; chapter 8 of the course discusses each one and points here. Then
 //! the exercises of chapters 1 to 6, each a program a student writes: these
 //! specs run the answer checked in under `chapters/answers/`, or the
-//! student's own program when `NET_WATCHER_EXERCISE` names it, as in
-//! `NET_WATCHER_EXERCISE=examples/net-watcher-json-client cargo test
-//! exercises::a_third_message_type`.
+//! student's own program, `mine/examples/NAME.rs`, when
+//! `NET_WATCHER_EXERCISE=NAME` names it, as in
+//! `NET_WATCHER_EXERCISE=a_third_message_type cargo test --test spec
+//! exercises::a_third_message_type` (chapter 1, "Where your programs go";
+//! `your_own_programs` below proves that place is safe).
 
 use futures_util::StreamExt;
 use net_watcher::ldj::{LdjError, MessageStream};
@@ -347,40 +349,18 @@ mod a_third_message_type {
 mod a_three_way_split {
     use super::*;
     use pretty_assertions::assert_eq;
-    use std::io::Read;
-    use std::net::TcpStream;
 
-    use crate::support::PATIENCE;
-    use crate::support::binary::{
-        SPLIT_PAUSE_MS, Spawned, TestServer, exercise_program, step_environment,
-    };
+    use crate::support::binary::{Spawned, TestServer, exercise_program};
 
     /// The service, on a free port, with a pause long enough that each part
     /// arrives in a read of its own, however busy the machine.
     fn start_service() -> TestServer {
-        let program = exercise_program("examples/answer-three-way-split-service");
-        TestServer::start_configured(&program, &[], |command| {
-            step_environment(command);
-            command.env("PAUSE_MS", SPLIT_PAUSE_MS);
-        })
+        TestServer::split_service(&exercise_program("examples/answer-three-way-split-service"))
     }
 
     #[test]
     fn sends_the_books_message_in_three_reads_then_closes() {
-        let service = start_service();
-        let mut subscriber = TcpStream::connect(service.addr()).expect("the service accepts");
-        subscriber.set_read_timeout(Some(PATIENCE)).unwrap();
-        let mut reads = Vec::new();
-        let mut buffer = [0u8; 1024];
-        loop {
-            let read = subscriber
-                .read(&mut buffer)
-                .unwrap_or_else(|error| panic!("after the reads {reads:?}: {error}"));
-            if read == 0 {
-                break;
-            }
-            reads.push(String::from_utf8_lossy(&buffer[..read]).into_owned());
-        }
+        let reads = start_service().reads_until_the_end();
         assert_eq!(reads.concat(), CHANGED, "the parts, joined");
         assert_eq!(reads.len(), 3, "one read per part, got {reads:?}");
     }
@@ -461,5 +441,264 @@ mod a_client_on_any_stream {
                 "Now watching: target.txt\nFile changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)\n",
             )
             .stderr("");
+    }
+}
+
+/// The student's own programs (chapter 1, "Where your programs go"): files
+/// in `mine/examples/`, a package of its own. Nothing there is built,
+/// linted or formatted by what `.ci/run` runs on net-watcher (`cargo fmt
+/// --all -- --check`, `cargo clippy --all-targets`, `cargo test`), so a
+/// program half written never breaks them; and `NET_WATCHER_EXERCISE=NAME`
+/// makes an exercise's specs build and run `mine/examples/NAME.rs`.
+mod your_own_programs {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::fs;
+    use std::path::Path;
+    use std::process::Command;
+
+    use pretty_assertions::assert_eq;
+    use serde_json::Value;
+
+    use crate::support::binary::{MINE, build_example, exercise_program_named};
+    use crate::support::root;
+
+    /// What `cargo metadata --no-deps` says of the package at `manifest`:
+    /// the workspace's members, their targets and their dependencies.
+    fn metadata(manifest: &Path) -> Value {
+        let output = Command::new(env!("CARGO"))
+            .args(["metadata", "--no-deps", "--format-version", "1"])
+            .arg("--manifest-path")
+            .arg(manifest)
+            .output()
+            .expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "cargo metadata fails on {}:\n{}",
+            manifest.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("cargo metadata writes JSON")
+    }
+
+    /// A file written for the length of a test, removed when dropped, even
+    /// when the test fails.
+    struct Written(std::path::PathBuf);
+
+    impl Drop for Written {
+        fn drop(&mut self) {
+            let _ = fs::remove_file(&self.0);
+        }
+    }
+
+    /// A student's program half written: not formatted, and not even Rust
+    /// that compiles.
+    const HALF_WRITTEN: &str = "fn main( ) {let   x = ; }\n";
+
+    /// `cargo clippy --all-targets` and `cargo test` build the targets of
+    /// the workspace's members, as `cargo metadata` lists them, and the
+    /// modules those declare: none of them is under `mine/`.
+    #[test]
+    fn are_no_target_that_clippy_or_cargo_test_builds() {
+        let metadata = metadata(&root().join("Cargo.toml"));
+        let members = metadata["workspace_members"].as_array().unwrap();
+        assert_eq!(members.len(), 1, "net-watcher alone: {members:?}");
+        let mine = root().join("mine");
+        let mut targets = 0;
+        for package in metadata["packages"].as_array().unwrap() {
+            for target in package["targets"].as_array().unwrap() {
+                targets += 1;
+                let source = Path::new(target["src_path"].as_str().unwrap());
+                assert!(
+                    !source.starts_with(&mine),
+                    "{} is a target of net-watcher",
+                    source.display()
+                );
+            }
+        }
+        assert!(targets > 10, "only {targets} targets listed");
+    }
+
+    /// The real `cargo fmt --all -- --check`, with a half-written program
+    /// in `mine/examples/`: rustfmt refuses the program when given it, and
+    /// the check never names it.
+    #[test]
+    fn are_left_alone_by_cargo_fmt_all() {
+        let name = format!("half-written-{}", std::process::id());
+        let program = Written(root().join(format!("mine/examples/{name}.rs")));
+        fs::write(&program.0, HALF_WRITTEN).unwrap();
+        let alone = Command::new("rustfmt")
+            .args(["--edition", "2024", "--check"])
+            .arg(&program.0)
+            .output()
+            .expect("rustfmt runs (CI installs it: rustup component add rustfmt)");
+        assert!(!alone.status.success(), "rustfmt accepts {HALF_WRITTEN:?}");
+
+        let check = Command::new(env!("CARGO"))
+            .args(["fmt", "--all", "--", "--check"])
+            .current_dir(root())
+            .output()
+            .expect("cargo fmt runs");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        assert!(
+            !said.contains(&name),
+            "cargo fmt --all looked at it:\n{said}"
+        );
+    }
+
+    /// `NET_WATCHER_EXERCISE=step1` names `mine/examples/step1.rs`, as
+    /// `cargo mine step1` does; without it, the answer runs.
+    #[test]
+    fn are_named_by_net_watcher_exercise_as_cargo_mine_names_them() {
+        let answer = "examples/answer-count-subscribers";
+        assert_eq!(
+            exercise_program_named(Some("step1".into()), answer),
+            format!("{MINE}step1")
+        );
+        assert_eq!(exercise_program_named(None, answer), answer);
+    }
+
+    #[test]
+    #[should_panic(expected = "NET_WATCHER_EXERCISE=step1 for mine/examples/step1.rs")]
+    fn are_not_named_by_their_path() {
+        exercise_program_named(Some("mine/examples/step1.rs".into()), "unused");
+    }
+
+    /// A package of the same shape as `mine/`, but with no dependencies to
+    /// build, whose `examples/step1.rs` is `step1`.
+    fn a_package_like_mine(step1: &str) -> tempfile::TempDir {
+        let package = tempfile::tempdir().unwrap();
+        fs::create_dir(package.path().join("examples")).unwrap();
+        fs::write(
+            package.path().join("Cargo.toml"),
+            "[package]\nname = \"mine\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n",
+        )
+        .unwrap();
+        fs::write(package.path().join("examples/step1.rs"), step1).unwrap();
+        package
+    }
+
+    /// What `bin("mine/NAME")` does, on a package like `mine/`: cargo
+    /// builds the program named, and says where its executable is.
+    #[test]
+    fn are_built_and_run_by_name() {
+        let package = a_package_like_mine(
+            "fn main() {\n    println!(\"Listening for subscribers on 127.0.0.1:0...\");\n}\n",
+        );
+        fs::write(package.path().join("examples/other.rs"), HALF_WRITTEN).unwrap();
+        let executable = build_example(&package.path().join("Cargo.toml"), "step1");
+        let output = Command::new(&executable).output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "Listening for subscribers on 127.0.0.1:0...\n",
+            "{} printed something else",
+            executable.display()
+        );
+    }
+
+    /// A program that does not compile fails the exercise's specs with the
+    /// compiler's own message.
+    #[test]
+    #[should_panic(expected = "expected expression")]
+    fn that_do_not_compile_fail_with_the_compilers_message() {
+        let package = a_package_like_mine(HALF_WRITTEN);
+        build_example(&package.path().join("Cargo.toml"), "step1");
+    }
+
+    /// The dependencies of a package, by name: their version requirement,
+    /// whether they keep their default features, and their features (those
+    /// of every kind of dependency on that crate, together).
+    fn dependencies(metadata: &Value) -> BTreeMap<String, (String, bool, BTreeSet<String>)> {
+        let mut found: BTreeMap<String, (String, bool, BTreeSet<String>)> = BTreeMap::new();
+        for dependency in metadata["packages"][0]["dependencies"].as_array().unwrap() {
+            let name = dependency["name"].as_str().unwrap().to_owned();
+            let entry = found.entry(name).or_insert_with(|| {
+                (
+                    dependency["req"].as_str().unwrap().to_owned(),
+                    dependency["uses_default_features"].as_bool().unwrap(),
+                    BTreeSet::new(),
+                )
+            });
+            for feature in dependency["features"].as_array().unwrap() {
+                entry.2.insert(feature.as_str().unwrap().to_owned());
+            }
+        }
+        found
+    }
+
+    /// A program copied from `examples/` into `mine/examples/` builds
+    /// unchanged: every crate the práctica's programs name is a dependency
+    /// of `mine`, with net-watcher's version requirement and at least its
+    /// features.
+    #[test]
+    fn have_every_crate_the_step_programs_use() {
+        let ours = dependencies(&metadata(&root().join("Cargo.toml")));
+        let theirs = dependencies(&metadata(&root().join("mine/Cargo.toml")));
+        let mut used = BTreeSet::new();
+        for entry in fs::read_dir(root().join("examples")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|extension| extension != "rs") {
+                continue;
+            }
+            let source = fs::read_to_string(&path).unwrap();
+            for name in ours.keys() {
+                if source.contains(&format!("{}::", name.replace('-', "_"))) {
+                    used.insert(name.clone());
+                }
+            }
+        }
+        assert!(
+            used.contains("tokio") && used.contains("notify"),
+            "{used:?}"
+        );
+        for name in used {
+            let (req, defaults, features) = &ours[&name];
+            let Some((their_req, their_defaults, their_features)) = theirs.get(&name) else {
+                panic!("mine/Cargo.toml lacks {name}, which the step programs use");
+            };
+            assert_eq!((their_req, their_defaults), (req, defaults), "{name}");
+            assert!(
+                their_features.is_superset(features),
+                "{name}: mine asks for {their_features:?}, net-watcher for {features:?}"
+            );
+        }
+    }
+
+    /// The versions a Cargo.lock pins: name → versions.
+    fn locked(file: &str) -> BTreeMap<String, BTreeSet<String>> {
+        let text = fs::read_to_string(root().join(file)).unwrap();
+        let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for package in text.split("[[package]]").skip(1) {
+            let field = |key: &str| {
+                package.lines().find_map(|line| {
+                    let value = line.strip_prefix(key)?.strip_prefix(" = \"")?;
+                    Some(value.trim_end_matches('"').to_owned())
+                })
+            };
+            let (Some(name), Some(version)) = (field("name"), field("version")) else {
+                panic!("{file}: a package without a name or version");
+            };
+            versions.entry(name).or_default().insert(version);
+        }
+        versions
+    }
+
+    /// `mine/Cargo.lock` pins the versions net-watcher's does, so that the
+    /// crates behave as the chapters show them.
+    #[test]
+    fn are_built_with_the_crate_versions_net_watcher_locks() {
+        let ours = locked("Cargo.lock");
+        let theirs = locked("mine/Cargo.lock");
+        assert!(theirs.contains_key("tokio"), "{theirs:?}");
+        for (name, versions) in theirs.iter().filter(|(name, _)| *name != "mine") {
+            let pinned = ours.get(name).cloned().unwrap_or_default();
+            assert!(
+                pinned.is_superset(versions),
+                "mine/Cargo.lock pins {name} {versions:?}, Cargo.lock {pinned:?}"
+            );
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! and temporary paths are written as a reader would see them (the
 //! práctica's port, `/tmp`) before comparing.
 //!
-//! `NET_WATCHER_BLESS=1 cargo test transcripts::` records the fixtures
+//! `NET_WATCHER_BLESS=1 cargo test --test spec transcripts::` records the fixtures
 //! again from the real runs.
 
 use std::fs;
@@ -49,6 +49,12 @@ fn normalise(text: &str) -> String {
 
 /// Compares a real run with its fixture, or records it when blessing.
 fn check(fixture: &str, actual: &str) {
+    check_normalised(fixture, actual, str::to_owned);
+}
+
+/// [`check`], with `more` also applied to both sides before they are
+/// compared: for what else differs between runs of one kind of program.
+fn check_normalised(fixture: &str, actual: &str, more: impl Fn(&str) -> String) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture);
     if std::env::var_os("NET_WATCHER_BLESS").is_some() {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -58,9 +64,9 @@ fn check(fixture: &str, actual: &str) {
     let recorded = fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("{fixture}: {error} (record it with NET_WATCHER_BLESS=1)"));
     assert_eq!(
-        normalise(&recorded),
-        normalise(actual),
-        "{fixture} no longer matches a real run (if the change is intended: NET_WATCHER_BLESS=1 cargo test transcripts::)"
+        more(&normalise(&recorded)),
+        more(&normalise(actual)),
+        "{fixture} no longer matches a real run (if the change is intended: NET_WATCHER_BLESS=1 cargo test --test spec transcripts::)"
     );
 }
 
@@ -95,6 +101,97 @@ fn normalising_hides_dates_and_timestamps_only() {
             "File changed: Fri Nov 27 2026 06:40:12 GMT+0000 (UTC)\n{\"type\":\"changed\",\"timestamp\":17}\nNow watching"
         ),
         "File changed: <date>\n{\"type\":\"changed\",\"timestamp\":<ms>}\nNow watching\n"
+    );
+}
+
+/// What differs between two runs of cargo on the same project: how long
+/// it took (`in 0.75s`), and the hash in a test program's name
+/// (`hello-0b57459500668262`).
+fn normalise_cargo(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut line = mask_number_after(line, " in ", "<time>");
+        if let Some(at) = line.find("/deps/hello-") {
+            let start = at + "/deps/hello-".len();
+            let end = line[start..]
+                .find(|c: char| !c.is_ascii_hexdigit())
+                .map_or(line.len(), |end| start + end);
+            line.replace_range(start..end, "<hash>");
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn normalising_cargo_hides_times_and_hashes_only() {
+    assert_eq!(
+        normalise_cargo(
+            "    Finished `dev` profile [unoptimized + debuginfo] target(s) in 0.75s\n     Running unittests src/main.rs (target/debug/deps/hello-0b57459500668262)\ntest result: ok. 1 passed; finished in 0.00s\nin the hello project"
+        ),
+        "    Finished `dev` profile [unoptimized + debuginfo] target(s) in <time>s\n     Running unittests src/main.rs (target/debug/deps/hello-<hash>)\ntest result: ok. 1 passed; finished in <time>s\nin the hello project\n"
+    );
+}
+
+/// Chapter 0: a first project, as the chapter has the reader make it with
+/// cargo: `cargo new hello`, `cargo run`, then `src/main.rs` replaced by
+/// `fixtures/hello/main.rs` (which the chapter shows whole) and `cargo
+/// test`, which runs its test. A real cargo, in a temporary folder shown
+/// as `/tmp`; on a fresh machine, the builds take a few seconds.
+#[test]
+fn chapter_0_a_first_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("hello");
+    // What a terminal shows for `cargo ARGS` run in `at`: cargo's own
+    // lines (stderr), then the program's (stdout), which come after them.
+    let run = |at: &Path, args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO"))
+            .args(args)
+            .current_dir(at)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR")
+            .output()
+            .expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "cargo {args:?} fails:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // Another test's cargo may hold cargo's package cache for a moment
+        // (a reader's cargo, alone, would not wait): that wait is not shown.
+        let stderr: String = String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter(|line| !line.contains("Blocking waiting for file lock"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let shown = format!(
+            "$ cargo {}\n{stderr}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        shown.replace(dir.path().to_str().unwrap(), "/tmp")
+    };
+    let mut first = run(dir.path(), &["new", "hello"]);
+    first.push_str("$ cd hello\n");
+    first.push_str(&run(&project, &["run"]));
+    check_normalised(
+        "fixtures/transcripts/00-hello-run.txt",
+        &first,
+        normalise_cargo,
+    );
+
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hello/main.rs"),
+        project.join("src/main.rs"),
+    )
+    .unwrap();
+    let tested = run(&project, &["test"]);
+    assert!(tested.contains("test greets_by_name ... ok"), "{tested}");
+    check_normalised(
+        "fixtures/transcripts/00-hello-test.txt",
+        &tested,
+        normalise_cargo,
     );
 }
 
@@ -229,7 +326,7 @@ fn chapter_5_the_split_services_console() {
 /// them: each step's terminal, and the failures the steps are about.
 mod steps {
     use super::*;
-    use crate::support::binary::{SPLIT_PAUSE_MS, ScriptedServer, command, step_environment};
+    use crate::support::binary::{ScriptedServer, command, step_environment};
     use pretty_assertions::assert_eq;
 
     /// Ends a step example as the reader's Ctrl+C does: the examples set no
@@ -253,36 +350,109 @@ mod steps {
         shown
     }
 
-    /// Step 1: the server's console, and two changes seen through `nc`.
+    /// Listing 1-1: the console, and what `nc` shows before the server
+    /// hangs up.
     #[rstest]
-    fn step_1_the_plain_text_server(target: TargetFile) {
+    fn listing_1_1_greets_and_hangs_up(target: TargetFile) {
         let mut server =
-            TestServer::step(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+            TestServer::step(Some(target.dir()), "examples/listing-1-1", &["target.txt"]);
+        let mut nc = server.connect();
+        let mut session = nc_command();
+        session.push_str(&nc.next_line("the greeting"));
+        nc.expect_end("the server hanging up");
+        server.process.wait_for_stdout("Subscriber connected.");
+        let console = console_until_ctrl_c(server, "cargo run --example listing-1-1 -- target.txt");
+        check(
+            "fixtures/transcripts/steps-01-listing-1-1-console.txt",
+            &console,
+        );
+        check(
+            "fixtures/transcripts/steps-01-listing-1-1-session.txt",
+            &session,
+        );
+    }
+
+    /// Listing 1-2: a subscriber told of two changes; then the console
+    /// while a second subscriber connects during the first one's session,
+    /// then the first leaves: the second is served only then.
+    #[rstest]
+    fn listing_1_2_one_subscriber_at_a_time(target: TargetFile) {
+        let alone = TestServer::step(Some(target.dir()), "examples/listing-1-2", &["target.txt"]);
+        let session = nc_session(&nc_command(), &alone, &target, 2);
+        check(
+            "fixtures/transcripts/steps-01-listing-1-2-session.txt",
+            &session,
+        );
+
+        let mut server =
+            TestServer::step(Some(target.dir()), "examples/listing-1-2", &["target.txt"]);
+        let mut first = server.connect();
+        first.next_line("the first subscriber's greeting");
+        server.process.wait_for_stdout("Subscriber connected.");
+        let mut second = server.connect();
+        second.expect_silence("the second subscriber, while the first is served");
+        drop(first);
+        second.next_line("the second subscriber's greeting");
+        server.process.wait_for_stdout("Subscriber connected.");
+        let console = console_until_ctrl_c(server, "cargo run --example listing-1-2 -- target.txt");
+        check(
+            "fixtures/transcripts/steps-01-listing-1-2-console.txt",
+            &console,
+        );
+    }
+
+    /// What the terminal of step example `server` shows, run as `command`,
+    /// once the reader stops it with Ctrl+C: its lines (the real port
+    /// written as the práctica's), then `^C`.
+    fn console_until_ctrl_c(mut server: TestServer, command: &str) -> String {
         let port = server.port();
-        let session = nc_session(&nc_command(), &server, &target, 2);
-        server.process.wait_for_stdout("Subscriber disconnected.");
-        // The reader's Ctrl+C (see `stop_an_example`).
         stop_an_example(&server.process);
         let (_, lines) = server.process.wait_for_exit();
         let lines: Vec<String> = lines
             .iter()
             .map(|line| as_default_port(line, port))
             .collect();
-        let mut console = terminal("cargo run --example net-watcher -- target.txt", &lines, "");
+        let mut console = terminal(command, &lines, "");
         console.push_str("^C\n");
+        console
+    }
+
+    /// Step 1: the server's console with two subscribers, and two changes
+    /// seen through one of them, `nc`.
+    #[rstest]
+    fn step_1_the_plain_text_server(target: TargetFile) {
+        let mut server =
+            TestServer::step(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+        // Terminal 4's `nc`, connected all along, told of the same changes
+        // as terminal 3's (the one shown).
+        let mut other = server.connect();
+        other.next_line("terminal 4's greeting");
+        server.process.wait_for_stdout("Subscriber connected.");
+        let session = nc_session(&nc_command(), &server, &target, 2);
+        for change in ["first", "second"] {
+            let line = other.next_line(&format!("the {change} change, in terminal 4"));
+            assert!(line.starts_with("File changed: "), "got {line:?}");
+        }
+        drop(other);
+        server.process.wait_for_stdout("Subscriber disconnected.");
+        server.process.wait_for_stdout("Subscriber disconnected.");
+        // The reader's Ctrl+C (see `stop_an_example`).
+        let console = console_until_ctrl_c(server, "cargo run --example net-watcher -- target.txt");
         check("fixtures/transcripts/steps-01-server-console.txt", &console);
         check("fixtures/transcripts/steps-01-nc-session.txt", &session);
     }
 
-    /// Step 1, run without a file: the book's error.
+    /// Step 1, run without a file: the book's error, as listing 1-1 (the
+    /// chapter's first) says it; the listings after it say the same
+    /// (`steps::every_step_server`).
     #[test]
     fn step_1_without_a_file() {
-        let output = command("examples/net-watcher")
+        let output = command("examples/listing-1-1")
             .output()
             .expect("the example runs");
         assert_eq!(output.status.code(), Some(1));
         let shown = terminal(
-            "cargo run --example net-watcher",
+            "cargo run --example listing-1-1",
             &[],
             &String::from_utf8_lossy(&output.stderr),
         );
@@ -464,19 +634,37 @@ mod steps {
         );
     }
 
+    /// The fake service of step 5, on a free port, with the specs' pause.
+    fn split_service() -> TestServer {
+        TestServer::split_service("examples/test-json-service")
+    }
+
+    /// Step 5: the fake service's console, while one subscriber connects.
+    #[test]
+    fn step_5_the_split_service() {
+        let mut service = split_service();
+        let mut subscriber = service.connect();
+        service.process.wait_for_stdout("Subscriber connected.");
+        subscriber.next_line("the message, in its two parts");
+        let console = console_until_ctrl_c(service, "cargo run --example test-json-service");
+        check(
+            "fixtures/transcripts/steps-05-service-console.txt",
+            &console,
+        );
+    }
+
     /// Steps 5 and 6: each client against the service that splits its one
-    /// message in two. The client of step 4 fails; the LDJ client prints it.
+    /// message in two. The client of step 4 fails; the clients of chapter
+    /// 6 print it.
     #[rstest]
     #[case::step_5("net-watcher-json-client", "steps-05-json-client-split.txt")]
+    #[case::listing_6_1("listing-6-1", "steps-06-listing-6-1-split.txt")]
     #[case::step_6("net-watcher-ldj-client", "steps-06-ldj-client-split.txt")]
     fn steps_5_and_6_a_client_against_the_split_service(
         #[case] client: &str,
         #[case] fixture: &str,
     ) {
-        let service = TestServer::start(
-            "test-json-service",
-            &["--port", "0", "--delay-ms", SPLIT_PAUSE_MS],
-        );
+        let service = split_service();
         let mut process = Spawned::step_client(&format!("examples/{client}"), service.port());
         let (_, lines) = process.wait_for_exit();
         let shown = terminal(
