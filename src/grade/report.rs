@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::verdict::{Report, Verdict};
 
@@ -128,13 +128,58 @@ fn write_field(out: &mut String, name: &str, text: &str) {
     write_wrapped(out, &format!("     {:<10}", format!("{name}:")), text);
 }
 
+/// Exercism's `results.json`, version 2, with this grader's own fields:
+/// the fields in the order the format's documentation gives them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExercismResults {
+    /// Always 2.
+    pub version: u8,
+    /// `pass`, `fail`, or `error` when nothing could run.
+    pub status: &'static str,
+    /// Why nothing could run, for `error`.
+    pub message: Option<String>,
+    /// One per behaviour.
+    pub tests: Vec<ExercismTest>,
+    /// Ours: what was graded.
+    pub title: String,
+    /// Ours: what the grader noticed about the program.
+    pub notes: Vec<String>,
+    /// Ours: the grader's exit code.
+    pub exit: u8,
+}
+
+/// One test of [`ExercismResults`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExercismTest {
+    /// The behaviour's name.
+    pub name: &'static str,
+    /// `pass`, `fail`, or `error` for a behaviour not run.
+    pub status: &'static str,
+    /// What failed, or why it was not run.
+    pub message: Option<String>,
+    /// The grader's notes about it.
+    pub output: Option<String>,
+    /// Ours: the behaviour's stable id.
+    pub id: &'static str,
+    /// Ours: its group (its `describe`).
+    pub group: &'static str,
+    /// Ours: whether it is one of the práctica's steps.
+    pub practica: bool,
+    /// Ours: what a correct program does, for a failure.
+    pub expected: Option<String>,
+    /// Ours: what this one did, for a failure.
+    pub got: Option<String>,
+    /// Ours: how long it took, in milliseconds.
+    pub ms: u64,
+}
+
 /// `report` as Exercism's `results.json`, version 2: a `status` for the
 /// run (`pass`, `fail`, or `error` when nothing could run), a `message`
 /// that says why in the last case, and one entry per test with its own
 /// `status` (`error` for a behaviour not run) and `message`. Added to each
 /// test: `id`, `group`, `practica`, `expected`, `got`, `ms`, and the
 /// grader's notes in `output`; added to the run: `title`, `notes`, `exit`.
-pub fn exercism(report: &Report) -> Value {
+pub fn exercism(report: &Report) -> ExercismResults {
     let status = if !report.reached {
         "error"
     } else if report.passed() {
@@ -153,7 +198,7 @@ pub fn exercism(report: &Report) -> Value {
             })
             .unwrap_or_else(|| "the program could not be started".to_owned())
     });
-    let tests: Vec<Value> = report
+    let tests = report
         .outcomes
         .iter()
         .map(|outcome| {
@@ -169,29 +214,29 @@ pub fn exercism(report: &Report) -> Value {
                     ("error", Some(format!("not run: {reason}")), None, None)
                 }
             };
-            json!({
-                "name": outcome.name,
-                "status": status,
-                "message": message,
-                "output": (!outcome.notes.is_empty()).then(|| outcome.notes.join("\n")),
-                "id": outcome.id,
-                "group": outcome.group,
-                "practica": outcome.practica,
-                "expected": expected,
-                "got": got,
-                "ms": outcome.took.as_millis() as u64,
-            })
+            ExercismTest {
+                name: outcome.name,
+                status,
+                message,
+                output: (!outcome.notes.is_empty()).then(|| outcome.notes.join("\n")),
+                id: outcome.id,
+                group: outcome.group,
+                practica: outcome.practica,
+                expected,
+                got,
+                ms: outcome.took.as_millis() as u64,
+            }
         })
         .collect();
-    json!({
-        "version": 2,
-        "status": status,
-        "message": message,
-        "tests": tests,
-        "title": report.title,
-        "notes": report.notes,
-        "exit": report.standing().exit_code(),
-    })
+    ExercismResults {
+        version: 2,
+        status,
+        message,
+        tests,
+        title: report.title.clone(),
+        notes: report.notes.clone(),
+        exit: report.standing().exit_code(),
+    }
 }
 
 /// `report` as JUnit XML: one `testsuite` per group, one `testcase` per
@@ -203,7 +248,7 @@ pub fn junit(report: &Report) -> String {
     let _ = writeln!(
         out,
         "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">",
-        escape(&report.title),
+        attribute(&report.title),
         report.outcomes.len(),
         report.failing(),
         report.not_run(),
@@ -226,7 +271,7 @@ pub fn junit(report: &Report) -> String {
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">",
-            escape(group),
+            attribute(group),
             members.len(),
             count(Verdict::failed),
             count(Verdict::not_run),
@@ -237,8 +282,8 @@ pub fn junit(report: &Report) -> String {
                 out,
                 "    <testcase id=\"{}\" classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
                 outcome.id,
-                escape(group),
-                escape(outcome.name),
+                attribute(group),
+                attribute(outcome.name),
                 outcome.took.as_secs_f64()
             );
             if outcome.verdict.passed() && outcome.notes.is_empty() {
@@ -252,13 +297,13 @@ pub fn junit(report: &Report) -> String {
                     let _ = writeln!(
                         out,
                         "      <failure message=\"{}\">expected: {}\ngot: {}</failure>",
-                        escape(&failure.to_string()),
+                        attribute(&failure.to_string()),
                         escape(&failure.expected),
                         escape(&failure.got)
                     );
                 }
                 Verdict::NotRun(reason) => {
-                    let _ = writeln!(out, "      <skipped message=\"{}\"/>", escape(reason));
+                    let _ = writeln!(out, "      <skipped message=\"{}\"/>", attribute(reason));
                 }
             }
             if !outcome.notes.is_empty() {
@@ -281,6 +326,13 @@ pub fn junit(report: &Report) -> String {
     }
     out.push_str("</testsuites>\n");
     out
+}
+
+/// `text` as an attribute's value: escaped as in [`escape`], and a line
+/// break written as a character reference, which a reader keeps (a bare
+/// one in an attribute is read as a space).
+fn attribute(text: &str) -> String {
+    escape(text).replace('\n', "&#10;").replace('\t', "&#9;")
 }
 
 /// `text` with what XML gives a meaning escaped, in text and in attribute
@@ -312,6 +364,12 @@ mod tests {
     use super::*;
     use crate::grade::verdict::{Failure, Outcome};
     use pretty_assertions::assert_eq;
+    use serde_json::{Value, json};
+
+    /// The results as a JSON value, to compare with one written out.
+    fn exercism_value(report: &Report) -> Value {
+        serde_json::to_value(exercism(report)).unwrap()
+    }
 
     fn sample() -> Report {
         Report {
@@ -396,7 +454,7 @@ mod tests {
     #[test]
     fn exercism_gives_a_status_per_test_and_our_own_fields() {
         assert_eq!(
-            exercism(&sample()),
+            exercism_value(&sample()),
             json!({
                 "version": 2,
                 "status": "fail",
@@ -424,7 +482,11 @@ mod tests {
         assert!(text.ends_with("}\n"));
         assert_eq!(
             serde_json::from_str::<Value>(&text).unwrap(),
-            exercism(&sample())
+            exercism_value(&sample())
+        );
+        assert!(
+            text.starts_with("{\n  \"version\": 2,\n  \"status\": \"fail\","),
+            "{text}"
         );
     }
 
@@ -433,21 +495,21 @@ mod tests {
         let mut report = sample();
         report.reached = false;
         report.outcomes[0].verdict = Verdict::Fail(Failure::new("it to start", "it exited"));
-        let value = exercism(&report);
+        let value = exercism_value(&report);
         assert_eq!(value["status"], "error");
         assert_eq!(value["message"], "expected it to start; got it exited");
         assert_eq!(value["exit"], 4);
         report.outcomes.retain(|outcome| outcome.verdict.not_run());
-        assert_eq!(exercism(&report)["message"], "interrupted by SIGINT");
+        assert_eq!(exercism_value(&report)["message"], "interrupted by SIGINT");
         report.outcomes.clear();
         assert_eq!(
-            exercism(&report)["message"],
+            exercism_value(&report)["message"],
             "the program could not be started"
         );
         let mut passed = sample();
         passed.outcomes.truncate(1);
-        assert_eq!(exercism(&passed)["status"], "pass");
-        assert_eq!(exercism(&passed)["exit"], 0);
+        assert_eq!(exercism_value(&passed)["status"], "pass");
+        assert_eq!(exercism_value(&passed)["exit"], 0);
     }
 
     #[test]
@@ -463,8 +525,7 @@ mod tests {
   </testsuite>
   <testsuite name="beyond the práctica" tests="2" failures="1" errors="0" skipped="1" time="5.000">
     <testcase id="atomic-save" classname="beyond the práctica" name="notices an atomic save" time="5.000">
-      <failure message="expected one notification; got none
-at all">expected: one notification
+      <failure message="expected one notification; got none&#10;at all">expected: one notification
 got: none
 at all</failure>
     </testcase>

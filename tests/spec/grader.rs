@@ -1285,6 +1285,26 @@ mod the_command_line {
         assert_eq!(output.status.code(), Some(2), "{output:?}");
     }
 
+    /// A reader that quits early (`| head`) closes the grader's stdout:
+    /// the grading is done either way, so that is a normal end, not a
+    /// panic, and the exit code still says how the program stands.
+    #[test]
+    fn ends_normally_when_its_reader_has_gone() {
+        let service = bin("test-json-service");
+        let output = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -o pipefail; '{}' --service -- '{}' --port {{port}} | true",
+                bin("net-watcher-grade").display(),
+                service.display()
+            ))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+
     #[test]
     fn runs_a_command_given_as_one_line_through_the_shell() {
         let output = ran("net-watcher-client, as one line");

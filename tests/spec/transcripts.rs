@@ -859,6 +859,9 @@ fn normalise_grading(report: &str) -> String {
         }
         line = mask_number_after(&line, "port ", "<port>");
         line = mask_number_after(&line, " passing (", "<time>");
+        // How long each behaviour took, in JSON and in JUnit XML.
+        line = mask_number_after(&line, "\"ms\": ", "<ms>");
+        line = mask_number_after(&line, " time=\"", "<time>");
         if let Some(at) = line.find(" notifications for 300 appends made over ") {
             let start = line[..at]
                 .rfind(|c: char| !c.is_ascii_digit())
@@ -964,6 +967,64 @@ fn chapter_7_grading_the_books_node_client() {
         false,
     );
     check("fixtures/transcripts/07-grade-node-client.txt", &transcript);
+}
+
+/// Chapter 7: grading the book's step-5 fake service, in Node.
+#[test]
+fn chapter_7_grading_the_books_fake_service() {
+    if !node_is_installed("the grading of node/test-json-service.js") {
+        return;
+    }
+    let transcript = grading(
+        "cargo run --bin net-watcher-grade -- --service -- node node/test-json-service.js",
+        &["--service", "--", "node", "node/test-json-service.js"],
+        true,
+    );
+    check("fixtures/transcripts/07-grade-service.txt", &transcript);
+}
+
+/// Chapter 7: a fake service that writes its message whole (one of the
+/// grader's own fixtures), as Exercism's `results.json`.
+#[test]
+fn chapter_7_grading_a_whole_message_service_as_json() {
+    if !node_is_installed("the grading of a fake service") {
+        return;
+    }
+    let service = "tests/fixtures/submissions/node-service-sends-whole/test-json-service.js";
+    let transcript = grading(
+        &format!("cargo run --bin net-watcher-grade -- --service --format json -- node {service}"),
+        &["--service", "--format", "json", "--", "node", service],
+        false,
+    );
+    check(
+        "fixtures/transcripts/07-grade-service-json.txt",
+        &transcript,
+    );
+}
+
+/// Chapter 7: grading the book's step-6 client, as JUnit XML.
+#[test]
+fn chapter_7_grading_the_books_node_client_as_junit() {
+    if !node_is_installed("the grading of node/net-watcher-ldj-client.js") {
+        return;
+    }
+    let transcript = grading(
+        "cargo run --bin net-watcher-grade -- --client --format junit -- node node/net-watcher-ldj-client.js {port}",
+        &[
+            "--client",
+            "--format",
+            "junit",
+            "--",
+            "node",
+            "node/net-watcher-ldj-client.js",
+            "{port}",
+        ],
+        false,
+    );
+    check(
+        "fixtures/transcripts/07-grade-node-client-junit.txt",
+        &transcript,
+    );
 }
 
 /// Chapter 12: the five-terminal demo. Redis, a publisher, two edges (one
