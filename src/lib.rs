@@ -112,6 +112,8 @@ pub mod chapters {
     pub struct Chapter08;
     #[doc = include_str!("../chapters/09-beyond-the-practica.md")]
     pub struct Chapter09;
+    #[doc = include_str!("../chapters/09a-inside-the-server.md")]
+    pub struct Chapter09a;
     #[doc = include_str!("../chapters/10-the-chat-challenge.md")]
     pub struct Chapter10;
     #[doc = include_str!("../chapters/11-tasks-and-ci.md")]

@@ -1,8 +1,9 @@
 //! describe: the exercises of the course, each answered by a test.
 //!
-//! The book's exercises at the end of its chapter (T1, T2, R1–R5) come
-//! first; chapter 8 of the course discusses each one and points here. Then
-//! the exercises of chapters 1 to 6, each a program a student writes: these
+//! The book's exercises at the end of its chapter (T1, T2, R1–R5), as the
+//! production decoder (`MessageStream`) answers them, come first. Then the
+//! exercises of chapters 1 to 10, each a program a student writes (chapter
+//! 8's are T1 to R5 again, on the student's own step-6 client): these
 //! specs run the answer checked in under `chapters/answers/`, or the
 //! student's own program, `mine/examples/NAME.rs`, when
 //! `NET_WATCHER_EXERCISE=NAME` names it, as in
@@ -444,6 +445,232 @@ mod a_client_on_any_stream {
     }
 }
 
+/// Chapter 8: the client of step 6, made robust (the book's T1, T2 and R1
+/// to R5). It passes every client behaviour of the grader, R1 to R4
+/// included; it reports a cut-off last line and ends well; and it has a
+/// test of its own for each exercise, named after it, which passes.
+mod a_robust_client {
+    use std::process::Command;
+
+    use crate::support::binary::{ScriptedServer, Spawned, bin, example_tests, exercise_program};
+    use pretty_assertions::assert_eq;
+
+    fn program() -> String {
+        exercise_program("examples/answer-a-robust-client")
+    }
+
+    #[test]
+    fn passes_every_behaviour_the_grader_checks_on_a_client() {
+        // A long patience: on a loaded machine a client may take more
+        // than the default 5 s to print, and this spec is about what it
+        // prints, not how soon.
+        let output = Command::new(bin("net-watcher-grade"))
+            .args(["--patience", "30", "--client", "--"])
+            .arg(bin(&program()))
+            .output()
+            .expect("the grader runs");
+        assert!(
+            output.status.success(),
+            "the grader failed the client:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// R4: the rest of the buffer at the end is handed out, whatever it
+    /// holds; R5: then the client ends, as at any end of the stream.
+    #[test]
+    fn reports_a_cut_off_last_line_quoting_it_then_exits_zero() {
+        let server = ScriptedServer::sending(
+            b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n{\"type\":\"chan",
+        );
+        let mut client = Spawned::step_client(&program(), server.port());
+        let (status, lines) = client.wait_for_exit();
+        server.finish();
+        assert!(status.success(), "{}", client.report());
+        assert_eq!(lines, ["Now watching: target.txt"]);
+        let stderr = client.stderr();
+        assert!(
+            stderr.contains("{\"type\":\"chan"),
+            "expected the cut-off line quoted on stderr, got {stderr:?}"
+        );
+    }
+
+    #[test]
+    fn has_a_test_of_its_own_for_each_exercise_and_they_pass() {
+        let tests = example_tests(&program());
+        let listed = Command::new(&tests)
+            .args(["--list", "--format", "terse"])
+            .output()
+            .expect("the program's tests list");
+        let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+        // "tests::t1_a_message_split...: test", one per line.
+        let names: Vec<&str> = listed
+            .lines()
+            .filter_map(|line| line.strip_suffix(": test"))
+            .map(|path| path.rsplit("::").next().unwrap_or(path))
+            .collect();
+        let missing: Vec<&str> = ["t1_", "t2_", "r1_", "r2_", "r3_", "r4_", "r5_"]
+            .into_iter()
+            .filter(|prefix| !names.iter().any(|name| name.starts_with(prefix)))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "no test named {missing:?}... among the program's tests {names:?}"
+        );
+        let run = Command::new(&tests)
+            .output()
+            .expect("the program's tests run");
+        assert!(
+            run.status.success(),
+            "the program's own tests fail:\n{}",
+            String::from_utf8_lossy(&run.stdout)
+        );
+    }
+}
+
+/// Chapter 9: the server of step 1, stopped with Ctrl+C, ends cleanly:
+/// every subscriber's connection ends with an end of file, every
+/// subscriber is logged out, and the program exits with status 0.
+mod a_clean_shutdown {
+    use crate::support::binary::{LineReader, TestServer, exercise_program};
+    use crate::support::target::{TargetFile, target};
+    use pretty_assertions::assert_eq;
+    use rstest::rstest;
+
+    /// The program, listening, with SIGINT's default action restored as in
+    /// a terminal: a program that does not handle it is ended by it.
+    fn start(target: &TargetFile) -> TestServer {
+        let program = exercise_program("examples/answer-a-clean-shutdown");
+        TestServer::step_interruptible(Some(target.dir()), &program, &["target.txt"])
+    }
+
+    /// `count` subscribers, each greeted and logged by the server.
+    fn subscribe(server: &mut TestServer, count: usize) -> Vec<LineReader> {
+        let mut subscribers = Vec::new();
+        for number in 1..=count {
+            let mut subscriber = server.connect();
+            subscriber.next_line(&format!("subscriber {number}'s greeting"));
+            server.process.wait_for_stdout("Subscriber connected.");
+            subscribers.push(subscriber);
+        }
+        subscribers
+    }
+
+    /// Presses Ctrl+C, expects exit status 0, and returns every line the
+    /// program printed.
+    fn ctrl_c(server: &mut TestServer) -> Vec<String> {
+        server.process.signal(libc::SIGINT);
+        let (status, lines) = server.process.wait_for_exit();
+        assert!(
+            status.success(),
+            "expected exit status 0 after Ctrl+C, got {status}\n{}",
+            server.process.report()
+        );
+        lines
+    }
+
+    #[rstest]
+    fn exits_with_status_zero_when_nobody_is_connected(target: TargetFile) {
+        let mut server = start(&target);
+        ctrl_c(&mut server);
+    }
+
+    #[rstest]
+    fn ends_every_subscribers_connection_with_an_end_of_file(target: TargetFile) {
+        let mut server = start(&target);
+        let subscribers = subscribe(&mut server, 3);
+        ctrl_c(&mut server);
+        for (number, mut subscriber) in subscribers.into_iter().enumerate() {
+            subscriber.expect_end(&format!("the end of subscriber {number}'s connection"));
+        }
+    }
+
+    #[rstest]
+    fn logs_every_subscriber_out_before_it_exits(target: TargetFile) {
+        let mut server = start(&target);
+        let _subscribers = subscribe(&mut server, 3);
+        let lines = ctrl_c(&mut server);
+        let logged_out = lines
+            .iter()
+            .filter(|line| *line == "Subscriber disconnected.")
+            .count();
+        assert_eq!(
+            logged_out, 3,
+            "one \"Subscriber disconnected.\" per subscriber, printed by its task before the program exits; it printed {lines:?}"
+        );
+    }
+
+    #[rstest]
+    fn still_tells_every_subscriber_of_a_change(target: TargetFile) {
+        let mut server = start(&target);
+        let mut subscribers = subscribe(&mut server, 2);
+        target.touch();
+        for (number, subscriber) in subscribers.iter_mut().enumerate() {
+            let line = subscriber.next_line(&format!("the change, at subscriber {number}"));
+            assert!(line.starts_with("File changed: "), "got {line:?}");
+        }
+        ctrl_c(&mut server);
+    }
+}
+
+/// Chapter 10: the chat, with two more commands. `/me ACTION` tells the
+/// others `* NAME ACTION`; `/msg NAME TEXT` tells only the one named, as
+/// `SENDER (to you): TEXT`, and tells the sender when nobody has that name.
+/// What someone must not hear is checked by what they hear next, as in
+/// `chat::`.
+mod chat_commands {
+    use crate::support::binary::exercise_program;
+    use crate::support::chat::ChatRoom;
+
+    fn open() -> ChatRoom {
+        ChatRoom::open_program(&exercise_program("examples/answer-chat-commands"))
+    }
+
+    #[tokio::test]
+    async fn me_tells_the_others_what_you_do() {
+        let chat = open();
+        let [mut first, mut second, mut third] = chat.three_people().await;
+        first.says("/me waves").await;
+        second.hears("* guest1 waves").await;
+        third.hears("* guest1 waves").await;
+        // Not echoed: the first line the sender hears next is another's.
+        second.says("hi").await;
+        first.hears("guest2: hi").await;
+    }
+
+    #[tokio::test]
+    async fn msg_reaches_the_one_named_and_nobody_else() {
+        let chat = open();
+        let [mut first, mut second, mut third] = chat.three_people().await;
+        first.says("/msg guest3 just between us").await;
+        third.hears("guest1 (to you): just between us").await;
+        // A line for everyone, sent after it: the first the others hear.
+        first.says("hello, all").await;
+        second.hears("guest1: hello, all").await;
+        third.hears("guest1: hello, all").await;
+    }
+
+    #[tokio::test]
+    async fn msg_tells_the_sender_when_nobody_has_that_name() {
+        let chat = open();
+        let [mut first, mut second, _third] = chat.three_people().await;
+        first.says("/msg bob are you there?").await;
+        first.hears("* nobody here is called bob; not sent").await;
+        first.says("anyone?").await;
+        second.hears("guest1: anyone?").await;
+    }
+
+    #[tokio::test]
+    async fn still_sends_a_plain_line_to_everyone_else() {
+        let chat = open();
+        let [mut first, mut second, mut third] = chat.three_people().await;
+        first.says("plain words").await;
+        second.hears("guest1: plain words").await;
+        third.hears("guest1: plain words").await;
+    }
+}
+
 /// The student's own programs (chapter 1, "Where your programs go"): files
 /// in `mine/examples/`, a package of its own. Nothing there is built,
 /// linted or formatted by what `.ci/run` runs on net-watcher (`cargo fmt
@@ -630,7 +857,7 @@ mod your_own_programs {
     }
 
     /// A program copied from `examples/` into `mine/examples/` builds
-    /// unchanged: every crate the práctica's programs name is a dependency
+    /// unchanged: every crate the course's programs name is a dependency
     /// of `mine`, with net-watcher's version requirement and at least its
     /// features.
     #[test]
@@ -638,8 +865,22 @@ mod your_own_programs {
         let ours = dependencies(&metadata(&root().join("Cargo.toml")));
         let theirs = dependencies(&metadata(&root().join("mine/Cargo.toml")));
         let mut used = BTreeSet::new();
+        // The programs of `examples/`: a file each, or a folder of files
+        // (the chat of chapter 10).
+        let mut files = Vec::new();
         for entry in fs::read_dir(root().join("examples")).unwrap() {
             let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.extend(
+                    fs::read_dir(&path)
+                        .unwrap()
+                        .map(|file| file.unwrap().path()),
+                );
+            } else {
+                files.push(path);
+            }
+        }
+        for path in files {
             if path.extension().is_none_or(|extension| extension != "rs") {
                 continue;
             }

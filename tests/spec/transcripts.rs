@@ -721,6 +721,173 @@ fn chapter_9_changes_through_another_name(target: TargetFile) {
     check("fixtures/transcripts/09-another-name-session.txt", &session);
 }
 
+/// Chapter 9, a burst of changes as `nc` shows it from `server`: five
+/// appends in a row, then a `touch`, then a `chmod`, each phase read
+/// before the next starts, as a reader typing them would. `told` is how
+/// many lines the server sends for each phase.
+fn a_burst_of_changes(server: &TestServer, target: &TargetFile, told: [usize; 3]) -> String {
+    use std::os::unix::fs::PermissionsExt;
+
+    let mut nc = server.connect();
+    let mut session = nc_command();
+    session.push_str(&nc.next_line("the greeting"));
+    let phases: [(&str, &dyn Fn()); 3] = [
+        ("five appends", &|| (0..5).for_each(|_| target.append("x"))),
+        ("a touch", &|| target.touch()),
+        ("a chmod", &|| {
+            let mode = fs::Permissions::from_mode(0o600);
+            fs::set_permissions(target.path(), mode).unwrap();
+        }),
+    ];
+    for ((what, change), lines) in phases.into_iter().zip(told) {
+        change();
+        for line in 1..=lines {
+            session.push_str(&nc.next_line(&format!("line {line} of {lines} for {what}")));
+        }
+    }
+    nc.expect_silence("the lines of the burst");
+    session
+}
+
+/// Chapter 9: the step-1 program tells a burst of changes a line per OS
+/// event: five appends are five lines.
+#[rstest]
+fn chapter_9_a_burst_told_by_step_1(target: TargetFile) {
+    let server = TestServer::step(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+    let session = a_burst_of_changes(&server, &target, [5, 1, 1]);
+    check("fixtures/transcripts/09-burst-step-1.txt", &session);
+}
+
+/// Chapter 9: the production server, with a settle window of a second so
+/// that a reader sees it, tells the five appends as two lines (one at
+/// once, one when the window ends), then a line each for the touch and
+/// the chmod.
+#[rstest]
+fn chapter_9_a_burst_settled(target: TargetFile) {
+    let args = ["target.txt", "--port", "0", "--debounce-ms", "1000"];
+    let server = TestServer::start_in(Some(target.dir()), "net-watcher", &args);
+    let session = a_burst_of_changes(&server, &target, [2, 1, 1]);
+    check("fixtures/transcripts/09-burst-settled.txt", &session);
+}
+
+/// Chapter 9: the production server's console while one subscriber has
+/// stopped reading and another reads, and the file changes as fast as a
+/// shell loop can append. The stopped one is dropped after the write
+/// timeout; the reader is served to the end, then closed cleanly at Ctrl+C.
+#[rstest]
+fn chapter_9_a_subscriber_that_stops_reading(target: TargetFile) {
+    let flags = ["--debounce-ms", "0", "--write-timeout-ms", "2000"];
+    let args = [&["target.txt", "--port", "0"][..], &flags[..]].concat();
+    let mut server = TestServer::start_in(Some(target.dir()), "net-watcher", &args);
+    let port = server.port();
+    let _stopped = server.connect_stalled();
+    server.process.wait_for_stdout("Subscriber connected.");
+    let reading = server.connect_reading();
+    server.process.wait_for_stdout("Subscriber connected.");
+    // Until the stopped one is dropped, not a fixed number of changes:
+    // see `keep_appending`.
+    let appending = target.keep_appending();
+    let too_slow = "Subscriber too slow: a write did not complete in 2000 ms; disconnected.\n";
+    server.process.wait_for_stderr(too_slow);
+    server.process.wait_for_stdout("Subscriber disconnected.");
+    appending.stop();
+    server.process.signal(libc::SIGINT);
+    let (status, lines) = server.process.wait_for_exit();
+    assert!(status.success(), "{}", server.process.report());
+    assert_eq!(server.process.stderr(), too_slow, "the one line on stderr");
+    let read = reading.join().expect("the reader does not panic");
+    assert!(
+        read > 1,
+        "the reader got the greeting and changes, not {read} lines"
+    );
+
+    // The reason goes to stderr, and the server says it just before the
+    // first "Subscriber disconnected." (the slow one's: `serve` in
+    // src/server.rs says one, then the other), so a terminal, which shows
+    // both streams, shows it there. The reader's comes after the Ctrl+C.
+    let mut console = format!("$ cargo run -- target.txt {}\n", flags.join(" "));
+    let mut disconnections = 0;
+    for line in &lines {
+        if line == "Subscriber disconnected." {
+            disconnections += 1;
+            console.push_str(if disconnections == 1 {
+                too_slow
+            } else {
+                "^C\n"
+            });
+        }
+        console.push_str(&as_default_port(line, port));
+        console.push('\n');
+    }
+    assert_eq!(disconnections, 2, "the stopped one, then the reader");
+    check(
+        "fixtures/transcripts/09-stopped-reader-console.txt",
+        &console,
+    );
+}
+
+/// What a terminal shows for a server run as `command` and stopped with
+/// Ctrl+C once it had logged its subscriber: its console, the `^C` the
+/// terminal echoes, what the server printed after it, and what `echo $?`
+/// says then (the exit code, or 128 plus the number of the signal that
+/// ended the program).
+fn stopped_with_ctrl_c(command: &str, mut server: TestServer) -> String {
+    use std::os::unix::process::ExitStatusExt;
+
+    let port = server.port();
+    let mut nc = server.connect();
+    nc.next_line("the greeting");
+    server.process.wait_for_stdout("Subscriber connected.");
+    server.process.signal(libc::SIGINT);
+    let (status, lines) = server.process.wait_for_exit();
+    nc.expect_end("the end of the connection");
+    let shown_status = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().expect("a code or a signal"));
+
+    let mut console = format!("$ {command}\n");
+    let pressed = 1 + lines
+        .iter()
+        .position(|line| line == "Subscriber connected.")
+        .expect("the subscriber was logged");
+    for (index, line) in lines.iter().enumerate() {
+        if index == pressed {
+            console.push_str("^C\n");
+        }
+        console.push_str(&as_default_port(line, port));
+        console.push('\n');
+    }
+    if pressed == lines.len() {
+        console.push_str("^C\n");
+    }
+    console.push_str(&format!("$ echo $?\n{shown_status}\n"));
+    console
+}
+
+/// Chapter 9: Ctrl+C ends the step-1 program at once: SIGINT's default
+/// action. The OS closes its sockets, and nobody logs the subscriber out.
+#[rstest]
+fn chapter_9_ctrl_c_on_step_1(target: TargetFile) {
+    let server =
+        TestServer::step_interruptible(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+    let console = stopped_with_ctrl_c("cargo run --example net-watcher -- target.txt", server);
+    assert!(!console.contains("Subscriber disconnected."), "{console}");
+    check("fixtures/transcripts/09-ctrl-c-step-1.txt", &console);
+}
+
+/// Chapter 9: Ctrl+C on the production server closes every subscriber,
+/// logs each one out, and exits 0.
+#[rstest]
+fn chapter_9_ctrl_c_on_the_production_server(target: TargetFile) {
+    let server = TestServer::start_in(
+        Some(target.dir()),
+        "net-watcher",
+        &["target.txt", "--port", "0"],
+    );
+    let console = stopped_with_ctrl_c("cargo run -- target.txt", server);
+    check("fixtures/transcripts/09-ctrl-c-production.txt", &console);
+}
+
 /// Chapter 10: three people in the chat, each in a terminal of their own,
 /// and the chat's console. The chat listens on port 0 here; the chapter
 /// shows its default port, 60301.
@@ -1023,6 +1190,37 @@ fn chapter_7_grading_the_books_node_client_as_junit() {
     );
     check(
         "fixtures/transcripts/07-grade-node-client-junit.txt",
+        &transcript,
+    );
+}
+
+/// Chapter 8: the grader on a client example of this repository, run as
+/// the chapter shows it (the executable by its path under `target/`,
+/// wherever this run's cargo put it).
+fn grading_a_client_example(name: &str, passes: bool) -> String {
+    let executable = bin(&format!("examples/{name}"));
+    let shown = format!("target/debug/examples/{name}");
+    let transcript = grading(
+        &format!("cargo run --bin net-watcher-grade -- --client -- {shown}"),
+        &["--client", "--", executable.to_str().expect("a UTF-8 path")],
+        passes,
+    );
+    transcript.replace(executable.to_str().unwrap(), &shown)
+}
+
+/// Chapter 8: step 6 as the práctica leaves it fails R1 to R4.
+#[test]
+fn chapter_8_grading_the_step_6_client() {
+    let transcript = grading_a_client_example("net-watcher-ldj-client", false);
+    check("fixtures/transcripts/08-grade-step-6.txt", &transcript);
+}
+
+/// Chapter 8: the answer to its exercises passes every client behaviour.
+#[test]
+fn chapter_8_grading_the_robust_client() {
+    let transcript = grading_a_client_example("answer-a-robust-client", true);
+    check(
+        "fixtures/transcripts/08-grade-robust-client.txt",
         &transcript,
     );
 }

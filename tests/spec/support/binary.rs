@@ -191,12 +191,31 @@ fn program_of_mine(name: &str) -> PathBuf {
 /// or the package's configuration puts it). Fails the test with cargo's
 /// messages if it does not build.
 pub fn build_example(manifest: &Path, name: &str) -> PathBuf {
+    built_by_cargo(&["build"], manifest, name)
+}
+
+/// The test executable of `program` (a name [`exercise_program`] gives):
+/// example `name` built with its `#[test]`s (`cargo test --no-run
+/// --example name`), from this package or, for `mine/NAME`, from the
+/// student's. Run it to run them; `--list` lists them.
+pub fn example_tests(program: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (manifest, name) = match program.strip_prefix(MINE) {
+        Some(name) => (root.join("mine/Cargo.toml"), name),
+        None => {
+            let name = program.strip_prefix("examples/").unwrap_or(program);
+            (root.join("Cargo.toml"), name)
+        }
+    };
+    built_by_cargo(&["test", "--no-run"], &manifest, name)
+}
+
+/// Runs `cargo SUBCOMMAND` (`build`, or `test --no-run`) on example `name`
+/// of `manifest`'s package, and returns the executable cargo reports.
+fn built_by_cargo(subcommand: &[&str], manifest: &Path, name: &str) -> PathBuf {
     let output = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--message-format=json-render-diagnostics",
-        ])
+        .args(subcommand)
+        .args(["--quiet", "--message-format=json-render-diagnostics"])
         .arg("--manifest-path")
         .arg(manifest)
         .args(["--example", name])
@@ -226,6 +245,25 @@ pub fn limit_open_files(command: &mut Command, soft: u64, hard: u64) {
     // nothing.
     unsafe {
         command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard));
+    }
+}
+
+/// Makes the process `command` starts take Ctrl+C's signal, SIGINT, as a
+/// program started from a terminal does: unless the program says
+/// otherwise, SIGINT ends it. (A test run started in the background,
+/// `cargo test &`, ignores SIGINT, and its children would inherit that.)
+pub fn interruptible(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, and only
+    // makes one system call (sigaction, through `signal`: async-signal-safe)
+    // and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::signal(libc::SIGINT, libc::SIG_DFL) == libc::SIG_ERR {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 
@@ -589,6 +627,16 @@ impl TestServer {
         Self::listening(Spawned::start_configured(dir, name, args, step_environment))
     }
 
+    /// Like [`TestServer::step`], [`interruptible`] as in a terminal: for a
+    /// test that stops it as a reader's Ctrl+C does.
+    pub fn step_interruptible(dir: Option<&Path>, name: &str, args: &[&str]) -> Self {
+        let process = Spawned::start_configured(dir, name, args, |command| {
+            step_environment(command);
+            interruptible(command);
+        });
+        Self::listening(process)
+    }
+
     /// Every address or path the listening line names.
     pub fn listening_on(&self) -> &[String] {
         &self.listening_on
@@ -646,6 +694,35 @@ impl TestServer {
             return LineReader::unix(stream);
         }
         LineReader::new(TcpStream::connect(self.addr()).expect("the server accepts"))
+    }
+
+    /// A subscriber that connects and then never reads, with the smallest
+    /// receive buffer the OS allows: as a stopped `socat ...,rcvbuf=4096`
+    /// in chapter 9, so that the server's writes to it soon wait. (With the
+    /// OS's default, Linux lets a stopped reader's buffer grow to megabytes
+    /// first.)
+    pub fn connect_stalled(&self) -> TcpStream {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(self.addr()),
+            socket2::Type::STREAM,
+            None,
+        )
+        .expect("a TCP socket");
+        socket
+            .set_recv_buffer_size(1)
+            .expect("the receive buffer can be shrunk");
+        socket
+            .connect(&self.addr().into())
+            .expect("the server accepts");
+        socket.into()
+    }
+
+    /// A subscriber that reads everything on a thread of its own, as a
+    /// terminal running `nc` does, until the server closes the connection;
+    /// joining the thread gives the lines it read.
+    pub fn connect_reading(&self) -> thread::JoinHandle<usize> {
+        let stream = TcpStream::connect(self.addr()).expect("the server accepts");
+        thread::spawn(move || BufReader::new(stream).lines().map_while(Result::ok).count())
     }
 }
 
