@@ -720,6 +720,8 @@ mod tests {
         assert_eq!(json_change_check(&spaced, SINCE, NOW), Ok(vec![]));
         let late = format!("{{\"type\":\"changed\",\"timestamp\":{}}}", NOW + 60_000);
         assert_eq!(json_change_check(&late, SINCE, NOW), Ok(vec![]));
+        let a_minute_before = format!("{{\"type\":\"changed\",\"timestamp\":{}}}", SINCE - 60_000);
+        assert_eq!(json_change_check(&a_minute_before, SINCE, NOW), Ok(vec![]));
     }
 
     #[test]
