@@ -36,8 +36,22 @@ use super::net::Address;
 /// programs it starts see only that namespace. The thread cannot come
 /// back; run it on a thread of its own.
 pub fn enter_private_network() -> io::Result<()> {
+    let before = network_namespace();
     unshare(CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+    // A program graded in the namespace it was meant to leave would meet
+    // whatever holds port 60300 there: better not run than misjudged.
+    if network_namespace() == before {
+        return Err(io::Error::other(
+            "the thread's network namespace is the same after unshare",
+        ));
+    }
     bring_loopback_up()
+}
+
+/// The calling thread's network namespace, as Linux names it
+/// (`net:[4026531840]`), if it can be read.
+pub fn network_namespace() -> Option<std::path::PathBuf> {
+    std::fs::read_link("/proc/thread-self/ns/net").ok()
 }
 
 /// Whether [`enter_private_network`] works here: tried once, on a thread
@@ -207,8 +221,10 @@ mod tests {
         }
         let outside = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = outside.local_addr().unwrap().port();
+        let ours = network_namespace().expect("a network namespace");
         let inside = std::thread::spawn(move || {
             enter_private_network().unwrap();
+            assert_ne!(network_namespace(), Some(ours));
             let answering = Address::Tcp(port).is_answering();
             let bound = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).is_ok();
             (answering, bound)
