@@ -562,6 +562,8 @@ mod tests {
             "Fri Dec 18 2015 05:44:00 GMT-0500 (EST",
             "Fri Dex 18 2015 05:44:00 GMT-0500 (EST)",
             "Fri Dec 8 2015 05:44:00 GMT-0500 (EST)",
+            "Tue Dec 8 2015 05:44:00 GMT-0500 (EST)",
+            "Fri Dec 18 2015 5:44:00 GMT-0500 (EST)",
             "Fri Dec 32 2015 05:44:00 GMT-0500 (EST)",
             "Sat Feb 29 2015 05:44:00 GMT-0500 (EST)",
             "Fri Dec 00 2015 05:44:00 GMT-0500 (EST)",
