@@ -758,6 +758,10 @@ mod tests {
                 format!("its timestamp is {seconds}, more than a minute from the grader's clock ({NOW}) (seconds, not milliseconds?)"),
             ),
             (
+                format!("{{\"type\":\"changed\",\"timestamp\":{}}}", SINCE / 100),
+                format!("its timestamp is {}, more than a minute from the grader's clock ({NOW})", SINCE / 100),
+            ),
+            (
                 format!("{{\"type\":\"changed\",\"timestamp\":{}}}", SINCE - 61_000),
                 format!("its timestamp is {}, more than a minute from the grader's clock ({NOW})", SINCE - 61_000),
             ),
