@@ -346,12 +346,13 @@ mod a_third_message_type {
 
 /// Chapter 5: a fake service that splits the book's message in three
 /// writes, a pause apart; the client of step 4 fails on it, and the client
-/// of step 6 prints the one message.
+/// of step 6 prints the one message; and its own paused-clock test, which
+/// the student changes from step 5's to expect three parts, passes.
 mod a_three_way_split {
     use super::*;
     use pretty_assertions::assert_eq;
 
-    use crate::support::binary::{Spawned, TestServer, exercise_program};
+    use crate::support::binary::{OwnTests, Spawned, TestServer, exercise_program};
 
     /// The service, on a free port, with a pause long enough that each part
     /// arrives in a read of its own, however busy the machine.
@@ -378,6 +379,18 @@ mod a_three_way_split {
             stderr.starts_with("Error: Error(\"EOF while parsing"),
             "got {stderr:?}"
         );
+    }
+
+    /// Step 5's test, copied with the program, expects two parts: a
+    /// service that sends three fails it until the test is changed too.
+    #[test]
+    fn has_a_test_of_its_own_that_passes() {
+        let tests = OwnTests::of(&exercise_program("examples/answer-three-way-split-service"));
+        assert!(
+            !tests.names.is_empty(),
+            "the program has no #[test] of its own: keep step 5's, changed for three parts"
+        );
+        tests.assert_pass();
     }
 
     #[test]
@@ -452,7 +465,7 @@ mod a_client_on_any_stream {
 mod a_robust_client {
     use std::process::Command;
 
-    use crate::support::binary::{ScriptedServer, Spawned, bin, example_tests, exercise_program};
+    use crate::support::binary::{OwnTests, ScriptedServer, Spawned, bin, exercise_program};
     use pretty_assertions::assert_eq;
 
     fn program() -> String {
@@ -498,34 +511,17 @@ mod a_robust_client {
 
     #[test]
     fn has_a_test_of_its_own_for_each_exercise_and_they_pass() {
-        let tests = example_tests(&program());
-        let listed = Command::new(&tests)
-            .args(["--list", "--format", "terse"])
-            .output()
-            .expect("the program's tests list");
-        let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
-        // "tests::t1_a_message_split...: test", one per line.
-        let names: Vec<&str> = listed
-            .lines()
-            .filter_map(|line| line.strip_suffix(": test"))
-            .map(|path| path.rsplit("::").next().unwrap_or(path))
-            .collect();
+        let tests = OwnTests::of(&program());
         let missing: Vec<&str> = ["t1_", "t2_", "r1_", "r2_", "r3_", "r4_", "r5_"]
             .into_iter()
-            .filter(|prefix| !names.iter().any(|name| name.starts_with(prefix)))
+            .filter(|prefix| !tests.names.iter().any(|name| name.starts_with(prefix)))
             .collect();
         assert!(
             missing.is_empty(),
-            "no test named {missing:?}... among the program's tests {names:?}"
+            "no test named {missing:?}... among the program's tests {:?}",
+            tests.names
         );
-        let run = Command::new(&tests)
-            .output()
-            .expect("the program's tests run");
-        assert!(
-            run.status.success(),
-            "the program's own tests fail:\n{}",
-            String::from_utf8_lossy(&run.stdout)
-        );
+        tests.assert_pass();
     }
 }
 

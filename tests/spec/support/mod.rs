@@ -9,7 +9,9 @@
 pub mod binary;
 pub mod broken;
 pub mod chat;
+pub mod chromium;
 pub mod chunks;
+pub mod http;
 pub mod in_process;
 pub mod redis_server;
 pub mod submissions;
