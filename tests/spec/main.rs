@@ -24,7 +24,7 @@
 //! | `chromium` | the page and reload.js in a real, headless Chromium | 13 |
 //! | `surroundings` | hostile names, a closed, full or stalled console, a raced socket path | 1, 2, 4, 9 |
 //! | `tasks_and_ci` | the cargo aliases and the CI workflow | 11 |
-//! | `grader` | the grader: passes this crate's programs, fails broken ones | 7 |
+//! | `grader` | the grader: passes this crate's programs, fails broken ones, grades 27 students' submissions as their `expected.txt` says | 7 |
 //! | `chapters` | the course: excerpts, Rust blocks, transcripts, commands | all |
 //! | `transcripts` | the chapters' transcripts, run for real | 1–5 |
 //!

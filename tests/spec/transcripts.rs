@@ -1104,24 +1104,32 @@ fn normalise_grading(report: &str) -> String {
     let mut out = String::new();
     for line in report.replace(&root, "").lines() {
         let mut line = line.to_owned();
-        const TEMPORARY: &str = "/tmp/net-watcher-grade-";
-        let mut from = 0;
-        while let Some(at) = line[from..].find(TEMPORARY) {
-            let start = from + at + TEMPORARY.len();
-            let end = line[start..]
-                .find(|c: char| !c.is_ascii_alphanumeric())
-                .map_or(line.len(), |end| start + end);
-            line.replace_range(start..end, "<random>");
-            from = start;
+        // The grading's directory, and each start's directory in it.
+        for temporary in ["/tmp/net-watcher-grade-", "/start-"] {
+            let mut from = 0;
+            while let Some(at) = line[from..].find(temporary) {
+                let start = from + at + temporary.len();
+                let end = line[start..]
+                    .find(|c: char| !c.is_ascii_alphanumeric())
+                    .map_or(line.len(), |end| start + end);
+                line.replace_range(start..end, "<random>");
+                from = start;
+            }
         }
         line = mask_number_after(&line, "port ", "<port>");
         line = mask_number_after(&line, " passing (", "<time>");
+        // How long each behaviour took, in JSON and in JUnit XML.
+        line = mask_number_after(&line, "\"ms\": ", "<ms>");
+        line = mask_number_after(&line, " time=\"", "<time>");
         if let Some(at) = line.find(" notifications for 300 appends made over ") {
             let start = line[..at]
                 .rfind(|c: char| !c.is_ascii_digit())
                 .map_or(0, |space| space + 1);
             line.replace_range(start..at, "<count>");
             line = mask_number_after(&line, "made over ", "<ms>");
+        }
+        if line.trim_start().starts_with("got:") && line.ends_with(" notifications") {
+            line = mask_number_after(&line, "got:      ", "<count>");
         }
         out.push_str(&line);
         out.push('\n');
@@ -1133,10 +1141,10 @@ fn normalise_grading(report: &str) -> String {
 fn normalising_a_grading_hides_paths_ports_times_and_flood_counts() {
     assert_eq!(
         normalise_grading(&format!(
-            "Grading {}/target/debug/net-watcher {{file}}\n  it listened on port 24511 for /tmp/net-watcher-grade-Ab3dE9/x.txt\n     got:      371 notifications for 300 appends made over 338 ms\n  8 passing (6.1s)\n",
+            "Grading {}/target/debug/net-watcher {{file}}\n  it listened on port 24511 for /tmp/net-watcher-grade-Ab3dE9/start-Xy12Zz/x.txt\n     expected: between 1 and 30 notifications for 300 appends made over 338 ms\n     got:      371 notifications\n  8 passing (6.1s)\n",
             env!("CARGO_MANIFEST_DIR")
         )),
-        "Grading target/debug/net-watcher {file}\n  it listened on port <port> for /tmp/net-watcher-grade-<random>/x.txt\n     got:      <count> notifications for 300 appends made over <ms> ms\n  8 passing (<time>s)\n"
+        "Grading target/debug/net-watcher {file}\n  it listened on port <port> for /tmp/net-watcher-grade-<random>/start-<random>/x.txt\n     expected: between 1 and <count> notifications for 300 appends made over <ms> ms\n     got:      <count> notifications\n  8 passing (<time>s)\n"
     );
 }
 
@@ -1218,6 +1226,64 @@ fn chapter_7_grading_the_books_node_client() {
         false,
     );
     check("fixtures/transcripts/07-grade-node-client.txt", &transcript);
+}
+
+/// Chapter 7: grading the book's step-5 fake service, in Node.
+#[test]
+fn chapter_7_grading_the_books_fake_service() {
+    if !node_is_installed("the grading of node/test-json-service.js") {
+        return;
+    }
+    let transcript = grading(
+        "cargo run --bin net-watcher-grade -- --service -- node node/test-json-service.js",
+        &["--service", "--", "node", "node/test-json-service.js"],
+        true,
+    );
+    check("fixtures/transcripts/07-grade-service.txt", &transcript);
+}
+
+/// Chapter 7: a fake service that writes its message whole (one of the
+/// grader's own fixtures), as Exercism's `results.json`.
+#[test]
+fn chapter_7_grading_a_whole_message_service_as_json() {
+    if !node_is_installed("the grading of a fake service") {
+        return;
+    }
+    let service = "tests/fixtures/submissions/node-service-sends-whole/test-json-service.js";
+    let transcript = grading(
+        &format!("cargo run --bin net-watcher-grade -- --service --format json -- node {service}"),
+        &["--service", "--format", "json", "--", "node", service],
+        false,
+    );
+    check(
+        "fixtures/transcripts/07-grade-service-json.txt",
+        &transcript,
+    );
+}
+
+/// Chapter 7: grading the book's step-6 client, as JUnit XML.
+#[test]
+fn chapter_7_grading_the_books_node_client_as_junit() {
+    if !node_is_installed("the grading of node/net-watcher-ldj-client.js") {
+        return;
+    }
+    let transcript = grading(
+        "cargo run --bin net-watcher-grade -- --client --format junit -- node node/net-watcher-ldj-client.js {port}",
+        &[
+            "--client",
+            "--format",
+            "junit",
+            "--",
+            "node",
+            "node/net-watcher-ldj-client.js",
+            "{port}",
+        ],
+        false,
+    );
+    check(
+        "fixtures/transcripts/07-grade-node-client-junit.txt",
+        &transcript,
+    );
 }
 
 /// Chapter 8: the grader on a client example of this repository, run as

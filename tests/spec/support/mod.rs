@@ -14,6 +14,7 @@ pub mod chunks;
 pub mod http;
 pub mod in_process;
 pub mod redis_server;
+pub mod submissions;
 pub mod target;
 
 use std::future::Future;
