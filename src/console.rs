@@ -9,6 +9,13 @@
 //! milliseconds while the server is out of file descriptors) is told once,
 //! then counted: [`Repeats`] keeps that count for one kind of event, and
 //! [`ConsoleEvent::Repeated`] tells it, at most once a second.
+//!
+//! The programs' console, [`Console::stdout`], never makes the service wait
+//! for its reader: saying an event queues it, and a thread per stream
+//! writes it (see [`standard`]). A closed, full or stalled stdout or stderr
+//! costs log lines, counted, and nothing else.
+
+pub mod standard;
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,9 +23,44 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use standard::StandardStream;
+use standard::{DRAIN_DEADLINE, StandardStreams};
+
 /// Something the server reports to its operator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ConsoleEvent {
+    /// The server listens: its first line, which scripts wait for and read
+    /// the addresses from (see [`crate::server::describe_all`]).
+    Listening {
+        /// The addresses, joined for a sentence.
+        on: String,
+    },
+    /// The test service of step 5 listens (chapter 5).
+    TestServiceListening {
+        /// The addresses, joined for a sentence.
+        on: String,
+    },
+    /// What a program says about itself, worded and named by it (a
+    /// warning at start, the reason it stops): `net-watcher: ...`.
+    Program(String),
+    /// A standard stream could not take a line; said on stderr, once, when
+    /// writing to it starts failing.
+    OutputFailed {
+        /// The stream.
+        stream: StandardStream,
+        /// Why the write failed.
+        reason: String,
+        /// The stream is closed (its reader is gone): its lines are dropped
+        /// from now on, and not counted.
+        closed: bool,
+    },
+    /// `messages` lines could not be written on this stream (it was full,
+    /// or nobody read it); said on the stream that lost them, once it takes
+    /// lines again.
+    Lost {
+        /// How many.
+        messages: u64,
+    },
     /// A subscriber connected and was greeted.
     SubscriberConnected,
     /// A subscriber's connection ended, however it ended.
@@ -102,7 +144,10 @@ impl ConsoleEvent {
         }
         matches!(
             self,
-            ConsoleEvent::SubscriberTooSlow { .. }
+            ConsoleEvent::Program(_)
+                | ConsoleEvent::OutputFailed { .. }
+                | ConsoleEvent::Lost { .. }
+                | ConsoleEvent::SubscriberTooSlow { .. }
                 | ConsoleEvent::SubscriberFailed(_)
                 | ConsoleEvent::SocketOptionsFailed(_)
                 | ConsoleEvent::WatchFailed(_)
@@ -118,6 +163,35 @@ impl ConsoleEvent {
 impl fmt::Display for ConsoleEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ConsoleEvent::Listening { on } => write!(f, "Listening for subscribers on {on}..."),
+            ConsoleEvent::TestServiceListening { on } => {
+                write!(f, "Test server listening for subscribers on {on}...")
+            }
+            ConsoleEvent::Program(text) => f.write_str(text),
+            ConsoleEvent::OutputFailed {
+                stream,
+                reason,
+                closed: true,
+            } => write!(
+                f,
+                "Cannot write to {stream}: {reason}; its lines are dropped from now on."
+            ),
+            ConsoleEvent::OutputFailed {
+                stream,
+                reason,
+                closed: false,
+            } => write!(
+                f,
+                "Cannot write to {stream}: {reason}; its lines are counted, and the count said there once it works again."
+            ),
+            ConsoleEvent::Lost { messages: 1 } => write!(
+                f,
+                "1 console message could not be written (the output was full or not read)."
+            ),
+            ConsoleEvent::Lost { messages } => write!(
+                f,
+                "{messages} console messages could not be written (the output was full or not read)."
+            ),
             ConsoleEvent::SubscriberConnected => write!(f, "Subscriber connected."),
             ConsoleEvent::SubscriberDisconnected => write!(f, "Subscriber disconnected."),
             ConsoleEvent::SubscriberTooSlow { timeout_ms } => write!(
@@ -255,27 +329,37 @@ impl Repeats {
 /// Where [`ConsoleEvent`]s go. Cheap to clone: every task holds one.
 #[derive(Clone)]
 pub struct Console {
-    sink: Arc<dyn Fn(&ConsoleEvent) + Send + Sync>,
+    sink: Sink,
+}
+
+#[derive(Clone)]
+enum Sink {
+    /// Each event handed to a function (a test's channel).
+    Function(Arc<dyn Fn(&ConsoleEvent) + Send + Sync>),
+    /// The process's standard streams, through their writers.
+    Standard(&'static StandardStreams),
 }
 
 impl Console {
     /// A console that hands every event to `sink`.
     pub fn new(sink: impl Fn(&ConsoleEvent) + Send + Sync + 'static) -> Self {
         Console {
-            sink: Arc::new(sink),
+            sink: Sink::Function(Arc::new(sink)),
         }
     }
 
-    /// The binary's console: events on stdout, problems on stderr, one line
-    /// each.
+    /// The programs' console: events on stdout, problems on stderr, one
+    /// line each, with control characters escaped, and a burst of the same
+    /// event told in a few lines ([`Repeats`]). Shared by the whole process.
+    ///
+    /// Saying never waits: a stream that is closed, full or not read costs
+    /// the lines it cannot take, counted (see [`standard`]). Call
+    /// [`Console::drain_on_drop`] in `main` so that what was said is written
+    /// before the program exits.
     pub fn stdout() -> Self {
-        Console::new(|event| {
-            if event.is_problem() {
-                eprintln!("{event}");
-            } else {
-                println!("{event}");
-            }
-        })
+        Console {
+            sink: Sink::Standard(StandardStreams::get()),
+        }
     }
 
     /// A console that drops every event.
@@ -285,7 +369,41 @@ impl Console {
 
     /// Reports one event.
     pub fn say(&self, event: ConsoleEvent) {
-        (self.sink)(&event);
+        match &self.sink {
+            Sink::Function(sink) => sink(&event),
+            Sink::Standard(streams) => streams.say(event),
+        }
+    }
+
+    /// Waits until every event said so far is written, counts of repeats
+    /// included, or `deadline` has passed; returns whether all was
+    /// written. At once for a console that writes nowhere.
+    pub fn drain(&self, deadline: Duration) -> bool {
+        match &self.sink {
+            Sink::Function(_) => true,
+            Sink::Standard(streams) => streams.drain(deadline),
+        }
+    }
+
+    /// A guard that drains this console, for at most
+    /// [`standard::DRAIN_DEADLINE`], when it is dropped: at the end of
+    /// `main`, however `main` ends.
+    #[must_use = "the console is drained when the guard is dropped"]
+    pub fn drain_on_drop(&self) -> ConsoleDrain {
+        ConsoleDrain {
+            console: self.clone(),
+        }
+    }
+}
+
+/// Drains a [`Console`] when dropped; see [`Console::drain_on_drop`].
+pub struct ConsoleDrain {
+    console: Console,
+}
+
+impl Drop for ConsoleDrain {
+    fn drop(&mut self) {
+        self.console.drain(DRAIN_DEADLINE);
     }
 }
 

@@ -36,3 +36,195 @@ mod a_name_with_control_characters {
         subscriber.expect_change("the one real change").await;
     }
 }
+
+mod the_servers_console {
+    use super::*;
+    use crate::support::PATIENCE;
+    use crate::support::binary::{LineReader, Spawned, TestServer, addresses_in_listening_line};
+    use crate::support::outputs::{
+        FirstLineThenClosed, StalledPipe, UnixServer, all_lines, closed_pipe, dev_full,
+        serves_then_stops_cleanly, told_and_lost,
+    };
+    use pretty_assertions::assert_eq;
+
+    /// As reported: `net-watcher target.txt | head -1`. After the first
+    /// line, the next subscriber made the server panic on a tokio worker,
+    /// which took the 127.0.0.1 listener with it, and a supervisor saw
+    /// nothing wrong.
+    #[rstest]
+    fn read_for_one_line_then_closed_costs_only_log_lines(target: TargetFile) {
+        let (pipe, stdout) = FirstLineThenClosed::new();
+        let mut process = Spawned::start_configured(
+            None,
+            "net-watcher",
+            &[target.path_str(), "--port", "0"],
+            |command| {
+                command.stdout(stdout);
+            },
+        );
+        let addresses = addresses_in_listening_line(&pipe.first_line());
+        assert_eq!(addresses.len(), 2, "{addresses:?}");
+        // Twice on each address: the first connects after the pipe closed
+        // are the ones that broke it.
+        let mut greeted = Vec::new();
+        for address in addresses.iter().chain(&addresses) {
+            let stream = std::net::TcpStream::connect(address.as_str())
+                .unwrap_or_else(|error| panic!("cannot connect to {address}: {error}"));
+            let mut subscriber = LineReader::new(stream);
+            subscriber.next_line(&format!("the greeting on {address}"));
+            greeted.push(subscriber);
+        }
+        serves_then_stops_cleanly(&mut process, greeted, &target);
+        assert!(
+            process
+                .stderr()
+                .contains("Cannot write to stdout: Broken pipe"),
+            "expected the closed stdout said once on stderr\n{}",
+            process.report()
+        );
+    }
+
+    #[rstest]
+    #[case::a_closed_pipe(closed_pipe, "Broken pipe")]
+    #[case::dev_full(dev_full, "No space left on device")]
+    fn on_stdout_that_fails_costs_only_log_lines(
+        target: TargetFile,
+        #[case] output: fn() -> std::process::Stdio,
+        #[case] failure: &str,
+    ) {
+        let (mut server, first) = UnixServer::start(&target, &[], |command| {
+            command.stdout(output());
+        });
+        let mut second = server.connect();
+        second.next_line("the second greeting");
+        serves_then_stops_cleanly(&mut server.process, vec![first, second], &target);
+        let stderr = server.process.stderr();
+        assert!(
+            stderr.contains(&format!("Cannot write to stdout: {failure}")),
+            "expected the failure said on stderr\n{}",
+            server.process.report()
+        );
+    }
+
+    /// As reported: with stdout a pipe that is no longer read (a stalled
+    /// log shipper), new subscribers got no greeting once 64 KiB of log
+    /// had filled it, and SIGTERM did not end the server.
+    #[rstest]
+    fn on_stdout_nobody_reads_costs_only_log_lines(target: TargetFile) {
+        let mut stalled = StalledPipe::new();
+        let (mut server, first) = UnixServer::start(&target, &[], |command| {
+            command.stdout(stalled.stdio());
+        });
+        let mut greeted = vec![first];
+        for _ in 0..20 {
+            let mut subscriber = server.connect();
+            subscriber.next_line("a greeting while stdout is stalled");
+            greeted.push(subscriber);
+        }
+        serves_then_stops_cleanly(&mut server.process, greeted, &target);
+    }
+
+    /// While stdout waits, what the server has to say waits in a queue of
+    /// its own; what the queue cannot hold is counted, and the count said
+    /// once stdout takes lines again. Every event is either told (a line,
+    /// or counted in a line's repeats) or counted as lost.
+    #[rstest]
+    fn on_stdout_read_again_after_a_stall_says_how_much_it_could_not_write(target: TargetFile) {
+        let mut stalled = StalledPipe::new();
+        let (mut server, first) =
+            UnixServer::start(&target, &["--max-subscribers", "1"], |command| {
+                command.stdout(stalled.stdio());
+            });
+        // Each refusal is an event, said before the refusal line is sent:
+        // far more of them than any queue of log lines should hold.
+        let refused = 3_000;
+        for index in 0..refused {
+            let mut subscriber = server.connect();
+            let line = subscriber.next_line(&format!("refusal {index}"));
+            assert!(line.starts_with("Error: the server is full"), "{line:?}");
+        }
+        let lines = stalled.resume();
+        let first_line = lines.recv_timeout(PATIENCE).expect("the listening line");
+        assert!(
+            first_line.starts_with("Listening for subscribers on "),
+            "{first_line:?}"
+        );
+        drop(first);
+        server.process.signal(libc::SIGTERM);
+        let status = server.process.exit_status_within(PATIENCE);
+        assert!(status.success(), "{}", server.process.report());
+        let mut console = vec![first_line];
+        console.extend(all_lines(&lines));
+        let (told, lost) = told_and_lost(&console);
+        assert!(lost > 0, "expected lost lines\n{console:#?}");
+        // The first subscriber's connect and disconnect, and each refusal.
+        assert_eq!(told + lost, refused + 2, "{console:#?}");
+    }
+
+    /// A connection flood is not a log flood: each kind of event is told,
+    /// then counted, the count told at most once a second.
+    #[rstest]
+    fn tells_a_flood_of_connections_in_a_few_lines(target: TargetFile) {
+        let started = std::time::Instant::now();
+        let mut server = TestServer::start("net-watcher", &[target.path_str(), "--port", "0"]);
+        let cycles = 300;
+        for index in 0..cycles {
+            let mut subscriber = server.connect();
+            subscriber.next_line(&format!("greeting {index}"));
+        }
+        server.process.signal(libc::SIGTERM);
+        let (status, lines) = server.process.wait_for_exit();
+        assert!(status.success(), "{}", server.process.report());
+        let seconds = started.elapsed().as_secs();
+        let (told, lost) = told_and_lost(&lines);
+        assert_eq!((told, lost), (2 * cycles, 0), "{lines:#?}");
+        // Per kind: the first line, a count a second, and a last count at
+        // exit.
+        let most = 2 * (seconds + 2) + 1;
+        assert!(
+            lines.len() as u64 <= most,
+            "expected at most {most} lines in {seconds} s, got {}: {lines:#?}",
+            lines.len()
+        );
+    }
+}
+
+mod the_servers_stderr {
+    use super::*;
+    use crate::support::binary::TestServer;
+    use crate::support::outputs::{StalledPipe, closed_pipe, dev_full, serves_then_stops_cleanly};
+
+    /// A zone that does not exist makes the server say so on stderr before
+    /// it listens: a line it must get past whatever stderr is.
+    fn start_with_stderr(target: &TargetFile, stderr: std::process::Stdio) -> TestServer {
+        TestServer::start_configured(
+            "net-watcher",
+            &[target.path_str(), "--port", "0"],
+            |command| {
+                command.env("TZ", "Nowhere/Atlantis").stderr(stderr);
+            },
+        )
+    }
+
+    #[rstest]
+    #[case::a_closed_pipe(closed_pipe)]
+    #[case::dev_full(dev_full)]
+    fn that_fails_costs_only_log_lines(
+        target: TargetFile,
+        #[case] output: fn() -> std::process::Stdio,
+    ) {
+        let mut server = start_with_stderr(&target, output());
+        let mut subscriber = server.connect();
+        subscriber.next_line("the greeting");
+        serves_then_stops_cleanly(&mut server.process, vec![subscriber], &target);
+    }
+
+    #[rstest]
+    fn nobody_reads_costs_only_log_lines(target: TargetFile) {
+        let mut stalled = StalledPipe::new();
+        let mut server = start_with_stderr(&target, stalled.stdio());
+        let mut subscriber = server.connect();
+        subscriber.next_line("the greeting");
+        serves_then_stops_cleanly(&mut server.process, vec![subscriber], &target);
+    }
+}

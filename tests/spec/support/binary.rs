@@ -197,10 +197,15 @@ impl Spawned {
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start `{command_line}`: {error}"));
 
+        // A stream that `configure` sent elsewhere (a file, a pipe of the
+        // test's own) reads here as empty.
         let (lines_tx, stdout) = mpsc::channel();
-        let child_stdout = child.stdout.take().expect("stdout is piped");
+        let child_stdout = child.stdout.take();
         thread::spawn(move || {
-            for line in BufReader::new(child_stdout).lines() {
+            for line in child_stdout
+                .into_iter()
+                .flat_map(|out| BufReader::new(out).lines())
+            {
                 let Ok(line) = line else { break };
                 if lines_tx.send(Some(line)).is_err() {
                     return;
@@ -210,9 +215,12 @@ impl Spawned {
         });
 
         let stderr = Arc::new(Mutex::new(String::new()));
-        let mut child_stderr = child.stderr.take().expect("stderr is piped");
+        let child_stderr = child.stderr.take();
         let stderr_sink = Arc::clone(&stderr);
         let stderr_reader = thread::spawn(move || {
+            let Some(mut child_stderr) = child_stderr else {
+                return;
+            };
             let mut chunk = [0u8; 4096];
             while let Ok(read) = child_stderr.read(&mut chunk) {
                 if read == 0 {
@@ -360,17 +368,38 @@ impl Spawned {
     }
 
     /// Waits for the child to exit (its stdout closes first), and returns
-    /// its status and every stdout line it printed.
+    /// its status and every stdout line it printed. Fails the test if it
+    /// has not exited [`PATIENCE`] after its stdout closed.
     pub fn wait_for_exit(&mut self) -> (ExitStatus, Vec<String>) {
         while self
             .next_stdout_line("the process to exit (its stdout to close)")
             .is_some()
         {}
-        let status = self.child.wait().expect("the child can be waited for");
+        let status = self.exit_status_within(PATIENCE);
         if let Some(reader) = self.stderr_reader.take() {
             let _ = reader.join();
         }
         (status, self.stdout_seen.clone())
+    }
+
+    /// The child's exit status, once it exits, failing the test if that
+    /// takes longer than `patience`. A child's exit sends no signal a test
+    /// can wait on with a timeout (its stdout may be a pipe of another's, or
+    /// a file), so this looks every few milliseconds.
+    pub fn exit_status_within(&mut self, patience: Duration) -> ExitStatus {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be polled") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{}` did not exit within {patience:?}\n{}",
+                self.command_line,
+                self.report()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// The child's process id.
@@ -457,23 +486,7 @@ impl TestServer {
         let first = process
             .next_stdout_line("the listening line")
             .unwrap_or_else(|| panic!("the server exited before listening\n{}", process.report()));
-        // "Listening for subscribers on ADDRESSES...", or for the people of
-        // a chat room: what is listened for may vary, the addresses come
-        // after " on ".
-        let Some((_, addresses)) = first
-            .split_once("istening for ")
-            .and_then(|(_, rest)| rest.split_once(" on "))
-        else {
-            panic!("the first line is not a listening line: {first:?}");
-        };
-        let addresses = addresses
-            .strip_suffix("...")
-            .unwrap_or_else(|| panic!("the listening line does not end in '...': {first:?}"));
-        let listening_on = addresses
-            .split(" and ")
-            .flat_map(|part| part.split(", "))
-            .map(str::to_owned)
-            .collect();
+        let listening_on = addresses_in_listening_line(&first);
         TestServer {
             process,
             listening_on,
@@ -515,6 +528,27 @@ impl TestServer {
         }
         LineReader::new(TcpStream::connect(self.addr()).expect("the server accepts"))
     }
+}
+
+/// The addresses a listening line names:
+/// `Listening for subscribers on 127.0.0.1:60300 and [::1]:60300...`, or
+/// for the people of a chat room: what is listened for may vary, the
+/// addresses come after " on ".
+pub fn addresses_in_listening_line(line: &str) -> Vec<String> {
+    let Some((_, addresses)) = line
+        .split_once("istening for ")
+        .and_then(|(_, rest)| rest.split_once(" on "))
+    else {
+        panic!("the first line is not a listening line: {line:?}");
+    };
+    let addresses = addresses
+        .strip_suffix("...")
+        .unwrap_or_else(|| panic!("the listening line does not end in '...': {line:?}"));
+    addresses
+        .split(" and ")
+        .flat_map(|part| part.split(", "))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Reads lines from a connected socket, each wait bounded by [`PATIENCE`].

@@ -11,6 +11,7 @@ pub mod broken;
 pub mod chat;
 pub mod chunks;
 pub mod in_process;
+pub mod outputs;
 pub mod redis_server;
 pub mod target;
 
