@@ -396,6 +396,55 @@ impl Console {
     }
 }
 
+/// An [`io::Write`](std::io::Write) whose lines are said on a [`Console`],
+/// each as a [`ConsoleEvent::Program`]: for code that reports through
+/// `Write` (the client's reports of bad lines), so that a report never
+/// waits for stderr, and never fails.
+pub struct ConsoleLines {
+    console: Console,
+    /// A line begun and not ended yet.
+    partial: Vec<u8>,
+}
+
+/// The longest line [`ConsoleLines`] gathers before it says it unended: a
+/// caller that never writes a newline costs no more memory than this.
+const MAX_CONSOLE_LINE: usize = 64 * 1024;
+
+impl ConsoleLines {
+    /// Lines written to the returned value are said on `console`.
+    pub fn new(console: Console) -> Self {
+        ConsoleLines {
+            console,
+            partial: Vec::new(),
+        }
+    }
+
+    fn say_line(&mut self, line: Vec<u8>) {
+        let text = String::from_utf8_lossy(&line).into_owned();
+        self.console.say(ConsoleEvent::Program(text));
+    }
+}
+
+impl std::io::Write for ConsoleLines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.partial.extend_from_slice(bytes);
+        while let Some(newline) = self.partial.iter().position(|&byte| byte == b'\n') {
+            let mut line: Vec<u8> = self.partial.drain(..=newline).collect();
+            line.pop();
+            self.say_line(line);
+        }
+        if self.partial.len() >= MAX_CONSOLE_LINE {
+            let line = std::mem::take(&mut self.partial);
+            self.say_line(line);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Drains a [`Console`] when dropped; see [`Console::drain_on_drop`].
 pub struct ConsoleDrain {
     console: Console,

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 /// One message of the net-watcher protocol.
 ///
 /// The server sends [`Message::Watching`] once, on connect, and
-/// [`Message::Changed`] for every change. A client may still meet a `type` it
+/// [`Message::Changed`] for every change; or, instead of the greeting,
+/// [`Message::Error`] before it closes (it is full, or cannot watch). A client may still meet a `type` it
 /// does not know (a newer server, a different service); that is not a framing
 /// error, so it decodes to [`Message::Unknown`] and the client can say
 /// `Unrecognized message type`.
@@ -38,6 +39,12 @@ pub enum Message {
         /// When the server saw the change, in milliseconds since the Unix epoch
         /// (what JavaScript's `Date.now()` returns).
         timestamp: u64,
+    },
+    /// The server's last word before it closes the connection: it is
+    /// full, or cannot watch the file.
+    Error {
+        /// What went wrong, in the server's words.
+        message: String,
     },
     /// A message whose `type` this crate does not know.
     Unknown {
@@ -76,6 +83,7 @@ impl Message {
             Message::Changed { timestamp } => {
                 format!("File changed: {}\n", HumanDate::new(*timestamp, zone))
             }
+            Message::Error { message } => format!("Error: {}\n", escape_controls(message)),
             Message::Unknown { kind } => format!("Unknown message: {}\n", escape_controls(kind)),
         }
     }
@@ -154,6 +162,8 @@ struct WireMessage {
     file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timestamp: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
 }
 
 /// The shape of a message on the wire, as read: the same fields, with the
@@ -171,13 +181,16 @@ struct Incoming {
     file: Option<String>,
     #[serde(default)]
     timestamp: Option<u64>,
+    #[serde(default)]
+    message: Option<String>,
 }
 
-/// The value of `type`, compared in place: no `String` for the two known
+/// The value of `type`, compared in place: no `String` for the known
 /// types.
 enum Kind {
     Watching,
     Changed,
+    Error,
     Other(String),
 }
 
@@ -196,6 +209,7 @@ impl<'de> Deserialize<'de> for Kind {
                 Ok(match name {
                     "watching" => Kind::Watching,
                     "changed" => Kind::Changed,
+                    "error" => Kind::Error,
                     other => Kind::Other(other.to_owned()),
                 })
             }
@@ -208,7 +222,7 @@ impl<'de> Deserialize<'de> for Kind {
 impl TryFrom<Incoming> for Message {
     type Error = String;
 
-    fn try_from(wire: Incoming) -> Result<Self, Self::Error> {
+    fn try_from(wire: Incoming) -> Result<Self, String> {
         match wire.kind {
             Kind::Watching => match wire.file {
                 Some(file) => Ok(Message::Watching { file }),
@@ -217,6 +231,10 @@ impl TryFrom<Incoming> for Message {
             Kind::Changed => match wire.timestamp {
                 Some(timestamp) => Ok(Message::Changed { timestamp }),
                 None => Err("a \"changed\" message needs a \"timestamp\" field".to_owned()),
+            },
+            Kind::Error => match wire.message {
+                Some(message) => Ok(Message::Error { message }),
+                None => Err("an \"error\" message needs a \"message\" field".to_owned()),
             },
             Kind::Other(kind) => Ok(Message::Unknown { kind }),
         }
@@ -230,16 +248,25 @@ impl From<Message> for WireMessage {
                 kind: "watching".to_owned(),
                 file: Some(file),
                 timestamp: None,
+                message: None,
             },
             Message::Changed { timestamp } => WireMessage {
                 kind: "changed".to_owned(),
                 file: None,
                 timestamp: Some(timestamp),
+                message: None,
+            },
+            Message::Error { message } => WireMessage {
+                kind: "error".to_owned(),
+                file: None,
+                timestamp: None,
+                message: Some(message),
             },
             Message::Unknown { kind } => WireMessage {
                 kind,
                 file: None,
                 timestamp: None,
+                message: None,
             },
         }
     }
@@ -269,21 +296,19 @@ impl Protocol {
 
 impl Protocol {
     /// Renders a notice that ends a connection (the server is full, the file
-    /// cannot be watched) as one line of this protocol.
+    /// cannot be watched) as one line of this protocol: a
+    /// [`Message::Error`].
     ///
     /// In JSON it is `{"type":"error","message":…}`: a type the book's client
     /// does not know, so it prints `Unrecognized message type: error` rather
-    /// than failing.
+    /// than failing; this crate's client prints the message on stderr, and
+    /// exits with status 1.
     pub fn render_error(self, message: &str) -> String {
-        match self {
-            Protocol::Text => format!("Error: {}\n", escape_controls(message)),
-            Protocol::Json => {
-                // Written by hand so that `type` comes first, as in every
-                // other message; a string always serialises.
-                let message = serde_json::to_string(message).expect("a string serialises");
-                format!("{{\"type\":\"error\",\"message\":{message}}}\n")
-            }
-        }
+        let notice = Message::Error {
+            message: message.to_owned(),
+        };
+        // A notice carries no date: any zone renders it the same.
+        self.render(&notice, &TimeZone::UTC)
     }
 }
 

@@ -399,6 +399,55 @@ mod net_watcher_client {
             .stderr(predicate::str::ends_with("; dates are in UTC\n"));
     }
 
+    /// As reported: the client printed `Unrecognized message type: error`
+    /// for the server's own notice, dropped its words, and exited 0.
+    #[rstest]
+    fn prints_the_servers_error_on_stderr_and_exits_one(target: TargetFile) {
+        let server = TestServer::start(
+            "net-watcher",
+            &[
+                target.path_str(),
+                "--port",
+                "0",
+                "--json",
+                "--max-subscribers",
+                "0",
+            ],
+        );
+        let port = server.port().to_string();
+        command("net-watcher-client")
+            .args(["--port", &port])
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(
+                "net-watcher-client: error from the server: the server is full (0 subscribers); try again later.\n",
+            );
+    }
+
+    /// As reported: `--host [::1]` was refused, and addresses were shown
+    /// as `::1:1`.
+    #[test]
+    fn takes_an_ipv6_address_in_brackets_and_shows_it_so() {
+        let service = TestServer::start("test-json-service", &["--port", "0", "--delay-ms", "0"]);
+        let port = service.port().to_string();
+        command("net-watcher-client")
+            .args(["--host", "[::1]", "--port", &port])
+            .assert()
+            .success()
+            .stdout("File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)\n");
+        let socket = tokio::net::TcpSocket::new_v6().unwrap();
+        socket.bind("[::1]:0".parse().unwrap()).unwrap();
+        let port = socket.local_addr().unwrap().port().to_string();
+        command("net-watcher-client")
+            .args(["--host", "::1", "--port", &port])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::starts_with(format!(
+                "net-watcher-client: cannot connect to [::1]:{port}: Connection refused"
+            )));
+    }
+
     #[test]
     fn fails_clearly_when_the_connection_is_refused() {
         // A socket that is bound but not listening holds the port, so the

@@ -44,6 +44,7 @@ mod in_json {
     #[rstest]
     #[case::watching(Message::Watching { file: "ñandú.txt".into() })]
     #[case::changed(Message::Changed { timestamp: u64::MAX })]
+    #[case::error(Message::Error { message: "full\n".into() })]
     #[case::unknown(Message::Unknown { kind: "renamed".into() })]
     fn reads_back_what_it_writes(#[case] message: Message) {
         let parsed: Message =
@@ -90,9 +91,21 @@ mod a_closing_notice {
         let parsed: Message = serde_json::from_str(&line).unwrap();
         assert_eq!(
             parsed,
-            Message::Unknown {
-                kind: "error".into()
+            Message::Error {
+                message: "full".into()
             }
+        );
+    }
+
+    #[test]
+    fn needs_its_message() {
+        let error = serde_json::from_str::<Message>(r#"{"type":"error"}"#)
+            .expect_err("an error without a message");
+        assert!(
+            error
+                .to_string()
+                .contains("an \"error\" message needs a \"message\" field"),
+            "{error}"
         );
     }
 }

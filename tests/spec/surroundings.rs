@@ -228,3 +228,91 @@ mod the_servers_stderr {
         serves_then_stops_cleanly(&mut server.process, vec![subscriber], &target);
     }
 }
+
+mod the_clients_output {
+    use super::*;
+    use crate::support::PATIENCE;
+    use crate::support::binary::{ScriptedServer, Spawned, TestServer};
+    use crate::support::outputs::{BrokenOutput, StalledPipe, closed_pipe, dev_full};
+    use pretty_assertions::assert_eq;
+
+    /// As reported: the client called its own stdout failing "reading from
+    /// the server failed: Broken pipe".
+    #[rstest]
+    #[case::a_closed_pipe(closed_pipe, "Broken pipe")]
+    #[case::dev_full(dev_full, "No space left on device")]
+    fn names_its_own_stdout_failing_and_exits_non_zero(
+        #[case] output: fn() -> std::process::Stdio,
+        #[case] failure: &str,
+    ) {
+        let service = TestServer::start("test-json-service", &["--port", "0", "--delay-ms", "0"]);
+        let port = service.port().to_string();
+        let mut client =
+            Spawned::start_configured(None, "net-watcher-client", &["--port", &port], |command| {
+                command.stdout(output());
+            });
+        let status = client.exit_status_within(PATIENCE);
+        assert_eq!(status.code(), Some(1), "{}", client.report());
+        let stderr = client.stderr();
+        assert!(
+            stderr.starts_with(&format!(
+                "net-watcher-client: cannot write to stdout: {failure}"
+            )) && !stderr.contains("reading from the server"),
+            "{}",
+            client.report()
+        );
+    }
+
+    /// Its output is what the client is for: while nobody reads it, the
+    /// client waits, reading no more from the server than it can show,
+    /// and shows every line once its output is read again.
+    #[rstest]
+    fn on_stdout_nobody_reads_waits_then_shows_every_line(target: TargetFile) {
+        let mut server =
+            TestServer::start("net-watcher", &[target.path_str(), "--port", "0", "--json"]);
+        let port = server.port().to_string();
+        let mut stalled = StalledPipe::new();
+        let mut client =
+            Spawned::start_configured(None, "net-watcher-client", &["--port", &port], |command| {
+                command.stdout(stalled.stdio());
+            });
+        // Said once the client is subscribed: a change from now on is its.
+        server.process.wait_for_stdout("Subscriber connected.");
+        target.touch();
+        let lines = stalled.resume();
+        assert_eq!(
+            lines.recv_timeout(PATIENCE).as_deref(),
+            Ok(format!("Now watching: {}", target.path_str()).as_str())
+        );
+        let change = lines.recv_timeout(PATIENCE).expect("the change line");
+        assert!(change.starts_with("File changed: "), "{change:?}");
+        client.signal(libc::SIGTERM);
+        client.exit_status_within(PATIENCE);
+    }
+
+    /// The client's stderr is its log: a bad line from the server is
+    /// reported there, and a stderr that is closed, full or not read costs
+    /// that report, never the lines on stdout.
+    #[rstest]
+    #[case::a_closed_pipe(BrokenOutput::ClosedPipe)]
+    #[case::dev_full(BrokenOutput::DevFull)]
+    #[case::nobody_reads(BrokenOutput::NobodyReads)]
+    fn on_stderr_that_fails_or_stalls_still_shows_every_message(#[case] output: BrokenOutput) {
+        let server = ScriptedServer::sending(
+            b"not json\nnot json either\n{\"type\":\"changed\",\"timestamp\":0}\n",
+        );
+        let port = server.port().to_string();
+        let (stderr, _stalled) = output.make();
+        let mut client =
+            Spawned::start_configured(None, "net-watcher-client", &["--port", &port], |command| {
+                command.stderr(stderr);
+            });
+        let (status, lines) = client.wait_for_exit();
+        assert_eq!(
+            lines,
+            ["File changed: Thu Jan 01 1970 00:00:00 GMT+0000 (UTC)"]
+        );
+        assert!(status.success(), "{}", client.report());
+        server.finish();
+    }
+}

@@ -72,6 +72,33 @@ fn pipe(full: bool) -> (File, OwnedFd) {
     .expect("a pipe is made")
 }
 
+/// Each adversary as a value, for specs that take them in turn (rstest
+/// cases).
+#[derive(Debug, Clone, Copy)]
+pub enum BrokenOutput {
+    /// [`closed_pipe`].
+    ClosedPipe,
+    /// [`dev_full`].
+    DevFull,
+    /// A [`StalledPipe`], never read.
+    NobodyReads,
+}
+
+impl BrokenOutput {
+    /// The output for a program, and the stalled pipe behind it, which the
+    /// test keeps until the program is done (dropping it closes the pipe).
+    pub fn make(self) -> (Stdio, Option<StalledPipe>) {
+        match self {
+            BrokenOutput::ClosedPipe => (closed_pipe(), None),
+            BrokenOutput::DevFull => (dev_full(), None),
+            BrokenOutput::NobodyReads => {
+                let mut stalled = StalledPipe::new();
+                (stalled.stdio(), Some(stalled))
+            }
+        }
+    }
+}
+
 /// A pipe whose reading end is already closed.
 pub fn closed_pipe() -> Stdio {
     let (reader, writer) = pipe(false);
