@@ -492,6 +492,30 @@ mod test_json_service {
         );
     }
 
+    /// As reported: SIGTERM waited out the whole `--delay-ms` of the
+    /// messages under way.
+    #[test]
+    fn ends_on_sigterm_within_a_second_even_halfway_through_a_message() {
+        use std::io::Read;
+        let mut service = TestServer::start(
+            "test-json-service",
+            &["--port", "0", "--delay-ms", "600000"],
+        );
+        let mut subscriber = std::net::TcpStream::connect(service.addr()).unwrap();
+        subscriber
+            .set_read_timeout(Some(crate::support::PATIENCE))
+            .unwrap();
+        let mut first_part = [0u8; 64];
+        let read = subscriber
+            .read(&mut first_part)
+            .expect("the message's first part");
+        assert!(read > 0, "expected the first part, got end of file");
+        service.process.signal(libc::SIGTERM);
+        // Ten minutes of pause left: anything but a prompt exit fails.
+        let status = service.process.exit_status_within(crate::support::PATIENCE);
+        assert!(status.success(), "{}", service.process.report());
+    }
+
     #[test]
     fn sends_each_subscriber_the_whole_message_then_closes() {
         let service = TestServer::start("test-json-service", &["--port", "0", "--delay-ms", "5"]);

@@ -316,3 +316,44 @@ mod the_clients_output {
         server.finish();
     }
 }
+
+mod the_test_services_stdout {
+    use super::*;
+    use crate::support::PATIENCE;
+    use crate::support::binary::{LineReader, Spawned};
+    use crate::support::outputs::BrokenOutput;
+    use pretty_assertions::assert_eq;
+
+    /// Its one line, the listening line, made it panic at start (exit 101)
+    /// on a closed or full stdout.
+    #[rstest]
+    #[case::a_closed_pipe(BrokenOutput::ClosedPipe, "Broken pipe")]
+    #[case::dev_full(BrokenOutput::DevFull, "No space left on device")]
+    fn that_fails_costs_only_its_listening_line(
+        #[case] output: BrokenOutput,
+        #[case] failure: &str,
+    ) {
+        let (stdout, _) = output.make();
+        let mut service = Spawned::start_configured(
+            None,
+            "test-json-service",
+            &["--port", "0", "--delay-ms", "0"],
+            |command| {
+                command.stdout(stdout);
+            },
+        );
+        // Said once the listening line could not be written: it listens.
+        service.wait_for_stderr(&format!("Cannot write to stdout: {failure}"));
+        let ports = service.tcp_listening_ports();
+        assert!(!ports.is_empty(), "{}", service.report());
+        let stream = std::net::TcpStream::connect(("127.0.0.1", ports[0])).unwrap();
+        let mut subscriber = LineReader::new(stream);
+        assert_eq!(
+            subscriber.next_line("the message"),
+            "{\"type\":\"changed\",\"timestamp\":1450694370094}\n"
+        );
+        service.signal(libc::SIGTERM);
+        let status = service.exit_status_within(PATIENCE);
+        assert!(status.success(), "{}", service.report());
+    }
+}

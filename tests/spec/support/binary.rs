@@ -412,6 +412,51 @@ impl Spawned {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The TCP ports the child listens on, read from `/proc`: for a
+    /// server whose listening line the test cannot read (its stdout is
+    /// `/dev/full`). Its sockets are the `socket:[INODE]` links among its
+    /// open files; `/proc/PID/net/tcp` and `tcp6` give each listening
+    /// socket's inode and local port.
+    pub fn tcp_listening_ports(&self) -> Vec<u16> {
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", self.id()))
+            .unwrap_or_else(|error| panic!("cannot list the child's fds: {error}"));
+        let inodes: Vec<String> = fds
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter_map(|target| {
+                let target = target.to_str()?;
+                Some(
+                    target
+                        .strip_prefix("socket:[")?
+                        .strip_suffix(']')?
+                        .to_owned(),
+                )
+            })
+            .collect();
+        let mut ports = Vec::new();
+        for table in ["tcp", "tcp6"] {
+            let text = std::fs::read_to_string(format!("/proc/{}/net/{table}", self.id()))
+                .unwrap_or_else(|error| panic!("cannot read the child's {table} table: {error}"));
+            // "sl local_address rem_address st ... inode ...": the local
+            // address is ADDRESS:PORT in hex, state 0A is LISTEN, the
+            // inode is the tenth field.
+            for fields in text
+                .lines()
+                .skip(1)
+                .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            {
+                if fields.get(3) == Some(&"0A")
+                    && inodes
+                        .iter()
+                        .any(|inode| Some(&inode.as_str()) == fields.get(9))
+                {
+                    let port = fields[1].rsplit(':').next().expect("ADDRESS:PORT");
+                    ports.push(u16::from_str_radix(port, 16).expect("a port in hex"));
+                }
+            }
+        }
+        ports
+    }
+
     /// Waits until the child holds `expected` inotify instances, failing
     /// after [`PATIENCE`]. A dropped file watch closes its instance on
     /// its own reader thread a moment later, and nothing announces it: so this looks
