@@ -357,3 +357,128 @@ mod the_test_services_stdout {
         assert!(status.success(), "{}", service.report());
     }
 }
+
+mod the_socket_path {
+    use super::*;
+    use crate::support::binary::Spawned;
+    use crate::support::in_process::{InProcessServer, Options};
+    use net_watcher::protocol::Protocol;
+    use pretty_assertions::assert_eq;
+    use std::os::unix::net::{UnixListener, UnixStream};
+
+    fn unix_options(target: &TargetFile) -> Options {
+        Options {
+            unix: Some(target.dir().join("watcher.sock")),
+            ..Options::speaking(Protocol::Text)
+        }
+    }
+
+    /// As reported: at exit the server removed whatever was at its path.
+    #[rstest]
+    #[tokio::test]
+    async fn replaced_by_a_file_while_serving_is_left_alone_at_exit(target: TargetFile) {
+        let options = unix_options(&target);
+        let path = options.unix.clone().unwrap();
+        let mut server = InProcessServer::start_with(&target, options).await;
+        server.subscribe_greeted().await;
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "someone else's").unwrap();
+        server.shutdown().await;
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("the file is still there"),
+            "someone else's"
+        );
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn replaced_by_another_servers_socket_while_serving_is_left_alone_at_exit(
+        target: TargetFile,
+    ) {
+        let options = unix_options(&target);
+        let path = options.unix.clone().unwrap();
+        let mut server = InProcessServer::start_with(&target, options).await;
+        server.subscribe_greeted().await;
+        std::fs::remove_file(&path).unwrap();
+        let other = UnixListener::bind(&path).unwrap();
+        server.shutdown().await;
+        let _client = UnixStream::connect(&path).expect("the other server still answers");
+        other.accept().expect("and accepts");
+    }
+
+    /// As reported: several servers started at once on a stale socket
+    /// could end up two listening on one path, one of them on a socket
+    /// file the other had removed. Now a lock beside the socket lets one
+    /// in; the others exit with a clear error.
+    #[rstest]
+    fn twenty_starts_at_once_on_a_stale_path_leave_one_listener(target: TargetFile) {
+        let path = target.dir().join("watcher.sock");
+        drop(UnixListener::bind(&path).unwrap());
+        let socket = path.to_str().unwrap();
+        let mut starts: Vec<Spawned> = (0..20)
+            .map(|_| Spawned::start("net-watcher", &[target.path_str(), "--unix", socket]))
+            .collect();
+        let mut listening = Vec::new();
+        let mut refused = Vec::new();
+        for (index, start) in starts.iter_mut().enumerate() {
+            match start.next_stdout_line("the listening line, or the end of the output") {
+                Some(line) => {
+                    assert_eq!(line, format!("Listening for subscribers on {socket}..."));
+                    listening.push(index);
+                }
+                None => refused.push(index),
+            }
+        }
+        assert_eq!(listening.len(), 1, "servers listening: {listening:?}");
+        for &index in &refused {
+            let start = &mut starts[index];
+            let (status, _) = start.wait_for_exit();
+            assert_eq!(status.code(), Some(1), "{}", start.report());
+            let stderr = start.stderr();
+            assert!(
+                stderr.starts_with(&format!("net-watcher: cannot listen on {socket}: ")),
+                "{}",
+                start.report()
+            );
+            assert!(
+                stderr.contains(&format!(
+                    "another server (pid {}) holds its lock, {socket}.lock",
+                    starts[listening[0]].id()
+                )),
+                "{}",
+                starts[index].report()
+            );
+        }
+        let mut subscriber = crate::support::binary::LineReader::unix(
+            UnixStream::connect(&path).expect("the one server answers"),
+        );
+        let greeting = subscriber.next_line("the greeting");
+        assert!(greeting.starts_with("Now watching"), "{greeting:?}");
+        let winner = &mut starts[listening[0]];
+        winner.signal(libc::SIGTERM);
+        let (status, _) = winner.wait_for_exit();
+        assert!(status.success(), "{}", winner.report());
+        assert!(!path.exists(), "the socket file is left behind");
+        assert!(
+            !target.dir().join("watcher.sock.lock").exists(),
+            "the lock file is left behind"
+        );
+    }
+
+    /// A server killed outright leaves its socket and its lock file
+    /// behind; the kernel has released the lock, and the next start takes
+    /// both over.
+    #[rstest]
+    fn left_by_a_killed_server_is_taken_over_by_the_next(target: TargetFile) {
+        let path = target.dir().join("watcher.sock");
+        let socket = path.to_str().unwrap();
+        let args = [target.path_str(), "--unix", socket];
+        let mut killed = crate::support::binary::TestServer::start("net-watcher", &args);
+        killed.process.signal(libc::SIGKILL);
+        killed.process.wait_for_exit();
+        assert!(target.dir().join("watcher.sock.lock").exists());
+        let next = crate::support::binary::TestServer::start("net-watcher", &args);
+        let greeting = next.connect().next_line("the greeting");
+        assert!(greeting.starts_with("Now watching"), "{greeting:?}");
+    }
+}
