@@ -9,7 +9,9 @@ use std::net::TcpListener as StdTcpListener;
 use predicates::prelude::*;
 use rstest::rstest;
 
-use crate::support::binary::{LineReader, Spawned, TestServer, command, limit_open_files};
+use crate::support::binary::{
+    LineReader, Spawned, TestServer, command, limit_memory, limit_open_files,
+};
 use crate::support::target::{TargetFile, target};
 
 mod net_watcher {
@@ -219,6 +221,71 @@ mod net_watcher {
         assert!(
             stderr.starts_with("net-watcher: cannot use the time zone TZ=Nowhere/Atlantis: ")
                 && stderr.ends_with("; dates are in UTC\n"),
+            "expected one line saying why dates are in UTC, got {stderr:?}"
+        );
+    }
+
+    /// As reported: `TZ=/dev/zero` grew the server to 2.5 GB within 3 s,
+    /// before it listened, and `TZ=` a FIFO blocked it there. A zone file
+    /// is a regular file of a few kilobytes; anything else is said, and
+    /// dates are in UTC. (The memory limit only keeps a failing run from
+    /// taking the machine's memory.)
+    #[rstest]
+    #[case::a_device("/dev/zero", "", "/dev/zero is not a regular file")]
+    #[case::a_fifo("{dir}/fifo", "", "{dir}/fifo is not a regular file")]
+    #[case::a_huge_file("{dir}/huge", "", "{dir}/huge is 4294967296 bytes")]
+    #[case::a_fifo_in_tzdir("Zone/Fifo", "{dir}", "{dir}/Zone/Fifo is not a regular file")]
+    fn with_a_zone_that_is_not_a_zone_file_says_so_and_dates_in_utc(
+        target: TargetFile,
+        #[case] zone: &str,
+        #[case] tzdir: &str,
+        #[case] reason: &str,
+    ) {
+        let dir = target.dir().to_str().unwrap();
+        let fifo = |path: &std::path::Path| {
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                path,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o600),
+                0,
+            )
+            .unwrap()
+        };
+        fifo(&target.dir().join("fifo"));
+        std::fs::create_dir(target.dir().join("Zone")).unwrap();
+        fifo(&target.dir().join("Zone/Fifo"));
+        std::fs::File::create(target.dir().join("huge"))
+            .and_then(|file| file.set_len(4 << 30))
+            .unwrap();
+        let zone = zone.replace("{dir}", dir);
+        let tzdir = tzdir.replace("{dir}", dir);
+        let mut server = TestServer::start_configured(
+            "net-watcher",
+            &[target.path_str(), "--port", "0"],
+            |command| {
+                command.env("TZ", &zone);
+                if !tzdir.is_empty() {
+                    command.env("TZDIR", &tzdir);
+                }
+                limit_memory(command, 2 << 30);
+            },
+        );
+        let mut subscriber = server.connect();
+        subscriber.next_line("the greeting");
+        target.touch();
+        let line = subscriber.next_line("the change line");
+        assert!(line.ends_with(" GMT+0000 (UTC)\n"), "got {line:?}");
+        let peak = server.process.peak_resident_kib();
+        assert!(peak < 256 << 10, "the server's memory peaked at {peak} KiB");
+        server.process.signal(libc::SIGTERM);
+        server.process.wait_for_exit();
+        let stderr = server.process.stderr();
+        let reason = reason.replace("{dir}", dir);
+        assert!(
+            stderr.starts_with(&format!(
+                "net-watcher: cannot use the time zone TZ={zone}: {reason}"
+            )) && stderr.ends_with("; dates are in UTC\n"),
             "expected one line saying why dates are in UTC, got {stderr:?}"
         );
     }

@@ -127,6 +127,19 @@ pub fn limit_open_files(command: &mut Command, soft: u64, hard: u64) {
     }
 }
 
+/// Makes the process `command` starts run with at most `bytes` of address
+/// space (as `ulimit -v` would): a spec that feeds a program something it
+/// might read without end (`/dev/zero`) then fails fast, rather than take
+/// the machine's memory.
+pub fn limit_memory(command: &mut Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: as in `limit_open_files`: one async-signal-safe system call,
+    // no allocation, between fork and exec.
+    unsafe {
+        command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes));
+    }
+}
+
 /// A running child process whose stdout lines arrive on a channel and whose
 /// stderr is collected, both by threads, so the child never blocks on a full
 /// pipe however much it prints.
@@ -343,6 +356,21 @@ impl Spawned {
         // In clock ticks of USER_HZ, which Linux fixes at 100 a second for
         // everything it reports to user space.
         Duration::from_millis(ticks * 10)
+    }
+
+    /// The most resident memory the child has used so far, in KiB
+    /// (`VmHWM` in `/proc/PID/status`).
+    pub fn peak_resident_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.id()))
+            .unwrap_or_else(|error| panic!("cannot read the child's status: {error}"));
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmHWM:"))
+            .expect("a VmHWM line");
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|kib| kib.parse().ok())
+            .expect("VmHWM in kB")
     }
 
     /// Whether the child is still running.
@@ -735,4 +763,16 @@ impl ScriptedServer {
         let sender = self.sender.take().expect("finished once");
         assert!(sender.join().is_ok(), "the scripted server failed to send");
     }
+}
+
+/// Whether `node` can be run; if not, says that the test is skipped.
+pub fn node_is_installed(what: &str) -> bool {
+    let installed = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !installed {
+        eprintln!("SKIPPED: node is not installed, so {what} was not run");
+    }
+    installed
 }
