@@ -35,6 +35,51 @@ mod a_name_with_control_characters {
         forger.touch();
         subscriber.expect_change("the one real change").await;
     }
+
+    /// The console shows names escaped too: here a Unix socket's path in
+    /// the listening line, which scripts read.
+    #[rstest]
+    fn cannot_forge_a_line_of_the_servers_console(target: TargetFile) {
+        let socket = target.dir().join("a\nSubscriber connected.\u{1b}[2J.sock");
+        let mut server = crate::support::binary::Spawned::start(
+            "net-watcher",
+            &[target.path_str(), "--unix", socket.to_str().unwrap()],
+        );
+        assert_eq!(
+            server.next_stdout_line("the listening line").as_deref(),
+            Some(
+                format!(
+                    "Listening for subscribers on {}/a\\nSubscriber connected.\\u001b[2J.sock...",
+                    target.dir().display()
+                )
+                .as_str()
+            )
+        );
+    }
+
+    /// As reported: the client printed the forged line too, for `--json`.
+    #[rstest]
+    fn cannot_forge_a_line_of_the_clients_output(target: TargetFile) {
+        let forger = TargetFile::at(target.dir().join("a\nFile changed: FAKE"));
+        std::fs::write(forger.path(), "").expect("the file can be made");
+        let server = crate::support::binary::TestServer::start(
+            "net-watcher",
+            &[forger.path_str(), "--port", "0", "--json"],
+        );
+        let port = server.port().to_string();
+        let mut client =
+            crate::support::binary::Spawned::start("net-watcher-client", &["--port", &port]);
+        assert_eq!(
+            client.next_stdout_line("the greeting").as_deref(),
+            Some(
+                format!(
+                    "Now watching: {}/a\\nFile changed: FAKE",
+                    target.dir().display()
+                )
+                .as_str()
+            )
+        );
+    }
 }
 
 mod the_servers_console {
