@@ -487,6 +487,13 @@ mod tests {
                 id: "1-0".into(),
                 reason: "no type".into(),
             },
+            ConsoleEvent::Program("net-watcher: cannot listen".into()),
+            ConsoleEvent::OutputFailed {
+                stream: StandardStream::Stdout,
+                reason: "Broken pipe".into(),
+                closed: true,
+            },
+            ConsoleEvent::Lost { messages: 2 },
         ];
         for event in problems {
             assert!(event.is_problem(), "expected {event:?} to be a problem");
@@ -497,6 +504,12 @@ mod tests {
             ConsoleEvent::SubscriberRefused { limit: 1 },
             ConsoleEvent::StreamReachable {
                 stream: "redis://localhost:6379/changes".into(),
+            },
+            ConsoleEvent::Listening {
+                on: "127.0.0.1:1".into(),
+            },
+            ConsoleEvent::TestServiceListening {
+                on: "127.0.0.1:1".into(),
             },
         ];
         for event in routine {
@@ -562,5 +575,52 @@ mod tests {
     #[test]
     fn a_console_shows_itself_by_name_in_debug_output() {
         assert_eq!(format!("{:?}", Console::silent()), "Console");
+    }
+
+    fn recording() -> (Console, std::sync::mpsc::Receiver<ConsoleEvent>) {
+        let (events, heard) = std::sync::mpsc::channel();
+        let events = std::sync::Mutex::new(events);
+        let console = Console::new(move |event| {
+            let _ = events.lock().unwrap().send(event.clone());
+        });
+        (console, heard)
+    }
+
+    #[test]
+    fn a_console_of_a_function_has_nothing_to_drain() {
+        let (console, _heard) = recording();
+        assert!(console.drain(Duration::ZERO));
+    }
+
+    #[test]
+    fn lines_written_to_a_console_are_said_one_by_one_however_they_are_cut() {
+        use std::io::Write;
+        let (console, heard) = recording();
+        let mut lines = ConsoleLines::new(console);
+        assert_eq!(lines.write(b"first").unwrap(), 5);
+        assert_eq!(heard.try_iter().count(), 0, "a line begun is not said");
+        lines.write_all(b" line\nsecond\nthi").unwrap();
+        lines.flush().unwrap();
+        assert_eq!(
+            heard.try_iter().collect::<Vec<_>>(),
+            [
+                ConsoleEvent::Program("first line".into()),
+                ConsoleEvent::Program("second".into()),
+            ]
+        );
+        lines.write_all(&vec![b'x'; MAX_CONSOLE_LINE - 3]).unwrap();
+        assert_eq!(
+            heard
+                .try_iter()
+                .map(|event| event.to_string().len())
+                .collect::<Vec<_>>(),
+            [MAX_CONSOLE_LINE],
+            "a line that never ends is said once it is as long as a line may be"
+        );
+        lines.write_all(b"\n").unwrap();
+        assert_eq!(
+            heard.try_iter().collect::<Vec<_>>(),
+            [ConsoleEvent::Program(String::new())]
+        );
     }
 }

@@ -194,11 +194,22 @@ mod the_servers_console {
             first_line.starts_with("Listening for subscribers on "),
             "{first_line:?}"
         );
+        // The count of the refusals it had queued comes a second after the
+        // first is told: by then the queue is written, however slowly this
+        // machine runs, and only the disconnect at SIGTERM is left.
+        let mut console = vec![first_line];
+        while !console.last().is_some_and(|line| {
+            line.starts_with("Subscriber refused") && line.contains("(repeated ")
+        }) {
+            let line = lines
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("expected the refusals counted: {console:#?}"));
+            console.push(line);
+        }
         drop(first);
         server.process.signal(libc::SIGTERM);
         let status = server.process.exit_status_within(PATIENCE);
         assert!(status.success(), "{}", server.process.report());
-        let mut console = vec![first_line];
         console.extend(all_lines(&lines));
         let (told, lost) = told_and_lost(&console);
         assert!(lost > 0, "expected lost lines\n{console:#?}");
