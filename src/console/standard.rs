@@ -119,12 +119,12 @@ impl StandardStreams {
     }
 
     /// Waits until everything said so far is written (repeats counted so
-    /// far told too), or `deadline` has passed; returns whether it was all
-    /// written. Stdout first, since what it could not write is said on
-    /// stderr.
-    pub(super) fn drain(&self, deadline: Duration) -> bool {
+    /// far told too), or `deadline` has passed. Stdout first, since what it
+    /// could not write is said on stderr.
+    pub(super) fn drain(&self, deadline: Duration) {
         let until = std::time::Instant::now() + deadline;
-        self.stdout.drain(until) && self.stderr.drain(until)
+        self.stdout.drain(until);
+        self.stderr.drain(until);
     }
 }
 
@@ -218,19 +218,19 @@ impl StreamWriter {
         self.idle.notify_all();
     }
 
-    fn drain(&self, until: std::time::Instant) -> bool {
+    fn drain(&self, until: std::time::Instant) {
         let mut queue = lock(&self.queue);
         if queue.closed {
-            return true;
+            return;
         }
         queue.flush = true;
         queue.writer_waiting = false;
         self.wake.notify_one();
         let timeout = until.saturating_duration_since(std::time::Instant::now());
-        let queue = wait_timeout_while(&self.idle, queue, timeout, |queue| {
+        // The guard is dropped at once: the wait is all that matters.
+        drop(wait_timeout_while(&self.idle, queue, timeout, |queue| {
             !queue.closed && (queue.flush || queue.busy || !queue.events.is_empty())
-        });
-        queue.closed || !(queue.flush || queue.busy || !queue.events.is_empty())
+        }));
     }
 
     /// The writer thread: takes what was said, in batches, and tells it.
