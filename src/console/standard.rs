@@ -94,12 +94,12 @@ impl StandardStreams {
         // The threads need the `'static` writers, so they start once the
         // writers are in place.
         STARTED.get_or_init(|| {
-            streams
-                .stdout
-                .start(duplicate(io::stdout().as_fd()), streams);
-            streams
-                .stderr
-                .start(duplicate(io::stderr().as_fd()), streams);
+            // What stdout cannot write is said on stderr; stderr's failures
+            // have nowhere to be said.
+            let stdout = duplicate(io::stdout().as_fd());
+            let stderr = duplicate(io::stderr().as_fd());
+            streams.stdout.start(stdout, Some(&streams.stderr));
+            streams.stderr.start(stderr, None);
         });
         streams
     }
@@ -128,12 +128,16 @@ impl StandardStreams {
     }
 }
 
+/// Where a writer writes: a standard stream, or a test's recorder.
+type Output = Box<dyn Write + Send>;
+
 /// A duplicate of a standard stream's descriptor, for a writer of its own:
 /// written unbuffered (a line goes whole, or is counted), and closing it
 /// leaves fd 1 and 2 alone. `None` if the process has no descriptor left to
 /// spare, and then that stream is closed for the console.
-fn duplicate(stream: std::os::fd::BorrowedFd<'_>) -> Option<File> {
-    stream.try_clone_to_owned().ok().map(File::from)
+fn duplicate(stream: std::os::fd::BorrowedFd<'_>) -> Option<Output> {
+    let file = File::from(stream.try_clone_to_owned().ok()?);
+    Some(Box::new(file))
 }
 
 /// One stream's queue and writer thread.
@@ -175,12 +179,16 @@ impl StreamWriter {
         }
     }
 
-    /// Starts the writer thread on `output`. Without an output, or a
-    /// thread, the stream is closed for the console: nothing can write
-    /// there.
-    fn start(&'static self, output: Option<File>, streams: &'static StandardStreams) {
+    /// Starts the writer thread on `output`, saying its failures on
+    /// `failures_said_on`. Without an output, or a thread, the stream is
+    /// closed for the console: nothing can write there.
+    fn start(
+        &'static self,
+        output: Option<Output>,
+        failures_said_on: Option<&'static StreamWriter>,
+    ) {
         let started = output.and_then(|output| {
-            let teller = Teller::new(self.stream, output, streams);
+            let teller = Teller::new(self.stream, output, failures_said_on);
             std::thread::Builder::new()
                 .name(format!("console {}", self.stream))
                 .spawn(move || self.run(teller))
@@ -261,29 +269,26 @@ impl StreamWriter {
         }
     }
 
-    /// Waits until there is an event, a drain, or a count due.
+    /// Waits until there is an event or a drain, or the next count of
+    /// repeats is due (at once if it is past), and returns the queue to take
+    /// them from, which may be empty.
     fn wait_for_work(&self, teller: &Teller) -> MutexGuard<'_, Queue> {
         let mut queue = lock(&self.queue);
-        loop {
-            if queue.closed || queue.flush || !queue.events.is_empty() {
-                return queue;
-            }
-            let due = teller.next_due();
-            let now = Instant::now();
-            if due.is_some_and(|due| due <= now) {
-                return queue;
-            }
-            queue.busy = false;
-            queue.writer_waiting = true;
-            self.idle.notify_all();
-            queue = match due {
-                Some(due) => {
-                    wait_timeout_while(&self.wake, queue, due - now, |queue| queue.writer_waiting)
-                }
-                None => wait_while(&self.wake, queue, |queue| queue.writer_waiting),
-            };
-            queue.writer_waiting = false;
+        if queue.closed || queue.flush || !queue.events.is_empty() {
+            return queue;
         }
+        queue.busy = false;
+        queue.writer_waiting = true;
+        self.idle.notify_all();
+        let mut queue = match teller.next_due() {
+            Some(due) => {
+                let wait = due.saturating_duration_since(Instant::now());
+                wait_timeout_while(&self.wake, queue, wait, |queue| queue.writer_waiting)
+            }
+            None => wait_while(&self.wake, queue, |queue| queue.writer_waiting),
+        };
+        queue.writer_waiting = false;
+        queue
     }
 }
 
@@ -292,8 +297,10 @@ impl StreamWriter {
 struct Teller {
     stream: StandardStream,
     /// `None` once the stream is closed.
-    output: Option<File>,
-    streams: &'static StandardStreams,
+    output: Option<Output>,
+    /// Where this stream's failure is said when it begins (stderr, for
+    /// stdout).
+    failures_said_on: Option<&'static StreamWriter>,
     /// The repeats of each event told within the last second, so that a
     /// burst is told in a few lines.
     repeats: HashMap<ConsoleEvent, Repeats>,
@@ -306,11 +313,15 @@ struct Teller {
 }
 
 impl Teller {
-    fn new(stream: StandardStream, output: File, streams: &'static StandardStreams) -> Self {
+    fn new(
+        stream: StandardStream,
+        output: Output,
+        failures_said_on: Option<&'static StreamWriter>,
+    ) -> Self {
         Teller {
             stream,
             output: Some(output),
-            streams,
+            failures_said_on,
             repeats: HashMap::new(),
             lost: 0,
             failing: false,
@@ -387,8 +398,8 @@ impl Teller {
     }
 
     /// Writes one line; returns whether it was written. A closed stream is
-    /// closed for good; any other failure is said once on stderr (for
-    /// stdout), when it begins.
+    /// closed for good; any failure is said once on the other stream (for
+    /// stdout, stderr), when it begins.
     fn write(&mut self, event: &ConsoleEvent) -> bool {
         let Some(output) = &mut self.output else {
             return false;
@@ -406,8 +417,8 @@ impl Teller {
                     self.output = None;
                     self.lost = 0;
                 }
-                if !self.failing && self.stream == StandardStream::Stdout {
-                    self.streams.stderr.push(ConsoleEvent::OutputFailed {
+                if let (false, Some(other)) = (self.failing, self.failures_said_on) {
+                    other.push(ConsoleEvent::OutputFailed {
                         stream: self.stream,
                         reason: error.to_string(),
                         closed,
@@ -417,5 +428,271 @@ impl Teller {
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use std::sync::{Arc, mpsc};
+
+    /// Long enough for any wait that succeeds; a passing test never waits
+    /// it out.
+    const PATIENCE: Duration = Duration::from_secs(10);
+
+    /// An output that records each line, after `failures` writes that fail
+    /// with `failure`, each write taking `slowness`.
+    struct Recorder {
+        lines: Arc<Mutex<Vec<String>>>,
+        failures: usize,
+        failure: io::ErrorKind,
+        slowness: Duration,
+        /// A write waits for a message here first, if given: an output
+        /// nobody reads, until the test says.
+        gate: Option<mpsc::Receiver<()>>,
+    }
+
+    impl Recorder {
+        fn new() -> (Self, Arc<Mutex<Vec<String>>>) {
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let recorder = Recorder {
+                lines: Arc::clone(&lines),
+                failures: 0,
+                failure: io::ErrorKind::Other,
+                slowness: Duration::ZERO,
+                gate: None,
+            };
+            (recorder, lines)
+        }
+    }
+
+    impl Write for Recorder {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            if let Some(gate) = &self.gate {
+                let _ = gate.recv();
+            }
+            // A slow output: the test's adversary, slow on purpose.
+            std::thread::sleep(self.slowness);
+            if self.failures > 0 {
+                self.failures -= 1;
+                return Err(self.failure.into());
+            }
+            let line = String::from_utf8(bytes.to_vec()).unwrap();
+            self.lines.lock().unwrap().push(line);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A writer for `stream`, for the whole test run (its thread outlives
+    /// the test, waiting).
+    fn writer(
+        stream: StandardStream,
+        output: Recorder,
+        failures_said_on: Option<&'static StreamWriter>,
+    ) -> &'static StreamWriter {
+        let writer: &'static StreamWriter = Box::leak(Box::new(StreamWriter::new(stream)));
+        writer.start(Some(Box::new(output)), failures_said_on);
+        writer
+    }
+
+    fn lines(recorded: &Mutex<Vec<String>>) -> Vec<String> {
+        recorded.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn a_drain_waits_until_a_slow_output_has_every_line() {
+        let (mut output, recorded) = Recorder::new();
+        output.slowness = Duration::from_millis(20);
+        let writer = writer(StandardStream::Stdout, output, None);
+        for index in 0..5 {
+            writer.push(ConsoleEvent::Program(format!("line {index}")));
+        }
+        writer.drain(std::time::Instant::now() + PATIENCE);
+        assert_eq!(
+            lines(&recorded),
+            ["line 0\n", "line 1\n", "line 2\n", "line 3\n", "line 4\n"]
+        );
+    }
+
+    #[test]
+    fn a_burst_is_told_once_then_counted_and_the_count_told_by_a_drain() {
+        let (output, recorded) = Recorder::new();
+        let writer = writer(StandardStream::Stdout, output, None);
+        for _ in 0..50 {
+            writer.push(ConsoleEvent::SubscriberConnected);
+        }
+        writer.push(ConsoleEvent::Program("a\nb".into()));
+        writer.drain(std::time::Instant::now() + PATIENCE);
+        assert_eq!(
+            lines(&recorded),
+            [
+                "Subscriber connected.\n",
+                "a\\nb\n",
+                "Subscriber connected. (repeated 49 times in the last second)\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_count_is_told_when_due_without_a_drain() {
+        let (output, recorded) = Recorder::new();
+        let writer = writer(StandardStream::Stdout, output, None);
+        writer.push(ConsoleEvent::SubscriberConnected);
+        writer.push(ConsoleEvent::SubscriberConnected);
+        // The count is due a second after the first was told: waited for,
+        // not slept through.
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while lines(&recorded).len() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                lines(&recorded)
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            lines(&recorded),
+            [
+                "Subscriber connected.\n",
+                "Subscriber connected. (repeated once in the last second)\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_closed_output_is_said_once_on_the_other_stream_and_takes_no_more_events() {
+        let (errors, said) = Recorder::new();
+        let stderr = writer(StandardStream::Stderr, errors, None);
+        let (mut output, recorded) = Recorder::new();
+        output.failures = usize::MAX;
+        output.failure = io::ErrorKind::BrokenPipe;
+        let stdout = writer(StandardStream::Stdout, output, Some(stderr));
+        stdout.push(ConsoleEvent::SubscriberConnected);
+        stdout.push(ConsoleEvent::SubscriberDisconnected);
+        stdout.drain(std::time::Instant::now() + PATIENCE);
+        stdout.push(ConsoleEvent::SubscriberConnected);
+        {
+            let queue = lock(&stdout.queue);
+            assert!(queue.closed, "the stream is closed");
+            assert!(queue.events.is_empty(), "and takes no more events");
+            assert_eq!(queue.dropped, 0, "nor counts them");
+        }
+        stderr.drain(std::time::Instant::now() + PATIENCE);
+        assert_eq!(lines(&recorded), Vec::<String>::new());
+        assert_eq!(
+            lines(&said),
+            ["Cannot write to stdout: broken pipe; its lines are dropped from now on.\n"]
+        );
+    }
+
+    #[test]
+    fn a_failing_output_counts_what_it_could_not_write_and_says_it_once_it_works() {
+        let (errors, said) = Recorder::new();
+        let stderr = writer(StandardStream::Stderr, errors, None);
+        let (mut output, recorded) = Recorder::new();
+        output.failures = 3;
+        output.failure = io::ErrorKind::StorageFull;
+        let stdout = writer(StandardStream::Stdout, output, Some(stderr));
+        for index in 0..3 {
+            stdout.push(ConsoleEvent::Program(format!("lost {index}")));
+        }
+        stdout.drain(std::time::Instant::now() + PATIENCE);
+        stdout.push(ConsoleEvent::Program("written".into()));
+        stdout.drain(std::time::Instant::now() + PATIENCE);
+        stderr.drain(std::time::Instant::now() + PATIENCE);
+        assert_eq!(
+            lines(&recorded),
+            [
+                "3 console messages could not be written (the output was full or not read).\n",
+                "written\n"
+            ]
+        );
+        assert_eq!(
+            lines(&said),
+            [
+                "Cannot write to stdout: no storage space; its lines are counted, and the count said there once it works again.\n"
+            ],
+            "the failure said once, when it began"
+        );
+    }
+
+    #[test]
+    fn a_drain_tells_the_count_of_lost_lines_if_it_can() {
+        let (mut output, recorded) = Recorder::new();
+        output.failures = 2;
+        output.failure = io::ErrorKind::StorageFull;
+        let stdout = writer(StandardStream::Stdout, output, None);
+        stdout.push(ConsoleEvent::Program("lost".into()));
+        stdout.drain(std::time::Instant::now() + PATIENCE);
+        assert_eq!(
+            lines(&recorded),
+            Vec::<String>::new(),
+            "the count failed too"
+        );
+        stdout.drain(std::time::Instant::now() + PATIENCE);
+        assert_eq!(
+            lines(&recorded),
+            ["1 console message could not be written (the output was full or not read).\n"],
+            "the line lost; the count that could not be said is no message of its own"
+        );
+    }
+
+    #[test]
+    fn a_full_queue_counts_what_it_drops_and_it_is_said_once_the_output_takes_lines() {
+        let (mut output, recorded) = Recorder::new();
+        let (open, gate) = mpsc::channel();
+        output.gate = Some(gate);
+        let stdout = writer(StandardStream::Stdout, output, None);
+        stdout.push(ConsoleEvent::Program("first".into()));
+        // The writer has taken the first line out and waits on the gate
+        // once the queue is empty again.
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while !lock(&stdout.queue).events.is_empty() || !lock(&stdout.queue).busy {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer never took the line"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for index in 0..QUEUE_CAPACITY + 5 {
+            stdout.push(ConsoleEvent::Program(format!("queued {index}")));
+        }
+        assert_eq!(lock(&stdout.queue).dropped, 5);
+        for _ in 0..QUEUE_CAPACITY + 2 {
+            open.send(()).unwrap();
+        }
+        stdout.drain(std::time::Instant::now() + PATIENCE);
+        let written = lines(&recorded);
+        assert_eq!(
+            written[..3],
+            [
+                "first\n".to_owned(),
+                "5 console messages could not be written (the output was full or not read).\n"
+                    .to_owned(),
+                "queued 0\n".to_owned()
+            ]
+        );
+        assert_eq!(written.len(), QUEUE_CAPACITY + 2);
+    }
+
+    #[test]
+    fn a_drain_of_a_stream_without_output_returns_at_once() {
+        let writer: &'static StreamWriter =
+            Box::leak(Box::new(StreamWriter::new(StandardStream::Stderr)));
+        writer.start(None, None);
+        writer.push(ConsoleEvent::Program("nowhere".into()));
+        assert!(lock(&writer.queue).events.is_empty());
+        writer.drain(std::time::Instant::now() + PATIENCE);
+    }
+
+    #[test]
+    fn the_streams_are_named_as_a_shell_names_them() {
+        assert_eq!(StandardStream::Stdout.to_string(), "stdout");
+        assert_eq!(StandardStream::Stderr.to_string(), "stderr");
     }
 }
