@@ -54,6 +54,33 @@ fn prints_what_the_books_client_prints() {
         ),
         "Unrecognized message type: party"
     );
+    assert_eq!(
+        describe(
+            &Message::Error {
+                message: "full\n".into()
+            },
+            &TimeZone::UTC
+        ),
+        "Error from the server: full\\n"
+    );
+}
+
+/// Each way of stopping says what stopped it, and keeps the OS's error
+/// behind it as its source.
+#[test]
+fn names_each_way_it_stops_and_keeps_the_cause() {
+    use std::error::Error;
+    let read = ClientError::Read(std::io::ErrorKind::ConnectionReset.into());
+    let write = ClientError::Write(std::io::ErrorKind::BrokenPipe.into());
+    let server = ClientError::Server("full\u{1b}[2J".into());
+    assert_eq!(
+        read.to_string(),
+        "reading from the server failed: connection reset"
+    );
+    assert_eq!(write.to_string(), "cannot write to stdout: broken pipe");
+    assert_eq!(server.to_string(), "error from the server: full\\u001b[2J");
+    assert!(read.source().is_some() && write.source().is_some());
+    assert!(server.source().is_none());
 }
 
 /// What a server sends is text from outside: a name or a type with a
