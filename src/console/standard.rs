@@ -680,6 +680,74 @@ mod tests {
         assert_eq!(written.len(), QUEUE_CAPACITY + 2);
     }
 
+    /// Waits until the writer has taken everything out of its queue and
+    /// is working on it (`busy`), or waiting (`!busy`).
+    fn wait_until_taken(writer: &StreamWriter, busy: bool) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            {
+                let queue = lock(&writer.queue);
+                if queue.events.is_empty() && queue.busy == busy && !queue.flush {
+                    return;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer never got there"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_drain_returns_once_all_is_written_not_at_its_deadline() {
+        let (mut output, recorded) = Recorder::new();
+        let (open, gate) = mpsc::channel();
+        output.gate = Some(gate);
+        let stdout = writer(StandardStream::Stdout, output, None);
+        stdout.push(ConsoleEvent::Program("first".into()));
+        wait_until_taken(stdout, true);
+        let (drained, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            stdout.drain(std::time::Instant::now() + Duration::from_secs(3_600));
+            let _ = drained.send(());
+        });
+        // The drain has asked for the flush before the writer is let go.
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while !lock(&stdout.queue).flush {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the drain never began"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        open.send(()).unwrap();
+        done.recv_timeout(PATIENCE)
+            .expect("the drain to return once the line is written, not after its hour");
+        assert_eq!(lines(&recorded), ["first\n"]);
+    }
+
+    #[test]
+    fn a_drain_tells_the_counts_waiting_for_their_second_though_the_queue_is_empty() {
+        let (mut output, recorded) = Recorder::new();
+        // Slow, so that a drain that did not wait would return before the
+        // count is written.
+        output.slowness = Duration::from_millis(50);
+        let stdout = writer(StandardStream::Stdout, output, None);
+        for _ in 0..3 {
+            stdout.push(ConsoleEvent::SubscriberConnected);
+        }
+        wait_until_taken(stdout, false);
+        stdout.drain(std::time::Instant::now() + PATIENCE);
+        assert_eq!(
+            lines(&recorded),
+            [
+                "Subscriber connected.\n",
+                "Subscriber connected. (repeated 2 times in the last second)\n"
+            ]
+        );
+    }
+
     #[test]
     fn a_drain_of_a_stream_without_output_returns_at_once() {
         let writer: &'static StreamWriter =
