@@ -166,6 +166,14 @@ struct Queue {
     flush: bool,
 }
 
+impl Queue {
+    /// Whether the writer has something to take: events, or a drain's
+    /// request to tell the counts now.
+    fn has_work(&self) -> bool {
+        self.flush || !self.events.is_empty()
+    }
+}
+
 impl StreamWriter {
     fn new(stream: StandardStream) -> Self {
         StreamWriter {
@@ -237,7 +245,7 @@ impl StreamWriter {
         let timeout = until.saturating_duration_since(std::time::Instant::now());
         // The guard is dropped at once: the wait is all that matters.
         drop(wait_timeout_while(&self.idle, queue, timeout, |queue| {
-            !queue.closed && (queue.flush || queue.busy || !queue.events.is_empty())
+            !queue.closed && (queue.has_work() || queue.busy)
         }));
     }
 
@@ -274,7 +282,7 @@ impl StreamWriter {
     /// them from, which may be empty.
     fn wait_for_work(&self, teller: &Teller) -> MutexGuard<'_, Queue> {
         let mut queue = lock(&self.queue);
-        if queue.closed || queue.flush || !queue.events.is_empty() {
+        if queue.closed || queue.has_work() {
             return queue;
         }
         queue.busy = false;
