@@ -16,7 +16,7 @@ use net_watcher::server::DEFAULT_PORT;
 use pretty_assertions::assert_eq;
 use rstest::rstest;
 
-use crate::support::binary::{LineReader, Spawned, TestServer, bin};
+use crate::support::binary::{LineReader, Spawned, TestServer, bin, node_is_installed};
 use crate::support::chat::ChatRoom;
 use crate::support::redis_server::{redis_server, start_edge, start_publisher};
 use crate::support::target::{TargetFile, target};
@@ -1168,18 +1168,6 @@ fn grading(shown: &str, args: &[&str], passes: bool) -> String {
         "$ {shown}\n{}",
         normalise_grading(&String::from_utf8_lossy(&output.stdout))
     )
-}
-
-/// Whether `node` can be run; if not, says that the test is skipped.
-fn node_is_installed(what: &str) -> bool {
-    let installed = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !installed {
-        eprintln!("SKIPPED: node is not installed, so {what} was not run");
-    }
-    installed
 }
 
 /// Chapter 7: grading this crate's server.
