@@ -874,6 +874,12 @@ fn chapter_9_a_subscriber_that_stops_reading(target: TargetFile) {
     let port = server.port();
     let _stopped = server.connect_stalled();
     server.process.wait_for_stdout("Subscriber connected.");
+    // A person starts the second subscriber seconds after the first. The
+    // console tells a connect said less than a second after another as a
+    // count ("repeated once in the last second"), so this waits out that
+    // second to show what the chapter's reader sees. The pause is pacing,
+    // not a wait for readiness: nothing is printed when the second ends.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let reading = server.connect_reading();
     server.process.wait_for_stdout("Subscriber connected.");
     // Until the stopped one is dropped, not a fixed number of changes:
@@ -883,6 +889,9 @@ fn chapter_9_a_subscriber_that_stops_reading(target: TargetFile) {
     server.process.wait_for_stderr(too_slow);
     server.process.wait_for_stdout("Subscriber disconnected.");
     appending.stop();
+    // Ctrl+C too comes seconds later from a person: paced as above, so
+    // that the reader's departure is not told as a repeat of the other's.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     server.process.signal(libc::SIGINT);
     let (status, lines) = server.process.wait_for_exit();
     assert!(status.success(), "{}", server.process.report());
