@@ -122,7 +122,14 @@ mod the_cargo_aliases {
             aliases.len() >= 4,
             "cargo does not see the aliases of .cargo/config.toml: {aliases:?}"
         );
-        assert_eq!(readme_alias_table(), aliases);
+        assert_eq!(
+            readme_alias_table(),
+            aliases,
+            "left (<): the table of aliases in README.md; right (>): the \
+             aliases cargo reads from .cargo/config.toml (as `cargo --list` \
+             shows them). Give each alias a row in README.md's table, or \
+             remove the alias"
+        );
     }
 
     /// An alias names a target that exists, in this package or in the one

@@ -1096,19 +1096,54 @@ impl LineReader {
 /// no server sends). On loopback, one small write arrives in one read.
 pub struct ScriptedServer {
     port: u16,
-    sender: Option<thread::JoinHandle<()>>,
+    sender: Option<thread::JoinHandle<String>>,
 }
 
 impl ScriptedServer {
     /// Listens on a free port and sends `bytes` to the first subscriber.
     pub fn sending(bytes: &'static [u8]) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-        let port = listener.local_addr().unwrap().port();
-        let sender = thread::spawn(move || {
-            let (mut stream, _) = listener.accept().expect("a subscriber connects");
+        Self::serving_one(move |mut stream| {
             stream
                 .write_all(bytes)
                 .expect("the subscriber takes the bytes");
+            String::new()
+        })
+    }
+
+    /// Listens on a free port as an HTTP server of one request: reads the
+    /// first client's request head, then answers with `writes`, each in a
+    /// write of its own, [`SPLIT_PAUSE_MS`] apart, and closes the
+    /// connection. Chapter 5's fake service, for a reader of HTTP (chapter
+    /// 13's event stream): a client that takes a read for whole messages
+    /// gets a part of one. [`ScriptedServer::finish`] gives the request.
+    pub fn answering_in_writes(writes: Vec<Vec<u8>>) -> Self {
+        Self::serving_one(move |mut stream| {
+            let request = read_request_head(&mut stream);
+            for (index, bytes) in writes.iter().enumerate() {
+                if index > 0 {
+                    // A bare sleep, as in chapter 5's service: the pause is
+                    // what is tested. Long enough that the client surely
+                    // reads the part before on its own.
+                    thread::sleep(Duration::from_millis(SPLIT_PAUSE_MS));
+                }
+                // A client that failed on a part has left: what it printed
+                // says so, and the rest has nobody to go to.
+                if stream.write_all(bytes).is_err() {
+                    break;
+                }
+            }
+            request
+        })
+    }
+
+    /// Accepts one connection on a free port and hands it to `serve` on a
+    /// thread of its own; `serve` returns what the client sent.
+    fn serving_one(serve: impl FnOnce(TcpStream) -> String + Send + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().unwrap().port();
+        let sender = thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("a subscriber connects");
+            serve(stream)
         });
         ScriptedServer {
             port,
@@ -1122,11 +1157,28 @@ impl ScriptedServer {
     }
 
     /// Waits until the bytes are sent and the connection is closed; fails
-    /// the test if sending failed.
-    pub fn finish(mut self) {
+    /// the test if sending failed. Returns the request an
+    /// [`ScriptedServer::answering_in_writes`] read (empty for
+    /// [`ScriptedServer::sending`]).
+    pub fn finish(mut self) -> String {
         let sender = self.sender.take().expect("finished once");
-        assert!(sender.join().is_ok(), "the scripted server failed to send");
+        sender
+            .join()
+            .unwrap_or_else(|_| panic!("the scripted server failed to send"))
     }
+}
+
+/// What a client sends up to the end of its request's head (an empty line),
+/// or until it stops sending for [`PATIENCE`]. Read before answering: a
+/// socket closed with bytes left unread ends in a reset, not an end of file.
+fn read_request_head(stream: &mut TcpStream) -> String {
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0];
+    while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
 }
 
 /// Whether `node` can be run; if not, says that the test is skipped.
