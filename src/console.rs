@@ -200,7 +200,8 @@ impl fmt::Display for ConsoleEvent {
             ),
             ConsoleEvent::SubscriberRefused { limit } => write!(
                 f,
-                "Subscriber refused: the limit of {limit} subscribers is reached."
+                "Subscriber refused: the limit of {} is reached.",
+                subscribers(*limit)
             ),
             ConsoleEvent::SubscriberFailed(reason) => {
                 write!(f, "Subscriber connection failed: {reason}; disconnected.")
@@ -323,6 +324,16 @@ impl Repeats {
             && self
                 .last_told
                 .is_none_or(|told| now >= told + REPEATS_TOLD_EVERY)
+    }
+}
+
+/// `count` subscribers, in words: "1 subscriber", "2 subscribers". (A
+/// server started with `--max-subscribers 1` says "1 subscriber".)
+pub(crate) fn subscribers(count: usize) -> String {
+    if count == 1 {
+        "1 subscriber".to_owned()
+    } else {
+        format!("{count} subscribers")
     }
 }
 
@@ -465,6 +476,17 @@ impl fmt::Debug for Console {
 mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
+
+    #[test]
+    fn a_count_of_subscribers_is_said_in_words() {
+        assert_eq!(subscribers(0), "0 subscribers");
+        assert_eq!(subscribers(1), "1 subscriber");
+        assert_eq!(subscribers(2), "2 subscribers");
+        assert_eq!(
+            ConsoleEvent::SubscriberRefused { limit: 1 }.to_string(),
+            "Subscriber refused: the limit of 1 subscriber is reached."
+        );
+    }
 
     #[test]
     fn problems_are_the_events_an_operator_must_look_at() {
