@@ -698,16 +698,16 @@ mod every_cargo_test_command {
         found
     }
 
-    /// Whether `words` (after `cargo test`) filter by a name without
-    /// naming the program: a word before `--` that is no flag and is not
-    /// the value of one.
-    fn filters_without_a_program(words: &[&str]) -> bool {
+    /// How many names `words` (after `cargo test`) filter by before `--`
+    /// (words that are no flag and not the value of one), and whether they
+    /// name the test program.
+    fn before_the_separator(words: &[&str]) -> (usize, bool) {
         let before: Vec<&str> = words
             .iter()
-            .take_while(|word| **word != "--")
+            .take_while(|word| !matches!(**word, "--" | "|" | "&&" | ";"))
             .copied()
             .collect();
-        let mut filters = false;
+        let mut filters = 0;
         let mut picks = false;
         let mut value_next = false;
         for word in before {
@@ -721,10 +721,17 @@ mod every_cargo_test_command {
             } else if word.starts_with('-') {
                 value_next = matches!(word, "--features" | "-F" | "--profile" | "-j" | "--jobs");
             } else {
-                filters = true;
+                filters += 1;
             }
         }
-        filters && !picks
+        (filters, picks)
+    }
+
+    /// Whether `words` (after `cargo test`) filter by a name without
+    /// naming the program.
+    fn filters_without_a_program(words: &[&str]) -> bool {
+        let (filters, picks) = before_the_separator(words);
+        filters > 0 && !picks
     }
 
     /// Every `cargo test` command of the README and the chapters but those
@@ -757,6 +764,15 @@ mod every_cargo_test_command {
             if filters_without_a_program(&words) {
                 problems.push(format!(
                     "{place}: `cargo test {}` runs every test program; name the one (`--test spec`)",
+                    words.join(" ")
+                ));
+            }
+            // cargo takes one name before `--` and refuses a second
+            // ("unexpected argument"); libtest takes any number after it.
+            if before_the_separator(&words).0 > 1 {
+                problems.push(format!(
+                    "{place}: `cargo test {}` is refused by cargo, which takes one name before \
+                     `--`; put the names after `--`",
                     words.join(" ")
                 ));
             }
@@ -958,10 +974,15 @@ mod every_cargo_test_command {
             (&["--no-run"][..], false),
             (&[][..], false),
             (&["--", "--list"][..], false),
+            (&["x", "|", "grep", "y"][..], true),
             (&["--locked"][..], false),
         ] {
             assert_eq!(filters_without_a_program(words), filters, "{words:?}");
         }
+        let names = |words: &[&str]| before_the_separator(words).0;
+        assert_eq!(names(&["--test", "spec", "a::", "b::"]), 2);
+        assert_eq!(names(&["--test", "spec", "a::", "--", "b::"]), 1);
+        assert_eq!(names(&["--features", "x", "a::"]), 1);
     }
 }
 
@@ -988,7 +1009,13 @@ mod every_quoted_file {
         check_marked("file", 3, |place, file| {
             let text = fs::read_to_string(root().join(file))
                 .unwrap_or_else(|error| panic!("{place}: {file}: {error}"));
-            (text, format!("the block differs from {file}"))
+            (
+                text,
+                format!(
+                    "the block differs from {file} (if you changed {file} on purpose, \
+                     copy it into this block: the chapter shows the file as it is)"
+                ),
+            )
         });
     }
 }
