@@ -192,6 +192,93 @@ mod every_code_excerpt {
     }
 }
 
+/// A chapter says each thing once. A slip in a merge once printed a
+/// paragraph, an excerpt and the paragraph after it twice in appendix 9a,
+/// and every check above passed both copies.
+mod every_chapter {
+    use super::*;
+
+    /// A paragraph this long is never repeated on purpose; a short one
+    /// ("**Answer.**", a table's header) may be.
+    const LONG_PARAGRAPH: usize = 80;
+
+    /// The paragraphs of `text` outside code blocks, each with its first
+    /// line, spaces and line breaks made single spaces.
+    fn paragraphs(text: &str) -> Vec<(usize, String)> {
+        let mut found: Vec<(usize, String)> = Vec::new();
+        let mut current: Option<(usize, String)> = None;
+        let mut in_block = false;
+        for (number, line) in text.lines().enumerate() {
+            let fence = line.trim_start().starts_with("```");
+            if fence {
+                in_block = !in_block;
+            }
+            if fence || in_block || line.trim().is_empty() {
+                found.extend(current.take());
+                continue;
+            }
+            let (_, paragraph) = current.get_or_insert((number + 1, String::new()));
+            if !paragraph.is_empty() {
+                paragraph.push(' ');
+            }
+            paragraph.push_str(&line.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+        found.extend(current);
+        found
+    }
+
+    #[test]
+    fn quotes_each_source_region_once() {
+        let mut repeated = Vec::new();
+        for (chapter, text) in chapters() {
+            let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+            for block in blocks(&text) {
+                let Some((kind, target)) = &block.marker else {
+                    continue;
+                };
+                if kind != "excerpt" {
+                    continue;
+                }
+                if let Some(first) = seen.insert(target.clone(), block.line) {
+                    repeated.push(format!(
+                        "{chapter}:{}: {target} again (first quoted on line {first})",
+                        block.line
+                    ));
+                }
+            }
+        }
+        assert!(repeated.is_empty(), "{}", repeated.join("\n"));
+    }
+
+    #[test]
+    fn repeats_no_long_paragraph() {
+        let mut repeated = Vec::new();
+        for (chapter, text) in chapters() {
+            let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+            for (line, paragraph) in paragraphs(&text) {
+                if paragraph.len() < LONG_PARAGRAPH {
+                    continue;
+                }
+                if let Some(first) = seen.insert(paragraph, line) {
+                    repeated.push(format!(
+                        "{chapter}:{line}: the paragraph of line {first} again"
+                    ));
+                }
+            }
+        }
+        assert!(repeated.is_empty(), "{}", repeated.join("\n"));
+    }
+
+    #[test]
+    fn finding_paragraphs_skips_code_blocks_and_joins_lines() {
+        let text = "One  two\nthree.\n\n```text\nnot a\n\nparagraph\n```\nFour.\n";
+        assert_eq!(
+            paragraphs(text),
+            [(1, "One two three.".to_owned()), (9, "Four.".to_owned())]
+        );
+    }
+}
+
 mod every_rust_block {
     use super::*;
 
