@@ -556,8 +556,15 @@ mod a_robust_client {
 }
 
 /// Chapter 9: the server of step 1, stopped with Ctrl+C, ends cleanly:
-/// every subscriber's connection ends with an end of file, every
-/// subscriber is logged out, and the program exits with status 0.
+/// every subscriber's task ends and logs its subscriber out, and the
+/// program exits with status 0 once they have.
+///
+/// What the subscribers see is not checked: when a program exits, however
+/// it exits, the OS closes its connections, and each subscriber reads the
+/// same end of file. A program that calls `std::process::exit(0)` on
+/// Ctrl+C passes any such check; it fails the log-outs' (seen: it printed
+/// no `Subscriber disconnected.`), and so does a `main` that returns
+/// without waiting for the tasks (seen: fewer than three, 6 runs of 6).
 mod a_clean_shutdown {
     use crate::support::binary::{LineReader, TestServer, exercise_program};
     use crate::support::target::{TargetFile, target};
@@ -603,16 +610,6 @@ mod a_clean_shutdown {
     }
 
     #[rstest]
-    fn ends_every_subscribers_connection_with_an_end_of_file(target: TargetFile) {
-        let mut server = start(&target);
-        let subscribers = subscribe(&mut server, 3);
-        ctrl_c(&mut server);
-        for (number, mut subscriber) in subscribers.into_iter().enumerate() {
-            subscriber.expect_end(&format!("the end of subscriber {number}'s connection"));
-        }
-    }
-
-    #[rstest]
     fn logs_every_subscriber_out_before_it_exits(target: TargetFile) {
         let mut server = start(&target);
         let _subscribers = subscribe(&mut server, 3);
@@ -623,7 +620,9 @@ mod a_clean_shutdown {
             .count();
         assert_eq!(
             logged_out, 3,
-            "one \"Subscriber disconnected.\" per subscriber, printed by its task before the program exits; it printed {lines:?}"
+            "one \"Subscriber disconnected.\" per subscriber, printed by its task before the program exits \
+             (a program that exits at once, or whose main returns without waiting for the tasks, \
+             prints fewer); it printed {lines:?}"
         );
     }
 
