@@ -645,6 +645,8 @@ mod a_clean_shutdown {
 /// What someone must not hear is checked by what they hear next, as in
 /// `chat::`.
 mod chat_commands {
+    use rstest::rstest;
+
     use crate::support::binary::exercise_program;
     use crate::support::chat::ChatRoom;
 
@@ -662,6 +664,25 @@ mod chat_commands {
         // Not echoed: the first line the sender hears next is another's.
         second.says("hi").await;
         first.hears("guest2: hi").await;
+    }
+
+    #[rstest]
+    #[case::alone("/me")]
+    #[case::empty_after_a_space("/me ")]
+    #[tokio::test]
+    async fn me_without_an_action_goes_to_no_one(#[case] command: &str) {
+        let chat = open();
+        let [mut first, mut second, mut third] = chat.three_people().await;
+        first.says(command).await;
+        // Had the others been told anything, it would come before this line
+        // from the same person.
+        first.says("still here").await;
+        second.hears("guest1: still here").await;
+        third.hears("guest1: still here").await;
+        // Said after the room handled both: had the sender been told
+        // anything, it would come before it.
+        second.says("yes").await;
+        first.hears("guest2: yes").await;
     }
 
     #[tokio::test]
@@ -684,6 +705,23 @@ mod chat_commands {
         first.hears("* nobody here is called bob; not sent").await;
         first.says("anyone?").await;
         second.hears("guest1: anyone?").await;
+    }
+
+    #[rstest]
+    #[case::alone("/msg")]
+    #[case::a_name_alone("/msg guest3")]
+    #[case::empty_after_a_space("/msg guest3 ")]
+    #[tokio::test]
+    async fn msg_without_a_text_tells_the_sender_and_goes_to_no_one(#[case] command: &str) {
+        let chat = open();
+        let [mut first, mut second, mut third] = chat.three_people().await;
+        first.says(command).await;
+        first
+            .hears("* a name and a text are needed: /msg NAME TEXT")
+            .await;
+        first.says("hello, all").await;
+        second.hears("guest1: hello, all").await;
+        third.hears("guest1: hello, all").await;
     }
 
     #[tokio::test]
