@@ -218,7 +218,13 @@ pub fn exercise_program(answer: &str) -> String {
     // A passing test shows nothing else: this line says whose program it
     // ran, under a failure, or for every test with `-- --show-output`.
     match program.strip_prefix(MINE) {
-        Some(name) => println!("the program under test: yours, mine/examples/{name}.rs"),
+        Some(name) => {
+            // A program of several files (the chat's) is a folder.
+            let folder =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("mine/examples/{name}"));
+            let file = if folder.is_dir() { "/" } else { ".rs" };
+            println!("the program under test: yours, mine/examples/{name}{file}")
+        }
         None => println!("the program under test: ours, {program}"),
     }
     program
