@@ -642,7 +642,8 @@ mod a_clean_shutdown {
 /// Chapter 10: the chat, with two more commands. `/me ACTION` tells the
 /// others `* NAME ACTION`; `/msg NAME TEXT` tells only the one named, as
 /// `SENDER (to you): TEXT`, and tells the sender when nobody has that name.
-/// What someone must not hear is checked by what they hear next, as in
+/// A `/me` with no action goes to no one; a `/msg` with no text goes to no
+/// one and tells the sender what is needed. What someone must not hear is checked by what they hear next, as in
 /// `chat::`.
 mod chat_commands {
     use rstest::rstest;
