@@ -146,6 +146,7 @@ impl std::error::Error for LdjError {
     }
 }
 
+// ANCHOR: codec
 /// A [`Decoder`] from bytes to LDJ messages: the framing half of `LDJClient`.
 ///
 /// - `\n` ends a line; a `\r` before it is dropped, so `\r\n` works too.
@@ -155,6 +156,7 @@ impl std::error::Error for LdjError {
 /// - At end of stream, a last line without its `\n` is decoded all the same.
 #[derive(Debug, Clone)]
 pub struct LdjCodec {
+    /// The longest line accepted, in bytes, its `\n` left out.
     max_line_length: usize,
     /// Where the next search for `\n` starts: everything before it in the
     /// buffer was already searched. Without it a line arriving one byte per
@@ -163,6 +165,7 @@ pub struct LdjCodec {
     /// True while throwing away the rest of an over-long line.
     discarding: bool,
 }
+// ANCHOR_END: codec
 
 impl LdjCodec {
     /// A codec with the default line limit, [`DEFAULT_MAX_LINE_LENGTH`].

@@ -203,6 +203,42 @@ pub struct SubscriberReads {
     pub pauses: Vec<Duration>,
 }
 
+impl SubscriberReads {
+    /// The first pause between two reads shorter than
+    /// [`PARTS_APART_AT_LEAST`], said in words that point at its likely
+    /// cause; `None` when every pause is long enough.
+    ///
+    /// A gap of microseconds is a service that does not pause. A gap
+    /// of at least half the book's 100 ms is a pause, only shorter than
+    /// the one the spec asked for: a service that never reads `PAUSE_MS`
+    /// (it pauses 100 ms, its default), and a student who is told "no
+    /// pause" looks for a bug that is not there.
+    pub fn short_pause(&self) -> Option<String> {
+        let (index, pause) = self
+            .pauses
+            .iter()
+            .enumerate()
+            .find(|(_, pause)| **pause < PARTS_APART_AT_LEAST)?;
+        let part = ["second", "third"].get(index).copied().unwrap_or("next");
+        let before = if index == 0 {
+            "the first"
+        } else {
+            "the one before"
+        };
+        let why = if *pause >= Duration::from_millis(50) {
+            format!(
+                "a pause, but less than half the PAUSE_MS={SPLIT_PAUSE_MS} the test set: \
+                 does your service read PAUSE_MS?"
+            )
+        } else {
+            "no pause between them".to_owned()
+        };
+        Some(format!(
+            "the {part} part came {pause:?} after {before}: {why}"
+        ))
+    }
+}
+
 /// The prefix of [`bin`]'s names for the student's own programs:
 /// `mine/step1` is `mine/examples/step1.rs`, in the package of its own
 /// under `mine/` (chapter 1, "Where your programs go").
@@ -218,7 +254,13 @@ pub fn exercise_program(answer: &str) -> String {
     // A passing test shows nothing else: this line says whose program it
     // ran, under a failure, or for every test with `-- --show-output`.
     match program.strip_prefix(MINE) {
-        Some(name) => println!("the program under test: yours, mine/examples/{name}.rs"),
+        Some(name) => {
+            // A program of several files (the chat's) is a folder.
+            let folder =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("mine/examples/{name}"));
+            let file = if folder.is_dir() { "/" } else { ".rs" };
+            println!("the program under test: yours, mine/examples/{name}{file}")
+        }
         None => println!("the program under test: ours, {program}"),
     }
     program
