@@ -446,7 +446,7 @@ mod an_edge {
         let mut refused = edge.connect();
         let refusal = refused.next_line("the refusal");
         assert!(
-            refusal.starts_with("Error: the server is full (1 subscribers)"),
+            refusal.starts_with("Error: the server is full (1 subscriber)"),
             "got {refusal:?}"
         );
         refused.expect_end("the refused connection to close");
