@@ -480,6 +480,44 @@ mod an_edge {
     }
 }
 
+mod a_publisher {
+    use super::*;
+
+    /// Redis takes `MAXLEN` up to 2^63 - 1 (a signed 64-bit number): a cap
+    /// above it would make every append fail, so it is refused at start.
+    #[test]
+    fn refuses_a_maxlen_that_redis_cannot_take_with_a_usage_error() {
+        for maxlen in ["0", "9223372036854775808", "18446744073709551615"] {
+            let assert = assert_cmd::cargo::cargo_bin_cmd!("net-watcher")
+                .args(["target.txt", "--publish", "redis://localhost/changes"])
+                .args(["--publish-maxlen", maxlen])
+                .assert()
+                .failure()
+                .code(2);
+            let said = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+            assert!(
+                said.contains(&format!(
+                    "invalid value '{maxlen}' for '--publish-maxlen <N>'"
+                )) && said.contains("1..=9223372036854775807"),
+                "{maxlen}: {said}"
+            );
+        }
+    }
+
+    #[rstest]
+    fn appends_with_the_largest_maxlen_that_redis_takes(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        let _publisher =
+            start_publisher(&target, &url, &["--publish-maxlen", "9223372036854775807"]);
+        let edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+        target.touch();
+        let line = subscriber.next_line("the change");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}
+
 /// An edge's road from its notifier on, in-process, with changes handed to
 /// it as its stream reader hands them: no Redis needed.
 mod an_edges_notifier {
