@@ -20,13 +20,21 @@
 //! The edge remembers the id of the last entry it read and blocks on
 //! `XREAD BLOCK … STREAMS stream ID`, which returns the entries after it.
 //! Of the changes one read returns, only the latest is told: only the
-//! latest matters, as everywhere in net-watcher. Entries that cannot be
-//! read are reported and skipped.
+//! latest matters, as everywhere in net-watcher. Each entry read is sorted
+//! ([`Read`]): a change of the edge's file, an entry naming it, an entry for
+//! another file (a second publisher on the stream), or one that cannot be
+//! read. The last two are skipped, and told: the first at once, with its
+//! id and why; those that follow within a second are counted, and the
+//! count told at the end of the first read a second later, so that a flood
+//! of junk costs a line a second at most.
 //!
 //! When Redis goes away (a restart, a cut network: a read that does not end
-//! within its block time and a margin counts as one), the edge says so once,
-//! tries again with a back-off, and on success compares the stream's newest
-//! id with the last one it read:
+//! within its block time and a margin counts as one) or refuses to read (a
+//! key of another type, a password asked for), the edge says so once,
+//! tries again with a back-off (see [`link`](super::link)), and on success
+//! compares the stream's newest id with the last one it read. It does the
+//! same after every read that found nothing new, so that a stream deleted
+//! and made again while the edge stays connected is noticed too:
 //!
 //! - **the same or higher**: nothing was lost, and reading on from the last
 //!   id returns exactly what was appended meanwhile: a change made during
@@ -55,12 +63,14 @@
 use std::time::Duration;
 
 use redis::Value;
-use redis::aio::MultiplexedConnection;
+use tokio::time::Instant;
 
-use super::{Backoff, EntryId, Outage, StreamAddress, StreamEntry, entries_of};
-use super::{Entry, newest_entry, reason_of, unexpected_reply};
+use super::link::{Link, Request, Trouble};
+use super::{Entry, EntryError, EntryId, StreamAddress, StreamEntry, abbreviated_debug};
+use super::{entries_of, quoted};
 use crate::console::{Console, ConsoleEvent};
 use crate::notifier::Feed;
+use crate::watching::Change;
 
 /// How long one `XREAD` blocks waiting for entries. Also how soon a cut
 /// network (no reset, just silence) is noticed, with [`ANSWER_MARGIN`].
@@ -72,77 +82,171 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 /// The most entries one read returns; the latest change among them is told.
 const BATCH: usize = 1000;
 
+/// What an edge's connection calls itself in Redis (`CLIENT LIST`).
+pub const EDGE_NAME: &str = "net-watcher-edge";
+
+/// What one entry read means to an edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// A change of the edge's file.
+    Ours(Change),
+    /// An entry that names the edge's file (a publisher starting).
+    Greeting,
+    /// An entry for another file: a second publisher on the same stream.
+    Foreign {
+        /// The file it names.
+        file: String,
+    },
+    /// An entry that cannot be read.
+    Malformed(EntryError),
+}
+
+impl Read {
+    /// Sorts `entry` for an edge that serves `file`.
+    pub fn of(entry: Result<Entry, EntryError>, file: &str) -> Read {
+        match entry {
+            Err(error) => Read::Malformed(error),
+            Ok(entry) if entry.file() != file => Read::Foreign {
+                file: entry.file().to_owned(),
+            },
+            Ok(Entry::Changed { change, .. }) => Read::Ours(change),
+            Ok(Entry::Watching { .. }) => Read::Greeting,
+        }
+    }
+}
+
+/// How long skipped entries are counted, after one is told, before the
+/// count is told.
+const SKIPS_TOLD_EVERY: Duration = Duration::from_secs(1);
+
+/// The entries an edge skipped and has not told of yet: the first is told
+/// at once; those within a second after it are counted, and the count is
+/// told at the end of the first read a second later.
+#[derive(Debug, Default)]
+struct Skipped {
+    /// When a skip was last told.
+    told_at: Option<Instant>,
+    /// How many skipped entries were counted since, not told yet.
+    count: u64,
+    /// The last of them: its id, and why it was skipped.
+    last: Option<(EntryId, String)>,
+}
+
+impl Skipped {
+    /// One entry skipped, with `reason`: said at once with `event` if no
+    /// skip was told in the last second, else counted.
+    fn skip(
+        &mut self,
+        id: EntryId,
+        reason: String,
+        event: ConsoleEvent,
+        now: Instant,
+        console: &Console,
+    ) {
+        if self.count == 0 && !self.counting(now) {
+            console.say(event);
+            self.told_at = Some(now);
+        } else {
+            self.count += 1;
+            self.last = Some((id, reason));
+        }
+    }
+
+    /// Whether a skip told less than a second ago makes the next one
+    /// counted.
+    fn counting(&self, now: Instant) -> bool {
+        self.told_at
+            .is_some_and(|told_at| now < told_at + SKIPS_TOLD_EVERY)
+    }
+
+    /// At the end of a read: tells the count if a second has passed since
+    /// the last skip told.
+    fn end_of_read(&mut self, now: Instant, console: &Console) {
+        if self.count == 0 || self.counting(now) {
+            return;
+        }
+        if let Some((id, reason)) = self.last.take() {
+            console.say(ConsoleEvent::EntriesSkipped {
+                count: self.count,
+                last_id: id.to_string(),
+                last_reason: reason,
+            });
+        }
+        self.count = 0;
+        self.told_at = Some(now);
+    }
+}
+
 /// An edge's reader of the stream, once the stream has named its file.
 #[derive(Debug)]
 pub struct StreamReader {
-    address: StreamAddress,
+    link: Link,
     console: Console,
-    connection: Option<MultiplexedConnection>,
     file: String,
     /// The id of the last entry read.
     cursor: EntryId,
     /// The timestamp of the last change told (or found when starting).
     last_told: Option<u64>,
-    /// Whether the edge reconnected since it last read a change: the next
+    /// Whether the stream may have changed under the edge since it last
+    /// read a change (trouble, or the stream gone or gone back): the next
     /// change must be newer than the last one told.
     after_gap: bool,
-    outage: Outage,
-    backoff: Backoff,
+    skipped: Skipped,
 }
 
 impl StreamReader {
     /// Connects to the stream at `address` and waits until it names a file:
     /// its newest entry, or, when it is empty, its first. While Redis cannot
-    /// be reached this keeps trying, with a back-off, and says so on
-    /// `console` once per outage.
+    /// be reached, or refuses, this keeps trying, with a back-off, and says
+    /// so on `console` once per outage.
     pub async fn start(address: StreamAddress, console: Console) -> StreamReader {
         let mut reader = StreamReader {
-            address,
+            link: Link::new(address, EDGE_NAME, console.clone(), BLOCK + ANSWER_MARGIN),
             console,
-            connection: None,
             file: String::new(),
             cursor: EntryId::ZERO,
             last_told: None,
             after_gap: false,
-            outage: Outage::default(),
-            backoff: Backoff::new(),
+            skipped: Skipped::default(),
         };
         let mut said_waiting = false;
+        // After trouble, the newest entry is asked for again: the stream
+        // may have been filled meanwhile.
+        let mut fresh = true;
         loop {
-            if reader.connection.is_none() {
-                reader.connect().await;
-                match reader.newest().await {
-                    Ok(None) => reader.answered(),
-                    Ok(Some(newest)) => {
-                        reader.answered();
-                        reader.cursor = newest.id;
-                        if reader.learn(newest) {
-                            return reader;
-                        }
-                    }
-                    Err(error) => {
-                        reader.lost(&error);
-                        continue;
-                    }
-                }
-            }
-            if !said_waiting {
-                said_waiting = true;
-                reader.say(ConsoleEvent::StreamNamesNoFile {
-                    stream: reader.address.to_string(),
-                });
-            }
-            match reader.read().await {
+            let entries = if fresh {
+                reader
+                    .link
+                    .newest_entry()
+                    .await
+                    .map(|newest| newest.into_iter().collect())
+            } else {
+                reader.read().await
+            };
+            match entries {
                 Ok(entries) => {
-                    reader.answered();
+                    reader.link.succeeded();
+                    fresh = false;
                     for entry in entries {
                         reader.cursor = entry.id;
                         if reader.learn(entry) {
                             return reader;
                         }
                     }
+                    reader.skipped.end_of_read(Instant::now(), &reader.console);
                 }
-                Err(error) => reader.lost(&error),
+                Err(trouble) => {
+                    fresh = true;
+                    reader.link.failed(trouble);
+                    reader.link.pause().await;
+                    continue;
+                }
+            }
+            if !said_waiting {
+                said_waiting = true;
+                reader.say(ConsoleEvent::StreamNamesNoFile {
+                    stream: reader.link.address().to_string(),
+                });
             }
         }
     }
@@ -156,23 +260,36 @@ impl StreamReader {
     // ANCHOR: run
     /// Reads the stream for good, handing each change to `feed`.
     pub async fn run(mut self, feed: Feed) {
+        // Whether to look at the stream's newest entry before reading on:
+        // after trouble, and after a read that found nothing new.
+        let mut look = false;
         loop {
-            if self.connection.is_none() {
-                self.connect().await;
-                match self.newest().await {
+            if look {
+                match self.link.newest_entry().await {
                     Ok(newest) => {
-                        self.answered();
+                        self.link.succeeded();
                         self.resume(newest, &feed);
                     }
-                    Err(error) => {
-                        self.lost(&error);
+                    Err(trouble) => {
+                        self.after_gap = true;
+                        self.link.failed(trouble);
+                        self.link.pause().await;
                         continue;
                     }
                 }
             }
             match self.read().await {
-                Ok(entries) => self.tell(entries, &feed),
-                Err(error) => self.lost(&error),
+                Ok(entries) => {
+                    self.link.succeeded();
+                    look = entries.is_empty();
+                    self.tell(entries, &feed);
+                }
+                Err(trouble) => {
+                    self.after_gap = true;
+                    look = true;
+                    self.link.failed(trouble);
+                    self.link.pause().await;
+                }
             }
         }
     }
@@ -189,46 +306,51 @@ impl StreamReader {
                 self.file = entry.file().to_owned();
                 true
             }
-            Err(reason) => {
-                self.report_malformed(entry.id, reason);
+            Err(error) => {
+                self.skip(entry.id, Read::Malformed(error));
                 false
             }
         }
     }
 
     // ANCHOR: resume
-    /// After a reconnect: decides where to read on from, given the stream's
-    /// newest entry (see the module docs).
+    /// Decides where to read on from, given the stream's newest entry (see
+    /// the module docs).
     fn resume(&mut self, newest: Option<StreamEntry>, feed: &Feed) {
-        // Whatever the stream looks like now, the change read first may be
-        // one told before the outage, appended again.
-        self.after_gap = true;
         match newest {
-            None => self.cursor = EntryId::ZERO,
+            None => {
+                // Gone: whatever is appended from now on is new.
+                if self.cursor != EntryId::ZERO {
+                    self.after_gap = true;
+                    self.cursor = EntryId::ZERO;
+                }
+            }
             Some(newest) if newest.id < self.cursor => {
                 self.say(ConsoleEvent::StreamWentBack {
-                    stream: self.address.to_string(),
+                    stream: self.link.address().to_string(),
                     last_read: self.cursor.to_string(),
                     newest: newest.id.to_string(),
                 });
+                self.after_gap = true;
                 self.tell(vec![newest], feed);
             }
             Some(_) => {}
         }
     }
 
-    /// Tells `feed` the latest change among `entries`, reporting and
-    /// skipping malformed ones, and moves the cursor past them all.
+    /// Tells `feed` the latest change of the edge's file among `entries`,
+    /// skipping the others, and moves the cursor past them all.
     fn tell(&mut self, entries: Vec<StreamEntry>, feed: &Feed) {
         let mut latest = None;
         for entry in entries {
             self.cursor = entry.id;
-            match entry.entry {
-                Ok(Entry::Changed { change, .. }) => latest = Some(change),
-                Ok(Entry::Watching { .. }) => {}
-                Err(reason) => self.report_malformed(entry.id, reason),
+            match Read::of(entry.entry, &self.file) {
+                Read::Ours(change) => latest = Some(change),
+                Read::Greeting => {}
+                skipped => self.skip(entry.id, skipped),
             }
         }
+        self.skipped.end_of_read(Instant::now(), &self.console);
         let Some(change) = latest else {
             return;
         };
@@ -241,88 +363,67 @@ impl StreamReader {
     }
     // ANCHOR_END: resume
 
-    fn report_malformed(&self, id: EntryId, reason: String) {
-        self.say(ConsoleEvent::MalformedEntry {
-            id: id.to_string(),
-            reason,
-        });
+    /// Counts or tells a skipped entry.
+    fn skip(&mut self, id: EntryId, read: Read) {
+        let (reason, event) = match read {
+            Read::Foreign { file } => {
+                let reason = format!("it is for another file, {}", quoted(&file));
+                let event = ConsoleEvent::ForeignEntry {
+                    id: id.to_string(),
+                    file: quoted(&file),
+                };
+                (reason, event)
+            }
+            Read::Malformed(error) => {
+                let event = ConsoleEvent::MalformedEntry {
+                    id: id.to_string(),
+                    reason: error.to_string(),
+                };
+                (error.to_string(), event)
+            }
+            Read::Ours(_) | Read::Greeting => return,
+        };
+        self.skipped
+            .skip(id, reason, event, Instant::now(), &self.console);
     }
 
     fn say(&self, event: ConsoleEvent) {
         self.console.say(event);
     }
 
-    /// Connects, however long it takes. During an outage each attempt
-    /// waits for the back-off first, so that an outage costs an attempt
-    /// every couple of seconds at most, whatever fails (connecting, or the
-    /// first command after it).
-    async fn connect(&mut self) {
-        loop {
-            if self.outage.is_ongoing() {
-                self.backoff.wait().await;
-            }
-            match self.address.connect(BLOCK + ANSWER_MARGIN).await {
-                Ok(connection) => {
-                    self.connection = Some(connection);
-                    return;
-                }
-                Err(error) => self.lost(&error),
-            }
-        }
-    }
-
-    /// Redis answered a command: an outage, if there was one, is over.
-    fn answered(&mut self) {
-        self.backoff.reset();
-        if self.outage.succeeded() {
-            self.say(ConsoleEvent::StreamReachable {
-                stream: self.address.to_string(),
-            });
-        }
-    }
-
-    /// A connection that failed: drops it, reports the outage if it begins
-    /// one. The next attempt waits for the back-off.
-    fn lost(&mut self, error: &redis::RedisError) {
-        self.connection = None;
-        if self.outage.failed() {
-            self.say(ConsoleEvent::StreamUnreachable {
-                stream: self.address.to_string(),
-                reason: reason_of(error),
-            });
-        }
-    }
-
-    async fn newest(&mut self) -> redis::RedisResult<Option<StreamEntry>> {
-        let connection = self.connection.as_mut().expect("connected");
-        newest_entry(connection, self.address.stream()).await
-    }
-
     /// One blocking read of the entries after the cursor; none when the
     /// block time passes first.
-    async fn read(&mut self) -> redis::RedisResult<Vec<StreamEntry>> {
-        let connection = self.connection.as_mut().expect("connected");
-        let reply: Value = redis::cmd("XREAD")
+    async fn read(&mut self) -> Result<Vec<StreamEntry>, Trouble> {
+        let mut command = redis::cmd("XREAD");
+        command
             .arg("COUNT")
             .arg(BATCH)
             .arg("BLOCK")
             .arg(BLOCK.as_millis() as u64)
             .arg("STREAMS")
-            .arg(self.address.stream())
-            .arg(self.cursor.to_string())
-            .query_async(connection)
-            .await?;
+            .arg(self.link.address().stream())
+            .arg(self.cursor.to_string());
+        let reply = self.link.query(&command, Request::Read).await?;
         // [[stream, entries]] for the one stream asked for, or nil.
-        match reply {
+        let entries = match &reply {
             Value::Nil => Ok(Vec::new()),
             Value::Array(streams) => match streams.as_slice() {
                 [Value::Array(stream)] => match stream.as_slice() {
-                    [_, entries] => entries_of(entries).map_err(unexpected_reply),
-                    _ => Err(unexpected_reply(format!("{stream:?}"))),
+                    [_, entries] => entries_of(entries),
+                    _ => Err(unexpected(&reply)),
                 },
-                _ => Err(unexpected_reply(format!("{streams:?}"))),
+                _ => Err(unexpected(&reply)),
             },
-            other => Err(unexpected_reply(format!("{other:?}"))),
-        }
+            _ => Err(unexpected(&reply)),
+        };
+        entries.map_err(|reason| self.link.bad_reply(reason))
     }
+}
+
+/// What an edge says of a reply to `XREAD` of a shape Redis does not send.
+fn unexpected(reply: &Value) -> String {
+    format!(
+        "expected the entries of one stream, got {}",
+        abbreviated_debug(reply)
+    )
 }

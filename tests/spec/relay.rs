@@ -11,8 +11,13 @@ use pretty_assertions::assert_eq;
 
 use rstest::rstest;
 
+use net_watcher::relay::edge::EDGE_NAME;
+use net_watcher::relay::publisher::PUBLISHER_NAME;
+
 use crate::support::binary::{LineReader, Spawned, TestServer};
-use crate::support::redis_server::{RedisServer, redis_server, start_edge, start_publisher};
+use crate::support::redis_server::{
+    RedisServer, Refusal, redis_server, refusal_answer, start_edge, start_publisher,
+};
 use crate::support::target::{TargetFile, target};
 
 const TEXT_GREETING: &str = "Now watching \"target.txt\" for changes...\n";
@@ -65,6 +70,15 @@ fn change(redis: &RedisServer, id: &str, timestamp: &str) {
 fn watching(redis: &RedisServer, id: &str) {
     append(redis, id, &[("type", "watching"), ("file", "target.txt")]);
 }
+
+/// How long a spec watches a refused or unreachable Redis to show that
+/// nothing happens in that time but a few attempts with a back-off (50 ms,
+/// doubling, up to 2 s: five attempts in 1.5 s). A loop would make hundreds.
+const WATCHED_FOR: Duration = Duration::from_millis(1500);
+
+/// The most attempts allowed in [`WATCHED_FOR`]: the back-off's five, and
+/// one to spare for an attempt under way when the watch begins.
+const MOST_ATTEMPTS: u64 = 6;
 
 /// An edge on a stream written by hand (ids 5000-0 and 6000-0), and its
 /// JSON subscriber, which has been told the change made at 6000.
@@ -322,28 +336,21 @@ mod a_publisher_whose_redis_refuses_its_first_entry {
     /// made meanwhile, and says that the outage is over.
     #[rstest]
     fn names_its_file_once_redis_takes_entries_again(target: TargetFile) {
-        let Some(redis) = redis_server() else { return };
-        let set_maxmemory = |bytes: &str| {
-            let _: () = redis::cmd("CONFIG")
-                .arg("SET")
-                .arg("maxmemory")
-                .arg(bytes)
-                .query(&mut redis.connection())
-                .expect("Redis takes the setting");
+        let Some(mut redis) = redis_server() else {
+            return;
         };
-        set_maxmemory("1");
+        redis.refuse(Refusal::OutOfMemory, "changes");
         let url = redis.url("changes");
         let mut publisher = start_publisher(&target, &url, &[]);
-        publisher
-            .process
-            .wait_for_stderr("command not allowed when used memory");
-        let said = publisher.process.stderr();
-        assert!(!said.contains(".."), "one full stop ends a line:\n{said}");
+        let answer = refusal_answer(Refusal::OutOfMemory);
+        publisher.process.wait_for_stderr(&format!(
+            "Redis refused the entry for the stream {url}: {answer}. Trying again until it takes it.\n"
+        ));
 
-        set_maxmemory("0");
+        redis.take_again(Refusal::OutOfMemory, "changes");
         publisher
             .process
-            .wait_for_stdout_containing("answers again");
+            .wait_for_stdout_containing(&format!("The stream {url} takes entries again."));
         let edge = start_edge(&url, &[]);
         let mut subscriber = subscribe(&edge, TEXT_GREETING);
         target.touch();
@@ -515,6 +522,218 @@ mod a_publisher {
         target.touch();
         let line = subscriber.next_line("the change");
         assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}
+
+mod a_publisher_whose_redis_refuses_its_entries {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// Redis answers, but refuses each append: an outage, said once with
+    /// Redis's own answer, tried again with a back-off on the connection
+    /// the publisher has; and the change kept meanwhile is appended once
+    /// Redis takes entries again.
+    #[rstest]
+    #[case::out_of_memory(Refusal::OutOfMemory)]
+    #[case::as_a_read_only_replica(Refusal::ReadOnlyReplica)]
+    #[case::as_its_key_holds_another_type(Refusal::WrongType)]
+    fn says_so_once_backs_off_and_appends_the_kept_change_when_redis_takes_it(
+        target: TargetFile,
+        #[case] refusal: Refusal,
+    ) {
+        let Some(mut redis) = redis_server() else {
+            return;
+        };
+        let url = redis.url("changes");
+        let mut publisher = start_publisher(&target, &url, &["--json"]);
+        let edge = start_edge(&url, &["--json"]);
+        let mut local = subscribe(&publisher, JSON_GREETING);
+        let mut on_edge = subscribe(&edge, JSON_GREETING);
+
+        redis.refuse(refusal, "changes");
+        target.touch();
+        let told = timestamp_of(&local.next_line("the change, on the publisher"));
+        let answer = refusal_answer(refusal);
+        publisher.process.wait_for_stderr(&format!(
+            "Redis refused the entry for the stream {url}: {answer}"
+        ));
+        let connection = redis.connections_named(PUBLISHER_NAME);
+        assert_eq!(connection.len(), 1, "one connection: {connection:?}");
+        let asked = redis.times_asked("xadd");
+        // Time must pass to show what does not happen in it.
+        std::thread::sleep(WATCHED_FOR);
+        let tries = redis.times_asked("xadd") - asked;
+        assert!(
+            tries <= MOST_ATTEMPTS,
+            "{tries} appends in {WATCHED_FOR:?}\n{}",
+            publisher.process.report()
+        );
+        assert_eq!(
+            redis.connections_named(PUBLISHER_NAME),
+            connection,
+            "a refusal needs no new connection"
+        );
+        let said = publisher.process.stderr();
+        assert_eq!(said.matches(answer).count(), 1, "said once:\n{said}");
+        assert!(!said.contains("Cannot reach"), "Redis answered:\n{said}");
+
+        redis.take_again(refusal, "changes");
+        publisher
+            .process
+            .wait_for_stdout_containing(&format!("The stream {url} takes entries again."));
+        let line = on_edge.next_line("the change kept while Redis refused it");
+        assert_eq!(timestamp_of(&line), told);
+        on_edge.expect_silence("the one change");
+    }
+}
+
+mod a_publisher_whose_redis_asks_for_a_password {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// The URL has no password and Redis asks for one: every command is
+    /// refused with `NOAUTH`, which the publisher says once; it serves its
+    /// own subscribers meanwhile, and names its file once Redis stops
+    /// asking.
+    #[rstest]
+    fn serves_says_so_once_and_names_its_file_once_redis_takes_it(target: TargetFile) {
+        let Some(mut redis) = redis_server() else {
+            return;
+        };
+        redis.refuse(Refusal::Password, "changes");
+        let url = redis.url("changes");
+        let mut publisher = start_publisher(&target, &url, &[]);
+        let mut local = subscribe(&publisher, TEXT_GREETING);
+        let answer = refusal_answer(Refusal::Password);
+        publisher
+            .process
+            .wait_for_stderr(&format!("Redis refused to read the stream {url}: {answer}"));
+        let connections = redis.connections_from_others();
+        // Time must pass to show what does not happen in it.
+        std::thread::sleep(WATCHED_FOR);
+        assert_eq!(redis.connections_from_others(), connections);
+        target.touch();
+        local.next_line("a change, told while Redis refuses");
+        let said = publisher.process.stderr();
+        assert_eq!(said.matches(answer).count(), 1, "said once:\n{said}");
+
+        redis.take_again(Refusal::Password, "changes");
+        publisher
+            .process
+            .wait_for_stdout_containing(&format!("The stream {url} can be read again."));
+        let edge = start_edge(&url, &[]);
+        let mut on_edge = subscribe(&edge, TEXT_GREETING);
+        target.touch();
+        on_edge.next_line("a change once Redis takes entries");
+    }
+}
+
+mod an_edge_whose_redis_refuses_to_read {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// The stream's key is made a string while an edge reads it: each read
+    /// is refused with `WRONGTYPE`, said once, and tried again with a
+    /// back-off on the same connection; once the key is a stream again,
+    /// the edge tells its changes.
+    #[rstest]
+    fn says_so_once_backs_off_and_reads_on_when_it_can(target: TargetFile) {
+        let Some(mut redis) = redis_server() else {
+            return;
+        };
+        let url = redis.url("changes");
+        let _publisher = start_publisher(&target, &url, &[]);
+        let mut edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+
+        redis.refuse(Refusal::WrongType, "changes");
+        let answer = refusal_answer(Refusal::WrongType);
+        edge.process
+            .wait_for_stderr(&format!("Redis refused to read the stream {url}: {answer}"));
+        let connection = redis.connections_named(EDGE_NAME);
+        assert_eq!(connection.len(), 1, "one connection: {connection:?}");
+        let asked = redis.times_asked("xread");
+        // Time must pass to show what does not happen in it.
+        std::thread::sleep(WATCHED_FOR);
+        let tries = redis.times_asked("xread") - asked;
+        assert!(tries <= MOST_ATTEMPTS, "{tries} reads in {WATCHED_FOR:?}");
+        assert_eq!(redis.connections_named(EDGE_NAME), connection);
+        let said = edge.process.stderr();
+        assert_eq!(said.matches(answer).count(), 1, "said once:\n{said}");
+
+        redis.take_again(Refusal::WrongType, "changes");
+        edge.process
+            .wait_for_stdout_containing(&format!("The stream {url} can be read again."));
+        target.touch();
+        let line = subscriber.next_line("the change once the key is a stream again");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+
+    /// Redis asks for a password the URL does not give: the edge cannot
+    /// learn its file's name, says why once, and listens once it can.
+    #[rstest]
+    fn says_so_once_and_listens_once_it_can(target: TargetFile) {
+        let Some(mut redis) = redis_server() else {
+            return;
+        };
+        let url = redis.url("changes");
+        let _publisher = start_publisher(&target, &url, &[]);
+        redis.refuse(Refusal::Password, "changes");
+        let mut edge = Spawned::start("net-watcher", &["--relay", &url, "--port", "0"]);
+        let answer = refusal_answer(Refusal::Password);
+        edge.wait_for_stderr(&format!("Redis refused to read the stream {url}: {answer}"));
+        let connections = redis.connections_from_others();
+        // Time must pass to show what does not happen in it.
+        std::thread::sleep(WATCHED_FOR);
+        assert_eq!(redis.connections_from_others(), connections);
+        assert_eq!(edge.stderr().matches(answer).count(), 1);
+
+        redis.take_again(Refusal::Password, "changes");
+        let listening = edge.wait_for_stdout_containing("Listening for subscribers on ");
+        assert!(listening.ends_with("..."), "got {listening:?}");
+    }
+}
+
+mod a_stream_that_holds_the_last_possible_id {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// Someone appended `18446744073709551615-18446744073709551615`: no id
+    /// is above it, so no entry can follow. The publisher says so once
+    /// (no id arithmetic overflows, in any build) and keeps its change;
+    /// once the stream is deleted, it appends it to the new stream, and an
+    /// edge, whose last id was that last one, tells it.
+    #[rstest]
+    fn stops_nothing_but_that_stream_and_is_left_once_deleted(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        let mut publisher = start_publisher(&target, &url, &[]);
+        let edge = start_edge(&url, &[]);
+        let mut local = subscribe(&publisher, TEXT_GREETING);
+        let mut on_edge = subscribe(&edge, TEXT_GREETING);
+        let last = "18446744073709551615-18446744073709551615";
+        watching(&redis, last);
+
+        target.touch();
+        local.next_line("the change, on the publisher");
+        publisher.process.wait_for_stderr(&format!(
+            "No entry can go into the stream {url}: its newest id, {last}, is the last possible one"
+        ));
+        target.append("more");
+        local.next_line("a change after the stream is full");
+
+        let _: u64 = redis::cmd("DEL")
+            .arg("changes")
+            .query(&mut redis.connection())
+            .expect("Redis deletes the stream");
+        publisher
+            .process
+            .wait_for_stdout_containing(&format!("The stream {url} takes entries again."));
+        let line = on_edge.next_line("the change kept while the stream was full");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+        on_edge.expect_silence("the latest change");
+        let said = publisher.process.stderr();
+        assert_eq!(said.matches("last possible one").count(), 1, "{said}");
     }
 }
 
