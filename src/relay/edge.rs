@@ -427,3 +427,102 @@ fn unexpected(reply: &Value) -> String {
         abbreviated_debug(reply)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watching::ChangeKind;
+    use pretty_assertions::assert_eq;
+    use std::sync::{Arc, Mutex};
+
+    fn change(timestamp: u64) -> Change {
+        Change {
+            kind: ChangeKind::Modified,
+            timestamp,
+        }
+    }
+
+    #[test]
+    fn an_entry_is_read_as_ours_a_greeting_another_files_or_malformed() {
+        let ours = Entry::Changed {
+            file: "target.txt".into(),
+            change: change(5),
+        };
+        assert_eq!(Read::of(Ok(ours), "target.txt"), Read::Ours(change(5)));
+        let greeting = Entry::Watching {
+            file: "target.txt".into(),
+        };
+        assert_eq!(Read::of(Ok(greeting), "target.txt"), Read::Greeting);
+        let foreign = Entry::Watching {
+            file: "other.txt".into(),
+        };
+        assert_eq!(
+            Read::of(Ok(foreign), "target.txt"),
+            Read::Foreign {
+                file: "other.txt".into()
+            }
+        );
+        assert_eq!(
+            Read::of(Err(EntryError::NoType), "target.txt"),
+            Read::Malformed(EntryError::NoType)
+        );
+    }
+
+    /// A console that keeps what it is told, as lines.
+    fn recording() -> (Console, Arc<Mutex<Vec<String>>>) {
+        let said = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&said);
+        let console = Console::new(move |event| sink.lock().unwrap().push(event.to_string()));
+        (console, said)
+    }
+
+    fn skip(skipped: &mut Skipped, seq: u64, now: Instant, console: &Console) {
+        let id = EntryId { millis: 1, seq };
+        let event = ConsoleEvent::MalformedEntry {
+            id: id.to_string(),
+            reason: "no type".into(),
+        };
+        skipped.skip(id, format!("reason {seq}"), event, now, console);
+    }
+
+    #[test]
+    fn skipped_entries_are_told_once_then_counted_and_the_count_told_a_second_later() {
+        let (console, said) = recording();
+        let mut skipped = Skipped::default();
+        let start = Instant::now();
+        let second = SKIPS_TOLD_EVERY;
+        skip(&mut skipped, 0, start, &console);
+        for seq in 1..=3 {
+            skip(&mut skipped, seq, start, &console);
+        }
+        skipped.end_of_read(start + second / 2, &console);
+        assert_eq!(said.lock().unwrap().len(), 1, "the count waits a second");
+        skip(&mut skipped, 4, start + second, &console);
+        skipped.end_of_read(start + second, &console);
+        assert_eq!(
+            *said.lock().unwrap(),
+            [
+                "Skipped the malformed stream entry 1-0: no type.",
+                "Skipped 4 more stream entries since; the last, 1-4: reason 4.",
+            ]
+        );
+        // Told a second ago: the next one is counted, not told.
+        skip(&mut skipped, 5, start + second + second / 2, &console);
+        skipped.end_of_read(start + second + second / 2, &console);
+        assert_eq!(said.lock().unwrap().len(), 2);
+        skipped.end_of_read(start + second * 2, &console);
+        assert_eq!(
+            said.lock().unwrap()[2],
+            "Skipped 1 more stream entries since; the last, 1-5: reason 5."
+        );
+        // Nothing skipped since: nothing to tell, and the next skip after a
+        // quiet second is told at once.
+        skipped.end_of_read(start + second * 4, &console);
+        skip(&mut skipped, 6, start + second * 4, &console);
+        assert_eq!(
+            said.lock().unwrap()[3],
+            "Skipped the malformed stream entry 1-6: no type."
+        );
+        assert_eq!(said.lock().unwrap().len(), 4);
+    }
+}

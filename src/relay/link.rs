@@ -286,3 +286,148 @@ impl Link {
         self.backoff.wait().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use std::sync::{Arc, Mutex};
+
+    fn refused(request: Request, answer: &str) -> Trouble {
+        Trouble::Refused {
+            request,
+            answer: answer.into(),
+        }
+    }
+
+    #[test]
+    fn an_error_reply_is_a_refusal_in_redis_own_words() {
+        let out_of_memory = redis::make_extension_error(
+            "OOM".into(),
+            Some("command not allowed when used memory > 'maxmemory'.".into()),
+        );
+        assert_eq!(
+            classify(&out_of_memory, Request::Entry),
+            refused(
+                Request::Entry,
+                "OOM command not allowed when used memory > 'maxmemory'"
+            )
+        );
+        let read_only = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
+            "read-only",
+            "You can't write against a read only replica.".to_owned(),
+        ));
+        assert_eq!(
+            classify(&read_only, Request::Read),
+            refused(
+                Request::Read,
+                "READONLY You can't write against a read only replica"
+            )
+        );
+        let wrong_password =
+            redis::RedisError::from((redis::ErrorKind::AuthenticationFailed, "Password refused"));
+        assert_eq!(
+            classify(&wrong_password, Request::Read),
+            refused(Request::Read, "Password refused - AuthenticationFailed")
+        );
+    }
+
+    #[test]
+    fn no_answer_is_unreachable_and_an_answer_redis_never_sends_is_a_bad_reply() {
+        let reset =
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(matches!(
+            classify(&reset, Request::Read),
+            Trouble::Unreachable(reason) if reason.contains("reset")
+        ));
+        let garbage = redis::RedisError::from((
+            redis::ErrorKind::Parse,
+            "unexpected reply",
+            "a".repeat(1000),
+        ));
+        match classify(&garbage, Request::Read) {
+            Trouble::BadReply(reason) => assert!(reason.ends_with(" bytes in all)"), "{reason}"),
+            other => panic!("expected a bad reply, got {other:?}"),
+        }
+        let shape =
+            redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "not a stream"));
+        assert!(matches!(
+            classify(&shape, Request::Read),
+            Trouble::BadReply(_)
+        ));
+    }
+
+    #[test]
+    fn only_a_refusal_or_a_full_stream_keeps_the_connection() {
+        assert!(refused(Request::Entry, "OOM").keeps_the_connection());
+        assert!(Trouble::Full.keeps_the_connection());
+        assert!(!Trouble::Unreachable("reset".into()).keeps_the_connection());
+        assert!(!Trouble::BadReply("junk".into()).keeps_the_connection());
+    }
+
+    #[test]
+    fn trouble_is_told_once_per_kind_and_its_end_once() {
+        let said = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&said);
+        let console = Console::new(move |event| sink.lock().unwrap().push(event.to_string()));
+        let address: StreamAddress = "redis://localhost/changes".parse().unwrap();
+        let mut link = Link::new(address, "test", console, Duration::from_secs(1));
+        link.succeeded();
+        link.failed(refused(Request::Entry, "OOM full"));
+        link.failed(refused(Request::Read, "WRONGTYPE other"));
+        link.failed(Trouble::Unreachable("reset".into()));
+        link.failed(Trouble::Unreachable("refused".into()));
+        link.failed(Trouble::Full);
+        link.failed(Trouble::BadReply("junk".into()));
+        link.succeeded();
+        link.succeeded();
+        let stream = "redis://localhost:6379/changes";
+        assert_eq!(
+            *said.lock().unwrap(),
+            [
+                format!(
+                    "Redis refused the entry for the stream {stream}: OOM full. Trying again until it takes it."
+                ),
+                format!("Cannot reach the stream {stream}: reset. Trying again until it answers."),
+                format!(
+                    "No entry can go into the stream {stream}: its newest id, 18446744073709551615-18446744073709551615, is the last possible one. Trying again until the stream is deleted."
+                ),
+                format!(
+                    "The server of the stream {stream} answered as Redis never does: junk. Connecting again until it answers as Redis."
+                ),
+                format!("The stream {stream} answers again."),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_end_of_trouble_says_what_works_again() {
+        let stream = || "s".to_owned();
+        let ends = [
+            (
+                Trouble::Unreachable("x".into()),
+                "The stream s answers again.",
+            ),
+            (Trouble::BadReply("x".into()), "The stream s answers again."),
+            (
+                refused(Request::Read, "x"),
+                "The stream s can be read again.",
+            ),
+            (
+                refused(Request::Entry, "x"),
+                "The stream s takes entries again.",
+            ),
+            (Trouble::Full, "The stream s takes entries again."),
+        ];
+        for (trouble, end) in ends {
+            assert_eq!(trouble.end_event(stream()).to_string(), end, "{trouble:?}");
+        }
+        assert_eq!(
+            refused(Request::Read, "NOAUTH x")
+                .event(stream())
+                .to_string(),
+            "Redis refused to read the stream s: NOAUTH x. Trying again until it reads."
+        );
+    }
+}

@@ -391,6 +391,36 @@ mod tests {
     }
 
     #[test]
+    fn a_file_name_no_edge_could_greet_with_is_refused_before_publishing() {
+        let long_name = "x".repeat(crate::relay::MAX_FILE_NAME + 1);
+        let (notifier, _feed) = Notifier::fed(
+            &long_name,
+            crate::protocol::Protocol::Text,
+            jiff::tz::TimeZone::UTC,
+            Console::silent(),
+        );
+        let address: StreamAddress = "redis://localhost/changes".parse().unwrap();
+        let config = PublishConfig::new(address, long_name, Console::silent());
+        let error = spawn(&notifier, config).unwrap_err();
+        assert!(matches!(
+            &error,
+            PublishError::FileName {
+                error: EntryError::FileNameTooLong { bytes: 4097 },
+                ..
+            }
+        ));
+        let said = error.to_string();
+        assert!(
+            said.starts_with("cannot publish \"xxx")
+                && said.ends_with(
+                    "… (4097 bytes in all)\": its file name is 4097 bytes long, more than 4096, and no edge could serve it"
+                ),
+            "{said}"
+        );
+        assert!(std::error::Error::source(&error).is_some());
+    }
+
+    #[test]
     fn an_older_offer_neither_replaces_a_newer_change_nor_follows_it() {
         let outbox = StreamOutbox::default();
         outbox.offer(&notification(2, 2_000));

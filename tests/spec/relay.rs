@@ -11,12 +11,14 @@ use pretty_assertions::assert_eq;
 
 use rstest::rstest;
 
+use net_watcher::protocol::now_millis;
 use net_watcher::relay::edge::EDGE_NAME;
 use net_watcher::relay::publisher::PUBLISHER_NAME;
 
 use crate::support::binary::{LineReader, Spawned, TestServer};
 use crate::support::redis_server::{
     RedisServer, Refusal, redis_server, refusal_answer, start_edge, start_publisher,
+    start_publisher_of,
 };
 use crate::support::target::{TargetFile, target};
 
@@ -405,6 +407,7 @@ mod an_edge_whose_redis_is_unreachable {
 
 mod a_malformed_entry {
     use super::*;
+    use pretty_assertions::assert_eq;
 
     #[rstest]
     fn is_reported_and_skipped(target: TargetFile) {
@@ -433,6 +436,158 @@ mod a_malformed_entry {
         let line = subscriber.next_line("the change after the malformed entry");
         assert!(line.starts_with("File changed: "), "got {line:?}");
         subscriber.expect_silence("the one well-formed change");
+    }
+
+    /// Thousands of junk entries cost a line for the first and a count
+    /// for the rest, told at most once a second, not a line each.
+    #[rstest]
+    fn in_a_flood_is_counted_not_told_one_by_one(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        let _publisher = start_publisher(&target, &url, &[]);
+        let edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+
+        let junk = 3_000;
+        let mut flood = redis::pipe();
+        for _ in 0..junk {
+            flood
+                .cmd("XADD")
+                .arg("changes")
+                .arg("*")
+                .arg("type")
+                .arg("changed")
+                .arg("file")
+                .arg("target.txt")
+                .arg("timestamp")
+                .arg("soon")
+                .ignore();
+        }
+        // The last one says so, and the line that counts it shows it.
+        flood
+            .cmd("XADD")
+            .arg("changes")
+            .arg("*")
+            .arg("type")
+            .arg("the last junk")
+            .arg("file")
+            .arg("target.txt")
+            .ignore();
+        let () = flood
+            .query(&mut redis.connection())
+            .expect("Redis takes the flood");
+
+        edge.process
+            .wait_for_stderr("unknown type \"the last junk\"");
+        let said = edge.process.stderr();
+        let lines: Vec<&str> = said
+            .lines()
+            .filter(|line| line.starts_with("Skipped"))
+            .collect();
+        // One line for the first, then at most one a read (a read takes up
+        // to a thousand entries) and one a second.
+        assert!(lines.len() <= 5, "{} lines:\n{said}", lines.len());
+        let counted: u64 = lines
+            .iter()
+            .map(
+                |line| match line.strip_prefix("Skipped the malformed stream entry") {
+                    Some(_) => 1,
+                    None => line["Skipped ".len()..]
+                        .split(' ')
+                        .next()
+                        .and_then(|count| count.parse().ok())
+                        .unwrap_or_else(|| panic!("no count in {line:?}")),
+                },
+            )
+            .sum();
+        assert_eq!(counted, junk + 1, "{said}");
+
+        target.touch();
+        let line = subscriber.next_line("the change after the flood");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}
+
+mod an_entry_for_another_file {
+    use super::*;
+
+    /// A second publisher on the same stream, with another file: an edge
+    /// greets with one file's name, and tells that file's changes only.
+    #[rstest]
+    fn is_skipped_and_told_on_the_console(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        let _publisher = start_publisher(&target, &url, &[]);
+        let edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+
+        let id: String = redis::cmd("XADD")
+            .arg("changes")
+            .arg("*")
+            .arg("type")
+            .arg("changed")
+            .arg("file")
+            .arg("other.txt")
+            .arg("timestamp")
+            .arg(now_millis())
+            .query(&mut redis.connection())
+            .expect("Redis takes the entry");
+
+        edge.process.wait_for_stderr(&format!(
+            "Skipped the stream entry {id}: it is for another file, \"other.txt\"."
+        ));
+        subscriber.expect_silence("a change of another file");
+        target.touch();
+        let line = subscriber.next_line("a change of the edge's own file");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}
+
+mod a_publisher_of_a_file_whose_name_holds_a_newline {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    use jiff::tz::TimeZone;
+    use net_watcher::protocol::{Message, Protocol};
+
+    /// Redis keeps any bytes, so the name travels as it is; an edge greets
+    /// with it exactly as the publisher does (the greeting's rendering is
+    /// the protocol's, on both).
+    #[rstest]
+    fn is_served_by_its_edges_as_by_itself(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let name = "a\nFile changed: FAKE";
+        let file = TargetFile::at(target.dir().join(name));
+        std::fs::File::create(file.path()).expect("the file can be made");
+        let url = redis.url("changes");
+        let publisher = start_publisher_of(&target, name, &url, &["--json"]);
+        let json_edge = start_edge(&url, &["--json"]);
+        let text_edge = start_edge(&url, &[]);
+
+        let greeting = |server: &TestServer, protocol: Protocol| {
+            let expected = protocol.render(
+                &Message::Watching {
+                    file: name.to_owned(),
+                },
+                &TimeZone::UTC,
+            );
+            let mut subscriber = server.connect();
+            let greeting: String = (0..expected.matches('\n').count())
+                .map(|_| subscriber.next_line("the greeting"))
+                .collect();
+            (subscriber, greeting, expected)
+        };
+        let (_, on_publisher, _) = greeting(&publisher, Protocol::Json);
+        let (mut on_json_edge, on_edge, expected) = greeting(&json_edge, Protocol::Json);
+        assert_eq!(on_edge, on_publisher);
+        assert_eq!(on_edge, expected);
+        let (mut on_text_edge, on_edge, expected) = greeting(&text_edge, Protocol::Text);
+        assert_eq!(on_edge, expected);
+
+        file.touch();
+        timestamp_of(&on_json_edge.next_line("the change, on the JSON edge"));
+        let line = on_text_edge.next_line("the change, on the text edge");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
     }
 }
 

@@ -312,7 +312,17 @@ fn is_executable(path: &Path) -> bool {
 /// directory (so the name it publishes is `target.txt`), with `extra`
 /// arguments; waits until it listens.
 pub fn start_publisher(target: &TargetFile, url: &str, extra: &[&str]) -> TestServer {
-    let mut args = vec!["target.txt", "--publish", url, "--port", "0"];
+    start_publisher_of(target, "target.txt", url, extra)
+}
+
+/// Like [`start_publisher`], for the file `name` in `target`'s directory.
+pub fn start_publisher_of(
+    target: &TargetFile,
+    name: &str,
+    url: &str,
+    extra: &[&str],
+) -> TestServer {
+    let mut args = vec![name, "--publish", url, "--port", "0"];
     args.extend_from_slice(extra);
     TestServer::start_in(Some(target.dir()), "net-watcher", &args)
 }
