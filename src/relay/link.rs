@@ -28,6 +28,7 @@ use std::time::Duration;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
 
+use super::replies::RefusalSlot;
 use super::{Backoff, EntryId, StreamAddress, StreamEntry, abbreviated, entries_of};
 use crate::console::{Console, ConsoleEvent};
 
@@ -123,6 +124,15 @@ impl Trouble {
     }
 }
 
+/// Sorts a failed command's error, which is a bad reply whatever the crate
+/// makes of it when the connection's meter refused the reply.
+fn troubled(error: &redis::RedisError, request: Request, refused: &RefusalSlot) -> Trouble {
+    match refused.take() {
+        Some(refused) => Trouble::BadReply(refused.to_string()),
+        None => classify(error, request),
+    }
+}
+
 /// Sorts a failed command's error (see the module docs).
 fn classify(error: &redis::RedisError, request: Request) -> Trouble {
     match error.kind() {
@@ -159,7 +169,8 @@ pub struct Link {
     console: Console,
     /// How long Redis may take to answer one command.
     patience: Duration,
-    connection: Option<MultiplexedConnection>,
+    /// The connection, and where its meter leaves why it refused a reply.
+    connection: Option<(MultiplexedConnection, RefusalSlot)>,
     /// The trouble the operator was told of, until it ends.
     told: Option<Trouble>,
     backoff: Backoff,
@@ -199,10 +210,10 @@ impl Link {
         command: &redis::Cmd,
         request: Request,
     ) -> Result<Value, Trouble> {
-        let connection = match &mut self.connection {
+        let (connection, refused) = match &mut self.connection {
             Some(connection) => connection,
             None => {
-                let mut connection = self
+                let (mut connection, refused) = self
                     .address
                     .connect(self.patience)
                     .await
@@ -213,18 +224,18 @@ impl Link {
                 // A name refused (a password is asked for first) costs only
                 // the name: the request itself says what is wrong.
                 if let Err(error) = named {
-                    let trouble = classify(&error, request);
+                    let trouble = troubled(&error, request, &refused);
                     if !trouble.keeps_the_connection() {
                         return Err(trouble);
                     }
                 }
-                self.connection.insert(connection)
+                self.connection.insert((connection, refused))
             }
         };
         match command.query_async(connection).await {
             Ok(reply) => Ok(reply),
             Err(error) => {
-                let trouble = classify(&error, request);
+                let trouble = troubled(&error, request, refused);
                 if !trouble.keeps_the_connection() {
                     self.connection = None;
                 }

@@ -47,6 +47,7 @@
 pub mod edge;
 pub mod link;
 pub mod publisher;
+pub mod replies;
 
 use std::fmt;
 use std::str::FromStr;
@@ -55,6 +56,7 @@ use std::time::Duration;
 use redis::Value;
 
 use crate::watching::{Change, ChangeKind};
+use replies::{MeteredStream, RefusalSlot};
 
 /// How many entries a publisher keeps in the stream by default (`MAXLEN ~`,
 /// so Redis may keep a few more: it trims whole blocks of entries).
@@ -162,17 +164,59 @@ impl StreamAddress {
     }
 
     /// Opens a new connection to the Redis server, which answers each
-    /// command within `patience` or fails it.
+    /// command within `patience` or fails it, and whose replies are bounded
+    /// (see [`replies`]): why one was refused is left in the returned slot.
     pub(crate) async fn connect(
         &self,
         patience: Duration,
-    ) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(patience));
-        self.client
-            .get_multiplexed_async_connection_with_config(&config)
+    ) -> redis::RedisResult<(redis::aio::MultiplexedConnection, RefusalSlot)> {
+        let refused = RefusalSlot::default();
+        let info = self.client.get_connection_info();
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(patience));
+        // The socket is opened here rather than by the crate, so that its
+        // reads go through the meter; the crate then speaks Redis over it.
+        // The crate also hands back the task that reads and writes the
+        // socket for the connection, to be spawned; it ends when the
+        // connection is dropped.
+        let connecting = async {
+            let connection: redis::RedisResult<_> = match info.addr() {
+                redis::ConnectionAddr::Tcp(host, port) => {
+                    let socket = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                    // One small command at a time: nothing to gain by
+                    // waiting to fill a packet.
+                    socket.set_nodelay(true)?;
+                    let metered = MeteredStream::new(socket, refused.clone());
+                    let (connection, driver) = redis::aio::MultiplexedConnection::new_with_config(
+                        info.redis_settings(),
+                        metered,
+                        config,
+                    )
+                    .await?;
+                    tokio::spawn(driver);
+                    Ok(connection)
+                }
+                redis::ConnectionAddr::Unix(path) => {
+                    let socket = tokio::net::UnixStream::connect(path).await?;
+                    let metered = MeteredStream::new(socket, refused.clone());
+                    let (connection, driver) = redis::aio::MultiplexedConnection::new_with_config(
+                        info.redis_settings(),
+                        metered,
+                        config,
+                    )
+                    .await?;
+                    tokio::spawn(driver);
+                    Ok(connection)
+                }
+                // Refused when the address was parsed (no TLS in this
+                // build): `FromStr` takes redis:// and redis+unix:// only.
+                _ => unreachable!("a StreamAddress is TCP or a Unix socket"),
+            };
+            connection
+        };
+        let connection = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        Ok((connection, refused))
     }
 }
 

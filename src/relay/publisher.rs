@@ -285,21 +285,10 @@ impl StreamWriter {
     /// publisher wrote to): an edge starting now can greet.
     async fn name_file(&mut self) -> Result<(), Trouble> {
         let newest = self.link.newest_entry().await?;
-        // Ids are kept growing across a stream's loss, for the edges'
-        // sake; but above the last possible id nothing can grow, and a
-        // stream that held it and is gone (deleted or trimmed by hand)
-        // starts again from its own ids. Edges see ids go back, and go by
-        // the changes' timestamps (see the edge).
-        if self.newest == EntryId::LAST {
-            self.newest = EntryId::ZERO;
-        }
-        let names_us = match newest {
-            Some(newest) => {
-                self.newest = self.newest.max(newest.id);
-                matches!(newest.entry, Ok(entry) if entry.file() == self.config.file)
-            }
-            None => false,
-        };
+        self.newest = remembered(self.newest, newest.as_ref().map_or(EntryId::ZERO, |n| n.id));
+        let names_us = newest.is_some_and(
+            |newest| matches!(newest.entry, Ok(entry) if entry.file() == self.config.file),
+        );
         if !names_us {
             let id = self.next_id(crate::protocol::now_millis())?;
             let entry = Entry::Watching {
@@ -339,7 +328,7 @@ impl StreamWriter {
                     return Ok(());
                 }
                 if let Some(newest) = self.link.newest_entry().await? {
-                    self.newest = self.newest.max(newest.id);
+                    self.newest = remembered(self.newest, newest.id);
                 }
                 let id = self.next_id(change.timestamp)?;
                 self.add(id, &entry).await
@@ -363,8 +352,24 @@ impl StreamWriter {
             command.arg(name).arg(value);
         }
         self.link.query(&command, Request::Entry).await?;
-        self.newest = self.newest.max(id);
+        self.newest = remembered(self.newest, id);
         Ok(())
+    }
+}
+
+/// The newest id a publisher remembers, having remembered `memory` and
+/// found `found` in the stream (its newest, or an id Redis just took).
+///
+/// Ids are kept growing across a stream's loss, for the edges' sake: an
+/// edge that read up to an id waits for ids above it. But above the last
+/// possible id nothing can grow: a stream that held it and is gone (deleted
+/// or trimmed by hand) starts again from its own ids, and edges, seeing ids
+/// go back, go by the changes' timestamps (see the edge).
+fn remembered(memory: EntryId, found: EntryId) -> EntryId {
+    if memory == EntryId::LAST {
+        found
+    } else {
+        memory.max(found)
     }
 }
 
@@ -418,6 +423,16 @@ mod tests {
             "{said}"
         );
         assert!(std::error::Error::source(&error).is_some());
+    }
+
+    #[test]
+    fn ids_are_remembered_growing_except_past_the_last_possible_one() {
+        let id = |millis| EntryId { millis, seq: 0 };
+        assert_eq!(remembered(id(5), id(3)), id(5));
+        assert_eq!(remembered(id(5), id(7)), id(7));
+        assert_eq!(remembered(EntryId::LAST, id(3)), id(3));
+        assert_eq!(remembered(EntryId::LAST, EntryId::ZERO), EntryId::ZERO);
+        assert_eq!(remembered(id(3), EntryId::LAST), EntryId::LAST);
     }
 
     #[test]

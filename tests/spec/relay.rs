@@ -892,6 +892,68 @@ mod a_stream_that_holds_the_last_possible_id {
     }
 }
 
+mod a_hostile_server_in_the_place_of_redis {
+    use super::*;
+
+    use crate::support::hostile_redis::{HostileRedis, HostileReply};
+
+    /// The most bytes of a hostile reply a publisher or an edge may take
+    /// before it hangs up: a reply is refused past 8 MiB, and the kernel's
+    /// socket buffers hold a little more that nobody reads.
+    const MOST_TAKEN: u64 = 16 << 20;
+
+    /// What the program says it was sent, for each reply.
+    fn said_of(reply: HostileReply) -> &'static str {
+        match reply {
+            HostileReply::HugeBulkString => {
+                "a bulk string of 1073741824 bytes, and a reply may take 8388608 at most"
+            }
+            HostileReply::HugeArray => {
+                "an array of 2000000000 values, and a reply may hold 100000 at most"
+            }
+        }
+    }
+
+    #[rstest]
+    #[case::a_huge_bulk_string(HostileReply::HugeBulkString)]
+    #[case::a_huge_array(HostileReply::HugeArray)]
+    fn costs_a_publisher_a_bounded_part_of_the_reply_and_no_subscriber(
+        target: TargetFile,
+        #[case] reply: HostileReply,
+    ) {
+        let hostile = HostileRedis::start(reply);
+        let url = hostile.url("changes");
+        let publisher = start_publisher(&target, &url, &[]);
+        let mut local = subscribe(&publisher, TEXT_GREETING);
+
+        let taken = hostile.wait_for_a_hang_up();
+        assert!(taken <= MOST_TAKEN, "the publisher took {taken} bytes");
+        publisher.process.wait_for_stderr(&format!(
+            "The server of the stream {url} answered as Redis never does: {}",
+            said_of(reply)
+        ));
+        target.touch();
+        local.next_line("a change, told while the server is hostile");
+    }
+
+    #[rstest]
+    #[case::a_huge_bulk_string(HostileReply::HugeBulkString)]
+    #[case::a_huge_array(HostileReply::HugeArray)]
+    fn costs_an_edge_a_bounded_part_of_the_reply(#[case] reply: HostileReply) {
+        let hostile = HostileRedis::start(reply);
+        let url = hostile.url("changes");
+        let mut edge = Spawned::start("net-watcher", &["--relay", &url, "--port", "0"]);
+
+        let taken = hostile.wait_for_a_hang_up();
+        assert!(taken <= MOST_TAKEN, "the edge took {taken} bytes");
+        edge.wait_for_stderr(&format!(
+            "The server of the stream {url} answered as Redis never does: {}",
+            said_of(reply)
+        ));
+        assert!(edge.is_running(), "{}", edge.report());
+    }
+}
+
 /// An edge's road from its notifier on, in-process, with changes handed to
 /// it as its stream reader hands them: no Redis needed.
 mod an_edges_notifier {

@@ -10,6 +10,7 @@ pub mod binary;
 pub mod broken;
 pub mod chat;
 pub mod chunks;
+pub mod hostile_redis;
 pub mod in_process;
 pub mod redis_server;
 pub mod target;
