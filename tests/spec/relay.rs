@@ -954,6 +954,83 @@ mod a_hostile_server_in_the_place_of_redis {
     }
 }
 
+mod a_network_cut_with_no_reset {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    use crate::support::stalling_proxy::StallingProxy;
+
+    /// Between an edge and Redis, nothing passes and nothing closes: the
+    /// edge's read, unanswered past its block time and a margin (2 s and
+    /// 5 s), counts as Redis gone. Once the network is back, the change
+    /// made meanwhile reaches its subscribers once.
+    #[rstest]
+    fn is_noticed_by_an_edge_which_tells_the_change_made_meanwhile_once(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let publisher = start_publisher(&target, &redis.url("changes"), &["--json"]);
+        let proxy = StallingProxy::start(&redis.socket());
+        let through = proxy.url("changes");
+        let mut edge = start_edge(&through, &["--json"]);
+        let mut local = subscribe(&publisher, JSON_GREETING);
+        let mut on_edge = subscribe(&edge, JSON_GREETING);
+
+        proxy.stall();
+        target.touch();
+        let told = timestamp_of(&local.next_line("the change made during the cut"));
+        edge.process
+            .wait_for_stderr(&format!("Cannot reach the stream {through}: "));
+        proxy.resume();
+        edge.process
+            .wait_for_stdout_containing(&format!("The stream {through} answers again."));
+        let line = on_edge.next_line("the change made during the cut");
+        assert_eq!(timestamp_of(&line), told);
+        on_edge.expect_silence("the one change");
+        assert_eq!(edge.process.stderr().matches("Cannot reach").count(), 1);
+    }
+
+    /// Between a publisher and Redis: an append unanswered within 3 s
+    /// counts as Redis gone; the publisher's own subscribers are told
+    /// throughout, and the latest change is appended once the network is
+    /// back. The append sent into the cut may arrive then too (the network
+    /// held it, as TCP would send it again): edges tell it before the
+    /// latest, never after, and nothing twice.
+    #[rstest]
+    fn is_noticed_by_a_publisher_which_appends_the_latest_change_once_it_is_back(
+        target: TargetFile,
+    ) {
+        let Some(redis) = redis_server() else { return };
+        let proxy = StallingProxy::start(&redis.socket());
+        let through = proxy.url("changes");
+        let mut publisher = start_publisher(&target, &through, &["--json"]);
+        let edge = start_edge(&redis.url("changes"), &["--json"]);
+        let mut local = subscribe(&publisher, JSON_GREETING);
+        let mut on_edge = subscribe(&edge, JSON_GREETING);
+
+        proxy.stall();
+        target.touch();
+        let first = timestamp_of(&local.next_line("a change made during the cut"));
+        publisher
+            .process
+            .wait_for_stderr(&format!("Cannot reach the stream {through}: "));
+        target.append("more");
+        let latest = timestamp_of(&local.next_line("the latest change made during the cut"));
+        proxy.resume();
+        publisher
+            .process
+            .wait_for_stdout_containing(&format!("The stream {through} answers again."));
+        let mut told = timestamp_of(&on_edge.next_line("a change made during the cut"));
+        if told == first {
+            told = timestamp_of(&on_edge.next_line("the latest change made during the cut"));
+        }
+        assert_eq!(told, latest);
+        on_edge.expect_silence("the latest change");
+        assert_eq!(
+            publisher.process.stderr().matches("Cannot reach").count(),
+            1
+        );
+    }
+}
+
 /// An edge's road from its notifier on, in-process, with changes handed to
 /// it as its stream reader hands them: no Redis needed.
 mod an_edges_notifier {

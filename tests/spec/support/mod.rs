@@ -13,6 +13,7 @@ pub mod chunks;
 pub mod hostile_redis;
 pub mod in_process;
 pub mod redis_server;
+pub mod stalling_proxy;
 pub mod target;
 
 use std::future::Future;
