@@ -13,7 +13,7 @@ use jiff::tz::TimeZone;
 use tokio::io::AsyncRead;
 
 use crate::ldj::{LdjError, MessageStream};
-use crate::protocol::{HumanDate, Message};
+use crate::protocol::{HumanDate, Message, escape_controls};
 
 /// How much of a bad line is quoted in an error report.
 const QUOTED_LINE_CHARS: usize = 80;
@@ -23,22 +23,27 @@ const QUOTED_LINE_CHARS: usize = 80;
 // ANCHOR: describe
 pub fn describe(message: &Message, zone: &TimeZone) -> String {
     match message {
-        Message::Watching { file } => format!("Now watching: {file}"),
+        Message::Watching { file } => format!("Now watching: {}", escape_controls(file)),
         Message::Changed { timestamp } => {
             format!("File changed: {}", HumanDate::new(*timestamp, zone))
         }
-        Message::Unknown { kind } => format!("Unrecognized message type: {kind}"),
+        Message::Unknown { kind } => {
+            format!("Unrecognized message type: {}", escape_controls(kind))
+        }
     }
 }
 // ANCHOR_END: describe
 
 /// The report for a line that could not be decoded: what went wrong, and the
-/// line itself, cut to 80 characters.
+/// line itself, cut to 80 characters, its control characters escaped.
 pub fn describe_error(error: &LdjError) -> String {
-    match error.line() {
+    // The error's own words may quote the line too (serde_json's "invalid
+    // type: string ..."): the whole report is escaped, not only the quote.
+    let report = match error.line() {
         Some(line) => format!("Bad line from server ({error}): {}", quote(line)),
         None => format!("Bad line from server ({error})"),
-    }
+    };
+    escape_controls(&report).into_owned()
 }
 
 fn quote(line: &str) -> String {

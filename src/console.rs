@@ -4,9 +4,17 @@
 //! disconnected.` with `console.log`. Here those lines are [`ConsoleEvent`]s
 //! handed to a [`Console`], so the binary prints them while a test receives
 //! them on a channel and waits for the one it expects. (Chapter 1.)
+//!
+//! An event that comes in a burst (a failure to accept, every few
+//! milliseconds while the server is out of file descriptors) is told once,
+//! then counted: [`Repeats`] keeps that count for one kind of event, and
+//! [`ConsoleEvent::Repeated`] tells it, at most once a second.
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// Something the server reports to its operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,11 +46,11 @@ pub enum ConsoleEvent {
     WatchFailed(String),
     /// Accepting a connection failed; the server goes on accepting.
     AcceptFailed(String),
-    /// The accept failure told last came again, `times` times within a
-    /// second, and was counted rather than told each time.
-    AcceptFailedAgain {
-        /// What failed, as told the first time.
-        reason: String,
+    /// `event`, told a moment ago, came again `times` times since, and was
+    /// counted rather than told each time (see [`Repeats`]).
+    Repeated {
+        /// The event, as told the first time.
+        event: Box<ConsoleEvent>,
         /// How often it came again.
         times: u64,
     },
@@ -148,6 +156,9 @@ impl ConsoleEvent {
     /// Whether this event reports a problem (printed on stderr by
     /// [`Console::stdout`]).
     pub fn is_problem(&self) -> bool {
+        if let ConsoleEvent::Repeated { event, .. } = self {
+            return event.is_problem();
+        }
         matches!(
             self,
             ConsoleEvent::SubscriberTooSlow { .. }
@@ -155,7 +166,6 @@ impl ConsoleEvent {
                 | ConsoleEvent::SocketOptionsFailed(_)
                 | ConsoleEvent::WatchFailed(_)
                 | ConsoleEvent::AcceptFailed(_)
-                | ConsoleEvent::AcceptFailedAgain { .. }
                 | ConsoleEvent::StreamUnreachable { .. }
                 | ConsoleEvent::StreamNamesNoFile { .. }
                 | ConsoleEvent::MalformedEntry { .. }
@@ -194,14 +204,12 @@ impl fmt::Display for ConsoleEvent {
             ConsoleEvent::AcceptFailed(reason) => {
                 write!(f, "Accepting a connection failed: {reason}")
             }
-            ConsoleEvent::AcceptFailedAgain { reason, times: 1 } => write!(
-                f,
-                "Accepting a connection failed: {reason} (repeated once in the last second)"
-            ),
-            ConsoleEvent::AcceptFailedAgain { reason, times } => write!(
-                f,
-                "Accepting a connection failed: {reason} (repeated {times} times in the last second)"
-            ),
+            ConsoleEvent::Repeated { event, times: 1 } => {
+                write!(f, "{event} (repeated once in the last second)")
+            }
+            ConsoleEvent::Repeated { event, times } => {
+                write!(f, "{event} (repeated {times} times in the last second)")
+            }
             ConsoleEvent::StreamUnreachable { stream, reason } => write!(
                 f,
                 "Cannot reach the stream {stream}: {reason}. Trying again until it answers."
@@ -262,6 +270,87 @@ impl fmt::Display for ConsoleEvent {
     }
 }
 
+/// How long repeats of an event are counted before the count is told.
+pub const REPEATS_TOLD_EVERY: Duration = Duration::from_secs(1);
+
+/// The repeats of one kind of event, so that a burst is told once, then
+/// counted, and the count told at most once a second
+/// ([`REPEATS_TOLD_EVERY`]), instead of filling the console: a server out of
+/// file descriptors fails to accept every few milliseconds, and a flood of
+/// connections would otherwise be a flood of lines.
+///
+/// The caller decides what counts as the same kind (the same failure, any
+/// malformed entry) and how to say it; this only keeps time. Heard after a
+/// quiet second, an event is told in full again.
+///
+/// ```
+/// use std::time::Duration;
+/// use net_watcher::console::Repeats;
+/// use tokio::time::Instant;
+///
+/// let start = Instant::now();
+/// let mut repeats = Repeats::default();
+/// assert!(repeats.heard(start), "the first is told");
+/// assert!(!repeats.heard(start + Duration::from_millis(10)), "a repeat is counted");
+/// assert_eq!(repeats.count_due(), Some(start + Duration::from_secs(1)));
+/// assert_eq!(repeats.take_count(start + Duration::from_secs(1)), Some(1));
+/// assert_eq!(repeats.count_due(), None);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Repeats {
+    /// When the event, or the count of its repeats, was told last.
+    last_told: Option<Instant>,
+    /// The repeats heard since then, not told yet.
+    untold: u64,
+}
+
+impl Repeats {
+    /// The event was heard at `now`: returns whether to tell it now
+    /// (`true`), or it was counted (`false`), because it, or a count, was
+    /// told less than a second ago.
+    pub fn heard(&mut self, now: Instant) -> bool {
+        let recently_told = self
+            .last_told
+            .is_some_and(|told| now < told + REPEATS_TOLD_EVERY);
+        // Repeats still untold are told first, as a count: an event heard
+        // after them is one more of them, even once their second is over.
+        if recently_told || self.untold > 0 {
+            self.untold += 1;
+            false
+        } else {
+            self.last_told = Some(now);
+            true
+        }
+    }
+
+    /// When the count of repeats is to be told, if any were counted.
+    pub fn count_due(&self) -> Option<Instant> {
+        match (self.last_told, self.untold) {
+            (Some(told), 1..) => Some(told + REPEATS_TOLD_EVERY),
+            _ => None,
+        }
+    }
+
+    /// The count of repeats to tell now, if any, at `now`; the count starts
+    /// again from zero.
+    pub fn take_count(&mut self, now: Instant) -> Option<u64> {
+        if self.untold == 0 {
+            return None;
+        }
+        self.last_told = Some(now);
+        Some(std::mem::take(&mut self.untold))
+    }
+
+    /// Whether there is nothing to remember: no repeat untold, and nothing
+    /// told within the last second, so that the next event is told in full.
+    pub fn is_quiet(&self, now: Instant) -> bool {
+        self.untold == 0
+            && self
+                .last_told
+                .is_none_or(|told| now >= told + REPEATS_TOLD_EVERY)
+    }
+}
+
 /// Where [`ConsoleEvent`]s go. Cheap to clone: every task holds one.
 #[derive(Clone)]
 pub struct Console {
@@ -318,8 +407,8 @@ mod tests {
             ConsoleEvent::SocketOptionsFailed("ENOTSOCK".into()),
             ConsoleEvent::WatchFailed("gone".into()),
             ConsoleEvent::AcceptFailed("EMFILE".into()),
-            ConsoleEvent::AcceptFailedAgain {
-                reason: "EMFILE".into(),
+            ConsoleEvent::Repeated {
+                event: Box::new(ConsoleEvent::AcceptFailed("EMFILE".into())),
                 times: 2,
             },
             ConsoleEvent::StreamUnreachable {
@@ -345,6 +434,61 @@ mod tests {
         for event in routine {
             assert!(!event.is_problem(), "expected {event:?} to be routine");
         }
+        let repeated = |event| ConsoleEvent::Repeated {
+            event: Box::new(event),
+            times: 2,
+        };
+        assert!(repeated(ConsoleEvent::WatchFailed("gone".into())).is_problem());
+        assert!(!repeated(ConsoleEvent::SubscriberConnected).is_problem());
+    }
+
+    fn after(start: Instant, millis: u64) -> Instant {
+        start + Duration::from_millis(millis)
+    }
+
+    #[test]
+    fn an_event_is_told_then_its_repeats_counted_and_the_count_told_a_second_later() {
+        let start = Instant::now();
+        let mut repeats = Repeats::default();
+        assert!(repeats.is_quiet(start), "nothing heard yet");
+        assert_eq!(repeats.count_due(), None);
+        assert!(repeats.heard(start));
+        assert!(
+            !repeats.is_quiet(after(start, 999)),
+            "told within the second"
+        );
+        assert_eq!(repeats.count_due(), None, "nothing to count yet");
+        assert!(!repeats.heard(after(start, 10)));
+        assert!(!repeats.heard(after(start, 999)));
+        assert!(!repeats.is_quiet(after(start, 5_000)), "a count is untold");
+        assert_eq!(repeats.count_due(), Some(after(start, 1_000)));
+        assert_eq!(repeats.take_count(after(start, 1_000)), Some(2));
+        assert_eq!(repeats.count_due(), None, "the count was told");
+        assert_eq!(repeats.take_count(after(start, 1_001)), None);
+    }
+
+    #[test]
+    fn a_repeat_within_a_second_of_a_count_is_counted_and_one_after_a_quiet_second_told() {
+        let start = Instant::now();
+        let mut repeats = Repeats::default();
+        assert!(repeats.heard(start));
+        assert!(!repeats.heard(after(start, 500)));
+        assert_eq!(repeats.take_count(after(start, 1_000)), Some(1));
+        assert!(
+            !repeats.heard(after(start, 1_999)),
+            "within a second of the count"
+        );
+        assert_eq!(repeats.count_due(), Some(after(start, 2_000)));
+        assert!(
+            !repeats.heard(after(start, 2_500)),
+            "an untold count is told before anything else"
+        );
+        assert_eq!(repeats.take_count(after(start, 2_600)), Some(2));
+        assert!(
+            repeats.is_quiet(after(start, 3_600)),
+            "a quiet second later"
+        );
+        assert!(repeats.heard(after(start, 3_600)), "told in full again");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! time zone ([`reader_time_zone`]), with jiff's calendar and time zone
 //! rules.
 
-use std::fmt;
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jiff::tz::TimeZone;
@@ -66,11 +67,16 @@ impl Message {
     // ANCHOR: text_line
     pub fn to_text_line(&self, zone: &TimeZone) -> String {
         match self {
-            Message::Watching { file } => format!("Now watching \"{file}\" for changes...\n"),
+            Message::Watching { file } => {
+                format!(
+                    "Now watching \"{}\" for changes...\n",
+                    escape_controls(file)
+                )
+            }
             Message::Changed { timestamp } => {
                 format!("File changed: {}\n", HumanDate::new(*timestamp, zone))
             }
-            Message::Unknown { kind } => format!("Unknown message: {kind}\n"),
+            Message::Unknown { kind } => format!("Unknown message: {}\n", escape_controls(kind)),
         }
     }
     // ANCHOR_END: text_line
@@ -270,7 +276,7 @@ impl Protocol {
     /// than failing.
     pub fn render_error(self, message: &str) -> String {
         match self {
-            Protocol::Text => format!("Error: {message}\n"),
+            Protocol::Text => format!("Error: {}\n", escape_controls(message)),
             Protocol::Json => {
                 // Written by hand so that `type` comes first, as in every
                 // other message; a string always serialises.
@@ -279,6 +285,47 @@ impl Protocol {
             }
         }
     }
+}
+
+/// `text` as it is shown to people: every control character written as an
+/// escape, so that text from outside (a file name, a message's type, an
+/// error's words) is shown and never obeyed.
+///
+/// A newline in a file name would otherwise end a line of ours and start one
+/// of the name's choosing (`a\nFile changed: FAKE`), and ESC or CR would
+/// drive the reader's terminal (colours, a window's title, a line written
+/// over). The escapes are JSON's: `\n`, `\r`, `\t`, and `\u001b` for the
+/// rest of the C0 controls, DEL and the C1 controls (U+0080 to U+009F, which
+/// some terminals obey as ESC sequences). Everything else, backslashes
+/// included, is left as it is: nothing but a control character can break a
+/// line or reach a terminal as a command, and names stay readable.
+///
+/// Borrowed when there is nothing to escape, which is almost always.
+///
+/// ```
+/// use net_watcher::protocol::escape_controls;
+///
+/// assert_eq!(escape_controls("target.txt"), "target.txt");
+/// assert_eq!(escape_controls("a\nb\u{1b}[31m"), "a\\nb\\u001b[31m");
+/// ```
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for character in text.chars() {
+        match character {
+            '\n' => shown.push_str("\\n"),
+            '\r' => shown.push_str("\\r"),
+            '\t' => shown.push_str("\\t"),
+            // Writing to a String cannot fail.
+            control if control.is_control() => {
+                let _ = write!(shown, "\\u{:04x}", u32::from(control));
+            }
+            other => shown.push(other),
+        }
+    }
+    Cow::Owned(shown)
 }
 
 /// Milliseconds since the Unix epoch, now: the `timestamp` of a change.
@@ -514,6 +561,20 @@ mod tests {
             Message::from_canonical_json(b"{\"type\":\"watching\",\"file\":\"\xff\"}"),
             None,
             "a name that is not UTF-8 should be left to the decoder's UTF-8 check"
+        );
+    }
+
+    #[test]
+    fn every_control_character_is_escaped_and_nothing_else() {
+        assert_eq!(escape_controls("\n\r\t"), "\\n\\r\\t");
+        assert_eq!(
+            escape_controls("\u{0}\u{7}\u{1b}\u{1f}\u{7f}\u{80}\u{9b}\u{9f}"),
+            "\\u0000\\u0007\\u001b\\u001f\\u007f\\u0080\\u009b\\u009f"
+        );
+        let printable = " ~\\\"ñandú \u{a0}\u{2028}\u{1f600}";
+        assert!(
+            matches!(escape_controls(printable), Cow::Borrowed(text) if text == printable),
+            "expected {printable:?} borrowed as it is"
         );
     }
 

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::connection::{self, Ending, Socket};
-use crate::console::{Console, ConsoleEvent};
+use crate::console::{Console, ConsoleEvent, Repeats};
 use crate::notifier::Notifier;
 
 /// The TCP port of the práctica.
@@ -503,7 +503,7 @@ async fn accept_loop(listener: Listener, server: Arc<ServerState>) {
             // Repeats of a failure are counted, and the count told once a
             // second at most.
             () = sleep_until(count_due.unwrap_or_else(Instant::now)), if count_due.is_some() => {
-                failures.tell_count(console);
+                failures.tell_count(Instant::now(), console);
                 continue;
             }
         };
@@ -527,15 +527,13 @@ async fn accept_loop(listener: Listener, server: Arc<ServerState>) {
 // ANCHOR_END: accept_loop
 
 /// What an accept loop has seen fail, so that a failure that repeats is
-/// told once, then counted, instead of filling the console: a server out
-/// of file descriptors fails to accept every few milliseconds.
+/// told once, then counted ([`Repeats`]), instead of filling the console: a
+/// server out of file descriptors fails to accept every few milliseconds.
 #[derive(Debug)]
 struct AcceptFailures {
-    /// The failure told last.
+    /// The failure told last, and its repeats.
     told: Option<String>,
-    /// How often it came again since `counting_since`, not told yet.
-    repeats: u64,
-    counting_since: Instant,
+    repeats: Repeats,
     /// The pause before the next accept: doubled while failures go on, up
     /// to [`MAX_ACCEPT_PAUSE`].
     pause: Duration,
@@ -547,15 +545,11 @@ const FIRST_ACCEPT_PAUSE: Duration = Duration::from_millis(10);
 /// The longest pause between failures to accept.
 const MAX_ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
-/// How long repeats of a failure are counted before the count is told.
-const REPEATS_TOLD_EVERY: Duration = Duration::from_secs(1);
-
 impl Default for AcceptFailures {
     fn default() -> Self {
         AcceptFailures {
             told: None,
-            repeats: 0,
-            counting_since: Instant::now(),
+            repeats: Repeats::default(),
             pause: FIRST_ACCEPT_PAUSE,
         }
     }
@@ -565,15 +559,15 @@ impl AcceptFailures {
     /// Tells `reason` on `console`, or counts it if it repeats the failure
     /// told last; returns how long to pause before accepting again.
     fn failed(&mut self, reason: String, now: Instant, console: &Console) -> Duration {
-        if self.told.as_ref() == Some(&reason) {
-            if self.repeats == 0 {
-                self.counting_since = now;
-            }
-            self.repeats += 1;
-        } else {
-            self.tell_count(console);
-            console.say(ConsoleEvent::AcceptFailed(reason.clone()));
-            self.told = Some(reason);
+        if self.told.as_ref() != Some(&reason) {
+            // Another failure: the count of the last one first, then this
+            // one, told at once.
+            self.tell_count(now, console);
+            self.repeats = Repeats::default();
+            self.told = Some(reason.clone());
+        }
+        if self.repeats.heard(now) {
+            console.say(ConsoleEvent::AcceptFailed(reason));
         }
         let pause = self.pause;
         self.pause = (self.pause * 2).min(MAX_ACCEPT_PAUSE);
@@ -588,18 +582,17 @@ impl AcceptFailures {
 
     /// When the count of repeats is to be told, if there are any.
     fn count_due(&self) -> Option<Instant> {
-        (self.repeats > 0).then(|| self.counting_since + REPEATS_TOLD_EVERY)
+        self.repeats.count_due()
     }
 
     /// Tells how often the last failure repeated, if it did.
-    fn tell_count(&mut self, console: &Console) {
-        if let (Some(reason), times @ 1..) = (&self.told, self.repeats) {
-            console.say(ConsoleEvent::AcceptFailedAgain {
-                reason: reason.clone(),
+    fn tell_count(&mut self, now: Instant, console: &Console) {
+        if let (Some(reason), Some(times)) = (&self.told, self.repeats.take_count(now)) {
+            console.say(ConsoleEvent::Repeated {
+                event: Box::new(ConsoleEvent::AcceptFailed(reason.clone())),
                 times,
             });
         }
-        self.repeats = 0;
     }
 }
 
@@ -870,18 +863,18 @@ mod tests {
         failures.failed("Too many open files".into(), at(30), &console);
         assert_eq!(
             failures.count_due(),
-            Some(at(1_010)),
-            "the count is due a second after the first repeat"
+            Some(at(1_000)),
+            "the count is due a second after the failure was told"
         );
-        failures.tell_count(&console);
+        failures.tell_count(at(1_000), &console);
         assert_eq!(failures.count_due(), None, "the count was told");
-        failures.tell_count(&console);
+        failures.tell_count(at(1_001), &console);
         assert_eq!(
             heard.try_iter().collect::<Vec<_>>(),
             [
                 ConsoleEvent::AcceptFailed("Too many open files".into()),
-                ConsoleEvent::AcceptFailedAgain {
-                    reason: "Too many open files".into(),
+                ConsoleEvent::Repeated {
+                    event: Box::new(ConsoleEvent::AcceptFailed("Too many open files".into())),
                     times: 2
                 },
             ]
@@ -902,8 +895,8 @@ mod tests {
             heard.try_iter().collect::<Vec<_>>(),
             [
                 ConsoleEvent::AcceptFailed("Too many open files".into()),
-                ConsoleEvent::AcceptFailedAgain {
-                    reason: "Too many open files".into(),
+                ConsoleEvent::Repeated {
+                    event: Box::new(ConsoleEvent::AcceptFailed("Too many open files".into())),
                     times: 2
                 },
                 ConsoleEvent::AcceptFailed("Connection aborted".into()),

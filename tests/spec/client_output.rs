@@ -56,6 +56,38 @@ fn prints_what_the_books_client_prints() {
     );
 }
 
+/// What a server sends is text from outside: a name or a type with a
+/// newline, CR or ESC is shown with escapes, so that it can neither forge a
+/// line of the client's output nor drive the terminal.
+#[test]
+fn writes_control_characters_from_the_server_as_escapes() {
+    assert_eq!(
+        describe(
+            &Message::Watching {
+                file: "a\nFile changed: FAKE".into()
+            },
+            &TimeZone::UTC
+        ),
+        "Now watching: a\\nFile changed: FAKE"
+    );
+    assert_eq!(
+        describe(
+            &Message::Unknown {
+                kind: "\u{1b}[2J\r".into()
+            },
+            &TimeZone::UTC
+        ),
+        "Unrecognized message type: \\u001b[2J\\r"
+    );
+    let error = LdjError::InvalidUtf8 {
+        line: "bad\u{1b}]0;title\u{7}\r".into(),
+    };
+    assert_eq!(
+        describe_error(&error),
+        "Bad line from server (line is not valid UTF-8): bad\\u001b]0;title\\u0007\\r"
+    );
+}
+
 #[test]
 fn quotes_at_most_eighty_characters_of_a_bad_line() {
     let error = LdjError::InvalidUtf8 {

@@ -20,6 +20,7 @@
 //! | `steps` | the práctica's small programs (`examples/`), spawned | 1–6 |
 //! | `chat` | the chat challenge (`examples/chat`), spawned | 10 |
 //! | `relay` | changes relayed through Redis to edge servers, spawned | 12 |
+//! | `surroundings` | hostile names, a closed, full or stalled console, a raced socket path | 1, 2, 4, 9 |
 //! | `tasks_and_ci` | the cargo aliases and the CI workflow | 11 |
 //! | `grader` | the grader: passes this crate's programs, fails broken ones | 7 |
 //! | `chapters` | the course: excerpts, Rust blocks, transcripts, commands | all |
@@ -43,6 +44,7 @@ mod net_watcher_server;
 mod notifier;
 mod relay;
 mod steps;
+mod surroundings;
 mod tasks_and_ci;
 mod transcripts;
 mod unix_socket;

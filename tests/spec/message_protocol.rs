@@ -140,6 +140,35 @@ mod in_plain_text {
         );
     }
 
+    /// A name is text from outside: shown, never obeyed. A newline in it
+    /// would end the greeting and start a line of the name's choosing; ESC
+    /// and CR would drive the reader's terminal.
+    #[test]
+    fn writes_control_characters_in_a_file_name_as_escapes() {
+        let message = Message::Watching {
+            file: "a\nFile changed: FAKE\u{1b}[31m\r\u{9b}\u{7f}".into(),
+        };
+        assert_eq!(
+            Protocol::Text.render(&message, &TimeZone::UTC),
+            "Now watching \"a\\nFile changed: FAKE\\u001b[31m\\r\\u009b\\u007f\" for changes...\n"
+        );
+    }
+
+    #[test]
+    fn writes_control_characters_in_an_unknown_type_and_a_notice_as_escapes() {
+        let message = Message::Unknown {
+            kind: "x\r\u{1b}]0;title\u{7}".into(),
+        };
+        assert_eq!(
+            Protocol::Text.render(&message, &TimeZone::UTC),
+            "Unknown message: x\\r\\u001b]0;title\\u0007\n"
+        );
+        assert_eq!(
+            Protocol::Text.render_error("cannot watch \"a\nb\""),
+            "Error: cannot watch \"a\\nb\"\n"
+        );
+    }
+
     #[test]
     fn ignores_the_zone_in_json() {
         let message = Message::Changed {

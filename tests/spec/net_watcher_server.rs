@@ -236,11 +236,17 @@ mod on_the_console {
         "Accepting a connection failed: Too many open files"
     )]
     #[case::accept_failed_again_once(
-        ConsoleEvent::AcceptFailedAgain { reason: "Too many open files".into(), times: 1 },
+        ConsoleEvent::Repeated {
+            event: Box::new(ConsoleEvent::AcceptFailed("Too many open files".into())),
+            times: 1,
+        },
         "Accepting a connection failed: Too many open files (repeated once in the last second)"
     )]
     #[case::accept_failed_again(
-        ConsoleEvent::AcceptFailedAgain { reason: "Too many open files".into(), times: 57 },
+        ConsoleEvent::Repeated {
+            event: Box::new(ConsoleEvent::AcceptFailed("Too many open files".into())),
+            times: 57,
+        },
         "Accepting a connection failed: Too many open files (repeated 57 times in the last second)"
     )]
     fn says_what_went_wrong_in_one_sentence(#[case] event: ConsoleEvent, #[case] line: &str) {
