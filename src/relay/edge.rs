@@ -68,7 +68,7 @@ use tokio::time::Instant;
 use super::link::{Link, Request, Trouble};
 use super::{Entry, EntryError, EntryId, StreamAddress, StreamEntry, abbreviated_debug};
 use super::{entries_of, quoted};
-use crate::console::{Console, ConsoleEvent};
+use crate::console::{Console, ConsoleEvent, Repeats};
 use crate::notifier::Feed;
 use crate::watching::Change;
 
@@ -115,26 +115,20 @@ impl Read {
     }
 }
 
-/// How long skipped entries are counted, after one is told, before the
-/// count is told.
-const SKIPS_TOLD_EVERY: Duration = Duration::from_secs(1);
-
-/// The entries an edge skipped and has not told of yet: the first is told
-/// at once; those within a second after it are counted, and the count is
-/// told at the end of the first read a second later.
+/// The entries an edge skipped: the first is told at once; those that
+/// follow within a second are counted, and the count is told at the end of
+/// the first read a second later ([`Repeats`] keeps the time).
 #[derive(Debug, Default)]
 struct Skipped {
-    /// When a skip was last told.
-    told_at: Option<Instant>,
-    /// How many skipped entries were counted since, not told yet.
-    count: u64,
-    /// The last of them: its id, and why it was skipped.
+    repeats: Repeats,
+    /// The last skipped entry counted and not told yet: its id, and why it
+    /// was skipped.
     last: Option<(EntryId, String)>,
 }
 
 impl Skipped {
-    /// One entry skipped, with `reason`: said at once with `event` if no
-    /// skip was told in the last second, else counted.
+    /// One entry skipped, with `reason`: said at once with `event`, or
+    /// counted.
     fn skip(
         &mut self,
         id: EntryId,
@@ -143,37 +137,26 @@ impl Skipped {
         now: Instant,
         console: &Console,
     ) {
-        if self.count == 0 && !self.counting(now) {
+        if self.repeats.heard(now) {
             console.say(event);
-            self.told_at = Some(now);
         } else {
-            self.count += 1;
             self.last = Some((id, reason));
         }
     }
 
-    /// Whether a skip told less than a second ago makes the next one
-    /// counted.
-    fn counting(&self, now: Instant) -> bool {
-        self.told_at
-            .is_some_and(|told_at| now < told_at + SKIPS_TOLD_EVERY)
-    }
-
-    /// At the end of a read: tells the count if a second has passed since
-    /// the last skip told.
+    /// At the end of a read: tells the count if it is due.
     fn end_of_read(&mut self, now: Instant, console: &Console) {
-        if self.count == 0 || self.counting(now) {
+        if self.repeats.count_due().is_none_or(|due| now < due) {
             return;
         }
-        if let Some((id, reason)) = self.last.take() {
+        if let (Some(count), Some((id, reason))) = (self.repeats.take_count(now), self.last.take())
+        {
             console.say(ConsoleEvent::EntriesSkipped {
-                count: self.count,
+                count,
                 last_id: id.to_string(),
                 last_reason: reason,
             });
         }
-        self.count = 0;
-        self.told_at = Some(now);
     }
 }
 
@@ -490,7 +473,7 @@ mod tests {
         let (console, said) = recording();
         let mut skipped = Skipped::default();
         let start = Instant::now();
-        let second = SKIPS_TOLD_EVERY;
+        let second = crate::console::REPEATS_TOLD_EVERY;
         skip(&mut skipped, 0, start, &console);
         for seq in 1..=3 {
             skip(&mut skipped, seq, start, &console);

@@ -55,6 +55,7 @@ use std::time::Duration;
 
 use redis::Value;
 
+use crate::protocol::escape_controls;
 use crate::watching::{Change, ChangeKind};
 use replies::{MeteredStream, RefusalSlot};
 
@@ -476,7 +477,8 @@ impl std::error::Error for EntryError {}
 pub(crate) const QUOTED_AT_MOST: usize = 200;
 
 /// `text` as a console line quotes it: in double quotes, control characters
-/// escaped (`\n`, `\u{1b}`), at most [`QUOTED_AT_MOST`] characters of it.
+/// escaped as [`escape_controls`] does (`\n`, `\u001b`), at most
+/// [`QUOTED_AT_MOST`] characters of it.
 pub(crate) fn quoted(text: &str) -> String {
     format!("\"{}\"", abbreviated(text))
 }
@@ -525,7 +527,10 @@ impl Cut {
             }
             self.room -= 1;
             if character.is_control() {
-                self.shown.extend(character.escape_debug());
+                // As the rest of net-watcher shows them: `\n`, `\u001b`.
+                let mut one = [0; 4];
+                self.shown
+                    .push_str(&escape_controls(character.encode_utf8(&mut one)));
             } else {
                 self.shown.push(character);
             }
@@ -769,7 +774,7 @@ mod tests {
     fn what_an_entry_holds_is_quoted_abbreviated_and_escaped() {
         let error = EntryError::UnknownType(format!("\u{1b}]0;{}", "y".repeat(500)));
         let said = error.to_string();
-        assert!(said.starts_with("unknown type \"\\u{1b}]0;yyy"), "{said}");
+        assert!(said.starts_with("unknown type \"\\u001b]0;yyy"), "{said}");
         assert!(said.ends_with("… (504 bytes in all)\""), "{said}");
         // The name is cut after QUOTED_AT_MOST characters: four before the
         // y's (ESC, `]`, `0`, `;`).

@@ -552,7 +552,7 @@ mod a_publisher_of_a_file_whose_name_holds_a_newline {
 
     /// Redis keeps any bytes, so the name travels as it is; an edge greets
     /// with it exactly as the publisher does (the greeting's rendering is
-    /// the protocol's, on both).
+    /// the protocol's, on both, control characters escaped).
     #[rstest]
     fn is_served_by_its_edges_as_by_itself(target: TargetFile) {
         let Some(redis) = redis_server() else { return };
@@ -583,6 +583,11 @@ mod a_publisher_of_a_file_whose_name_holds_a_newline {
         assert_eq!(on_edge, expected);
         let (mut on_text_edge, on_edge, expected) = greeting(&text_edge, Protocol::Text);
         assert_eq!(on_edge, expected);
+        // Escaped, as the watcher's own: one line, which forges none.
+        assert_eq!(
+            on_edge,
+            "Now watching \"a\\nFile changed: FAKE\" for changes...\n"
+        );
 
         file.touch();
         timestamp_of(&on_json_edge.next_line("the change, on the JSON edge"));
