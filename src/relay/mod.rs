@@ -176,49 +176,49 @@ impl StreamAddress {
         let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(patience));
         // The socket is opened here rather than by the crate, so that its
         // reads go through the meter; the crate then speaks Redis over it.
-        // The crate also hands back the task that reads and writes the
-        // socket for the connection, to be spawned; it ends when the
-        // connection is dropped.
         let connecting = async {
-            let connection: redis::RedisResult<_> = match info.addr() {
+            match info.addr() {
                 redis::ConnectionAddr::Tcp(host, port) => {
                     let socket = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
                     // One small command at a time: nothing to gain by
                     // waiting to fill a packet.
                     socket.set_nodelay(true)?;
-                    let metered = MeteredStream::new(socket, refused.clone());
-                    let (connection, driver) = redis::aio::MultiplexedConnection::new_with_config(
-                        info.redis_settings(),
-                        metered,
-                        config,
-                    )
-                    .await?;
-                    tokio::spawn(driver);
-                    Ok(connection)
+                    speak_redis(socket, info.redis_settings(), config, &refused).await
                 }
                 redis::ConnectionAddr::Unix(path) => {
                     let socket = tokio::net::UnixStream::connect(path).await?;
-                    let metered = MeteredStream::new(socket, refused.clone());
-                    let (connection, driver) = redis::aio::MultiplexedConnection::new_with_config(
-                        info.redis_settings(),
-                        metered,
-                        config,
-                    )
-                    .await?;
-                    tokio::spawn(driver);
-                    Ok(connection)
+                    speak_redis(socket, info.redis_settings(), config, &refused).await
                 }
                 // Refused when the address was parsed (no TLS in this
                 // build): `FromStr` takes redis:// and redis+unix:// only.
                 _ => unreachable!("a StreamAddress is TCP or a Unix socket"),
-            };
-            connection
+            }
         };
         let connection = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
         Ok((connection, refused))
     }
+}
+
+/// Speaks Redis over `socket`, its replies metered (`refused` says why one
+/// was refused). The crate hands back the task that reads and writes the
+/// socket for the connection, spawned here; it ends when the connection is
+/// dropped.
+async fn speak_redis<S>(
+    socket: S,
+    settings: &redis::RedisConnectionInfo,
+    config: redis::AsyncConnectionConfig,
+    refused: &RefusalSlot,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let metered = MeteredStream::new(socket, refused.clone());
+    let (connection, driver) =
+        redis::aio::MultiplexedConnection::new_with_config(settings, metered, config).await?;
+    tokio::spawn(driver);
+    Ok(connection)
 }
 
 impl fmt::Display for StreamAddress {

@@ -73,15 +73,6 @@ fn watching(redis: &RedisServer, id: &str) {
     append(redis, id, &[("type", "watching"), ("file", "target.txt")]);
 }
 
-/// How long a spec watches a refused or unreachable Redis to show that
-/// nothing happens in that time but a few attempts with a back-off (50 ms,
-/// doubling, up to 2 s: five attempts in 1.5 s). A loop would make hundreds.
-const WATCHED_FOR: Duration = Duration::from_millis(1500);
-
-/// The most attempts allowed in [`WATCHED_FOR`]: the back-off's five, and
-/// one to spare for an attempt under way when the watch begins.
-const MOST_ATTEMPTS: u64 = 6;
-
 /// An edge on a stream written by hand (ids 5000-0 and 6000-0), and its
 /// JSON subscriber, which has been told the change made at 6000.
 fn an_edge_that_told_a_change_at_6000(redis: &RedisServer) -> (TestServer, LineReader) {
@@ -717,22 +708,10 @@ mod a_publisher_whose_redis_refuses_its_entries {
         publisher.process.wait_for_stderr(&format!(
             "Redis refused the entry for the stream {url}: {answer}"
         ));
-        let connection = redis.connections_named(PUBLISHER_NAME);
-        assert_eq!(connection.len(), 1, "one connection: {connection:?}");
-        let asked = redis.times_asked("xadd");
-        // Time must pass to show what does not happen in it.
-        std::thread::sleep(WATCHED_FOR);
-        let tries = redis.times_asked("xadd") - asked;
-        assert!(
-            tries <= MOST_ATTEMPTS,
-            "{tries} appends in {WATCHED_FOR:?}\n{}",
-            publisher.process.report()
-        );
-        assert_eq!(
-            redis.connections_named(PUBLISHER_NAME),
-            connection,
-            "a refusal needs no new connection"
-        );
+        redis
+            .watch("xadd", PUBLISHER_NAME)
+            .assert_backed_off()
+            .assert_kept_its_connection();
         let said = publisher.process.stderr();
         assert_eq!(said.matches(answer).count(), 1, "said once:\n{said}");
         assert!(!said.contains("Cannot reach"), "Redis answered:\n{said}");
@@ -768,10 +747,10 @@ mod a_publisher_whose_redis_asks_for_a_password {
         publisher
             .process
             .wait_for_stderr(&format!("Redis refused to read the stream {url}: {answer}"));
-        let connections = redis.connections_from_others();
-        // Time must pass to show what does not happen in it.
-        std::thread::sleep(WATCHED_FOR);
-        assert_eq!(redis.connections_from_others(), connections);
+        redis
+            .watch("xrevrange", PUBLISHER_NAME)
+            .assert_backed_off()
+            .assert_made_no_connection();
         target.touch();
         local.next_line("a change, told while Redis refuses");
         let said = publisher.process.stderr();
@@ -810,14 +789,10 @@ mod an_edge_whose_redis_refuses_to_read {
         let answer = refusal_answer(Refusal::WrongType);
         edge.process
             .wait_for_stderr(&format!("Redis refused to read the stream {url}: {answer}"));
-        let connection = redis.connections_named(EDGE_NAME);
-        assert_eq!(connection.len(), 1, "one connection: {connection:?}");
-        let asked = redis.times_asked("xread");
-        // Time must pass to show what does not happen in it.
-        std::thread::sleep(WATCHED_FOR);
-        let tries = redis.times_asked("xread") - asked;
-        assert!(tries <= MOST_ATTEMPTS, "{tries} reads in {WATCHED_FOR:?}");
-        assert_eq!(redis.connections_named(EDGE_NAME), connection);
+        redis
+            .watch("xread", EDGE_NAME)
+            .assert_backed_off()
+            .assert_kept_its_connection();
         let said = edge.process.stderr();
         assert_eq!(said.matches(answer).count(), 1, "said once:\n{said}");
 
@@ -842,10 +817,10 @@ mod an_edge_whose_redis_refuses_to_read {
         let mut edge = Spawned::start("net-watcher", &["--relay", &url, "--port", "0"]);
         let answer = refusal_answer(Refusal::Password);
         edge.wait_for_stderr(&format!("Redis refused to read the stream {url}: {answer}"));
-        let connections = redis.connections_from_others();
-        // Time must pass to show what does not happen in it.
-        std::thread::sleep(WATCHED_FOR);
-        assert_eq!(redis.connections_from_others(), connections);
+        redis
+            .watch("xrevrange", EDGE_NAME)
+            .assert_backed_off()
+            .assert_made_no_connection();
         assert_eq!(edge.stderr().matches(answer).count(), 1);
 
         redis.take_again(Refusal::Password, "changes");

@@ -16,6 +16,7 @@
 use std::cell::Cell;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
@@ -220,6 +221,22 @@ impl RedisServer {
             .collect()
     }
 
+    /// Watches Redis for [`WATCHED_FOR`]: how often it is asked `command`
+    /// (lower case, `xadd`), what connections it is sent, and which of
+    /// those named `name` are open before and after.
+    pub fn watch(&self, command: &str, name: &str) -> Watched {
+        let named_before = self.connections_named(name);
+        let asked = self.times_asked(command);
+        let connections = self.connections_from_others();
+        // Time must pass to show what does not happen in it.
+        std::thread::sleep(WATCHED_FOR);
+        Watched {
+            asked: self.times_asked(command) - asked,
+            new_connections: self.connections_from_others() - connections,
+            named: (named_before, self.connections_named(name)),
+        }
+    }
+
     /// How many times Redis was asked `command` (lower case, `xadd`), run or
     /// refused, since it started.
     pub fn times_asked(&self, command: &str) -> u64 {
@@ -292,6 +309,56 @@ fn info_field(info: &str, name: &str) -> u64 {
         .trim()
         .parse()
         .unwrap_or_else(|_| panic!("{name} is not a number in INFO"))
+}
+
+/// How long [`RedisServer::watch`] watches a program facing a refusing or
+/// unreachable Redis, to show that nothing happens in that time but a few
+/// attempts with a back-off (50 ms, doubling, up to 2 s: five attempts in
+/// 1.5 s). A loop would make hundreds.
+pub const WATCHED_FOR: Duration = Duration::from_millis(1500);
+
+/// The most attempts allowed in [`WATCHED_FOR`]: the back-off's five, and
+/// one to spare for an attempt under way when the watch begins.
+pub const MOST_ATTEMPTS: u64 = 6;
+
+/// What Redis was sent while a spec watched ([`RedisServer::watch`]).
+#[derive(Debug)]
+pub struct Watched {
+    /// How many times the command watched was asked.
+    pub asked: u64,
+    /// How many connections the programs under test made.
+    pub new_connections: u64,
+    /// The ids of the connections with the name watched, before and after.
+    pub named: (Vec<u64>, Vec<u64>),
+}
+
+impl Watched {
+    /// Fails unless the command was asked at most [`MOST_ATTEMPTS`] times:
+    /// tried again with a back-off, not in a loop.
+    pub fn assert_backed_off(&self) -> &Self {
+        assert!(
+            self.asked <= MOST_ATTEMPTS,
+            "asked {} times in {WATCHED_FOR:?}: {self:?}",
+            self.asked
+        );
+        self
+    }
+
+    /// Fails unless the named connection was the same one throughout.
+    pub fn assert_kept_its_connection(&self) -> &Self {
+        let (before, after) = &self.named;
+        assert!(
+            before.len() == 1 && before == after,
+            "not one connection kept: {self:?}"
+        );
+        self
+    }
+
+    /// Fails unless no program under test made a connection meanwhile.
+    pub fn assert_made_no_connection(&self) -> &Self {
+        assert_eq!(self.new_connections, 0, "{self:?}");
+        self
+    }
 }
 
 /// `name`'s path, found as a shell finds it (the directories of `PATH`).
