@@ -889,6 +889,8 @@ mod tests {
             ("redis://localhost", "names no stream"),
             ("redis://localhost/a/b", "names no stream"),
             ("redis+unix:///tmp/r.sock", "names no stream"),
+            ("redis+unix:///?stream=changes", "names no socket path"),
+            ("redis+unix://?stream=changes", "names no socket path"),
             ("rediss://localhost/changes", "not supported"),
             ("changes", "not a Redis URL"),
         ];

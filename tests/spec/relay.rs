@@ -112,6 +112,29 @@ mod a_change_on_the_publisher {
     }
 }
 
+mod a_stream_on_a_tcp_port {
+    use super::*;
+
+    use crate::support::stalling_proxy::StallingProxy;
+
+    /// `redis://HOST:PORT/STREAM`: the specs' Redis listens on a Unix
+    /// socket only, so a proxy on a loopback port that is never stalled
+    /// puts it on TCP.
+    #[rstest]
+    fn carries_a_change_from_the_publisher_to_an_edge(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let proxy = StallingProxy::start_tcp(&redis.socket());
+        let url = proxy.url("changes");
+        assert!(url.starts_with("redis://127.0.0.1:"), "{url}");
+        let _publisher = start_publisher(&target, &url, &[]);
+        let edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+        target.touch();
+        let line = subscriber.next_line("the change, over TCP");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}
+
 mod an_edge_started_after_some_changes {
     use super::*;
 
@@ -1008,6 +1031,9 @@ mod a_network_cut_with_no_reset {
             publisher.process.stderr().matches("Cannot reach").count(),
             1
         );
+        // The edge read nothing for seconds, and looked at the stream after
+        // each empty read: a stream as it was is no trouble to report.
+        assert_eq!(edge.process.stderr(), "", "nothing went wrong for the edge");
     }
 }
 
