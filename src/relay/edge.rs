@@ -425,6 +425,163 @@ mod tests {
         }
     }
 
+    /// A reader of `target.txt` that has read up to `cursor`, not
+    /// connected (these tests hand it what a read would return), and the
+    /// notifier it feeds, and what it says.
+    fn reader_at(
+        cursor: EntryId,
+        last_told: Option<u64>,
+    ) -> (
+        StreamReader,
+        Feed,
+        crate::notifier::Notifier,
+        Arc<Mutex<Vec<String>>>,
+    ) {
+        let (console, said) = recording();
+        let address: StreamAddress = "redis://localhost/changes".parse().unwrap();
+        let reader = StreamReader {
+            link: Link::new(address, EDGE_NAME, console.clone(), BLOCK),
+            console: console.clone(),
+            file: "target.txt".into(),
+            cursor,
+            last_told,
+            after_gap: false,
+            skipped: Skipped::default(),
+        };
+        let (notifier, feed) = crate::notifier::Notifier::fed(
+            "target.txt",
+            crate::protocol::Protocol::Json,
+            jiff::tz::TimeZone::UTC,
+            console,
+        );
+        (reader, feed, notifier, said)
+    }
+
+    fn at(millis: u64) -> EntryId {
+        EntryId { millis, seq: 0 }
+    }
+
+    fn entry(millis: u64, entry: Result<Entry, EntryError>) -> StreamEntry {
+        StreamEntry {
+            id: at(millis),
+            entry,
+        }
+    }
+
+    fn changed(file: &str, timestamp: u64) -> Result<Entry, EntryError> {
+        Ok(Entry::Changed {
+            file: file.into(),
+            change: change(timestamp),
+        })
+    }
+
+    #[test]
+    fn a_read_tells_its_latest_change_of_the_file_and_skips_the_rest() {
+        let (mut reader, feed, notifier, said) = reader_at(at(1), None);
+        reader.tell(
+            vec![
+                entry(2, changed("target.txt", 20)),
+                entry(3, changed("target.txt", 30)),
+                entry(
+                    4,
+                    Ok(Entry::Watching {
+                        file: "target.txt".into(),
+                    }),
+                ),
+                entry(5, changed("other.txt", 50)),
+            ],
+            &feed,
+        );
+        assert_eq!(notifier.latest().change, Some(change(30)));
+        assert_eq!(notifier.latest().seq, 1, "one change told");
+        assert_eq!(reader.cursor, at(5));
+        assert_eq!(reader.last_told, Some(30));
+        assert_eq!(
+            *said.lock().unwrap(),
+            ["Skipped the stream entry 5-0: it is for another file, \"other.txt\"."]
+        );
+        reader.tell(vec![entry(6, Err(EntryError::NoType))], &feed);
+        assert_eq!(notifier.latest().seq, 1, "nothing more told");
+        assert_eq!(reader.cursor, at(6));
+    }
+
+    #[test]
+    fn after_a_gap_the_first_change_is_told_only_if_newer_than_the_last_told() {
+        let (mut reader, feed, notifier, _) = reader_at(at(1), Some(30));
+        reader.after_gap = true;
+        reader.tell(vec![entry(2, changed("target.txt", 30))], &feed);
+        assert_eq!(notifier.latest().seq, 0, "told before the gap: not again");
+        assert!(!reader.after_gap, "one change decides");
+        reader.tell(vec![entry(3, changed("target.txt", 25))], &feed);
+        assert_eq!(
+            notifier.latest().change,
+            Some(change(25)),
+            "while connected, ids alone decide"
+        );
+        reader.after_gap = true;
+        reader.tell(vec![entry(4, changed("target.txt", 31))], &feed);
+        assert_eq!(notifier.latest().change, Some(change(31)));
+        assert_eq!(reader.last_told, Some(31));
+    }
+
+    #[test]
+    fn a_stream_gone_is_read_from_its_start_and_a_gap_remembered() {
+        let (mut reader, feed, _, said) = reader_at(at(7), Some(70));
+        reader.resume(None, &feed);
+        assert_eq!(reader.cursor, EntryId::ZERO);
+        assert!(reader.after_gap);
+        let (mut reader, feed, _, _) = reader_at(EntryId::ZERO, None);
+        reader.resume(None, &feed);
+        assert!(!reader.after_gap, "nothing read yet: no gap");
+        assert!(said.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_stream_gone_back_is_said_and_its_newest_change_told_if_newer() {
+        let (mut reader, feed, notifier, said) = reader_at(at(7), Some(70));
+        reader.resume(Some(entry(3, changed("target.txt", 60))), &feed);
+        assert_eq!(
+            *said.lock().unwrap(),
+            [
+                "The stream redis://localhost:6379/changes went back from 7-0 to 3-0: it was recreated; reading on from its newest entry."
+            ]
+        );
+        assert_eq!(notifier.latest().seq, 0, "older than the last told");
+        assert_eq!(reader.cursor, at(3));
+        reader.resume(Some(entry(2, changed("target.txt", 80))), &feed);
+        assert_eq!(notifier.latest().change, Some(change(80)));
+    }
+
+    #[test]
+    fn a_stream_as_it_was_or_grown_changes_nothing() {
+        for newest in [7, 9] {
+            let (mut reader, feed, notifier, said) = reader_at(at(7), Some(70));
+            reader.resume(Some(entry(newest, changed("target.txt", 90))), &feed);
+            assert_eq!(reader.cursor, at(7), "read on from where it was");
+            assert!(!reader.after_gap);
+            assert_eq!(notifier.latest().seq, 0);
+            assert!(said.lock().unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn a_starting_edge_learns_its_file_from_a_readable_entry_only() {
+        let (mut reader, _, _, said) = reader_at(EntryId::ZERO, None);
+        assert!(!reader.learn(entry(1, Err(EntryError::NoFile))));
+        assert_eq!(
+            *said.lock().unwrap(),
+            ["Skipped the malformed stream entry 1-0: it has no \"file\" field."]
+        );
+        assert!(reader.learn(entry(2, changed("a.txt", 20))));
+        assert_eq!((reader.file(), reader.last_told), ("a.txt", Some(20)));
+        let (mut reader, _, _, _) = reader_at(EntryId::ZERO, None);
+        let greeting = Ok(Entry::Watching {
+            file: "b.txt".into(),
+        });
+        assert!(reader.learn(entry(3, greeting)));
+        assert_eq!((reader.file(), reader.last_told), ("b.txt", None));
+    }
+
     #[test]
     fn an_entry_is_read_as_ours_a_greeting_another_files_or_malformed() {
         let ours = Entry::Changed {

@@ -135,6 +135,34 @@ mod a_stream_on_a_tcp_port {
     }
 }
 
+mod an_edge_on_a_stream_that_names_no_file_yet {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// The stream holds only junk: the edge skips it, says it waits for a
+    /// publisher, and listens once one names its file.
+    #[rstest]
+    fn says_it_waits_and_listens_once_a_publisher_names_its_file(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        append(&redis, "1-0", &[("type", "watching")]);
+        let mut edge = Spawned::start("net-watcher", &["--relay", &url, "--port", "0"]);
+        edge.wait_for_stderr(&format!(
+            "Waiting for a publisher to name its file in the stream {url}..."
+        ));
+        let said = edge.stderr();
+        assert!(
+            said.starts_with("Skipped the malformed stream entry 1-0: it has no \"file\" field.\n"),
+            "{said}"
+        );
+
+        let _publisher = start_publisher(&target, &url, &[]);
+        let listening = edge.wait_for_stdout_containing("Listening for subscribers on ");
+        assert!(listening.ends_with("..."), "got {listening:?}");
+        assert_eq!(edge.stderr().matches("Waiting for a publisher").count(), 1);
+    }
+}
+
 mod an_edge_started_after_some_changes {
     use super::*;
 
