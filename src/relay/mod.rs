@@ -809,6 +809,18 @@ mod tests {
         ] {
             assert!(entries_of(&reply).is_err(), "{reply:?}");
         }
+        let entry = Entry::Watching { file: "a".into() };
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("1-2"),
+            Value::Array(fields_of(&entry)),
+        ])]);
+        assert_eq!(
+            entries_of(&reply),
+            Ok(vec![StreamEntry {
+                id: EntryId { millis: 1, seq: 2 },
+                entry: Ok(entry),
+            }])
+        );
         let deleted = Value::Array(vec![Value::Array(vec![bulk("1-0"), Value::Nil])]);
         assert_eq!(
             entries_of(&deleted),
