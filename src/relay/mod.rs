@@ -701,6 +701,38 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_of_change_reads_back_as_it_was_written() {
+        for kind in [
+            ChangeKind::Modified,
+            ChangeKind::Created,
+            ChangeKind::Removed,
+            ChangeKind::Rescan,
+        ] {
+            let entry = Entry::Changed {
+                file: "a".into(),
+                change: Change { kind, timestamp: 7 },
+            };
+            assert_eq!(Entry::from_fields(&fields_of(&entry)), Ok(entry));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_back_off_doubles_from_50_ms_to_2_s_and_starts_again_after_a_success() {
+        let mut backoff = Backoff::default();
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let before = tokio::time::Instant::now();
+            backoff.wait().await;
+            waits.push(before.elapsed().as_millis());
+        }
+        assert_eq!(waits, [50, 100, 200, 400, 800, 1600, 2000, 2000]);
+        backoff.reset();
+        let before = tokio::time::Instant::now();
+        backoff.wait().await;
+        assert_eq!(before.elapsed().as_millis(), 50);
+    }
+
+    #[test]
     fn a_malformed_entry_says_what_is_wrong() {
         let long_name = "x".repeat(MAX_FILE_NAME + 1);
         let cases: [(&[&str], &str); 9] = [
