@@ -387,28 +387,31 @@ impl StreamReader {
             .arg(self.link.address().stream())
             .arg(self.cursor.to_string());
         let reply = self.link.query(&command, Request::Read).await?;
-        // [[stream, entries]] for the one stream asked for, or nil.
-        let entries = match &reply {
-            Value::Nil => Ok(Vec::new()),
-            Value::Array(streams) => match streams.as_slice() {
-                [Value::Array(stream)] => match stream.as_slice() {
-                    [_, entries] => entries_of(entries),
-                    _ => Err(unexpected(&reply)),
-                },
-                _ => Err(unexpected(&reply)),
-            },
-            _ => Err(unexpected(&reply)),
-        };
-        entries.map_err(|reason| self.link.bad_reply(reason))
+        entries_read(&reply).map_err(|reason| self.link.bad_reply(reason))
     }
 }
 
-/// What an edge says of a reply to `XREAD` of a shape Redis does not send.
-fn unexpected(reply: &Value) -> String {
-    format!(
-        "expected the entries of one stream, got {}",
-        abbreviated_debug(reply)
-    )
+/// The entries of a reply to `XREAD` for one stream: `[[stream, entries]]`,
+/// or nil when the block time passed first. Any other shape is not Redis's,
+/// and the error says what came.
+fn entries_read(reply: &Value) -> Result<Vec<StreamEntry>, String> {
+    let unexpected = || {
+        format!(
+            "expected the entries of one stream, got {}",
+            abbreviated_debug(reply)
+        )
+    };
+    match reply {
+        Value::Nil => Ok(Vec::new()),
+        Value::Array(streams) => match streams.as_slice() {
+            [Value::Array(stream)] => match stream.as_slice() {
+                [_, entries] => entries_of(entries),
+                _ => Err(unexpected()),
+            },
+            _ => Err(unexpected()),
+        },
+        _ => Err(unexpected()),
+    }
 }
 
 #[cfg(test)]
@@ -580,6 +583,36 @@ mod tests {
         });
         assert!(reader.learn(entry(3, greeting)));
         assert_eq!((reader.file(), reader.last_told), ("b.txt", None));
+    }
+
+    #[test]
+    fn a_read_is_nil_or_one_streams_entries_and_anything_else_is_not_redis() {
+        let bulk = |text: &str| Value::BulkString(text.as_bytes().to_vec());
+        assert_eq!(entries_read(&Value::Nil), Ok(Vec::new()));
+        let fields = vec![bulk("type"), bulk("watching"), bulk("file"), bulk("a")];
+        let one = Value::Array(vec![Value::Array(vec![
+            bulk("changes"),
+            Value::Array(vec![Value::Array(vec![bulk("4-0"), Value::Array(fields)])]),
+        ])]);
+        assert_eq!(
+            entries_read(&one),
+            Ok(vec![entry(4, Ok(Entry::Watching { file: "a".into() }))])
+        );
+        for other in [
+            Value::Int(1),
+            Value::Array(vec![]),
+            Value::Array(vec![Value::Array(vec![bulk("changes")])]),
+        ] {
+            let error = entries_read(&other).unwrap_err();
+            assert!(
+                error.starts_with("expected the entries of one stream, got "),
+                "{error}"
+            );
+        }
+        assert_eq!(
+            entries_read(&Value::Int(1)),
+            Err("expected the entries of one stream, got int(1)".into())
+        );
     }
 
     #[test]
