@@ -24,7 +24,9 @@
 //! ([`StreamAddress`]), what an entry says ([`Entry`], or why it cannot be
 //! read: [`EntryError`]), entry ids ([`EntryId`]), and how long to wait
 //! before trying Redis again ([`Backoff`]). Both sides talk to Redis
-//! through a [`link`]: one connection, and what went wrong on it.
+//! through a [`link`]: one connection, and what went wrong on it; and
+//! every reply comes through a meter ([`replies`]) that refuses one too
+//! large before it is read.
 //!
 //! ## An entry
 //!
@@ -34,15 +36,19 @@
 //! `timestamp` (milliseconds since the Unix epoch) and `kind` (`modified`,
 //! `created`, `removed` or `rescan`). A publisher appends a `watching` entry
 //! when it finds the stream missing or naming another file, so that an edge
-//! started before the first change can greet its subscribers.
+//! started before the first change can greet its subscribers. The file name
+//! travels as it is, control characters included (Redis keeps any bytes):
+//! an edge greets with it as the publisher does, escaped by the protocol.
 //!
 //! ## Ids
 //!
 //! Every entry has an id `MS-SEQ`, and the publisher chooses it (see
 //! [`publisher`] for why): the change's timestamp, with a sequence number
 //! for changes in the same millisecond, always above the last id it wrote
-//! or found. An edge remembers the last id it read and asks for what comes
-//! after it; see [`edge`] for what it does when ids go backwards.
+//! or found, and computed with checked arithmetic: above the last possible
+//! id ([`EntryId::LAST`]) there is none, and the publisher says so rather
+//! than overflow. An edge remembers the last id it read and asks for what
+//! comes after it; see [`edge`] for what it does when ids go backwards.
 
 pub mod edge;
 pub mod link;

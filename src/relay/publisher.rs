@@ -30,7 +30,16 @@
 //!
 //! One publisher per stream: two publishers on one stream would each append
 //! their changes (ids stay ordered, since each goes above the newest it
-//! finds), but an edge greets with one name.
+//! finds), but an edge greets with one name, and skips the other's entries.
+//!
+//! ## When Redis refuses
+//!
+//! The publishing task talks to Redis through a [`Link`], which sorts what
+//! goes wrong (see [`link`](super::link)). Whatever it is (Redis gone, Redis
+//! refusing the entry, a stream whose newest id is the last possible one),
+//! the task does the same: says so once, keeps the change, waits for the
+//! back-off, looks at the stream again, and tries again; on the connection
+//! it has, when Redis answered.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
