@@ -1,6 +1,7 @@
 //! Step 1 of the práctica, chapter 1 ("Binding a server to a port"): the
 //! book's `net-watcher.js`, a TCP server that tells every subscriber when a
-//! file changes, in plain text.
+//! file changes, in plain text. The chapter's listing 1-3, after
+//! `listing-1-1.rs` and `listing-1-2.rs`.
 //!
 //! ```console
 //! $ cargo run --example net-watcher -- target.txt
@@ -63,7 +64,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
 // ANCHOR: serve
 /// One subscriber, from connection to hang-up: the book's connection callback.
+// ANCHOR: serve_signature
 async fn serve(mut connection: TcpStream, filename: String) {
+    // ANCHOR_END: serve_signature
     println!("Subscriber connected.");
     // The book greets first and watches after; watching first means that a
     // change made just after the greeting is never missed.

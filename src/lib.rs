@@ -104,12 +104,16 @@ pub mod chapters {
     pub struct Chapter05;
     #[doc = include_str!("../chapters/06-from-inheritance-to-traits.md")]
     pub struct Chapter06;
+    #[doc = include_str!("../chapters/06a-the-production-decoder.md")]
+    pub struct Chapter06a;
     #[doc = include_str!("../chapters/07-mocha-style-tests-in-rust.md")]
     pub struct Chapter07;
     #[doc = include_str!("../chapters/08-the-exercises.md")]
     pub struct Chapter08;
     #[doc = include_str!("../chapters/09-beyond-the-practica.md")]
     pub struct Chapter09;
+    #[doc = include_str!("../chapters/09a-inside-the-server.md")]
+    pub struct Chapter09a;
     #[doc = include_str!("../chapters/10-the-chat-challenge.md")]
     pub struct Chapter10;
     #[doc = include_str!("../chapters/11-tasks-and-ci.md")]

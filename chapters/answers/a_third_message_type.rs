@@ -5,7 +5,7 @@
 //!
 //! Only `print_message` differs from the step-4 client (one new arm); the
 //! rest is its code, unchanged, bug included, so that this file is the whole
-//! program a student ends up with. `cargo test exercises::a_third_message_type`
+//! program a student ends up with. `cargo test --test spec exercises::a_third_message_type`
 //! runs it.
 
 // ANCHOR: program

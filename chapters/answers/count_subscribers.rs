@@ -6,7 +6,7 @@
 //! Only `main` and `serve` differ from step 1 (a shared count, passed to
 //! each subscriber's task); the rest is step 1's code, weaknesses included,
 //! so that this file is the whole program a student ends up with.
-//! `cargo test exercises::counting_subscribers` runs it.
+//! `cargo test --test spec exercises::counting_subscribers` runs it.
 
 // ANCHOR: program
 use std::error::Error;

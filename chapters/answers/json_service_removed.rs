@@ -7,7 +7,7 @@
 //! The message, the channel (which now says whether an event was a removal)
 //! and the line that picks the message differ from step 3; the rest is its
 //! code, weaknesses included, so that this file is the whole program a
-//! student ends up with. `cargo test exercises::a_removed_message` runs it.
+//! student ends up with. `cargo test --test spec exercises::a_removed_message` runs it.
 
 // ANCHOR: program
 use std::error::Error;

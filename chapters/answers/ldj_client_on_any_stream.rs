@@ -10,7 +10,7 @@
 //! prints nothing and exits with status 0: given a stream that is over
 //! before it starts, the client behaves as the students' reading of
 //! exercise T2 asks, nothing, then the end. Only `main` differs from the
-//! step-6 client; `cargo test exercises::a_client_on_any_stream` runs it.
+//! step-6 client; `cargo test --test spec exercises::a_client_on_any_stream` runs it.
 
 // ANCHOR: program
 use std::error::Error;

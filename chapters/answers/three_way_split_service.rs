@@ -8,7 +8,7 @@
 //! ```
 //!
 //! `PORT` names another port than 60300, and `PAUSE_MS` another pause than
-//! 100 ms. `cargo test exercises::a_three_way_split` runs it.
+//! 100 ms. `cargo test --test spec exercises::a_three_way_split` runs it.
 
 // ANCHOR: program
 use std::error::Error;

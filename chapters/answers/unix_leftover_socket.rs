@@ -6,7 +6,7 @@
 //!
 //! Only `main` calls one more function, `remove_leftover_socket`; the rest
 //! is step 2's code, weaknesses included, so that this file is the whole
-//! program a student ends up with. `cargo test
+//! program a student ends up with. `cargo test --test spec
 //! exercises::a_leftover_socket_file` runs it.
 
 // ANCHOR: program

@@ -13,7 +13,7 @@ use tokio::task::AbortHandle;
 /// How many lines may wait for a person before the room waits for them.
 pub const QUEUE_LENGTH: usize = 64;
 /// How long a full queue may keep the room waiting before it gives up.
-const PATIENCE: Duration = Duration::from_secs(2);
+const QUEUE_PATIENCE: Duration = Duration::from_secs(2);
 
 // ANCHOR: person
 /// Someone in the room.
@@ -40,7 +40,9 @@ impl Person {
     /// cuts them off if it stays full.
     pub async fn tell(&mut self, line: &str) {
         let Some(outbox) = &self.outbox else { return };
-        let sent = outbox.send_timeout(format!("{line}\n"), PATIENCE).await;
+        let sent = outbox
+            .send_timeout(format!("{line}\n"), QUEUE_PATIENCE)
+            .await;
         if let Err(SendTimeoutError::Timeout(_)) = sent {
             // They have stopped reading. Waiting longer would stop everyone,
             // and holding more lines for them would grow without bound.

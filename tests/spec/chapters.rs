@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::support::root;
 
@@ -25,6 +25,19 @@ fn chapters() -> BTreeMap<String, String> {
     chapters
 }
 
+/// Every `.rs` file under `dir`, with its text.
+fn sources(dir: &Path, found: &mut Vec<(PathBuf, String)>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, found);
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            let text = fs::read_to_string(&path).unwrap();
+            found.push((path, text));
+        }
+    }
+}
+
 /// A fenced code block of a chapter.
 #[derive(Debug)]
 struct Block {
@@ -38,26 +51,32 @@ struct Block {
     line: usize,
 }
 
+/// The fenced code blocks of `text`, with or without an indent: a block
+/// in a list item (an exercise's folded answer) is indented as the item
+/// is, and is read, and checked, with that indent taken off.
 fn blocks(text: &str) -> Vec<Block> {
     let lines: Vec<&str> = text.lines().collect();
     let mut found = Vec::new();
     let mut index = 0;
     while index < lines.len() {
-        let Some(info) = lines[index].strip_prefix("```") else {
+        let opening = lines[index];
+        let indent = &opening[..opening.len() - opening.trim_start().len()];
+        let Some(info) = opening.trim_start().strip_prefix("```") else {
             index += 1;
             continue;
         };
         let marker = index
             .checked_sub(1)
-            .and_then(|above| lines[above].strip_prefix("<!-- "))
+            .and_then(|above| lines[above].strip_prefix(indent))
+            .and_then(|above| above.strip_prefix("<!-- "))
             .and_then(|comment| comment.strip_suffix(" -->"))
             .and_then(|comment| comment.split_once(": "))
             .map(|(kind, target)| (kind.to_owned(), target.to_owned()));
         let start = index;
         index += 1;
         let mut body = String::new();
-        while index < lines.len() && lines[index] != "```" {
-            body.push_str(lines[index]);
+        while index < lines.len() && lines[index].trim_start() != "```" {
+            body.push_str(lines[index].strip_prefix(indent).unwrap_or(lines[index]));
             body.push('\n');
             index += 1;
         }
@@ -185,21 +204,28 @@ mod every_rust_block {
         let mut unchecked = Vec::new();
         for (chapter, text) in chapters() {
             for block in blocks(&text) {
+                // A quoted file (`<!-- file: PATH -->`) is checked against
+                // the file, which a spec compiles and runs where it belongs
+                // (chapter 0's `fixtures/hello/main.rs`, in a project of its
+                // own), so it may be `ignore`d by rustdoc as an excerpt is.
                 let is_excerpt = block
                     .marker
                     .as_ref()
-                    .is_some_and(|(kind, _)| kind == "excerpt");
+                    .is_some_and(|(kind, _)| kind == "excerpt" || kind == "file");
                 let words: Vec<&str> = block.info.split(',').map(str::trim).collect();
                 let problem = match words.as_slice() {
                     [""] => Some("has no language label"),
-                    ["rust", "ignore"] if !is_excerpt => Some("is `ignore`d but is not an excerpt"),
+                    ["rust", "ignore"] if !is_excerpt => {
+                        Some("is `ignore`d but is neither an excerpt nor a quoted file")
+                    }
                     ["rust", rest @ ..] if is_excerpt && rest != ["ignore"] => {
-                        Some("is an excerpt and must be labelled `rust,ignore`")
+                        Some("is an excerpt or a quoted file and must be labelled `rust,ignore`")
                     }
                     ["rust"]
                     | ["rust", "no_run"]
                     | ["rust", "compile_fail"]
                     | ["rust", "ignore"] => None,
+                    ["rust", "compile_fail", code] if is_error_code(code) => None,
                     ["rust", ..] => Some("has a label this check does not know"),
                     _ => None,
                 };
@@ -227,6 +253,559 @@ mod every_rust_block {
                 lib.contains(&format!("include_str!(\"../{chapter}\")")),
                 "{chapter} is not included as a doctest in src/lib.rs"
             );
+        }
+    }
+}
+
+/// `E` and four digits: the code of one of rustc's errors (`E0373`).
+fn is_error_code(word: &str) -> bool {
+    word.len() == 5 && word.starts_with('E') && word[1..].chars().all(|c| c.is_ascii_digit())
+}
+
+/// A block labelled `compile_fail` shows a mistake a student will make,
+/// and what the compiler says of it. Rustdoc checks that it does not
+/// compile, but not why (it checks the error code of `compile_fail,E0373`
+/// only on a nightly toolchain). So each such block is compiled here too,
+/// with rustc, against the crates rustdoc gives the doctests, and
+///
+/// - a label that names a code (`rust,compile_fail,E0373`) must be the
+///   code rustc gives;
+/// - a block without one (rustc gives no code for some errors) must be
+///   followed by the error it shows;
+/// - the error shown after a block (a ```text block whose first line starts
+///   with `error`) must be rustc's: each of its lines is in one of rustc's
+///   (a line may leave out the margin rustc draws on the left);
+/// - and every error a chapter shows must come just after the block it
+///   is the error of, so that none goes unchecked.
+mod every_compile_fail_block {
+    use super::*;
+    use std::process::Command;
+    use std::sync::OnceLock;
+
+    use crate::support::binary::examples_build;
+
+    /// How rustc is told where the doctests' crates are: `-L dependency=DIR`
+    /// and one `--extern NAME=FILE` for this package's library and each of
+    /// its direct dependencies (dev-dependencies too), as cargo built them
+    /// for the examples.
+    fn crate_flags() -> &'static Vec<String> {
+        static FLAGS: OnceLock<Vec<String>> = OnceLock::new();
+        FLAGS.get_or_init(|| {
+            let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+            let mut flags = Vec::new();
+            for artifact in &examples_build().artifacts {
+                let name = artifact["target"]["name"].as_str().unwrap_or("");
+                let package = name.replace('_', "-");
+                let is_direct = name == "net_watcher"
+                    || manifest.contains(&format!("\n{package} = "))
+                    || manifest.contains(&format!("\n{name} = "));
+                let rlib = artifact["filenames"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|file| file.as_str())
+                    .find(|file| file.ends_with(".rlib"));
+                if let (true, Some(rlib)) = (is_direct, rlib) {
+                    let rlib = Path::new(rlib);
+                    if flags.is_empty() {
+                        let deps = rlib.parent().unwrap();
+                        flags.push(format!("-Ldependency={}", deps.display()));
+                        // The library itself is one folder up from deps/.
+                        flags.push(format!("-Ldependency={}", deps.parent().unwrap().display()));
+                    }
+                    flags.push(format!("--extern={name}={}", rlib.display()));
+                }
+            }
+            assert!(
+                flags.iter().any(|flag| flag.starts_with("--extern=tokio=")),
+                "cargo named no tokio library: {flags:?}"
+            );
+            flags
+        })
+    }
+
+    /// What rustc says of `code`, compiled as rustdoc compiles a doctest:
+    /// wrapped in `fn main` if it has none, with unused code allowed.
+    /// Stops before code generation, after the borrow checker.
+    fn rustc_says(code: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let body = if code.contains("fn main") {
+            code.to_owned()
+        } else {
+            format!("fn main() {{\n{code}}}\n")
+        };
+        let file = dir.path().join("block.rs");
+        fs::write(&file, format!("#![allow(unused)]\n{body}")).unwrap();
+        let output = Command::new("rustc")
+            .args([
+                "--edition",
+                "2024",
+                "--crate-type",
+                "bin",
+                "--crate-name",
+                "block",
+            ])
+            .args(["--emit=metadata", "--color", "never"])
+            .args(crate_flags())
+            .arg("-o")
+            .arg(dir.path().join("block"))
+            .arg(&file)
+            .output()
+            .expect("rustc runs");
+        assert!(!output.status.success(), "it compiles:\n{code}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
+    #[test]
+    fn fails_with_the_error_its_label_names_and_shows_the_compilers_words() {
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for (chapter, text) in chapters() {
+            let blocks = blocks(&text);
+            for (at, block) in blocks.iter().enumerate() {
+                let words: Vec<&str> = block.info.split(',').map(str::trim).collect();
+                let is_compile_fail = |block: &Block| block.info.starts_with("rust,compile_fail");
+                if block.info == "text"
+                    && block.body.starts_with("error")
+                    && !at
+                        .checked_sub(1)
+                        .is_some_and(|above| is_compile_fail(&blocks[above]))
+                {
+                    problems.push(format!(
+                        "{chapter}:{}: a compiler error is shown with no compile_fail block just above it to check it against",
+                        block.line
+                    ));
+                }
+                if words.get(1) != Some(&"compile_fail") {
+                    continue;
+                }
+                checked += 1;
+                let place = format!("{chapter}:{}", block.line);
+                let said = rustc_says(&block.body);
+                let said_lines: Vec<&str> = said.lines().map(str::trim).collect();
+                let shown = blocks
+                    .get(at + 1)
+                    .filter(|next| next.info == "text" && next.body.starts_with("error"));
+                match (words.get(2), shown) {
+                    (Some(code), _) if !said.contains(&format!("error[{code}]")) => {
+                        problems.push(format!("{place}: rustc gives no {code}:\n{said}"));
+                    }
+                    (None, None) => problems.push(format!(
+                        "{place}: name the error's code (rust,compile_fail,E0000), or show the error in a text block after it"
+                    )),
+                    _ => {}
+                }
+                for line in shown.iter().flat_map(|shown| shown.body.lines()) {
+                    let line = line.trim();
+                    if !line.is_empty() && !said_lines.iter().any(|said| said.contains(line)) {
+                        problems.push(format!(
+                            "{place}: rustc does not say {line:?}; it says:\n{said}"
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(checked >= 3, "only {checked} compile_fail blocks found");
+    }
+}
+
+/// A number a chapter gives for a constant of the code (the specs' pause,
+/// a default) is written with the constant's name, as inline code:
+/// `` `SPLIT_PAUSE_MS = "1000"` ``. Each such span must be what the source
+/// says: one `const NAME: TYPE = VALUE;` under `src/`, `tests/`,
+/// `examples/` or `chapters/answers/`, with that `VALUE`. A change to the
+/// constant then fails here until the chapter follows.
+mod every_named_constant {
+    use super::*;
+
+    /// The values given to `const NAME` in the sources, each with its file.
+    fn defined(name: &str, files: &[(PathBuf, String)]) -> Vec<(String, String)> {
+        let mut values = Vec::new();
+        for (path, text) in files {
+            for line in text.lines() {
+                let line = line.trim_start().trim_start_matches("pub ");
+                let Some(rest) = line.strip_prefix(&format!("const {name}:")) else {
+                    continue;
+                };
+                let Some((_, value)) = rest.split_once(" = ") else {
+                    continue;
+                };
+                let file = path.strip_prefix(root()).unwrap().display().to_string();
+                values.push((file, value.trim_end_matches(';').to_owned()));
+            }
+        }
+        values
+    }
+
+    /// The inline code spans of `text` of the form `NAME = VALUE`, with
+    /// NAME in capitals, each with its line.
+    fn named_constants(text: &str) -> Vec<(usize, String, String)> {
+        let mut found = Vec::new();
+        let mut in_block = false;
+        for (number, line) in text.lines().enumerate() {
+            if line.starts_with("```") {
+                in_block = !in_block;
+            }
+            if in_block {
+                continue;
+            }
+            for span in line.split('`').skip(1).step_by(2) {
+                let Some((name, value)) = span.split_once(" = ") else {
+                    continue;
+                };
+                let is_constant = name.starts_with(|c: char| c.is_ascii_uppercase())
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                if is_constant {
+                    found.push((number + 1, name.to_owned(), value.to_owned()));
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn has_the_value_the_chapter_gives_it() {
+        let mut files = Vec::new();
+        for dir in ["src", "tests", "examples", "chapters/answers"] {
+            sources(&root().join(dir), &mut files);
+        }
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for (chapter, text) in chapters() {
+            for (line, name, value) in named_constants(&text) {
+                checked += 1;
+                let values = defined(&name, &files);
+                if values.is_empty() {
+                    problems.push(format!(
+                        "{chapter}:{line}: no `const {name}` in the sources"
+                    ));
+                }
+                for (file, defined) in values {
+                    if defined != value {
+                        problems.push(format!(
+                            "{chapter}:{line}: `{name} = {value}`, but {file} says {defined}"
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(checked >= 1, "no `NAME = VALUE` span found in the chapters");
+    }
+
+    #[test]
+    fn finding_them_reads_inline_code_outside_code_blocks_only() {
+        assert_eq!(
+            named_constants(
+                "pause `SPLIT_PAUSE_MS = \"1000\"` ms, `x = 1`\n```rust\nconst `A = 1`\n```\n"
+            ),
+            [(1, "SPLIT_PAUSE_MS".to_owned(), "\"1000\"".to_owned())]
+        );
+    }
+}
+
+/// Chapter 7 says that the suite waits on signals, not on time, and that
+/// each `sleep` in the tests says why in a comment above it. Every call of
+/// a `sleep` by its path (`thread::sleep(`, `time::sleep(`) under `tests/`
+/// must have a comment (`//` or `///`) between it and the start of the
+/// function that holds it, or in that function's docs.
+mod every_sleep_in_the_tests {
+    use super::*;
+
+    /// What a call looks like, written in two parts so that this file's
+    /// own text does not hold one.
+    const CALL: &str = concat!("::sl", "eep(");
+
+    /// The lines (counting from 1) of `text` that call a `sleep` with no
+    /// comment above them, within their function or its docs.
+    fn unexplained(text: &str) -> Vec<usize> {
+        let lines: Vec<&str> = text.lines().collect();
+        let is_comment = |line: &str| line.trim_start().starts_with("//");
+        let mut found = Vec::new();
+        for (index, line) in lines.iter().enumerate() {
+            if !line.contains(CALL) || is_comment(line) {
+                continue;
+            }
+            let mut above = index;
+            let mut explained = false;
+            while above > 0 {
+                above -= 1;
+                let earlier = lines[above];
+                if is_comment(earlier) {
+                    explained = true;
+                    break;
+                }
+                if earlier.contains("fn ") {
+                    // The function's own docs, just above it.
+                    explained = above > 0 && is_comment(lines[above - 1]);
+                    break;
+                }
+            }
+            if !explained {
+                found.push(index + 1);
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn says_why_in_a_comment() {
+        let mut files = Vec::new();
+        sources(&root().join("tests"), &mut files);
+        let mut problems = Vec::new();
+        let mut sleeps = 0;
+        for (path, text) in &files {
+            sleeps += text.matches(CALL).count();
+            for line in unexplained(text) {
+                let file = path.strip_prefix(root()).unwrap().display();
+                problems.push(format!(
+                    "{file}:{line}: a sleep with no comment that says why"
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(
+            sleeps >= 3,
+            "only {sleeps} sleeps found: is the search right?"
+        );
+    }
+
+    #[test]
+    fn finding_them_looks_above_the_call_and_at_the_functions_docs() {
+        let text = format!(
+            "/// Polls: nothing announces it.\nfn poll() {{\n    thread{CALL}5);\n}}\n\
+             fn quiet() {{\n    let x = 1;\n    thread{CALL}5);\n}}\n\
+             fn said() {{\n    // Time must pass.\n    thread{CALL}5);\n}}\n"
+        );
+        assert_eq!(unexplained(&text), [7]);
+    }
+}
+
+/// A link from one chapter to a part of another (`[select](00-rust-for-node-developers.md#select)`)
+/// or of itself (`(#where-your-programs-go)`) leads to a heading that
+/// exists: a heading renamed or moved (chapter 9's, when its experiments
+/// came first) would otherwise leave the link going nowhere.
+mod every_link_between_chapters {
+    use super::*;
+
+    /// The anchor a Git host gives a heading: lower case, without its
+    /// punctuation, spaces made hyphens.
+    fn anchor_of(heading: &str) -> String {
+        heading
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ' '))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect()
+    }
+
+    /// The anchors of the headings of `text`, outside code blocks.
+    fn anchors(text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut in_block = false;
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                in_block = !in_block;
+            } else if !in_block && line.starts_with('#') {
+                found.push(anchor_of(line.trim_start_matches('#')));
+            }
+        }
+        found
+    }
+
+    /// Every `](FILE#ANCHOR)` or `](#ANCHOR)` link of `text`, as (file,
+    /// anchor, line); the file is `None` for a link within the chapter.
+    fn links(text: &str) -> Vec<(Option<String>, String, usize)> {
+        let mut found = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            for (at, _) in line.match_indices("](") {
+                let rest = &line[at + 2..];
+                let Some(end) = rest.find(')') else { continue };
+                let Some((file, anchor)) = rest[..end].split_once('#') else {
+                    continue;
+                };
+                if file.contains("://") {
+                    continue;
+                }
+                let file = (!file.is_empty()).then(|| file.to_owned());
+                found.push((file, anchor.to_owned(), number + 1));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn leads_to_a_heading_that_exists() {
+        let chapters = chapters();
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for (chapter, text) in &chapters {
+            for (file, anchor, line) in links(text) {
+                checked += 1;
+                let target = match &file {
+                    Some(file) => format!("chapters/{file}"),
+                    None => chapter.clone(),
+                };
+                let Some(target_text) = chapters.get(&target) else {
+                    problems.push(format!("{chapter}:{line}: no chapter {target}"));
+                    continue;
+                };
+                if !anchors(target_text).contains(&anchor) {
+                    problems.push(format!(
+                        "{chapter}:{line}: {target} has no heading whose anchor is #{anchor}"
+                    ));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(
+            checked >= 10,
+            "only {checked} links found: is the search right?"
+        );
+    }
+
+    #[test]
+    fn an_anchor_is_the_heading_in_lower_case_without_punctuation() {
+        assert_eq!(
+            anchor_of(" Structs, enums and `match`"),
+            "structs-enums-and-match"
+        );
+        assert_eq!(anchor_of(" Beyond the práctica"), "beyond-the-práctica");
+        assert_eq!(
+            links("see [x](00-a.md#b-c) and [y](#d), not [z](https://e.org/#f)"),
+            [
+                (Some("00-a.md".to_owned()), "b-c".to_owned(), 1),
+                (None, "d".to_owned(), 1)
+            ]
+        );
+    }
+}
+
+/// A filtered `cargo test NAME` builds and runs every test program of the
+/// package (the library's unit tests, each binary's, the spec suite, the
+/// doctests) and prints a `running 0 tests` block for each one the name
+/// does not match. So a command a document shows with a name to filter by
+/// also names the one program that holds it: `--test spec`, `--doc`,
+/// `--lib`, `--example NAME` or `--bin NAME` (or another package's, with
+/// `--manifest-path`).
+mod every_cargo_test_command {
+    use super::*;
+
+    /// The documents not checked yet, each with its reason.
+    const NOT_CHECKED: [(&str, &str); 3] = [
+        (
+            "chapters/00-rust-for-node-developers.md",
+            "its commands run in the reader's own `hello` project, which has one test program",
+        ),
+        (
+            "chapters/07-mocha-style-tests-in-rust.md",
+            "its grader sections are being reworked with the grader (issue 21)",
+        ),
+        (
+            "chapters/12-beyond-one-machine.md",
+            "owned by the relay's helper",
+        ),
+    ];
+
+    /// The flags that pick the test program a filter applies to.
+    const PICKS_A_PROGRAM: [&str; 6] = [
+        "--test",
+        "--doc",
+        "--lib",
+        "--example",
+        "--bin",
+        "--manifest-path",
+    ];
+
+    /// Every `cargo test` command in `text` (in a code block or a code
+    /// span), as the words that follow `cargo test`, each with its line.
+    fn commands(text: &str) -> Vec<(usize, Vec<&str>)> {
+        let mut found = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            for (at, _) in line.match_indices("cargo test") {
+                let rest = &line[at + "cargo test".len()..];
+                if !rest.is_empty() && !rest.starts_with(' ') {
+                    continue;
+                }
+                let end = rest.find(['`', '"']).unwrap_or(rest.len());
+                let command = rest[..end].split(" #").next().unwrap_or("");
+                found.push((number + 1, command.split_whitespace().collect()));
+            }
+        }
+        found
+    }
+
+    /// Whether `words` (after `cargo test`) filter by a name without
+    /// naming the program: a word before `--` that is no flag and is not
+    /// the value of one.
+    fn filters_without_a_program(words: &[&str]) -> bool {
+        let before: Vec<&str> = words
+            .iter()
+            .take_while(|word| **word != "--")
+            .copied()
+            .collect();
+        let mut filters = false;
+        let mut picks = false;
+        let mut value_next = false;
+        for word in before {
+            if value_next {
+                value_next = false;
+                continue;
+            }
+            if PICKS_A_PROGRAM.contains(&word) {
+                picks = true;
+                value_next = word != "--doc" && word != "--lib";
+            } else if word.starts_with('-') {
+                value_next = matches!(word, "--features" | "-F" | "--profile" | "-j" | "--jobs");
+            } else {
+                filters = true;
+            }
+        }
+        filters && !picks
+    }
+
+    #[test]
+    fn names_the_test_program_it_filters() {
+        let mut documents = vec!["README.md".to_owned()];
+        documents.extend(chapters().into_keys());
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for document in documents {
+            if NOT_CHECKED.iter().any(|(name, _)| *name == document) {
+                continue;
+            }
+            let text = fs::read_to_string(root().join(&document)).unwrap();
+            for (line, words) in commands(&text) {
+                checked += 1;
+                if filters_without_a_program(&words) {
+                    problems.push(format!(
+                        "{document}:{line}: `cargo test {}` runs every test program; name the one (`--test spec`)",
+                        words.join(" ")
+                    ));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(checked > 20, "only {checked} cargo test commands found");
+    }
+
+    #[test]
+    fn telling_a_filter_from_flags() {
+        for (words, filters) in [
+            (&["ldj_client::"][..], true),
+            (&["--test", "spec", "ldj_client::"][..], false),
+            (&["--doc", "chapters::Chapter00"][..], false),
+            (&["--example", "test-json-service"][..], false),
+            (&["--no-run"][..], false),
+            (&[][..], false),
+            (&["--", "--list"][..], false),
+            (&["--locked"][..], false),
+        ] {
+            assert_eq!(filters_without_a_program(words), filters, "{words:?}");
         }
     }
 }

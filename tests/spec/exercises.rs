@@ -1,12 +1,15 @@
 //! describe: the exercises of the course, each answered by a test.
 //!
-//! The book's exercises at the end of its chapter (T1, T2, R1–R5) come
-//! first; chapter 8 of the course discusses each one and points here. Then
-//! the exercises of chapters 1 to 6, each a program a student writes: these
+//! The book's exercises at the end of its chapter (T1, T2, R1–R5), as the
+//! production decoder (`MessageStream`) answers them, come first. Then the
+//! exercises of chapters 1 to 10, each a program a student writes (chapter
+//! 8's are T1 to R5 again, on the student's own step-6 client): these
 //! specs run the answer checked in under `chapters/answers/`, or the
-//! student's own program when `NET_WATCHER_EXERCISE` names it, as in
-//! `NET_WATCHER_EXERCISE=examples/net-watcher-json-client cargo test
-//! exercises::a_third_message_type`.
+//! student's own program, `mine/examples/NAME.rs`, when
+//! `NET_WATCHER_EXERCISE=NAME` names it, as in
+//! `NET_WATCHER_EXERCISE=a_third_message_type cargo test --test spec
+//! exercises::a_third_message_type` (chapter 1, "Where your programs go";
+//! `your_own_programs` below proves that place is safe).
 
 use futures_util::StreamExt;
 use net_watcher::ldj::{LdjError, MessageStream};
@@ -347,40 +350,18 @@ mod a_third_message_type {
 mod a_three_way_split {
     use super::*;
     use pretty_assertions::assert_eq;
-    use std::io::Read;
-    use std::net::TcpStream;
 
-    use crate::support::PATIENCE;
-    use crate::support::binary::{
-        SPLIT_PAUSE_MS, Spawned, TestServer, exercise_program, step_environment,
-    };
+    use crate::support::binary::{Spawned, TestServer, exercise_program};
 
     /// The service, on a free port, with a pause long enough that each part
     /// arrives in a read of its own, however busy the machine.
     fn start_service() -> TestServer {
-        let program = exercise_program("examples/answer-three-way-split-service");
-        TestServer::start_configured(&program, &[], |command| {
-            step_environment(command);
-            command.env("PAUSE_MS", SPLIT_PAUSE_MS);
-        })
+        TestServer::split_service(&exercise_program("examples/answer-three-way-split-service"))
     }
 
     #[test]
     fn sends_the_books_message_in_three_reads_then_closes() {
-        let service = start_service();
-        let mut subscriber = TcpStream::connect(service.addr()).expect("the service accepts");
-        subscriber.set_read_timeout(Some(PATIENCE)).unwrap();
-        let mut reads = Vec::new();
-        let mut buffer = [0u8; 1024];
-        loop {
-            let read = subscriber
-                .read(&mut buffer)
-                .unwrap_or_else(|error| panic!("after the reads {reads:?}: {error}"));
-            if read == 0 {
-                break;
-            }
-            reads.push(String::from_utf8_lossy(&buffer[..read]).into_owned());
-        }
+        let reads = start_service().reads_until_the_end();
         assert_eq!(reads.concat(), CHANGED, "the parts, joined");
         assert_eq!(reads.len(), 3, "one read per part, got {reads:?}");
     }
@@ -461,5 +442,504 @@ mod a_client_on_any_stream {
                 "Now watching: target.txt\nFile changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)\n",
             )
             .stderr("");
+    }
+}
+
+/// Chapter 8: the client of step 6, made robust (the book's T1, T2 and R1
+/// to R5). It passes every client behaviour of the grader, R1 to R4
+/// included; it reports a cut-off last line and ends well; and it has a
+/// test of its own for each exercise, named after it, which passes.
+mod a_robust_client {
+    use std::process::Command;
+
+    use crate::support::binary::{ScriptedServer, Spawned, bin, example_tests, exercise_program};
+    use pretty_assertions::assert_eq;
+
+    fn program() -> String {
+        exercise_program("examples/answer-a-robust-client")
+    }
+
+    #[test]
+    fn passes_every_behaviour_the_grader_checks_on_a_client() {
+        // A long patience: on a loaded machine a client may take more
+        // than the default 5 s to print, and this spec is about what it
+        // prints, not how soon.
+        let output = Command::new(bin("net-watcher-grade"))
+            .args(["--patience", "30", "--client", "--"])
+            .arg(bin(&program()))
+            .output()
+            .expect("the grader runs");
+        assert!(
+            output.status.success(),
+            "the grader failed the client:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// R4: the rest of the buffer at the end is handed out, whatever it
+    /// holds; R5: then the client ends, as at any end of the stream.
+    #[test]
+    fn reports_a_cut_off_last_line_quoting_it_then_exits_zero() {
+        let server = ScriptedServer::sending(
+            b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n{\"type\":\"chan",
+        );
+        let mut client = Spawned::step_client(&program(), server.port());
+        let (status, lines) = client.wait_for_exit();
+        server.finish();
+        assert!(status.success(), "{}", client.report());
+        assert_eq!(lines, ["Now watching: target.txt"]);
+        let stderr = client.stderr();
+        assert!(
+            stderr.contains("{\"type\":\"chan"),
+            "expected the cut-off line quoted on stderr, got {stderr:?}"
+        );
+    }
+
+    #[test]
+    fn has_a_test_of_its_own_for_each_exercise_and_they_pass() {
+        let tests = example_tests(&program());
+        let listed = Command::new(&tests)
+            .args(["--list", "--format", "terse"])
+            .output()
+            .expect("the program's tests list");
+        let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+        // "tests::t1_a_message_split...: test", one per line.
+        let names: Vec<&str> = listed
+            .lines()
+            .filter_map(|line| line.strip_suffix(": test"))
+            .map(|path| path.rsplit("::").next().unwrap_or(path))
+            .collect();
+        let missing: Vec<&str> = ["t1_", "t2_", "r1_", "r2_", "r3_", "r4_", "r5_"]
+            .into_iter()
+            .filter(|prefix| !names.iter().any(|name| name.starts_with(prefix)))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "no test named {missing:?}... among the program's tests {names:?}"
+        );
+        let run = Command::new(&tests)
+            .output()
+            .expect("the program's tests run");
+        assert!(
+            run.status.success(),
+            "the program's own tests fail:\n{}",
+            String::from_utf8_lossy(&run.stdout)
+        );
+    }
+}
+
+/// Chapter 9: the server of step 1, stopped with Ctrl+C, ends cleanly:
+/// every subscriber's connection ends with an end of file, every
+/// subscriber is logged out, and the program exits with status 0.
+mod a_clean_shutdown {
+    use crate::support::binary::{LineReader, TestServer, exercise_program};
+    use crate::support::target::{TargetFile, target};
+    use pretty_assertions::assert_eq;
+    use rstest::rstest;
+
+    /// The program, listening, with SIGINT's default action restored as in
+    /// a terminal: a program that does not handle it is ended by it.
+    fn start(target: &TargetFile) -> TestServer {
+        let program = exercise_program("examples/answer-a-clean-shutdown");
+        TestServer::step_interruptible(Some(target.dir()), &program, &["target.txt"])
+    }
+
+    /// `count` subscribers, each greeted and logged by the server.
+    fn subscribe(server: &mut TestServer, count: usize) -> Vec<LineReader> {
+        let mut subscribers = Vec::new();
+        for number in 1..=count {
+            let mut subscriber = server.connect();
+            subscriber.next_line(&format!("subscriber {number}'s greeting"));
+            server.process.wait_for_stdout("Subscriber connected.");
+            subscribers.push(subscriber);
+        }
+        subscribers
+    }
+
+    /// Presses Ctrl+C, expects exit status 0, and returns every line the
+    /// program printed.
+    fn ctrl_c(server: &mut TestServer) -> Vec<String> {
+        server.process.signal(libc::SIGINT);
+        let (status, lines) = server.process.wait_for_exit();
+        assert!(
+            status.success(),
+            "expected exit status 0 after Ctrl+C, got {status}\n{}",
+            server.process.report()
+        );
+        lines
+    }
+
+    #[rstest]
+    fn exits_with_status_zero_when_nobody_is_connected(target: TargetFile) {
+        let mut server = start(&target);
+        ctrl_c(&mut server);
+    }
+
+    #[rstest]
+    fn ends_every_subscribers_connection_with_an_end_of_file(target: TargetFile) {
+        let mut server = start(&target);
+        let subscribers = subscribe(&mut server, 3);
+        ctrl_c(&mut server);
+        for (number, mut subscriber) in subscribers.into_iter().enumerate() {
+            subscriber.expect_end(&format!("the end of subscriber {number}'s connection"));
+        }
+    }
+
+    #[rstest]
+    fn logs_every_subscriber_out_before_it_exits(target: TargetFile) {
+        let mut server = start(&target);
+        let _subscribers = subscribe(&mut server, 3);
+        let lines = ctrl_c(&mut server);
+        let logged_out = lines
+            .iter()
+            .filter(|line| *line == "Subscriber disconnected.")
+            .count();
+        assert_eq!(
+            logged_out, 3,
+            "one \"Subscriber disconnected.\" per subscriber, printed by its task before the program exits; it printed {lines:?}"
+        );
+    }
+
+    #[rstest]
+    fn still_tells_every_subscriber_of_a_change(target: TargetFile) {
+        let mut server = start(&target);
+        let mut subscribers = subscribe(&mut server, 2);
+        target.touch();
+        for (number, subscriber) in subscribers.iter_mut().enumerate() {
+            let line = subscriber.next_line(&format!("the change, at subscriber {number}"));
+            assert!(line.starts_with("File changed: "), "got {line:?}");
+        }
+        ctrl_c(&mut server);
+    }
+}
+
+/// Chapter 10: the chat, with two more commands. `/me ACTION` tells the
+/// others `* NAME ACTION`; `/msg NAME TEXT` tells only the one named, as
+/// `SENDER (to you): TEXT`, and tells the sender when nobody has that name.
+/// What someone must not hear is checked by what they hear next, as in
+/// `chat::`.
+mod chat_commands {
+    use crate::support::binary::exercise_program;
+    use crate::support::chat::ChatRoom;
+
+    fn open() -> ChatRoom {
+        ChatRoom::open_program(&exercise_program("examples/answer-chat-commands"))
+    }
+
+    #[tokio::test]
+    async fn me_tells_the_others_what_you_do() {
+        let chat = open();
+        let [mut first, mut second, mut third] = chat.three_people().await;
+        first.says("/me waves").await;
+        second.hears("* guest1 waves").await;
+        third.hears("* guest1 waves").await;
+        // Not echoed: the first line the sender hears next is another's.
+        second.says("hi").await;
+        first.hears("guest2: hi").await;
+    }
+
+    #[tokio::test]
+    async fn msg_reaches_the_one_named_and_nobody_else() {
+        let chat = open();
+        let [mut first, mut second, mut third] = chat.three_people().await;
+        first.says("/msg guest3 just between us").await;
+        third.hears("guest1 (to you): just between us").await;
+        // A line for everyone, sent after it: the first the others hear.
+        first.says("hello, all").await;
+        second.hears("guest1: hello, all").await;
+        third.hears("guest1: hello, all").await;
+    }
+
+    #[tokio::test]
+    async fn msg_tells_the_sender_when_nobody_has_that_name() {
+        let chat = open();
+        let [mut first, mut second, _third] = chat.three_people().await;
+        first.says("/msg bob are you there?").await;
+        first.hears("* nobody here is called bob; not sent").await;
+        first.says("anyone?").await;
+        second.hears("guest1: anyone?").await;
+    }
+
+    #[tokio::test]
+    async fn still_sends_a_plain_line_to_everyone_else() {
+        let chat = open();
+        let [mut first, mut second, mut third] = chat.three_people().await;
+        first.says("plain words").await;
+        second.hears("guest1: plain words").await;
+        third.hears("guest1: plain words").await;
+    }
+}
+
+/// The student's own programs (chapter 1, "Where your programs go"): files
+/// in `mine/examples/`, a package of its own. Nothing there is built,
+/// linted or formatted by what `.ci/run` runs on net-watcher (`cargo fmt
+/// --all -- --check`, `cargo clippy --all-targets`, `cargo test`), so a
+/// program half written never breaks them; and `NET_WATCHER_EXERCISE=NAME`
+/// makes an exercise's specs build and run `mine/examples/NAME.rs`.
+mod your_own_programs {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::fs;
+    use std::path::Path;
+    use std::process::Command;
+
+    use pretty_assertions::assert_eq;
+    use serde_json::Value;
+
+    use crate::support::binary::{MINE, build_example, exercise_program_named};
+    use crate::support::root;
+
+    /// What `cargo metadata --no-deps` says of the package at `manifest`:
+    /// the workspace's members, their targets and their dependencies.
+    fn metadata(manifest: &Path) -> Value {
+        let output = Command::new(env!("CARGO"))
+            .args(["metadata", "--no-deps", "--format-version", "1"])
+            .arg("--manifest-path")
+            .arg(manifest)
+            .output()
+            .expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "cargo metadata fails on {}:\n{}",
+            manifest.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("cargo metadata writes JSON")
+    }
+
+    /// A file written for the length of a test, removed when dropped, even
+    /// when the test fails.
+    struct Written(std::path::PathBuf);
+
+    impl Drop for Written {
+        fn drop(&mut self) {
+            let _ = fs::remove_file(&self.0);
+        }
+    }
+
+    /// A student's program half written: not formatted, and not even Rust
+    /// that compiles.
+    const HALF_WRITTEN: &str = "fn main( ) {let   x = ; }\n";
+
+    /// `cargo clippy --all-targets` and `cargo test` build the targets of
+    /// the workspace's members, as `cargo metadata` lists them, and the
+    /// modules those declare: none of them is under `mine/`.
+    #[test]
+    fn are_no_target_that_clippy_or_cargo_test_builds() {
+        let metadata = metadata(&root().join("Cargo.toml"));
+        let members = metadata["workspace_members"].as_array().unwrap();
+        assert_eq!(members.len(), 1, "net-watcher alone: {members:?}");
+        let mine = root().join("mine");
+        let mut targets = 0;
+        for package in metadata["packages"].as_array().unwrap() {
+            for target in package["targets"].as_array().unwrap() {
+                targets += 1;
+                let source = Path::new(target["src_path"].as_str().unwrap());
+                assert!(
+                    !source.starts_with(&mine),
+                    "{} is a target of net-watcher",
+                    source.display()
+                );
+            }
+        }
+        assert!(targets > 10, "only {targets} targets listed");
+    }
+
+    /// The real `cargo fmt --all -- --check`, with a half-written program
+    /// in `mine/examples/`: rustfmt refuses the program when given it, and
+    /// the check never names it.
+    #[test]
+    fn are_left_alone_by_cargo_fmt_all() {
+        let name = format!("half-written-{}", std::process::id());
+        let program = Written(root().join(format!("mine/examples/{name}.rs")));
+        fs::write(&program.0, HALF_WRITTEN).unwrap();
+        let alone = Command::new("rustfmt")
+            .args(["--edition", "2024", "--check"])
+            .arg(&program.0)
+            .output()
+            .expect("rustfmt runs (CI installs it: rustup component add rustfmt)");
+        assert!(!alone.status.success(), "rustfmt accepts {HALF_WRITTEN:?}");
+
+        let check = Command::new(env!("CARGO"))
+            .args(["fmt", "--all", "--", "--check"])
+            .current_dir(root())
+            .output()
+            .expect("cargo fmt runs");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        assert!(
+            !said.contains(&name),
+            "cargo fmt --all looked at it:\n{said}"
+        );
+    }
+
+    /// `NET_WATCHER_EXERCISE=step1` names `mine/examples/step1.rs`, as
+    /// `cargo mine step1` does; without it, the answer runs.
+    #[test]
+    fn are_named_by_net_watcher_exercise_as_cargo_mine_names_them() {
+        let answer = "examples/answer-count-subscribers";
+        assert_eq!(
+            exercise_program_named(Some("step1".into()), answer),
+            format!("{MINE}step1")
+        );
+        assert_eq!(exercise_program_named(None, answer), answer);
+    }
+
+    #[test]
+    #[should_panic(expected = "NET_WATCHER_EXERCISE=step1 for mine/examples/step1.rs")]
+    fn are_not_named_by_their_path() {
+        exercise_program_named(Some("mine/examples/step1.rs".into()), "unused");
+    }
+
+    /// A package of the same shape as `mine/`, but with no dependencies to
+    /// build, whose `examples/step1.rs` is `step1`.
+    fn a_package_like_mine(step1: &str) -> tempfile::TempDir {
+        let package = tempfile::tempdir().unwrap();
+        fs::create_dir(package.path().join("examples")).unwrap();
+        fs::write(
+            package.path().join("Cargo.toml"),
+            "[package]\nname = \"mine\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n",
+        )
+        .unwrap();
+        fs::write(package.path().join("examples/step1.rs"), step1).unwrap();
+        package
+    }
+
+    /// What `bin("mine/NAME")` does, on a package like `mine/`: cargo
+    /// builds the program named, and says where its executable is.
+    #[test]
+    fn are_built_and_run_by_name() {
+        let package = a_package_like_mine(
+            "fn main() {\n    println!(\"Listening for subscribers on 127.0.0.1:0...\");\n}\n",
+        );
+        fs::write(package.path().join("examples/other.rs"), HALF_WRITTEN).unwrap();
+        let executable = build_example(&package.path().join("Cargo.toml"), "step1");
+        let output = Command::new(&executable).output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "Listening for subscribers on 127.0.0.1:0...\n",
+            "{} printed something else",
+            executable.display()
+        );
+    }
+
+    /// A program that does not compile fails the exercise's specs with the
+    /// compiler's own message.
+    #[test]
+    #[should_panic(expected = "expected expression")]
+    fn that_do_not_compile_fail_with_the_compilers_message() {
+        let package = a_package_like_mine(HALF_WRITTEN);
+        build_example(&package.path().join("Cargo.toml"), "step1");
+    }
+
+    /// The dependencies of a package, by name: their version requirement,
+    /// whether they keep their default features, and their features (those
+    /// of every kind of dependency on that crate, together).
+    fn dependencies(metadata: &Value) -> BTreeMap<String, (String, bool, BTreeSet<String>)> {
+        let mut found: BTreeMap<String, (String, bool, BTreeSet<String>)> = BTreeMap::new();
+        for dependency in metadata["packages"][0]["dependencies"].as_array().unwrap() {
+            let name = dependency["name"].as_str().unwrap().to_owned();
+            let entry = found.entry(name).or_insert_with(|| {
+                (
+                    dependency["req"].as_str().unwrap().to_owned(),
+                    dependency["uses_default_features"].as_bool().unwrap(),
+                    BTreeSet::new(),
+                )
+            });
+            for feature in dependency["features"].as_array().unwrap() {
+                entry.2.insert(feature.as_str().unwrap().to_owned());
+            }
+        }
+        found
+    }
+
+    /// A program copied from `examples/` into `mine/examples/` builds
+    /// unchanged: every crate the course's programs name is a dependency
+    /// of `mine`, with net-watcher's version requirement and at least its
+    /// features.
+    #[test]
+    fn have_every_crate_the_step_programs_use() {
+        let ours = dependencies(&metadata(&root().join("Cargo.toml")));
+        let theirs = dependencies(&metadata(&root().join("mine/Cargo.toml")));
+        let mut used = BTreeSet::new();
+        // The programs of `examples/`: a file each, or a folder of files
+        // (the chat of chapter 10).
+        let mut files = Vec::new();
+        for entry in fs::read_dir(root().join("examples")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.extend(
+                    fs::read_dir(&path)
+                        .unwrap()
+                        .map(|file| file.unwrap().path()),
+                );
+            } else {
+                files.push(path);
+            }
+        }
+        for path in files {
+            if path.extension().is_none_or(|extension| extension != "rs") {
+                continue;
+            }
+            let source = fs::read_to_string(&path).unwrap();
+            for name in ours.keys() {
+                if source.contains(&format!("{}::", name.replace('-', "_"))) {
+                    used.insert(name.clone());
+                }
+            }
+        }
+        assert!(
+            used.contains("tokio") && used.contains("notify"),
+            "{used:?}"
+        );
+        for name in used {
+            let (req, defaults, features) = &ours[&name];
+            let Some((their_req, their_defaults, their_features)) = theirs.get(&name) else {
+                panic!("mine/Cargo.toml lacks {name}, which the step programs use");
+            };
+            assert_eq!((their_req, their_defaults), (req, defaults), "{name}");
+            assert!(
+                their_features.is_superset(features),
+                "{name}: mine asks for {their_features:?}, net-watcher for {features:?}"
+            );
+        }
+    }
+
+    /// The versions a Cargo.lock pins: name → versions.
+    fn locked(file: &str) -> BTreeMap<String, BTreeSet<String>> {
+        let text = fs::read_to_string(root().join(file)).unwrap();
+        let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for package in text.split("[[package]]").skip(1) {
+            let field = |key: &str| {
+                package.lines().find_map(|line| {
+                    let value = line.strip_prefix(key)?.strip_prefix(" = \"")?;
+                    Some(value.trim_end_matches('"').to_owned())
+                })
+            };
+            let (Some(name), Some(version)) = (field("name"), field("version")) else {
+                panic!("{file}: a package without a name or version");
+            };
+            versions.entry(name).or_default().insert(version);
+        }
+        versions
+    }
+
+    /// `mine/Cargo.lock` pins the versions net-watcher's does, so that the
+    /// crates behave as the chapters show them.
+    #[test]
+    fn are_built_with_the_crate_versions_net_watcher_locks() {
+        let ours = locked("Cargo.lock");
+        let theirs = locked("mine/Cargo.lock");
+        assert!(theirs.contains_key("tokio"), "{theirs:?}");
+        for (name, versions) in theirs.iter().filter(|(name, _)| *name != "mine") {
+            let pinned = ours.get(name).cloned().unwrap_or_default();
+            assert!(
+                pinned.is_superset(versions),
+                "mine/Cargo.lock pins {name} {versions:?}, Cargo.lock {pinned:?}"
+            );
+        }
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Each module is a subject (a Mocha `describe`), each nested module a
 //! context, each test a behaviour in the present tense. `cargo test --test
-//! spec -- --list` prints the specification; `cargo test ldj_client::` runs
-//! one subject.
+//! spec -- --list` prints the specification; `cargo test --test spec
+//! ldj_client::` runs one subject.
 //!
 //! | module | subject | chapter |
 //! |---|---|---|

@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use rstest::rstest;
 
 use crate::support::binary::{
-    LineReader, SPLIT_PAUSE_MS, ScriptedServer, Spawned, TestServer, command, step_environment,
+    LineReader, ScriptedServer, Spawned, TestServer, command, step_environment,
 };
 use crate::support::target::{TargetFile, target};
 
@@ -28,6 +28,13 @@ fn start_server(example: &str, target: &TargetFile) -> TestServer {
         args.push(socket.to_str().unwrap());
     }
     TestServer::step(Some(target.dir()), example, &args)
+}
+
+/// Starts the fake service of step 5 (`examples/test-json-service`) on a
+/// free port, with a pause long enough that the client surely reads the
+/// first part on its own (see `SPLIT_PAUSE_MS`).
+fn split_service() -> TestServer {
+    TestServer::split_service("examples/test-json-service")
 }
 
 /// Connects a subscriber and reads its greeting.
@@ -58,6 +65,8 @@ mod every_step_server {
     use pretty_assertions::assert_eq;
 
     #[rstest]
+    #[case::listing_1_1("examples/listing-1-1")]
+    #[case::listing_1_2("examples/listing-1-2")]
     #[case::step_1("examples/net-watcher")]
     #[case::step_2("examples/net-watcher-unix")]
     #[case::step_3("examples/net-watcher-json-service")]
@@ -187,7 +196,65 @@ mod every_step_server {
     }
 }
 
-/// Step 1 (chapter 1): plain text over TCP.
+/// Listing 1-1 (chapter 1): the smallest server, which greets and hangs up.
+mod listing_1_1 {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    fn greets_each_subscriber_then_hangs_up(target: TargetFile) {
+        let mut server =
+            TestServer::step(Some(target.dir()), "examples/listing-1-1", &["target.txt"]);
+        for subscriber in ["first", "second"] {
+            let mut nc = server.connect();
+            assert_eq!(
+                nc.next_line(&format!("the greeting, at the {subscriber} subscriber")),
+                "Now watching \"target.txt\" for changes...\n"
+            );
+            nc.expect_end("the server hanging up after the greeting");
+            server.process.wait_for_stdout("Subscriber connected.");
+        }
+    }
+}
+
+/// Listing 1-2 (chapter 1): the watch, and a change told; one subscriber at
+/// a time, since the accept loop awaits each subscriber to the end.
+mod listing_1_2 {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    fn tells_its_subscriber_of_each_change(target: TargetFile) {
+        let server = TestServer::step(Some(target.dir()), "examples/listing-1-2", &["target.txt"]);
+        let mut subscriber = subscribe_greeted(&server);
+        for change in ["first", "second"] {
+            target.touch();
+            let line = subscriber.next_line(&format!("the {change} change"));
+            changed_at(&line);
+        }
+    }
+
+    /// The flaw that listing 1-3 mends: the second subscriber is connected
+    /// (the OS accepts it on the listener's behalf) but not greeted, nor
+    /// told of a change, until the first leaves.
+    #[rstest]
+    fn serves_the_next_subscriber_only_once_the_first_leaves(target: TargetFile) {
+        let mut server =
+            TestServer::step(Some(target.dir()), "examples/listing-1-2", &["target.txt"]);
+        let first = subscribe_greeted(&server);
+        let mut second = server.connect();
+        target.touch();
+        second.expect_silence("a change, while the first subscriber is served");
+        drop(first);
+        server.process.wait_for_stdout("Subscriber disconnected.");
+        assert_eq!(
+            second.next_line("the greeting, once the first has left"),
+            "Now watching \"target.txt\" for changes...\n"
+        );
+    }
+}
+
+/// Step 1 (chapter 1): plain text over TCP. Listing 1-3 of the chapter.
 mod net_watcher {
     use super::*;
     use pretty_assertions::assert_eq;
@@ -374,10 +441,7 @@ mod net_watcher_json_client {
 
         #[test]
         fn fails_with_a_json_error_and_prints_nothing() {
-            let service = TestServer::start(
-                "test-json-service",
-                &["--port", "0", "--delay-ms", SPLIT_PAUSE_MS],
-            );
+            let service = split_service();
             let mut client =
                 Spawned::step_client("examples/net-watcher-json-client", service.port());
             let (status, lines) = client.wait_for_exit();
@@ -414,57 +478,93 @@ mod net_watcher_json_client {
     }
 }
 
-/// Step 6 (chapter 6): the client on the small LDJ module, which frames
-/// messages by newline whatever the reads.
-mod net_watcher_ldj_client {
+/// Step 5 (chapter 5): the fake service, which cuts its one message in two.
+mod test_json_service {
     use super::*;
     use pretty_assertions::assert_eq;
 
-    mod when_a_message_is_split_across_two_reads {
-        use super::*;
-        use pretty_assertions::assert_eq;
+    #[test]
+    fn sends_the_books_message_in_two_reads_a_pause_apart_then_hangs_up() {
+        let mut service = split_service();
+        assert_eq!(
+            service.reads_until_the_end(),
+            ["{\"type\":\"changed\",\"timesta", "mp\":1450694370094}\n"]
+        );
+        service.process.wait_for_stdout("Subscriber connected.");
+    }
+}
 
-        #[test]
-        fn prints_the_one_message_and_exits_zero() {
-            let service = TestServer::start(
-                "test-json-service",
-                &["--port", "0", "--delay-ms", SPLIT_PAUSE_MS],
-            );
-            let mut client =
-                Spawned::step_client("examples/net-watcher-ldj-client", service.port());
-            let (status, lines) = client.wait_for_exit();
-            assert!(status.success(), "{}", client.report());
-            assert_eq!(
-                lines,
-                ["File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"]
-            );
-            assert_eq!(client.stderr(), "");
-        }
+/// Listings 6-1 and 6-2 and step 6 (chapter 6): the clients that keep a
+/// buffer and frame messages by newline, whatever the reads.
+mod every_framing_client {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[rstest]
+    #[case::listing_6_1("examples/listing-6-1")]
+    #[case::listing_6_2("examples/listing-6-2")]
+    #[case::step_6("examples/net-watcher-ldj-client")]
+    fn prints_a_message_split_across_two_reads_once_and_exits_zero(#[case] client: &str) {
+        let service = split_service();
+        let mut client = Spawned::step_client(client, service.port());
+        let (status, lines) = client.wait_for_exit();
+        assert!(status.success(), "{}", client.report());
+        assert_eq!(
+            lines,
+            ["File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"]
+        );
+        assert_eq!(client.stderr(), "");
     }
 
-    mod when_two_messages_arrive_in_one_read {
-        use super::*;
-        use pretty_assertions::assert_eq;
-
-        #[test]
-        fn prints_both() {
-            let server = ScriptedServer::sending(
-                b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n\
-                  {\"type\":\"changed\",\"timestamp\":1450694370094}\n",
-            );
-            let mut client = Spawned::step_client("examples/net-watcher-ldj-client", server.port());
-            let (status, lines) = client.wait_for_exit();
-            server.finish();
-            assert!(status.success(), "{}", client.report());
-            assert_eq!(
-                lines,
-                [
-                    "Now watching: target.txt",
-                    "File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"
-                ]
-            );
-        }
+    #[rstest]
+    #[case::listing_6_1("examples/listing-6-1")]
+    #[case::listing_6_2("examples/listing-6-2")]
+    #[case::step_6("examples/net-watcher-ldj-client")]
+    fn prints_both_of_two_messages_that_arrive_in_one_read(#[case] client: &str) {
+        let server = ScriptedServer::sending(
+            b"{\"type\":\"watching\",\"file\":\"target.txt\"}\n\
+              {\"type\":\"changed\",\"timestamp\":1450694370094}\n",
+        );
+        let mut client = Spawned::step_client(client, server.port());
+        let (status, lines) = client.wait_for_exit();
+        server.finish();
+        assert!(status.success(), "{}", client.report());
+        assert_eq!(
+            lines,
+            [
+                "Now watching: target.txt",
+                "File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"
+            ]
+        );
     }
+
+    /// The flaw all three keep from the book: a line that is not JSON ends
+    /// the client, and what came after it in the same read is lost.
+    #[rstest]
+    #[case::listing_6_1("examples/listing-6-1")]
+    #[case::listing_6_2("examples/listing-6-2")]
+    #[case::step_6("examples/net-watcher-ldj-client")]
+    fn stops_at_a_line_that_is_not_json(#[case] client: &str) {
+        let server = ScriptedServer::sending(
+            b"{\"type\":\"watching\",\"file\":\"target.txt\"}\nHello!\n\
+              {\"type\":\"changed\",\"timestamp\":1450694370094}\n",
+        );
+        let mut client = Spawned::step_client(client, server.port());
+        let (status, lines) = client.wait_for_exit();
+        server.finish();
+        assert_eq!(status.code(), Some(1), "{}", client.report());
+        assert_eq!(lines, ["Now watching: target.txt"]);
+        assert_eq!(
+            client.stderr(),
+            "Error: Error(\"expected value\", line: 1, column: 1)\n"
+        );
+    }
+}
+
+/// Step 6 (chapter 6): the client on the small LDJ module.
+mod net_watcher_ldj_client {
+    use super::*;
+    use pretty_assertions::assert_eq;
 
     #[test]
     fn prints_dates_in_the_time_zone_tz_names() {

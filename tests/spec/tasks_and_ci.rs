@@ -125,23 +125,42 @@ mod the_cargo_aliases {
         assert_eq!(readme_alias_table(), aliases);
     }
 
+    /// An alias names a target that exists, in this package or in the one
+    /// its `--manifest-path` names; one that ends with `--example` (`cargo
+    /// mine NAME`) takes the name from the command line, and the package
+    /// must have an examples folder for it.
     #[test]
     fn run_only_targets_that_exist() {
         for (name, expansion) in project_aliases() {
             let words: Vec<&str> = expansion.split_whitespace().collect();
+            let package = match words.iter().position(|word| *word == "--manifest-path") {
+                Some(at) => {
+                    let manifest = root().join(words[at + 1]);
+                    assert!(manifest.is_file(), "cargo {name}: no {}", words[at + 1]);
+                    manifest.parent().unwrap().to_path_buf()
+                }
+                None => root().to_path_buf(),
+            };
             for (flag, paths) in [
                 ("--example", ["examples/{}.rs", "examples/{}/main.rs"]),
                 ("--bin", ["src/bin/{}.rs", "src/bin/{}/main.rs"]),
                 ("--test", ["tests/{}.rs", "tests/{}/main.rs"]),
             ] {
-                if let Some(at) = words.iter().position(|word| *word == flag) {
-                    let target = words[at + 1];
-                    assert!(
+                let Some(at) = words.iter().position(|word| *word == flag) else {
+                    continue;
+                };
+                match words.get(at + 1) {
+                    Some(target) => assert!(
                         paths
                             .iter()
-                            .any(|path| root().join(path.replace("{}", target)).is_file()),
+                            .any(|path| package.join(path.replace("{}", target)).is_file()),
                         "cargo {name} runs {flag} {target}, which does not exist"
-                    );
+                    ),
+                    None => assert!(
+                        package.join("examples").is_dir(),
+                        "cargo {name} runs {flag} NAME, and {} has no examples",
+                        package.display()
+                    ),
                 }
             }
         }
@@ -255,5 +274,51 @@ mod the_ci_workflow {
             .map(|line| line.trim())
             .collect();
         assert_eq!(triggers, ["push:", "pull_request:"]);
+    }
+}
+
+/// The README's first lines are the two commands a newcomer types on a
+/// fresh clone, in order: they must work as typed.
+mod the_readmes_first_command {
+    use super::*;
+    use crate::support::binary::TestServer;
+
+    /// The words of the README's first command, before its comment.
+    fn first_command() -> Vec<String> {
+        let readme = read("README.md");
+        let (_, block) = readme
+            .split_once("```console\n")
+            .expect("the README opens with a console block");
+        let line = block.lines().next().unwrap();
+        let command = line.split(" #").next().unwrap();
+        command.split_whitespace().map(str::to_owned).collect()
+    }
+
+    /// `cargo run -- target.txt` watches a file that every clone has: it
+    /// is committed (git lists it), and the server listens on it. (The
+    /// test binds port 0, not the command's 60300.)
+    #[test]
+    fn listens_on_a_file_every_clone_has() {
+        let words = first_command();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let ["cargo", "run", "--", file] = words[..] else {
+            panic!("the README's first command is not `cargo run -- FILE`: {words:?}");
+        };
+        let tracked = Command::new("git")
+            .args(["ls-files", "--error-unmatch", file])
+            .current_dir(root())
+            .output()
+            .expect("git runs (the repository is a clone)");
+        assert!(
+            tracked.status.success(),
+            "{file} is not committed, so a fresh clone lacks it: {}",
+            String::from_utf8_lossy(&tracked.stderr)
+        );
+        let server = TestServer::start_in(Some(root()), "net-watcher", &[file, "--port", "0"]);
+        let mut subscriber = server.connect();
+        assert_eq!(
+            subscriber.next_line("the greeting"),
+            format!("Now watching \"{file}\" for changes...\n")
+        );
     }
 }

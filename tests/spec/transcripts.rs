@@ -6,7 +6,7 @@
 //! and temporary paths are written as a reader would see them (the
 //! práctica's port, `/tmp`) before comparing.
 //!
-//! `NET_WATCHER_BLESS=1 cargo test transcripts::` records the fixtures
+//! `NET_WATCHER_BLESS=1 cargo test --test spec transcripts::` records the fixtures
 //! again from the real runs.
 
 use std::fs;
@@ -49,6 +49,12 @@ fn normalise(text: &str) -> String {
 
 /// Compares a real run with its fixture, or records it when blessing.
 fn check(fixture: &str, actual: &str) {
+    check_normalised(fixture, actual, str::to_owned);
+}
+
+/// [`check`], with `more` also applied to both sides before they are
+/// compared: for what else differs between runs of one kind of program.
+fn check_normalised(fixture: &str, actual: &str, more: impl Fn(&str) -> String) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture);
     if std::env::var_os("NET_WATCHER_BLESS").is_some() {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -58,9 +64,9 @@ fn check(fixture: &str, actual: &str) {
     let recorded = fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("{fixture}: {error} (record it with NET_WATCHER_BLESS=1)"));
     assert_eq!(
-        normalise(&recorded),
-        normalise(actual),
-        "{fixture} no longer matches a real run (if the change is intended: NET_WATCHER_BLESS=1 cargo test transcripts::)"
+        more(&normalise(&recorded)),
+        more(&normalise(actual)),
+        "{fixture} no longer matches a real run (if the change is intended: NET_WATCHER_BLESS=1 cargo test --test spec transcripts::)"
     );
 }
 
@@ -95,6 +101,97 @@ fn normalising_hides_dates_and_timestamps_only() {
             "File changed: Fri Nov 27 2026 06:40:12 GMT+0000 (UTC)\n{\"type\":\"changed\",\"timestamp\":17}\nNow watching"
         ),
         "File changed: <date>\n{\"type\":\"changed\",\"timestamp\":<ms>}\nNow watching\n"
+    );
+}
+
+/// What differs between two runs of cargo on the same project: how long
+/// it took (`in 0.75s`), and the hash in a test program's name
+/// (`hello-0b57459500668262`).
+fn normalise_cargo(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut line = mask_number_after(line, " in ", "<time>");
+        if let Some(at) = line.find("/deps/hello-") {
+            let start = at + "/deps/hello-".len();
+            let end = line[start..]
+                .find(|c: char| !c.is_ascii_hexdigit())
+                .map_or(line.len(), |end| start + end);
+            line.replace_range(start..end, "<hash>");
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn normalising_cargo_hides_times_and_hashes_only() {
+    assert_eq!(
+        normalise_cargo(
+            "    Finished `dev` profile [unoptimized + debuginfo] target(s) in 0.75s\n     Running unittests src/main.rs (target/debug/deps/hello-0b57459500668262)\ntest result: ok. 1 passed; finished in 0.00s\nin the hello project"
+        ),
+        "    Finished `dev` profile [unoptimized + debuginfo] target(s) in <time>s\n     Running unittests src/main.rs (target/debug/deps/hello-<hash>)\ntest result: ok. 1 passed; finished in <time>s\nin the hello project\n"
+    );
+}
+
+/// Chapter 0: a first project, as the chapter has the reader make it with
+/// cargo: `cargo new hello`, `cargo run`, then `src/main.rs` replaced by
+/// `fixtures/hello/main.rs` (which the chapter shows whole) and `cargo
+/// test`, which runs its test. A real cargo, in a temporary folder shown
+/// as `/tmp`; on a fresh machine, the builds take a few seconds.
+#[test]
+fn chapter_0_a_first_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("hello");
+    // What a terminal shows for `cargo ARGS` run in `at`: cargo's own
+    // lines (stderr), then the program's (stdout), which come after them.
+    let run = |at: &Path, args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO"))
+            .args(args)
+            .current_dir(at)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR")
+            .output()
+            .expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "cargo {args:?} fails:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // Another test's cargo may hold cargo's package cache for a moment
+        // (a reader's cargo, alone, would not wait): that wait is not shown.
+        let stderr: String = String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter(|line| !line.contains("Blocking waiting for file lock"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let shown = format!(
+            "$ cargo {}\n{stderr}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        shown.replace(dir.path().to_str().unwrap(), "/tmp")
+    };
+    let mut first = run(dir.path(), &["new", "hello"]);
+    first.push_str("$ cd hello\n");
+    first.push_str(&run(&project, &["run"]));
+    check_normalised(
+        "fixtures/transcripts/00-hello-run.txt",
+        &first,
+        normalise_cargo,
+    );
+
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hello/main.rs"),
+        project.join("src/main.rs"),
+    )
+    .unwrap();
+    let tested = run(&project, &["test"]);
+    assert!(tested.contains("test greets_by_name ... ok"), "{tested}");
+    check_normalised(
+        "fixtures/transcripts/00-hello-test.txt",
+        &tested,
+        normalise_cargo,
     );
 }
 
@@ -229,7 +326,7 @@ fn chapter_5_the_split_services_console() {
 /// them: each step's terminal, and the failures the steps are about.
 mod steps {
     use super::*;
-    use crate::support::binary::{SPLIT_PAUSE_MS, ScriptedServer, command, step_environment};
+    use crate::support::binary::{ScriptedServer, command, step_environment};
     use pretty_assertions::assert_eq;
 
     /// Ends a step example as the reader's Ctrl+C does: the examples set no
@@ -253,36 +350,109 @@ mod steps {
         shown
     }
 
-    /// Step 1: the server's console, and two changes seen through `nc`.
+    /// Listing 1-1: the console, and what `nc` shows before the server
+    /// hangs up.
     #[rstest]
-    fn step_1_the_plain_text_server(target: TargetFile) {
+    fn listing_1_1_greets_and_hangs_up(target: TargetFile) {
         let mut server =
-            TestServer::step(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+            TestServer::step(Some(target.dir()), "examples/listing-1-1", &["target.txt"]);
+        let mut nc = server.connect();
+        let mut session = nc_command();
+        session.push_str(&nc.next_line("the greeting"));
+        nc.expect_end("the server hanging up");
+        server.process.wait_for_stdout("Subscriber connected.");
+        let console = console_until_ctrl_c(server, "cargo run --example listing-1-1 -- target.txt");
+        check(
+            "fixtures/transcripts/steps-01-listing-1-1-console.txt",
+            &console,
+        );
+        check(
+            "fixtures/transcripts/steps-01-listing-1-1-session.txt",
+            &session,
+        );
+    }
+
+    /// Listing 1-2: a subscriber told of two changes; then the console
+    /// while a second subscriber connects during the first one's session,
+    /// then the first leaves: the second is served only then.
+    #[rstest]
+    fn listing_1_2_one_subscriber_at_a_time(target: TargetFile) {
+        let alone = TestServer::step(Some(target.dir()), "examples/listing-1-2", &["target.txt"]);
+        let session = nc_session(&nc_command(), &alone, &target, 2);
+        check(
+            "fixtures/transcripts/steps-01-listing-1-2-session.txt",
+            &session,
+        );
+
+        let mut server =
+            TestServer::step(Some(target.dir()), "examples/listing-1-2", &["target.txt"]);
+        let mut first = server.connect();
+        first.next_line("the first subscriber's greeting");
+        server.process.wait_for_stdout("Subscriber connected.");
+        let mut second = server.connect();
+        second.expect_silence("the second subscriber, while the first is served");
+        drop(first);
+        second.next_line("the second subscriber's greeting");
+        server.process.wait_for_stdout("Subscriber connected.");
+        let console = console_until_ctrl_c(server, "cargo run --example listing-1-2 -- target.txt");
+        check(
+            "fixtures/transcripts/steps-01-listing-1-2-console.txt",
+            &console,
+        );
+    }
+
+    /// What the terminal of step example `server` shows, run as `command`,
+    /// once the reader stops it with Ctrl+C: its lines (the real port
+    /// written as the práctica's), then `^C`.
+    fn console_until_ctrl_c(mut server: TestServer, command: &str) -> String {
         let port = server.port();
-        let session = nc_session(&nc_command(), &server, &target, 2);
-        server.process.wait_for_stdout("Subscriber disconnected.");
-        // The reader's Ctrl+C (see `stop_an_example`).
         stop_an_example(&server.process);
         let (_, lines) = server.process.wait_for_exit();
         let lines: Vec<String> = lines
             .iter()
             .map(|line| as_default_port(line, port))
             .collect();
-        let mut console = terminal("cargo run --example net-watcher -- target.txt", &lines, "");
+        let mut console = terminal(command, &lines, "");
         console.push_str("^C\n");
+        console
+    }
+
+    /// Step 1: the server's console with two subscribers, and two changes
+    /// seen through one of them, `nc`.
+    #[rstest]
+    fn step_1_the_plain_text_server(target: TargetFile) {
+        let mut server =
+            TestServer::step(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+        // Terminal 4's `nc`, connected all along, told of the same changes
+        // as terminal 3's (the one shown).
+        let mut other = server.connect();
+        other.next_line("terminal 4's greeting");
+        server.process.wait_for_stdout("Subscriber connected.");
+        let session = nc_session(&nc_command(), &server, &target, 2);
+        for change in ["first", "second"] {
+            let line = other.next_line(&format!("the {change} change, in terminal 4"));
+            assert!(line.starts_with("File changed: "), "got {line:?}");
+        }
+        drop(other);
+        server.process.wait_for_stdout("Subscriber disconnected.");
+        server.process.wait_for_stdout("Subscriber disconnected.");
+        // The reader's Ctrl+C (see `stop_an_example`).
+        let console = console_until_ctrl_c(server, "cargo run --example net-watcher -- target.txt");
         check("fixtures/transcripts/steps-01-server-console.txt", &console);
         check("fixtures/transcripts/steps-01-nc-session.txt", &session);
     }
 
-    /// Step 1, run without a file: the book's error.
+    /// Step 1, run without a file: the book's error, as listing 1-1 (the
+    /// chapter's first) says it; the listings after it say the same
+    /// (`steps::every_step_server`).
     #[test]
     fn step_1_without_a_file() {
-        let output = command("examples/net-watcher")
+        let output = command("examples/listing-1-1")
             .output()
             .expect("the example runs");
         assert_eq!(output.status.code(), Some(1));
         let shown = terminal(
-            "cargo run --example net-watcher",
+            "cargo run --example listing-1-1",
             &[],
             &String::from_utf8_lossy(&output.stderr),
         );
@@ -464,19 +634,37 @@ mod steps {
         );
     }
 
+    /// The fake service of step 5, on a free port, with the specs' pause.
+    fn split_service() -> TestServer {
+        TestServer::split_service("examples/test-json-service")
+    }
+
+    /// Step 5: the fake service's console, while one subscriber connects.
+    #[test]
+    fn step_5_the_split_service() {
+        let mut service = split_service();
+        let mut subscriber = service.connect();
+        service.process.wait_for_stdout("Subscriber connected.");
+        subscriber.next_line("the message, in its two parts");
+        let console = console_until_ctrl_c(service, "cargo run --example test-json-service");
+        check(
+            "fixtures/transcripts/steps-05-service-console.txt",
+            &console,
+        );
+    }
+
     /// Steps 5 and 6: each client against the service that splits its one
-    /// message in two. The client of step 4 fails; the LDJ client prints it.
+    /// message in two. The client of step 4 fails; the clients of chapter
+    /// 6 print it.
     #[rstest]
     #[case::step_5("net-watcher-json-client", "steps-05-json-client-split.txt")]
+    #[case::listing_6_1("listing-6-1", "steps-06-listing-6-1-split.txt")]
     #[case::step_6("net-watcher-ldj-client", "steps-06-ldj-client-split.txt")]
     fn steps_5_and_6_a_client_against_the_split_service(
         #[case] client: &str,
         #[case] fixture: &str,
     ) {
-        let service = TestServer::start(
-            "test-json-service",
-            &["--port", "0", "--delay-ms", SPLIT_PAUSE_MS],
-        );
+        let service = split_service();
         let mut process = Spawned::step_client(&format!("examples/{client}"), service.port());
         let (_, lines) = process.wait_for_exit();
         let shown = terminal(
@@ -531,6 +719,173 @@ fn chapter_9_changes_through_another_name(target: TargetFile) {
     target.touch();
     session.push_str(&nc.next_line("the touch of the new file"));
     check("fixtures/transcripts/09-another-name-session.txt", &session);
+}
+
+/// Chapter 9, a burst of changes as `nc` shows it from `server`: five
+/// appends in a row, then a `touch`, then a `chmod`, each phase read
+/// before the next starts, as a reader typing them would. `told` is how
+/// many lines the server sends for each phase.
+fn a_burst_of_changes(server: &TestServer, target: &TargetFile, told: [usize; 3]) -> String {
+    use std::os::unix::fs::PermissionsExt;
+
+    let mut nc = server.connect();
+    let mut session = nc_command();
+    session.push_str(&nc.next_line("the greeting"));
+    let phases: [(&str, &dyn Fn()); 3] = [
+        ("five appends", &|| (0..5).for_each(|_| target.append("x"))),
+        ("a touch", &|| target.touch()),
+        ("a chmod", &|| {
+            let mode = fs::Permissions::from_mode(0o600);
+            fs::set_permissions(target.path(), mode).unwrap();
+        }),
+    ];
+    for ((what, change), lines) in phases.into_iter().zip(told) {
+        change();
+        for line in 1..=lines {
+            session.push_str(&nc.next_line(&format!("line {line} of {lines} for {what}")));
+        }
+    }
+    nc.expect_silence("the lines of the burst");
+    session
+}
+
+/// Chapter 9: the step-1 program tells a burst of changes a line per OS
+/// event: five appends are five lines.
+#[rstest]
+fn chapter_9_a_burst_told_by_step_1(target: TargetFile) {
+    let server = TestServer::step(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+    let session = a_burst_of_changes(&server, &target, [5, 1, 1]);
+    check("fixtures/transcripts/09-burst-step-1.txt", &session);
+}
+
+/// Chapter 9: the production server, with a settle window of a second so
+/// that a reader sees it, tells the five appends as two lines (one at
+/// once, one when the window ends), then a line each for the touch and
+/// the chmod.
+#[rstest]
+fn chapter_9_a_burst_settled(target: TargetFile) {
+    let args = ["target.txt", "--port", "0", "--debounce-ms", "1000"];
+    let server = TestServer::start_in(Some(target.dir()), "net-watcher", &args);
+    let session = a_burst_of_changes(&server, &target, [2, 1, 1]);
+    check("fixtures/transcripts/09-burst-settled.txt", &session);
+}
+
+/// Chapter 9: the production server's console while one subscriber has
+/// stopped reading and another reads, and the file changes as fast as a
+/// shell loop can append. The stopped one is dropped after the write
+/// timeout; the reader is served to the end, then closed cleanly at Ctrl+C.
+#[rstest]
+fn chapter_9_a_subscriber_that_stops_reading(target: TargetFile) {
+    let flags = ["--debounce-ms", "0", "--write-timeout-ms", "2000"];
+    let args = [&["target.txt", "--port", "0"][..], &flags[..]].concat();
+    let mut server = TestServer::start_in(Some(target.dir()), "net-watcher", &args);
+    let port = server.port();
+    let _stopped = server.connect_stalled();
+    server.process.wait_for_stdout("Subscriber connected.");
+    let reading = server.connect_reading();
+    server.process.wait_for_stdout("Subscriber connected.");
+    // Until the stopped one is dropped, not a fixed number of changes:
+    // see `keep_appending`.
+    let appending = target.keep_appending();
+    let too_slow = "Subscriber too slow: a write did not complete in 2000 ms; disconnected.\n";
+    server.process.wait_for_stderr(too_slow);
+    server.process.wait_for_stdout("Subscriber disconnected.");
+    appending.stop();
+    server.process.signal(libc::SIGINT);
+    let (status, lines) = server.process.wait_for_exit();
+    assert!(status.success(), "{}", server.process.report());
+    assert_eq!(server.process.stderr(), too_slow, "the one line on stderr");
+    let read = reading.join().expect("the reader does not panic");
+    assert!(
+        read > 1,
+        "the reader got the greeting and changes, not {read} lines"
+    );
+
+    // The reason goes to stderr, and the server says it just before the
+    // first "Subscriber disconnected." (the slow one's: `serve` in
+    // src/server.rs says one, then the other), so a terminal, which shows
+    // both streams, shows it there. The reader's comes after the Ctrl+C.
+    let mut console = format!("$ cargo run -- target.txt {}\n", flags.join(" "));
+    let mut disconnections = 0;
+    for line in &lines {
+        if line == "Subscriber disconnected." {
+            disconnections += 1;
+            console.push_str(if disconnections == 1 {
+                too_slow
+            } else {
+                "^C\n"
+            });
+        }
+        console.push_str(&as_default_port(line, port));
+        console.push('\n');
+    }
+    assert_eq!(disconnections, 2, "the stopped one, then the reader");
+    check(
+        "fixtures/transcripts/09-stopped-reader-console.txt",
+        &console,
+    );
+}
+
+/// What a terminal shows for a server run as `command` and stopped with
+/// Ctrl+C once it had logged its subscriber: its console, the `^C` the
+/// terminal echoes, what the server printed after it, and what `echo $?`
+/// says then (the exit code, or 128 plus the number of the signal that
+/// ended the program).
+fn stopped_with_ctrl_c(command: &str, mut server: TestServer) -> String {
+    use std::os::unix::process::ExitStatusExt;
+
+    let port = server.port();
+    let mut nc = server.connect();
+    nc.next_line("the greeting");
+    server.process.wait_for_stdout("Subscriber connected.");
+    server.process.signal(libc::SIGINT);
+    let (status, lines) = server.process.wait_for_exit();
+    nc.expect_end("the end of the connection");
+    let shown_status = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().expect("a code or a signal"));
+
+    let mut console = format!("$ {command}\n");
+    let pressed = 1 + lines
+        .iter()
+        .position(|line| line == "Subscriber connected.")
+        .expect("the subscriber was logged");
+    for (index, line) in lines.iter().enumerate() {
+        if index == pressed {
+            console.push_str("^C\n");
+        }
+        console.push_str(&as_default_port(line, port));
+        console.push('\n');
+    }
+    if pressed == lines.len() {
+        console.push_str("^C\n");
+    }
+    console.push_str(&format!("$ echo $?\n{shown_status}\n"));
+    console
+}
+
+/// Chapter 9: Ctrl+C ends the step-1 program at once: SIGINT's default
+/// action. The OS closes its sockets, and nobody logs the subscriber out.
+#[rstest]
+fn chapter_9_ctrl_c_on_step_1(target: TargetFile) {
+    let server =
+        TestServer::step_interruptible(Some(target.dir()), "examples/net-watcher", &["target.txt"]);
+    let console = stopped_with_ctrl_c("cargo run --example net-watcher -- target.txt", server);
+    assert!(!console.contains("Subscriber disconnected."), "{console}");
+    check("fixtures/transcripts/09-ctrl-c-step-1.txt", &console);
+}
+
+/// Chapter 9: Ctrl+C on the production server closes every subscriber,
+/// logs each one out, and exits 0.
+#[rstest]
+fn chapter_9_ctrl_c_on_the_production_server(target: TargetFile) {
+    let server = TestServer::start_in(
+        Some(target.dir()),
+        "net-watcher",
+        &["target.txt", "--port", "0"],
+    );
+    let console = stopped_with_ctrl_c("cargo run -- target.txt", server);
+    check("fixtures/transcripts/09-ctrl-c-production.txt", &console);
 }
 
 /// Chapter 10: three people in the chat, each in a terminal of their own,
@@ -771,6 +1126,37 @@ fn chapter_7_grading_the_books_node_client() {
         false,
     );
     check("fixtures/transcripts/07-grade-node-client.txt", &transcript);
+}
+
+/// Chapter 8: the grader on a client example of this repository, run as
+/// the chapter shows it (the executable by its path under `target/`,
+/// wherever this run's cargo put it).
+fn grading_a_client_example(name: &str, passes: bool) -> String {
+    let executable = bin(&format!("examples/{name}"));
+    let shown = format!("target/debug/examples/{name}");
+    let transcript = grading(
+        &format!("cargo run --bin net-watcher-grade -- --client -- {shown}"),
+        &["--client", "--", executable.to_str().expect("a UTF-8 path")],
+        passes,
+    );
+    transcript.replace(executable.to_str().unwrap(), &shown)
+}
+
+/// Chapter 8: step 6 as the práctica leaves it fails R1 to R4.
+#[test]
+fn chapter_8_grading_the_step_6_client() {
+    let transcript = grading_a_client_example("net-watcher-ldj-client", false);
+    check("fixtures/transcripts/08-grade-step-6.txt", &transcript);
+}
+
+/// Chapter 8: the answer to its exercises passes every client behaviour.
+#[test]
+fn chapter_8_grading_the_robust_client() {
+    let transcript = grading_a_client_example("answer-a-robust-client", true);
+    check(
+        "fixtures/transcripts/08-grade-robust-client.txt",
+        &transcript,
+    );
 }
 
 /// Chapter 12: the five-terminal demo. Redis, a publisher, two edges (one

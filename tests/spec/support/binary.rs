@@ -2,9 +2,11 @@
 //! threads, and a [`TestServer`] that waits for the listening line and reads
 //! the port from it. Dropping either kills and reaps the child, so a failing
 //! test leaves no process behind. The programs are this package's binaries
-//! and the práctica's step examples (`examples/`); a [`ScriptedServer`] sends
+//! and the práctica's step examples (`examples/`), or the student's own
+//! programs (`mine/examples/`, see [`exercise_program`]); a [`ScriptedServer`] sends
 //! a spawned client exactly the bytes a test chooses.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -18,10 +20,14 @@ use super::{PATIENCE, QUIET_PERIOD};
 
 /// The path of one of this package's programs, built by cargo for the tests:
 /// a binary by its name (`net-watcher`), or a step example by its path in the
-/// repository (`examples/net-watcher`), since the two share names.
+/// repository (`examples/net-watcher`), since the two share names; or one
+/// of the student's own programs, `mine/NAME` ([`exercise_program`]).
 pub fn bin(name: &str) -> PathBuf {
     if let Some(example) = name.strip_prefix("examples/") {
         return example_bin(example);
+    }
+    if let Some(program) = name.strip_prefix(MINE) {
+        return program_of_mine(program);
     }
     let path = match name {
         "net-watcher" => assert_cmd::cargo::cargo_bin!("net-watcher"),
@@ -45,17 +51,38 @@ pub fn command(name: &str) -> assert_cmd::Command {
     command
 }
 
-/// The path of example `name`, built for this test run. Cargo sets no
-/// variable for examples as it does for binaries, but builds them into
-/// `examples/` beside the `deps/` directory that holds this test executable.
-/// `cargo test` builds them; `cargo test --test spec` alone, or a mutation
-/// run, does not, and an example left from an older build would be stale.
-/// So the first call builds them all, with this test executable's profile
-/// and target directory: when they are fresh, as after a plain `cargo
-/// test`, that takes cargo a fraction of a second.
+/// The path of example `name`, built for this test run (see
+/// [`examples_build`]).
 fn example_bin(name: &str) -> PathBuf {
-    static EXAMPLES: OnceLock<PathBuf> = OnceLock::new();
-    let examples = EXAMPLES.get_or_init(|| {
+    let path = examples_build().dir.join(name);
+    assert!(
+        path.is_file(),
+        "the example {name} is not built at {}",
+        path.display()
+    );
+    path
+}
+
+/// What cargo built for this test run's examples: where they are, and
+/// what cargo said of every library and program it built for them.
+pub struct ExamplesBuild {
+    /// The folder the examples' executables are in.
+    pub dir: PathBuf,
+    /// Cargo's `compiler-artifact` messages, one per library or program
+    /// (this package's and its dependencies', dev-dependencies included).
+    pub artifacts: Vec<serde_json::Value>,
+}
+
+/// Cargo sets no variable for examples as it does for binaries, but builds
+/// them into `examples/` beside the `deps/` directory that holds this test
+/// executable. `cargo test` builds them; `cargo test --test spec` alone, or
+/// a mutation run, does not, and an example left from an older build would
+/// be stale. So the first call builds them all, with this test
+/// executable's profile and target directory: when they are fresh, as
+/// after a plain `cargo test`, that takes cargo a fraction of a second.
+pub fn examples_build() -> &'static ExamplesBuild {
+    static BUILD: OnceLock<ExamplesBuild> = OnceLock::new();
+    BUILD.get_or_init(|| {
         let test_executable = std::env::current_exe().expect("the test executable's path");
         let profile_dir = test_executable
             .parent()
@@ -69,6 +96,7 @@ fn example_bin(name: &str) -> PathBuf {
         let target_dir = profile_dir.parent().expect("a target directory");
         let output = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "--examples", "--profile", profile])
+            .arg("--message-format=json-render-diagnostics")
             .arg("--target-dir")
             .arg(target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -79,15 +107,16 @@ fn example_bin(name: &str) -> PathBuf {
             "building the examples failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        profile_dir.join("examples")
-    });
-    let path = examples.join(name);
-    assert!(
-        path.is_file(),
-        "the example {name} is not built at {}",
-        path.display()
-    );
-    path
+        let artifacts = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|message| message["reason"] == "compiler-artifact")
+            .collect();
+        ExamplesBuild {
+            dir: profile_dir.join("examples"),
+            artifacts,
+        }
+    })
 }
 
 /// How the step examples run under test: `PORT=0`, so that the OS picks a
@@ -97,8 +126,9 @@ pub fn step_environment(command: &mut Command) {
     command.env("PORT", "0").env("TZ", TIME_ZONE);
 }
 
-/// How long `test-json-service` pauses between the two parts of its message
-/// when a step's client is tested against it: long enough that the client
+/// How long the fake service of step 5 (`examples/test-json-service`, as
+/// `PAUSE_MS`) or an exercise's (chapter 5) pauses between the parts of its
+/// message when a step's client is tested against it: long enough that the client
 /// surely reads the first part on its own, even on a loaded machine. A test
 /// waits for it only when the client frames messages correctly. Ten times
 /// the book's 100 ms; measured on this 2-core machine, with the pause at
@@ -107,12 +137,103 @@ pub fn step_environment(command: &mut Command) {
 /// these specs the slowest of the suite).
 pub const SPLIT_PAUSE_MS: &str = "1000";
 
-/// The program an exercise's spec runs (`examples/NAME`): the student's own,
-/// when `NET_WATCHER_EXERCISE` names one
-/// (`NET_WATCHER_EXERCISE=examples/net-watcher-json-client`), else `answer`,
-/// the answer checked in under `chapters/answers/`.
+/// The prefix of [`bin`]'s names for the student's own programs:
+/// `mine/step1` is `mine/examples/step1.rs`, in the package of its own
+/// under `mine/` (chapter 1, "Where your programs go").
+pub const MINE: &str = "mine/";
+
+/// The program an exercise's spec runs: the student's own,
+/// `mine/examples/NAME.rs`, when `NET_WATCHER_EXERCISE=NAME` names one (as
+/// `cargo mine NAME` does), else `answer` (`examples/answer-...`), the
+/// answer checked in under `chapters/answers/`.
 pub fn exercise_program(answer: &str) -> String {
-    std::env::var("NET_WATCHER_EXERCISE").unwrap_or_else(|_| answer.to_owned())
+    exercise_program_named(std::env::var("NET_WATCHER_EXERCISE").ok(), answer)
+}
+
+/// [`exercise_program`], for the value `named` of `NET_WATCHER_EXERCISE`.
+pub fn exercise_program_named(named: Option<String>, answer: &str) -> String {
+    match named {
+        Some(name) => {
+            assert!(
+                !name.is_empty() && !name.contains(['/', '.']),
+                "NET_WATCHER_EXERCISE names one of your programs as `cargo mine` does: \
+                 NET_WATCHER_EXERCISE=step1 for mine/examples/step1.rs, not {name:?}"
+            );
+            format!("{MINE}{name}")
+        }
+        None => answer.to_owned(),
+    }
+}
+
+/// The executable of `mine/examples/NAME.rs` (or `mine/examples/NAME/main.rs`),
+/// built now: the student may have changed it since the last run. Built
+/// once per name and test run; a program that does not compile fails the
+/// test with the compiler's messages.
+fn program_of_mine(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<BTreeMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    // Held while building, so that two tests wanting the same program
+    // build it once.
+    let mut built = built
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(path) = built.get(name) {
+        return path.clone();
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("mine/Cargo.toml");
+    let path = build_example(&manifest, name);
+    built.insert(name.to_owned(), path.clone());
+    path
+}
+
+/// Builds example `name` of the package whose manifest is `manifest`, and
+/// returns its executable, as cargo reports it (wherever `CARGO_TARGET_DIR`
+/// or the package's configuration puts it). Fails the test with cargo's
+/// messages if it does not build.
+pub fn build_example(manifest: &Path, name: &str) -> PathBuf {
+    built_by_cargo(&["build"], manifest, name)
+}
+
+/// The test executable of `program` (a name [`exercise_program`] gives):
+/// example `name` built with its `#[test]`s (`cargo test --no-run
+/// --example name`), from this package or, for `mine/NAME`, from the
+/// student's. Run it to run them; `--list` lists them.
+pub fn example_tests(program: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (manifest, name) = match program.strip_prefix(MINE) {
+        Some(name) => (root.join("mine/Cargo.toml"), name),
+        None => {
+            let name = program.strip_prefix("examples/").unwrap_or(program);
+            (root.join("Cargo.toml"), name)
+        }
+    };
+    built_by_cargo(&["test", "--no-run"], &manifest, name)
+}
+
+/// Runs `cargo SUBCOMMAND` (`build`, or `test --no-run`) on example `name`
+/// of `manifest`'s package, and returns the executable cargo reports.
+fn built_by_cargo(subcommand: &[&str], manifest: &Path, name: &str) -> PathBuf {
+    let output = Command::new(env!("CARGO"))
+        .args(subcommand)
+        .args(["--quiet", "--message-format=json-render-diagnostics"])
+        .arg("--manifest-path")
+        .arg(manifest)
+        .args(["--example", name])
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cannot build the program {name} of {}:\n{}",
+        manifest.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter(|message| message["target"]["name"] == name)
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo built no executable named {name}"))
 }
 
 /// Makes the process `command` starts run under these limits on open
@@ -124,6 +245,25 @@ pub fn limit_open_files(command: &mut Command, soft: u64, hard: u64) {
     // nothing.
     unsafe {
         command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard));
+    }
+}
+
+/// Makes the process `command` starts take Ctrl+C's signal, SIGINT, as a
+/// program started from a terminal does: unless the program says
+/// otherwise, SIGINT ends it. (A test run started in the background,
+/// `cargo test &`, ignores SIGINT, and its children would inherit that.)
+pub fn interruptible(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, and only
+    // makes one system call (sigaction, through `signal`: async-signal-safe)
+    // and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::signal(libc::SIGINT, libc::SIG_DFL) == libc::SIG_ERR {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 
@@ -487,6 +627,16 @@ impl TestServer {
         Self::listening(Spawned::start_configured(dir, name, args, step_environment))
     }
 
+    /// Like [`TestServer::step`], [`interruptible`] as in a terminal: for a
+    /// test that stops it as a reader's Ctrl+C does.
+    pub fn step_interruptible(dir: Option<&Path>, name: &str, args: &[&str]) -> Self {
+        let process = Spawned::start_configured(dir, name, args, |command| {
+            step_environment(command);
+            interruptible(command);
+        });
+        Self::listening(process)
+    }
+
     /// Every address or path the listening line names.
     pub fn listening_on(&self) -> &[String] {
         &self.listening_on
@@ -504,6 +654,36 @@ impl TestServer {
         self.addr().port()
     }
 
+    /// Starts a fake service of step 5, `program` (`examples/test-json-service`,
+    /// or an exercise's), on a free port, with a pause of
+    /// [`SPLIT_PAUSE_MS`] between the parts of its message, and waits
+    /// until it listens.
+    pub fn split_service(program: &str) -> Self {
+        Self::start_configured(program, &[], |command| {
+            step_environment(command);
+            command.env("PAUSE_MS", SPLIT_PAUSE_MS);
+        })
+    }
+
+    /// Connects one subscriber over TCP and reads until the server ends
+    /// the connection: what each read got, in order. Each read waits at
+    /// most [`PATIENCE`].
+    pub fn reads_until_the_end(&self) -> Vec<String> {
+        let mut subscriber = TcpStream::connect(self.addr()).expect("the server accepts");
+        subscriber.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut reads = Vec::new();
+        let mut buffer = [0u8; 1024];
+        loop {
+            let read = subscriber
+                .read(&mut buffer)
+                .unwrap_or_else(|error| panic!("after the reads {reads:?}: {error}"));
+            if read == 0 {
+                return reads;
+            }
+            reads.push(String::from_utf8_lossy(&buffer[..read]).into_owned());
+        }
+    }
+
     /// Connects a subscriber: over TCP, or to the Unix socket when the
     /// listening line names a path.
     pub fn connect(&self) -> LineReader {
@@ -514,6 +694,35 @@ impl TestServer {
             return LineReader::unix(stream);
         }
         LineReader::new(TcpStream::connect(self.addr()).expect("the server accepts"))
+    }
+
+    /// A subscriber that connects and then never reads, with the smallest
+    /// receive buffer the OS allows: as a stopped `socat ...,rcvbuf=4096`
+    /// in chapter 9, so that the server's writes to it soon wait. (With the
+    /// OS's default, Linux lets a stopped reader's buffer grow to megabytes
+    /// first.)
+    pub fn connect_stalled(&self) -> TcpStream {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(self.addr()),
+            socket2::Type::STREAM,
+            None,
+        )
+        .expect("a TCP socket");
+        socket
+            .set_recv_buffer_size(1)
+            .expect("the receive buffer can be shrunk");
+        socket
+            .connect(&self.addr().into())
+            .expect("the server accepts");
+        socket.into()
+    }
+
+    /// A subscriber that reads everything on a thread of its own, as a
+    /// terminal running `nc` does, until the server closes the connection;
+    /// joining the thread gives the lines it read.
+    pub fn connect_reading(&self) -> thread::JoinHandle<usize> {
+        let stream = TcpStream::connect(self.addr()).expect("the server accepts");
+        thread::spawn(move || BufReader::new(stream).lines().map_while(Result::ok).count())
     }
 }
 

@@ -1,7 +1,7 @@
-//! The chat of chapter 10 (`examples/chat`), spawned on port 0, and the
-//! people who join it: each one a TCP connection that also keeps what their
-//! terminal would show (what they typed, what they were sent), for the
-//! transcripts.
+//! The chat of chapter 10 (`examples/chat`, or an exercise's), spawned on
+//! port 0, and the people who join it: each one a TCP connection that also
+//! keeps what their terminal would show (what they typed, what they were
+//! sent), for the transcripts.
 
 use pretty_assertions::assert_eq;
 use tokio::net::TcpStream;
@@ -16,11 +16,20 @@ pub struct ChatRoom {
 }
 
 impl ChatRoom {
-    /// Starts `chat --port 0` and waits until it listens.
+    /// Starts the chat of `examples/chat` with `PORT=0` and waits until it
+    /// listens.
     pub fn open() -> Self {
-        ChatRoom {
-            server: TestServer::start("examples/chat", &["--port", "0"]),
-        }
+        Self::open_program("examples/chat")
+    }
+
+    /// Starts chat program `name` (a name [`super::binary::bin`] takes,
+    /// as an exercise's answer or a student's own) with `PORT=0` and waits
+    /// until it listens.
+    pub fn open_program(name: &str) -> Self {
+        let server = TestServer::start_configured(name, &[], |command| {
+            command.env("PORT", "0");
+        });
+        ChatRoom { server }
     }
 
     /// Someone joins and reads their welcome, which tells their name.

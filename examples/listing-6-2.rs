@@ -1,0 +1,103 @@
+//! Listing 6-2, chapter 6 ("From JavaScript inheritance to Rust traits"):
+//! listing 6-1's buffer moved into a type of its own, `LdjClient`, which
+//! has a socket and a buffer (composition) and hands out the next message
+//! when asked.
+//!
+//! ```console
+//! $ cargo run --example listing-6-2
+//! File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)
+//! ```
+//!
+//! Listing 6-3, the step's program, is `net-watcher-ldj-client.rs`: the same
+//! type for any stream, in a module of its own.
+
+// ANCHOR: program
+use std::error::Error;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+// ANCHOR: ldj_client
+/// The book's `LDJClient`: a socket, and the bytes read from it that are not
+/// yet a whole message.
+struct LdjClient {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl LdjClient {
+    /// `LDJClient.connect(stream)`.
+    fn connect(stream: TcpStream) -> Self {
+        LdjClient {
+            stream,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next message, or `None` once the stream has ended.
+    async fn next_message(&mut self) -> Result<Option<Value>, Box<dyn Error>> {
+        loop {
+            // `buffer.indexOf('\n')`: is a whole line here yet?
+            if let Some(boundary) = self.buffer.iter().position(|&byte| byte == b'\n') {
+                // Take the line, newline included, out of the buffer.
+                let line: Vec<u8> = self.buffer.drain(..=boundary).collect();
+                return Ok(Some(serde_json::from_slice(&line)?));
+            }
+            // Not yet: `buffer += data`, with the next read's bytes.
+            if self.stream.read_buf(&mut self.buffer).await? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+}
+// ANCHOR_END: ldj_client
+
+// ANCHOR: main
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    // `process.env.PORT || 60300`, as for the server.
+    let port: u16 = std::env::var("PORT").unwrap_or("60300".into()).parse()?;
+    let connection = TcpStream::connect(("localhost", port)).await?;
+    // `ldjClient.on('message', message => ...)`: one turn of the loop per
+    // message, until the server closes the connection.
+    let mut client = LdjClient::connect(connection);
+    while let Some(message) = client.next_message().await? {
+        print_message(&message);
+    }
+    Ok(())
+}
+// ANCHOR_END: main
+
+// ANCHOR: print_message
+/// What the book's client prints for one message. A field that is missing
+/// reads as `Value::Null`, much as JavaScript's `undefined`.
+fn print_message(message: &Value) {
+    let kind = &message["type"];
+    match kind.as_str() {
+        Some("watching") => println!("Now watching: {}", message["file"].as_str().unwrap_or("")),
+        Some("changed") => println!("File changed: {}", js_date(message["timestamp"].as_i64())),
+        // A JSON string is printed without its quotes, as JavaScript does.
+        Some(other) => println!("Unrecognized message type: {other}"),
+        None => println!("Unrecognized message type: {kind}"),
+    }
+}
+// ANCHOR_END: print_message
+
+// ANCHOR: date
+/// `new Date(milliseconds).toString()`, in local time (from `TZ`, or the
+/// system's setting): `Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)`.
+fn js_date(milliseconds: Option<i64>) -> String {
+    match milliseconds.map(Timestamp::from_millisecond) {
+        Some(Ok(time)) => time
+            .to_zoned_datetime(TimeZone::system())
+            .strftime("%a %b %d %Y %H:%M:%S GMT%z (%Z)")
+            .to_string(),
+        // No number, or one out of range: JavaScript's answer.
+        _ => "Invalid Date".to_owned(),
+    }
+}
+// ANCHOR_END: date
+// ANCHOR_END: program
