@@ -445,6 +445,12 @@ mod tests {
             meter.take(format!("${half}\r\n").as_bytes()),
             Err(ReplyRefused::TooLong)
         );
+        // A string that would fill the limit with its \r\n alone leaves no
+        // room for its header: the reply is too long, the string is not.
+        assert_eq!(
+            ReplyMeter::default().take(format!("${}\r\n", MAX_REPLY_BYTES - 2).as_bytes()),
+            Err(ReplyRefused::TooLong)
+        );
         // Alone, a string of the whole limit cannot fit with its \r\n.
         assert_eq!(
             ReplyMeter::default().take(format!("${}\r\n", MAX_REPLY_BYTES - 1).as_bytes()),
