@@ -2,9 +2,11 @@
 //! idle subscriber keeps, counted by a global allocator that tallies what
 //! is live, by size and alignment.
 //!
-//! `cargo bench --bench memory -- [N] [--edge] [--csv=DIR]` (default 1,000
-//! subscribers; `--csv=DIR` also writes `DIR/memory.csv`, or with `--edge`
-//! `DIR/memory-edge.csv`). `--edge` serves from a notifier fed as an edge
+//! `cargo bench --bench memory -- [N] [--edge | --http] [--csv=DIR]`
+//! (default 1,000 subscribers; `--csv=DIR` also writes `DIR/memory.csv`,
+//! or with `--edge` `DIR/memory-edge.csv`, with `--http`
+//! `DIR/memory-http.csv`). `--http` counts browsers' streams (`GET
+//! /events`, chapter 13) instead of TCP subscribers. `--edge` serves from a notifier fed as an edge
 //! server's is (chapter 12), with no OS watch and no Redis. The
 //! server runs in this process (the library's `server::run`, as the binary
 //! runs it); the subscribers are plain blocking sockets, which allocate
@@ -14,7 +16,7 @@ mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -115,8 +117,17 @@ async fn main() {
         );
         (notifier, None)
     };
-    let listeners = server::bind_tcp("127.0.0.1", 0).await.unwrap();
-    let addr = listeners[0].tcp_addr().unwrap();
+    let http = std::env::args().any(|arg| arg == "--http");
+    let listeners = if http {
+        let address = "127.0.0.1:0".parse().unwrap();
+        net_watcher::browser::bind(&address).await.unwrap()
+    } else {
+        server::bind_tcp("127.0.0.1", 0).await.unwrap()
+    };
+    let addr = listeners[0]
+        .tcp_addr()
+        .or_else(|| listeners[0].http_addr())
+        .unwrap();
     let config = Config {
         console: Console::silent(),
         ..Config::default()
@@ -130,6 +141,7 @@ async fn main() {
 
     // The first subscriber pays for one-off things (the OS watch, the
     // helper tasks); counting starts after it is greeted.
+    let subscribe = |addr| subscribe(addr, http);
     let mut subscribers = vec![subscribe(addr)];
     settle().await;
     COUNTING.store(true, Ordering::Relaxed);
@@ -140,7 +152,12 @@ async fn main() {
     COUNTING.store(false, Ordering::Relaxed);
 
     let server = if edge { "an edge server" } else { "a watcher" };
-    println!("# what {count} more idle subscribers of {server} keep allocated");
+    let subscribers_are = if http {
+        "browsers' streams"
+    } else {
+        "subscribers"
+    };
+    println!("# what {count} more idle {subscribers_are} of {server} keep allocated");
     println!();
     println!("| size | alignment | live allocations | per subscriber | bytes per subscriber |");
     println!("|---:|---:|---:|---:|---:|");
@@ -176,17 +193,35 @@ async fn main() {
         total as f64 / count as f64
     );
     if let Some(dir) = csv_dir() {
-        write_csv(&dir, if edge { "memory-edge" } else { "memory" }, &rows);
+        let name = match (edge, http) {
+            (true, _) => "memory-edge",
+            (false, true) => "memory-http",
+            (false, false) => "memory",
+        };
+        write_csv(&dir, name, &rows);
     }
     drop(subscribers);
 }
 
-/// Connects and reads the greeting, so the subscriber is greeted and idle.
-fn subscribe(addr: std::net::SocketAddr) -> std::net::TcpStream {
+/// Connects (and with `http` asks for a stream) and reads the greeting,
+/// so the subscriber is greeted and idle.
+fn subscribe(addr: std::net::SocketAddr, http: bool) -> std::net::TcpStream {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    let mut greeting = [0u8; 512];
-    let read = stream.read(&mut greeting).unwrap();
-    assert!(read > 0, "expected a greeting");
+    if http {
+        stream
+            .write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+    }
+    // A stream's greeting (its head and `watching` event) ends with a
+    // blank line; a subscriber's is one line.
+    let end: &[u8] = if http { b"\n\n" } else { b"\n" };
+    let mut greeting = Vec::new();
+    while !greeting.ends_with(end) {
+        let mut chunk = [0u8; 512];
+        let read = stream.read(&mut chunk).unwrap();
+        assert!(read > 0, "expected a greeting");
+        greeting.extend_from_slice(&chunk[..read]);
+    }
     stream
 }
 

@@ -13,12 +13,14 @@
 //! the client of step 4 could not read.) `PORT` names another port than 60300.
 
 // ANCHOR: program
+// ANCHOR: imports
 use std::error::Error;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::Value;
 use tokio::net::TcpStream;
+// ANCHOR_END: imports
 
 // ANCHOR: ldj_client
 /// The book's `lib/ldj-client.js`. Where the book's class `extends

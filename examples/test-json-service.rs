@@ -12,18 +12,20 @@
 //! the book's 100 ms. `cargo test --example test-json-service` runs its test.
 
 // ANCHOR: program
+// ANCHOR: imports
 use std::error::Error;
 use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
+// ANCHOR_END: imports
 
 // ANCHOR: parts
 /// The book's one message, cut inside the word `timestamp`: the first write.
-const FIRST_PART: &[u8] = br#"{"type":"changed","timesta"#;
+const FIRST_PART: &str = r#"{"type":"changed","timesta"#;
 
 /// The second write: the rest of the message, and its newline.
-const SECOND_PART: &[u8] = b"mp\":1450694370094}\n";
+const SECOND_PART: &str = "mp\":1450694370094}\n";
 // ANCHOR_END: parts
 
 // ANCHOR: main
@@ -56,10 +58,10 @@ async fn send_split_message(
     mut connection: impl AsyncWrite + Unpin,
     pause: Duration,
 ) -> std::io::Result<()> {
-    connection.write_all(FIRST_PART).await?;
+    connection.write_all(FIRST_PART.as_bytes()).await?;
     // `setTimeout(..., 100)`: a pause that holds up this task alone.
     tokio::time::sleep(pause).await;
-    connection.write_all(SECOND_PART).await?;
+    connection.write_all(SECOND_PART.as_bytes()).await?;
     connection.shutdown().await
 }
 // ANCHOR_END: send_split_message
@@ -70,7 +72,14 @@ async fn send_split_message(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, DuplexStream};
+
+    /// What one read from `subscriber` gets, as text: `""` at the end.
+    async fn read_once(subscriber: &mut DuplexStream) -> String {
+        let mut read = vec![0; 1024];
+        let length = subscriber.read(&mut read).await.unwrap();
+        String::from_utf8_lossy(&read[..length]).into_owned()
+    }
 
     // `start_paused`: tokio's clock stands still, and jumps straight to
     // the next timer whenever every task is waiting. The 100 ms pause
@@ -83,20 +92,24 @@ mod tests {
         let pause = Duration::from_millis(100);
         tokio::spawn(send_split_message(service_end, pause));
 
-        let mut read = vec![0; 1024];
-        let length = subscriber.read(&mut read).await.unwrap();
-        assert_eq!(&read[..length], FIRST_PART, "the first part, alone");
+        assert_eq!(
+            read_once(&mut subscriber).await,
+            FIRST_PART,
+            "the first part, alone"
+        );
 
         // A 99 ms wait ends before the service's pause does: nothing may
         // arrive in it.
         let early = Duration::from_millis(99);
-        let too_soon = tokio::time::timeout(early, subscriber.read(&mut read)).await;
+        let too_soon = tokio::time::timeout(early, read_once(&mut subscriber)).await;
         assert!(too_soon.is_err(), "the second part came before the pause");
 
-        let length = subscriber.read(&mut read).await.unwrap();
-        assert_eq!(&read[..length], SECOND_PART, "the second part");
-        let length = subscriber.read(&mut read).await.unwrap();
-        assert_eq!(length, 0, "then the end");
+        assert_eq!(
+            read_once(&mut subscriber).await,
+            SECOND_PART,
+            "the second part"
+        );
+        assert_eq!(read_once(&mut subscriber).await, "", "then the end");
     }
 }
 // ANCHOR_END: test

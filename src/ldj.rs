@@ -191,11 +191,13 @@ impl Default for LdjCodec {
     }
 }
 
+// ANCHOR: decode_line
 /// Decodes one complete line, its `\n` already removed.
 ///
 /// Returns `None` for a blank line, which is skipped rather than reported: a
 /// stray empty line is harmless and common (`echo` at a prompt).
 fn decode_line(line: &[u8]) -> Option<Result<Message, LdjError>> {
+    // ANCHOR_END: decode_line
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     // The lines servers actually send take the short road; anything else,
     // including every malformed line, is serde_json's to judge.
@@ -225,9 +227,11 @@ fn decode_line(line: &[u8]) -> Option<Result<Message, LdjError>> {
     }))
 }
 
+// ANCHOR: item
 impl Decoder for LdjCodec {
     type Item = Result<Message, LdjError>;
     type Error = io::Error;
+    // ANCHOR_END: item
 
     // ANCHOR: decode
     fn decode(&mut self, buf: &mut BytesMut) -> io::Result<Option<Self::Item>> {

@@ -25,6 +25,7 @@
 //! | [`fake_service`] | the test service that splits one message in two | 5 |
 //! | [`grade`] | the práctica's behaviours, run against any program: the grader | 7 |
 //! | [`relay`] | changes through a Redis stream to edge servers: publisher, edge, their link to Redis and its reply limit | 12 |
+//! | [`browser`] | HTTP subscribers: Server-Sent Events, the live page, live reload | 13 |
 //! | `lock` | taking a lock, or waiting on one, with its data usable after a panic (private) | |
 //!
 //! The binaries in `src/bin/` only parse arguments, bind, and call into these
@@ -60,7 +61,10 @@
 //!
 //! An edge server (chapter 12, [`relay`]) joins this road at the notifier:
 //! its changes come from a Redis stream that a watcher appends to, and from
-//! there on the road is the same.
+//! there on the road is the same. A browser's stream (chapter 13,
+//! [`browser`]) is a subscriber on this road too: once hyper has read its
+//! request, its socket is served by [`connection`], which writes each change
+//! as a Server-Sent Event instead of a line.
 //!
 //! The first sketch of this design handed each event to a tokio task, which
 //! published on a `tokio::sync::watch` channel that woke every subscriber's
@@ -72,6 +76,7 @@
 //! to between 0.4x and 0.7x the book's Node server (see `BENCHMARKS.md`).
 #![deny(missing_docs)]
 
+pub mod browser;
 pub mod client;
 pub mod connection;
 pub mod console;
@@ -120,4 +125,6 @@ pub mod chapters {
     pub struct Chapter11;
     #[doc = include_str!("../chapters/12-beyond-one-machine.md")]
     pub struct Chapter12;
+    #[doc = include_str!("../chapters/13-to-the-browser.md")]
+    pub struct Chapter13;
 }

@@ -119,6 +119,8 @@ struct NotifierState {
     /// The zone plain-text notifications are dated in.
     zone: TimeZone,
     console: Console,
+    /// The file's name, as the greeting gives it.
+    file: String,
     greeting: Arc<[u8]>,
     /// The latest notification: read by a subscriber's task when the fast
     /// road could not deliver, and at subscription.
@@ -379,6 +381,7 @@ impl Notifier {
                 protocol,
                 zone,
                 console,
+                file: file.to_owned(),
                 greeting,
                 latest,
                 watch: Mutex::new(SharedWatch::default()),
@@ -390,6 +393,12 @@ impl Notifier {
                 helpers_started: std::sync::Once::new(),
             }),
         }
+    }
+
+    /// The watched file's name, as the greeting gives it: the path as the
+    /// user typed it, or, on an edge, as the publisher named it.
+    pub fn file(&self) -> &str {
+        &self.state.file
     }
 
     /// The protocol subscribers are spoken to in.

@@ -84,7 +84,7 @@ impl Message {
 
 /// How [`Message::to_json_line`] (and the book's `JSON.stringify`) begins a
 /// `changed` message; the timestamp's digits and `}` follow.
-const CHANGED_PREFIX: &[u8] = br#"{"type":"changed","timestamp":"#;
+pub(crate) const CHANGED_PREFIX: &[u8] = br#"{"type":"changed","timestamp":"#;
 
 /// How a `watching` message begins; the file name and `"}` follow.
 const WATCHING_PREFIX: &[u8] = br#"{"type":"watching","file":""#;

@@ -25,14 +25,15 @@ use futures_util::FutureExt;
 use futures_util::future::Either;
 use socket2::SockRef;
 use tokio::net::{TcpListener, TcpSocket, UnixListener};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::connection::{self, Ending, Socket};
+use crate::browser::Site;
+use crate::connection::{self, Ending, Framing, Lines, Socket};
 use crate::console::{Console, ConsoleEvent, Repeats};
-use crate::notifier::Notifier;
+use crate::notifier::{Notifier, Subscription};
 
 /// The TCP port of the práctica.
 pub const DEFAULT_PORT: u16 = 60300;
@@ -153,6 +154,9 @@ pub enum Listener {
     Tcp(TcpListener),
     /// A Unix socket listener, with the socket file it removes when dropped.
     Unix(UnixListener, SocketFile),
+    /// A TCP listener for browsers, which speak HTTP (chapter 13,
+    /// [`crate::browser`]).
+    Http(TcpListener),
 }
 
 impl Listener {
@@ -164,13 +168,19 @@ impl Listener {
                 Err(_) => "an unknown TCP address".to_owned(),
             },
             Listener::Unix(_, file) => file.path().display().to_string(),
+            Listener::Http(listener) => match listener.local_addr() {
+                Ok(addr) => format!("http://{addr}/"),
+                Err(_) => "an unknown HTTP address".to_owned(),
+            },
         }
     }
 
     /// Waits for the next connection.
     pub async fn accept(&self) -> io::Result<Accepted> {
         match self {
-            Listener::Tcp(listener) => Ok(Accepted::Tcp(listener.accept().await?.0)),
+            Listener::Tcp(listener) | Listener::Http(listener) => {
+                Ok(Accepted::Tcp(listener.accept().await?.0))
+            }
             Listener::Unix(listener, _) => Ok(Accepted::Unix(listener.accept().await?.0)),
         }
     }
@@ -179,7 +189,15 @@ impl Listener {
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         match self {
             Listener::Tcp(listener) => listener.local_addr().ok(),
-            Listener::Unix(..) => None,
+            Listener::Unix(..) | Listener::Http(_) => None,
+        }
+    }
+
+    /// The address, for a listener for browsers.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Listener::Http(listener) => listener.local_addr().ok(),
+            Listener::Tcp(_) | Listener::Unix(..) => None,
         }
     }
 }
@@ -202,13 +220,17 @@ impl Accepted {
     /// well enough: the caller reports it and serves the subscriber anyway.
     pub fn set_subscriber_options(&self) -> io::Result<()> {
         match self {
-            Accepted::Tcp(stream) => {
-                stream.set_nodelay(true)?;
-                limit_send_buffer(stream)
-            }
+            Accepted::Tcp(stream) => set_tcp_subscriber_options(stream),
             Accepted::Unix(stream) => limit_send_buffer(stream),
         }
     }
+}
+
+/// [`Accepted::set_subscriber_options`] on a TCP connection: a browser's
+/// stream's too, once hyper has read its request.
+pub(crate) fn set_tcp_subscriber_options(stream: &tokio::net::TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    limit_send_buffer(stream)
 }
 
 /// Sets [`SUBSCRIBER_SEND_BUFFER`] on a socket, through socket2's borrowed
@@ -434,18 +456,64 @@ pub fn bind_unix(path: impl AsRef<Path>) -> Result<Listener, BindError> {
 // ANCHOR_END: bind_unix
 
 /// A running server's state, shared by its accept loops and subscriber
-/// tasks.
-struct ServerState {
-    notifier: Notifier,
-    config: Config,
+/// tasks (and by [`crate::browser`]'s, which serve its HTTP connections).
+pub(crate) struct ServerState {
+    pub(crate) notifier: Notifier,
+    pub(crate) config: Config,
     /// The line a subscriber gets when the server is full.
     refusal: Arc<[u8]>,
     /// One permit per subscriber: `try_acquire` failing means the server is
     /// full. The permit moves into the subscriber's task and is released
     /// when the task ends, however it ends.
     slots: Arc<Semaphore>,
-    shutdown: CancellationToken,
-    subscribers: TaskTracker,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) subscribers: TaskTracker,
+    /// What browsers are served (chapter 13).
+    pub(crate) site: Site,
+}
+
+/// Why a subscriber was not taken.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// The server serves [`Config::max_subscribers`] already.
+    Full,
+    /// The file cannot be watched; the reason says why.
+    WatchFailed(String),
+}
+
+impl ServerState {
+    /// Takes a slot for a subscriber and subscribes it, or says why not
+    /// (on the console too).
+    pub(crate) fn admit(&self) -> Result<(OwnedSemaphorePermit, Subscription), Refusal> {
+        let console = &self.config.console;
+        let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+            console.say(ConsoleEvent::SubscriberRefused {
+                limit: self.config.max_subscribers,
+            });
+            return Err(Refusal::Full);
+        };
+        match self.notifier.subscribe() {
+            Ok(subscription) => Ok((slot, subscription)),
+            Err(error) => {
+                let reason = error.to_string();
+                console.say(ConsoleEvent::WatchFailed(reason.clone()));
+                Err(Refusal::WatchFailed(reason))
+            }
+        }
+    }
+
+    /// What a refused subscriber is told, in words.
+    pub(crate) fn reason(&self, refusal: &Refusal) -> String {
+        match refusal {
+            Refusal::Full => full_server_reason(self.config.max_subscribers),
+            Refusal::WatchFailed(reason) => reason.clone(),
+        }
+    }
+}
+
+/// Why a subscriber is refused when the server is full.
+fn full_server_reason(max_subscribers: usize) -> String {
+    format!("the server is full ({max_subscribers} subscribers); try again later.")
 }
 
 /// Serves subscribers on `listeners` until `shutdown` completes, then closes
@@ -463,13 +531,12 @@ pub async fn run(
 ) {
     let refusal = notifier
         .protocol()
-        .render_error(&format!(
-            "the server is full ({} subscribers); try again later.",
-            config.max_subscribers
-        ))
+        .render_error(&full_server_reason(config.max_subscribers))
         .into_bytes()
         .into();
+    let site = Site::new(&notifier);
     let server = Arc::new(ServerState {
+        site,
         slots: Arc::new(Semaphore::new(config.max_subscribers)),
         notifier,
         config,
@@ -510,7 +577,13 @@ async fn accept_loop(listener: Listener, server: Arc<ServerState>) {
         match accepted {
             Ok(accepted) => {
                 failures.succeeded();
-                start_subscriber(accepted, &server);
+                match (&listener, accepted) {
+                    (Listener::Http(_), Accepted::Tcp(stream)) => {
+                        let browser = crate::browser::serve(stream, Arc::clone(&server));
+                        server.subscribers.spawn(browser);
+                    }
+                    (_, accepted) => start_subscriber(accepted, &server),
+                }
             }
             Err(error) => {
                 // Out of file descriptors, most often: wait a little before
@@ -650,36 +723,50 @@ fn report_failure(error: &io::Error, console: &Console) {
 /// the rare paths (refusing, failing to watch) are boxed, so that the future
 /// every connected subscriber keeps is little more than [`connection::serve`]'s.
 fn subscriber<S: Socket>(stream: S, server: Arc<ServerState>) -> impl Future<Output = ()> + Send {
-    let console = &server.config.console;
-    let Ok(slot) = Arc::clone(&server.slots).try_acquire_owned() else {
-        console.say(ConsoleEvent::SubscriberRefused {
-            limit: server.config.max_subscribers,
-        });
-        return Either::Left(Box::pin(async move {
-            say_goodbye(&stream, &server.refusal, &server).await;
-        }) as Pin<Box<dyn Future<Output = ()> + Send>>);
-    };
-    let subscription = match server.notifier.subscribe() {
-        Ok(subscription) => subscription,
-        Err(error) => {
-            let reason = error.to_string();
-            let line = server.notifier.protocol().render_error(&reason);
-            console.say(ConsoleEvent::WatchFailed(reason));
+    let (slot, subscription) = match server.admit() {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            let line: Arc<[u8]> = match refusal {
+                Refusal::Full => Arc::clone(&server.refusal),
+                Refusal::WatchFailed(reason) => server
+                    .notifier
+                    .protocol()
+                    .render_error(&reason)
+                    .into_bytes()
+                    .into(),
+            };
             return Either::Left(Box::pin(async move {
-                say_goodbye(&stream, line.as_bytes(), &server).await;
-            }));
+                say_goodbye(&stream, &line, &server).await;
+            }) as Pin<Box<dyn Future<Output = ()> + Send>>);
         }
     };
-    console.say(ConsoleEvent::SubscriberConnected);
-    let serving = connection::serve(
+    let seen = subscription.seen_at_start();
+    Either::Right(serving(stream, Lines, seen, slot, subscription, server))
+}
+
+/// An admitted subscriber's life: served in `framing`, owed every change
+/// after `seen` (see [`connection::serve_framed`]), its slot freed and its
+/// end reported once it is over.
+pub(crate) fn serving<S: Socket, F: Framing>(
+    stream: S,
+    framing: F,
+    seen: u64,
+    slot: OwnedSemaphorePermit,
+    subscription: Subscription,
+    server: Arc<ServerState>,
+) -> impl Future<Output = ()> + Send {
+    server.config.console.say(ConsoleEvent::SubscriberConnected);
+    let serving = connection::serve_framed(
         stream,
+        framing,
+        seen,
         subscription,
         server.config.write_timeout,
         server.shutdown.clone(),
     );
     // `map` rather than an `async` block awaiting `serving`: a block would
     // hold the future twice (captured, then pinned for the await).
-    Either::Right(serving.map(move |ending| {
+    serving.map(move |ending| {
         // The slot is freed only once the connection is over.
         drop(slot);
         let console = &server.config.console;
@@ -691,7 +778,7 @@ fn subscriber<S: Socket>(stream: S, server: Arc<ServerState>) -> impl Future<Out
             Ending::PeerClosed | Ending::Shutdown => {}
         }
         console.say(ConsoleEvent::SubscriberDisconnected);
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -754,6 +841,7 @@ mod tests {
 
     fn server_for_one(notifier: Notifier, console: Console) -> Arc<ServerState> {
         Arc::new(ServerState {
+            site: Site::new(&notifier),
             slots: Arc::new(Semaphore::new(1)),
             notifier,
             config: Config {

@@ -94,16 +94,29 @@ impl Contender {
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         stdout.read_line(&mut first).unwrap();
-        let port = first
-            .trim_end()
-            .trim_end_matches("...")
-            .rsplit(':')
-            .next()
-            .and_then(|port| port.parse().ok())
+        // `... on 127.0.0.1:P[, [::1]:P][ and http://127.0.0.1:H/]...`
+        let addresses = first.trim_end().trim_end_matches("...");
+        let addresses = addresses.rsplit(" on ").next().unwrap_or_default();
+        let port_of = |entry: &str| -> Option<u16> { entry.rsplit(':').next()?.parse().ok() };
+        let entries: Vec<&str> = addresses
+            .split(" and ")
+            .flat_map(|part| part.split(", "))
+            .collect();
+        let port = entries
+            .iter()
+            .find(|entry| !entry.starts_with("http://"))
+            .and_then(|entry| port_of(entry))
             .unwrap_or_else(|| panic!("no port in {first:?}"));
+        let http_port = entries
+            .iter()
+            .find_map(|entry| port_of(entry.strip_prefix("http://")?.strip_suffix('/')?));
         // Keep reading the server's log, so it never blocks on a full pipe.
         std::thread::spawn(move || for _ in stdout.lines() {});
-        RunningServer { child, port }
+        RunningServer {
+            child,
+            port,
+            http_port,
+        }
     }
 }
 
@@ -189,6 +202,8 @@ pub struct RunningServer {
     child: Child,
     /// Its TCP port on 127.0.0.1.
     pub port: u16,
+    /// Its port for browsers on 127.0.0.1 (`--http`), if it serves them.
+    pub http_port: Option<u16>,
 }
 
 impl RunningServer {

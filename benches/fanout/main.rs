@@ -8,6 +8,12 @@
 //! (`--csv=DIR` also writes `DIR/fanout.csv` and, after a full run,
 //! `DIR/fanout-churn.csv`). See BENCHMARKS.md.
 //!
+//! `cargo bench --bench fanout -- --http [--quick]` measures browsers'
+//! streams (Server-Sent Events, chapter 13) beside TCP subscribers of the
+//! same server, in one run: at 1,000 and 10,000, N TCP subscribers, then N
+//! streams, and the ratio of their all-notified times. `--csv=DIR` writes
+//! `DIR/fanout-http.csv`.
+//!
 //! `cargo bench --bench fanout -- --relay [--quick]` measures the road
 //! through Redis instead (chapter 12): a publisher, a `redis-server` and two
 //! edges, beside one server, in one run: one subscriber (the end-to-end
@@ -31,7 +37,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::results::{ChurnRow, FanOutRow, Run, csv_dir, tenth, write as write_csv};
 use common::{Contender, Redis, RunningServer, Workspace, percentiles};
-use readers::{Readers, Want};
+use readers::{Readers, Speech, Want};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -47,6 +53,10 @@ fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
     if std::env::args().any(|arg| arg == "--relay") {
         relay(quick);
+        return;
+    }
+    if std::env::args().any(|arg| arg == "--http") {
+        browsers(quick);
         return;
     }
     // `--size=N`: only N subscribers (40 changes), e.g. to profile one size.
@@ -157,6 +167,8 @@ struct FanOut {
     rss_per_subscriber: Option<f64>,
     harness_cpu: f64,
     server_cores: Option<f64>,
+    /// The server's CPU time over the changes, per subscriber told, in µs.
+    server_cpu_per_delivery_us: Option<f64>,
 }
 
 impl FanOut {
@@ -187,10 +199,12 @@ impl FanOut {
 }
 
 /// How subscribers are served: by the watcher itself, or by edge servers
-/// that relay its changes through a Redis stream (chapter 12).
+/// that relay its changes through a Redis stream (chapter 12), or by the
+/// watcher to browsers, as Server-Sent Events (`--http`, chapter 13).
 enum Road<'a> {
     Direct(&'a Contender),
     Relayed { edges: usize },
+    Browsers(&'a Contender),
 }
 
 /// The processes of one road, running: killed on drop.
@@ -209,6 +223,15 @@ impl Road<'_> {
         match self {
             Road::Direct(contender) => contender.name.clone(),
             Road::Relayed { edges } => format!("publisher → Redis → {edges} edges"),
+            Road::Browsers(contender) => format!("{}, SSE streams", contender.name),
+        }
+    }
+
+    /// What its subscribers speak.
+    fn speech(&self) -> Speech {
+        match self {
+            Road::Direct(_) | Road::Relayed { .. } => Speech::Lines,
+            Road::Browsers(_) => Speech::Events,
         }
     }
 
@@ -216,6 +239,7 @@ impl Road<'_> {
         match self {
             Road::Direct(contender) => contender.key.clone(),
             Road::Relayed { edges } => format!("relay-{edges}-edges"),
+            Road::Browsers(contender) => format!("{}-sse", contender.key),
         }
     }
 
@@ -226,6 +250,16 @@ impl Road<'_> {
                 let server = contender.start(file);
                 Deployment {
                     entries: vec![at(&server)],
+                    servers: vec![server],
+                    _redis: None,
+                    measured: 0,
+                }
+            }
+            Road::Browsers(contender) => {
+                let server = contender.start(file);
+                let port = server.http_port.expect("the contender serves browsers");
+                Deployment {
+                    entries: vec![SocketAddr::from(([127, 0, 0, 1], port))],
                     servers: vec![server],
                     _redis: None,
                     measured: 0,
@@ -274,7 +308,7 @@ fn fan_out(road: &Road, size: usize, changes: usize, poll: Option<Duration>) -> 
     let deployment = road.deploy(&workspace.file);
     let shares = deployment.shares(size);
     let name = road.name();
-    let readers = Readers::start(poll);
+    let readers = Readers::start(poll, road.speech());
     // One subscriber first, so the baseline includes the OS watch and the
     // first connection's one-off costs.
     readers.connect(deployment.entries[0], 1);
@@ -335,12 +369,16 @@ fn fan_out(road: &Road, size: usize, changes: usize, poll: Option<Duration>) -> 
     }
     // The server is idle between changes, so its CPU time over the loop is
     // its CPU time during the deliveries.
-    let server_cores = match (server_cpu_before, server_cpu(deployment.measured())) {
-        (Some(before), Some(after)) => {
-            Some((after - before).as_secs_f64() / busy_wall.as_secs_f64())
-        }
+    let server_busy = match (server_cpu_before, server_cpu(deployment.measured())) {
+        (Some(before), Some(after)) => Some(after - before),
         _ => None,
     };
+    let server_cores = server_busy.map(|busy| busy.as_secs_f64() / busy_wall.as_secs_f64());
+    // What each delivery cost the server, whoever else shared the cores:
+    // on a loaded machine the wall-clock figures measure the load as much
+    // as the server, its own CPU time far less.
+    let server_cpu_per_delivery_us =
+        server_busy.map(|busy| busy.as_secs_f64() * 1e6 / (done * size) as f64);
     drop(deployment);
     FanOut {
         changes: done,
@@ -349,6 +387,7 @@ fn fan_out(road: &Road, size: usize, changes: usize, poll: Option<Duration>) -> 
         rss_per_subscriber,
         harness_cpu: busy_cpu.as_secs_f64() / busy_wall.as_secs_f64(),
         server_cores,
+        server_cpu_per_delivery_us,
     }
 }
 
@@ -553,5 +592,75 @@ fn relay(quick: bool) {
     }
     if let Some(dir) = csv_dir() {
         write_csv(&dir, "fanout-relay", &rows);
+    }
+}
+
+/// `--http`: browsers' streams beside TCP subscribers, in one run, from one
+/// server that serves both (chapter 13): at each size, first N TCP
+/// subscribers, then N streams, each on a fresh server. The ratio of the
+/// two is the figure.
+fn browsers(quick: bool) {
+    let run = Run::now();
+    let both = Contender::net_watcher(
+        "net-watcher-debounce-0",
+        "net-watcher --debounce-ms 0",
+        &["--debounce-ms", "0", "--http", "127.0.0.1:0"],
+    );
+    let roads = [Road::Direct(&both), Road::Browsers(&both)];
+    let sizes: &[(usize, usize)] = if quick {
+        &[(100, 10), (1_000, 5)]
+    } else {
+        &[(1_000, 30), (10_000, 20)]
+    };
+    println!("# to the browser: one change, every subscriber told, TCP lines against SSE streams");
+    println!("machine: {}", common::machine());
+    println!(
+        "harness: {} reading threads (one per core), edge-triggered epoll, woken per message",
+        readers::reading_threads()
+    );
+    println!();
+    println!(
+        "| subscribers | road | changes | latency p50 µs | p99 µs | max µs | all notified p50 µs | all notified p99 µs | RSS per idle subscriber | server CPU (cores) | server CPU per subscriber told, µs |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut rows = Vec::new();
+    let mut ratios = Vec::new();
+    for &(size, changes) in sizes {
+        let (mut all_notified, mut cpu) = (Vec::new(), Vec::new());
+        for road in &roads {
+            let result = fan_out(road, size, changes, None);
+            println!(
+                "| {size} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
+                road.name(),
+                result.changes,
+                result.latency.0,
+                result.latency.1,
+                result.latency.2,
+                result.all_notified.0,
+                result.all_notified.1,
+                result
+                    .rss_per_subscriber
+                    .map_or("-".to_owned(), |bytes| format!("{bytes:.0} B")),
+                result
+                    .server_cores
+                    .map_or("-".to_owned(), |cores| format!("{cores:.2}")),
+                result
+                    .server_cpu_per_delivery_us
+                    .map_or("-".to_owned(), |us| format!("{us:.1}")),
+            );
+            all_notified.push(result.all_notified.0);
+            cpu.push(result.server_cpu_per_delivery_us.unwrap_or(f64::NAN));
+            rows.push(result.row(&run, "woken per message", size, road));
+        }
+        ratios.push((size, all_notified[1] / all_notified[0], cpu[1] / cpu[0]));
+    }
+    println!();
+    for (size, ratio, cpu) in ratios {
+        println!(
+            "at {size} subscribers, SSE / TCP: all notified (p50) {ratio:.2} (goal: 1.5 at most), server CPU per subscriber told {cpu:.2}"
+        );
+    }
+    if let Some(dir) = csv_dir() {
+        write_csv(&dir, "fanout-http", &rows);
     }
 }

@@ -52,6 +52,31 @@ impl Want {
 
 type Shared = (Mutex<Arrivals>, Condvar);
 
+/// What the subscribers speak: the server's lines (TCP), or HTTP, where a
+/// subscriber asks for `/events` and is told in Server-Sent Events
+/// (`--http`, chapter 13).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Speech {
+    /// One line per message: the greeting, then a line per change.
+    Lines,
+    /// `GET /events`, then events, each ended by a blank line: the
+    /// response head and `watching` event, then an event per change.
+    Events,
+}
+
+impl Speech {
+    /// What ends one message.
+    fn end(self) -> &'static [u8] {
+        match self {
+            Speech::Lines => b"\n",
+            Speech::Events => b"\n\n",
+        }
+    }
+}
+
+/// What a browser sends for its stream.
+const EVENTS_REQUEST: &[u8] = b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
 pub struct Readers {
     /// One epoll set per reading thread; subscribers are dealt out by
     /// [`spread`].
@@ -59,14 +84,16 @@ pub struct Readers {
     shared: Arc<Shared>,
     /// The sockets stay open as long as the readers do.
     streams: RefCell<Vec<std::net::TcpStream>>,
+    speech: Speech,
     stop: Arc<AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Readers {
-    /// One reading thread per core. With `poll`, a thread that has read a
-    /// batch sleeps that long before it looks again (see [`read_loop`]).
-    pub fn start(poll: Option<Duration>) -> Self {
+    /// One reading thread per core, for subscribers that speak `speech`.
+    /// With `poll`, a thread that has read a batch sleeps that long before
+    /// it looks again (see [`read_loop`]).
+    pub fn start(poll: Option<Duration>, speech: Speech) -> Self {
         let shared = Arc::new((Mutex::new(Arrivals::default()), Condvar::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (mut epolls, mut threads) = (Vec::new(), Vec::new());
@@ -78,7 +105,7 @@ impl Readers {
             let epoll = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
             let (mine, shared, stop) = (Arc::clone(&epoll), Arc::clone(&shared), Arc::clone(&stop));
             threads.push(std::thread::spawn(move || {
-                read_loop(&mine, &shared, &stop, poll)
+                read_loop(&mine, &shared, &stop, poll, speech.end())
             }));
             epolls.push(epoll);
         }
@@ -86,6 +113,7 @@ impl Readers {
             epolls,
             shared,
             streams: RefCell::new(Vec::new()),
+            speech,
             stop,
             threads,
         }
@@ -97,8 +125,11 @@ impl Readers {
     pub fn connect(&self, addr: SocketAddr, count: usize) {
         let mut streams = self.streams.borrow_mut();
         for _ in 0..count {
-            let stream = std::net::TcpStream::connect(addr)
+            let mut stream = std::net::TcpStream::connect(addr)
                 .unwrap_or_else(|error| panic!("connect to {addr}: {error}"));
+            if self.speech == Speech::Events {
+                std::io::Write::write_all(&mut stream, EVENTS_REQUEST).unwrap();
+            }
             stream.set_nonblocking(true).unwrap();
             // The event carries the descriptor itself: the reading thread
             // reads it and keys its greeted-or-not record by it.
@@ -193,9 +224,9 @@ fn record(shared: &Shared, greeted: &mut Vec<bool>, lines: &[(RawFd, Instant)]) 
     }
 }
 
-/// Adds one `(fd, at)` per line in `bytes`.
-fn push_lines(lines: &mut Vec<(RawFd, Instant)>, fd: RawFd, bytes: &[u8], at: Instant) {
-    for _ in memchr::memchr_iter(b'\n', bytes) {
+/// Adds one `(fd, at)` per message in `bytes`, each ended by `end`.
+fn push_lines(lines: &mut Vec<(RawFd, Instant)>, fd: RawFd, bytes: &[u8], at: Instant, end: &[u8]) {
+    for _ in memchr::memmem::find_iter(bytes, end) {
         lines.push((fd, at));
     }
 }
@@ -209,7 +240,13 @@ fn push_lines(lines: &mut Vec<(RawFd, Instant)>, fd: RawFd, bytes: &[u8], at: In
 /// instead of waiting in epoll, so lines written meanwhile wake no one; only
 /// the first line after a quiet spell does. Each timestamp may then be late
 /// by up to `poll` (plus the timer's slack).
-fn read_loop(epoll: &OwnedFd, shared: &Shared, stop: &AtomicBool, poll: Option<Duration>) {
+fn read_loop(
+    epoll: &OwnedFd,
+    shared: &Shared,
+    stop: &AtomicBool,
+    poll: Option<Duration>,
+    end: &[u8],
+) {
     const BATCH: usize = 1024;
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; BATCH];
     let mut greeted = Vec::new();
@@ -235,7 +272,7 @@ fn read_loop(epoll: &OwnedFd, shared: &Shared, stop: &AtomicBool, poll: Option<D
                 if read <= 0 {
                     break;
                 }
-                push_lines(&mut lines, fd, &buffer[..read as usize], now);
+                push_lines(&mut lines, fd, &buffer[..read as usize], now, end);
                 if (read as usize) < buffer.len() {
                     break;
                 }

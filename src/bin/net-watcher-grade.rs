@@ -1,26 +1,34 @@
-//! `net-watcher-grade -- COMMAND...`: grade a práctica server (or client),
-//! written in any language, against the práctica's behaviours.
+//! `net-watcher-grade -- COMMAND...`: grade a práctica server (or client,
+//! or step 5's fake service), written in any language, against the
+//! práctica's behaviours; or `--folder DIR`, a folder of submissions.
 //!
-//! Parses arguments and prints the report; the behaviours live in
+//! Parses arguments, prints the reports, and turns SIGINT, SIGTERM and
+//! SIGHUP into a clean stop; the behaviours live in
 //! [`net_watcher::grade`].
 
+use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use clap::Parser;
-use net_watcher::grade::{self, Role, Settings, Subject, Transport};
-use net_watcher::protocol::Protocol;
+use clap::{Parser, ValueEnum};
+use net_watcher::grade::folder::{self, RoleOptions};
+use net_watcher::grade::{self, Format, Report, Settings, Subject, reaper};
 
-/// Grade a net-watcher server, or with --client a client, written in any
-/// language: start it, talk to it as the práctica does, and print a report
-/// of what holds, behaviour by behaviour.
+/// Grade a net-watcher server, or with --client a client, or with
+/// --service step 5's fake service, written in any language: start it,
+/// talk to it as the práctica does, and print a report of what holds,
+/// behaviour by behaviour.
 ///
 /// In the command, {file} stands for the file to watch (a fresh temporary
-/// file for every start; without {file}, it is added as the last
+/// file for every start; without {file}, a server gets it as the last
 /// argument), {port} for a TCP port and {socket} for a Unix socket path.
-/// The address is also in the environment, as PORT or SOCKET. A command
+/// The address is also in the environment, as PORT or SOCKET. A program
 /// that uses neither is expected on the book's address (port 60300, or
-/// /tmp/watcher.sock), and its servers are then graded one at a time.
+/// /tmp/watcher.sock): it runs in a network namespace of its own where the
+/// machine allows it, else one server at a time while nothing else holds
+/// that address.
 ///
 /// Examples:
 ///
@@ -30,7 +38,22 @@ use net_watcher::protocol::Protocol;
 ///
 ///   net-watcher-grade --client -- node net-watcher-ldj-client.js
 ///
-/// Exits 0 when every behaviour passes, 1 when any fails.
+///   net-watcher-grade --service -- node test-json-service.js
+///
+///   net-watcher-grade --folder submissions -- node net-watcher.js
+///
+/// With --folder, each subfolder of DIR is a submission, run in its own
+/// folder with the command of its grade.args file (one line: options, --,
+/// the command) or else the one given here. Each report is written beside
+/// it (grade.txt, results.json or junit.xml, as --format says), and a
+/// summary is printed, and written as DIR/grades.csv.
+///
+/// Exit codes: 0 every behaviour passed; 1 the práctica's steps passed and
+/// something beyond them failed; 2 the command line is wrong; 3 a práctica
+/// step failed; 4 the program could not be started, or a práctica step
+/// could not be run (the report says why); 128+N the grader was stopped by
+/// signal N (130 for Ctrl+C), after printing what it had. With --folder,
+/// the worst code of all the submissions.
 #[derive(Debug, Parser)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
@@ -46,8 +69,21 @@ struct Args {
 
     /// Grade a client of the JSON protocol (steps 4 to 6) against a fake
     /// server, instead of a server.
-    #[arg(long, conflicts_with = "json")]
+    #[arg(long, conflicts_with_all = ["json", "service"])]
     client: bool,
+
+    /// Grade step 5's fake service: one "changed" message, in parts.
+    #[arg(long, conflicts_with = "json")]
+    service: bool,
+
+    /// How to print the report: mocha (for a person), json (Exercism's
+    /// results.json, version 2) or junit (JUnit XML).
+    #[arg(long, value_enum, default_value = "mocha")]
+    format: FormatArg,
+
+    /// Grade every submission in this folder (see above).
+    #[arg(long, value_name = "DIR")]
+    folder: Option<PathBuf>,
 
     /// How long a server may take to start listening, or a client to
     /// connect.
@@ -59,19 +95,43 @@ struct Args {
     #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = seconds)]
     patience: Duration,
 
-    /// How many behaviours to run at once, each with its own server.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
-    jobs: u16,
+    /// How many behaviours to run at once, each with its own server (with
+    /// --folder, across all the submissions).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+
+    /// Never run a program that ignores PORT in a network namespace of its
+    /// own: run it only while nothing else holds the book's address.
+    #[arg(long)]
+    no_private_network: bool,
 
     /// The command that starts the program under test. A single argument
     /// with spaces in it is run by `sh -c`.
     #[arg(
-        required = true,
+        required_unless_present = "folder",
         trailing_var_arg = true,
         allow_hyphen_values = true,
         value_name = "COMMAND"
     )]
     command: Vec<String>,
+}
+
+/// The report formats, as the command line names them.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Mocha,
+    Json,
+    Junit,
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Mocha => Format::Mocha,
+            FormatArg::Json => Format::Json,
+            FormatArg::Junit => Format::Junit,
+        }
+    }
 }
 
 /// A wait given in seconds (fractions allowed). Zero is refused: every
@@ -86,36 +146,160 @@ fn seconds(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(value).map_err(|_| "more seconds than a wait can last".to_owned())
 }
 
+/// How many behaviours run at once across a folder, unless told: enough
+/// to keep two cores busy while most behaviours wait.
+const FOLDER_JOBS: u16 = 10;
+
+/// Writes `text` to stdout. A closed stdout (`| head`, a reader that
+/// quit) is a normal end, not an error: the grading is done either way.
+fn say(text: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
 fn main() -> ExitCode {
+    // First, before any program is started (see `reaper::watch_signals`).
+    // If the grading has not printed its partial report 10 s after the
+    // signal, the grader ends anyway.
+    let watching = reaper::watch_signals(|signal| {
+        std::thread::sleep(Duration::from_secs(10));
+        eprintln!(
+            "net-watcher-grade: stopped by {}",
+            reaper::signal_name(signal)
+        );
+        std::process::exit(128 + signal);
+    });
+    if let Err(error) = watching {
+        eprintln!(
+            "net-watcher-grade: cannot watch for signals ({error}); a Ctrl+C may leave programs running"
+        );
+    }
     let args = Args::parse();
-    let transport = if args.unix {
-        Transport::Unix
-    } else {
-        Transport::Tcp
+    let options = RoleOptions {
+        json: args.json,
+        unix: args.unix,
+        client: args.client,
+        service: args.service,
     };
-    let role = if args.client {
-        Role::Client { transport }
-    } else {
-        Role::Server {
-            protocol: if args.json {
-                Protocol::Json
-            } else {
-                Protocol::Text
-            },
-            transport,
+    let role = match options.role() {
+        Ok(role) => role,
+        Err(problem) => {
+            eprintln!("net-watcher-grade: {problem}");
+            return ExitCode::from(2);
         }
     };
     let settings = Settings {
         start_timeout: args.start_timeout,
         patience: args.patience,
-        jobs: usize::from(args.jobs),
+        jobs: usize::from(args.jobs.unwrap_or(4)),
+        isolate: !args.no_private_network,
         ..Settings::default()
     };
-    let report = grade::grade(&Subject::new(args.command, role, settings));
-    print!("{report}");
-    if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    let format = Format::from(args.format);
+    let code = match &args.folder {
+        None => {
+            let subject = Subject::new(args.command, role, settings);
+            let report = grade::grade(&subject);
+            drop(subject);
+            say(&format.render(&report));
+            report.standing().exit_code()
+        }
+        Some(dir) => {
+            let common = (!args.command.is_empty()).then(|| (role, args.command.clone()));
+            let jobs = usize::from(args.jobs.unwrap_or(FOLDER_JOBS));
+            match grade_folder(dir, common, &settings, jobs, format) {
+                Ok(code) => code,
+                Err(error) => {
+                    eprintln!("net-watcher-grade: cannot read {}: {error}", dir.display());
+                    2
+                }
+            }
+        }
+    };
+    match reaper::interrupted() {
+        Some(signal) => ExitCode::from((128 + signal) as u8),
+        None => ExitCode::from(code),
     }
+}
+
+/// Grades every submission in `dir`, writing each report beside it as it
+/// is done; prints the table and writes the CSV. Returns the exit code.
+fn grade_folder(
+    dir: &std::path::Path,
+    common: Option<(grade::Role, Vec<String>)>,
+    settings: &Settings,
+    jobs: usize,
+    format: Format,
+) -> io::Result<u8> {
+    let started = Instant::now();
+    let submissions = folder::submissions(dir, common.as_ref())?;
+    let subjects: Vec<Option<Subject>> = submissions
+        .iter()
+        .map(|submission| {
+            submission.command.as_ref().ok().map(|(role, command)| {
+                Subject::new(command.clone(), *role, settings.clone()).in_dir(&submission.dir)
+            })
+        })
+        .collect();
+    let gradings: Vec<(&Subject, Vec<grade::Behaviour>)> = subjects
+        .iter()
+        .flatten()
+        .map(|subject| (subject, grade::behaviours(subject.role())))
+        .collect();
+    let graded: Vec<&folder::Submission> = submissions
+        .iter()
+        .zip(&subjects)
+        .filter(|(_, subject)| subject.is_some())
+        .map(|(submission, _)| submission)
+        .collect();
+    let written = Mutex::new(());
+    let reports = grade::grade_many(&gradings, jobs, |index, report| {
+        let _one_at_a_time = written.lock();
+        let submission = graded[index];
+        let line = match folder::write_report(&submission.dir, report, format) {
+            Ok(path) => format!(
+                "{:>5.1}s  {} (exit {}): {}\n",
+                started.elapsed().as_secs_f64(),
+                submission.name,
+                report.standing().exit_code(),
+                path.display()
+            ),
+            Err(error) => format!("{}: cannot write its report: {error}\n", submission.name),
+        };
+        say(&line);
+    });
+    drop(gradings);
+    drop(subjects);
+    let mut graded_reports = reports.into_iter();
+    let rows: Vec<(String, Report)> = submissions
+        .iter()
+        .map(|submission| {
+            let report = match &submission.command {
+                Ok(_) => graded_reports
+                    .next()
+                    .expect("a report per graded submission"),
+                Err(why) => {
+                    let report = folder::ungraded(submission, why);
+                    let _ = folder::write_report(&submission.dir, &report, format);
+                    report
+                }
+            };
+            (submission.name.clone(), report)
+        })
+        .collect();
+    let csv = dir.join(folder::CSV_FILE);
+    let written = std::fs::write(&csv, folder::csv(&rows));
+    say(&format!(
+        "\n{}\n{} submissions graded in {:.1} s; {}\n",
+        folder::table(&rows),
+        rows.len(),
+        started.elapsed().as_secs_f64(),
+        match written {
+            Ok(()) => format!("CSV: {}", csv.display()),
+            Err(error) => format!("the CSV could not be written to {}: {error}", csv.display()),
+        }
+    ));
+    Ok(folder::worst(&rows).exit_code())
 }

@@ -10,8 +10,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use jiff::tz::TimeZone;
+use net_watcher::browser::{self, HttpAddress};
 use net_watcher::console::Console;
 use net_watcher::notifier::Notifier;
 use net_watcher::protocol::{self, Protocol};
@@ -35,6 +37,9 @@ use tokio::signal::unix::{SignalKind, signal};
 /// stream, and `net-watcher --relay redis://localhost:6379/changes --port
 /// 60310` on any machine that reaches Redis serves the same changes to its
 /// own subscribers.
+///
+/// In a browser: `net-watcher target.txt --http 127.0.0.1:8080`, then open
+/// http://127.0.0.1:8080/ to see each change as it happens.
 #[derive(Debug, Parser)]
 #[command(
     version,
@@ -81,6 +86,14 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PORT)]
     port: u16,
 
+    /// Also serve browsers on ADDR (HOST:PORT, such as 127.0.0.1:8080; port
+    /// 0 lets the OS pick): a live page at /, the changes as Server-Sent
+    /// Events at /events, and a live-reload script at /reload.js. Given
+    /// alone, it is the only listener; with --host, --port or --unix, the
+    /// server listens there too.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<HttpAddress>,
+
     /// Listen on a Unix socket at PATH instead of TCP (`nc -U PATH`).
     #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port"])]
     unix: Option<PathBuf>,
@@ -110,8 +123,15 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
-    match serve(args).await {
+    let matches = Args::command().get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    // `--http` alone serves browsers only: a socket listener only where
+    // one is asked for.
+    let sockets = args.http.is_none()
+        || ["host", "port", "unix"]
+            .iter()
+            .any(|id| matches.value_source(id) == Some(ValueSource::CommandLine));
+    match serve(args, sockets).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("net-watcher: {message}");
@@ -120,7 +140,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: Args) -> Result<(), String> {
+async fn serve(args: Args, sockets: bool) -> Result<(), String> {
     // The file is checked before anything listens: a typo is reported at
     // once, not when the first subscriber arrives.
     let target = match &args.file {
@@ -151,12 +171,17 @@ async fn serve(args: Args) -> Result<(), String> {
 
     // Bound before an edge waits for its stream: a taken port is reported
     // at once, whether Redis answers or not.
-    let listeners = match &args.unix {
+    let mut listeners = match &args.unix {
+        _ if !sockets => Vec::new(),
         Some(path) => vec![server::bind_unix(path).map_err(|error| error.to_string())?],
         None => server::bind_tcp(&args.host, args.port)
             .await
             .map_err(|error| error.to_string())?,
     };
+    if let Some(address) = &args.http {
+        let http = browser::bind(address).await;
+        listeners.extend(http.map_err(|error| error.to_string())?);
+    }
     // Raised and counted once the listeners are bound (they are open files
     // too), and before the listening line, which scripts wait for.
     let room = server::room_for_subscribers();

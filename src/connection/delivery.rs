@@ -15,8 +15,6 @@
 use std::io;
 use std::sync::Arc;
 
-use crate::notifier::Notification;
-
 /// What was delivered to one subscriber, shared by the two roads.
 #[derive(Debug)]
 pub(crate) struct Delivery {
@@ -37,13 +35,15 @@ pub(crate) struct Job {
     pub(crate) line: Arc<[u8]>,
     /// Where to start: bytes before it were written already.
     pub(crate) from: usize,
-    /// The notification the line tells of; 0 for the greeting.
+    /// The notification the line tells of; 0 for the greeting or a
+    /// keep-alive.
     pub(crate) seq: u64,
 }
 
 impl Job {
-    /// The greeting, written whole before anything else.
-    pub(crate) fn greeting(line: Arc<[u8]>) -> Self {
+    /// Bytes that tell no notification: the greeting, written whole before
+    /// anything else, or a keep-alive.
+    pub(crate) fn unnumbered(line: Arc<[u8]>) -> Self {
         Job {
             line,
             from: 0,
@@ -69,15 +69,17 @@ impl Delivery {
     }
 
     // ANCHOR: offer
-    /// The fast road's rule: writes `notification` with `try_write` if it
-    /// is owed and the socket is the fast road's to write; returns whether
-    /// the subscriber's task must be woken to deliver it instead.
+    /// The fast road's rule: writes `line`, which tells notification
+    /// `seq`, with `try_write` if it is owed and the socket is the fast
+    /// road's to write; returns whether the subscriber's task must be woken
+    /// to deliver it instead.
     pub(crate) fn offer(
         &mut self,
-        notification: &Notification,
+        seq: u64,
+        line: &[u8],
         try_write: impl FnOnce(&[u8]) -> io::Result<usize>,
     ) -> bool {
-        if self.delivered >= notification.seq {
+        if self.delivered >= seq {
             return false;
         }
         if self.busy || self.partial.is_some() {
@@ -85,16 +87,16 @@ impl Delivery {
             // latest notification next, once woken.
             return true;
         }
-        match try_write(&notification.line) {
-            Ok(written) if written == notification.line.len() => {
-                self.delivered = notification.seq;
+        match try_write(line) {
+            Ok(written) if written == line.len() => {
+                self.delivered = seq;
                 false
             }
             Ok(written) => {
                 self.partial = Some(Job {
-                    line: Arc::clone(&notification.line),
+                    line: Arc::from(line),
                     from: written,
-                    seq: notification.seq,
+                    seq,
                 });
                 true
             }
@@ -105,17 +107,25 @@ impl Delivery {
     // ANCHOR_END: offer
 
     /// The task's rule: what to write next, if anything, marking the task
-    /// busy while it does: the rest of a partial line first, then `latest`
-    /// if it is newer than the last delivered.
-    pub(crate) fn next_job(&mut self, latest: Notification) -> Option<Job> {
+    /// busy while it does: the rest of a partial line first, then the
+    /// latest notification (number `latest`, its bytes made by `line`) if
+    /// it is newer than the last delivered, else whatever `idle` gives (a
+    /// keep-alive, for a stream that sends them).
+    pub(crate) fn next_job(
+        &mut self,
+        latest: u64,
+        line: impl FnOnce() -> Arc<[u8]>,
+        idle: impl FnOnce() -> Option<Arc<[u8]>>,
+    ) -> Option<Job> {
         let job = match self.partial.take() {
             Some(partial) => Some(partial),
-            None if latest.seq > self.delivered => Some(Job {
-                line: latest.line,
+            None if latest > self.delivered => Some(Job {
+                line: line(),
                 from: 0,
-                seq: latest.seq,
+                seq: latest,
             }),
-            None => None,
+            // Neither raises what was delivered: its seq is the greeting's.
+            None => idle().map(Job::unnumbered),
         };
         self.busy = job.is_some();
         job
@@ -138,12 +148,12 @@ mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
 
-    fn notification(seq: u64, line: &str) -> Notification {
-        Notification {
-            seq,
-            line: line.as_bytes().into(),
-            change: None,
-        }
+    fn line(text: &str) -> Arc<[u8]> {
+        text.as_bytes().into()
+    }
+
+    fn nothing_idle() -> Option<Arc<[u8]>> {
+        None
     }
 
     /// A `try_write` that takes up to `room` bytes and records what it
@@ -170,13 +180,10 @@ mod tests {
     fn the_fast_road_writes_an_owed_line_the_socket_takes_whole_and_wakes_nobody() {
         let mut delivery = Delivery::new(0);
         let mut written = Vec::new();
-        let wake = delivery.offer(
-            &notification(1, "changed\n"),
-            socket_taking(64, &mut written),
-        );
+        let wake = delivery.offer(1, b"changed\n", socket_taking(64, &mut written));
         assert_eq!((wake, written.as_slice()), (false, &b"changed\n"[..]));
         assert_eq!(
-            delivery.next_job(notification(1, "changed\n")),
+            delivery.next_job(1, || line("changed\n"), nothing_idle),
             None,
             "nothing is owed"
         );
@@ -185,21 +192,18 @@ mod tests {
     #[test]
     fn a_notification_already_delivered_is_neither_written_nor_woken_for() {
         let mut delivery = Delivery::new(3);
-        assert!(!delivery.offer(&notification(3, "seen at start\n"), never_written));
-        assert!(!delivery.offer(&notification(2, "older\n"), never_written));
+        assert!(!delivery.offer(3, b"seen at start\n", never_written));
+        assert!(!delivery.offer(2, b"older\n", never_written));
     }
 
     #[test]
     fn a_line_the_socket_cannot_take_now_is_left_to_the_task() {
         let mut delivery = Delivery::new(0);
         let mut written = Vec::new();
-        let wake = delivery.offer(
-            &notification(1, "changed\n"),
-            socket_taking(0, &mut written),
-        );
+        let wake = delivery.offer(1, b"changed\n", socket_taking(0, &mut written));
         assert!(wake, "the task must be woken");
         let job = delivery
-            .next_job(notification(1, "changed\n"))
+            .next_job(1, || line("changed\n"), nothing_idle)
             .expect("a job");
         assert_eq!((job.rest(), job.seq), (&b"changed\n"[..], 1));
     }
@@ -208,19 +212,19 @@ mod tests {
     fn a_line_written_in_part_is_finished_by_the_task_before_anything_newer() {
         let mut delivery = Delivery::new(0);
         let mut written = Vec::new();
-        assert!(delivery.offer(&notification(1, "first\n"), socket_taking(3, &mut written)));
+        assert!(delivery.offer(1, b"first\n", socket_taking(3, &mut written)));
         assert_eq!(written, b"fir");
         assert!(
-            delivery.offer(&notification(2, "second\n"), never_written),
+            delivery.offer(2, b"second\n", never_written),
             "the rest of a line is owed first"
         );
         let rest = delivery
-            .next_job(notification(2, "second\n"))
+            .next_job(2, || line("second\n"), nothing_idle)
             .expect("the rest");
         assert_eq!((rest.rest(), rest.seq), (&b"st\n"[..], 1));
         delivery.finished(&rest);
         let next = delivery
-            .next_job(notification(2, "second\n"))
+            .next_job(2, || line("second\n"), nothing_idle)
             .expect("the latest");
         assert_eq!((next.rest(), next.seq), (&b"second\n"[..], 2));
     }
@@ -229,15 +233,12 @@ mod tests {
     fn while_the_task_writes_the_fast_road_keeps_off_the_socket_and_wakes_it() {
         let mut delivery = Delivery::new(0);
         let job = delivery
-            .next_job(notification(1, "first\n"))
+            .next_job(1, || line("first\n"), nothing_idle)
             .expect("a job");
-        assert!(delivery.offer(&notification(2, "second\n"), never_written));
+        assert!(delivery.offer(2, b"second\n", never_written));
         delivery.finished(&job);
         let mut written = Vec::new();
-        assert!(!delivery.offer(
-            &notification(2, "second\n"),
-            socket_taking(64, &mut written)
-        ));
+        assert!(!delivery.offer(2, b"second\n", socket_taking(64, &mut written)));
         assert_eq!(
             written, b"second\n",
             "once the task is done, the fast road writes again"
@@ -247,9 +248,9 @@ mod tests {
     #[test]
     fn the_greeting_written_does_not_take_back_what_was_seen_at_start() {
         let mut delivery = Delivery::new(5);
-        delivery.finished(&Job::greeting(Arc::from(&b"watching\n"[..])));
+        delivery.finished(&Job::unnumbered(Arc::from(&b"watching\n"[..])));
         assert_eq!(
-            delivery.next_job(notification(5, "changed before the greeting\n")),
+            delivery.next_job(5, || line("changed before the greeting\n"), nothing_idle),
             None,
             "a change made before the subscription is not owed"
         );
@@ -259,6 +260,33 @@ mod tests {
     fn a_closed_delivery_keeps_the_fast_road_off_for_good() {
         let mut delivery = Delivery::new(0);
         delivery.close();
-        assert!(delivery.offer(&notification(1, "changed\n"), never_written));
+        assert!(delivery.offer(1, b"changed\n", never_written));
+    }
+
+    #[test]
+    fn with_nothing_owed_the_task_writes_what_idle_gives_without_counting_it_delivered() {
+        let mut delivery = Delivery::new(2);
+        let job = delivery
+            .next_job(2, || line("not owed\n"), || Some(line(": keep-alive\n\n")))
+            .expect("the keep-alive");
+        assert_eq!((job.rest(), job.seq), (&b": keep-alive\n\n"[..], 0));
+        assert!(
+            delivery.offer(3, b"changed\n", never_written),
+            "the fast road keeps off while the task writes it"
+        );
+        delivery.finished(&job);
+        let next = delivery
+            .next_job(3, || line("changed\n"), nothing_idle)
+            .expect("the change is still owed");
+        assert_eq!(next.seq, 3);
+    }
+
+    #[test]
+    fn a_change_owed_goes_before_what_idle_gives() {
+        let mut delivery = Delivery::new(0);
+        let job = delivery
+            .next_job(1, || line("changed\n"), || panic!("idle is not asked"))
+            .expect("the change");
+        assert_eq!(job.seq, 1);
     }
 }

@@ -143,6 +143,62 @@ macro_rules! impl_socket {
 impl_socket!(TcpStream);
 impl_socket!(UnixStream);
 
+/// How one subscriber's socket tells it things: the greeting, each
+/// notification, and (for a stream that needs them) keep-alives.
+///
+/// A TCP or Unix subscriber is written the notifier's lines as they are
+/// ([`Lines`]); a browser's event stream frames the same changes as
+/// Server-Sent Events (chapter 13, [`crate::browser`]). Everything else
+/// about a subscriber's life (the two roads, the write timeout, the end)
+/// is the same for both, in [`serve_framed`].
+pub trait Framing: Send + Sync + 'static {
+    /// What the subscriber is sent first.
+    fn greeting(&self, subscription: &Subscription) -> Arc<[u8]>;
+
+    /// Calls `write` with the bytes that tell `notification`. On the fast
+    /// road, once per subscriber and change: made without waiting, and
+    /// best without allocating.
+    fn frame<R>(&self, notification: &Notification, write: impl FnOnce(&[u8]) -> R) -> R;
+
+    /// The bytes that tell `notification`, to keep while the task writes
+    /// them.
+    fn owned(&self, notification: &Notification) -> Arc<[u8]> {
+        self.frame(notification, |bytes| Arc::from(bytes))
+    }
+
+    /// Ready when a keep-alive is due: the task then asks
+    /// [`Framing::keep_alive`] for it. Never, unless a framing says so.
+    fn poll_keep_alive(&self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+
+    /// The keep-alive that is due, if one is (and no longer due once
+    /// taken).
+    fn keep_alive(&self) -> Option<Arc<[u8]>> {
+        None
+    }
+}
+
+/// The framing of TCP and Unix subscribers: the notifier's greeting, and
+/// each notification's line in the server's protocol, shared by every
+/// subscriber.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lines;
+
+impl Framing for Lines {
+    fn greeting(&self, subscription: &Subscription) -> Arc<[u8]> {
+        subscription.greeting()
+    }
+
+    fn frame<R>(&self, notification: &Notification, write: impl FnOnce(&[u8]) -> R) -> R {
+        write(&notification.line)
+    }
+
+    fn owned(&self, notification: &Notification) -> Arc<[u8]> {
+        Arc::clone(&notification.line)
+    }
+}
+
 /// A one-slot wake-up for a subscriber's task: set by whoever has news for
 /// it, taken by the task. Sixteen bytes of waker and a flag; waiting on it
 /// adds nothing to the task's state.
@@ -176,8 +232,9 @@ const DISCARD_CHUNK: usize = 64;
 
 /// A subscriber's outbox: its socket, which the notifier writes each line to
 /// directly (the fast road), and how far the latest line's delivery got.
-struct SocketOutbox<S> {
+struct SocketOutbox<S, F> {
     socket: S,
+    framing: F,
     delivery: Mutex<Delivery>,
     /// Wakes the subscriber's task when the fast road could not deliver, or
     /// at shutdown. Only those tasks wake: with thousands of subscribers,
@@ -185,13 +242,23 @@ struct SocketOutbox<S> {
     wake: Wake,
 }
 
-impl<S> SocketOutbox<S> {
+impl<S, F: Framing> SocketOutbox<S, F> {
     fn delivery(&self) -> MutexGuard<'_, Delivery> {
         lock(&self.delivery)
     }
+
+    /// The task's next write, if any (see `Delivery::next_job`), `latest`
+    /// framed for this subscriber.
+    fn next_job(&self, latest: Notification) -> Option<Job> {
+        self.delivery().next_job(
+            latest.seq,
+            || self.framing.owned(&latest),
+            || self.framing.keep_alive(),
+        )
+    }
 }
 
-impl<S: Socket> Outbox for SocketOutbox<S> {
+impl<S: Socket, F: Framing> Outbox for SocketOutbox<S, F> {
     fn wake(&self) {
         self.wake.wake();
     }
@@ -201,7 +268,9 @@ impl<S: Socket> Outbox for SocketOutbox<S> {
         // Never wait here: this runs on the thread that fans out to every
         // subscriber.
         let wake = match self.delivery.try_lock() {
-            Ok(mut delivery) => delivery.offer(notification, |line| self.socket.try_write(line)),
+            Ok(mut delivery) => self.framing.frame(notification, |line| {
+                delivery.offer(notification.seq, line, |line| self.socket.try_write(line))
+            }),
             // The task holds the record for a moment and may have read the
             // latest notification before this one was published: wake it.
             Err(_) => true,
@@ -220,6 +289,22 @@ impl<S: Socket> Outbox for SocketOutbox<S> {
 /// a change made after the subscriber has read its greeting is never missed.
 pub fn serve<S: Socket>(
     socket: S,
+    subscription: Subscription,
+    write_timeout: Duration,
+    shutdown: CancellationToken,
+) -> impl Future<Output = Ending> + Send {
+    let seen = subscription.seen_at_start();
+    serve_framed(socket, Lines, seen, subscription, write_timeout, shutdown)
+}
+
+/// Like [`serve`], telling the subscriber things in `framing`, and owing
+/// it every notification numbered above `seen` (the subscription's
+/// [`Subscription::seen_at_start`], or less to owe it the latest at once:
+/// a browser that reconnects after missing a change, chapter 13).
+pub fn serve_framed<S: Socket, F: Framing>(
+    socket: S,
+    framing: F,
+    seen: u64,
     mut subscription: Subscription,
     write_timeout: Duration,
     shutdown: CancellationToken,
@@ -228,13 +313,14 @@ pub fn serve<S: Socket>(
     // `Arc`, not the socket it was built from as well.
     let subscriber = Arc::new(SocketOutbox {
         socket,
-        delivery: Mutex::new(Delivery::new(subscription.seen_at_start())),
+        framing,
+        delivery: Mutex::new(Delivery::new(seen)),
         wake: Wake::default(),
     });
     async move {
         // Every way out of the loop leads through `end`.
         let ending = 'life: {
-            let greeting = Job::greeting(subscription.greeting());
+            let greeting = Job::unnumbered(subscriber.framing.greeting(&subscription));
             let write = write_owned(&subscriber, greeting, write_timeout, &shutdown);
             if let Err(ending) = write.await {
                 break 'life ending;
@@ -253,7 +339,7 @@ pub fn serve<S: Socket>(
                 // waits holding it. (One statement, not two: a named
                 // `Option` would be kept across the wait, 32 bytes more in
                 // every idle subscriber's task.)
-                let Some(job) = subscriber.delivery().next_job(subscription.latest()) else {
+                let Some(job) = subscriber.next_job(subscription.latest()) else {
                     if let Some(ending) = news_or_input(&subscriber).await {
                         break 'life ending;
                     }
@@ -269,16 +355,20 @@ pub fn serve<S: Socket>(
     }
 }
 
-/// Waits for news (`None`: the task was woken) or for input, which it reads
-/// and drops; ready with how the connection ends at end of file or on an
-/// error.
+/// Waits for news (`None`: the task was woken, or a keep-alive is due) or
+/// for input, which it reads and drops; ready with how the connection ends
+/// at end of file or on an error.
 ///
 /// The server needs nothing from subscribers, but what they type must be
 /// read, or it piles up in the kernel's buffers and closing the socket
 /// would then send a reset instead of a clean end of file.
-fn news_or_input<S: Socket>(subscriber: &SocketOutbox<S>) -> impl Future<Output = Option<Ending>> {
+fn news_or_input<S: Socket, F: Framing>(
+    subscriber: &SocketOutbox<S, F>,
+) -> impl Future<Output = Option<Ending>> {
     std::future::poll_fn(|cx| {
-        if subscriber.wake.poll_take(cx).is_ready() {
+        if subscriber.wake.poll_take(cx).is_ready()
+            || subscriber.framing.poll_keep_alive(cx).is_ready()
+        {
             return Poll::Ready(None);
         }
         poll_discard_input(&subscriber.socket, cx).map(Some)
@@ -288,8 +378,8 @@ fn news_or_input<S: Socket>(subscriber: &SocketOutbox<S>) -> impl Future<Output 
 /// Ends the connection: unsubscribes, keeps the fast road off the socket,
 /// and sends our end of file unless the socket failed. If that fails, the
 /// connection ends as failed.
-fn end<S: Socket>(
-    subscriber: &SocketOutbox<S>,
+fn end<S: Socket, F: Framing>(
+    subscriber: &SocketOutbox<S, F>,
     subscription: Subscription,
     ending: Ending,
 ) -> Ending {
@@ -312,8 +402,8 @@ fn end<S: Socket>(
 
 /// Writes `job` as an owned, boxed future; once its line is written whole,
 /// its notification counts as delivered and the fast road may write again.
-fn write_owned<S: Socket>(
-    subscriber: &Arc<SocketOutbox<S>>,
+fn write_owned<S: Socket, F: Framing>(
+    subscriber: &Arc<SocketOutbox<S, F>>,
     job: Job,
     write_timeout: Duration,
     shutdown: &CancellationToken,

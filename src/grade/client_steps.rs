@@ -10,14 +10,16 @@
 //! the timestamp sent (2015).
 
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, TcpListener, TcpStream};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::subject::{Address, Subject, grader_trouble};
-use super::{Behaviour, Failure, Verdict};
+use super::net::{Address, Stream};
+use super::subject::{Needs, Subject, grader_trouble};
+use super::verdict::Failure;
+use super::{Behaviour, Checked, Trial};
 
 /// The pause between two parts of a scripted exchange: long enough for a
 /// client to read the first part on its own, even on a loaded machine (the
@@ -39,6 +41,8 @@ pub(super) fn behaviours() -> Vec<Behaviour> {
     const EXERCISES: &str = "the client and the chapter's exercises (R1 to R4)";
     vec![
         Behaviour {
+            id: "client-greeting-and-change",
+            practica: true,
             group: STEP_4,
             name: "prints \"Now watching: <file>\", then \"File changed: <date>\"",
             check: prints_the_greeting_and_a_change,
@@ -46,30 +50,40 @@ pub(super) fn behaviours() -> Vec<Behaviour> {
         },
         Behaviour {
             group: STEP_4,
+            id: "client-unknown-type",
+            practica: true,
             name: "prints \"Unrecognized message type: <type>\" for a type it does not know",
             check: prints_an_unknown_type,
             long: false,
         },
         Behaviour {
             group: BOUNDARIES,
+            id: "client-split",
+            practica: true,
             name: "prints a message that arrives split across two reads, once",
             check: prints_a_split_message,
             long: false,
         },
         Behaviour {
             group: BOUNDARIES,
+            id: "client-two-in-one-read",
+            practica: true,
             name: "prints both of two messages that arrive in one read",
             check: prints_two_messages_from_one_read,
             long: false,
         },
         Behaviour {
             group: EXERCISES,
+            id: "client-last-without-newline",
+            practica: false,
             name: "prints a last message that has no newline when the server closes (R3, R4)",
             check: prints_a_last_message_without_newline,
             long: false,
         },
         Behaviour {
             group: EXERCISES,
+            id: "client-not-json",
+            practica: false,
             name: "reports a line that is not JSON, quoting it, and goes on (R1, R2)",
             check: reports_a_line_that_is_not_json,
             long: false,
@@ -77,34 +91,34 @@ pub(super) fn behaviours() -> Vec<Behaviour> {
     ]
 }
 
-fn prints_the_greeting_and_a_change(subject: &Subject) -> Verdict {
-    let run = run_client(subject, &[WATCHING, CHANGED])?;
+fn prints_the_greeting_and_a_change(trial: &mut Trial) -> Checked {
+    let run = run_client(trial.subject, &[WATCHING, CHANGED])?;
     run.expect_lines(&[Expected::Exactly(NOW_WATCHING), Expected::ChangeIn2015])
 }
 
-fn prints_an_unknown_type(subject: &Subject) -> Verdict {
-    let run = run_client(subject, &["{\"type\":\"mystery\",\"level\":3}\n"])?;
+fn prints_an_unknown_type(trial: &mut Trial) -> Checked {
+    let run = run_client(trial.subject, &["{\"type\":\"mystery\",\"level\":3}\n"])?;
     run.expect_lines(&[Expected::Exactly("Unrecognized message type: mystery")])
 }
 
-fn prints_a_split_message(subject: &Subject) -> Verdict {
+fn prints_a_split_message(trial: &mut Trial) -> Checked {
     let (first, second) = CHANGED.split_at(26);
-    let run = run_client(subject, &[first, second])?;
+    let run = run_client(trial.subject, &[first, second])?;
     run.expect_lines(&[Expected::ChangeIn2015])
 }
 
-fn prints_two_messages_from_one_read(subject: &Subject) -> Verdict {
-    let run = run_client(subject, &[&format!("{WATCHING}{CHANGED}")])?;
+fn prints_two_messages_from_one_read(trial: &mut Trial) -> Checked {
+    let run = run_client(trial.subject, &[&format!("{WATCHING}{CHANGED}")])?;
     run.expect_lines(&[Expected::Exactly(NOW_WATCHING), Expected::ChangeIn2015])
 }
 
-fn prints_a_last_message_without_newline(subject: &Subject) -> Verdict {
-    let run = run_client(subject, &[CHANGED.trim_end()])?;
+fn prints_a_last_message_without_newline(trial: &mut Trial) -> Checked {
+    let run = run_client(trial.subject, &[CHANGED.trim_end()])?;
     run.expect_lines(&[Expected::ChangeIn2015])
 }
 
-fn reports_a_line_that_is_not_json(subject: &Subject) -> Verdict {
-    let run = run_client(subject, &[&format!("{NOT_JSON}{CHANGED}")])?;
+fn reports_a_line_that_is_not_json(trial: &mut Trial) -> Checked {
+    let run = run_client(trial.subject, &[&format!("{NOT_JSON}{CHANGED}")])?;
     run.expect_lines(&[Expected::ChangeIn2015])?;
     let bad = NOT_JSON.trim_end();
     if run.stdout.contains(bad) || run.stderr.contains(bad) {
@@ -113,7 +127,8 @@ fn reports_a_line_that_is_not_json(subject: &Subject) -> Verdict {
         Err(Failure::new(
             format!("an error that quotes the line {bad:?}, on stdout or stderr"),
             format!("no mention of it{}", run.describe_output()),
-        ))
+        )
+        .into())
     }
 }
 
@@ -173,7 +188,7 @@ impl ClientRun {
 
     /// Checks that the client printed `expected` and nothing else of the
     /// book's kind, then exited.
-    fn expect_lines(&self, expected: &[Expected]) -> Verdict {
+    fn expect_lines(&self, expected: &[Expected]) -> Checked {
         let printed = self.message_lines();
         let wanted = expected
             .iter()
@@ -201,14 +216,16 @@ impl ClientRun {
                     },
                     self.describe_output()
                 ),
-            ));
+            )
+            .into());
         }
         match &self.exit {
             Some(_) => Ok(()),
             None => Err(Failure::new(
                 "the client to exit when the server closes the connection",
                 "it was still running",
-            )),
+            )
+            .into()),
         }
     }
 
@@ -244,8 +261,11 @@ fn run_client(subject: &Subject, parts: &[&str]) -> Result<ClientRun, Failure> {
     let (scene, addresses, listeners) = loop {
         let scene = subject.prepare()?;
         let mut addresses = vec![scene.address.clone()];
-        if !subject.has_own_addresses() {
-            addresses.push(subject.books_address());
+        let books = subject.role().transport().books_address();
+        if subject.expected_address(&scene.address) == books {
+            addresses = vec![books];
+        } else if subject.needs() != Needs::Nothing {
+            addresses.push(books);
         }
         match Listeners::bind(&addresses) {
             Ok(listeners) => break (scene, addresses, listeners),
@@ -256,11 +276,11 @@ fn run_client(subject: &Subject, parts: &[&str]) -> Result<ClientRun, Failure> {
     let mut client = subject.spawn(&scene.file, &scene.address)?;
     let started = Instant::now();
     let mut connection = loop {
-        if let Some(connection) = listeners
+        if let Some((connection, to_the_books)) = listeners
             .accept()
             .map_err(|error| grader_trouble("a connection from the client", &error))?
         {
-            subject.mark_reached();
+            subject.mark_connected_to(to_the_books);
             break connection;
         }
         let expected = format!(
@@ -313,9 +333,10 @@ fn run_client(subject: &Subject, parts: &[&str]) -> Result<ClientRun, Failure> {
 }
 
 /// The fake server's listening sockets, polled without blocking.
+/// Each with whether it is on the book's address (not the first given).
 struct Listeners {
-    tcp: Vec<TcpListener>,
-    unix: Vec<(UnixListener, PathBuf)>,
+    tcp: Vec<(TcpListener, bool)>,
+    unix: Vec<(UnixListener, PathBuf, bool)>,
 }
 
 impl Listeners {
@@ -328,22 +349,23 @@ impl Listeners {
             unix: Vec::new(),
         };
         for (index, address) in addresses.iter().enumerate() {
+            let books = index > 0;
             let bound = match address {
                 Address::Tcp(port) => {
                     let v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, *port));
                     if let Ok(v6) = TcpListener::bind((Ipv6Addr::LOCALHOST, *port)) {
                         v6.set_nonblocking(true)?;
-                        listeners.tcp.push(v6);
+                        listeners.tcp.push((v6, books));
                     }
                     v4.and_then(|v4| {
                         v4.set_nonblocking(true)?;
-                        listeners.tcp.push(v4);
+                        listeners.tcp.push((v4, books));
                         Ok(())
                     })
                 }
                 Address::Unix(path) => UnixListener::bind(path).and_then(|listener| {
                     listener.set_nonblocking(true)?;
-                    listeners.unix.push((listener, path.clone()));
+                    listeners.unix.push((listener, path.clone(), books));
                     Ok(())
                 }),
             };
@@ -355,23 +377,24 @@ impl Listeners {
         Ok(listeners)
     }
 
-    /// A connection, if one is waiting.
-    fn accept(&self) -> io::Result<Option<ClientConnection>> {
-        for listener in &self.tcp {
+    /// A connection, if one is waiting, and whether it came to the book's
+    /// address.
+    fn accept(&self) -> io::Result<Option<(Stream, bool)>> {
+        for (listener, books) in &self.tcp {
             match listener.accept() {
                 Ok((stream, _)) => {
                     stream.set_nonblocking(false)?;
-                    return Ok(Some(ClientConnection::Tcp(stream)));
+                    return Ok(Some((Stream::Tcp(stream), *books)));
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                 Err(error) => return Err(error),
             }
         }
-        for (listener, _) in &self.unix {
+        for (listener, _, books) in &self.unix {
             match listener.accept() {
                 Ok((stream, _)) => {
                     stream.set_nonblocking(false)?;
-                    return Ok(Some(ClientConnection::Unix(stream)));
+                    return Ok(Some((Stream::Unix(stream), *books)));
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                 Err(error) => return Err(error),
@@ -383,31 +406,8 @@ impl Listeners {
 
 impl Drop for Listeners {
     fn drop(&mut self) {
-        for (_, path) in &self.unix {
+        for (_, path, _) in &self.unix {
             let _ = std::fs::remove_file(path);
         }
-    }
-}
-
-/// The fake server's end of a client's connection.
-enum ClientConnection {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl ClientConnection {
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self {
-            ClientConnection::Tcp(stream) => stream.write_all(bytes),
-            ClientConnection::Unix(stream) => stream.write_all(bytes),
-        }
-    }
-
-    /// Closes both directions, as the book's fake service does.
-    fn close(self) {
-        let _ = match &self {
-            ClientConnection::Tcp(stream) => stream.shutdown(Shutdown::Both),
-            ClientConnection::Unix(stream) => stream.shutdown(Shutdown::Both),
-        };
     }
 }

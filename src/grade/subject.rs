@@ -1,161 +1,56 @@
 //! The program under test, and starting it: placeholders, addresses,
-//! readiness, and stopping it without leaving anything behind.
+//! readiness, and what the grader learns about it on the way.
 //!
 //! A command names where things go with placeholders: `{file}` (the
 //! watched file, a fresh one in its own temporary directory for every
 //! start), `{port}` (a TCP port the grader chose) and `{socket}` (a Unix
 //! socket path in that directory). The address is also in the environment,
-//! as `PORT` or `SOCKET`. A command without `{file}` gets the file as its
-//! last argument, as the book's `node net-watcher.js target.txt` does.
+//! as `PORT` or `SOCKET`. A server's command without `{file}` gets the file
+//! as its last argument, as the book's `node net-watcher.js target.txt`
+//! does. The program runs in its submission's folder, if it has one.
 //!
 //! A command with no address placeholder may still read `PORT` (or
 //! `SOCKET`), or it may listen where the book does: port 60300, or
 //! `/tmp/watcher.sock`. The first start finds out which, by waiting on
-//! both; on the book's address, servers can only run one at a time.
+//! both; it runs where the book's address cannot be anybody else's (see
+//! `isolation`), and so does every later start of a program that ignores
+//! `PORT`.
+//!
+//! Readiness is a connection: the grader connects until the program takes
+//! one, and reads its first line. That connection is not thrown away: it
+//! is the behaviour's first subscriber ([`Server::first`]), so that no
+//! program meets a subscriber that no report mentions. The first start
+//! also learns whether the program greets at all; if not, later
+//! subscribers wait for a greeting only briefly.
 
-use std::fmt;
-use std::io::{self, Read};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, Socket, Type};
 use tempfile::TempDir;
 
+use super::isolation;
+use super::net::{Address, Transport, free_port};
+use super::process::{Process, TERM_PATIENCE};
+use super::reaper;
 use super::subscriber::{Silence, Subscriber};
-use super::{Failure, Role, Settings};
+use super::verdict::{Failure, Stop};
+use super::{Role, Settings};
 use crate::lock::{lock, wait_while};
-use crate::server::DEFAULT_PORT;
-
-/// Where the book's step-2 server listens.
-pub const DEFAULT_SOCKET: &str = "/tmp/watcher.sock";
 
 /// What the watched file holds when a server starts.
 pub const FIRST_CONTENT: &str = "The first line.\n";
 
-/// How much of a program's output is kept for failure reports (its tail).
-const KEPT_OUTPUT: usize = 16 * 1024;
+/// The beginning of the name of every directory the grader makes.
+pub const RUN_PREFIX: &str = "net-watcher-grade-";
 
-/// TCP or a Unix socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// TCP on the loopback interface (steps 1 and 3).
-    Tcp,
-    /// A Unix socket (step 2).
-    Unix,
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Transport::Tcp => "TCP",
-            Transport::Unix => "a Unix socket",
-        })
-    }
-}
-
-/// Where a server listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Address {
-    /// A TCP port on the loopback interface (127.0.0.1 or ::1).
-    Tcp(u16),
-    /// A Unix socket's path.
-    Unix(PathBuf),
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Address::Tcp(port) => write!(f, "port {port}"),
-            Address::Unix(path) => write!(f, "{}", path.display()),
-        }
-    }
-}
-
-/// A connected socket of either kind.
-#[derive(Debug)]
-pub enum Connection {
-    /// Over TCP.
-    Tcp(TcpStream),
-    /// Over a Unix socket.
-    Unix(UnixStream),
-}
-
-impl Address {
-    /// Connects to it. Over TCP, tries 127.0.0.1 then ::1, since a program
-    /// may listen on either for `localhost`; if neither takes the
-    /// connection, the error is the one that says more than "refused".
-    pub fn connect(&self) -> io::Result<Connection> {
-        match self {
-            Address::Tcp(port) => {
-                let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
-                let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, *port));
-                match TcpStream::connect_timeout(&v4, CONNECT_TIMEOUT) {
-                    Ok(stream) => Ok(Connection::Tcp(stream)),
-                    Err(on_v4) => match TcpStream::connect_timeout(&v6, CONNECT_TIMEOUT) {
-                        Ok(stream) => Ok(Connection::Tcp(stream)),
-                        Err(_) if on_v4.kind() != io::ErrorKind::ConnectionRefused => Err(on_v4),
-                        Err(on_v6) => Err(on_v6),
-                    },
-                }
-            }
-            Address::Unix(path) => UnixStream::connect(path).map(Connection::Unix),
-        }
-    }
-
-    /// Whether something accepts connections there now.
-    pub fn is_answering(&self) -> bool {
-        self.connect().is_ok()
-    }
-
-    /// Whether a server answers there now, and if so the first line it
-    /// sent. The connection is held until the server has sent its first
-    /// line (or closed, or `patience` has passed), as a polite subscriber
-    /// would: hanging up at once is a behaviour of its own
-    /// (`robustness::survives_hang_ups`), not something to spring on a
-    /// server while waiting for it to start.
-    pub fn probe(&self, patience: Duration) -> Probe {
-        let Ok(connection) = self.connect() else {
-            return Probe::Nothing;
-        };
-        match Subscriber::new(connection, patience).next_line() {
-            Ok(line) => Probe::Line(line),
-            Err(Silence::Nothing { .. } | Silence::Closed { .. } | Silence::TooLong) => {
-                Probe::Silent
-            }
-            // The connection was reset before a byte came: what a program
-            // that listens on the port for an instant (to see whether it
-            // is free) does to a connection it never accepts.
-            Err(Silence::Failed(_)) => Probe::Reset,
-        }
-    }
-}
-
-/// How long a TCP connection may take: long enough for a lost opening
-/// packet to be sent again (after 1 s, on Linux), which a loaded machine
-/// may need. Only a server that stops taking connections makes the grader
-/// wait this long; one that is not there refuses at once.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// What a probe of an address found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Probe {
-    /// Nothing took the connection.
-    Nothing,
-    /// Something took it, and reset it before sending a byte.
-    Reset,
-    /// A server sent this first line.
-    Line(String),
-    /// A server took the connection, and sent no line within the patience
-    /// (or closed it).
-    Silent,
-}
+/// The environment variable every program under test is given, naming its
+/// grading's temporary directory: how the specs (or a teacher) find a
+/// program that a grading left running.
+pub const RUN_VARIABLE: &str = "NET_WATCHER_GRADE_RUN";
 
 /// How the command learns its address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,21 +66,42 @@ enum Placement {
     BooksAddress,
 }
 
-/// The program under test: a command line and its role.
+/// Where a start must run for its verdict not to depend on the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Anywhere: the program listens where the grader tells it.
+    Nothing,
+    /// In a network namespace of its own (see `isolation`).
+    PrivateNetwork,
+    /// Holding the book's address's lock (see `isolation`).
+    BooksAddress,
+}
+
+/// The program under test: a command line, its role and folder, and what
+/// the grader has learned about it.
 #[derive(Debug)]
 pub struct Subject {
     command: Vec<String>,
     role: Role,
     settings: Settings,
+    dir: Option<PathBuf>,
+    /// The grading's own temporary directory, where every start gets a
+    /// directory of its own; removed when the subject is dropped.
+    run: Result<TempDir, String>,
     placement: Mutex<Placement>,
     first_start: Mutex<FirstStart>,
     first_start_known: Condvar,
+    /// Whether the program sends a line as soon as a subscriber connects
+    /// (a greeting, usually); learned on the first start.
+    speaks_first: Mutex<Option<bool>>,
+    ignored_term: Arc<AtomicBool>,
 }
 
 /// What the first start of the program has shown so far.
 #[derive(Debug, Clone, Copy, Default)]
 struct FirstStart {
-    /// A server listened, or a client connected.
+    /// A server listened (and its first line, if any, was read), or a
+    /// client connected.
     reached: bool,
     /// The first behaviour is over, whether it reached the program or not.
     over: bool,
@@ -196,23 +112,39 @@ impl Subject {
     /// `role`. A single word with spaces in it is run by `sh -c`, so a
     /// whole command line can be given as one argument.
     pub fn new(command: Vec<String>, role: Role, settings: Settings) -> Self {
-        let placeholder = match role.transport() {
-            Transport::Tcp => "{port}",
-            Transport::Unix => "{socket}",
-        };
-        let placement = if command.iter().any(|word| word.contains(placeholder)) {
+        let placement = if command
+            .iter()
+            .any(|word| word.contains(role.transport().placeholder()))
+        {
             Placement::Placeholder
         } else {
             Placement::Unknown
         };
+        let run = tempfile::Builder::new()
+            .prefix(RUN_PREFIX)
+            .tempdir_in(&settings.temp_root)
+            .map_err(|error| error.to_string());
+        if let Ok(run) = &run {
+            reaper::keep_dir(run.path());
+        }
         Subject {
             command,
             role,
             settings,
+            dir: None,
+            run,
             placement: Mutex::new(placement),
             first_start: Mutex::default(),
             first_start_known: Condvar::new(),
+            speaks_first: Mutex::new(None),
+            ignored_term: Arc::default(),
         }
+    }
+
+    /// The same subject, run in folder `dir` (a student's submission).
+    pub fn in_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
     }
 
     /// The command as it was given.
@@ -230,18 +162,27 @@ impl Subject {
         &self.settings
     }
 
-    /// Whether the next start will find out where the program listens.
-    pub fn must_find_its_address(&self) -> bool {
-        *lock(&self.placement) == Placement::Unknown
+    /// The grading's temporary directory, where every start gets one of
+    /// its own.
+    pub fn run_dir(&self) -> Option<&Path> {
+        self.run.as_ref().ok().map(TempDir::path)
     }
 
-    /// Whether each start can have an address of its own, so that several
-    /// servers can run at once.
-    pub fn has_own_addresses(&self) -> bool {
-        matches!(
-            *lock(&self.placement),
-            Placement::Placeholder | Placement::Environment
-        )
+    /// Where the next start must run (see [`Needs`]).
+    pub fn needs(&self) -> Needs {
+        match *lock(&self.placement) {
+            Placement::Placeholder | Placement::Environment => Needs::Nothing,
+            Placement::Unknown | Placement::BooksAddress => {
+                if self.role.transport() == Transport::Tcp
+                    && self.settings.isolate
+                    && isolation::private_networks_work()
+                {
+                    Needs::PrivateNetwork
+                } else {
+                    Needs::BooksAddress
+                }
+            }
+        }
     }
 
     /// Whether the program has been reached at least once: a server
@@ -251,7 +192,8 @@ impl Subject {
     }
 
     /// Notes that the program was reached. For a server, where it listens
-    /// is noted first, so that whoever is woken by this knows it too.
+    /// and whether it greets are noted first, so that whoever is woken by
+    /// this knows them too.
     pub fn mark_reached(&self) {
         lock(&self.first_start).reached = true;
         self.first_start_known.notify_all();
@@ -267,25 +209,69 @@ impl Subject {
     /// Waits until the program has been reached, or the first behaviour
     /// is over without reaching it; returns whether it was reached.
     pub fn wait_for_first_start(&self) -> bool {
-        let known = wait_while(&self.first_start_known, lock(&self.first_start), |first| {
+        wait_while(&self.first_start_known, lock(&self.first_start), |first| {
             !first.reached && !first.over
-        });
-        known.reached
+        })
+        .reached
     }
 
-    /// The book's address for this subject's transport.
-    pub fn books_address(&self) -> Address {
-        match self.role.transport() {
-            Transport::Tcp => Address::Tcp(DEFAULT_PORT),
-            Transport::Unix => Address::Unix(PathBuf::from(DEFAULT_SOCKET)),
+    /// Whether the first behaviour is over, or the program was reached:
+    /// whether the others may start.
+    pub fn first_start_is_known(&self) -> bool {
+        let first = lock(&self.first_start);
+        first.reached || first.over
+    }
+
+    /// What the grader noticed about the program as a whole, for its
+    /// report.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if *lock(&self.placement) == Placement::BooksAddress {
+            let address = self.role.transport().books_address();
+            let variable = self.role.transport().variable();
+            let how = match self.needs() {
+                Needs::PrivateNetwork => "in a network namespace of its own, where nothing else holds it, so that its verdicts do not depend on what else runs on this machine".to_owned(),
+                _ => format!("one server at a time, while no other grading used {address}"),
+            };
+            notes.push(format!(
+                "This program ignores {variable} and listens on {address}, the book's address: the grader ran it {how}."
+            ));
         }
+        if self.ignored_term.load(Ordering::SeqCst) {
+            notes.push(format!(
+                "This program ignored SIGTERM: the grader had to kill it (SIGKILL) {} s after asking it to stop. A server should end when it is asked to.",
+                TERM_PATIENCE.as_secs_f64()
+            ));
+        }
+        notes
+    }
+
+    /// How long a new subscriber waits for a greeting: the patience, until
+    /// the program has been seen not to greet.
+    pub fn greeting_wait(&self) -> Duration {
+        match *lock(&self.speaks_first) {
+            Some(false) => self.settings.quiet,
+            _ => self.settings.patience,
+        }
+    }
+
+    /// Whether the program is known to send a line when a subscriber
+    /// connects.
+    pub fn greets(&self) -> bool {
+        *lock(&self.speaks_first) == Some(true)
     }
 
     /// A fresh directory holding `target.txt`, and an address of its own.
     pub fn prepare(&self) -> Result<Scene, Failure> {
+        let run = self.run.as_ref().map_err(|error| {
+            Failure::new(
+                "the grader to make a temporary directory",
+                format!("it could not: {error}"),
+            )
+        })?;
         let dir = tempfile::Builder::new()
-            .prefix(SCENE_PREFIX)
-            .tempdir()
+            .prefix("start-")
+            .tempdir_in(run.path())
             .map_err(|error| grader_trouble("a temporary directory", &error))?;
         let file = dir.path().join("target.txt");
         std::fs::write(&file, FIRST_CONTENT)
@@ -298,7 +284,7 @@ impl Subject {
     }
 
     /// Starts the program for a fresh file and waits until it listens.
-    pub fn start(&self) -> Result<Server, Failure> {
+    pub fn start(&self) -> Result<Server, Stop> {
         let scene = self.prepare()?;
         let file = scene.file.clone();
         self.start_in(scene, &file)
@@ -306,16 +292,18 @@ impl Subject {
 
     /// Starts the program in `scene`, telling it to watch `file` (which
     /// need not exist), and waits until it listens.
-    pub fn start_in(&self, mut scene: Scene, file: &Path) -> Result<Server, Failure> {
+    pub fn start_in(&self, mut scene: Scene, file: &Path) -> Result<Server, Stop> {
         let mut ports_lost = 0;
         loop {
+            let books_taken = self.books_address_taken()?;
             let mut process = self.spawn(file, &scene.address)?;
-            match self.wait_until_listening(&mut process, &scene.address, file) {
-                Ok(address) => {
+            match self.wait_until_listening(&mut process, &scene.address, file, books_taken) {
+                Ok(ready) => {
                     return Ok(Server {
                         process,
-                        address,
+                        address: ready.address,
                         file: file.to_path_buf(),
+                        first: Some((ready.subscriber, ready.first_line)),
                         scene,
                     });
                 }
@@ -325,9 +313,30 @@ impl Subject {
                     ports_lost += 1;
                     scene.address = Address::Tcp(free_port());
                 }
-                Err(failure) => return Err(failure),
+                Err(stop) => return Err(stop),
             }
         }
+    }
+
+    /// Whether something other than this program answers on the book's
+    /// address now, when the program may want it: then a program that
+    /// ignores `PORT` cannot be run here, and the start is not run (a
+    /// fact about the machine, not about the program). `Ok(true)` for a
+    /// program whose placement is still unknown: the first start then
+    /// waits only on the address it gave.
+    fn books_address_taken(&self) -> Result<bool, Stop> {
+        let placement = *lock(&self.placement);
+        if !matches!(placement, Placement::Unknown | Placement::BooksAddress) {
+            return Ok(false);
+        }
+        let books = self.role.transport().books_address();
+        if !books.is_answering() {
+            return Ok(false);
+        }
+        if placement == Placement::Unknown {
+            return Ok(true);
+        }
+        Err(Stop::NotRun(taken_reason(&books, self.role.transport())))
     }
 
     /// Whether `process` exited because another program had taken the TCP
@@ -337,11 +346,7 @@ impl Subject {
     fn lost_its_port(&self, process: &mut Process, address: &Address) -> bool {
         let chosen =
             matches!(address, Address::Tcp(_)) && *lock(&self.placement) != Placement::BooksAddress;
-        chosen
-            && process.exited().is_some()
-            && [process.stderr(), process.stdout()]
-                .iter()
-                .any(|said| said.to_lowercase().contains("in use"))
+        chosen && process.exited().is_some() && says_in_use(process)
     }
 
     /// Starts the program, telling it to watch `file` and to listen at
@@ -358,13 +363,14 @@ impl Subject {
                 .replace("{socket}", &socket)
         };
         let names_the_file = self.command.iter().any(|word| word.contains("{file}"));
+        let add_the_file = !names_the_file && matches!(self.role, Role::Server { .. });
         let one_line = match self.command.as_slice() {
             [line] if line.contains(char::is_whitespace) => Some(line),
             _ => None,
         };
         let mut command = if let Some(line) = one_line {
             let mut line = fill(line);
-            if !names_the_file && matches!(self.role, Role::Server { .. }) {
+            if add_the_file {
                 line.push_str(&format!(" '{file}'"));
             }
             let mut command = Command::new("sh");
@@ -375,7 +381,7 @@ impl Subject {
             let program = words.next().unwrap_or_default();
             let mut command = Command::new(program);
             command.args(words);
-            if !names_the_file && matches!(self.role, Role::Server { .. }) {
+            if add_the_file {
                 command.arg(file.as_ref());
             }
             command
@@ -386,10 +392,13 @@ impl Subject {
         };
         // Dates in a client's output come out the same on every machine.
         command.env("TZ", "UTC");
-        // Its own process group, so that stopping it also stops whatever
-        // it started (`sh -c`, `npm start`, `cargo run`).
-        command.process_group(0);
-        Process::spawn(command, self.command_line())
+        if let Some(run) = self.run_dir() {
+            command.env(RUN_VARIABLE, run);
+        }
+        if let Some(dir) = &self.dir {
+            command.current_dir(dir);
+        }
+        Process::spawn(command, self.command_line(), Arc::clone(&self.ignored_term))
     }
 
     /// Where a server started in a scene for `address` will listen, as far
@@ -397,85 +406,95 @@ impl Subject {
     /// that it listens there whatever it is told.
     pub fn expected_address(&self, address: &Address) -> Address {
         match *lock(&self.placement) {
-            Placement::BooksAddress => self.books_address(),
+            Placement::BooksAddress => self.role.transport().books_address(),
             _ => address.clone(),
         }
     }
 
-    /// Waits until the program accepts connections at `address` (or, for a
-    /// command that may not read `PORT`, at the book's address), within
-    /// the start timeout. Returns where it listens.
+    /// Notes where a client connected: to the address it was given, or to
+    /// the book's.
+    pub fn mark_connected_to(&self, books: bool) {
+        let mut placement = lock(&self.placement);
+        if *placement == Placement::Unknown {
+            *placement = if books {
+                Placement::BooksAddress
+            } else {
+                Placement::Environment
+            };
+        }
+        drop(placement);
+        self.mark_reached();
+    }
+
+    /// Waits until the program takes a connection at `address` (or, for a
+    /// command that may not read `PORT`, at the book's address, unless
+    /// `books_taken` says something else is there), within the start
+    /// timeout, and reads its first line. Returns where it listens, and
+    /// the connection.
     pub fn wait_until_listening(
         &self,
         process: &mut Process,
         address: &Address,
         file: &Path,
-    ) -> Result<Address, Failure> {
+        books_taken: bool,
+    ) -> Result<Ready, Stop> {
         let placement = *lock(&self.placement);
+        let books = self.role.transport().books_address();
         let mut candidates = vec![match placement {
-            Placement::BooksAddress => self.books_address(),
+            Placement::BooksAddress => books.clone(),
             _ => address.clone(),
         }];
-        let books = self.books_address();
-        // Something already answering on the book's address is not this
-        // program: waiting on it would grade the wrong server.
-        let books_taken_before = placement == Placement::Unknown && books.is_answering();
-        if placement == Placement::Unknown && !books_taken_before {
+        if placement == Placement::Unknown && !books_taken {
             candidates.push(books.clone());
         }
         let timeout = self.settings.start_timeout;
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {
-            let patience = self.settings.patience;
-            let answers = |candidate: &&Address| match candidate.probe(patience) {
-                Probe::Line(line) => !names_another_graders_file(&line, file),
-                Probe::Silent => true,
-                Probe::Nothing | Probe::Reset => false,
-            };
-            if let Some(found) = candidates.iter().find(answers) {
+            if let Some(ready) = candidates
+                .iter()
+                .find_map(|candidate| self.try_connection(candidate, file))
+            {
                 if placement == Placement::Unknown {
-                    *lock(&self.placement) = if *found == books {
+                    *lock(&self.placement) = if ready.address == books {
                         Placement::BooksAddress
                     } else {
                         Placement::Environment
                     };
                 }
+                lock(&self.speaks_first).get_or_insert(ready.first_line.is_ok());
                 self.mark_reached();
-                return Ok(found.clone());
+                return Ok(ready);
             }
             let expected = format!(
                 "it to start listening on {} within {} s",
                 candidates[0],
                 timeout.as_secs_f64()
             );
-            if let Some(status) = process.exited() {
-                return Err(Failure::new(
-                    expected,
-                    format!(
-                        "it exited ({status}) before it listened{}",
-                        process.output()
+            let exited = process.exited();
+            if exited.is_some() || started.elapsed() >= timeout {
+                if books_taken && says_in_use(process) {
+                    return Err(Stop::NotRun(taken_reason(&books, self.role.transport())));
+                }
+                let got = match exited {
+                    Some(status) => format!("it exited ({status}) before it listened"),
+                    None => format!(
+                        "it did not start listening within {} s",
+                        timeout.as_secs_f64()
                     ),
-                ));
-            }
-            if started.elapsed() >= timeout {
-                let note = if books_taken_before {
+                };
+                let note = if books_taken {
                     format!(
-                        " (something else already listens on {books}, so the grader could not \
-                         tell whether this program does: stop it, or put the address's \
+                        " (something else listens on {books}, so the grader could not see \
+                         whether this program listens there: stop it, or put the address's \
                          placeholder in the command)"
                     )
                 } else {
                     String::new()
                 };
-                return Err(Failure::new(
-                    expected,
-                    format!(
-                        "it did not start listening within {} s{note}{}",
-                        timeout.as_secs_f64(),
-                        process.output()
-                    ),
-                ));
+                return Err(
+                    Failure::new(expected, format!("{got}{note}{}", process.output())).into(),
+                );
             }
             // No portable way exists to be told when another program starts
             // listening; asking again, a little less often each time, is
@@ -484,10 +503,64 @@ impl Subject {
             pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
+
+    /// A connection to `candidate`, if the program takes one there, with
+    /// its first line read (for a server: a service's first bytes are its
+    /// behaviours' to read).
+    fn try_connection(&self, candidate: &Address, file: &Path) -> Option<Ready> {
+        let stream = candidate.connect().ok()?;
+        let mut subscriber = Subscriber::new(stream, self.settings.patience);
+        let first_line = match self.role {
+            Role::Server { .. } => subscriber.next_within(self.greeting_wait()),
+            _ => Err(Silence::Nothing {
+                waited: Duration::ZERO,
+                partial: String::new(),
+            }),
+        };
+        match &first_line {
+            // Reset before a byte came: what a program that listens on
+            // the port for an instant (to see whether it is free) does to
+            // a connection it never accepts. Not yet the program.
+            Err(Silence::Failed(_)) => return None,
+            // The greeting of a server that another grader started on a
+            // port both chose: not this program.
+            Ok(line) if names_another_graders_file(line, file) => return None,
+            _ => {}
+        }
+        Some(Ready {
+            address: candidate.clone(),
+            subscriber,
+            first_line,
+        })
+    }
 }
 
-/// The beginning of the name of every directory the grader makes.
-const SCENE_PREFIX: &str = "net-watcher-grade-";
+impl Drop for Subject {
+    fn drop(&mut self) {
+        if let Ok(run) = &self.run {
+            reaper::forget_dir(run.path());
+        }
+    }
+}
+
+/// Why a program that listens on the book's address cannot be run while
+/// something else holds it.
+fn taken_reason(books: &Address, transport: Transport) -> String {
+    format!(
+        "this program ignores {} and wants {books}, the book's address, which another program on this machine holds; stop that program (or give this one its address through {} or a placeholder) and grade again",
+        transport.variable(),
+        transport.variable()
+    )
+}
+
+/// Whether `process` said that its address was in use, in any language's
+/// words.
+fn says_in_use(process: &Process) -> bool {
+    [process.stderr(), process.stdout()].iter().any(|said| {
+        let lowered = said.to_lowercase();
+        lowered.contains("in use") || lowered.contains("eaddrinuse")
+    })
+}
 
 /// Whether `line` names a file in another grader's directory than
 /// `file`'s: it is then the greeting of a server that another grader
@@ -496,17 +569,30 @@ const SCENE_PREFIX: &str = "net-watcher-grade-";
 fn names_another_graders_file(line: &str, file: &Path) -> bool {
     let ours = file
         .parent()
+        .and_then(Path::parent)
         .and_then(Path::file_name)
         .map(|dir| dir.to_string_lossy().into_owned());
-    line.contains(SCENE_PREFIX) && !ours.is_some_and(|dir| line.contains(&dir))
+    line.contains(RUN_PREFIX) && !ours.is_some_and(|dir| line.contains(&dir))
 }
 
 /// A failure of the grader's own surroundings, not of the program.
-pub(super) fn grader_trouble(what: &str, error: &io::Error) -> Failure {
+pub fn grader_trouble(what: &str, error: &std::io::Error) -> Failure {
     Failure::new(
         format!("the grader to prepare {what}"),
         format!("it could not: {error}"),
     )
+}
+
+/// A program that has taken a connection: where, the connection, and the
+/// first line it sent on it (or why none came).
+#[derive(Debug)]
+pub struct Ready {
+    /// Where it listens.
+    pub address: Address,
+    /// The connection.
+    pub subscriber: Subscriber,
+    /// Its first line, or why none came within the wait.
+    pub first_line: Result<String, Silence>,
 }
 
 /// A temporary directory with the file to watch, and an address.
@@ -526,235 +612,6 @@ impl Scene {
     }
 }
 
-/// A started program whose output is kept; stopped (with everything it
-/// started) when dropped.
-#[derive(Debug)]
-pub struct Process {
-    child: Child,
-    command_line: String,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    readers: Vec<thread::JoinHandle<()>>,
-    status: Option<ExitStatus>,
-    /// Whether [`Process::stop`] has run: its group is gone, and its
-    /// number may since have been given to someone else's.
-    stopped: bool,
-}
-
-impl Process {
-    fn spawn(mut command: Command, command_line: String) -> Result<Process, Failure> {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|error| {
-                Failure::new(
-                    format!("the command `{command_line}` to start"),
-                    format!("it could not be started: {error}"),
-                )
-            })?;
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        // Read on threads, so the program never blocks on a full pipe.
-        let readers = vec![
-            keep_tail(child.stdout.take(), Arc::clone(&stdout)),
-            keep_tail(child.stderr.take(), Arc::clone(&stderr)),
-        ];
-        Ok(Process {
-            child,
-            command_line,
-            stdout,
-            stderr,
-            readers,
-            status: None,
-            stopped: false,
-        })
-    }
-
-    /// Its exit status, if it has exited.
-    pub fn exited(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-            if self.status.is_some() {
-                self.finish_reading();
-            }
-        }
-        self.status
-    }
-
-    /// Waits (up to a second) for the threads that read its output to
-    /// reach the end, so that a failure report shows all it said. A program
-    /// it started may still hold its pipes open: then what came so far is
-    /// shown.
-    fn finish_reading(&mut self) {
-        let started = Instant::now();
-        while self.readers.iter().any(|reader| !reader.is_finished())
-            && started.elapsed() < Duration::from_secs(1)
-        {
-            // The threads end when the pipes close; polling their state is
-            // the signal std offers.
-            thread::sleep(Duration::from_millis(2));
-        }
-        let (finished, running): (Vec<_>, Vec<_>) = self
-            .readers
-            .drain(..)
-            .partition(|reader| reader.is_finished());
-        for reader in finished {
-            let _ = reader.join();
-        }
-        self.readers = running;
-    }
-
-    /// Waits up to `patience` for it to exit.
-    pub fn wait_for_exit(&mut self, patience: Duration) -> Option<ExitStatus> {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.exited() {
-                return Some(status);
-            }
-            if started.elapsed() >= patience {
-                return None;
-            }
-            // std has no wait with a timeout; polling is the signal here.
-            thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Whether it is still running.
-    pub fn is_running(&mut self) -> bool {
-        self.exited().is_none()
-    }
-
-    /// What it printed on stdout so far.
-    pub fn stdout(&self) -> String {
-        String::from_utf8_lossy(&lock(&self.stdout)).into_owned()
-    }
-
-    /// What it printed on stderr so far.
-    pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&lock(&self.stderr)).into_owned()
-    }
-
-    /// What it said, for a failure report: its error lines on stderr (the
-    /// lines that mention an error, not a stack trace's frames), else the
-    /// last lines of stderr, else of stdout; empty if it printed nothing.
-    pub fn output(&self) -> String {
-        let stderr = self.stderr();
-        let lines: Vec<&str> = stderr
-            .lines()
-            .filter(|line| !line.trim().is_empty())
-            .collect();
-        let errors: Vec<&str> = lines
-            .iter()
-            .filter(|line| {
-                line.to_lowercase().contains("error:") && !line.trim_start().starts_with("at ")
-            })
-            .take(3)
-            .copied()
-            .collect();
-        let stdout = self.stdout();
-        let (name, shown): (&str, Vec<&str>) = if !errors.is_empty() {
-            ("stderr", errors)
-        } else if !lines.is_empty() {
-            ("stderr", lines[lines.len().saturating_sub(3)..].to_vec())
-        } else {
-            let lines: Vec<&str> = stdout
-                .lines()
-                .filter(|line| !line.trim().is_empty())
-                .collect();
-            ("stdout", lines[lines.len().saturating_sub(3)..].to_vec())
-        };
-        if shown.is_empty() {
-            return String::new();
-        }
-        let mut said = format!("; on {name} it said:");
-        for line in shown {
-            said.push_str(&format!("\n  | {}", line.trim_end()));
-        }
-        said
-    }
-
-    /// Stops it and everything it started: SIGTERM to its process group,
-    /// then SIGKILL if it is still there a second later.
-    pub fn stop(&mut self) {
-        // Once only: `Server`'s drop, `kill` and this value's own drop all
-        // come here, and a later signal to the group's old number could
-        // reach an unrelated program that has been given it meanwhile.
-        if self.stopped {
-            return;
-        }
-        self.stopped = true;
-        if self.exited().is_none() {
-            signal_group(&self.child, libc::SIGTERM);
-            if self.wait_for_exit(Duration::from_secs(1)).is_none() {
-                signal_group(&self.child, libc::SIGKILL);
-                self.status = self.child.wait().ok();
-            }
-        }
-        // What it left running in its group (a child of `sh -c`) goes too.
-        signal_group(&self.child, libc::SIGKILL);
-        self.finish_reading();
-    }
-
-    /// Kills it and everything it started at once, as a crash would end
-    /// it: no chance to clean up.
-    pub fn kill(&mut self) {
-        if self.exited().is_none() {
-            signal_group(&self.child, libc::SIGKILL);
-            self.status = self.child.wait().ok();
-        }
-        self.stop();
-    }
-
-    /// The command line it was started from.
-    pub fn command_line(&self) -> &str {
-        &self.command_line
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Sends `signal` to the process group `child` leads.
-fn signal_group(child: &Child, signal: i32) {
-    let group = child.id() as libc::pid_t;
-    // SAFETY: `kill` has no memory-safety preconditions. The group is our
-    // child's, made with `process_group(0)`. `stop` signals it once, while
-    // the child runs or just after reaping it; the number stays the
-    // group's while any member lives, and is only free again (and then
-    // only rarely given out at once) when none does.
-    unsafe {
-        libc::kill(-group, signal);
-    }
-}
-
-/// Reads `pipe` to its end on a thread, keeping the last [`KEPT_OUTPUT`]
-/// bytes in `sink`.
-fn keep_tail(
-    pipe: Option<impl Read + Send + 'static>,
-    sink: Arc<Mutex<Vec<u8>>>,
-) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        let Some(mut pipe) = pipe else { return };
-        let mut chunk = [0u8; 4096];
-        while let Ok(read) = pipe.read(&mut chunk) {
-            if read == 0 {
-                break;
-            }
-            let mut kept = lock(&sink);
-            kept.extend_from_slice(&chunk[..read]);
-            if kept.len() > KEPT_OUTPUT {
-                let excess = kept.len() - KEPT_OUTPUT;
-                kept.drain(..excess);
-            }
-        }
-    })
-}
-
 /// A server under test that is listening.
 #[derive(Debug)]
 pub struct Server {
@@ -764,6 +621,9 @@ pub struct Server {
     pub address: Address,
     /// The file it was told to watch.
     pub file: PathBuf,
+    /// The connection the grader made to see that it listens, and the
+    /// first line it sent there: subscriber 1, until a behaviour takes it.
+    first: Option<(Subscriber, Result<String, Silence>)>,
     scene: Scene,
 }
 
@@ -773,10 +633,26 @@ impl Server {
         self.scene.dir()
     }
 
+    /// The grader's first connection and the first line it got (or why
+    /// none came), once: later calls connect anew.
+    pub fn first(
+        &mut self,
+        subject: &Subject,
+    ) -> Result<(Subscriber, Result<String, Silence>), Failure> {
+        match self.first.take() {
+            Some(first) => Ok(first),
+            None => {
+                let mut subscriber = self.connect(subject.settings().patience)?;
+                let line = subscriber.next_within(subject.greeting_wait());
+                Ok((subscriber, line))
+            }
+        }
+    }
+
     /// Connects a subscriber, without reading anything.
     pub fn connect(&mut self, patience: Duration) -> Result<Subscriber, Failure> {
         match self.address.connect() {
-            Ok(connection) => Ok(Subscriber::new(connection, patience)),
+            Ok(stream) => Ok(Subscriber::new(stream, patience)),
             Err(error) => Err(Failure::new(
                 format!("the server to accept a subscriber on {}", self.address),
                 format!("the connection failed: {error}{}", self.exit_note()),
@@ -805,8 +681,8 @@ impl Drop for Server {
         // On the book's socket path, not in a temporary directory of its
         // own, a server stopped by a signal leaves its socket file behind,
         // and the next one could not start.
-        if self.address == Address::Unix(PathBuf::from(DEFAULT_SOCKET)) {
-            if let Address::Unix(path) = &self.address {
+        if let Address::Unix(path) = &self.address {
+            if path == Path::new(super::net::DEFAULT_SOCKET) {
                 remove_if_stale(path);
             }
         }
@@ -823,138 +699,160 @@ pub(super) fn remove_if_stale(path: &Path) {
     }
 }
 
-/// A TCP port that is free now, chosen below the range the OS hands out
-/// for port 0 and outgoing connections, so that nothing else on the
-/// machine is given it between this choice and the server's bind; and from
-/// this process's own block of that range (see `PortBlock`), so that no
-/// other grader chooses it meanwhile.
-pub fn free_port() -> u16 {
-    static BLOCK: OnceLock<PortBlock> = OnceLock::new();
-    let block = BLOCK.get_or_init(PortBlock::claim);
-    for _ in 0..block.len {
-        let port = block.first + block.next.fetch_add(1, Ordering::Relaxed) % block.len;
-        if port == DEFAULT_PORT {
-            continue;
-        }
-        let free_v4 = can_bind((Ipv4Addr::LOCALHOST, port).into());
-        let free_v6 = can_bind((Ipv6Addr::LOCALHOST, port).into())
-            || !can_bind((Ipv6Addr::LOCALHOST, 0).into());
-        if free_v4 && free_v6 {
-            return port;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Protocol;
+
+    fn text_server() -> Role {
+        Role::Server {
+            protocol: Protocol::Text,
+            transport: Transport::Tcp,
         }
     }
-    // Every port of the block is taken: let the OS pick one.
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map_or(DEFAULT_PORT, |addr| addr.port())
-}
 
-/// The ports one grader process chooses from: one of [`PORT_BLOCKS`]
-/// blocks of the range below the OS's ephemeral ports, its own while the
-/// process lives.
-///
-/// A port is chosen free, but the server under test binds it a moment
-/// later; another grader running at the same time (the suite runs dozens
-/// of servers at once, a teacher may grade several submissions at once,
-/// each grader's own `net-watcher-grade`) must not choose it meanwhile, or
-/// one server fails to start and the other grader talks to the wrong one.
-/// So each process claims a block by binding a UDP socket on the block's
-/// first port: UDP ports are apart from TCP ones, so the claim takes no
-/// port from a server; a second bind of the same UDP port fails, so no two
-/// processes claim one block; and the OS ends the claim when the process
-/// ends, however it ends.
-#[derive(Debug)]
-struct PortBlock {
-    first: u16,
-    len: u16,
-    next: AtomicU16,
-    /// The claim; `None` if every block was claimed, and this process
-    /// shares one.
-    _claim: Option<UdpSocket>,
-}
+    #[test]
+    fn a_greeting_from_another_graders_directory_is_not_this_programs() {
+        let ours = Path::new("/tmp/net-watcher-grade-Ab12/start-Xy/target.txt");
+        assert!(!names_another_graders_file(
+            "Now watching \"/tmp/net-watcher-grade-Ab12/start-Xy/target.txt\" for changes...",
+            ours
+        ));
+        assert!(names_another_graders_file(
+            "Now watching \"/tmp/net-watcher-grade-Cd34/start-Zz/target.txt\" for changes...",
+            ours
+        ));
+        assert!(!names_another_graders_file(
+            "Now watching \"target.txt\" for changes...",
+            ours
+        ));
+    }
 
-/// How many blocks the range is cut into: how many graders can run at once
-/// without sharing one.
-const PORT_BLOCKS: u16 = 64;
+    #[test]
+    fn a_placeholder_gives_each_start_its_own_address() {
+        let settings = Settings::default();
+        let with = Subject::new(
+            vec!["x".into(), "{port}".into()],
+            text_server(),
+            settings.clone(),
+        );
+        assert_eq!(with.needs(), Needs::Nothing);
+        let unix = Subject::new(
+            vec!["x".into(), "{port}".into()],
+            Role::Server {
+                protocol: Protocol::Text,
+                transport: Transport::Unix,
+            },
+            settings.clone(),
+        );
+        assert_ne!(
+            unix.needs(),
+            Needs::Nothing,
+            "{{port}} is not a Unix socket's placeholder"
+        );
+        let without = Subject::new(
+            vec!["x".into()],
+            text_server(),
+            Settings {
+                isolate: false,
+                ..settings
+            },
+        );
+        assert_eq!(without.needs(), Needs::BooksAddress);
+    }
 
-impl PortBlock {
-    /// Claims a block: the first, from one chosen by the process's id,
-    /// that no other process has claimed and where nothing listens (see
-    /// [`PortBlock::is_quiet`]); else the first unclaimed one; else, when
-    /// every block is claimed, the chosen one, shared.
-    fn claim() -> PortBlock {
-        let (low, high) = below_ephemeral_range();
-        let len = ((high - low) / PORT_BLOCKS).max(1);
-        let chosen = (std::process::id() % u32::from(PORT_BLOCKS)) as u16;
-        let first_port = |tried: u16| low + (chosen + tried) % PORT_BLOCKS * len;
-        let mut unquiet = None;
-        let mut claimed = None;
-        for tried in 0..PORT_BLOCKS {
-            let first = first_port(tried);
-            let Ok(claim) = UdpSocket::bind((Ipv4Addr::LOCALHOST, first)) else {
-                continue;
-            };
-            if Self::is_quiet(first, len, low) {
-                claimed = Some((first, claim));
-                break;
-            }
-            unquiet.get_or_insert((first, claim));
-        }
-        let (first, claim) = match claimed.or(unquiet) {
-            Some((first, claim)) => (first, Some(claim)),
-            None => (first_port(0), None),
+    #[test]
+    fn a_program_that_ignores_port_runs_apart_where_the_machine_allows() {
+        let subject = Subject::new(vec!["x".into()], text_server(), Settings::default());
+        let expected = if isolation::private_networks_work() {
+            Needs::PrivateNetwork
+        } else {
+            Needs::BooksAddress
         };
-        // Start anywhere in the block, so that the next process to claim it
-        // does not choose the ports the last one has just let go of.
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.subsec_nanos());
-        PortBlock {
-            first,
-            len,
-            next: AtomicU16::new((nanos % u32::from(len)) as u16),
-            _claim: claim,
-        }
+        assert_eq!(subject.needs(), expected);
+        subject.mark_connected_to(false);
+        assert_eq!(subject.needs(), Needs::Nothing);
+        assert!(subject.was_reached());
     }
 
-    /// Whether nothing listens in the block that starts at `first`, nor in
-    /// the block below it. A grader of an older version, which claims no
-    /// block, chooses ports upward from a place of its own, a few hundred
-    /// in a run: a block it is busy in, or about to reach, is left to it.
-    fn is_quiet(first: u16, len: u16, low: u16) -> bool {
-        (first.saturating_sub(len).max(low)..first.saturating_add(len))
-            .all(|port| can_bind((Ipv4Addr::LOCALHOST, port).into()))
+    #[test]
+    fn a_client_that_connects_to_the_books_port_is_noted() {
+        let client = Subject::new(
+            vec!["x".into()],
+            Role::Client {
+                transport: Transport::Tcp,
+            },
+            Settings::default(),
+        );
+        client.mark_connected_to(true);
+        assert_eq!(
+            client.expected_address(&Address::Tcp(5)),
+            Address::Tcp(60300)
+        );
+        assert!(
+            client.notes()[0].starts_with("This program ignores PORT and listens on port 60300")
+        );
+        client.mark_connected_to(false);
+        assert_eq!(
+            client.expected_address(&Address::Tcp(5)),
+            Address::Tcp(60300),
+            "learned once"
+        );
     }
-}
 
-/// Whether a TCP socket can be bound to `address` now, by a server that
-/// does not ask to reuse it (`SO_REUSEADDR`): nothing listens there, and
-/// no connection of a server that was there is still closing. The socket
-/// is bound, never listening: a listening one, even for an instant, could
-/// be taken for a server by a grader waiting for one there.
-fn can_bind(address: SocketAddr) -> bool {
-    Socket::new(
-        Domain::for_address(address),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )
-    .and_then(|socket| socket.bind(&address.into()))
-    .is_ok()
-}
+    #[test]
+    fn the_first_start_is_known_when_reached_or_over() {
+        let subject = Subject::new(vec!["x".into()], text_server(), Settings::default());
+        assert!(!subject.first_start_is_known());
+        subject.mark_first_behaviour_over();
+        assert!(subject.first_start_is_known());
+        assert!(!subject.wait_for_first_start());
+        let reached = Subject::new(vec!["x".into()], text_server(), Settings::default());
+        reached.mark_reached();
+        assert!(reached.first_start_is_known());
+        assert!(reached.wait_for_first_start());
+    }
 
-/// The ports from 20000 up to the start of the OS's ephemeral range
-/// (Linux: `/proc/sys/net/ipv4/ip_local_port_range`, 32768 by default).
-fn below_ephemeral_range() -> (u16, u16) {
-    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    if ephemeral_low > 21_000 {
-        (20_000, ephemeral_low)
-    } else {
-        (
-            ephemeral_low.saturating_sub(1000).max(1024),
-            ephemeral_low.max(1025),
-        )
+    #[test]
+    fn a_program_that_does_not_greet_is_waited_for_briefly_after_the_first_time() {
+        let settings = Settings::default();
+        let subject = Subject::new(vec!["x".into()], text_server(), settings.clone());
+        assert_eq!(subject.greeting_wait(), settings.patience);
+        assert!(!subject.greets());
+        *lock(&subject.speaks_first) = Some(false);
+        assert_eq!(subject.greeting_wait(), settings.quiet);
+        *lock(&subject.speaks_first) = Some(true);
+        assert_eq!(subject.greeting_wait(), settings.patience);
+        assert!(subject.greets());
+    }
+
+    #[test]
+    fn the_grading_directory_is_removed_with_the_subject() {
+        let root = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            temp_root: root.path().to_path_buf(),
+            ..Settings::default()
+        };
+        let subject = Subject::new(vec!["x".into()], text_server(), settings);
+        let run = subject.run_dir().unwrap().to_path_buf();
+        assert!(run.starts_with(root.path()));
+        let scene = subject.prepare().unwrap();
+        assert!(scene.file.starts_with(&run));
+        assert_eq!(std::fs::read_to_string(&scene.file).unwrap(), FIRST_CONTENT);
+        drop(scene);
+        drop(subject);
+        assert!(!run.exists());
+    }
+
+    #[test]
+    fn a_missing_temporary_root_is_the_graders_trouble() {
+        let settings = Settings {
+            temp_root: PathBuf::from("/no/such/root"),
+            ..Settings::default()
+        };
+        let subject = Subject::new(vec!["x".into()], text_server(), settings);
+        let failure = subject.prepare().unwrap_err();
+        assert_eq!(failure.expected, "the grader to make a temporary directory");
+        assert!(subject.run_dir().is_none());
     }
 }

@@ -2,11 +2,10 @@
 //! bounded: what `nc` shows a person, with a clock.
 
 use std::fmt;
-use std::io::{self, Read};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::io;
 use std::time::{Duration, Instant};
 
-use super::subject::{Address, Connection};
+use super::net::{Address, Stream};
 
 /// The longest line the grader reads; a server that sends more without a
 /// newline is failed rather than followed into unbounded memory.
@@ -60,21 +59,24 @@ impl fmt::Display for Silence {
 /// A connection to the server under test.
 #[derive(Debug)]
 pub struct Subscriber {
-    connection: Connection,
+    stream: Stream,
     pending: Vec<u8>,
     ended: bool,
     patience: Duration,
+    /// When the last line returned had arrived.
+    last_arrival: Option<Instant>,
 }
 
 impl Subscriber {
-    /// Reads from `connection`; `patience` is how long [`Subscriber::next_line`]
+    /// Reads from `stream`; `patience` is how long [`Subscriber::next_line`]
     /// waits.
-    pub fn new(connection: Connection, patience: Duration) -> Self {
+    pub fn new(stream: Stream, patience: Duration) -> Self {
         Subscriber {
-            connection,
+            stream,
             pending: Vec::new(),
             ended: false,
             patience,
+            last_arrival: None,
         }
     }
 
@@ -82,17 +84,21 @@ impl Subscriber {
     /// receive buffer the OS allows, so that its share of the server's
     /// notifications fills its socket as soon as possible.
     pub fn that_never_reads(address: &Address, patience: Duration) -> io::Result<Subscriber> {
-        let connection = match address {
-            Address::Tcp(port) => Connection::Tcp(connect_with_small_buffer(*port)?),
-            Address::Unix(_) => address.connect()?,
-        };
-        Ok(Subscriber::new(connection, patience))
+        Ok(Subscriber::new(
+            address.connect_with_small_buffer()?,
+            patience,
+        ))
     }
 
     /// The next line, without its `\n`, waiting up to the patience given
     /// at connection.
     pub fn next_line(&mut self) -> Result<String, Silence> {
         self.next_within(self.patience)
+    }
+
+    /// When the last line returned arrived, if one has been.
+    pub fn last_arrival(&self) -> Option<Instant> {
+        self.last_arrival
     }
 
     /// The next line, without its `\n`, waiting up to `within`.
@@ -117,18 +123,52 @@ impl Subscriber {
                     partial,
                 });
             }
-            let mut chunk = [0u8; 4096];
-            match self.read(&mut chunk, deadline - now) {
-                Ok(0) => self.ended = true,
-                Ok(read) => self.pending.extend_from_slice(&chunk[..read]),
-                Err(error)
-                    if matches!(
-                        error.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) => {}
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(Silence::Failed(error.to_string())),
+            match self.read_more(deadline - now) {
+                Ok(Some(chunk)) => self.pending.extend_from_slice(&chunk),
+                Ok(None) => {}
+                Err(silence) => return Err(silence),
             }
+        }
+    }
+
+    /// What one read brings, waiting up to `within`: `None` if nothing
+    /// came (or the read was interrupted); [`Silence::Closed`] once the
+    /// server has closed; bytes already read into a partial line first.
+    pub fn read_chunk(&mut self, within: Duration) -> Result<Option<Vec<u8>>, Silence> {
+        if !self.pending.is_empty() {
+            return Ok(Some(std::mem::take(&mut self.pending)));
+        }
+        self.read_more(within)
+    }
+
+    /// One read from the connection, waiting up to `within`.
+    fn read_more(&mut self, within: Duration) -> Result<Option<Vec<u8>>, Silence> {
+        if self.ended {
+            return Err(Silence::Closed {
+                partial: String::new(),
+            });
+        }
+        let mut chunk = [0u8; 4096];
+        match self.stream.read_within(&mut chunk, within) {
+            Ok(0) => {
+                self.ended = true;
+                Ok(None)
+            }
+            Ok(read) => {
+                self.last_arrival = Some(Instant::now());
+                Ok(Some(chunk[..read].to_vec()))
+            }
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(Silence::Failed(error.to_string())),
         }
     }
 
@@ -140,58 +180,64 @@ impl Subscriber {
         first_within: Duration,
         quiet: Duration,
         limit: usize,
-    ) -> Heard {
-        let mut heard = Heard::default();
+    ) -> Burst {
+        let mut burst = Burst::default();
         let mut wait = first_within;
         loop {
             match self.next_within(wait) {
                 Ok(line) => {
-                    heard.count += 1;
-                    if heard.lines.len() < limit {
-                        heard.lines.push(line);
+                    if burst.count == 0 {
+                        burst.first_arrival = self.last_arrival;
+                    }
+                    burst.count += 1;
+                    if burst.lines.len() < limit {
+                        burst.lines.push(line);
                     }
                     wait = quiet;
                 }
                 Err(silence) => {
-                    heard.ending = silence;
-                    return heard;
+                    burst.ending = silence;
+                    return burst;
                 }
             }
         }
     }
 
-    fn read(&mut self, buffer: &mut [u8], within: Duration) -> io::Result<usize> {
-        // A zero timeout means "block forever" to the OS: never ask for it.
-        let within = within.max(Duration::from_millis(1));
-        match &mut self.connection {
-            Connection::Tcp(stream) => {
-                stream.set_read_timeout(Some(within))?;
-                stream.read(buffer)
-            }
-            Connection::Unix(stream) => {
-                stream.set_read_timeout(Some(within))?;
-                stream.read(buffer)
-            }
-        }
+    /// Puts `line` back, to be read again first: a line a subscriber read
+    /// while waiting for a greeting, that was not one.
+    pub fn put_back(&mut self, line: &str) {
+        let mut pending = Vec::with_capacity(line.len() + 1 + self.pending.len());
+        pending.extend_from_slice(line.as_bytes());
+        pending.push(b'\n');
+        pending.append(&mut self.pending);
+        self.pending = pending;
+    }
+
+    /// Closes the connection, as a subscriber that leaves does.
+    pub fn leave(self) {
+        self.stream.close();
     }
 }
 
 /// What a subscriber heard until it was quiet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Heard {
+pub struct Burst {
     /// The lines, up to the limit asked for.
     pub lines: Vec<String>,
     /// How many lines came in all.
     pub count: usize,
+    /// When the first came.
+    pub first_arrival: Option<Instant>,
     /// How the listening ended: quiet, or the connection closed.
     pub ending: Silence,
 }
 
-impl Default for Heard {
+impl Default for Burst {
     fn default() -> Self {
-        Heard {
+        Burst {
             lines: Vec::new(),
             count: 0,
+            first_arrival: None,
             ending: Silence::Nothing {
                 waited: Duration::ZERO,
                 partial: String::new(),
@@ -200,28 +246,162 @@ impl Default for Heard {
     }
 }
 
-/// Connects over TCP with the smallest receive buffer, set before the
-/// connection so that the window the server sees is small from the start.
-fn connect_with_small_buffer(port: u16) -> io::Result<TcpStream> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()?;
-    let connect = |addr: SocketAddr| async move {
-        let socket = match addr {
-            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-        };
-        // The OS rounds this up to its minimum (about 2 KiB on Linux).
-        socket.set_recv_buffer_size(1)?;
-        socket.connect(addr).await
-    };
-    let stream = runtime.block_on(async {
-        match connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await {
-            Ok(stream) => Ok(stream),
-            Err(_) => connect(SocketAddr::from((Ipv6Addr::LOCALHOST, port))).await,
-        }
-    })?;
-    let stream = stream.into_std()?;
-    stream.set_nonblocking(false)?;
-    Ok(stream)
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    fn pair() -> (Subscriber, UnixStream) {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        (
+            Subscriber::new(Stream::Unix(ours), Duration::from_millis(200)),
+            theirs,
+        )
+    }
+
+    #[test]
+    fn lines_come_whole_whatever_the_reads() {
+        let (mut subscriber, mut server) = pair();
+        server.write_all(b"one\ntw").unwrap();
+        assert_eq!(subscriber.next_line().unwrap(), "one");
+        assert!(subscriber.last_arrival().is_some());
+        assert_eq!(
+            subscriber.next_within(Duration::from_millis(20)),
+            Err(Silence::Nothing {
+                waited: Duration::from_millis(20),
+                partial: "tw".into()
+            })
+        );
+        server.write_all(b"o\r\nthree").unwrap();
+        assert_eq!(subscriber.next_line().unwrap(), "two\r");
+        drop(server);
+        assert_eq!(
+            subscriber.next_line(),
+            Err(Silence::Closed {
+                partial: "three".into()
+            })
+        );
+        assert_eq!(
+            subscriber.next_line(),
+            Err(Silence::Closed {
+                partial: "three".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_line_put_back_is_read_again_first() {
+        let (mut subscriber, mut server) = pair();
+        server.write_all(b"one\ntwo\nthr").unwrap();
+        let one = subscriber.next_line().unwrap();
+        subscriber.put_back(&one);
+        assert_eq!(subscriber.next_line().unwrap(), "one");
+        assert_eq!(subscriber.next_line().unwrap(), "two");
+        subscriber.put_back("again");
+        assert_eq!(subscriber.next_line().unwrap(), "again");
+        server.write_all(b"ee\n").unwrap();
+        assert_eq!(subscriber.next_line().unwrap(), "three");
+    }
+
+    #[test]
+    fn a_burst_counts_past_its_limit_and_ends_when_quiet() {
+        let (mut subscriber, mut server) = pair();
+        server.write_all(b"a\nb\nc\n").unwrap();
+        let burst =
+            subscriber.lines_until_quiet(Duration::from_millis(200), Duration::from_millis(20), 2);
+        assert_eq!(burst.lines, ["a", "b"]);
+        assert_eq!(burst.count, 3);
+        assert!(burst.first_arrival.is_some());
+        assert_eq!(
+            burst.ending,
+            Silence::Nothing {
+                waited: Duration::from_millis(20),
+                partial: String::new()
+            }
+        );
+        let nothing =
+            subscriber.lines_until_quiet(Duration::from_millis(10), Duration::from_millis(10), 2);
+        assert_eq!((nothing.count, nothing.first_arrival), (0, None));
+    }
+
+    #[test]
+    fn an_endless_line_is_cut_short() {
+        let (mut subscriber, mut server) = pair();
+        let long = vec![b'x'; MAX_LINE + 10];
+        std::thread::spawn(move || server.write_all(&long));
+        assert_eq!(
+            subscriber.next_within(Duration::from_secs(10)),
+            Err(Silence::TooLong)
+        );
+    }
+
+    #[test]
+    fn raw_reads_give_what_was_buffered_first() {
+        let (mut subscriber, mut server) = pair();
+        server.write_all(b"par").unwrap();
+        assert!(subscriber.next_within(Duration::from_millis(20)).is_err());
+        assert_eq!(
+            subscriber.read_chunk(Duration::from_millis(20)),
+            Ok(Some(b"par".to_vec()))
+        );
+        assert_eq!(subscriber.read_chunk(Duration::from_millis(20)), Ok(None));
+        server.write_all(b"t").unwrap();
+        assert_eq!(
+            subscriber.read_chunk(Duration::from_millis(200)),
+            Ok(Some(b"t".to_vec()))
+        );
+        drop(server);
+        assert_eq!(subscriber.read_chunk(Duration::from_millis(200)), Ok(None));
+        assert_eq!(
+            subscriber.read_chunk(Duration::from_millis(20)),
+            Err(Silence::Closed {
+                partial: String::new()
+            })
+        );
+    }
+
+    #[test]
+    fn silences_say_what_came() {
+        let waited = Duration::from_millis(1500);
+        assert_eq!(
+            Silence::Nothing {
+                waited,
+                partial: String::new()
+            }
+            .to_string(),
+            "nothing within 1.5 s"
+        );
+        assert_eq!(
+            Silence::Nothing {
+                waited,
+                partial: "ab".into()
+            }
+            .to_string(),
+            "only part of a line within 1.5 s: \"ab\""
+        );
+        assert_eq!(
+            Silence::Closed {
+                partial: String::new()
+            }
+            .to_string(),
+            "the server closed the connection"
+        );
+        assert_eq!(
+            Silence::Closed {
+                partial: "ab".into()
+            }
+            .to_string(),
+            "the server closed the connection after an unfinished line: \"ab\""
+        );
+        assert_eq!(
+            Silence::TooLong.to_string(),
+            "a line longer than 65536 bytes"
+        );
+        assert_eq!(
+            Silence::Failed("reset".into()).to_string(),
+            "the connection failed: reset"
+        );
+    }
 }

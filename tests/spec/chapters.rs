@@ -280,49 +280,8 @@ fn is_error_code(word: &str) -> bool {
 mod every_compile_fail_block {
     use super::*;
     use std::process::Command;
-    use std::sync::OnceLock;
 
-    use crate::support::binary::examples_build;
-
-    /// How rustc is told where the doctests' crates are: `-L dependency=DIR`
-    /// and one `--extern NAME=FILE` for this package's library and each of
-    /// its direct dependencies (dev-dependencies too), as cargo built them
-    /// for the examples.
-    fn crate_flags() -> &'static Vec<String> {
-        static FLAGS: OnceLock<Vec<String>> = OnceLock::new();
-        FLAGS.get_or_init(|| {
-            let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
-            let mut flags = Vec::new();
-            for artifact in &examples_build().artifacts {
-                let name = artifact["target"]["name"].as_str().unwrap_or("");
-                let package = name.replace('_', "-");
-                let is_direct = name == "net_watcher"
-                    || manifest.contains(&format!("\n{package} = "))
-                    || manifest.contains(&format!("\n{name} = "));
-                let rlib = artifact["filenames"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|file| file.as_str())
-                    .find(|file| file.ends_with(".rlib"));
-                if let (true, Some(rlib)) = (is_direct, rlib) {
-                    let rlib = Path::new(rlib);
-                    if flags.is_empty() {
-                        let deps = rlib.parent().unwrap();
-                        flags.push(format!("-Ldependency={}", deps.display()));
-                        // The library itself is one folder up from deps/.
-                        flags.push(format!("-Ldependency={}", deps.parent().unwrap().display()));
-                    }
-                    flags.push(format!("--extern={name}={}", rlib.display()));
-                }
-            }
-            assert!(
-                flags.iter().any(|flag| flag.starts_with("--extern=tokio=")),
-                "cargo named no tokio library: {flags:?}"
-            );
-            flags
-        })
-    }
+    use crate::support::binary::rustc_crate_flags;
 
     /// What rustc says of `code`, compiled as rustdoc compiles a doctest:
     /// wrapped in `fn main` if it has none, with unused code allowed.
@@ -346,7 +305,7 @@ mod every_compile_fail_block {
                 "block",
             ])
             .args(["--emit=metadata", "--color", "never"])
-            .args(crate_flags())
+            .args(rustc_crate_flags())
             .arg("-o")
             .arg(dir.path().join("block"))
             .arg(&file)
@@ -412,7 +371,7 @@ mod every_compile_fail_block {
 
 /// A number a chapter gives for a constant of the code (the specs' pause,
 /// a default) is written with the constant's name, as inline code:
-/// `` `SPLIT_PAUSE_MS = "1000"` ``. Each such span must be what the source
+/// `` `SPLIT_PAUSE_MS = 1000` ``. Each such span must be what the source
 /// says: one `const NAME: TYPE = VALUE;` under `src/`, `tests/`,
 /// `examples/` or `chapters/answers/`, with that `VALUE`. A change to the
 /// constant then fails here until the chapter follows.
@@ -768,29 +727,225 @@ mod every_cargo_test_command {
         filters && !picks
     }
 
-    #[test]
-    fn names_the_test_program_it_filters() {
+    /// Every `cargo test` command of the README and the chapters but those
+    /// [`NOT_CHECKED`], each with its place (`chapters/01-...md:42`) and
+    /// its words after `cargo test`.
+    fn checked_commands() -> Vec<(String, Vec<String>)> {
         let mut documents = vec!["README.md".to_owned()];
         documents.extend(chapters().into_keys());
-        let mut problems = Vec::new();
-        let mut checked = 0;
+        let mut found = Vec::new();
         for document in documents {
             if NOT_CHECKED.iter().any(|(name, _)| *name == document) {
                 continue;
             }
             let text = fs::read_to_string(root().join(&document)).unwrap();
             for (line, words) in commands(&text) {
+                let words = words.into_iter().map(str::to_owned).collect();
+                found.push((format!("{document}:{line}"), words));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn names_the_test_program_it_filters() {
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for (place, words) in checked_commands() {
+            checked += 1;
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            if filters_without_a_program(&words) {
+                problems.push(format!(
+                    "{place}: `cargo test {}` runs every test program; name the one (`--test spec`)",
+                    words.join(" ")
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(checked > 20, "only {checked} cargo test commands found");
+    }
+
+    /// A `cargo test` command that runs tests, split into the words that
+    /// pick its test program (`["--test", "spec"]`, `["--lib"]`) and the
+    /// names it filters by (libtest runs a test whose name contains one of
+    /// them, or equals one with `--exact`).
+    #[derive(Debug, PartialEq)]
+    struct Filtered<'a> {
+        program: Vec<&'a str>,
+        filters: Vec<&'a str>,
+        exact: bool,
+    }
+
+    /// `words` (after `cargo test`) as a [`Filtered`] command; `None` for a
+    /// command that filters nothing, runs nothing (`--no-run`, `--list`),
+    /// or runs another package's tests (`--manifest-path`: the student's).
+    /// A filter in capitals (`NAME`) is a placeholder, and is left out.
+    fn filtered<'a>(words: &[&'a str]) -> Option<Filtered<'a>> {
+        let end = words
+            .iter()
+            .position(|word| matches!(*word, "|" | "&&" | ";"))
+            .unwrap_or(words.len());
+        let words = &words[..end];
+        let split = words.iter().position(|word| *word == "--");
+        let (before, after) = match split {
+            Some(at) => (&words[..at], &words[at + 1..]),
+            None => (words, &[][..]),
+        };
+        let mut command = Filtered {
+            program: Vec::new(),
+            filters: Vec::new(),
+            exact: after.contains(&"--exact"),
+        };
+        let mut value_of: Option<&str> = None;
+        for word in before {
+            if let Some(flag) = value_of.take() {
+                if PICKS_A_PROGRAM.contains(&flag) {
+                    command.program.push(word);
+                }
+                continue;
+            }
+            match *word {
+                "--no-run" | "--manifest-path" => return None,
+                "--doc" | "--lib" => command.program.push(word),
+                flag if PICKS_A_PROGRAM.contains(&flag) => {
+                    command.program.push(word);
+                    value_of = Some(flag);
+                }
+                "--features" | "-F" | "--profile" | "-j" | "--jobs" => value_of = Some(word),
+                flag if flag.starts_with('-') => {}
+                filter => command.filters.push(filter),
+            }
+        }
+        if after.contains(&"--list") {
+            return None;
+        }
+        command
+            .filters
+            .extend(after.iter().filter(|word| !word.starts_with('-')));
+        let placeholder = |word: &&str| word.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+        command.filters.retain(|filter| !placeholder(filter));
+        (!command.filters.is_empty() && !command.program.is_empty()).then_some(command)
+    }
+
+    /// The names of the tests of the program `picked` names, as libtest
+    /// lists them (`--list --format terse`: `name: test`, one per line).
+    fn tests_of(picked: &[&str]) -> Result<Vec<String>, String> {
+        use crate::support::binary::{example_tests, library_tests};
+        use std::process::Command;
+
+        let mut list = match picked {
+            ["--test", "spec"] => {
+                Command::new(std::env::current_exe().expect("this test program's path"))
+            }
+            ["--lib"] => Command::new(library_tests()),
+            ["--example", name] => Command::new(example_tests(&format!("examples/{name}"))),
+            ["--doc"] => {
+                let mut cargo = Command::new(env!("CARGO"));
+                cargo
+                    .args(["test", "--quiet", "--doc", "--"])
+                    .current_dir(root());
+                cargo
+            }
+            other => return Err(format!("cannot list the tests of {other:?}")),
+        };
+        let output = list
+            .args(["--list", "--format", "terse"])
+            .output()
+            .expect("the test program runs");
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| line.strip_suffix(": test"))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// A filtered command that matches no test prints `0 passed` and
+    /// proves nothing: a test renamed or moved, a misspelt filter, a
+    /// program that holds none of them (appendix 6a once showed `cargo
+    /// test --lib ldj`, and the library has no test of that name). So each
+    /// filter of each such command must match at least one test of the
+    /// program it names. The commands that run the student's programs
+    /// (`--manifest-path mine/Cargo.toml`) are left out: those programs
+    /// are not in the repository.
+    #[test]
+    fn runs_at_least_one_test_with_each_filter() {
+        let mut listed: BTreeMap<Vec<String>, Result<Vec<String>, String>> = BTreeMap::new();
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for (place, words) in checked_commands() {
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            let Some(command) = filtered(&words) else {
+                continue;
+            };
+            let picked: Vec<String> = command.program.iter().map(|w| w.to_string()).collect();
+            let tests = listed
+                .entry(picked)
+                .or_insert_with(|| tests_of(&command.program));
+            let tests = match tests {
+                Ok(tests) => tests,
+                Err(error) => {
+                    problems.push(format!("{place}: {error}"));
+                    continue;
+                }
+            };
+            for filter in &command.filters {
                 checked += 1;
-                if filters_without_a_program(&words) {
+                let runs = tests
+                    .iter()
+                    .filter(|name| match command.exact {
+                        true => name == filter,
+                        false => name.contains(filter),
+                    })
+                    .count();
+                if runs == 0 {
                     problems.push(format!(
-                        "{document}:{line}: `cargo test {}` runs every test program; name the one (`--test spec`)",
-                        words.join(" ")
+                        "{place}: `cargo test {}` runs no test: none of {} is named {filter:?}",
+                        words.join(" "),
+                        command.program.join(" ")
                     ));
                 }
             }
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
-        assert!(checked > 20, "only {checked} cargo test commands found");
+        assert!(checked > 20, "only {checked} filters checked");
+    }
+
+    #[test]
+    fn finding_the_filters_and_the_program_of_a_command() {
+        let program = |words: &[&'static str]| filtered(words).map(|command| command.program);
+        let filters = |words: &[&'static str]| filtered(words).map(|command| command.filters);
+        assert_eq!(
+            filters(&["--test", "spec", "steps::step1::"]),
+            Some(vec!["steps::step1::"])
+        );
+        assert_eq!(program(&["--lib", "watching::settle"]), Some(vec!["--lib"]));
+        assert_eq!(
+            program(&["--example", "test-json-service", "tests::"]),
+            Some(vec!["--example", "test-json-service"])
+        );
+        assert_eq!(
+            filters(&["--test", "spec", "--", "exercises::t1_", "exercises::r"]),
+            Some(vec!["exercises::t1_", "exercises::r"])
+        );
+        assert_eq!(
+            filtered(&["--test", "spec", "--", "--list", "|", "grep", "x"]),
+            None
+        );
+        assert_eq!(
+            filtered(&["--manifest-path", "mine/Cargo.toml", "--example", "step5"]),
+            None
+        );
+        assert_eq!(filtered(&["--test", "spec", "NAME"]), None);
+        assert_eq!(filtered(&["--example", "test-json-service"]), None);
+        assert_eq!(filtered(&["--no-run"]), None);
+        assert!(
+            filtered(&["--test", "spec", "--", "x", "--exact"])
+                .unwrap()
+                .exact
+        );
     }
 
     #[test]

@@ -346,12 +346,15 @@ mod a_third_message_type {
 
 /// Chapter 5: a fake service that splits the book's message in three
 /// writes, a pause apart; the client of step 4 fails on it, and the client
-/// of step 6 prints the one message.
+/// of step 6 prints the one message; and its own paused-clock test, which
+/// the student changes from step 5's to expect three parts, passes.
 mod a_three_way_split {
     use super::*;
     use pretty_assertions::assert_eq;
 
-    use crate::support::binary::{Spawned, TestServer, exercise_program};
+    use crate::support::binary::{
+        OwnTests, PARTS_APART_AT_LEAST, Spawned, TestServer, exercise_program,
+    };
 
     /// The service, on a free port, with a pause long enough that each part
     /// arrives in a read of its own, however busy the machine.
@@ -360,10 +363,17 @@ mod a_three_way_split {
     }
 
     #[test]
-    fn sends_the_books_message_in_three_reads_then_closes() {
+    fn sends_the_books_message_in_three_reads_a_pause_apart_then_closes() {
         let reads = start_service().reads_until_the_end();
-        assert_eq!(reads.concat(), CHANGED, "the parts, joined");
-        assert_eq!(reads.len(), 3, "one read per part, got {reads:?}");
+        assert_eq!(reads.texts.concat(), CHANGED, "the parts, joined");
+        assert_eq!(reads.texts.len(), 3, "one read per part, got {reads:?}");
+        assert!(
+            reads
+                .pauses
+                .iter()
+                .all(|pause| *pause >= PARTS_APART_AT_LEAST),
+            "each part must come a pause after the one before: {reads:?}"
+        );
     }
 
     #[test]
@@ -380,6 +390,18 @@ mod a_three_way_split {
         );
     }
 
+    /// Step 5's test, copied with the program, expects two parts: a
+    /// service that sends three fails it until the test is changed too.
+    #[test]
+    fn has_a_test_of_its_own_that_passes() {
+        let tests = OwnTests::of(&exercise_program("examples/answer-three-way-split-service"));
+        assert!(
+            !tests.names.is_empty(),
+            "the program has no #[test] of its own: keep step 5's, changed for three parts"
+        );
+        tests.assert_pass();
+    }
+
     #[test]
     fn is_read_by_the_client_of_step_6_as_one_message() {
         let service = start_service();
@@ -394,8 +416,8 @@ mod a_three_way_split {
 }
 
 /// Chapter 6: the client of step 6 reads standard input when its argument
-/// is `-`. From /dev/null it prints nothing and ends at once, without an
-/// error: the students' reading of T2.
+/// is `-`, and the server otherwise. From /dev/null it prints nothing and
+/// ends at once, without an error: the students' reading of T2.
 mod a_client_on_any_stream {
     use super::*;
     use pretty_assertions::assert_eq;
@@ -404,15 +426,15 @@ mod a_client_on_any_stream {
     use assert_cmd::Command;
 
     use crate::support::PATIENCE;
-    use crate::support::binary::{Spawned, bin, exercise_program, step_environment};
+    use crate::support::binary::{Spawned, TestServer, bin, exercise_program, step_environment};
 
     fn program() -> String {
         exercise_program("examples/answer-ldj-client-on-any-stream")
     }
 
-    // In both tests `PORT=0` (from `step_environment`): a client that
-    // ignores `-` and connects fails at once, even with a server running on
-    // the práctica's port.
+    // In the tests of `-`, `PORT=0` (from `step_environment`): a client
+    // that ignores `-` and connects fails at once, even with a server
+    // running on the práctica's port.
 
     #[test]
     fn prints_nothing_and_exits_zero_when_standard_input_is_dev_null() {
@@ -443,6 +465,27 @@ mod a_client_on_any_stream {
             )
             .stderr("");
     }
+
+    /// Without `-`, it is step 6's client still, here against step 5's
+    /// split service, so that this branch must frame messages too. Its
+    /// standard input is /dev/null: a client that reads it whatever its
+    /// argument prints nothing, and fails at once.
+    #[test]
+    fn reads_the_server_without_an_argument() {
+        let service = TestServer::split_service("examples/test-json-service");
+        let mut client = Spawned::start_configured(None, &program(), &[], |command| {
+            step_environment(command);
+            command
+                .env("PORT", service.port().to_string())
+                .stdin(Stdio::null());
+        });
+        let (status, lines) = client.wait_for_exit();
+        assert!(status.success(), "{}", client.report());
+        assert_eq!(
+            lines,
+            ["File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"]
+        );
+    }
 }
 
 /// Chapter 8: the client of step 6, made robust (the book's T1, T2 and R1
@@ -452,7 +495,7 @@ mod a_client_on_any_stream {
 mod a_robust_client {
     use std::process::Command;
 
-    use crate::support::binary::{ScriptedServer, Spawned, bin, example_tests, exercise_program};
+    use crate::support::binary::{OwnTests, ScriptedServer, Spawned, bin, exercise_program};
     use pretty_assertions::assert_eq;
 
     fn program() -> String {
@@ -498,34 +541,17 @@ mod a_robust_client {
 
     #[test]
     fn has_a_test_of_its_own_for_each_exercise_and_they_pass() {
-        let tests = example_tests(&program());
-        let listed = Command::new(&tests)
-            .args(["--list", "--format", "terse"])
-            .output()
-            .expect("the program's tests list");
-        let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
-        // "tests::t1_a_message_split...: test", one per line.
-        let names: Vec<&str> = listed
-            .lines()
-            .filter_map(|line| line.strip_suffix(": test"))
-            .map(|path| path.rsplit("::").next().unwrap_or(path))
-            .collect();
+        let tests = OwnTests::of(&program());
         let missing: Vec<&str> = ["t1_", "t2_", "r1_", "r2_", "r3_", "r4_", "r5_"]
             .into_iter()
-            .filter(|prefix| !names.iter().any(|name| name.starts_with(prefix)))
+            .filter(|prefix| !tests.names.iter().any(|name| name.starts_with(prefix)))
             .collect();
         assert!(
             missing.is_empty(),
-            "no test named {missing:?}... among the program's tests {names:?}"
+            "no test named {missing:?}... among the program's tests {:?}",
+            tests.names
         );
-        let run = Command::new(&tests)
-            .output()
-            .expect("the program's tests run");
-        assert!(
-            run.status.success(),
-            "the program's own tests fail:\n{}",
-            String::from_utf8_lossy(&run.stdout)
-        );
+        tests.assert_pass();
     }
 }
 

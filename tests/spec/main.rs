@@ -17,12 +17,14 @@
 //! | `fake_service` | the split-message service, in-process | 5 |
 //! | `client_output` | what the client prints for each line | 4, 6 |
 //! | `binaries` | the real programs, spawned | 1–5 |
-//! | `steps` | the práctica's small programs (`examples/`), spawned | 1–6 |
+//! | `steps` | the práctica's small programs (`examples/`, or the student's own), spawned | 1–6 |
 //! | `chat` | the chat challenge (`examples/chat`), spawned | 10 |
 //! | `relay` | changes relayed through Redis to edge servers, spawned | 12 |
+//! | `browser` | `--http`: the page, reload.js, the event stream, by hand | 13 |
+//! | `chromium` | the page and reload.js in a real, headless Chromium | 13 |
 //! | `surroundings` | hostile names, a closed, full or stalled console, a raced socket path | 1, 2, 4, 9 |
 //! | `tasks_and_ci` | the cargo aliases and the CI workflow | 11 |
-//! | `grader` | the grader: passes this crate's programs, fails broken ones | 7 |
+//! | `grader` | the grader: passes this crate's programs, fails broken ones, grades 27 students' submissions as their `expected.txt` says | 7 |
 //! | `chapters` | the course: excerpts, Rust blocks, transcripts, commands | all |
 //! | `transcripts` | the chapters' transcripts, run for real | 1–5 |
 //!
@@ -32,8 +34,10 @@
 mod support;
 
 mod binaries;
+mod browser;
 mod chapters;
 mod chat;
+mod chromium;
 mod client_output;
 mod exercises;
 mod fake_service;

@@ -166,6 +166,30 @@ mod the_cargo_aliases {
         }
     }
 
+    /// `cargo step1` to `cargo step6` run the program that `steps::stepN`
+    /// tests, the small one in `examples/` that chapter N builds (and that
+    /// reads `PORT`, as the specs run it), not a production binary of the
+    /// same name.
+    #[test]
+    fn run_the_programs_the_step_specs_test() {
+        let specs = read("tests/spec/steps.rs");
+        let aliases = project_aliases();
+        for step in 1..=6 {
+            let module = format!("\nmod step{step} {{");
+            let tested = specs
+                .split_once(&module)
+                .and_then(|(_, body)| body.split_once("exercise_program(\"examples/"))
+                .and_then(|(_, rest)| rest.split_once('"'))
+                .map(|(name, _)| name)
+                .unwrap_or_else(|| panic!("steps::step{step} names no program of examples/"));
+            assert_eq!(
+                aliases.get(&format!("step{step}")).map(String::as_str),
+                Some(format!("run --example {tested} --").as_str()),
+                "cargo step{step}"
+            );
+        }
+    }
+
     #[test]
     fn are_the_only_unknown_commands_the_documents_name() {
         let mut known = commands_known_elsewhere();

@@ -119,6 +119,48 @@ pub fn examples_build() -> &'static ExamplesBuild {
     })
 }
 
+/// How rustc is told where this package's crates are, to compile one file
+/// as cargo compiles the examples (a chapter's `compile_fail` block, a step
+/// program changed as a chapter has the student change it): `-L
+/// dependency=DIR` and one `--extern NAME=FILE` for this package's library
+/// and each of its direct dependencies (dev-dependencies too), as cargo
+/// built them for the examples ([`examples_build`]).
+pub fn rustc_crate_flags() -> &'static Vec<String> {
+    static FLAGS: OnceLock<Vec<String>> = OnceLock::new();
+    FLAGS.get_or_init(|| {
+        let manifest = std::fs::read_to_string(super::root().join("Cargo.toml")).unwrap();
+        let mut flags = Vec::new();
+        for artifact in &examples_build().artifacts {
+            let name = artifact["target"]["name"].as_str().unwrap_or("");
+            let package = name.replace('_', "-");
+            let is_direct = name == "net_watcher"
+                || manifest.contains(&format!("\n{package} = "))
+                || manifest.contains(&format!("\n{name} = "));
+            let rlib = artifact["filenames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|file| file.as_str())
+                .find(|file| file.ends_with(".rlib"));
+            if let (true, Some(rlib)) = (is_direct, rlib) {
+                let rlib = Path::new(rlib);
+                if flags.is_empty() {
+                    let deps = rlib.parent().unwrap();
+                    flags.push(format!("-Ldependency={}", deps.display()));
+                    // The library itself is one folder up from deps/.
+                    flags.push(format!("-Ldependency={}", deps.parent().unwrap().display()));
+                }
+                flags.push(format!("--extern={name}={}", rlib.display()));
+            }
+        }
+        assert!(
+            flags.iter().any(|flag| flag.starts_with("--extern=tokio=")),
+            "cargo named no tokio library: {flags:?}"
+        );
+        flags
+    })
+}
+
 /// How the step examples run under test: `PORT=0`, so that the OS picks a
 /// free port that the listening line names, and `TZ=UTC`, so that dates read
 /// the same on every machine (as the transcripts' normaliser expects).
@@ -135,19 +177,51 @@ pub fn step_environment(command: &mut Command) {
 /// 100 ms, the specs that need the parts apart passed about a hundred runs
 /// in a row under a load average of 5 to 22 (2 s, the pause before, made
 /// these specs the slowest of the suite).
-pub const SPLIT_PAUSE_MS: &str = "1000";
+pub const SPLIT_PAUSE_MS: u64 = 1000;
+
+/// The least time a spec accepts between two reads of a split service's
+/// parts (see [`SubscriberReads`]), when the service pauses
+/// [`SPLIT_PAUSE_MS`] between its writes: half the pause.
+///
+/// A lower bound only, never an upper one: a loaded machine can make any
+/// read late, and an upper bound would fail a right service. This one fails
+/// a right service only if the first read comes back more than half a
+/// second after its part arrived (the pause was chosen so that even 100 ms
+/// is rare), and it fails a service without a pause every time: its parts
+/// then come microseconds apart, or in one read.
+pub const PARTS_APART_AT_LEAST: Duration = Duration::from_millis(SPLIT_PAUSE_MS / 2);
+
+/// What one subscriber got from a server, read by read
+/// ([`TestServer::reads_until_the_end`]).
+#[derive(Debug, Default)]
+pub struct SubscriberReads {
+    /// What each read got, as text, in order (the final read of 0 bytes
+    /// left out).
+    pub texts: Vec<String>,
+    /// How long after the one before each read but the first returned:
+    /// one fewer than `texts`.
+    pub pauses: Vec<Duration>,
+}
 
 /// The prefix of [`bin`]'s names for the student's own programs:
 /// `mine/step1` is `mine/examples/step1.rs`, in the package of its own
 /// under `mine/` (chapter 1, "Where your programs go").
 pub const MINE: &str = "mine/";
 
-/// The program an exercise's spec runs: the student's own,
+/// The program an exercise's or a step's spec runs: the student's own,
 /// `mine/examples/NAME.rs`, when `NET_WATCHER_EXERCISE=NAME` names one (as
-/// `cargo mine NAME` does), else `answer` (`examples/answer-...`), the
-/// answer checked in under `chapters/answers/`.
+/// `cargo mine NAME` does), else `answer`: the exercise's answer checked in
+/// under `chapters/answers/` (`examples/answer-...`), or the step's program
+/// (`examples/net-watcher`).
 pub fn exercise_program(answer: &str) -> String {
-    exercise_program_named(std::env::var("NET_WATCHER_EXERCISE").ok(), answer)
+    let program = exercise_program_named(std::env::var("NET_WATCHER_EXERCISE").ok(), answer);
+    // A passing test shows nothing else: this line says whose program it
+    // ran, under a failure, or for every test with `-- --show-output`.
+    match program.strip_prefix(MINE) {
+        Some(name) => println!("the program under test: yours, mine/examples/{name}.rs"),
+        None => println!("the program under test: ours, {program}"),
+    }
+    program
 }
 
 /// [`exercise_program`], for the value `named` of `NET_WATCHER_EXERCISE`.
@@ -210,15 +284,76 @@ pub fn example_tests(program: &str) -> PathBuf {
     built_by_cargo(&["test", "--no-run"], &manifest, name)
 }
 
+/// The `#[test]`s a program carries beside its code, built with
+/// [`example_tests`]: a student's program, or its answer.
+pub struct OwnTests {
+    executable: PathBuf,
+    /// Each test's name, without its modules (`t1_...` for `tests::t1_...`).
+    pub names: Vec<String>,
+}
+
+impl OwnTests {
+    /// Builds the tests of `program` (a name [`exercise_program`] gives)
+    /// and lists them.
+    pub fn of(program: &str) -> Self {
+        let executable = example_tests(program);
+        let listed = Command::new(&executable)
+            .args(["--list", "--format", "terse"])
+            .output()
+            .expect("the program's tests list");
+        // "tests::t1_a_message_split...: test", one per line.
+        let names = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter_map(|line| line.strip_suffix(": test"))
+            .map(|path| path.rsplit("::").next().unwrap_or(path).to_owned())
+            .collect();
+        OwnTests { executable, names }
+    }
+
+    /// Runs them all; fails the test with their output if one fails.
+    pub fn assert_pass(&self) {
+        let run = Command::new(&self.executable)
+            .output()
+            .expect("the program's tests run");
+        assert!(
+            run.status.success(),
+            "the program's own tests fail:\n{}",
+            String::from_utf8_lossy(&run.stdout)
+        );
+    }
+}
+
 /// Runs `cargo SUBCOMMAND` (`build`, or `test --no-run`) on example `name`
 /// of `manifest`'s package, and returns the executable cargo reports.
 fn built_by_cargo(subcommand: &[&str], manifest: &Path, name: &str) -> PathBuf {
+    built_target_by_cargo(subcommand, manifest, &["--example", name], name)
+}
+
+/// The library's unit tests (`cargo test --lib`), built now if they are
+/// not yet (a plain `cargo test` builds them before it runs the specs).
+pub fn library_tests() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let manifest = super::root().join("Cargo.toml");
+        built_target_by_cargo(&["test", "--no-run"], &manifest, &["--lib"], "net_watcher")
+    })
+}
+
+/// Runs `cargo SUBCOMMAND` on the target `selector` picks (`--example
+/// NAME`, `--lib`) of `manifest`'s package, and returns the executable
+/// cargo reports for the target named `name`.
+fn built_target_by_cargo(
+    subcommand: &[&str],
+    manifest: &Path,
+    selector: &[&str],
+    name: &str,
+) -> PathBuf {
     let output = Command::new(env!("CARGO"))
         .args(subcommand)
         .args(["--quiet", "--message-format=json-render-diagnostics"])
         .arg("--manifest-path")
         .arg(manifest)
-        .args(["--example", name])
+        .args(selector)
         .output()
         .expect("cargo runs");
     assert!(
@@ -661,26 +796,36 @@ impl TestServer {
     pub fn split_service(program: &str) -> Self {
         Self::start_configured(program, &[], |command| {
             step_environment(command);
-            command.env("PAUSE_MS", SPLIT_PAUSE_MS);
+            command.env("PAUSE_MS", SPLIT_PAUSE_MS.to_string());
         })
     }
 
     /// Connects one subscriber over TCP and reads until the server ends
-    /// the connection: what each read got, in order. Each read waits at
-    /// most [`PATIENCE`].
-    pub fn reads_until_the_end(&self) -> Vec<String> {
+    /// the connection: what each read got, in order, and how long after
+    /// each other the reads got it. Each read waits at most [`PATIENCE`].
+    pub fn reads_until_the_end(&self) -> SubscriberReads {
         let mut subscriber = TcpStream::connect(self.addr()).expect("the server accepts");
         subscriber.set_read_timeout(Some(PATIENCE)).unwrap();
-        let mut reads = Vec::new();
+        let mut reads = SubscriberReads::default();
+        let mut last_read: Option<Instant> = None;
         let mut buffer = [0u8; 1024];
         loop {
             let read = subscriber
                 .read(&mut buffer)
-                .unwrap_or_else(|error| panic!("after the reads {reads:?}: {error}"));
+                .unwrap_or_else(|error| panic!("after the reads {:?}: {error}", reads.texts));
             if read == 0 {
                 return reads;
             }
-            reads.push(String::from_utf8_lossy(&buffer[..read]).into_owned());
+            // Timed when the read returns, on this side: what a client
+            // sees. The server's writes are never timed, so a service that
+            // writes its parts back to back cannot pass for one that pauses.
+            let now = Instant::now();
+            if let Some(previous) = last_read.replace(now) {
+                reads.pauses.push(now - previous);
+            }
+            reads
+                .texts
+                .push(String::from_utf8_lossy(&buffer[..read]).into_owned());
         }
     }
 
@@ -802,6 +947,16 @@ impl LineReader {
             Ok(0) => {}
             Ok(_) => panic!("expected {what}, got the line {rest:?}"),
             Err(error) => panic!("expected {what}, got: {error}"),
+        }
+    }
+
+    /// Everything until the server closes the connection, naming `what`
+    /// in a failure.
+    pub fn rest(&mut self, what: &str) -> String {
+        let mut rest = String::new();
+        match self.reader.read_to_string(&mut rest) {
+            Ok(_) => rest,
+            Err(error) => panic!("reading {what} failed: {error} (got {rest:?})"),
         }
     }
 

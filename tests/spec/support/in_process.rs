@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
+use net_watcher::browser;
 use net_watcher::console::{Console, ConsoleEvent};
 use net_watcher::notifier::{Feed, Notifier};
 use net_watcher::protocol::Protocol;
@@ -36,6 +37,8 @@ pub struct Options {
     /// The zone plain-text dates are in: UTC unless a test says otherwise,
     /// whatever the zone of the machine running the tests.
     pub zone: TimeZone,
+    /// Also serve browsers (`--http`, chapter 13) on 127.0.0.1, port 0.
+    pub http: bool,
 }
 
 impl Default for Options {
@@ -47,6 +50,7 @@ impl Default for Options {
             write_timeout: Duration::from_secs(30),
             debounce: settle::DEFAULT_WINDOW,
             zone: TimeZone::UTC,
+            http: false,
         }
     }
 }
@@ -66,6 +70,7 @@ pub struct InProcessServer {
     /// The notifier, to read its subscriber count and watch state.
     pub notifier: Notifier,
     addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     unix: Option<PathBuf>,
     events: mpsc::UnboundedReceiver<ConsoleEvent>,
     stop: Option<oneshot::Sender<()>>,
@@ -121,7 +126,13 @@ impl InProcessServer {
                 .remove(0),
         };
         let addr = listener.tcp_addr();
-        Self::start_on(options, vec![listener], addr, notifier).await
+        let mut listeners = vec![listener];
+        if options.http {
+            let address = "127.0.0.1:0".parse().expect("an address");
+            let http = browser::bind(&address).await.expect("port 0 binds");
+            listeners.extend(http);
+        }
+        Self::start_on(options, listeners, addr, notifier).await
     }
 
     async fn start_on(
@@ -130,6 +141,7 @@ impl InProcessServer {
         addr: Option<SocketAddr>,
         notifier: impl FnOnce(&Options, Console) -> Notifier,
     ) -> Self {
+        let http_addr = listeners.iter().find_map(Listener::http_addr);
         let (events_tx, events) = mpsc::unbounded_channel();
         let console = Console::new(move |event| {
             let _ = events_tx.send(event.clone());
@@ -153,6 +165,7 @@ impl InProcessServer {
         InProcessServer {
             notifier,
             addr,
+            http_addr,
             unix: options.unix,
             events,
             stop: Some(stop),
@@ -163,6 +176,11 @@ impl InProcessServer {
     /// The TCP address.
     pub fn addr(&self) -> SocketAddr {
         self.addr.expect("this server listens on TCP")
+    }
+
+    /// The address it serves browsers on (with [`Options::http`]).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr.expect("this server serves browsers")
     }
 
     /// Connects a new subscriber (TCP or Unix, as the server listens).

@@ -9,11 +9,14 @@
 pub mod binary;
 pub mod broken;
 pub mod chat;
+pub mod chromium;
 pub mod chunks;
 pub mod hostile_redis;
+pub mod http;
 pub mod in_process;
 pub mod redis_server;
 pub mod stalling_proxy;
+pub mod submissions;
 pub mod target;
 
 use std::future::Future;

@@ -362,7 +362,7 @@ impl Watched {
 }
 
 /// `name`'s path, found as a shell finds it (the directories of `PATH`).
-fn find_program(name: &str) -> Option<PathBuf> {
+pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))

@@ -1,0 +1,399 @@
+//! Where the program under test listens, and one connection to it: the
+//! grader's network vocabulary, used by every other part of the grader.
+//!
+//! [`Address`] is a TCP port on the loopback interface or a Unix socket's
+//! path; [`Stream`] is one connection of either kind, read with a
+//! deadline. The ports the grader hands out are chosen by [`free_port`],
+//! from a block of its own (see `PortBlock`), so that two graders running
+//! at once never choose the same one.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::server::DEFAULT_PORT;
+
+/// Where the book's step-2 server listens.
+pub const DEFAULT_SOCKET: &str = "/tmp/watcher.sock";
+
+/// TCP or a Unix socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP on the loopback interface (steps 1 and 3).
+    Tcp,
+    /// A Unix socket (step 2).
+    Unix,
+}
+
+impl Transport {
+    /// Where the book's programs listen on this transport: port 60300, or
+    /// `/tmp/watcher.sock`.
+    pub fn books_address(self) -> Address {
+        match self {
+            Transport::Tcp => Address::Tcp(DEFAULT_PORT),
+            Transport::Unix => Address::Unix(PathBuf::from(DEFAULT_SOCKET)),
+        }
+    }
+
+    /// The placeholder that names an address of this kind in a command.
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            Transport::Tcp => "{port}",
+            Transport::Unix => "{socket}",
+        }
+    }
+
+    /// The environment variable that carries an address of this kind.
+    pub fn variable(self) -> &'static str {
+        match self {
+            Transport::Tcp => "PORT",
+            Transport::Unix => "SOCKET",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "TCP",
+            Transport::Unix => "a Unix socket",
+        })
+    }
+}
+
+/// Where a server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// A TCP port on the loopback interface (127.0.0.1 or ::1).
+    Tcp(u16),
+    /// A Unix socket's path.
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Tcp(port) => write!(f, "port {port}"),
+            Address::Unix(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// How long a TCP connection may take: long enough for a lost opening
+/// packet to be sent again (after 1 s, on Linux), which a loaded machine
+/// may need. Only a server that stops taking connections makes the grader
+/// wait this long; one that is not there refuses at once.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Address {
+    /// Connects to it. Over TCP, tries 127.0.0.1 then ::1, since a program
+    /// may listen on either for `localhost`; if neither takes the
+    /// connection, the error is the one that says more than "refused".
+    pub fn connect(&self) -> io::Result<Stream> {
+        match self {
+            Address::Tcp(port) => {
+                let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
+                let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, *port));
+                match TcpStream::connect_timeout(&v4, CONNECT_TIMEOUT) {
+                    Ok(stream) => Ok(Stream::Tcp(stream)),
+                    Err(on_v4) => match TcpStream::connect_timeout(&v6, CONNECT_TIMEOUT) {
+                        Ok(stream) => Ok(Stream::Tcp(stream)),
+                        Err(_) if on_v4.kind() != io::ErrorKind::ConnectionRefused => Err(on_v4),
+                        Err(on_v6) => Err(on_v6),
+                    },
+                }
+            }
+            Address::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
+        }
+    }
+
+    /// Connects with the smallest receive buffer the OS allows, set before
+    /// the connection so that the window the server sees is small from the
+    /// start: a subscriber that never reads then fills its socket as soon
+    /// as possible. (A Unix socket has no such window: a plain connection.)
+    pub fn connect_with_small_buffer(&self) -> io::Result<Stream> {
+        let Address::Tcp(port) = self else {
+            return self.connect();
+        };
+        let connect = |addr: SocketAddr| -> io::Result<TcpStream> {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            // The OS rounds this up to its minimum (about 2 KiB on Linux).
+            socket.set_recv_buffer_size(1)?;
+            socket.connect_timeout(&addr.into(), CONNECT_TIMEOUT)?;
+            Ok(socket.into())
+        };
+        connect(SocketAddr::from((Ipv4Addr::LOCALHOST, *port)))
+            .or_else(|_| connect(SocketAddr::from((Ipv6Addr::LOCALHOST, *port))))
+            .map(Stream::Tcp)
+    }
+
+    /// Whether something accepts connections there now.
+    pub fn is_answering(&self) -> bool {
+        self.connect().is_ok()
+    }
+}
+
+/// A connected socket of either kind.
+#[derive(Debug)]
+pub enum Stream {
+    /// Over TCP.
+    Tcp(TcpStream),
+    /// Over a Unix socket.
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// Reads what has come, waiting at most `within` (never "forever": a
+    /// zero wait is taken as a millisecond).
+    pub fn read_within(&mut self, buffer: &mut [u8], within: Duration) -> io::Result<usize> {
+        // A zero timeout means "block forever" to the OS: never ask for it.
+        let within = Some(within.max(Duration::from_millis(1)));
+        match self {
+            Stream::Tcp(stream) => stream.set_read_timeout(within)?,
+            Stream::Unix(stream) => stream.set_read_timeout(within)?,
+        }
+        self.read(buffer)
+    }
+
+    /// Closes both directions, as the book's fake service does when it is
+    /// done.
+    pub fn close(&self) {
+        // Closing a socket the peer has already closed is no news.
+        let _ = match self {
+            Stream::Tcp(stream) => stream.shutdown(Shutdown::Both),
+            Stream::Unix(stream) => stream.shutdown(Shutdown::Both),
+        };
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => stream.read(buffer),
+            Stream::Unix(stream) => stream.read(buffer),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => stream.write(bytes),
+            Stream::Unix(stream) => stream.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A TCP port that is free now, chosen below the range the OS hands out
+/// for port 0 and outgoing connections, so that nothing else on the
+/// machine is given it between this choice and the server's bind; and from
+/// this process's own block of that range (see `PortBlock`), so that no
+/// other grader chooses it meanwhile.
+pub fn free_port() -> u16 {
+    static BLOCK: OnceLock<PortBlock> = OnceLock::new();
+    let block = BLOCK.get_or_init(PortBlock::claim);
+    for _ in 0..block.len {
+        let port = block.first + block.next.fetch_add(1, Ordering::Relaxed) % block.len;
+        if port == DEFAULT_PORT {
+            continue;
+        }
+        let free_v4 = can_bind((Ipv4Addr::LOCALHOST, port).into());
+        let free_v6 = can_bind((Ipv6Addr::LOCALHOST, port).into())
+            || !can_bind((Ipv6Addr::LOCALHOST, 0).into());
+        if free_v4 && free_v6 {
+            return port;
+        }
+    }
+    // Every port of the block is taken: let the OS pick one.
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map_or(DEFAULT_PORT, |addr| addr.port())
+}
+
+/// The ports one grader process chooses from: one of [`PORT_BLOCKS`]
+/// blocks of the range below the OS's ephemeral ports, its own while the
+/// process lives.
+///
+/// A port is chosen free, but the server under test binds it a moment
+/// later; another grader running at the same time (the suite runs dozens
+/// of servers at once, a teacher may grade several submissions at once,
+/// each grader's own `net-watcher-grade`) must not choose it meanwhile, or
+/// one server fails to start and the other grader talks to the wrong one.
+/// So each process claims a block by binding a UDP socket on the block's
+/// first port: UDP ports are apart from TCP ones, so the claim takes no
+/// port from a server; a second bind of the same UDP port fails, so no two
+/// processes claim one block; and the OS ends the claim when the process
+/// ends, however it ends.
+#[derive(Debug)]
+struct PortBlock {
+    first: u16,
+    len: u16,
+    next: AtomicU16,
+    /// The claim; `None` if every block was claimed, and this process
+    /// shares one.
+    _claim: Option<UdpSocket>,
+}
+
+/// How many blocks the range is cut into: how many graders can run at once
+/// without sharing one.
+const PORT_BLOCKS: u16 = 64;
+
+impl PortBlock {
+    /// Claims a block: the first, from one chosen by the process's id,
+    /// that no other process has claimed and where nothing listens (see
+    /// [`PortBlock::is_quiet`]); else the first unclaimed one; else, when
+    /// every block is claimed, the chosen one, shared.
+    fn claim() -> PortBlock {
+        let (low, high) = below_ephemeral_range(
+            &std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default(),
+        );
+        let len = ((high - low) / PORT_BLOCKS).max(1);
+        let chosen = (std::process::id() % u32::from(PORT_BLOCKS)) as u16;
+        let first_port = |tried: u16| low + (chosen + tried) % PORT_BLOCKS * len;
+        let mut unquiet = None;
+        let mut claimed = None;
+        for tried in 0..PORT_BLOCKS {
+            let first = first_port(tried);
+            let Ok(claim) = UdpSocket::bind((Ipv4Addr::LOCALHOST, first)) else {
+                continue;
+            };
+            if Self::is_quiet(first, len, low) {
+                claimed = Some((first, claim));
+                break;
+            }
+            unquiet.get_or_insert((first, claim));
+        }
+        let (first, claim) = match claimed.or(unquiet) {
+            Some((first, claim)) => (first, Some(claim)),
+            None => (first_port(0), None),
+        };
+        // Start anywhere in the block, so that the next process to claim it
+        // does not choose the ports the last one has just let go of.
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.subsec_nanos());
+        PortBlock {
+            first,
+            len,
+            next: AtomicU16::new((nanos % u32::from(len)) as u16),
+            _claim: claim,
+        }
+    }
+
+    /// Whether nothing listens in the block that starts at `first`, nor in
+    /// the block below it. A grader of an older version, which claims no
+    /// block, chooses ports upward from a place of its own, a few hundred
+    /// in a run: a block it is busy in, or about to reach, is left to it.
+    fn is_quiet(first: u16, len: u16, low: u16) -> bool {
+        (first.saturating_sub(len).max(low)..first.saturating_add(len))
+            .all(|port| can_bind((Ipv4Addr::LOCALHOST, port).into()))
+    }
+}
+
+/// Whether a TCP socket can be bound to `address` now, by a server that
+/// does not ask to reuse it (`SO_REUSEADDR`): nothing listens there, and
+/// no connection of a server that was there is still closing. The socket
+/// is bound, never listening: a listening one, even for an instant, could
+/// be taken for a server by a grader waiting for one there.
+fn can_bind(address: SocketAddr) -> bool {
+    Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+    .and_then(|socket| socket.bind(&address.into()))
+    .is_ok()
+}
+
+/// The ports from 20000 up to the start of the OS's ephemeral range, given
+/// as Linux writes it in `/proc/sys/net/ipv4/ip_local_port_range` (32768 if
+/// it cannot be read); just below that range when it starts lower.
+fn below_ephemeral_range(proc_range: &str) -> (u16, u16) {
+    let ephemeral_low = proc_range
+        .split_whitespace()
+        .next()
+        .and_then(|low| low.parse::<u16>().ok())
+        .unwrap_or(32768);
+    if ephemeral_low > 21_000 {
+        (20_000, ephemeral_low)
+    } else {
+        (
+            ephemeral_low.saturating_sub(1000).max(1024),
+            ephemeral_low.max(1025),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ports_handed_out_lie_below_the_oss_own() {
+        assert_eq!(below_ephemeral_range("32768\t60999\n"), (20_000, 32768));
+        assert_eq!(below_ephemeral_range(""), (20_000, 32768));
+        assert_eq!(below_ephemeral_range("21001 60999"), (20_000, 21001));
+        assert_eq!(below_ephemeral_range("21000 60999"), (20_000, 21000));
+        assert_eq!(below_ephemeral_range("10000 60999"), (9000, 10000));
+        assert_eq!(below_ephemeral_range("1500 60999"), (1024, 1500));
+        assert_eq!(below_ephemeral_range("80 60999"), (1024, 1025));
+    }
+
+    #[test]
+    fn a_free_port_is_free_and_never_the_books() {
+        for _ in 0..5 {
+            let port = free_port();
+            assert_ne!(port, DEFAULT_PORT);
+            assert!(TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_port_something_listens_on_cannot_be_bound() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let taken = listener.local_addr().unwrap();
+        assert!(!can_bind(taken));
+        drop(listener);
+        let released = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let free = released.local_addr().unwrap();
+        drop(released);
+        assert!(can_bind(free));
+    }
+
+    #[test]
+    fn an_address_answers_only_while_something_listens() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let address = Address::Tcp(listener.local_addr().unwrap().port());
+        assert!(address.is_answering());
+        assert!(address.connect_with_small_buffer().is_ok());
+        drop(listener);
+        assert!(!address.is_answering());
+        assert!(address.connect_with_small_buffer().is_err());
+    }
+
+    #[test]
+    fn transports_name_their_books_address_placeholder_and_variable() {
+        assert_eq!(Transport::Tcp.books_address(), Address::Tcp(60300));
+        assert_eq!(
+            Transport::Unix.books_address(),
+            Address::Unix(PathBuf::from("/tmp/watcher.sock"))
+        );
+        assert_eq!(Transport::Tcp.placeholder(), "{port}");
+        assert_eq!(Transport::Unix.placeholder(), "{socket}");
+        assert_eq!(Transport::Tcp.variable(), "PORT");
+        assert_eq!(Transport::Unix.variable(), "SOCKET");
+        assert_eq!(Address::Tcp(5).to_string(), "port 5");
+        assert_eq!(Transport::Unix.to_string(), "a Unix socket");
+    }
+}
