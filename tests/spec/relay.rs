@@ -864,6 +864,9 @@ mod an_edge_whose_redis_refuses_to_read {
         };
         let url = redis.url("changes");
         let _publisher = start_publisher(&target, &url, &[]);
+        // The publisher names its file after it listens: done before the
+        // password, or its own attempts would be counted with the edge's.
+        redis.wait_for_an_entry("changes");
         redis.refuse(Refusal::Password, "changes");
         let mut edge = Spawned::start("net-watcher", &["--relay", &url, "--port", "0"]);
         let answer = refusal_answer(Refusal::Password);
