@@ -579,11 +579,21 @@ mod tests {
         );
     }
 
+    /// `what`, or a failure after 5 s: a stream that never hands a write
+    /// on fails the test instead of hanging it.
+    async fn in_time<T>(what: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(std::time::Duration::from_secs(5), what)
+            .await
+            .expect("done within 5 s")
+    }
+
     #[tokio::test]
     async fn a_metered_stream_hands_on_what_fits_and_fails_what_does_not() {
         let (mut server, client) = tokio::io::duplex(1 << 16);
         let refused = RefusalSlot::default();
-        let mut metered = MeteredStream::new(client, refused.clone());
+        // A buffered stream: what is written reaches the server only when
+        // the metered stream hands on its flush, or its shutdown.
+        let mut metered = MeteredStream::new(tokio::io::BufWriter::new(client), refused.clone());
         server.write_all(b"+OK\r\n").await.unwrap();
         let mut read = [0; 5];
         metered.read_exact(&mut read).await.unwrap();
@@ -591,7 +601,7 @@ mod tests {
         metered.write_all(b"*1\r\n$4\r\nPING\r\n").await.unwrap();
         metered.flush().await.unwrap();
         let mut sent = [0; 14];
-        server.read_exact(&mut sent).await.unwrap();
+        in_time(server.read_exact(&mut sent)).await.unwrap();
         assert_eq!(&sent, b"*1\r\n$4\r\nPING\r\n");
         assert_eq!(refused.take(), None);
 
@@ -605,9 +615,10 @@ mod tests {
             Some(ReplyRefused::BulkTooLong { bytes: 1 << 30 })
         );
         assert_eq!(refused.take(), None, "taken once");
+        metered.write_all(b"*1\r\n$4\r\nQUIT\r\n").await.unwrap();
         metered.shutdown().await.unwrap();
         let mut end = Vec::new();
-        server.read_to_end(&mut end).await.unwrap();
-        assert!(end.is_empty());
+        in_time(server.read_to_end(&mut end)).await.unwrap();
+        assert_eq!(end, b"*1\r\n$4\r\nQUIT\r\n");
     }
 }
