@@ -1036,6 +1036,9 @@ mod a_network_cut_with_no_reset {
         let proxy = StallingProxy::start(&redis.socket());
         let through = proxy.url("changes");
         let mut publisher = start_publisher(&target, &through, &["--json"]);
+        // The edge starts once the publisher has named its file, so that
+        // it has nothing to say (it would say it waits for a publisher).
+        redis.wait_for_an_entry("changes");
         let edge = start_edge(&redis.url("changes"), &["--json"]);
         let mut local = subscribe(&publisher, JSON_GREETING);
         let mut on_edge = subscribe(&edge, JSON_GREETING);

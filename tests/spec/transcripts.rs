@@ -1335,6 +1335,9 @@ fn chapter_12_the_relay_demo(target: TargetFile) {
             .replace(&format!(":{port}"), &format!(":{as_port}"))
     };
     let mut publisher = start_publisher(&target, &url, &[]);
+    // The chapter shows edges started after the publisher named its file:
+    // none of them waits for it.
+    redis.wait_for_an_entry("changes");
     let mut edges = [start_edge(&url, &[]), start_edge(&url, &["--json"])];
     let mut sessions = [
         String::from("$ nc localhost 60310\n"),
@@ -1431,6 +1434,8 @@ fn chapter_12_a_redis_that_refuses(target: TargetFile) {
     };
     let url = redis.url("changes");
     let mut publisher = start_publisher(&target, &url, &[]);
+    // Refused once its file is named: the chapter's refusal is a change's.
+    redis.wait_for_an_entry("changes");
     redis.refuse(Refusal::OutOfMemory, "changes");
     target.touch();
     publisher
