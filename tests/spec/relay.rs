@@ -371,6 +371,43 @@ mod an_entry_written_above_the_publishers_ids {
     }
 }
 
+mod an_entry_written_at_the_id_the_publisher_takes_next {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// Someone appended, by hand, an entry at the very id the publisher's
+    /// next change takes: Redis refuses the publisher's append, the entry
+    /// found at that id is not the publisher's, and the change goes in
+    /// above it.
+    #[rstest]
+    fn is_not_taken_for_the_publishers_change(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        // An id above any change's timestamp, naming another file: the
+        // publisher names its file in the next id, and its first change
+        // takes the one after.
+        append(
+            &redis,
+            "9999999999999-0",
+            &[("type", "watching"), ("file", "another.txt")],
+        );
+        let url = redis.url("changes");
+        let publisher = start_publisher(&target, &url, &["--json"]);
+        redis.wait_for_an_entry("changes", "9999999999999-0");
+        let edge = start_edge(&url, &["--json"]);
+        let mut local = subscribe(&publisher, JSON_GREETING);
+        let mut on_edge = subscribe(&edge, JSON_GREETING);
+        change(&redis, "9999999999999-2", "6000");
+        let line = on_edge.next_line("the change written by hand");
+        assert_eq!(timestamp_of(&line), 6000);
+
+        target.touch();
+        let told = timestamp_of(&local.next_line("the publisher's change"));
+        let line = on_edge.next_line("the publisher's change, above the one by hand");
+        assert_eq!(timestamp_of(&line), told);
+        on_edge.expect_silence("the publisher's change");
+    }
+}
+
 mod a_publisher_whose_redis_refuses_its_first_entry {
     use super::*;
 
@@ -866,7 +903,7 @@ mod an_edge_whose_redis_refuses_to_read {
         let _publisher = start_publisher(&target, &url, &[]);
         // The publisher names its file after it listens: done before the
         // password, or its own attempts would be counted with the edge's.
-        redis.wait_for_an_entry("changes");
+        redis.wait_for_an_entry("changes", "0-0");
         redis.refuse(Refusal::Password, "changes");
         let mut edge = Spawned::start("net-watcher", &["--relay", &url, "--port", "0"]);
         let answer = refusal_answer(Refusal::Password);
@@ -1038,7 +1075,7 @@ mod a_network_cut_with_no_reset {
         let mut publisher = start_publisher(&target, &through, &["--json"]);
         // The edge starts once the publisher has named its file, so that
         // it has nothing to say (it would say it waits for a publisher).
-        redis.wait_for_an_entry("changes");
+        redis.wait_for_an_entry("changes", "0-0");
         let edge = start_edge(&redis.url("changes"), &["--json"]);
         let mut local = subscribe(&publisher, JSON_GREETING);
         let mut on_edge = subscribe(&edge, JSON_GREETING);

@@ -1337,7 +1337,7 @@ fn chapter_12_the_relay_demo(target: TargetFile) {
     let mut publisher = start_publisher(&target, &url, &[]);
     // The chapter shows edges started after the publisher named its file:
     // none of them waits for it.
-    redis.wait_for_an_entry("changes");
+    redis.wait_for_an_entry("changes", "0-0");
     let mut edges = [start_edge(&url, &[]), start_edge(&url, &["--json"])];
     let mut sessions = [
         String::from("$ nc localhost 60310\n"),
@@ -1435,7 +1435,7 @@ fn chapter_12_a_redis_that_refuses(target: TargetFile) {
     let url = redis.url("changes");
     let mut publisher = start_publisher(&target, &url, &[]);
     // Refused once its file is named: the chapter's refusal is a change's.
-    redis.wait_for_an_entry("changes");
+    redis.wait_for_an_entry("changes", "0-0");
     redis.refuse(Refusal::OutOfMemory, "changes");
     target.touch();
     publisher

@@ -140,10 +140,10 @@ impl RedisServer {
             .unwrap_or_else(|error| panic!("Redis runs {command:?}: {error}"));
     }
 
-    /// Waits until `stream` holds an entry (a publisher started has named
-    /// its file in it), woken by Redis's own blocking read, for at most
-    /// [`PATIENCE`](super::PATIENCE).
-    pub fn wait_for_an_entry(&self, stream: &str) {
+    /// Waits until `stream` holds an entry above `after` (`0-0`: any
+    /// entry; a publisher started names its file in an entry), woken by
+    /// Redis's own blocking read, for at most [`PATIENCE`](super::PATIENCE).
+    pub fn wait_for_an_entry(&self, stream: &str, after: &str) {
         let read: redis::Value = redis::cmd("XREAD")
             .arg("COUNT")
             .arg(1)
@@ -151,13 +151,13 @@ impl RedisServer {
             .arg(super::PATIENCE.as_millis() as u64)
             .arg("STREAMS")
             .arg(stream)
-            .arg("0-0")
+            .arg(after)
             .query(&mut self.connection())
             .expect("Redis answers XREAD");
         assert_ne!(
             read,
             redis::Value::Nil,
-            "no entry in {stream} within {:?}",
+            "no entry above {after} in {stream} within {:?}",
             super::PATIENCE
         );
     }
