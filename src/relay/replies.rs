@@ -580,7 +580,8 @@ mod tests {
     }
 
     /// `what`, or a failure after 5 s: a stream that never hands a write
-    /// on fails the test instead of hanging it.
+    /// on, or a meter that lets a reply of any size through, fails the test
+    /// instead of hanging it.
     async fn in_time<T>(what: impl std::future::Future<Output = T>) -> T {
         tokio::time::timeout(std::time::Duration::from_secs(5), what)
             .await
@@ -607,7 +608,7 @@ mod tests {
 
         server.write_all(b"$1073741824\r\nxxxx").await.unwrap();
         let mut rest = Vec::new();
-        let error = metered.read_to_end(&mut rest).await.unwrap_err();
+        let error = in_time(metered.read_to_end(&mut rest)).await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
         assert!(rest.is_empty(), "handed on: {rest:?}");
         assert_eq!(
