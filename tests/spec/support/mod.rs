@@ -14,6 +14,7 @@ pub mod chunks;
 pub mod hostile_redis;
 pub mod http;
 pub mod in_process;
+pub mod outputs;
 pub mod redis_server;
 pub mod stalling_proxy;
 pub mod submissions;
