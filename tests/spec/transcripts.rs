@@ -20,7 +20,7 @@ use rstest::rstest;
 
 use crate::support::binary::{LineReader, Spawned, TestServer, bin, node_is_installed};
 use crate::support::chat::ChatRoom;
-use crate::support::redis_server::{redis_server, start_edge, start_publisher};
+use crate::support::redis_server::{Refusal, redis_server, start_edge, start_publisher};
 use crate::support::target::{TargetFile, target};
 
 /// Replaces what differs between runs: every `<weekday> <month> <day>
@@ -1353,6 +1353,9 @@ fn chapter_12_the_relay_demo(target: TargetFile) {
             .replace(&format!(":{port}"), &format!(":{as_port}"))
     };
     let mut publisher = start_publisher(&target, &url, &[]);
+    // The chapter shows edges started after the publisher named its file:
+    // none of them waits for it.
+    redis.wait_for_an_entry("changes", "0-0");
     let mut edges = [start_edge(&url, &[]), start_edge(&url, &["--json"])];
     let mut sessions = [
         String::from("$ nc localhost 60310\n"),
@@ -1435,6 +1438,52 @@ fn chapter_12_the_relay_demo(target: TargetFile) {
     );
     check("fixtures/transcripts/12-nc-edge-1.txt", &sessions[0]);
     check("fixtures/transcripts/12-nc-edge-2.txt", &sessions[1]);
+}
+
+/// Chapter 12: a Redis that answers but refuses. The publisher runs, Redis
+/// is told it has no memory left (`CONFIG SET maxmemory 1`), the file
+/// changes, and Redis gets its memory back (`CONFIG SET maxmemory 0`): the
+/// publisher's console says so once each way. Redis on a temporary Unix
+/// socket, written as the chapter's address.
+#[rstest]
+fn chapter_12_a_redis_that_refuses(target: TargetFile) {
+    let Some(mut redis) = redis_server() else {
+        return;
+    };
+    let url = redis.url("changes");
+    let mut publisher = start_publisher(&target, &url, &[]);
+    // Refused once its file is named: the chapter's refusal is a change's.
+    redis.wait_for_an_entry("changes", "0-0");
+    redis.refuse(Refusal::OutOfMemory, "changes");
+    target.touch();
+    publisher
+        .process
+        .wait_for_stderr("Trying again until it takes it.");
+    redis.take_again(Refusal::OutOfMemory, "changes");
+    publisher
+        .process
+        .wait_for_stdout_containing("takes entries again");
+
+    let port = publisher.port();
+    publisher.process.signal(libc::SIGINT);
+    let problem = publisher.process.stderr();
+    let (status, lines) = publisher.process.wait_for_exit();
+    assert!(status.success(), "{}", publisher.process.report());
+    // Stdout and stderr come through two pipes: the one problem line
+    // (stderr) goes before the line that says it is over.
+    let mut console =
+        String::from("$ cargo run -- target.txt --publish redis://localhost:6379/changes\n");
+    for line in &lines {
+        if line.contains("takes entries again") {
+            console.push_str(&problem);
+        }
+        console.push_str(&as_default_port(line, port));
+        console.push('\n');
+    }
+    check(
+        "fixtures/transcripts/12-publisher-refused.txt",
+        &console.replace(&url, "redis://localhost:6379/changes"),
+    );
 }
 
 /// Chapter 13: the server serving browsers, and its event stream as `curl`
