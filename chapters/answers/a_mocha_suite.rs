@@ -105,16 +105,17 @@ fn js_date(milliseconds: Option<i64>) -> String {
     }
 }
 
-// ANCHOR: tests
+// ANCHOR: tests_module
 #[cfg(test)] // Compiled only by `cargo test`.
 mod tests {
     use std::time::Duration;
 
     use serde_json::json;
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::AsyncWriteExt; // `write_all`
 
     // The client above, in the same file.
     use super::ldj_client::LdjClient;
+    // ANCHOR_END: tests_module
 
     const CHANGED: &str = "{\"type\":\"changed\",\"timestamp\":1450694370094}\n";
 
@@ -160,4 +161,3 @@ mod tests {
     }
     // ANCHOR_END: split
 }
-// ANCHOR_END: tests
