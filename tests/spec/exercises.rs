@@ -501,15 +501,7 @@ mod a_mocha_suite {
     #[test]
     fn has_the_books_two_tests_and_they_pass() {
         let tests = OwnTests::of(&exercise_program(ANSWER));
-        let missing: Vec<&str> = [SINGLE, SPLIT]
-            .into_iter()
-            .filter(|prefix| !tests.names.iter().any(|name| name.starts_with(prefix)))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "no test named {missing:?}... among the program's tests {:?}",
-            tests.names
-        );
+        tests.assert_named(&[SINGLE, SPLIT]);
         tests.assert_pass();
     }
 
@@ -586,15 +578,7 @@ mod a_robust_client {
     #[test]
     fn has_a_test_of_its_own_for_each_exercise_and_they_pass() {
         let tests = OwnTests::of(&program());
-        let missing: Vec<&str> = ["t1_", "t2_", "r1_", "r2_", "r3_", "r4_", "r5_"]
-            .into_iter()
-            .filter(|prefix| !tests.names.iter().any(|name| name.starts_with(prefix)))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "no test named {missing:?}... among the program's tests {:?}",
-            tests.names
-        );
+        tests.assert_named(&["t1_", "t2_", "r1_", "r2_", "r3_", "r4_", "r5_"]);
         tests.assert_pass();
     }
 }

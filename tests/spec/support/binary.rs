@@ -381,6 +381,21 @@ impl OwnTests {
         OwnTests { executable, names }
     }
 
+    /// Fails the test unless, for each of `prefixes`, a test's name
+    /// starts with it: the names an exercise agreed on.
+    pub fn assert_named(&self, prefixes: &[&str]) {
+        let missing: Vec<&str> = prefixes
+            .iter()
+            .copied()
+            .filter(|prefix| !self.names.iter().any(|name| name.starts_with(prefix)))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "no test named {missing:?}... among the program's tests {:?}",
+            self.names
+        );
+    }
+
     /// Runs them all; fails the test with their output if one fails.
     pub fn assert_pass(&self) {
         let run = Command::new(&self.executable)
