@@ -567,7 +567,11 @@ mod a_robust_client {
         let (status, lines) = client.wait_for_exit();
         server.finish();
         assert!(status.success(), "{}", client.report());
-        assert_eq!(lines, ["Now watching: target.txt"]);
+        assert_eq!(
+            lines,
+            ["Now watching: target.txt"],
+            "stdout: only the greeting; the cut-off line belongs on stderr"
+        );
         let stderr = client.stderr();
         assert!(
             stderr.contains("{\"type\":\"chan"),
