@@ -201,6 +201,7 @@ impl Default for LdjCodec {
 /// stray empty line is harmless and common (`echo` at a prompt).
 fn decode_line(line: &[u8]) -> Option<Result<Message, LdjError>> {
     // ANCHOR_END: decode_line
+    // ANCHOR: decode_line_body
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     // The lines servers actually send take the short road; anything else,
     // including every malformed line, is serde_json's to judge.
@@ -228,6 +229,7 @@ fn decode_line(line: &[u8]) -> Option<Result<Message, LdjError>> {
             LdjError::NotJson { line, source }
         }
     }))
+    // ANCHOR_END: decode_line_body
 }
 
 // ANCHOR: item

@@ -85,6 +85,7 @@ mod ldj_client {
         // ANCHOR_END: next_event
     }
 
+    // ANCHOR: event_of
     /// `JSON.parse(line)`, without throwing: a line that is not JSON is
     /// handed out as it came, so that it can be shown.
     fn event_of(line: &[u8]) -> Event {
@@ -96,6 +97,7 @@ mod ldj_client {
             }
         }
     }
+    // ANCHOR_END: event_of
 }
 // ANCHOR_END: ldj_client
 

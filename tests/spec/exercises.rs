@@ -482,6 +482,48 @@ mod a_client_on_any_stream {
     }
 }
 
+/// Chapter 7: the práctica's step 7, the book's Mocha suite for
+/// `LDJClient`, written as tests inside the step-6 program: one message
+/// from a single data event, and one from a line split across two data
+/// events. They pass on the program, and the split one fails on the same
+/// program with a client that takes each read for a message (so a test
+/// that asserts nothing does not count).
+mod a_mocha_suite {
+    use crate::support::binary::{
+        LDJ_CLIENT_TAKING_EACH_READ_FOR_A_MESSAGE, OwnTests, SwappedProgram, exercise_program,
+        program_source,
+    };
+
+    const ANSWER: &str = "examples/answer-a-mocha-suite";
+    const SINGLE: &str = "a_single_data_event";
+    const SPLIT: &str = "split_data_events";
+
+    #[test]
+    fn has_the_books_two_tests_and_they_pass() {
+        let tests = OwnTests::of(&exercise_program(ANSWER));
+        tests.assert_named(&[SINGLE, SPLIT]);
+        tests.assert_pass();
+    }
+
+    #[test]
+    fn has_a_split_test_that_fails_on_a_client_that_takes_each_read_for_a_message() {
+        let source = program_source(
+            &exercise_program(ANSWER),
+            "chapters/answers/a_mocha_suite.rs",
+        );
+        let naive = SwappedProgram::new(
+            &source,
+            "ldj_client",
+            LDJ_CLIENT_TAKING_EACH_READ_FOR_A_MESSAGE,
+        );
+        OwnTests::of(&naive.program).assert_fail(
+            SPLIT,
+            "your split_data_events test passes on a client that takes each read \
+             for a message (step 4's bug): it must fail there",
+        );
+    }
+}
+
 /// Chapter 8: the client of step 6, made robust (the book's T1, T2 and R1
 /// to R5). It passes every client behaviour of the grader, R1 to R4
 /// included; it reports a cut-off last line and ends well; and it has a
@@ -525,7 +567,11 @@ mod a_robust_client {
         let (status, lines) = client.wait_for_exit();
         server.finish();
         assert!(status.success(), "{}", client.report());
-        assert_eq!(lines, ["Now watching: target.txt"]);
+        assert_eq!(
+            lines,
+            ["Now watching: target.txt"],
+            "stdout: only the greeting; the cut-off line belongs on stderr"
+        );
         let stderr = client.stderr();
         assert!(
             stderr.contains("{\"type\":\"chan"),
@@ -536,15 +582,7 @@ mod a_robust_client {
     #[test]
     fn has_a_test_of_its_own_for_each_exercise_and_they_pass() {
         let tests = OwnTests::of(&program());
-        let missing: Vec<&str> = ["t1_", "t2_", "r1_", "r2_", "r3_", "r4_", "r5_"]
-            .into_iter()
-            .filter(|prefix| !tests.names.iter().any(|name| name.starts_with(prefix)))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "no test named {missing:?}... among the program's tests {:?}",
-            tests.names
-        );
+        tests.assert_named(&["t1_", "t2_", "r1_", "r2_", "r3_", "r4_", "r5_"]);
         tests.assert_pass();
     }
 }

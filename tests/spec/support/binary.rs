@@ -310,6 +310,35 @@ pub fn build_example(manifest: &Path, name: &str) -> PathBuf {
     built_by_cargo(&["build"], manifest, name)
 }
 
+/// How much of each end of a stream [`Spawned::report`] shows: enough for
+/// a greeting and a few errors at the start, and for the last lines before
+/// the failure. (A student's client that looped at its end once printed
+/// 14 MB there.)
+pub const REPORT_END: usize = 4 * 1024;
+
+/// `text` whole if it is at most `2 * end` bytes long; else its first and
+/// last `end` bytes (or a little less, not to cut a character in two),
+/// with a line between them that says how many bytes were left out.
+pub fn cut_for_report(text: &str, end: usize) -> String {
+    if text.len() <= 2 * end {
+        return text.to_owned();
+    }
+    let mut head = end;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - end;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{}\n[... {} bytes left out ...]\n{}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
+}
+
 /// The test executable of `program` (a name [`exercise_program`] gives):
 /// example `name` built with its `#[test]`s (`cargo test --no-run
 /// --example name`), from this package or, for `mine/NAME`, from the
@@ -352,6 +381,21 @@ impl OwnTests {
         OwnTests { executable, names }
     }
 
+    /// Fails the test unless, for each of `prefixes`, a test's name
+    /// starts with it: the names an exercise agreed on.
+    pub fn assert_named(&self, prefixes: &[&str]) {
+        let missing: Vec<&str> = prefixes
+            .iter()
+            .copied()
+            .filter(|prefix| !self.names.iter().any(|name| name.starts_with(prefix)))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "no test named {missing:?}... among the program's tests {:?}",
+            self.names
+        );
+    }
+
     /// Runs them all; fails the test with their output if one fails.
     pub fn assert_pass(&self) {
         let run = Command::new(&self.executable)
@@ -363,7 +407,112 @@ impl OwnTests {
             String::from_utf8_lossy(&run.stdout)
         );
     }
+
+    /// Runs the tests whose name contains `filter`, on a program they
+    /// should find wrong; fails the test, saying `why`, if they all pass.
+    pub fn assert_fail(&self, filter: &str, why: &str) {
+        let run = Command::new(&self.executable)
+            .arg(filter)
+            .output()
+            .expect("the program's tests run");
+        let output = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            !output.contains("running 0 tests"),
+            "no test named {filter}... to run"
+        );
+        assert!(!run.status.success(), "{why}:\n{output}");
+    }
 }
+
+/// The source file of `program` (a name [`exercise_program`] gives):
+/// `mine/examples/NAME.rs` for `mine/NAME`, else `answer`, the answer's
+/// path in the repository.
+pub fn program_source(program: &str, answer: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match program.strip_prefix(MINE) {
+        Some(name) => root.join(format!("mine/examples/{name}.rs")),
+        None => root.join(answer),
+    }
+}
+
+/// A copy of a program in which one top-level module is swapped for
+/// another: the adversary its own tests should fail on. It is written to
+/// `mine/examples/` (the package that builds any such file by its name)
+/// for the length of a test, and removed when dropped, even when the test
+/// fails.
+pub struct SwappedProgram {
+    path: PathBuf,
+    /// Its name for [`OwnTests::of`]: `mine/NAME`.
+    pub program: String,
+}
+
+impl SwappedProgram {
+    /// `source` with its `mod MODULE { ... }` replaced by `replacement`.
+    /// The module is found as `cargo fmt` writes one: `mod MODULE {` (or
+    /// `pub mod`) at the start of a line, to the first line that is `}`.
+    pub fn new(source: &Path, module: &str, replacement: &str) -> Self {
+        let text = std::fs::read_to_string(source)
+            .unwrap_or_else(|error| panic!("cannot read {}: {error}", source.display()));
+        let lines: Vec<&str> = text.lines().collect();
+        let opening = [format!("mod {module} {{"), format!("pub mod {module} {{")];
+        let start = lines
+            .iter()
+            .position(|line| opening.contains(&line.to_string()));
+        let end = start.and_then(|start| (start..lines.len()).find(|&index| lines[index] == "}"));
+        let (Some(start), Some(end)) = (start, end) else {
+            panic!(
+                "this check swaps the `mod {module} {{ ... }}` of {} for a wrong one, \
+                 and found none: keep step 6's module, its first line `mod {module} {{` \
+                 and its last `}}` each at the start of a line (as `cargo fmt` writes them)",
+                source.display()
+            )
+        };
+        let swapped = [&lines[..start], &[replacement], &lines[end + 1..]]
+            .concat()
+            .join("\n");
+        let name = format!("swapped-{module}-{}", std::process::id());
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("mine/examples/{name}.rs"));
+        std::fs::write(&path, swapped).expect("mine/examples/ is writable");
+        SwappedProgram {
+            path,
+            program: format!("{MINE}{name}"),
+        }
+    }
+}
+
+impl Drop for SwappedProgram {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Step 6's `mod ldj_client`, with the bug of step 4 put back: it takes
+/// each read for a whole message. The same API as step 6's (`connect`,
+/// `next_message`), so that a program's tests build against it.
+pub const LDJ_CLIENT_TAKING_EACH_READ_FOR_A_MESSAGE: &str = r#"mod ldj_client {
+    use std::error::Error;
+
+    use serde_json::Value;
+    use tokio::io::{AsyncRead, AsyncReadExt};
+
+    pub struct LdjClient<S> {
+        stream: S,
+    }
+
+    impl<S: AsyncRead + Unpin> LdjClient<S> {
+        pub fn connect(stream: S) -> Self {
+            LdjClient { stream }
+        }
+
+        pub async fn next_message(&mut self) -> Result<Option<Value>, Box<dyn Error>> {
+            let mut data = Vec::new();
+            if self.stream.read_buf(&mut data).await? == 0 {
+                return Ok(None);
+            }
+            Ok(Some(serde_json::from_slice(&data)?))
+        }
+    }
+}"#;
 
 /// Runs `cargo SUBCOMMAND` (`build`, or `test --no-run`) on example `name`
 /// of `manifest`'s package, and returns the executable cargo reports.
@@ -493,13 +642,17 @@ impl Spawned {
         args: &[&str],
         configure: impl FnOnce(&mut Command),
     ) -> Self {
-        let mut command = Command::new(bin(name));
+        let program = bin(name);
+        let mut command = Command::new(&program);
         command.env("TZ", TIME_ZONE);
         if let Some(dir) = dir {
             command.current_dir(dir);
         }
         command.args(args);
-        Self::spawn(format!("{name} {}", args.join(" ")), command, configure)
+        // The executable's path, not `name`: a command the reader of a
+        // failure can run as it is (`mine/step1` is no path).
+        let command_line = format!("{} {}", program.display(), args.join(" "));
+        Self::spawn(command_line, command, configure)
     }
 
     /// Starts `program` (a path: another project's program, such as
@@ -583,13 +736,15 @@ impl Spawned {
         })
     }
 
-    /// What the failure message of a test shows about this child.
+    /// What the failure message of a test shows about this child: each
+    /// stream cut to its two ends ([`cut_for_report`]), so that a child
+    /// that printed in a loop does not bury the failure.
     pub fn report(&self) -> String {
         format!(
             "command: {}\nstdout so far:\n{}\nstderr so far:\n{}",
             self.command_line,
-            self.stdout_seen.join("\n"),
-            self.stderr.lock().unwrap()
+            cut_for_report(&self.stdout_seen.join("\n"), REPORT_END),
+            cut_for_report(&self.stderr.lock().unwrap(), REPORT_END)
         )
     }
 
@@ -1233,4 +1388,31 @@ pub fn node_is_installed(what: &str) -> bool {
         eprintln!("SKIPPED: node is not installed, so {what} was not run");
     }
     installed
+}
+
+/// describe: [`cut_for_report`], which keeps a failure's report short.
+mod a_long_report {
+    use super::cut_for_report;
+
+    #[test]
+    fn keeps_both_ends_and_says_how_much_it_left_out() {
+        let text = format!("start{}end", "x".repeat(100));
+        assert_eq!(
+            cut_for_report(&text, 10),
+            "startxxxxx\n[... 88 bytes left out ...]\nxxxxxxxend"
+        );
+    }
+
+    #[test]
+    fn keeps_a_text_of_twice_the_end_whole() {
+        let text = "a".repeat(20);
+        assert_eq!(cut_for_report(&text, 10), text);
+    }
+
+    #[test]
+    fn never_cuts_a_character_in_two() {
+        // "é" is two bytes: byte 3 falls inside the second one.
+        let text = "éééééééé";
+        assert_eq!(cut_for_report(text, 3), "é\n[... 12 bytes left out ...]\né");
+    }
 }
