@@ -1455,8 +1455,7 @@ fn chapter_12_a_redis_that_refuses(target: TargetFile) {
     assert!(status.success(), "{}", publisher.process.report());
     // Stdout and stderr come through two pipes: the one problem line
     // (stderr) goes before the line that says it is over.
-    let mut console =
-        format!("$ cargo run -- target.txt --publish {CHAPTER_12_STREAM}\n");
+    let mut console = format!("$ cargo run -- target.txt --publish {CHAPTER_12_STREAM}\n");
     for line in &lines {
         if line.contains("takes entries again") {
             console.push_str(&problem);
