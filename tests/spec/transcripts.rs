@@ -1335,6 +1335,11 @@ fn chapter_8_grading_the_robust_client() {
     );
 }
 
+/// The stream's address as chapter 12's reader types it. Port 6380, not
+/// Redis's usual 6379: Debian's `redis-server` package starts a Redis of its
+/// own there, which the demo's Ctrl+C would not stop.
+const CHAPTER_12_STREAM: &str = "redis://localhost:6380/changes";
+
 /// Chapter 12: the five-terminal demo. Redis, a publisher, two edges (one
 /// in JSON) with `nc` on each, two changes; then Redis stops, the file
 /// changes, Redis starts again, and the change made meanwhile reaches both
@@ -1349,7 +1354,7 @@ fn chapter_12_the_relay_demo(target: TargetFile) {
     let url = redis.url("changes");
     let real_url = format!("redis+unix://{}?stream=changes", redis.socket().display());
     let shown = |line: &str, port: u16, as_port: u16| {
-        line.replace(&real_url, "redis://localhost:6379/changes")
+        line.replace(&real_url, CHAPTER_12_STREAM)
             .replace(&format!(":{port}"), &format!(":{as_port}"))
     };
     let mut publisher = start_publisher(&target, &url, &[]);
@@ -1416,7 +1421,7 @@ fn chapter_12_the_relay_demo(target: TargetFile) {
         "fixtures/transcripts/12-edge-1-console.txt",
         &console(
             edge_1,
-            "cargo run -- --relay redis://localhost:6379/changes --port 60310",
+            &format!("cargo run -- --relay {CHAPTER_12_STREAM} --port 60310"),
             60310,
         ),
     );
@@ -1424,7 +1429,7 @@ fn chapter_12_the_relay_demo(target: TargetFile) {
         "fixtures/transcripts/12-edge-2-console.txt",
         &console(
             edge_2,
-            "cargo run -- --relay redis://localhost:6379/changes --port 60311 --json",
+            &format!("cargo run -- --relay {CHAPTER_12_STREAM} --port 60311 --json"),
             60311,
         ),
     );
@@ -1432,7 +1437,7 @@ fn chapter_12_the_relay_demo(target: TargetFile) {
         "fixtures/transcripts/12-publisher-console.txt",
         &console(
             &mut publisher,
-            "cargo run -- target.txt --publish redis://localhost:6379/changes",
+            &format!("cargo run -- target.txt --publish {CHAPTER_12_STREAM}"),
             DEFAULT_PORT,
         ),
     );
@@ -1471,8 +1476,7 @@ fn chapter_12_a_redis_that_refuses(target: TargetFile) {
     assert!(status.success(), "{}", publisher.process.report());
     // Stdout and stderr come through two pipes: the one problem line
     // (stderr) goes before the line that says it is over.
-    let mut console =
-        String::from("$ cargo run -- target.txt --publish redis://localhost:6379/changes\n");
+    let mut console = format!("$ cargo run -- target.txt --publish {CHAPTER_12_STREAM}\n");
     for line in &lines {
         if line.contains("takes entries again") {
             console.push_str(&problem);
@@ -1482,7 +1486,7 @@ fn chapter_12_a_redis_that_refuses(target: TargetFile) {
     }
     check(
         "fixtures/transcripts/12-publisher-refused.txt",
-        &console.replace(&url, "redis://localhost:6379/changes"),
+        &console.replace(&url, CHAPTER_12_STREAM),
     );
 }
 
