@@ -117,9 +117,9 @@ mod tests {
     use super::ldj_client::LdjClient;
     // ANCHOR_END: tests_module
 
+    // ANCHOR: single
     const CHANGED: &str = "{\"type\":\"changed\",\"timestamp\":1450694370094}\n";
 
-    // ANCHOR: single
     /// The book's "should emit a message event from a single data event".
     #[tokio::test]
     async fn a_single_data_event_gives_one_message() {
