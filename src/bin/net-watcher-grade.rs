@@ -159,22 +159,44 @@ fn say(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
+/// Writes `text` and a newline to stderr. Not `eprintln!`, which panics
+/// when stderr is a closed pipe (exit 101 instead of the grader's own
+/// code): a problem that cannot be said is still the grader's, and its
+/// exit code says it.
+fn say_problem(text: &str) {
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "{text}");
+}
+
+/// How long the last line after a signal may take to be written before
+/// the grader ends without it.
+const LAST_WORD_PATIENCE: Duration = Duration::from_millis(500);
+
 fn main() -> ExitCode {
     // First, before any program is started (see `reaper::watch_signals`).
     // If the grading has not printed its partial report 10 s after the
     // signal, the grader ends anyway.
     let watching = reaper::watch_signals(|signal| {
         std::thread::sleep(Duration::from_secs(10));
-        eprintln!(
-            "net-watcher-grade: stopped by {}",
-            reaper::signal_name(signal)
-        );
+        // Said from a thread of its own, waited for a moment only: the
+        // report is late because stdout is not read, and stderr may be the
+        // same stalled pipe, on which this line would wait forever, and
+        // the grader with it.
+        let (said, heard) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            say_problem(&format!(
+                "net-watcher-grade: stopped by {}",
+                reaper::signal_name(signal)
+            ));
+            let _ = said.send(());
+        });
+        let _ = heard.recv_timeout(LAST_WORD_PATIENCE);
         std::process::exit(128 + signal);
     });
     if let Err(error) = watching {
-        eprintln!(
+        say_problem(&format!(
             "net-watcher-grade: cannot watch for signals ({error}); a Ctrl+C may leave programs running"
-        );
+        ));
     }
     let args = Args::parse();
     let options = RoleOptions {
@@ -186,7 +208,7 @@ fn main() -> ExitCode {
     let role = match options.role() {
         Ok(role) => role,
         Err(problem) => {
-            eprintln!("net-watcher-grade: {problem}");
+            say_problem(&format!("net-watcher-grade: {problem}"));
             return ExitCode::from(2);
         }
     };
@@ -212,7 +234,10 @@ fn main() -> ExitCode {
             match grade_folder(dir, common, &settings, jobs, format) {
                 Ok(code) => code,
                 Err(error) => {
-                    eprintln!("net-watcher-grade: cannot read {}: {error}", dir.display());
+                    say_problem(&format!(
+                        "net-watcher-grade: cannot read {}: {error}",
+                        dir.display()
+                    ));
                     2
                 }
             }

@@ -414,6 +414,66 @@ mod the_test_services_stdout {
     }
 }
 
+mod the_graders_output {
+    use super::*;
+    use crate::support::PATIENCE;
+    use crate::support::binary::Spawned;
+    use crate::support::outputs::{StalledPipe, closed_pipe, wait_for_path};
+    use pretty_assertions::assert_eq;
+    use std::time::Duration;
+
+    /// How long the grader gives itself, after a signal, to print its
+    /// partial report before it ends anyway (`net-watcher-grade`'s main).
+    const REPORT_DEADLINE: Duration = Duration::from_secs(10);
+
+    /// Its errors went through `eprintln!`, which panics when stderr is a
+    /// closed pipe: exit 101, not the 2 of a folder it cannot read.
+    #[rstest]
+    fn on_a_closed_stderr_exits_with_its_own_code_not_a_panic(target: TargetFile) {
+        let missing = target.dir().join("no such folder");
+        let mut grader = Spawned::start_configured(
+            None,
+            "net-watcher-grade",
+            &["--folder", missing.to_str().unwrap(), "--", "true"],
+            |command| {
+                command.stderr(closed_pipe());
+            },
+        );
+        let status = grader.exit_status_within(PATIENCE);
+        assert_eq!(status.code(), Some(2), "{}", grader.report());
+    }
+
+    /// Nobody reads its stdout nor its stderr (a stalled log shipper):
+    /// a SIGTERM still ends it, at most when it gives up on printing its
+    /// report. It used to wait forever on its last line, `stopped by
+    /// SIGTERM`, written to the stalled stderr.
+    #[rstest]
+    fn a_sigterm_ends_it_though_nobody_reads_its_output(target: TargetFile) {
+        let started = target.dir().join("started");
+        // A server that never listens, and says it started by a file.
+        let server = format!("touch '{}'; exec sleep 600", started.display());
+        let mut stdout = StalledPipe::new();
+        let mut stderr = StalledPipe::new();
+        let mut grader = Spawned::start_configured(
+            None,
+            "net-watcher-grade",
+            &["--start-timeout", "600", "--", "sh", "-c", &server],
+            |command| {
+                command.stdout(stdout.stdio()).stderr(stderr.stdio());
+            },
+        );
+        wait_for_path(&started);
+        grader.signal(libc::SIGTERM);
+        let status = grader.exit_status_within(REPORT_DEADLINE + PATIENCE);
+        assert_eq!(
+            status.code(),
+            Some(128 + libc::SIGTERM),
+            "{}",
+            grader.report()
+        );
+    }
+}
+
 mod the_socket_path {
     use super::*;
     use crate::support::binary::Spawned;

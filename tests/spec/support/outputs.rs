@@ -234,6 +234,22 @@ pub fn connect_when_listening(path: &Path) -> UnixStream {
     }
 }
 
+/// Waits until something exists at `path`, failing after [`PATIENCE`]:
+/// the readiness signal of a program whose output the test cannot read,
+/// which touches a file when it starts. Nothing announces a new file, so
+/// this looks again every few milliseconds.
+pub fn wait_for_path(path: &Path) {
+    let deadline = Instant::now() + PATIENCE;
+    while std::fs::symlink_metadata(path).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing appeared at {} within {PATIENCE:?}",
+            path.display()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Reads `reader` to its end on a thread; the text arrives on the channel.
 pub fn read_to_end_on_a_thread(mut reader: impl Read + Send + 'static) -> Receiver<String> {
     let (text_tx, text) = mpsc::channel();
