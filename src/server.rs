@@ -13,7 +13,7 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -525,8 +525,9 @@ impl SocketLock {
             match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => {}
                 Err(error) if error == rustix::io::Errno::WOULDBLOCK => {
+                    // Bounded: the file may be another program's, of any size.
                     let mut holder = String::new();
-                    let _ = file.read_to_string(&mut holder);
+                    let _ = (&file).take(32).read_to_string(&mut holder);
                     return Err(BindError::Locked {
                         socket: socket.to_path_buf(),
                         lock: path,
@@ -541,6 +542,15 @@ impl SocketLock {
             if FileIdentity::at(&path) != Some(FileIdentity::of(&opened)) {
                 continue;
             }
+            // A file there before is taken over only if it is a lock a
+            // crash left: empty, or a pid. Anything else is another
+            // program's file that happens to have this name, which
+            // writing the pid over, and removing at exit, would destroy.
+            if !holds_at_most_a_pid(&mut file).map_err(failed)? {
+                return Err(failed(io::Error::other(
+                    "it holds something other than a server's pid; it is left alone",
+                )));
+            }
             let pid = format!("{}\n", std::process::id());
             file.set_len(0)
                 .and_then(|()| file.write_all(pid.as_bytes()))
@@ -551,6 +561,17 @@ impl SocketLock {
             "it was removed each time it was locked; is another program removing it?",
         )))
     }
+}
+
+/// Whether `file` is empty or holds a pid (digits, and a newline), as a
+/// [`SocketLock`]'s file does. Reads 32 bytes at most (a pid is shorter),
+/// and leaves the file at its start, where the new pid is written.
+fn holds_at_most_a_pid(file: &mut std::fs::File) -> io::Result<bool> {
+    let mut held = Vec::new();
+    (&*file).take(32).read_to_end(&mut held)?;
+    file.rewind()?;
+    let digits = held.strip_suffix(b"\n").unwrap_or(&held);
+    Ok(digits.iter().all(u8::is_ascii_digit) && held.len() < 32)
 }
 
 impl Drop for SocketLock {
@@ -1042,13 +1063,36 @@ mod tests {
     #[test]
     fn a_lock_file_left_by_a_crash_is_taken_over() {
         let (_dir, socket, lock) = socket_in_a_temp_dir();
-        std::fs::write(&lock, "999999 and more\n").unwrap();
-        let _held = SocketLock::take(&socket).expect("an unlocked file is taken");
+        // Longer than any pid: ours replaces it whole.
+        std::fs::write(&lock, "99999999\n").unwrap();
+        let held = SocketLock::take(&socket).expect("an unlocked file is taken");
         assert_eq!(
             std::fs::read_to_string(&lock).unwrap(),
             format!("{}\n", std::process::id()),
             "the old holder's pid replaced by ours"
         );
+        drop(held);
+        std::fs::write(&lock, "").unwrap();
+        SocketLock::take(&socket).expect("an empty file is taken: a crash at its start");
+    }
+
+    #[test]
+    fn a_file_of_another_program_at_the_lock_path_is_left_alone() {
+        let (_dir, socket, lock) = socket_in_a_temp_dir();
+        for held in ["12345 and more\n", "data", &"1".repeat(40)] {
+            std::fs::write(&lock, held).unwrap();
+            match SocketLock::take(&socket) {
+                Err(BindError::Io(path, error)) => {
+                    assert_eq!(path, lock.display().to_string());
+                    assert_eq!(
+                        error.to_string(),
+                        "it holds something other than a server's pid; it is left alone"
+                    );
+                }
+                other => panic!("expected the file left alone, got {other:?}"),
+            }
+            assert_eq!(std::fs::read_to_string(&lock).unwrap(), held);
+        }
     }
 
     #[test]

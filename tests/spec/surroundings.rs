@@ -581,6 +581,38 @@ mod the_socket_path {
         );
     }
 
+    /// The lock's path, `PATH.lock`, may name a file of another program:
+    /// the server took it over as a lock left by a crash, wrote its pid
+    /// over what it held, and removed it at exit. A lock file holds a pid
+    /// and nothing else; any other file there is left alone, and said.
+    #[rstest]
+    fn whose_lock_path_holds_another_programs_file_is_left_alone(target: TargetFile) {
+        let path = target.dir().join("watcher.sock");
+        let lock = target.dir().join("watcher.sock.lock");
+        std::fs::write(&lock, "another program's data\n").unwrap();
+        let socket = path.to_str().unwrap();
+        let mut start = Spawned::start("net-watcher", &[target.path_str(), "--unix", socket]);
+        let (status, lines) = start.wait_for_exit();
+        assert_eq!(
+            (status.code(), lines),
+            (Some(1), Vec::<String>::new()),
+            "{}",
+            start.report()
+        );
+        assert_eq!(
+            start.stderr(),
+            format!(
+                "net-watcher: cannot listen on {}: it holds something other than a server's pid; it is left alone\n",
+                lock.display()
+            )
+        );
+        assert_eq!(
+            std::fs::read_to_string(&lock).unwrap(),
+            "another program's data\n"
+        );
+        assert!(!path.exists(), "no socket is made");
+    }
+
     /// A server killed outright leaves its socket and its lock file
     /// behind; the kernel has released the lock, and the next start takes
     /// both over.
