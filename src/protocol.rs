@@ -411,7 +411,7 @@ const ZONEINFO_DIRECTORIES: [&str; 3] = [
 ];
 
 /// Checks that every file `TZ` (`asked`) could make jiff read, with `TZDIR`
-/// as given, is a regular file of at most [`MAX_ZONE_FILE`] bytes, or
+/// as given, is a regular file of 1 to [`MAX_ZONE_FILE`] bytes, or
 /// absent.
 ///
 /// jiff reads a zone's file whole: `TZ=/dev/zero` grew the server to 2.5 GB
@@ -459,6 +459,16 @@ fn check_zone_files(
         }
         if !metadata.is_file() {
             return Err(format!("{} is not a regular file", path.display()));
+        }
+        // A zone file begins with a 44-byte header, so an empty one is no
+        // zone's; and the files of /proc and /sys say they are empty
+        // whatever they hold: `/proc/kmsg`, whose read waits for the
+        // kernel's next message, blocked the server as a FIFO did.
+        if metadata.len() == 0 {
+            return Err(format!(
+                "{} is empty, as no time zone file is (a file of /proc or /sys says it is empty whatever it holds)",
+                path.display()
+            ));
         }
         if metadata.len() > MAX_ZONE_FILE {
             return Err(format!(
@@ -771,6 +781,20 @@ mod tests {
             .and_then(|file| file.set_len(MAX_ZONE_FILE))
             .unwrap();
         assert_eq!(check_zone_files("Huge".as_ref(), database), Ok(()));
+    }
+
+    #[test]
+    fn an_empty_zone_file_fails_the_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("Empty");
+        std::fs::File::create(&empty).unwrap();
+        assert_eq!(
+            check_zone_files(empty.as_os_str(), None),
+            Err(format!(
+                "{} is empty, as no time zone file is (a file of /proc or /sys says it is empty whatever it holds)",
+                empty.display()
+            ))
+        );
     }
 
     fn in_zone(millis: u64, name: &str) -> String {

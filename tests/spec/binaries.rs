@@ -290,6 +290,31 @@ mod net_watcher {
         );
     }
 
+    /// `/proc/kmsg` is a regular file that says it is empty, and a read of
+    /// it waits for the kernel's next message: TZ naming it blocked the
+    /// server before it listened, as a FIFO did. A zone file is never
+    /// empty, so one that says it is is never read. (Where the machine has
+    /// no such file, the case cannot be made, and is skipped.)
+    #[rstest]
+    fn with_a_zone_file_that_says_it_is_empty_says_so_without_reading_it(target: TargetFile) {
+        let kernel_log = std::path::Path::new("/proc/kmsg");
+        match std::fs::metadata(kernel_log) {
+            Ok(metadata) if metadata.is_file() && metadata.len() == 0 => {}
+            _ => {
+                eprintln!("SKIPPED: this machine has no /proc/kmsg that says it is empty");
+                return;
+            }
+        }
+        let (mut server, line) = change_line_with_tz(&target, "/proc/kmsg");
+        assert!(line.ends_with(" GMT+0000 (UTC)\n"), "got {line:?}");
+        server.process.signal(libc::SIGTERM);
+        server.process.wait_for_exit();
+        assert_eq!(
+            server.process.stderr(),
+            "net-watcher: cannot use the time zone TZ=/proc/kmsg: /proc/kmsg is empty, as no time zone file is (a file of /proc or /sys says it is empty whatever it holds); dates are in UTC\n"
+        );
+    }
+
     #[rstest]
     fn speaks_json_with_the_json_flag(target: TargetFile) {
         let server =
