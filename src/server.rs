@@ -590,6 +590,22 @@ impl Drop for SocketLock {
     }
 }
 
+/// Connects to the Unix socket at `path` without waiting: `Ok` if a server
+/// takes the connection, "connection refused" if nothing listens there,
+/// "would block" if a server listens but its backlog is full.
+///
+/// Not `UnixStream::connect`, which waits while the backlog is full: a
+/// start on the path of a server stopped by `kill -STOP` under a burst of
+/// connects waited there, deaf to SIGTERM (its handler runs on the
+/// runtime, which this blocks), until that server went away, and then
+/// took its path.
+fn knock(path: &Path) -> io::Result<()> {
+    let address = socket2::SockAddr::unix(path)?;
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    socket.connect(&address)
+}
+
 /// Binds a Unix socket at `path` (step 2).
 ///
 /// The original fails with "address in use" when a crashed run left its
@@ -605,11 +621,16 @@ pub fn bind_unix(path: impl AsRef<Path>) -> Result<Listener, BindError> {
     let lock = SocketLock::take(path)?;
     match std::fs::symlink_metadata(path) {
         Ok(metadata) if metadata.file_type().is_socket() => {
-            match std::os::unix::net::UnixStream::connect(path) {
-                Ok(_) => return Err(BindError::AddressInUse(shown)),
+            match knock(path) {
+                Ok(()) => return Err(BindError::AddressInUse(shown)),
                 Err(error) if error.kind() == io::ErrorKind::ConnectionRefused => {
                     std::fs::remove_file(path)
                         .map_err(|error| BindError::Io(shown.clone(), error))?;
+                }
+                // Its backlog is full: alive, and not taking connections
+                // now (stopped, or swamped). Someone else's.
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    return Err(BindError::AddressInUse(shown));
                 }
                 Err(error) => return Err(BindError::Io(shown, error)),
             }

@@ -476,8 +476,10 @@ mod the_graders_output {
 
 mod the_socket_path {
     use super::*;
+    use crate::support::PATIENCE;
     use crate::support::binary::Spawned;
     use crate::support::in_process::{InProcessServer, Options};
+    use crate::support::stuck_listener::StuckListener;
     use net_watcher::protocol::Protocol;
     use pretty_assertions::assert_eq;
     use std::os::unix::net::{UnixListener, UnixStream};
@@ -578,6 +580,28 @@ mod the_socket_path {
         assert!(
             !target.dir().join("watcher.sock.lock").exists(),
             "the lock file is left behind"
+        );
+    }
+
+    /// A server alive on the path but taking nobody (its backlog full, as
+    /// when it is stopped by `kill -STOP` under a burst of connects) is
+    /// another server there: the start says so at once. It used to wait
+    /// in its test of the path until that server went away, SIGTERM or
+    /// not, and then take the path.
+    #[rstest]
+    fn held_by_a_server_that_takes_nobody_is_refused_at_once(target: TargetFile) {
+        let path = target.dir().join("watcher.sock");
+        let _stuck = StuckListener::at(&path);
+        let socket = path.to_str().unwrap();
+        let mut start = Spawned::start("net-watcher", &[target.path_str(), "--unix", socket]);
+        let status = start.exit_status_within(PATIENCE);
+        assert_eq!(status.code(), Some(1), "{}", start.report());
+        assert!(
+            start.stderr().starts_with(&format!(
+                "net-watcher: cannot listen on {socket}: the address is already in use"
+            )),
+            "{}",
+            start.report()
         );
     }
 

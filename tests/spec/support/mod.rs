@@ -15,6 +15,7 @@ pub mod http;
 pub mod in_process;
 pub mod outputs;
 pub mod redis_server;
+pub mod stuck_listener;
 pub mod submissions;
 pub mod target;
 
