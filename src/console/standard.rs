@@ -28,7 +28,8 @@
 //! which the process shares with the shell that started it (and whatever
 //! else writes to the same terminal), and they would all start failing with
 //! "would block". The writers write to duplicates of fd 1 and 2, left
-//! blocking, unbuffered, so that a line is written whole or counted.
+//! blocking, unbuffered, so that a line is written whole or counted (or,
+//! with no descriptor to spare, to the streams themselves).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -96,10 +97,10 @@ impl StandardStreams {
         STARTED.get_or_init(|| {
             // What stdout cannot write is said on stderr; stderr's failures
             // have nowhere to be said.
-            let stdout = duplicate(io::stdout().as_fd());
-            let stderr = duplicate(io::stderr().as_fd());
-            streams.stdout.start(stdout, Some(&streams.stderr));
-            streams.stderr.start(stderr, None);
+            let stdout = duplicate(io::stdout().as_fd()).unwrap_or_else(|| Box::new(io::stdout()));
+            let stderr = duplicate(io::stderr().as_fd()).unwrap_or_else(|| Box::new(io::stderr()));
+            streams.stdout.start(Some(stdout), Some(&streams.stderr));
+            streams.stderr.start(Some(stderr), None);
         });
         streams
     }
@@ -134,7 +135,10 @@ type Output = Box<dyn Write + Send>;
 /// A duplicate of a standard stream's descriptor, for a writer of its own:
 /// written unbuffered (a line goes whole, or is counted), and closing it
 /// leaves fd 1 and 2 alone. `None` if the process has no descriptor left to
-/// spare, and then that stream is closed for the console.
+/// spare; the writer then writes through std's handle on the stream itself
+/// (stdout's buffers a line, which each write ends): under `ulimit -n 10`
+/// the error that stops the program, which cannot open anything either,
+/// was said nowhere, and it exited 1 without a word.
 fn duplicate(stream: std::os::fd::BorrowedFd<'_>) -> Option<Output> {
     let file = File::from(stream.try_clone_to_owned().ok()?);
     Some(Box::new(file))
