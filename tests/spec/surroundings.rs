@@ -217,6 +217,38 @@ mod the_servers_console {
         assert_eq!(told + lost, refused + 2, "{console:#?}");
     }
 
+    /// A stdout whose open file is non-blocking (a parent such as Node
+    /// passes its own with `stdio: 'inherit'`) says "would block" where a
+    /// blocking one waits. The listening line of a server started while
+    /// such a pipe was full was lost, counted, and a script waiting for it
+    /// waited in vain; a line longer than the room left was cut in two.
+    /// The writer waits there as it does on a blocking pipe.
+    #[rstest]
+    fn on_a_non_blocking_stdout_nobody_reads_loses_no_line_once_read(target: TargetFile) {
+        let mut stalled = StalledPipe::non_blocking();
+        let (mut server, first) = UnixServer::start(&target, &[], |command| {
+            command.stdout(stalled.stdio());
+        });
+        let lines = stalled.resume();
+        let first_line = lines.recv_timeout(PATIENCE).expect("the listening line");
+        assert!(
+            first_line.starts_with("Listening for subscribers on "),
+            "{first_line:?}"
+        );
+        drop(first);
+        server.process.signal(libc::SIGTERM);
+        let status = server.process.exit_status_within(PATIENCE);
+        assert!(status.success(), "{}", server.process.report());
+        let console = all_lines(&lines);
+        assert_eq!(
+            console,
+            ["Subscriber connected.", "Subscriber disconnected."],
+            "{}",
+            server.process.report()
+        );
+        assert_eq!(server.process.stderr(), "");
+    }
+
     /// A connection flood is not a log flood: each kind of event is told,
     /// then counted, the count told at most once a second.
     #[rstest]
