@@ -150,7 +150,8 @@ fn duplicate(stream: std::os::fd::BorrowedFd<'_>) -> Option<Output> {
 /// "would block".
 const RETRY_PAUSE: Duration = Duration::from_millis(5);
 
-/// A stream written as a blocking one is, even when its open file is not.
+/// A stream written as a blocking one is, even when its open file is not
+/// (the client's stdout is written through one too).
 ///
 /// The flag belongs to the open file, which a parent may have made
 /// non-blocking and passed on (Node's `stdio: 'inherit'`): a write that
@@ -162,7 +163,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(5);
 /// rather than `poll(2)`, which the crates in the tree offer only behind
 /// `unsafe` or a new feature: a few milliseconds cost nothing to a stream
 /// nobody reads.
-struct Patient<W>(W);
+pub struct Patient<W>(pub W);
 
 impl<W: Write> Write for Patient<W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {

@@ -321,7 +321,7 @@ mod the_clients_output {
     use super::*;
     use crate::support::PATIENCE;
     use crate::support::binary::{ScriptedServer, Spawned, TestServer};
-    use crate::support::outputs::{BrokenOutput, StalledPipe, closed_pipe, dev_full};
+    use crate::support::outputs::{BrokenOutput, StalledPipe, all_lines, closed_pipe, dev_full};
     use pretty_assertions::assert_eq;
 
     /// As reported: the client called its own stdout failing "reading from
@@ -376,6 +376,39 @@ mod the_clients_output {
         assert!(change.starts_with("File changed: "), "{change:?}");
         client.signal(libc::SIGTERM);
         client.exit_status_within(PATIENCE);
+    }
+
+    /// The same with a stdout whose open file is non-blocking (a parent
+    /// such as Node passes its own): the client exited 1 with "cannot write
+    /// to stdout: Resource temporarily unavailable" as soon as the pipe
+    /// was full for a moment.
+    #[rstest]
+    fn on_a_non_blocking_stdout_nobody_reads_waits_then_shows_every_line() {
+        let server = ScriptedServer::sending(
+            b"{\"type\":\"watching\",\"file\":\"t.txt\"}\n{\"type\":\"changed\",\"timestamp\":0}\n",
+        );
+        let port = server.port().to_string();
+        let mut stalled = StalledPipe::non_blocking();
+        let mut client =
+            Spawned::start_configured(None, "net-watcher-client", &["--port", &port], |command| {
+                command.stdout(stalled.stdio());
+            });
+        // The messages are in the client's socket: its first write finds
+        // the pipe full, and it must wait rather than give up.
+        server.finish();
+        client.assert_keeps_running("its stdout is full, not closed");
+        let lines = stalled.resume();
+        assert_eq!(
+            all_lines(&lines),
+            [
+                "Now watching: t.txt",
+                "File changed: Thu Jan 01 1970 00:00:00 GMT+0000 (UTC)"
+            ],
+            "{}",
+            client.report()
+        );
+        let status = client.exit_status_within(PATIENCE);
+        assert!(status.success(), "{}", client.report());
     }
 
     /// The client's stderr is its log: a bad line from the server is

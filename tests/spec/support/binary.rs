@@ -705,6 +705,22 @@ impl Spawned {
         }
     }
 
+    /// Checks that the child is still running after [`QUIET_PERIOD`]: an
+    /// absence (it does not give up, nor crash), which only time shows.
+    pub fn assert_keeps_running(&mut self, what: &str) {
+        let until = Instant::now() + QUIET_PERIOD;
+        while Instant::now() < until {
+            if let Some(status) = self.child.try_wait().expect("the child can be polled") {
+                panic!(
+                    "expected `{}` to keep running ({what}); it exited with {status}\n{}",
+                    self.command_line,
+                    self.report()
+                );
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// The child's process id.
     pub fn id(&self) -> u32 {
         self.child.id()
