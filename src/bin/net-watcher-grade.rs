@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use net_watcher::console::standard::Patient;
 use net_watcher::grade::folder::{self, RoleOptions};
 use net_watcher::grade::{self, Format, Report, Settings, Subject, reaper};
 
@@ -153,7 +154,10 @@ const FOLDER_JOBS: u16 = 10;
 /// Writes `text` to stdout. A closed stdout (`| head`, a reader that
 /// quit) is a normal end, not an error: the grading is done either way.
 fn say(text: &str) {
-    let mut stdout = io::stdout().lock();
+    // Patient: a stdout whose open file is non-blocking (a parent such as
+    // Node may pass its own) said "would block" when full for a moment,
+    // and the report was lost; it is waited for, as a blocking one is.
+    let mut stdout = Patient(io::stdout().lock());
     let _ = stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());

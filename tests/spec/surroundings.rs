@@ -483,7 +483,7 @@ mod the_graders_output {
     use super::*;
     use crate::support::PATIENCE;
     use crate::support::binary::Spawned;
-    use crate::support::outputs::{StalledPipe, closed_pipe, wait_for_path};
+    use crate::support::outputs::{StalledPipe, all_lines, closed_pipe, wait_for_path};
     use pretty_assertions::assert_eq;
     use std::time::Duration;
 
@@ -506,6 +506,36 @@ mod the_graders_output {
         );
         let status = grader.exit_status_within(PATIENCE);
         assert_eq!(status.code(), Some(2), "{}", grader.report());
+    }
+
+    /// A stdout whose open file is non-blocking (a parent such as Node
+    /// passes its own) and full for a moment: the report's write failed
+    /// with "would block", the report was lost, and the grader exited 0 as
+    /// if it had been printed. It waits as on a blocking pipe.
+    #[rstest]
+    fn on_a_non_blocking_stdout_nobody_reads_waits_then_prints_its_report(target: TargetFile) {
+        let folder = target.dir().join("submissions");
+        std::fs::create_dir(&folder).unwrap();
+        let mut stdout = StalledPipe::non_blocking();
+        let mut grader = Spawned::start_configured(
+            None,
+            "net-watcher-grade",
+            &["--folder", folder.to_str().unwrap(), "--", "true"],
+            |command| {
+                command.stdout(stdout.stdio());
+            },
+        );
+        grader.assert_keeps_running("its stdout is full, not closed");
+        let lines = all_lines(&stdout.resume());
+        assert!(
+            lines
+                .last()
+                .is_some_and(|line| line.starts_with("0 submissions graded in ")),
+            "{lines:#?}\n{}",
+            grader.report()
+        );
+        let status = grader.exit_status_within(PATIENCE);
+        assert!(status.success(), "{}", grader.report());
     }
 
     /// Nobody reads its stdout nor its stderr (a stalled log shipper):
