@@ -449,8 +449,13 @@ impl Drop for SocketFile {
     fn drop(&mut self) {
         // Only the socket this server made: a file, or another server's
         // socket, put at the path while it served is someone else's.
-        // Already gone (someone removed it) is fine too.
-        if self.made.is_some() && FileIdentity::at(&self.path) == self.made {
+        // Already gone (someone removed it) is fine too. A socket still:
+        // a file system may give the freed inode number of a removed
+        // socket to the next file made, so the numbers alone could name a
+        // regular file put there since.
+        let still_a_socket = std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|metadata| metadata.file_type().is_socket());
+        if self.made.is_some() && still_a_socket && FileIdentity::at(&self.path) == self.made {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -1114,6 +1119,22 @@ mod tests {
             }
             assert_eq!(std::fs::read_to_string(&lock).unwrap(), held);
         }
+    }
+
+    /// A file system may give a freed inode number to the next file made:
+    /// the socket's device and inode alone could then name a regular file
+    /// put at the path after the socket was removed.
+    #[test]
+    fn a_socket_file_removes_at_drop_only_a_socket_though_the_inode_matches() {
+        let (_dir, socket, _lock) = socket_in_a_temp_dir();
+        std::fs::write(&socket, "someone else's").unwrap();
+        let file = SocketFile {
+            path: socket.clone(),
+            made: FileIdentity::at(&socket),
+            _lock: SocketLock::take(&socket).unwrap(),
+        };
+        drop(file);
+        assert_eq!(std::fs::read_to_string(&socket).unwrap(), "someone else's");
     }
 
     #[test]
