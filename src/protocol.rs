@@ -461,12 +461,12 @@ fn check_zone_files(
             return Err(format!("{} is not a regular file", path.display()));
         }
         // A zone file begins with a 44-byte header, so an empty one is no
-        // zone's; and the files of /proc and /sys say they are empty
+        // zone's; and the files of /proc say they are empty
         // whatever they hold: `/proc/kmsg`, whose read waits for the
         // kernel's next message, blocked the server as a FIFO did.
         if metadata.len() == 0 {
             return Err(format!(
-                "{} is empty, as no time zone file is (a file of /proc or /sys says it is empty whatever it holds)",
+                "{} is empty, as no time zone file is (the files of /proc say they are empty whatever they hold)",
                 path.display()
             ));
         }
@@ -791,7 +791,7 @@ mod tests {
         assert_eq!(
             check_zone_files(empty.as_os_str(), None),
             Err(format!(
-                "{} is empty, as no time zone file is (a file of /proc or /sys says it is empty whatever it holds)",
+                "{} is empty, as no time zone file is (the files of /proc say they are empty whatever they hold)",
                 empty.display()
             ))
         );

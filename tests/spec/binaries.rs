@@ -357,7 +357,7 @@ mod net_watcher {
         server.process.wait_for_exit();
         assert_eq!(
             server.process.stderr(),
-            "net-watcher: cannot use the time zone TZ=/proc/kmsg: /proc/kmsg is empty, as no time zone file is (a file of /proc or /sys says it is empty whatever it holds); dates are in UTC\n"
+            "net-watcher: cannot use the time zone TZ=/proc/kmsg: /proc/kmsg is empty, as no time zone file is (the files of /proc say they are empty whatever they hold); dates are in UTC\n"
         );
     }
 
