@@ -491,6 +491,26 @@ mod the_graders_output {
     /// partial report before it ends anyway (`net-watcher-grade`'s main).
     const REPORT_DEADLINE: Duration = Duration::from_secs(10);
 
+    /// What it says on a stderr that works: the problem, named by the
+    /// grader, and its own exit code.
+    #[rstest]
+    fn says_on_stderr_why_it_cannot_grade_a_folder(target: TargetFile) {
+        let missing = target.dir().join("no such folder");
+        let mut grader = Spawned::start(
+            "net-watcher-grade",
+            &["--folder", missing.to_str().unwrap(), "--", "true"],
+        );
+        let (status, lines) = grader.wait_for_exit();
+        assert_eq!((status.code(), lines), (Some(2), Vec::<String>::new()));
+        assert_eq!(
+            grader.stderr(),
+            format!(
+                "net-watcher-grade: cannot read {}: No such file or directory (os error 2)\n",
+                missing.display()
+            )
+        );
+    }
+
     /// Its errors went through `eprintln!`, which panics when stderr is a
     /// closed pipe: exit 101, not the 2 of a folder it cannot read.
     #[rstest]
