@@ -177,15 +177,11 @@ impl<W: Write> Write for Patient<W> {
         }
     }
 
+    /// Passed on: what is written here are whole lines, which a file
+    /// writes at once and std's stdout passes on at their newline, so a
+    /// flush finds nothing left to write.
     fn flush(&mut self) -> io::Result<()> {
-        loop {
-            match self.0.flush() {
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(RETRY_PAUSE);
-                }
-                done => return done,
-            }
-        }
+        self.0.flush()
     }
 }
 
