@@ -411,7 +411,7 @@ const ZONEINFO_DIRECTORIES: [&str; 3] = [
 ];
 
 /// Checks that every file `TZ` (`asked`) could make jiff read, with `TZDIR`
-/// as given, is a regular file of at most [`MAX_ZONE_FILE`] bytes, or
+/// as given, is a regular file of 1 to [`MAX_ZONE_FILE`] bytes, or
 /// absent.
 ///
 /// jiff reads a zone's file whole: `TZ=/dev/zero` grew the server to 2.5 GB
@@ -459,6 +459,16 @@ fn check_zone_files(
         }
         if !metadata.is_file() {
             return Err(format!("{} is not a regular file", path.display()));
+        }
+        // A zone file begins with a 44-byte header, so an empty one is no
+        // zone's; and the files of /proc say they are empty
+        // whatever they hold: `/proc/kmsg`, whose read waits for the
+        // kernel's next message, blocked the server as a FIFO did.
+        if metadata.len() == 0 {
+            return Err(format!(
+                "{} is empty, as no time zone file is (the files of /proc say they are empty whatever they hold)",
+                path.display()
+            ));
         }
         if metadata.len() > MAX_ZONE_FILE {
             return Err(format!(
@@ -530,13 +540,24 @@ impl HumanDate {
 impl fmt::Display for HumanDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.at {
-            Some((at, years)) => write!(
-                f,
-                "{} {:04} {}",
-                at.strftime("%a %b %d"),
-                i64::from(at.year()) + years,
-                at.strftime("%H:%M:%S GMT%z (%Z)")
-            ),
+            Some((at, years)) => {
+                // Whole minutes, cut toward zero, as JavaScript writes an
+                // offset (`GMT-0044` for -00:44:30); jiff's `%z` adds the
+                // seconds when there are any.
+                let minutes = at.offset().seconds() / 60;
+                let sign = if minutes < 0 { '-' } else { '+' };
+                let minutes = minutes.unsigned_abs();
+                write!(
+                    f,
+                    "{} {:04} {} GMT{sign}{:02}{:02} ({})",
+                    at.strftime("%a %b %d"),
+                    i64::from(at.year()) + years,
+                    at.strftime("%H:%M:%S"),
+                    minutes / 60,
+                    minutes % 60,
+                    at.strftime("%Z")
+                )
+            }
             None => f.write_str("Invalid Date"),
         }
     }
@@ -773,8 +794,38 @@ mod tests {
         assert_eq!(check_zone_files("Huge".as_ref(), database), Ok(()));
     }
 
+    #[test]
+    fn an_empty_zone_file_fails_the_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("Empty");
+        std::fs::File::create(&empty).unwrap();
+        assert_eq!(
+            check_zone_files(empty.as_os_str(), None),
+            Err(format!(
+                "{} is empty, as no time zone file is (the files of /proc say they are empty whatever they hold)",
+                empty.display()
+            ))
+        );
+    }
+
     fn in_zone(millis: u64, name: &str) -> String {
         HumanDate::new(millis, &TimeZone::get(name).unwrap()).to_string()
+    }
+
+    /// JavaScript writes an offset in whole minutes, cut toward zero:
+    /// Liberia's -00:44:30 until 1972 is `GMT-0044`, and a rule's
+    /// +00:19:32 is `GMT+0019`, the time itself to the second.
+    #[test]
+    fn an_offset_with_seconds_is_written_in_whole_minutes() {
+        assert_eq!(
+            in_zone(0, "Africa/Monrovia"),
+            "Wed Dec 31 1969 23:15:30 GMT-0044 (MMT)"
+        );
+        let rule = TimeZone::posix("AMT-0:19:32").unwrap();
+        assert_eq!(
+            HumanDate::new(0, &rule).to_string(),
+            "Thu Jan 01 1970 00:19:32 GMT+0019 (AMT)"
+        );
     }
 
     #[test]

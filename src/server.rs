@@ -13,7 +13,7 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -449,8 +449,13 @@ impl Drop for SocketFile {
     fn drop(&mut self) {
         // Only the socket this server made: a file, or another server's
         // socket, put at the path while it served is someone else's.
-        // Already gone (someone removed it) is fine too.
-        if self.made.is_some() && FileIdentity::at(&self.path) == self.made {
+        // Already gone (someone removed it) is fine too. A socket still:
+        // a file system may give the freed inode number of a removed
+        // socket to the next file made, so the numbers alone could name a
+        // regular file put there since.
+        let still_a_socket = std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|metadata| metadata.file_type().is_socket());
+        if self.made.is_some() && still_a_socket && FileIdentity::at(&self.path) == self.made {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -525,8 +530,9 @@ impl SocketLock {
             match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => {}
                 Err(error) if error == rustix::io::Errno::WOULDBLOCK => {
+                    // Bounded: the file may be another program's, of any size.
                     let mut holder = String::new();
-                    let _ = file.read_to_string(&mut holder);
+                    let _ = (&file).take(32).read_to_string(&mut holder);
                     return Err(BindError::Locked {
                         socket: socket.to_path_buf(),
                         lock: path,
@@ -541,6 +547,15 @@ impl SocketLock {
             if FileIdentity::at(&path) != Some(FileIdentity::of(&opened)) {
                 continue;
             }
+            // A file there before is taken over only if it is a lock a
+            // crash left: empty, or a pid. Anything else is another
+            // program's file that happens to have this name, which
+            // writing the pid over, and removing at exit, would destroy.
+            if !holds_at_most_a_pid(&mut file).map_err(failed)? {
+                return Err(failed(io::Error::other(
+                    "it holds something other than a server's pid; it is left alone",
+                )));
+            }
             let pid = format!("{}\n", std::process::id());
             file.set_len(0)
                 .and_then(|()| file.write_all(pid.as_bytes()))
@@ -551,6 +566,17 @@ impl SocketLock {
             "it was removed each time it was locked; is another program removing it?",
         )))
     }
+}
+
+/// Whether `file` is empty or holds a pid (digits, and a newline), as a
+/// [`SocketLock`]'s file does. Reads 32 bytes at most (a pid is shorter),
+/// and leaves the file at its start, where the new pid is written.
+fn holds_at_most_a_pid(file: &mut std::fs::File) -> io::Result<bool> {
+    let mut held = Vec::new();
+    (&*file).take(32).read_to_end(&mut held)?;
+    file.rewind()?;
+    let digits = held.strip_suffix(b"\n").unwrap_or(&held);
+    Ok(digits.iter().all(u8::is_ascii_digit) && held.len() < 32)
 }
 
 impl Drop for SocketLock {
@@ -569,6 +595,22 @@ impl Drop for SocketLock {
     }
 }
 
+/// Connects to the Unix socket at `path` without waiting: `Ok` if a server
+/// takes the connection, "connection refused" if nothing listens there,
+/// "would block" if a server listens but its backlog is full.
+///
+/// Not `UnixStream::connect`, which waits while the backlog is full: a
+/// start on the path of a server stopped by `kill -STOP` under a burst of
+/// connects waited there, deaf to SIGTERM (its handler runs on the
+/// runtime, which this blocks), until that server went away, and then
+/// took its path.
+fn knock(path: &Path) -> io::Result<()> {
+    let address = socket2::SockAddr::unix(path)?;
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    socket.connect(&address)
+}
+
 /// Binds a Unix socket at `path` (step 2).
 ///
 /// The original fails with "address in use" when a crashed run left its
@@ -584,11 +626,16 @@ pub fn bind_unix(path: impl AsRef<Path>) -> Result<Listener, BindError> {
     let lock = SocketLock::take(path)?;
     match std::fs::symlink_metadata(path) {
         Ok(metadata) if metadata.file_type().is_socket() => {
-            match std::os::unix::net::UnixStream::connect(path) {
-                Ok(_) => return Err(BindError::AddressInUse(shown)),
+            match knock(path) {
+                Ok(()) => return Err(BindError::AddressInUse(shown)),
                 Err(error) if error.kind() == io::ErrorKind::ConnectionRefused => {
                     std::fs::remove_file(path)
                         .map_err(|error| BindError::Io(shown.clone(), error))?;
+                }
+                // Its backlog is full: alive, and not taking connections
+                // now (stopped, or swamped). Someone else's.
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    return Err(BindError::AddressInUse(shown));
                 }
                 Err(error) => return Err(BindError::Io(shown, error)),
             }
@@ -1045,13 +1092,52 @@ mod tests {
     #[test]
     fn a_lock_file_left_by_a_crash_is_taken_over() {
         let (_dir, socket, lock) = socket_in_a_temp_dir();
-        std::fs::write(&lock, "999999 and more\n").unwrap();
-        let _held = SocketLock::take(&socket).expect("an unlocked file is taken");
+        // Longer than any pid: ours replaces it whole.
+        std::fs::write(&lock, "99999999\n").unwrap();
+        let held = SocketLock::take(&socket).expect("an unlocked file is taken");
         assert_eq!(
             std::fs::read_to_string(&lock).unwrap(),
             format!("{}\n", std::process::id()),
             "the old holder's pid replaced by ours"
         );
+        drop(held);
+        std::fs::write(&lock, "").unwrap();
+        SocketLock::take(&socket).expect("an empty file is taken: a crash at its start");
+    }
+
+    #[test]
+    fn a_file_of_another_program_at_the_lock_path_is_left_alone() {
+        let (_dir, socket, lock) = socket_in_a_temp_dir();
+        for held in ["12345 and more\n", "data", &"1".repeat(40)] {
+            std::fs::write(&lock, held).unwrap();
+            match SocketLock::take(&socket) {
+                Err(BindError::Io(path, error)) => {
+                    assert_eq!(path, lock.display().to_string());
+                    assert_eq!(
+                        error.to_string(),
+                        "it holds something other than a server's pid; it is left alone"
+                    );
+                }
+                other => panic!("expected the file left alone, got {other:?}"),
+            }
+            assert_eq!(std::fs::read_to_string(&lock).unwrap(), held);
+        }
+    }
+
+    /// A file system may give a freed inode number to the next file made:
+    /// the socket's device and inode alone could then name a regular file
+    /// put at the path after the socket was removed.
+    #[test]
+    fn a_socket_file_removes_at_drop_only_a_socket_though_the_inode_matches() {
+        let (_dir, socket, _lock) = socket_in_a_temp_dir();
+        std::fs::write(&socket, "someone else's").unwrap();
+        let file = SocketFile {
+            path: socket.clone(),
+            made: FileIdentity::at(&socket),
+            _lock: SocketLock::take(&socket).unwrap(),
+        };
+        drop(file);
+        assert_eq!(std::fs::read_to_string(&socket).unwrap(), "someone else's");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use jiff::tz::TimeZone;
+use net_watcher::console::standard::Patient;
 use net_watcher::console::{Console, ConsoleEvent, ConsoleLines};
 use net_watcher::server::DEFAULT_PORT;
 use net_watcher::{client, protocol};
@@ -93,7 +94,10 @@ where
     client::run(
         stream,
         zone,
-        io::stdout(),
+        // Waited for when its open file is non-blocking and full (a parent
+        // such as Node may pass its own): the client gave up at once, with
+        // "Resource temporarily unavailable".
+        Patient(io::stdout()),
         ConsoleLines::new(console.clone()),
     )
     .await

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use net_watcher::console::standard::Patient;
 use net_watcher::grade::folder::{self, RoleOptions};
 use net_watcher::grade::{self, Format, Report, Settings, Subject, reaper};
 
@@ -153,11 +154,27 @@ const FOLDER_JOBS: u16 = 10;
 /// Writes `text` to stdout. A closed stdout (`| head`, a reader that
 /// quit) is a normal end, not an error: the grading is done either way.
 fn say(text: &str) {
-    let mut stdout = io::stdout().lock();
+    // Patient: a stdout whose open file is non-blocking (a parent such as
+    // Node may pass its own) said "would block" when full for a moment,
+    // and the report was lost; it is waited for, as a blocking one is.
+    let mut stdout = Patient(io::stdout().lock());
     let _ = stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
 }
+
+/// Writes `text` and a newline to stderr. Not `eprintln!`, which panics
+/// when stderr is a closed pipe (exit 101 instead of the grader's own
+/// code): a problem that cannot be said is still the grader's, and its
+/// exit code says it.
+fn say_problem(text: &str) {
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "{text}");
+}
+
+/// How long the last line after a signal may take to be written before
+/// the grader ends without it.
+const LAST_WORD_PATIENCE: Duration = Duration::from_millis(500);
 
 fn main() -> ExitCode {
     // First, before any program is started (see `reaper::watch_signals`).
@@ -165,16 +182,25 @@ fn main() -> ExitCode {
     // signal, the grader ends anyway.
     let watching = reaper::watch_signals(|signal| {
         std::thread::sleep(Duration::from_secs(10));
-        eprintln!(
-            "net-watcher-grade: stopped by {}",
-            reaper::signal_name(signal)
-        );
+        // Said from a thread of its own, waited for a moment only: the
+        // report is late because stdout is not read, and stderr may be the
+        // same stalled pipe, on which this line would wait forever, and
+        // the grader with it.
+        let (said, heard) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            say_problem(&format!(
+                "net-watcher-grade: stopped by {}",
+                reaper::signal_name(signal)
+            ));
+            let _ = said.send(());
+        });
+        let _ = heard.recv_timeout(LAST_WORD_PATIENCE);
         std::process::exit(128 + signal);
     });
     if let Err(error) = watching {
-        eprintln!(
+        say_problem(&format!(
             "net-watcher-grade: cannot watch for signals ({error}); a Ctrl+C may leave programs running"
-        );
+        ));
     }
     let args = Args::parse();
     let options = RoleOptions {
@@ -186,7 +212,7 @@ fn main() -> ExitCode {
     let role = match options.role() {
         Ok(role) => role,
         Err(problem) => {
-            eprintln!("net-watcher-grade: {problem}");
+            say_problem(&format!("net-watcher-grade: {problem}"));
             return ExitCode::from(2);
         }
     };
@@ -212,7 +238,10 @@ fn main() -> ExitCode {
             match grade_folder(dir, common, &settings, jobs, format) {
                 Ok(code) => code,
                 Err(error) => {
-                    eprintln!("net-watcher-grade: cannot read {}: {error}", dir.display());
+                    say_problem(&format!(
+                        "net-watcher-grade: cannot read {}: {error}",
+                        dir.display()
+                    ));
                     2
                 }
             }

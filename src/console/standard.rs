@@ -28,7 +28,8 @@
 //! which the process shares with the shell that started it (and whatever
 //! else writes to the same terminal), and they would all start failing with
 //! "would block". The writers write to duplicates of fd 1 and 2, left
-//! blocking, unbuffered, so that a line is written whole or counted.
+//! blocking, unbuffered, so that a line is written whole or counted (or,
+//! with no descriptor to spare, to the streams themselves).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -96,10 +97,12 @@ impl StandardStreams {
         STARTED.get_or_init(|| {
             // What stdout cannot write is said on stderr; stderr's failures
             // have nowhere to be said.
-            let stdout = duplicate(io::stdout().as_fd());
-            let stderr = duplicate(io::stderr().as_fd());
-            streams.stdout.start(stdout, Some(&streams.stderr));
-            streams.stderr.start(stderr, None);
+            let stdout =
+                duplicate(io::stdout().as_fd()).unwrap_or_else(|| Box::new(Patient(io::stdout())));
+            let stderr =
+                duplicate(io::stderr().as_fd()).unwrap_or_else(|| Box::new(Patient(io::stderr())));
+            streams.stdout.start(Some(stdout), Some(&streams.stderr));
+            streams.stderr.start(Some(stderr), None);
         });
         streams
     }
@@ -134,10 +137,52 @@ type Output = Box<dyn Write + Send>;
 /// A duplicate of a standard stream's descriptor, for a writer of its own:
 /// written unbuffered (a line goes whole, or is counted), and closing it
 /// leaves fd 1 and 2 alone. `None` if the process has no descriptor left to
-/// spare, and then that stream is closed for the console.
+/// spare; the writer then writes through std's handle on the stream itself
+/// (stdout's buffers a line, which each write ends): under `ulimit -n 10`
+/// the error that stops the program, which cannot open anything either,
+/// was said nowhere, and it exited 1 without a word.
 fn duplicate(stream: std::os::fd::BorrowedFd<'_>) -> Option<Output> {
     let file = File::from(stream.try_clone_to_owned().ok()?);
-    Some(Box::new(file))
+    Some(Box::new(Patient(file)))
+}
+
+/// How long a writer pauses before it tries again a stream that said
+/// "would block".
+const RETRY_PAUSE: Duration = Duration::from_millis(5);
+
+/// A stream written as a blocking one is, even when its open file is not
+/// (the client's stdout is written through one too).
+///
+/// The flag belongs to the open file, which a parent may have made
+/// non-blocking and passed on (Node's `stdio: 'inherit'`): a write that
+/// does not fit then fails with "would block", or writes part of a line.
+/// The listening line of a server started while such a pipe was full was
+/// lost, and a script waiting for it waited in vain. Here the writer
+/// waits, as a blocking write would: it is its thread's job, and a drain's
+/// deadline still bounds how long the program's exit waits. A pause
+/// rather than `poll(2)`, which the crates in the tree offer only behind
+/// `unsafe` or a new feature: a few milliseconds cost nothing to a stream
+/// nobody reads.
+pub struct Patient<W>(pub W);
+
+impl<W: Write> Write for Patient<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        loop {
+            match self.0.write(bytes) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(RETRY_PAUSE);
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// Passed on: what is written here are whole lines, which a file
+    /// writes at once and std's stdout passes on at their newline, so a
+    /// flush finds nothing left to write.
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// One stream's queue and writer thread.
@@ -627,6 +672,19 @@ mod tests {
             ],
             "the failure said once, when it began"
         );
+    }
+
+    #[test]
+    fn a_stream_that_says_would_block_is_waited_for_and_loses_nothing() {
+        let (mut output, recorded) = Recorder::new();
+        output.failures = 3;
+        output.failure = io::ErrorKind::WouldBlock;
+        let writer: &'static StreamWriter =
+            Box::leak(Box::new(StreamWriter::new(StandardStream::Stdout)));
+        writer.start(Some(Box::new(Patient(output))), None);
+        writer.push(ConsoleEvent::Program("waited for".into()));
+        writer.drain(std::time::Instant::now() + PATIENCE);
+        assert_eq!(lines(&recorded), ["waited for\n"]);
     }
 
     #[test]

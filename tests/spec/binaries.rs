@@ -108,9 +108,55 @@ mod net_watcher {
     }
 
     mod under_a_low_open_file_limit {
-        use super::{LineReader, TargetFile, TestServer, limit_open_files, rstest, target};
+        use super::{
+            LineReader, Spawned, TargetFile, TestServer, limit_open_files, rstest, target,
+        };
         use pretty_assertions::assert_eq;
         use std::collections::HashSet;
+
+        /// So few open files that the server cannot listen, or cannot even
+        /// spare a descriptor for its console's writers: it says why on
+        /// stderr, whatever the limit. Just above what tokio's runtime
+        /// needs (9 to 11 here) it exited 1 saying nothing, its stderr's
+        /// writer left without a descriptor. From 24 down, until the
+        /// runtime itself cannot start and panics (tokio's code, not this
+        /// crate's; where depends on the descriptors the test run passes
+        /// on).
+        #[rstest]
+        fn too_low_to_serve_says_why_whatever_the_limit(target: TargetFile) {
+            let mut said_why = 0;
+            for limit in (4..=24).rev() {
+                let mut server = Spawned::start_configured(
+                    None,
+                    "net-watcher",
+                    &[target.path_str(), "--port", "0"],
+                    |command| limit_open_files(command, limit, limit),
+                );
+                if server.next_stdout_line("the listening line").is_some() {
+                    server.signal(libc::SIGTERM);
+                }
+                let (status, _) = server.wait_for_exit();
+                let stderr = server.stderr();
+                // tokio's signal driver, or `#[tokio::main]`'s runtime.
+                if stderr.contains("panicked at")
+                    && (stderr.contains("tokio") || stderr.contains("Failed building the Runtime"))
+                {
+                    break;
+                }
+                if !status.success() {
+                    assert!(
+                        stderr.starts_with("net-watcher: "),
+                        "with {limit} open files at most:\n{}",
+                        server.report()
+                    );
+                    said_why += 1;
+                }
+            }
+            assert!(
+                said_why > 0,
+                "no limit was too low to serve and high enough to say why"
+            );
+        }
 
         /// As reported: 64 open files at most, and 100 subscribers at once.
         /// Before, 50 were greeted and 50 heard nothing, left in the backlog
@@ -287,6 +333,31 @@ mod net_watcher {
                 "net-watcher: cannot use the time zone TZ={zone}: {reason}"
             )) && stderr.ends_with("; dates are in UTC\n"),
             "expected one line saying why dates are in UTC, got {stderr:?}"
+        );
+    }
+
+    /// `/proc/kmsg` is a regular file that says it is empty, and a read of
+    /// it waits for the kernel's next message: TZ naming it blocked the
+    /// server before it listened, as a FIFO did. A zone file is never
+    /// empty, so one that says it is is never read. (Where the machine has
+    /// no such file, the case cannot be made, and is skipped.)
+    #[rstest]
+    fn with_a_zone_file_that_says_it_is_empty_says_so_without_reading_it(target: TargetFile) {
+        let kernel_log = std::path::Path::new("/proc/kmsg");
+        match std::fs::metadata(kernel_log) {
+            Ok(metadata) if metadata.is_file() && metadata.len() == 0 => {}
+            _ => {
+                eprintln!("SKIPPED: this machine has no /proc/kmsg that says it is empty");
+                return;
+            }
+        }
+        let (mut server, line) = change_line_with_tz(&target, "/proc/kmsg");
+        assert!(line.ends_with(" GMT+0000 (UTC)\n"), "got {line:?}");
+        server.process.signal(libc::SIGTERM);
+        server.process.wait_for_exit();
+        assert_eq!(
+            server.process.stderr(),
+            "net-watcher: cannot use the time zone TZ=/proc/kmsg: /proc/kmsg is empty, as no time zone file is (the files of /proc say they are empty whatever they hold); dates are in UTC\n"
         );
     }
 

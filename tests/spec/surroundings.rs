@@ -217,6 +217,38 @@ mod the_servers_console {
         assert_eq!(told + lost, refused + 2, "{console:#?}");
     }
 
+    /// A stdout whose open file is non-blocking (a parent such as Node
+    /// passes its own with `stdio: 'inherit'`) says "would block" where a
+    /// blocking one waits. The listening line of a server started while
+    /// such a pipe was full was lost, counted, and a script waiting for it
+    /// waited in vain; a line longer than the room left was cut in two.
+    /// The writer waits there as it does on a blocking pipe.
+    #[rstest]
+    fn on_a_non_blocking_stdout_nobody_reads_loses_no_line_once_read(target: TargetFile) {
+        let mut stalled = StalledPipe::non_blocking();
+        let (mut server, first) = UnixServer::start(&target, &[], |command| {
+            command.stdout(stalled.stdio());
+        });
+        let lines = stalled.resume();
+        let first_line = lines.recv_timeout(PATIENCE).expect("the listening line");
+        assert!(
+            first_line.starts_with("Listening for subscribers on "),
+            "{first_line:?}"
+        );
+        drop(first);
+        server.process.signal(libc::SIGTERM);
+        let status = server.process.exit_status_within(PATIENCE);
+        assert!(status.success(), "{}", server.process.report());
+        let console = all_lines(&lines);
+        assert_eq!(
+            console,
+            ["Subscriber connected.", "Subscriber disconnected."],
+            "{}",
+            server.process.report()
+        );
+        assert_eq!(server.process.stderr(), "");
+    }
+
     /// A connection flood is not a log flood: each kind of event is told,
     /// then counted, the count told at most once a second.
     #[rstest]
@@ -289,7 +321,7 @@ mod the_clients_output {
     use super::*;
     use crate::support::PATIENCE;
     use crate::support::binary::{ScriptedServer, Spawned, TestServer};
-    use crate::support::outputs::{BrokenOutput, StalledPipe, closed_pipe, dev_full};
+    use crate::support::outputs::{BrokenOutput, StalledPipe, all_lines, closed_pipe, dev_full};
     use pretty_assertions::assert_eq;
 
     /// As reported: the client called its own stdout failing "reading from
@@ -344,6 +376,39 @@ mod the_clients_output {
         assert!(change.starts_with("File changed: "), "{change:?}");
         client.signal(libc::SIGTERM);
         client.exit_status_within(PATIENCE);
+    }
+
+    /// The same with a stdout whose open file is non-blocking (a parent
+    /// such as Node passes its own): the client exited 1 with "cannot write
+    /// to stdout: Resource temporarily unavailable" as soon as the pipe
+    /// was full for a moment.
+    #[rstest]
+    fn on_a_non_blocking_stdout_nobody_reads_waits_then_shows_every_line() {
+        let server = ScriptedServer::sending(
+            b"{\"type\":\"watching\",\"file\":\"t.txt\"}\n{\"type\":\"changed\",\"timestamp\":0}\n",
+        );
+        let port = server.port().to_string();
+        let mut stalled = StalledPipe::non_blocking();
+        let mut client =
+            Spawned::start_configured(None, "net-watcher-client", &["--port", &port], |command| {
+                command.stdout(stalled.stdio());
+            });
+        // The messages are in the client's socket: its first write finds
+        // the pipe full, and it must wait rather than give up.
+        server.finish();
+        client.assert_keeps_running("its stdout is full, not closed");
+        let lines = stalled.resume();
+        assert_eq!(
+            all_lines(&lines),
+            [
+                "Now watching: t.txt",
+                "File changed: Thu Jan 01 1970 00:00:00 GMT+0000 (UTC)"
+            ],
+            "{}",
+            client.report()
+        );
+        let status = client.exit_status_within(PATIENCE);
+        assert!(status.success(), "{}", client.report());
     }
 
     /// The client's stderr is its log: a bad line from the server is
@@ -414,10 +479,122 @@ mod the_test_services_stdout {
     }
 }
 
+mod the_graders_output {
+    use super::*;
+    use crate::support::PATIENCE;
+    use crate::support::binary::Spawned;
+    use crate::support::outputs::{StalledPipe, all_lines, closed_pipe, wait_for_path};
+    use pretty_assertions::assert_eq;
+    use std::time::Duration;
+
+    /// How long the grader gives itself, after a signal, to print its
+    /// partial report before it ends anyway (`net-watcher-grade`'s main).
+    const REPORT_DEADLINE: Duration = Duration::from_secs(10);
+
+    /// What it says on a stderr that works: the problem, named by the
+    /// grader, and its own exit code.
+    #[rstest]
+    fn says_on_stderr_why_it_cannot_grade_a_folder(target: TargetFile) {
+        let missing = target.dir().join("no such folder");
+        let mut grader = Spawned::start(
+            "net-watcher-grade",
+            &["--folder", missing.to_str().unwrap(), "--", "true"],
+        );
+        let (status, lines) = grader.wait_for_exit();
+        assert_eq!((status.code(), lines), (Some(2), Vec::<String>::new()));
+        assert_eq!(
+            grader.stderr(),
+            format!(
+                "net-watcher-grade: cannot read {}: No such file or directory (os error 2)\n",
+                missing.display()
+            )
+        );
+    }
+
+    /// Its errors went through `eprintln!`, which panics when stderr is a
+    /// closed pipe: exit 101, not the 2 of a folder it cannot read.
+    #[rstest]
+    fn on_a_closed_stderr_exits_with_its_own_code_not_a_panic(target: TargetFile) {
+        let missing = target.dir().join("no such folder");
+        let mut grader = Spawned::start_configured(
+            None,
+            "net-watcher-grade",
+            &["--folder", missing.to_str().unwrap(), "--", "true"],
+            |command| {
+                command.stderr(closed_pipe());
+            },
+        );
+        let status = grader.exit_status_within(PATIENCE);
+        assert_eq!(status.code(), Some(2), "{}", grader.report());
+    }
+
+    /// A stdout whose open file is non-blocking (a parent such as Node
+    /// passes its own) and full for a moment: the report's write failed
+    /// with "would block", the report was lost, and the grader exited 0 as
+    /// if it had been printed. It waits as on a blocking pipe.
+    #[rstest]
+    fn on_a_non_blocking_stdout_nobody_reads_waits_then_prints_its_report(target: TargetFile) {
+        let folder = target.dir().join("submissions");
+        std::fs::create_dir(&folder).unwrap();
+        let mut stdout = StalledPipe::non_blocking();
+        let mut grader = Spawned::start_configured(
+            None,
+            "net-watcher-grade",
+            &["--folder", folder.to_str().unwrap(), "--", "true"],
+            |command| {
+                command.stdout(stdout.stdio());
+            },
+        );
+        grader.assert_keeps_running("its stdout is full, not closed");
+        let lines = all_lines(&stdout.resume());
+        assert!(
+            lines
+                .last()
+                .is_some_and(|line| line.starts_with("0 submissions graded in ")),
+            "{lines:#?}\n{}",
+            grader.report()
+        );
+        let status = grader.exit_status_within(PATIENCE);
+        assert!(status.success(), "{}", grader.report());
+    }
+
+    /// Nobody reads its stdout nor its stderr (a stalled log shipper):
+    /// a SIGTERM still ends it, at most when it gives up on printing its
+    /// report. It used to wait forever on its last line, `stopped by
+    /// SIGTERM`, written to the stalled stderr.
+    #[rstest]
+    fn a_sigterm_ends_it_though_nobody_reads_its_output(target: TargetFile) {
+        let started = target.dir().join("started");
+        // A server that never listens, and says it started by a file.
+        let server = format!("touch '{}'; exec sleep 600", started.display());
+        let mut stdout = StalledPipe::new();
+        let mut stderr = StalledPipe::new();
+        let mut grader = Spawned::start_configured(
+            None,
+            "net-watcher-grade",
+            &["--start-timeout", "600", "--", "sh", "-c", &server],
+            |command| {
+                command.stdout(stdout.stdio()).stderr(stderr.stdio());
+            },
+        );
+        wait_for_path(&started);
+        grader.signal(libc::SIGTERM);
+        let status = grader.exit_status_within(REPORT_DEADLINE + PATIENCE);
+        assert_eq!(
+            status.code(),
+            Some(128 + libc::SIGTERM),
+            "{}",
+            grader.report()
+        );
+    }
+}
+
 mod the_socket_path {
     use super::*;
+    use crate::support::PATIENCE;
     use crate::support::binary::Spawned;
     use crate::support::in_process::{InProcessServer, Options};
+    use crate::support::stuck_listener::StuckListener;
     use pretty_assertions::assert_eq;
     use std::os::unix::net::{UnixListener, UnixStream};
 
@@ -511,6 +688,60 @@ mod the_socket_path {
             !target.dir().join("watcher.sock.lock").exists(),
             "the lock file is left behind"
         );
+    }
+
+    /// A server alive on the path but taking nobody (its backlog full, as
+    /// when it is stopped by `kill -STOP` under a burst of connects) is
+    /// another server there: the start says so at once. It used to wait
+    /// in its test of the path until that server went away, SIGTERM or
+    /// not, and then take the path.
+    #[rstest]
+    fn held_by_a_server_that_takes_nobody_is_refused_at_once(target: TargetFile) {
+        let path = target.dir().join("watcher.sock");
+        let _stuck = StuckListener::at(&path);
+        let socket = path.to_str().unwrap();
+        let mut start = Spawned::start("net-watcher", &[target.path_str(), "--unix", socket]);
+        let status = start.exit_status_within(PATIENCE);
+        assert_eq!(status.code(), Some(1), "{}", start.report());
+        assert!(
+            start.stderr().starts_with(&format!(
+                "net-watcher: cannot listen on {socket}: the address is already in use"
+            )),
+            "{}",
+            start.report()
+        );
+    }
+
+    /// The lock's path, `PATH.lock`, may name a file of another program:
+    /// the server took it over as a lock left by a crash, wrote its pid
+    /// over what it held, and removed it at exit. A lock file holds a pid
+    /// and nothing else; any other file there is left alone, and said.
+    #[rstest]
+    fn whose_lock_path_holds_another_programs_file_is_left_alone(target: TargetFile) {
+        let path = target.dir().join("watcher.sock");
+        let lock = target.dir().join("watcher.sock.lock");
+        std::fs::write(&lock, "another program's data\n").unwrap();
+        let socket = path.to_str().unwrap();
+        let mut start = Spawned::start("net-watcher", &[target.path_str(), "--unix", socket]);
+        let (status, lines) = start.wait_for_exit();
+        assert_eq!(
+            (status.code(), lines),
+            (Some(1), Vec::<String>::new()),
+            "{}",
+            start.report()
+        );
+        assert_eq!(
+            start.stderr(),
+            format!(
+                "net-watcher: cannot listen on {}: it holds something other than a server's pid; it is left alone\n",
+                lock.display()
+            )
+        );
+        assert_eq!(
+            std::fs::read_to_string(&lock).unwrap(),
+            "another program's data\n"
+        );
+        assert!(!path.exists(), "no socket is made");
     }
 
     /// A server killed outright leaves its socket and its lock file

@@ -886,10 +886,32 @@ impl Spawned {
     /// takes longer than `patience`. A child's exit sends no signal a test
     /// can wait on with a timeout (its stdout may be a pipe of another's, or
     /// a file), so this looks every few milliseconds.
+    ///
+    /// Its stderr is read to the end before this returns (for at most
+    /// [`PATIENCE`] more, in case a process it started holds the pipe):
+    /// the child's last words may still be in the pipe when it has
+    /// exited, and [`Spawned::stderr`] right after read without them
+    /// about once in a hundred runs.
     pub fn exit_status_within(&mut self, patience: Duration) -> ExitStatus {
         let deadline = Instant::now() + patience;
         loop {
             if let Some(status) = self.child.try_wait().expect("the child can be polled") {
+                let read_by = Instant::now() + PATIENCE;
+                while self
+                    .stderr_reader
+                    .as_ref()
+                    .is_some_and(|reader| !reader.is_finished())
+                    && Instant::now() < read_by
+                {
+                    thread::sleep(Duration::from_millis(5));
+                }
+                if self
+                    .stderr_reader
+                    .as_ref()
+                    .is_some_and(thread::JoinHandle::is_finished)
+                {
+                    let _ = self.stderr_reader.take().map(thread::JoinHandle::join);
+                }
                 return status;
             }
             assert!(
@@ -898,6 +920,22 @@ impl Spawned {
                 self.command_line,
                 self.report()
             );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Checks that the child is still running after [`QUIET_PERIOD`]: an
+    /// absence (it does not give up, nor crash), which only time shows.
+    pub fn assert_keeps_running(&mut self, what: &str) {
+        let until = Instant::now() + QUIET_PERIOD;
+        while Instant::now() < until {
+            if let Some(status) = self.child.try_wait().expect("the child can be polled") {
+                panic!(
+                    "expected `{}` to keep running ({what}); it exited with {status}\n{}",
+                    self.command_line,
+                    self.report()
+                );
+            }
             thread::sleep(Duration::from_millis(5));
         }
     }

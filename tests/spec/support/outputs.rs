@@ -38,6 +38,11 @@ use super::target::TargetFile;
 /// handed back blocking (the flag belongs to the open file, which the
 /// program shares, and its writes must wait, not fail).
 fn pipe(full: bool) -> (File, OwnedFd) {
+    pipe_with(full, true)
+}
+
+/// Like [`pipe`], the writing end left non-blocking unless `blocking`.
+fn pipe_with(full: bool, blocking: bool) -> (File, OwnedFd) {
     thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -65,7 +70,12 @@ fn pipe(full: bool) -> (File, OwnedFd) {
             }
         }
         let reader = receiver.into_blocking_fd().expect("the reading end");
-        let writer = sender.into_blocking_fd().expect("the writing end");
+        let writer = if blocking {
+            sender.into_blocking_fd()
+        } else {
+            sender.into_nonblocking_fd()
+        }
+        .expect("the writing end");
         (File::from(reader), writer)
     })
     .join()
@@ -127,6 +137,17 @@ impl StalledPipe {
     /// skips as empty lines.
     pub fn new() -> Self {
         let (reader, writer) = pipe(true);
+        StalledPipe {
+            reader,
+            writer: Some(writer),
+        }
+    }
+
+    /// A full pipe whose open file is non-blocking, as a parent may pass
+    /// its own (Node's `stdio: 'inherit'`): a write that does not fit
+    /// fails with "would block" instead of waiting.
+    pub fn non_blocking() -> Self {
+        let (reader, writer) = pipe_with(true, false);
         StalledPipe {
             reader,
             writer: Some(writer),
@@ -228,6 +249,22 @@ pub fn connect_when_listening(path: &Path) -> UnixStream {
         assert!(
             Instant::now() < deadline,
             "nothing listened on {} within {PATIENCE:?}",
+            path.display()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until something exists at `path`, failing after [`PATIENCE`]:
+/// the readiness signal of a program whose output the test cannot read,
+/// which touches a file when it starts. Nothing announces a new file, so
+/// this looks again every few milliseconds.
+pub fn wait_for_path(path: &Path) {
+    let deadline = Instant::now() + PATIENCE;
+    while std::fs::symlink_metadata(path).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing appeared at {} within {PATIENCE:?}",
             path.display()
         );
         thread::sleep(Duration::from_millis(5));
