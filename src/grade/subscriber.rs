@@ -404,4 +404,57 @@ mod tests {
             "the connection failed: reset"
         );
     }
+
+    #[test]
+    fn a_line_as_long_as_allowed_is_read_whole() {
+        let (mut subscriber, mut server) = pair();
+        let writer = std::thread::spawn(move || {
+            server.write_all(&[b'x'; MAX_LINE]).unwrap();
+            // A pause, so that the subscriber holds the whole of the
+            // longest line allowed, and no newline yet, before it comes.
+            std::thread::sleep(Duration::from_millis(200));
+            server.write_all(b"\n").unwrap();
+            server
+        });
+        let line = subscriber.next_within(Duration::from_secs(10)).unwrap();
+        assert_eq!(line.len(), MAX_LINE);
+        drop(writer.join().unwrap());
+    }
+
+    #[test]
+    fn a_reset_connection_is_a_failure_not_a_silence() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = Address::Tcp(listener.local_addr().unwrap().port());
+        let mut subscriber = Subscriber::new(address.connect().unwrap(), Duration::from_secs(5));
+        let (server, _) = listener.accept().unwrap();
+        // Closing with a zero linger time sends a reset, not an end.
+        socket2::SockRef::from(&server)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(server);
+        assert!(
+            matches!(subscriber.next_line(), Err(Silence::Failed(_))),
+            "a reset"
+        );
+    }
+
+    #[test]
+    fn a_burst_starts_when_its_first_line_came() {
+        let (mut subscriber, mut server) = pair();
+        let writer = std::thread::spawn(move || {
+            server.write_all(b"a\n").unwrap();
+            // The second line comes later, so that the first one's arrival
+            // is told from the second's.
+            std::thread::sleep(Duration::from_millis(100));
+            let second = Instant::now();
+            server.write_all(b"b\n").unwrap();
+            (server, second)
+        });
+        let burst =
+            subscriber.lines_until_quiet(Duration::from_secs(5), Duration::from_millis(500), 5);
+        let (_server, second) = writer.join().unwrap();
+        assert_eq!(burst.lines, ["a", "b"]);
+        assert!(burst.first_arrival.unwrap() < second);
+        assert!(subscriber.last_arrival().unwrap() >= second);
+    }
 }
