@@ -101,9 +101,13 @@ impl Subscriber {
         self.last_arrival
     }
 
-    /// The next line, without its `\n`, waiting up to `within`.
+    /// The next line, without its `\n`, waiting up to `within`. A zero
+    /// wait still takes what has already come.
     pub fn next_within(&mut self, within: Duration) -> Result<String, Silence> {
         let deadline = Instant::now() + within;
+        // One read at least: what the OS holds for the socket is there
+        // already, and "nothing before the first touch" must see it.
+        let mut looked = false;
         loop {
             if let Some(end) = self.pending.iter().position(|byte| *byte == b'\n') {
                 let line: Vec<u8> = self.pending.drain(..=end).collect();
@@ -117,13 +121,14 @@ impl Subscriber {
                 return Err(Silence::Closed { partial });
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline && looked {
                 return Err(Silence::Nothing {
                     waited: within,
                     partial,
                 });
             }
-            match self.read_more(deadline - now) {
+            looked = true;
+            match self.read_more(deadline.saturating_duration_since(now)) {
                 Ok(Some(chunk)) => self.pending.extend_from_slice(&chunk),
                 Ok(None) => {}
                 Err(silence) => return Err(silence),
@@ -259,6 +264,20 @@ mod tests {
             Subscriber::new(Stream::Unix(ours), Duration::from_millis(200)),
             theirs,
         )
+    }
+
+    #[test]
+    fn a_zero_wait_takes_what_has_come_and_waits_for_nothing() {
+        let (mut subscriber, mut server) = pair();
+        server.write_all(b"already\n").unwrap();
+        assert_eq!(subscriber.next_within(Duration::ZERO).unwrap(), "already");
+        assert_eq!(
+            subscriber.next_within(Duration::ZERO),
+            Err(Silence::Nothing {
+                waited: Duration::ZERO,
+                partial: String::new()
+            })
+        );
     }
 
     #[test]
