@@ -211,9 +211,14 @@ impl Subscriber {
     /// Puts `line` back, to be read again first: a line a subscriber read
     /// while waiting for a greeting, that was not one.
     pub fn put_back(&mut self, line: &str) {
-        let mut pending = Vec::with_capacity(line.len() + 1 + self.pending.len());
-        pending.extend_from_slice(line.as_bytes());
-        pending.push(b'\n');
+        self.unread(format!("{line}\n").as_bytes());
+    }
+
+    /// Puts `bytes` back, to be read again first: what came after the
+    /// part a reader of raw chunks ([`Subscriber::read_chunk`]) needed.
+    pub fn unread(&mut self, bytes: &[u8]) {
+        let mut pending = Vec::with_capacity(bytes.len() + self.pending.len());
+        pending.extend_from_slice(bytes);
         pending.append(&mut self.pending);
         self.pending = pending;
     }
