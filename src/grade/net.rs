@@ -452,6 +452,25 @@ mod tests {
     }
 
     #[test]
+    fn a_port_of_the_block_that_something_holds_is_passed_over() {
+        let block = PortBlock::ours();
+        // The next ports free_port will look at (other tests may take
+        // some of them meanwhile: they are passed over either way).
+        let next = block.next.load(Ordering::Relaxed);
+        let held: Vec<TcpListener> = (0..20)
+            .map(|step| block.first + next.wrapping_add(step) % block.len)
+            .filter_map(|port| TcpListener::bind((Ipv4Addr::LOCALHOST, port)).ok())
+            .collect();
+        assert!(held.len() >= 10, "{} of 20 held", held.len());
+        let port = free_port();
+        assert!(
+            held.iter()
+                .all(|listener| listener.local_addr().unwrap().port() != port),
+            "{port} is held"
+        );
+    }
+
+    #[test]
     fn free_ports_come_in_turn_from_this_processs_block() {
         let block = PortBlock::ours();
         let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();

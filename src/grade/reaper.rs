@@ -191,6 +191,53 @@ mod tests {
         assert!(!lock(&REGISTRY).dirs.iter().any(|kept| kept == dir.path()));
     }
 
+    /// Set for this test binary run again, in a process of its own, for
+    /// `stopping_everything_kills_every_group_removes_every_directory_and_refuses_more`.
+    const IN_ITS_OWN_PROCESS: &str = "NET_WATCHER_GRADE_TEST_STOP_EVERYTHING";
+
+    #[test]
+    fn stopping_everything_kills_every_group_removes_every_directory_and_refuses_more() {
+        // Stopping everything is for the whole process, and would stop
+        // every other test's programs: it is done in a process of its own,
+        // this test binary run again for this test only.
+        if std::env::var_os(IN_ITS_OWN_PROCESS).is_none() {
+            let output = Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "grade::reaper::tests::stopping_everything_kills_every_group_removes_every_directory_and_refuses_more",
+                    "--nocapture",
+                ])
+                .env(IN_ITS_OWN_PROCESS, "1")
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success() && stdout.contains("everything stopped"),
+                "{stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return;
+        }
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = spawn(&mut command).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        keep_dir(dir.path());
+        assert_eq!(interrupted(), None);
+        stop_everything(15);
+        assert_eq!(interrupted(), Some(15));
+        let status = reap(&mut child).unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
+        assert!(!dir.path().exists());
+        let refused = spawn(&mut Command::new("true")).unwrap_err();
+        assert_eq!(refused.to_string(), "the grader was interrupted by SIGTERM");
+        println!("everything stopped");
+    }
+
     #[test]
     fn a_group_that_is_not_there_cannot_be_signalled() {
         assert!(signal_group(u32::MAX, Signal::SIGKILL).is_err());
