@@ -6,6 +6,7 @@
 //! failing). This one reads through [`MessageStream`], which frames by
 //! newline, so what it prints does not depend on how the bytes arrived.
 
+use std::fmt;
 use std::io::{self, Write};
 
 use futures_util::StreamExt;
@@ -26,6 +27,9 @@ pub fn describe(message: &Message, zone: &TimeZone) -> String {
         Message::Watching { file } => format!("Now watching: {}", escape_controls(file)),
         Message::Changed { timestamp } => {
             format!("File changed: {}", HumanDate::new(*timestamp, zone))
+        }
+        Message::Error { message } => {
+            format!("Error from the server: {}", escape_controls(message))
         }
         Message::Unknown { kind } => {
             format!("Unrecognized message type: {}", escape_controls(kind))
@@ -56,14 +60,57 @@ fn quote(line: &str) -> String {
     }
 }
 
+/// Why [`run`] stopped before the server closed the connection.
+#[derive(Debug)]
+pub enum ClientError {
+    /// Reading from the server failed.
+    Read(io::Error),
+    /// Writing a line to the client's output (stdout) failed: it is closed,
+    /// or full. Not the server's doing, and said as such.
+    Write(io::Error),
+    /// The server said why it closes the connection
+    /// (`{"type":"error","message":…}`): it is full, or cannot watch its
+    /// file.
+    Server(String),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Read(error) => write!(f, "reading from the server failed: {error}"),
+            ClientError::Write(error) => write!(f, "cannot write to stdout: {error}"),
+            ClientError::Server(message) => {
+                write!(f, "error from the server: {}", escape_controls(message))
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClientError::Read(error) | ClientError::Write(error) => Some(error),
+            ClientError::Server(_) => None,
+        }
+    }
+}
+
 /// Reads messages from `reader` until it ends, printing one line per message
 /// on `out` (dates in `zone`) and one per bad line on `err`.
 ///
-/// Bad lines do not stop the client; a failed read does, and is returned. The
-/// writes are plain blocking writes: this is the only task of the client
-/// program, and a terminal is its reader.
+/// Bad lines do not stop the client, and neither does a report of one that
+/// `err` cannot take: `err` is the client's log. A failed read stops it, a
+/// failed write to `out` (its output) too, and so does an error message
+/// from the server: each is returned, as such. The writes to `out` are
+/// plain blocking writes: this is the only task of the client program, and
+/// while nobody reads its output it reads no more from the server.
 // ANCHOR: client_run
-pub async fn run<R, O, E>(reader: R, zone: &TimeZone, mut out: O, mut err: E) -> io::Result<()>
+pub async fn run<R, O, E>(
+    reader: R,
+    zone: &TimeZone,
+    mut out: O,
+    mut err: E,
+) -> Result<(), ClientError>
 where
     R: AsyncRead + Unpin,
     O: Write,
@@ -72,12 +119,17 @@ where
     let mut messages = MessageStream::new(reader);
     while let Some(item) = messages.next().await {
         match item {
-            Ok(message) => writeln!(out, "{}", describe(&message, zone))?,
-            Err(LdjError::Io(error)) => return Err(error),
-            Err(error) => writeln!(err, "{}", describe_error(&error))?,
+            Ok(Message::Error { message }) => return Err(ClientError::Server(message)),
+            Ok(message) => {
+                writeln!(out, "{}", describe(&message, zone)).map_err(ClientError::Write)?;
+                // Each line is shown as it arrives, even when stdout is a pipe.
+                out.flush().map_err(ClientError::Write)?;
+            }
+            Err(LdjError::Io(error)) => return Err(ClientError::Read(error)),
+            Err(error) => {
+                let _ = writeln!(err, "{}", describe_error(&error));
+            }
         }
-        // Each line is shown as it arrives, even when stdout is a pipe.
-        out.flush()?;
     }
     Ok(())
 }

@@ -9,6 +9,13 @@
 //! milliseconds while the server is out of file descriptors) is told once,
 //! then counted: [`Repeats`] keeps that count for one kind of event, and
 //! [`ConsoleEvent::Repeated`] tells it, at most once a second.
+//!
+//! The programs' console, [`Console::stdout`], never makes the service wait
+//! for its reader: saying an event queues it, and a thread per stream
+//! writes it (see [`standard`]). A closed, full or stalled stdout or stderr
+//! costs log lines, counted, and nothing else.
+
+pub mod standard;
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,9 +23,44 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use standard::StandardStream;
+use standard::{DRAIN_DEADLINE, StandardStreams};
+
 /// Something the server reports to its operator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ConsoleEvent {
+    /// The server listens: its first line, which scripts wait for and read
+    /// the addresses from (see [`crate::server::describe_all`]).
+    Listening {
+        /// The addresses, joined for a sentence.
+        on: String,
+    },
+    /// The test service of step 5 listens (chapter 5).
+    TestServiceListening {
+        /// The addresses, joined for a sentence.
+        on: String,
+    },
+    /// What a program says about itself, worded and named by it (a
+    /// warning at start, the reason it stops): `net-watcher: ...`.
+    Program(String),
+    /// A standard stream could not take a line; said on stderr, once, when
+    /// writing to it starts failing.
+    OutputFailed {
+        /// The stream.
+        stream: StandardStream,
+        /// Why the write failed.
+        reason: String,
+        /// The stream is closed (its reader is gone): its lines are dropped
+        /// from now on, and not counted.
+        closed: bool,
+    },
+    /// `messages` lines could not be written on this stream (it was full,
+    /// or nobody read it); said on the stream that lost them, once it takes
+    /// lines again.
+    Lost {
+        /// How many.
+        messages: u64,
+    },
     /// A subscriber connected and was greeted.
     SubscriberConnected,
     /// A subscriber's connection ended, however it ended.
@@ -102,7 +144,10 @@ impl ConsoleEvent {
         }
         matches!(
             self,
-            ConsoleEvent::SubscriberTooSlow { .. }
+            ConsoleEvent::Program(_)
+                | ConsoleEvent::OutputFailed { .. }
+                | ConsoleEvent::Lost { .. }
+                | ConsoleEvent::SubscriberTooSlow { .. }
                 | ConsoleEvent::SubscriberFailed(_)
                 | ConsoleEvent::SocketOptionsFailed(_)
                 | ConsoleEvent::WatchFailed(_)
@@ -118,6 +163,35 @@ impl ConsoleEvent {
 impl fmt::Display for ConsoleEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ConsoleEvent::Listening { on } => write!(f, "Listening for subscribers on {on}..."),
+            ConsoleEvent::TestServiceListening { on } => {
+                write!(f, "Test server listening for subscribers on {on}...")
+            }
+            ConsoleEvent::Program(text) => f.write_str(text),
+            ConsoleEvent::OutputFailed {
+                stream,
+                reason,
+                closed: true,
+            } => write!(
+                f,
+                "Cannot write to {stream}: {reason}; its lines are dropped from now on."
+            ),
+            ConsoleEvent::OutputFailed {
+                stream,
+                reason,
+                closed: false,
+            } => write!(
+                f,
+                "Cannot write to {stream}: {reason}; its lines are counted, and the count said there once it works again."
+            ),
+            ConsoleEvent::Lost { messages: 1 } => write!(
+                f,
+                "1 console message could not be written (the output was full or not read)."
+            ),
+            ConsoleEvent::Lost { messages } => write!(
+                f,
+                "{messages} console messages could not be written (the output was full or not read)."
+            ),
             ConsoleEvent::SubscriberConnected => write!(f, "Subscriber connected."),
             ConsoleEvent::SubscriberDisconnected => write!(f, "Subscriber disconnected."),
             ConsoleEvent::SubscriberTooSlow { timeout_ms } => write!(
@@ -255,27 +329,37 @@ impl Repeats {
 /// Where [`ConsoleEvent`]s go. Cheap to clone: every task holds one.
 #[derive(Clone)]
 pub struct Console {
-    sink: Arc<dyn Fn(&ConsoleEvent) + Send + Sync>,
+    sink: Sink,
+}
+
+#[derive(Clone)]
+enum Sink {
+    /// Each event handed to a function (a test's channel).
+    Function(Arc<dyn Fn(&ConsoleEvent) + Send + Sync>),
+    /// The process's standard streams, through their writers.
+    Standard(&'static StandardStreams),
 }
 
 impl Console {
     /// A console that hands every event to `sink`.
     pub fn new(sink: impl Fn(&ConsoleEvent) + Send + Sync + 'static) -> Self {
         Console {
-            sink: Arc::new(sink),
+            sink: Sink::Function(Arc::new(sink)),
         }
     }
 
-    /// The binary's console: events on stdout, problems on stderr, one line
-    /// each.
+    /// The programs' console: events on stdout, problems on stderr, one
+    /// line each, with control characters escaped, and a burst of the same
+    /// event told in a few lines ([`Repeats`]). Shared by the whole process.
+    ///
+    /// Saying never waits: a stream that is closed, full or not read costs
+    /// the lines it cannot take, counted (see [`standard`]). Call
+    /// [`Console::drain_on_drop`] in `main` so that what was said is written
+    /// before the program exits.
     pub fn stdout() -> Self {
-        Console::new(|event| {
-            if event.is_problem() {
-                eprintln!("{event}");
-            } else {
-                println!("{event}");
-            }
-        })
+        Console {
+            sink: Sink::Standard(StandardStreams::get()),
+        }
     }
 
     /// A console that drops every event.
@@ -285,7 +369,89 @@ impl Console {
 
     /// Reports one event.
     pub fn say(&self, event: ConsoleEvent) {
-        (self.sink)(&event);
+        match &self.sink {
+            Sink::Function(sink) => sink(&event),
+            Sink::Standard(streams) => streams.say(event),
+        }
+    }
+
+    /// Waits until every event said so far is written, counts of repeats
+    /// included, or `deadline` has passed. At once for a console that
+    /// hands events to a function.
+    pub fn drain(&self, deadline: Duration) {
+        if let Sink::Standard(streams) = &self.sink {
+            streams.drain(deadline);
+        }
+    }
+
+    /// A guard that drains this console, for at most
+    /// [`standard::DRAIN_DEADLINE`], when it is dropped: at the end of
+    /// `main`, however `main` ends.
+    #[must_use = "the console is drained when the guard is dropped"]
+    pub fn drain_on_drop(&self) -> ConsoleDrain {
+        ConsoleDrain {
+            console: self.clone(),
+        }
+    }
+}
+
+/// An [`io::Write`](std::io::Write) whose lines are said on a [`Console`],
+/// each as a [`ConsoleEvent::Program`]: for code that reports through
+/// `Write` (the client's reports of bad lines), so that a report never
+/// waits for stderr, and never fails.
+pub struct ConsoleLines {
+    console: Console,
+    /// A line begun and not ended yet.
+    partial: Vec<u8>,
+}
+
+/// The longest line [`ConsoleLines`] gathers before it says it unended: a
+/// caller that never writes a newline costs no more memory than this.
+const MAX_CONSOLE_LINE: usize = 64 * 1024;
+
+impl ConsoleLines {
+    /// Lines written to the returned value are said on `console`.
+    pub fn new(console: Console) -> Self {
+        ConsoleLines {
+            console,
+            partial: Vec::new(),
+        }
+    }
+
+    fn say_line(&mut self, line: Vec<u8>) {
+        let text = String::from_utf8_lossy(&line).into_owned();
+        self.console.say(ConsoleEvent::Program(text));
+    }
+}
+
+impl std::io::Write for ConsoleLines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.partial.extend_from_slice(bytes);
+        while let Some(newline) = self.partial.iter().position(|&byte| byte == b'\n') {
+            let mut line: Vec<u8> = self.partial.drain(..=newline).collect();
+            line.pop();
+            self.say_line(line);
+        }
+        if self.partial.len() >= MAX_CONSOLE_LINE {
+            let line = std::mem::take(&mut self.partial);
+            self.say_line(line);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Drains a [`Console`] when dropped; see [`Console::drain_on_drop`].
+pub struct ConsoleDrain {
+    console: Console,
+}
+
+impl Drop for ConsoleDrain {
+    fn drop(&mut self) {
+        self.console.drain(DRAIN_DEADLINE);
     }
 }
 
@@ -320,6 +486,13 @@ mod tests {
                 id: "1-0".into(),
                 reason: "no type".into(),
             },
+            ConsoleEvent::Program("net-watcher: cannot listen".into()),
+            ConsoleEvent::OutputFailed {
+                stream: StandardStream::Stdout,
+                reason: "Broken pipe".into(),
+                closed: true,
+            },
+            ConsoleEvent::Lost { messages: 2 },
         ];
         for event in problems {
             assert!(event.is_problem(), "expected {event:?} to be a problem");
@@ -330,6 +503,12 @@ mod tests {
             ConsoleEvent::SubscriberRefused { limit: 1 },
             ConsoleEvent::StreamReachable {
                 stream: "redis://localhost:6379/changes".into(),
+            },
+            ConsoleEvent::Listening {
+                on: "127.0.0.1:1".into(),
+            },
+            ConsoleEvent::TestServiceListening {
+                on: "127.0.0.1:1".into(),
             },
         ];
         for event in routine {
@@ -395,5 +574,53 @@ mod tests {
     #[test]
     fn a_console_shows_itself_by_name_in_debug_output() {
         assert_eq!(format!("{:?}", Console::silent()), "Console");
+    }
+
+    fn recording() -> (Console, std::sync::mpsc::Receiver<ConsoleEvent>) {
+        let (events, heard) = std::sync::mpsc::channel();
+        let events = std::sync::Mutex::new(events);
+        let console = Console::new(move |event| {
+            let _ = events.lock().unwrap().send(event.clone());
+        });
+        (console, heard)
+    }
+
+    #[test]
+    fn lines_written_to_a_console_are_said_one_by_one_however_they_are_cut() {
+        use std::io::Write;
+        let (console, heard) = recording();
+        let mut lines = ConsoleLines::new(console);
+        assert_eq!(lines.write(b"first").unwrap(), 5);
+        assert_eq!(heard.try_iter().count(), 0, "a line begun is not said");
+        lines.write_all(b" line\nsecond\nthi").unwrap();
+        lines.flush().unwrap();
+        assert_eq!(
+            heard.try_iter().collect::<Vec<_>>(),
+            [
+                ConsoleEvent::Program("first line".into()),
+                ConsoleEvent::Program("second".into()),
+            ]
+        );
+        lines.write_all(&vec![b'x'; MAX_CONSOLE_LINE - 3]).unwrap();
+        assert_eq!(
+            heard
+                .try_iter()
+                .map(|event| event.to_string().len())
+                .collect::<Vec<_>>(),
+            [MAX_CONSOLE_LINE],
+            "a line that never ends is said once it is as long as a line may be"
+        );
+        lines.write_all(b"\n").unwrap();
+        assert_eq!(
+            heard.try_iter().collect::<Vec<_>>(),
+            [ConsoleEvent::Program(String::new())]
+        );
+        // A long line, but a line: said whole.
+        lines.write_all(&[b'y'; 60_000]).unwrap();
+        lines.write_all(b"\n").unwrap();
+        assert_eq!(
+            heard.try_iter().collect::<Vec<_>>(),
+            [ConsoleEvent::Program("y".repeat(60_000))]
+        );
     }
 }

@@ -50,7 +50,8 @@ where
 
 // ANCHOR: serve
 /// Serves every connection on `listeners` with [`send_split_message`] until
-/// `shutdown` completes, then waits for the messages under way.
+/// `shutdown` completes; the messages under way are cut short then, rather
+/// than waited for through their pause.
 pub async fn serve(listeners: Vec<Listener>, delay: Duration, shutdown: impl Future<Output = ()>) {
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -75,13 +76,16 @@ async fn accept_loop(
             accepted = listener.accept() => accepted,
         };
         // A client that leaves early is its own business, hence the ignored
-        // results.
+        // results. A message under way stops at shutdown: its pause may be
+        // long (`--delay-ms`), and Ctrl+C should not wait it out.
         match accepted {
             Ok(Accepted::Tcp(stream)) => {
-                tasks.spawn(async move { send_split_message(stream, delay).await.ok() });
+                let message = send_split_message(stream, delay);
+                tasks.spawn(stop.clone().run_until_cancelled_owned(message));
             }
             Ok(Accepted::Unix(stream)) => {
-                tasks.spawn(async move { send_split_message(stream, delay).await.ok() });
+                let message = send_split_message(stream, delay);
+                tasks.spawn(stop.clone().run_until_cancelled_owned(message));
             }
             // Out of descriptors, most likely; the next accept may succeed.
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,

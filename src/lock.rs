@@ -11,6 +11,7 @@
 //! through [`wait_while`], which take the data as it is.
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 /// Locks `mutex`, even if a thread panicked while holding it (see the
 /// module docs for why that is safe here).
@@ -28,6 +29,20 @@ pub(crate) fn wait_while<'a, T>(
     condvar
         .wait_while(guard, condition)
         .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Like [`wait_while`], giving up after `timeout`: the guard comes back
+/// either way, and the caller looks at the data to know which it was.
+pub(crate) fn wait_timeout_while<'a, T>(
+    condvar: &Condvar,
+    guard: MutexGuard<'a, T>,
+    timeout: Duration,
+    condition: impl FnMut(&mut T) -> bool,
+) -> MutexGuard<'a, T> {
+    match condvar.wait_timeout_while(guard, timeout, condition) {
+        Ok((guard, _)) => guard,
+        Err(poisoned) => poisoned.into_inner().0,
+    }
 }
 
 #[cfg(test)]

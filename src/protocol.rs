@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 /// One message of the net-watcher protocol.
 ///
 /// The server sends [`Message::Watching`] once, on connect, and
-/// [`Message::Changed`] for every change. A client may still meet a `type` it
+/// [`Message::Changed`] for every change; or, instead of the greeting,
+/// [`Message::Error`] before it closes (it is full, or cannot watch). A client may still meet a `type` it
 /// does not know (a newer server, a different service); that is not a framing
 /// error, so it decodes to [`Message::Unknown`] and the client can say
 /// `Unrecognized message type`.
@@ -38,6 +39,12 @@ pub enum Message {
         /// When the server saw the change, in milliseconds since the Unix epoch
         /// (what JavaScript's `Date.now()` returns).
         timestamp: u64,
+    },
+    /// The server's last word before it closes the connection: it is
+    /// full, or cannot watch the file.
+    Error {
+        /// What went wrong, in the server's words.
+        message: String,
     },
     /// A message whose `type` this crate does not know.
     Unknown {
@@ -76,6 +83,7 @@ impl Message {
             Message::Changed { timestamp } => {
                 format!("File changed: {}\n", HumanDate::new(*timestamp, zone))
             }
+            Message::Error { message } => format!("Error: {}\n", escape_controls(message)),
             Message::Unknown { kind } => format!("Unknown message: {}\n", escape_controls(kind)),
         }
     }
@@ -154,6 +162,8 @@ struct WireMessage {
     file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timestamp: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
 }
 
 /// The shape of a message on the wire, as read: the same fields, with the
@@ -171,13 +181,16 @@ struct Incoming {
     file: Option<String>,
     #[serde(default)]
     timestamp: Option<u64>,
+    #[serde(default)]
+    message: Option<String>,
 }
 
-/// The value of `type`, compared in place: no `String` for the two known
+/// The value of `type`, compared in place: no `String` for the known
 /// types.
 enum Kind {
     Watching,
     Changed,
+    Error,
     Other(String),
 }
 
@@ -196,6 +209,7 @@ impl<'de> Deserialize<'de> for Kind {
                 Ok(match name {
                     "watching" => Kind::Watching,
                     "changed" => Kind::Changed,
+                    "error" => Kind::Error,
                     other => Kind::Other(other.to_owned()),
                 })
             }
@@ -208,7 +222,7 @@ impl<'de> Deserialize<'de> for Kind {
 impl TryFrom<Incoming> for Message {
     type Error = String;
 
-    fn try_from(wire: Incoming) -> Result<Self, Self::Error> {
+    fn try_from(wire: Incoming) -> Result<Self, String> {
         match wire.kind {
             Kind::Watching => match wire.file {
                 Some(file) => Ok(Message::Watching { file }),
@@ -217,6 +231,10 @@ impl TryFrom<Incoming> for Message {
             Kind::Changed => match wire.timestamp {
                 Some(timestamp) => Ok(Message::Changed { timestamp }),
                 None => Err("a \"changed\" message needs a \"timestamp\" field".to_owned()),
+            },
+            Kind::Error => match wire.message {
+                Some(message) => Ok(Message::Error { message }),
+                None => Err("an \"error\" message needs a \"message\" field".to_owned()),
             },
             Kind::Other(kind) => Ok(Message::Unknown { kind }),
         }
@@ -230,16 +248,25 @@ impl From<Message> for WireMessage {
                 kind: "watching".to_owned(),
                 file: Some(file),
                 timestamp: None,
+                message: None,
             },
             Message::Changed { timestamp } => WireMessage {
                 kind: "changed".to_owned(),
                 file: None,
                 timestamp: Some(timestamp),
+                message: None,
+            },
+            Message::Error { message } => WireMessage {
+                kind: "error".to_owned(),
+                file: None,
+                timestamp: None,
+                message: Some(message),
             },
             Message::Unknown { kind } => WireMessage {
                 kind,
                 file: None,
                 timestamp: None,
+                message: None,
             },
         }
     }
@@ -269,21 +296,19 @@ impl Protocol {
 
 impl Protocol {
     /// Renders a notice that ends a connection (the server is full, the file
-    /// cannot be watched) as one line of this protocol.
+    /// cannot be watched) as one line of this protocol: a
+    /// [`Message::Error`].
     ///
     /// In JSON it is `{"type":"error","message":…}`: a type the book's client
     /// does not know, so it prints `Unrecognized message type: error` rather
-    /// than failing.
+    /// than failing; this crate's client prints the message on stderr, and
+    /// exits with status 1.
     pub fn render_error(self, message: &str) -> String {
-        match self {
-            Protocol::Text => format!("Error: {}\n", escape_controls(message)),
-            Protocol::Json => {
-                // Written by hand so that `type` comes first, as in every
-                // other message; a string always serialises.
-                let message = serde_json::to_string(message).expect("a string serialises");
-                format!("{{\"type\":\"error\",\"message\":{message}}}\n")
-            }
-        }
+        let notice = Message::Error {
+            message: message.to_owned(),
+        };
+        // A notice carries no date: any zone renders it the same.
+        self.render(&notice, &TimeZone::UTC)
     }
 }
 
@@ -347,12 +372,21 @@ pub fn now_millis() -> u64 {
 /// (`/usr/share/zoneinfo`, or the directory `TZDIR` names); a rule
 /// (`CET-1CEST,M3.5.0,M10.5.0/3`), which needs no database; or a file.
 ///
-/// The error says why `TZ` cannot be used (an unknown name, or no time
-/// zone database installed): the caller then writes dates in UTC, and
-/// should say so, since the person asked for another zone. Without `TZ`, a
+/// The error says why `TZ` cannot be used (an unknown name, no time zone
+/// database installed, or a file that is not a zone's: a device, a FIFO,
+/// a file of gigabytes): the caller then writes dates in UTC, and should
+/// say so, since the person asked for another zone. Without `TZ`, a
 /// system zone that cannot be read is UTC without a word, as it is for
 /// `date` and every other program on that machine.
 pub fn reader_time_zone() -> Result<TimeZone, String> {
+    if let Some(asked) = std::env::var_os("TZ") {
+        check_zone_files(&asked, std::env::var_os("TZDIR")).map_err(|reason| {
+            format!(
+                "cannot use the time zone TZ={}: {reason}",
+                asked.to_string_lossy()
+            )
+        })?;
+    }
     match TimeZone::try_system() {
         Ok(zone) => Ok(zone),
         Err(error) => match std::env::var_os("TZ") {
@@ -365,6 +399,87 @@ pub fn reader_time_zone() -> Result<TimeZone, String> {
     }
 }
 
+/// The largest time zone file read: the system's are a few kilobytes, the
+/// largest in the time zone database under 5 KiB.
+pub const MAX_ZONE_FILE: u64 = 1 << 20;
+
+/// The zoneinfo directories jiff looks in when `TZDIR` is not set.
+const ZONEINFO_DIRECTORIES: [&str; 3] = [
+    "/usr/share/zoneinfo",
+    "/usr/share/lib/zoneinfo",
+    "/etc/zoneinfo",
+];
+
+/// Checks that every file `TZ` (`asked`) could make jiff read, with `TZDIR`
+/// as given, is a regular file of at most [`MAX_ZONE_FILE`] bytes, or
+/// absent.
+///
+/// jiff reads a zone's file whole: `TZ=/dev/zero` grew the server to 2.5 GB
+/// within 3 s, before it listened, and `TZ=` a FIFO blocked it there. Which
+/// files it may read: `TZ` itself as a path (absolute, or from the current
+/// directory), and the name in the zone database's directory (`TZDIR`, or
+/// the system's), with or without what comes before `zoneinfo/`. A rule
+/// (`CET-1CEST,M3.5.0,M10.5.0/3`) names no file, and none of these exists.
+/// (A directory is passed: reading one fails at once, and jiff says so.)
+/// What is left: a database that holds a device under a name that matches
+/// only when case is ignored, which someone would have to put there.
+fn check_zone_files(
+    asked: &std::ffi::OsStr,
+    tzdir: Option<std::ffi::OsString>,
+) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    // `:` before a name or a path says "implementation-defined" (POSIX),
+    // and changes nothing for jiff.
+    let bytes = asked.as_bytes();
+    let name = std::path::Path::new(std::ffi::OsStr::from_bytes(
+        bytes.strip_prefix(b":").unwrap_or(bytes),
+    ));
+    let mut candidates = vec![name.to_path_buf()];
+    let directories: Vec<std::path::PathBuf> = match tzdir {
+        Some(dir) => vec![dir.into()],
+        None => ZONEINFO_DIRECTORIES.iter().map(Into::into).collect(),
+    };
+    let after_zoneinfo = name
+        .to_str()
+        .and_then(|name| name.rsplit_once("zoneinfo/"))
+        .map(|(_, rest)| rest);
+    for directory in &directories {
+        candidates.push(directory.join(name));
+        if let Some(rest) = after_zoneinfo {
+            candidates.push(directory.join(rest));
+        }
+    }
+    for path in candidates {
+        // Following symlinks, as reading does.
+        let Ok(metadata) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if metadata.is_dir() {
+            continue;
+        }
+        if !metadata.is_file() {
+            return Err(format!("{} is not a regular file", path.display()));
+        }
+        if metadata.len() > MAX_ZONE_FILE {
+            return Err(format!(
+                "{} is {} bytes, more than a time zone file ever is",
+                path.display(),
+                metadata.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The last instant JavaScript's `Date` holds: 8.64e15 ms (a hundred
+/// million days) after the epoch, in September of the year 275760. Past it,
+/// JavaScript writes `Invalid Date`.
+pub const LAST_JAVASCRIPT_MILLIS: u64 = 8_640_000_000_000_000;
+
+/// Four hundred years of the Gregorian calendar, in milliseconds: 146,097
+/// days, which is a whole number of weeks (20,871).
+const FOUR_CENTURIES_MILLIS: u64 = 146_097 * 86_400_000;
+
 /// A timestamp written for people, in the shape of JavaScript's
 /// `Date.prototype.toString()` as the book's server prints it:
 /// `Mon Dec 21 2015 11:39:30 GMT+0100 (CET)` in Madrid, `Mon Dec 21 2015
@@ -373,22 +488,41 @@ pub fn reader_time_zone() -> Result<TimeZone, String> {
 /// The zone's abbreviation is the time zone database's. Where that
 /// database has none for a zone, it gives the offset instead, so São Paulo
 /// reads `GMT-0300 (-03)`; JavaScript prints a long name there from its own
-/// tables (`Brasilia Standard Time`), which we do not carry. A timestamp
-/// past jiff's range (which ends on the last days of the year 9999; no
-/// server sends one) is written `Invalid Date`, as JavaScript writes a date
-/// out of its own range.
+/// tables (`Brasilia Standard Time`), which we do not carry. Everything
+/// before the parenthesis is what JavaScript prints, up to its last instant
+/// ([`LAST_JAVASCRIPT_MILLIS`], in the year 275760); past it, `Invalid
+/// Date`, as JavaScript writes it.
+///
+/// jiff's calendar ends late in the year 9999. A later date is written as
+/// the one a whole number of 400-year cycles earlier, with the cycles added
+/// back to its year: the Gregorian calendar repeats every 400 years,
+/// weekdays included, and so do a zone's rules once its table of past
+/// changes ends (from then on, one yearly rule: "summer time from the last
+/// Sunday of March"). That is jiff's own calendar and zone rules, not a
+/// calendar of ours; the `human_date` specs hold it to what Node prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HumanDate {
-    at: Option<ZonedDateTime>,
+    /// The date within jiff's range, and the years to add to it.
+    at: Option<(ZonedDateTime, i64)>,
 }
 
 impl HumanDate {
     /// The date `millis` milliseconds after the Unix epoch, in `zone`.
     pub fn new(millis: u64, zone: &TimeZone) -> Self {
-        let at = i64::try_from(millis)
-            .ok()
-            .and_then(|millis| Timestamp::from_millisecond(millis).ok())
-            .map(|timestamp| timestamp.to_zoned_datetime(zone.clone()));
+        if millis > LAST_JAVASCRIPT_MILLIS {
+            return HumanDate { at: None };
+        }
+        // Both fit an i64 with room to spare: the last JavaScript instant is
+        // about 2^53.
+        let last = Timestamp::MAX.as_millisecond() as u64;
+        let cycles = millis.saturating_sub(last).div_ceil(FOUR_CENTURIES_MILLIS);
+        let within = (millis - cycles * FOUR_CENTURIES_MILLIS) as i64;
+        let at = Timestamp::from_millisecond(within).ok().map(|timestamp| {
+            (
+                timestamp.to_zoned_datetime(zone.clone()),
+                400 * cycles as i64,
+            )
+        });
         HumanDate { at }
     }
 }
@@ -396,7 +530,13 @@ impl HumanDate {
 impl fmt::Display for HumanDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.at {
-            Some(at) => write!(f, "{}", at.strftime("%a %b %d %Y %H:%M:%S GMT%z (%Z)")),
+            Some((at, years)) => write!(
+                f,
+                "{} {:04} {}",
+                at.strftime("%a %b %d"),
+                i64::from(at.year()) + years,
+                at.strftime("%H:%M:%S GMT%z (%Z)")
+            ),
             None => f.write_str("Invalid Date"),
         }
     }
@@ -578,6 +718,61 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_zone_given_by_name_rule_or_path_to_a_zone_file_passes_the_check() {
+        for asked in [
+            "UTC",
+            "Europe/Madrid",
+            ":Europe/Madrid",
+            "/usr/share/zoneinfo/Europe/Madrid",
+            ":/usr/share/zoneinfo/Europe/Madrid",
+            "CET-1CEST,M3.5.0,M10.5.0/3",
+            "Nowhere/Atlantis",
+            // A directory: jiff fails to read it at once, and says so.
+            "Europe",
+        ] {
+            assert_eq!(check_zone_files(asked.as_ref(), None), Ok(()), "{asked}");
+        }
+    }
+
+    #[test]
+    fn a_zone_file_that_is_a_device_or_too_big_fails_the_check_wherever_it_is_found() {
+        assert_eq!(
+            check_zone_files(":/dev/zero".as_ref(), None),
+            Err("/dev/zero is not a regular file".to_owned())
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let huge = dir.path().join("zoneinfo/Huge");
+        std::fs::create_dir(huge.parent().unwrap()).unwrap();
+        std::fs::File::create(&huge)
+            .and_then(|file| file.set_len(MAX_ZONE_FILE + 1))
+            .unwrap();
+        let too_big = format!(
+            "{} is {} bytes, more than a time zone file ever is",
+            huge.display(),
+            MAX_ZONE_FILE + 1
+        );
+        assert_eq!(
+            check_zone_files(huge.as_os_str(), None),
+            Err(too_big.clone())
+        );
+        // In the database's directory, by name, or by a path whose part
+        // after `zoneinfo/` is the name.
+        let database = Some(dir.path().join("zoneinfo").into_os_string());
+        assert_eq!(
+            check_zone_files("Huge".as_ref(), database.clone()),
+            Err(too_big.clone())
+        );
+        assert_eq!(
+            check_zone_files("/elsewhere/zoneinfo/Huge".as_ref(), database.clone()),
+            Err(too_big)
+        );
+        std::fs::File::create(&huge)
+            .and_then(|file| file.set_len(MAX_ZONE_FILE))
+            .unwrap();
+        assert_eq!(check_zone_files("Huge".as_ref(), database), Ok(()));
+    }
+
     fn in_zone(millis: u64, name: &str) -> String {
         HumanDate::new(millis, &TimeZone::get(name).unwrap()).to_string()
     }
@@ -635,21 +830,98 @@ mod tests {
         );
     }
 
+    /// Recorded from Node v20.20.2 (`TZ=ZONE node -e 'console.log(new
+    /// Date(MILLIS).toString())'`), up to the parenthesis, where Node
+    /// writes a long name of its own.
     #[test]
-    fn a_date_past_the_year_9999_is_an_invalid_date_as_javascript_says() {
+    fn a_date_past_the_year_9999_reads_as_javascript_reads_it() {
+        for (millis, zone, javascript) in [
+            (
+                253_402_207_200_000,
+                "UTC",
+                "Thu Dec 30 9999 22:00:00 GMT+0000",
+            ),
+            (
+                253_402_300_799_999,
+                "UTC",
+                "Fri Dec 31 9999 23:59:59 GMT+0000",
+            ),
+            (
+                253_402_300_800_000,
+                "UTC",
+                "Sat Jan 01 10000 00:00:00 GMT+0000",
+            ),
+            (
+                253_402_300_799_999,
+                "Europe/Madrid",
+                "Sat Jan 01 10000 00:59:59 GMT+0100",
+            ),
+            (
+                253_402_300_800_000,
+                "America/New_York",
+                "Fri Dec 31 9999 19:00:00 GMT-0500",
+            ),
+            (
+                1_000_000_000_000_000,
+                "Europe/Madrid",
+                "Fri Sep 27 33658 03:46:40 GMT+0200",
+            ),
+            (
+                1_000_000_000_000_000,
+                "Australia/Lord_Howe",
+                "Fri Sep 27 33658 12:16:40 GMT+1030",
+            ),
+            (
+                8_639_991_360_000_000,
+                "America/New_York",
+                "Wed Jun 04 275760 20:00:00 GMT-0400",
+            ),
+            (
+                8_640_000_000_000_000,
+                "UTC",
+                "Sat Sep 13 275760 00:00:00 GMT+0000",
+            ),
+            (
+                8_640_000_000_000_000,
+                "Europe/Madrid",
+                "Sat Sep 13 275760 02:00:00 GMT+0200",
+            ),
+            (
+                8_640_000_000_000_000,
+                "America/New_York",
+                "Fri Sep 12 275760 20:00:00 GMT-0400",
+            ),
+            (
+                8_640_000_000_000_000,
+                "America/Sao_Paulo",
+                "Fri Sep 12 275760 21:00:00 GMT-0300",
+            ),
+            (
+                8_640_000_000_000_000,
+                "Australia/Lord_Howe",
+                "Sat Sep 13 275760 10:30:00 GMT+1030",
+            ),
+        ] {
+            let shown = in_zone(millis, zone);
+            assert_eq!(
+                shown.split(" (").next(),
+                Some(javascript),
+                "{millis} in {zone}: {shown}"
+            );
+        }
         assert_eq!(
-            HumanDate::new(u64::MAX, &TimeZone::UTC).to_string(),
-            "Invalid Date"
+            in_zone(8_640_000_000_000_000, "Europe/Madrid"),
+            "Sat Sep 13 275760 02:00:00 GMT+0200 (CEST)"
         );
-        // jiff's last instant, kept a day short of the year's end so that
-        // it is a date in every zone, and the millisecond after it.
-        assert_eq!(
-            HumanDate::new(253_402_207_200_000, &TimeZone::UTC).to_string(),
-            "Thu Dec 30 9999 22:00:00 GMT+0000 (UTC)"
-        );
-        assert_eq!(
-            HumanDate::new(253_402_207_200_001, &TimeZone::UTC).to_string(),
-            "Invalid Date"
-        );
+    }
+
+    #[test]
+    fn a_date_past_javascripts_last_instant_is_an_invalid_date_as_javascript_says() {
+        for millis in [LAST_JAVASCRIPT_MILLIS + 1, u64::MAX] {
+            assert_eq!(
+                HumanDate::new(millis, &TimeZone::UTC).to_string(),
+                "Invalid Date"
+            );
+        }
     }
 }

@@ -13,9 +13,10 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsFd;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -263,6 +264,16 @@ pub enum BindError {
     NotASocket(PathBuf),
     /// The host name could not be resolved to any address.
     UnknownHost(String),
+    /// Another server starts or serves on this Unix socket path: it holds
+    /// the lock beside it.
+    Locked {
+        /// The socket's path.
+        socket: PathBuf,
+        /// The lock's path.
+        lock: PathBuf,
+        /// The process that holds it, as written in the lock.
+        holder: Option<u32>,
+    },
     /// Any other failure, with the address it concerns.
     Io(String, io::Error),
 }
@@ -281,6 +292,22 @@ impl fmt::Display for BindError {
             ),
             BindError::UnknownHost(host) => {
                 write!(f, "cannot listen on {host}: no address found for that name")
+            }
+            BindError::Locked {
+                socket,
+                lock,
+                holder,
+            } => {
+                let holder = match holder {
+                    Some(pid) => format!("another server (pid {pid})"),
+                    None => "another server".to_owned(),
+                };
+                write!(
+                    f,
+                    "cannot listen on {}: {holder} holds its lock, {}",
+                    socket.display(),
+                    lock.display()
+                )
             }
             BindError::Io(addr, error) => write!(f, "cannot listen on {addr}: {error}"),
         }
@@ -399,10 +426,16 @@ fn bind_all(ips: &[IpAddr], port: u16, ipv6_optional: bool) -> Result<Vec<Listen
 }
 
 /// A Unix socket file that is removed when this value is dropped, which is
-/// when the server that bound it stops.
+/// when the server that bound it stops, if it is still the socket this
+/// server made; and the lock beside it ([`SocketLock`]), held until then.
 #[derive(Debug)]
 pub struct SocketFile {
     path: PathBuf,
+    /// The socket's device and inode when it was bound.
+    made: Option<FileIdentity>,
+    /// Released after the socket file is removed (fields drop after
+    /// `drop`), so that no other start takes the path in between.
+    _lock: SocketLock,
 }
 
 impl SocketFile {
@@ -414,9 +447,125 @@ impl SocketFile {
 
 impl Drop for SocketFile {
     fn drop(&mut self) {
-        // Already gone (someone removed it) is fine: the goal is that it is
-        // not left behind.
-        let _ = std::fs::remove_file(&self.path);
+        // Only the socket this server made: a file, or another server's
+        // socket, put at the path while it served is someone else's.
+        // Already gone (someone removed it) is fine too.
+        if self.made.is_some() && FileIdentity::at(&self.path) == self.made {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A file's device and inode: which file a path names, whatever its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+}
+
+impl FileIdentity {
+    fn of(metadata: &std::fs::Metadata) -> Self {
+        FileIdentity {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        }
+    }
+
+    /// The file at `path` itself (a symlink is not followed), if any.
+    fn at(path: &Path) -> Option<Self> {
+        std::fs::symlink_metadata(path)
+            .ok()
+            .map(|metadata| Self::of(&metadata))
+    }
+}
+
+/// The lock beside a Unix socket, `PATH.lock`, held while a server starts
+/// on PATH and serves: starts racing for one path leave one listener, as
+/// the lock files of other daemons do.
+///
+/// Without it, two starts could both find a stale socket, and the second
+/// remove the socket the first had just bound, and both listen, one on a
+/// file no longer there (1 in 30 trials of several starts at once). The
+/// lock is `flock(2)`: the kernel releases it when the process ends,
+/// however it ends, so a crash never leaves a path locked; the file, left
+/// behind then, is taken over by the next start. It holds the pid of the
+/// server that holds it, for the error of a start that finds it taken.
+#[derive(Debug)]
+struct SocketLock {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+/// How many times a start tries again when the lock file it locked was
+/// removed meanwhile (by the server that held it, at its exit).
+const LOCK_ATTEMPTS: usize = 8;
+
+impl SocketLock {
+    /// Takes the lock beside `socket`, or says who holds it.
+    fn take(socket: &Path) -> Result<SocketLock, BindError> {
+        let mut path = socket.as_os_str().to_owned();
+        path.push(".lock");
+        let path = PathBuf::from(path);
+        let failed = |error| BindError::Io(path.display().to_string(), error);
+        for _ in 0..LOCK_ATTEMPTS {
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .mode(0o600)
+                // Not through a symlink someone put there; a FIFO opened for
+                // reading and writing does not wait for a peer.
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)
+                .map_err(failed)?;
+            let opened = file.metadata().map_err(failed)?;
+            if !opened.is_file() {
+                return Err(failed(io::Error::other("it is not a regular file")));
+            }
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {}
+                Err(error) if error == rustix::io::Errno::WOULDBLOCK => {
+                    let mut holder = String::new();
+                    let _ = file.read_to_string(&mut holder);
+                    return Err(BindError::Locked {
+                        socket: socket.to_path_buf(),
+                        lock: path,
+                        holder: holder.trim().parse().ok(),
+                    });
+                }
+                Err(error) => return Err(failed(error.into())),
+            }
+            // The lock is on the file opened, which its last holder may
+            // have removed at exit, after this start opened it: then it
+            // guards nothing, and the file at the path now is the one.
+            if FileIdentity::at(&path) != Some(FileIdentity::of(&opened)) {
+                continue;
+            }
+            let pid = format!("{}\n", std::process::id());
+            file.set_len(0)
+                .and_then(|()| file.write_all(pid.as_bytes()))
+                .map_err(failed)?;
+            return Ok(SocketLock { path, file });
+        }
+        Err(failed(io::Error::other(
+            "it was removed each time it was locked; is another program removing it?",
+        )))
+    }
+}
+
+impl Drop for SocketLock {
+    fn drop(&mut self) {
+        // Removed while still held, and only if still ours: a start that
+        // opened it meanwhile finds, once it has the lock, that the file
+        // is gone, and takes the one at the path instead.
+        let ours = self
+            .file
+            .metadata()
+            .ok()
+            .map(|metadata| FileIdentity::of(&metadata));
+        if ours.is_some() && FileIdentity::at(&self.path) == ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -425,11 +574,14 @@ impl Drop for SocketFile {
 /// The original fails with "address in use" when a crashed run left its
 /// socket file behind. Here a leftover socket file is removed if, and only
 /// if, nothing answers on it; a live server's socket is never stolen, and a
-/// path that is not a socket is never deleted.
+/// path that is not a socket is never deleted. All of it happens under the
+/// lock beside the socket (`PATH.lock`, see [`SocketFile`]), so that of
+/// several starts at once one listens and the others are told why not.
 // ANCHOR: bind_unix
 pub fn bind_unix(path: impl AsRef<Path>) -> Result<Listener, BindError> {
     let path = path.as_ref();
     let shown = path.display().to_string();
+    let lock = SocketLock::take(path)?;
     match std::fs::symlink_metadata(path) {
         Ok(metadata) if metadata.file_type().is_socket() => {
             match std::os::unix::net::UnixStream::connect(path) {
@@ -450,6 +602,8 @@ pub fn bind_unix(path: impl AsRef<Path>) -> Result<Listener, BindError> {
         listener,
         SocketFile {
             path: path.to_path_buf(),
+            made: FileIdentity::at(path),
+            _lock: lock,
         },
     ))
 }
@@ -852,6 +1006,107 @@ mod tests {
             shutdown: CancellationToken::new(),
             subscribers: TaskTracker::new(),
         })
+    }
+
+    fn socket_in_a_temp_dir() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("watcher.sock");
+        let lock = dir.path().join("watcher.sock.lock");
+        (dir, socket, lock)
+    }
+
+    #[test]
+    fn a_second_lock_on_a_socket_path_is_refused_naming_the_holder() {
+        let (_dir, socket, lock) = socket_in_a_temp_dir();
+        let held = SocketLock::take(&socket).expect("the first lock");
+        assert_eq!(
+            std::fs::read_to_string(&lock).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        match SocketLock::take(&socket) {
+            Err(BindError::Locked {
+                socket: locked,
+                lock: lock_path,
+                holder,
+            }) => {
+                assert_eq!((locked, lock_path), (socket.clone(), lock.clone()));
+                assert_eq!(holder, Some(std::process::id()));
+            }
+            other => panic!("expected the path locked, got {other:?}"),
+        }
+        drop(held);
+        assert!(!lock.exists(), "the lock file is removed with the lock");
+        SocketLock::take(&socket).expect("the lock, once released");
+    }
+
+    #[test]
+    fn a_lock_file_left_by_a_crash_is_taken_over() {
+        let (_dir, socket, lock) = socket_in_a_temp_dir();
+        std::fs::write(&lock, "999999 and more\n").unwrap();
+        let _held = SocketLock::take(&socket).expect("an unlocked file is taken");
+        assert_eq!(
+            std::fs::read_to_string(&lock).unwrap(),
+            format!("{}\n", std::process::id()),
+            "the old holder's pid replaced by ours"
+        );
+    }
+
+    #[test]
+    fn a_lock_file_replaced_while_held_is_left_to_its_owner() {
+        let (_dir, socket, lock) = socket_in_a_temp_dir();
+        let held = SocketLock::take(&socket).unwrap();
+        std::fs::remove_file(&lock).unwrap();
+        std::fs::write(&lock, "someone else's").unwrap();
+        drop(held);
+        assert_eq!(std::fs::read_to_string(&lock).unwrap(), "someone else's");
+    }
+
+    #[test]
+    fn a_lock_path_that_is_not_a_regular_file_or_is_a_symlink_is_an_error() {
+        let (dir, socket, lock) = socket_in_a_temp_dir();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &lock,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        match SocketLock::take(&socket) {
+            Err(error @ BindError::Io(..)) => assert_eq!(
+                error.to_string(),
+                format!(
+                    "cannot listen on {}: it is not a regular file",
+                    lock.display()
+                )
+            ),
+            other => panic!("expected a FIFO refused, got {other:?}"),
+        }
+        std::fs::remove_file(&lock).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, "").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &lock).unwrap();
+        match SocketLock::take(&socket) {
+            Err(BindError::Io(_, error)) => assert_eq!(error.raw_os_error(), Some(libc::ELOOP)),
+            other => panic!("expected a symlink refused, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_locked_path_says_which_server_holds_it() {
+        let locked = |holder| BindError::Locked {
+            socket: "/run/w.sock".into(),
+            lock: "/run/w.sock.lock".into(),
+            holder,
+        };
+        assert_eq!(
+            locked(Some(42)).to_string(),
+            "cannot listen on /run/w.sock: another server (pid 42) holds its lock, /run/w.sock.lock"
+        );
+        assert_eq!(
+            locked(None).to_string(),
+            "cannot listen on /run/w.sock: another server holds its lock, /run/w.sock.lock"
+        );
     }
 
     #[test]

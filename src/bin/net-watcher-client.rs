@@ -2,11 +2,13 @@
 //! each message the way the book's client does.
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use jiff::tz::TimeZone;
+use net_watcher::console::{Console, ConsoleEvent, ConsoleLines};
 use net_watcher::server::DEFAULT_PORT;
 use net_watcher::{client, protocol};
 use tokio::net::{TcpStream, UnixStream};
@@ -16,11 +18,13 @@ use tokio::net::{TcpStream, UnixStream};
 ///
 /// Dates are in the local time zone: the one the `TZ` environment variable
 /// names (`TZ=Europe/Madrid`), else the system's. Exits 0 when the server
-/// closes the connection.
+/// closes the connection; 1 when it cannot connect, when the server sends
+/// an error (it is full, or cannot watch its file), or when stdout cannot
+/// take a line.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// The server's host.
+    /// The server's host: a name, or an IP address (`::1` or `[::1]`).
     #[arg(long, value_name = "HOST", default_value = "localhost")]
     host: String,
 
@@ -36,37 +40,62 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // The client's stdout is its output, written as each message comes;
+    // its stderr is its log, through the console, which never waits for a
+    // stderr nobody reads and never fails on a closed or full one.
+    let console = Console::stdout();
+    let _drained = console.drain_on_drop();
     let zone = protocol::reader_time_zone().unwrap_or_else(|reason| {
-        eprintln!("net-watcher-client: {reason}; dates are in UTC");
+        console.say(ConsoleEvent::Program(format!(
+            "net-watcher-client: {reason}; dates are in UTC"
+        )));
         TimeZone::UTC
     });
     let outcome = match &args.unix {
         Some(path) => match UnixStream::connect(path).await {
-            Ok(stream) => read_messages(stream, &zone).await,
+            Ok(stream) => read_messages(stream, &zone, &console).await,
             Err(error) => Err(format!("cannot connect to {}: {error}", path.display())),
         },
-        None => match TcpStream::connect((args.host.as_str(), args.port)).await {
-            Ok(stream) => read_messages(stream, &zone).await,
-            Err(error) => Err(format!(
-                "cannot connect to {}:{}: {error}",
-                args.host, args.port
-            )),
-        },
+        None => {
+            // `[::1]`, as an address is written beside a port, is the host
+            // `::1`; and an IPv6 address is shown in brackets beside its
+            // port: `[::1]:60300`.
+            let host = args
+                .host
+                .strip_prefix('[')
+                .and_then(|host| host.strip_suffix(']'))
+                .unwrap_or(&args.host);
+            let shown = match host.parse::<IpAddr>() {
+                Ok(ip) => SocketAddr::new(ip, args.port).to_string(),
+                Err(_) => format!("{host}:{}", args.port),
+            };
+            match TcpStream::connect((host, args.port)).await {
+                Ok(stream) => read_messages(stream, &zone, &console).await,
+                Err(error) => Err(format!("cannot connect to {shown}: {error}")),
+            }
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("net-watcher-client: {message}");
+            console.say(ConsoleEvent::Program(format!(
+                "net-watcher-client: {message}"
+            )));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn read_messages<S>(stream: S, zone: &TimeZone) -> Result<(), String>
+async fn read_messages<S>(stream: S, zone: &TimeZone, console: &Console) -> Result<(), String>
 where
     S: tokio::io::AsyncRead + Unpin,
 {
-    client::run(stream, zone, io::stdout(), io::stderr())
-        .await
-        .map_err(|error| format!("reading from the server failed: {error}"))
+    client::run(
+        stream,
+        zone,
+        io::stdout(),
+        ConsoleLines::new(console.clone()),
+    )
+    .await
+    .map_err(|error| error.to_string())
 }

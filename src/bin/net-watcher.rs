@@ -14,7 +14,7 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use jiff::tz::TimeZone;
 use net_watcher::browser::{self, HttpAddress};
-use net_watcher::console::Console;
+use net_watcher::console::{Console, ConsoleEvent};
 use net_watcher::notifier::Notifier;
 use net_watcher::protocol::{self, Protocol};
 use net_watcher::relay::edge::StreamReader;
@@ -129,16 +129,21 @@ async fn main() -> ExitCode {
         || ["host", "port", "unix"]
             .iter()
             .any(|id| matches.value_source(id) == Some(ValueSource::CommandLine));
-    match serve(args, sockets).await {
+    // Every line goes through the console, which never waits for a stream
+    // nobody reads and never panics on one that is closed or full; what
+    // was said is written before the program exits.
+    let console = Console::stdout();
+    let _drained = console.drain_on_drop();
+    match serve(args, sockets, console.clone()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("net-watcher: {message}");
+            console.say(ConsoleEvent::Program(format!("net-watcher: {message}")));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(args: Args, sockets: bool) -> Result<(), String> {
+async fn serve(args: Args, sockets: bool, console: Console) -> Result<(), String> {
     // The file is checked before anything listens: a typo is reported at
     // once, not when the first subscriber arrives.
     let target = match &args.file {
@@ -151,10 +156,11 @@ async fn serve(args: Args, sockets: bool) -> Result<(), String> {
         Protocol::Text
     };
     let zone = protocol::reader_time_zone().unwrap_or_else(|reason| {
-        eprintln!("net-watcher: {reason}; dates are in UTC");
+        console.say(ConsoleEvent::Program(format!(
+            "net-watcher: {reason}; dates are in UTC"
+        )));
         TimeZone::UTC
     });
-    let console = Console::stdout();
 
     // Signal handlers go in before the listening line is printed, so a
     // script that reads the line and then sends SIGTERM gets a clean exit.
@@ -221,11 +227,10 @@ async fn serve(args: Args, sockets: bool) -> Result<(), String> {
         (None, None) => unreachable!("clap requires FILE unless --relay is given"),
     };
 
-    println!(
-        "Listening for subscribers on {}...",
-        server::describe_all(&listeners)
-    );
-    let max_subscribers = subscriber_limit(args.max_subscribers, room);
+    console.say(ConsoleEvent::Listening {
+        on: server::describe_all(&listeners),
+    });
+    let max_subscribers = subscriber_limit(args.max_subscribers, room, &console);
 
     let config = Config {
         max_subscribers,
@@ -242,22 +247,24 @@ async fn serve(args: Args, sockets: bool) -> Result<(), String> {
 /// The most subscribers to serve: `asked`, or fewer if the open-file limit
 /// leaves `room` for fewer (see [`server::room_for_subscribers`]), which is
 /// then said on stderr.
-fn subscriber_limit(asked: usize, room: std::io::Result<server::Room>) -> usize {
+fn subscriber_limit(asked: usize, room: std::io::Result<server::Room>, console: &Console) -> usize {
     match room {
         Ok(room) => {
             let served = asked.min(room.subscribers);
             if served != asked {
-                eprintln!(
+                console.say(ConsoleEvent::Program(format!(
                     "net-watcher: serving at most {served} subscribers, not {asked}: the open-file limit is {} (ulimit -n); more are refused",
                     room.open_file_limit
-                );
+                )));
             }
             served
         }
         // Not fatal: the server still works, with room for fewer
         // subscribers, and says so.
         Err(error) => {
-            eprintln!("net-watcher: cannot raise the open-file limit: {error}");
+            console.say(ConsoleEvent::Program(format!(
+                "net-watcher: cannot raise the open-file limit: {error}"
+            )));
             asked
         }
     }

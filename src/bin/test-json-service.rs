@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use net_watcher::console::{Console, ConsoleEvent};
 use net_watcher::fake_service;
 use net_watcher::server::{self, DEFAULT_PORT};
 use tokio::signal::unix::{SignalKind, signal};
@@ -32,25 +33,28 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // Its lines go through the console, which never fails on a stdout
+    // that is closed or full, nor waits on one nobody reads.
+    let console = Console::stdout();
+    let _drained = console.drain_on_drop();
+    let say_error = |error: String| {
+        console.say(ConsoleEvent::Program(format!("test-json-service: {error}")));
+        ExitCode::FAILURE
+    };
     let signals = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
     );
     let (Ok(mut interrupt), Ok(mut terminate)) = signals else {
-        eprintln!("test-json-service: cannot install signal handlers");
-        return ExitCode::FAILURE;
+        return say_error("cannot install signal handlers".to_owned());
     };
     let listeners = match server::bind_tcp(&args.host, args.port).await {
         Ok(listeners) => listeners,
-        Err(error) => {
-            eprintln!("test-json-service: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return say_error(error.to_string()),
     };
-    println!(
-        "Test server listening for subscribers on {}...",
-        server::describe_all(&listeners)
-    );
+    console.say(ConsoleEvent::TestServiceListening {
+        on: server::describe_all(&listeners),
+    });
     fake_service::serve(
         listeners,
         Duration::from_millis(args.delay_ms),

@@ -9,7 +9,9 @@ use std::net::TcpListener as StdTcpListener;
 use predicates::prelude::*;
 use rstest::rstest;
 
-use crate::support::binary::{LineReader, Spawned, TestServer, command, limit_open_files};
+use crate::support::binary::{
+    LineReader, Spawned, TestServer, command, limit_memory, limit_open_files,
+};
 use crate::support::target::{TargetFile, target};
 
 mod net_watcher {
@@ -223,6 +225,71 @@ mod net_watcher {
         );
     }
 
+    /// As reported: `TZ=/dev/zero` grew the server to 2.5 GB within 3 s,
+    /// before it listened, and `TZ=` a FIFO blocked it there. A zone file
+    /// is a regular file of a few kilobytes; anything else is said, and
+    /// dates are in UTC. (The memory limit only keeps a failing run from
+    /// taking the machine's memory.)
+    #[rstest]
+    #[case::a_device("/dev/zero", "", "/dev/zero is not a regular file")]
+    #[case::a_fifo("{dir}/fifo", "", "{dir}/fifo is not a regular file")]
+    #[case::a_huge_file("{dir}/huge", "", "{dir}/huge is 4294967296 bytes")]
+    #[case::a_fifo_in_tzdir("Zone/Fifo", "{dir}", "{dir}/Zone/Fifo is not a regular file")]
+    fn with_a_zone_that_is_not_a_zone_file_says_so_and_dates_in_utc(
+        target: TargetFile,
+        #[case] zone: &str,
+        #[case] tzdir: &str,
+        #[case] reason: &str,
+    ) {
+        let dir = target.dir().to_str().unwrap();
+        let fifo = |path: &std::path::Path| {
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                path,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o600),
+                0,
+            )
+            .unwrap()
+        };
+        fifo(&target.dir().join("fifo"));
+        std::fs::create_dir(target.dir().join("Zone")).unwrap();
+        fifo(&target.dir().join("Zone/Fifo"));
+        std::fs::File::create(target.dir().join("huge"))
+            .and_then(|file| file.set_len(4 << 30))
+            .unwrap();
+        let zone = zone.replace("{dir}", dir);
+        let tzdir = tzdir.replace("{dir}", dir);
+        let mut server = TestServer::start_configured(
+            "net-watcher",
+            &[target.path_str(), "--port", "0"],
+            |command| {
+                command.env("TZ", &zone);
+                if !tzdir.is_empty() {
+                    command.env("TZDIR", &tzdir);
+                }
+                limit_memory(command, 2 << 30);
+            },
+        );
+        let mut subscriber = server.connect();
+        subscriber.next_line("the greeting");
+        target.touch();
+        let line = subscriber.next_line("the change line");
+        assert!(line.ends_with(" GMT+0000 (UTC)\n"), "got {line:?}");
+        let peak = server.process.peak_resident_kib();
+        assert!(peak < 256 << 10, "the server's memory peaked at {peak} KiB");
+        server.process.signal(libc::SIGTERM);
+        server.process.wait_for_exit();
+        let stderr = server.process.stderr();
+        let reason = reason.replace("{dir}", dir);
+        assert!(
+            stderr.starts_with(&format!(
+                "net-watcher: cannot use the time zone TZ={zone}: {reason}"
+            )) && stderr.ends_with("; dates are in UTC\n"),
+            "expected one line saying why dates are in UTC, got {stderr:?}"
+        );
+    }
+
     #[rstest]
     fn speaks_json_with_the_json_flag(target: TargetFile) {
         let server =
@@ -399,6 +466,55 @@ mod net_watcher_client {
             .stderr(predicate::str::ends_with("; dates are in UTC\n"));
     }
 
+    /// As reported: the client printed `Unrecognized message type: error`
+    /// for the server's own notice, dropped its words, and exited 0.
+    #[rstest]
+    fn prints_the_servers_error_on_stderr_and_exits_one(target: TargetFile) {
+        let server = TestServer::start(
+            "net-watcher",
+            &[
+                target.path_str(),
+                "--port",
+                "0",
+                "--json",
+                "--max-subscribers",
+                "0",
+            ],
+        );
+        let port = server.port().to_string();
+        command("net-watcher-client")
+            .args(["--port", &port])
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(
+                "net-watcher-client: error from the server: the server is full (0 subscribers); try again later.\n",
+            );
+    }
+
+    /// As reported: `--host [::1]` was refused, and addresses were shown
+    /// as `::1:1`.
+    #[test]
+    fn takes_an_ipv6_address_in_brackets_and_shows_it_so() {
+        let service = TestServer::start("test-json-service", &["--port", "0", "--delay-ms", "0"]);
+        let port = service.port().to_string();
+        command("net-watcher-client")
+            .args(["--host", "[::1]", "--port", &port])
+            .assert()
+            .success()
+            .stdout("File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)\n");
+        let socket = tokio::net::TcpSocket::new_v6().unwrap();
+        socket.bind("[::1]:0".parse().unwrap()).unwrap();
+        let port = socket.local_addr().unwrap().port().to_string();
+        command("net-watcher-client")
+            .args(["--host", "::1", "--port", &port])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::starts_with(format!(
+                "net-watcher-client: cannot connect to [::1]:{port}: Connection refused"
+            )));
+    }
+
     #[test]
     fn fails_clearly_when_the_connection_is_refused() {
         // A socket that is bound but not listening holds the port, so the
@@ -441,6 +557,30 @@ mod test_json_service {
             "got {:?}",
             lines[0]
         );
+    }
+
+    /// As reported: SIGTERM waited out the whole `--delay-ms` of the
+    /// messages under way.
+    #[test]
+    fn ends_on_sigterm_within_a_second_even_halfway_through_a_message() {
+        use std::io::Read;
+        let mut service = TestServer::start(
+            "test-json-service",
+            &["--port", "0", "--delay-ms", "600000"],
+        );
+        let mut subscriber = std::net::TcpStream::connect(service.addr()).unwrap();
+        subscriber
+            .set_read_timeout(Some(crate::support::PATIENCE))
+            .unwrap();
+        let mut first_part = [0u8; 64];
+        let read = subscriber
+            .read(&mut first_part)
+            .expect("the message's first part");
+        assert!(read > 0, "expected the first part, got end of file");
+        service.process.signal(libc::SIGTERM);
+        // Ten minutes of pause left: anything but a prompt exit fails.
+        let status = service.process.exit_status_within(crate::support::PATIENCE);
+        assert!(status.success(), "{}", service.process.report());
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! describe: what the client prints (`client::run`), for every kind of line.
 
 use jiff::tz::TimeZone;
-use net_watcher::client::{self, describe, describe_error};
+use net_watcher::client::{self, ClientError, describe, describe_error};
 use net_watcher::ldj::LdjError;
 use net_watcher::protocol::Message;
 use pretty_assertions::assert_eq;
 
-use crate::support::chunks::ChunkedReader;
+use crate::support::chunks::{ChunkedReader, FailingWriter};
 
 /// Runs the client over `chunks` and returns (stdout, stderr).
 async fn print(chunks: Vec<&[u8]>) -> (String, String) {
@@ -54,6 +54,33 @@ fn prints_what_the_books_client_prints() {
         ),
         "Unrecognized message type: party"
     );
+    assert_eq!(
+        describe(
+            &Message::Error {
+                message: "full\n".into()
+            },
+            &TimeZone::UTC
+        ),
+        "Error from the server: full\\n"
+    );
+}
+
+/// Each way of stopping says what stopped it, and keeps the OS's error
+/// behind it as its source.
+#[test]
+fn names_each_way_it_stops_and_keeps_the_cause() {
+    use std::error::Error;
+    let read = ClientError::Read(std::io::ErrorKind::ConnectionReset.into());
+    let write = ClientError::Write(std::io::ErrorKind::BrokenPipe.into());
+    let server = ClientError::Server("full\u{1b}[2J".into());
+    assert_eq!(
+        read.to_string(),
+        "reading from the server failed: connection reset"
+    );
+    assert_eq!(write.to_string(), "cannot write to stdout: broken pipe");
+    assert_eq!(server.to_string(), "error from the server: full\\u001b[2J");
+    assert!(read.source().is_some() && write.source().is_some());
+    assert!(server.source().is_none());
 }
 
 /// What a server sends is text from outside: a name or a type with a
@@ -120,12 +147,60 @@ async fn returns_a_read_failure_after_printing_what_came_before() {
         .then_fail(std::io::ErrorKind::ConnectionReset);
     let mut out = Vec::new();
     let result = client::run(reader, &TimeZone::UTC, &mut out, std::io::sink()).await;
-    assert_eq!(
-        result.expect_err("the failure is returned").kind(),
-        std::io::ErrorKind::ConnectionReset
-    );
+    match result {
+        Err(ClientError::Read(error)) => {
+            assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset)
+        }
+        other => panic!("expected the read failure returned, got {other:?}"),
+    }
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "File changed: Thu Jan 01 1970 00:00:00 GMT+0000 (UTC)\n"
     );
+}
+
+/// A write to stdout that fails is the client's own failure, not the
+/// server's: it is returned as such, and ends the client.
+#[tokio::test]
+async fn returns_a_failure_to_write_its_output_as_its_own() {
+    let reader = ChunkedReader::new([&b"{\"type\":\"changed\",\"timestamp\":0}\n"[..]]);
+    let result = client::run(reader, &TimeZone::UTC, FailingWriter, std::io::sink()).await;
+    match result {
+        Err(ClientError::Write(error)) => assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe),
+        other => panic!("expected the write failure returned, got {other:?}"),
+    }
+}
+
+/// Its log is stderr: a report it cannot write costs that report, and the
+/// client goes on.
+#[tokio::test]
+async fn goes_on_when_a_report_of_a_bad_line_cannot_be_written() {
+    let reader = ChunkedReader::new([&b"not json\n{\"type\":\"changed\",\"timestamp\":0}\n"[..]]);
+    let mut out = Vec::new();
+    client::run(reader, &TimeZone::UTC, &mut out, FailingWriter)
+        .await
+        .expect("a failing stderr does not stop the client");
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "File changed: Thu Jan 01 1970 00:00:00 GMT+0000 (UTC)\n"
+    );
+}
+
+/// The server's error message ends the client with that message, printed
+/// on neither stream by `run`: the program says it, and exits with 1.
+#[tokio::test]
+async fn returns_the_servers_error_message() {
+    let reader = ChunkedReader::new([&b"{\"type\":\"error\",\"message\":\"the server is full\"}\n{\"type\":\"changed\",\"timestamp\":0}\n"[..]]);
+    let mut out = Vec::new();
+    let result = client::run(reader, &TimeZone::UTC, &mut out, std::io::sink()).await;
+    match result {
+        Err(error @ ClientError::Server(_)) => {
+            assert_eq!(
+                error.to_string(),
+                "error from the server: the server is full"
+            )
+        }
+        other => panic!("expected the server's error returned, got {other:?}"),
+    }
+    assert_eq!(out, b"", "nothing after the error is shown");
 }

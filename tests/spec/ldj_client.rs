@@ -351,7 +351,8 @@ mod whatever_the_split {
             // Any text, multi-byte characters included, as a file name.
             ".{0,12}".prop_map(|file| Message::Watching { file }),
             "[a-z]{1,8}".prop_filter_map("a type of our own", |kind| {
-                (kind != "watching" && kind != "changed").then_some(Message::Unknown { kind })
+                (!["watching", "changed", "error"].contains(&kind.as_str()))
+                    .then_some(Message::Unknown { kind })
             }),
         ]
     }

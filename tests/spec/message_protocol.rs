@@ -44,6 +44,7 @@ mod in_json {
     #[rstest]
     #[case::watching(Message::Watching { file: "ñandú.txt".into() })]
     #[case::changed(Message::Changed { timestamp: u64::MAX })]
+    #[case::error(Message::Error { message: "full\n".into() })]
     #[case::unknown(Message::Unknown { kind: "renamed".into() })]
     fn reads_back_what_it_writes(#[case] message: Message) {
         let parsed: Message =
@@ -90,9 +91,21 @@ mod a_closing_notice {
         let parsed: Message = serde_json::from_str(&line).unwrap();
         assert_eq!(
             parsed,
-            Message::Unknown {
-                kind: "error".into()
+            Message::Error {
+                message: "full".into()
             }
+        );
+    }
+
+    #[test]
+    fn needs_its_message() {
+        let error = serde_json::from_str::<Message>(r#"{"type":"error"}"#)
+            .expect_err("an error without a message");
+        assert!(
+            error
+                .to_string()
+                .contains("an \"error\" message needs a \"message\" field"),
+            "{error}"
         );
     }
 }
@@ -179,5 +192,72 @@ mod in_plain_text {
             Protocol::Json.render(&message, &madrid),
             Protocol::Json.render(&message, &TimeZone::UTC)
         );
+    }
+}
+
+mod a_date {
+    use super::*;
+    use crate::support::binary::node_is_installed;
+    use net_watcher::protocol::{HumanDate, LAST_JAVASCRIPT_MILLIS};
+    use pretty_assertions::assert_eq;
+
+    /// As reported: a timestamp in the year 9999 printed `Invalid Date`,
+    /// where JavaScript prints a date. Node itself is the reference: every
+    /// date, from 1970 to JavaScript's last instant in the year 275760, in
+    /// zones east and west, with summer time north and south and offsets of
+    /// half and three quarters of an hour, reads as `Date.toString()` reads
+    /// it, up to the zone's name in parentheses (Node writes a long name
+    /// from tables of its own).
+    #[test]
+    fn reads_as_javascripts_date_to_string_up_to_the_year_275760() {
+        if !node_is_installed("the comparison of dates with JavaScript's") {
+            return;
+        }
+        // Fixed, spread over the whole range, and the edges.
+        let mut timestamps = vec![
+            0,
+            253_402_300_799_999,
+            253_402_300_800_000,
+            LAST_JAVASCRIPT_MILLIS,
+        ];
+        let mut next: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..400 {
+            next = next.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            timestamps.push((next >> 11) % (LAST_JAVASCRIPT_MILLIS + 1));
+        }
+        let list = serde_json::to_string(&timestamps).unwrap();
+        for zone in [
+            "UTC",
+            "Europe/Madrid",
+            "America/New_York",
+            "America/Sao_Paulo",
+            "Australia/Lord_Howe",
+            "Asia/Kolkata",
+            "Pacific/Chatham",
+            "America/St_Johns",
+        ] {
+            let output = std::process::Command::new("node")
+                .env("TZ", zone)
+                .arg("-e")
+                .arg("for (const t of JSON.parse(process.argv[1])) console.log(new Date(t).toString())")
+                .arg(&list)
+                .output()
+                .expect("node runs");
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let javascript = String::from_utf8(output.stdout).unwrap();
+            let zone_rules = TimeZone::get(zone).unwrap();
+            for (millis, expected) in timestamps.iter().zip(javascript.lines()) {
+                let ours = HumanDate::new(*millis, &zone_rules).to_string();
+                assert_eq!(
+                    ours.split(" (").next(),
+                    expected.split(" (").next(),
+                    "{millis} in {zone}"
+                );
+            }
+        }
     }
 }

@@ -249,6 +249,49 @@ mod on_the_console {
         },
         "Accepting a connection failed: Too many open files (repeated 57 times in the last second)"
     )]
+    #[case::a_burst_of_connections(
+        ConsoleEvent::Repeated {
+            event: Box::new(ConsoleEvent::SubscriberConnected),
+            times: 299,
+        },
+        "Subscriber connected. (repeated 299 times in the last second)"
+    )]
+    #[case::listening(
+        ConsoleEvent::Listening { on: "127.0.0.1:1 and [::1]:1".into() },
+        "Listening for subscribers on 127.0.0.1:1 and [::1]:1..."
+    )]
+    #[case::the_test_service_listening(
+        ConsoleEvent::TestServiceListening { on: "127.0.0.1:1".into() },
+        "Test server listening for subscribers on 127.0.0.1:1..."
+    )]
+    #[case::the_program_about_itself(
+        ConsoleEvent::Program("net-watcher: cannot listen".into()),
+        "net-watcher: cannot listen"
+    )]
+    #[case::stdout_closed(
+        ConsoleEvent::OutputFailed {
+            stream: net_watcher::console::StandardStream::Stdout,
+            reason: "Broken pipe (os error 32)".into(),
+            closed: true,
+        },
+        "Cannot write to stdout: Broken pipe (os error 32); its lines are dropped from now on."
+    )]
+    #[case::stderr_full(
+        ConsoleEvent::OutputFailed {
+            stream: net_watcher::console::StandardStream::Stderr,
+            reason: "No space left on device (os error 28)".into(),
+            closed: false,
+        },
+        "Cannot write to stderr: No space left on device (os error 28); its lines are counted, and the count said there once it works again."
+    )]
+    #[case::one_line_lost(
+        ConsoleEvent::Lost { messages: 1 },
+        "1 console message could not be written (the output was full or not read)."
+    )]
+    #[case::lines_lost(
+        ConsoleEvent::Lost { messages: 1977 },
+        "1977 console messages could not be written (the output was full or not read)."
+    )]
     fn says_what_went_wrong_in_one_sentence(#[case] event: ConsoleEvent, #[case] line: &str) {
         assert_eq!(event.to_string(), line);
     }

@@ -500,24 +500,32 @@ mod an_edges_notifier {
         let (mut server, feed) = InProcessServer::start_fed("target.txt", options).await;
         let (stalled, mut reader) = server.subscribe_stalled_beside_a_reader().await;
         let start = now_millis();
-        for offset in 0..3_000 {
-            feed.publish(Change {
-                kind: ChangeKind::Modified,
-                timestamp: start + offset,
-            });
-            // The server's tasks run on this test's thread: let them, as a
-            // stream reader's task does between reads, so that the stalled
-            // subscriber is attached and its socket fills.
-            tokio::task::yield_now().await;
+        let published = std::cell::Cell::new(0);
+        // Changes until the stalled one is dropped, not a fixed number of
+        // them: how many bytes fill its socket is the OS's to say, and
+        // varies with the machine's load (see `keep_appending`).
+        let publishing = async {
+            loop {
+                feed.publish(Change {
+                    kind: ChangeKind::Modified,
+                    timestamp: start + published.get(),
+                });
+                published.set(published.get() + 1);
+                // The server's tasks run on this test's thread: let them,
+                // as a stream reader's task does between reads, so that
+                // the stalled subscriber is attached and its socket fills.
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::select! {
+            () = server.expect_event(ConsoleEvent::SubscriberTooSlow { timeout_ms: 300 }) => {}
+            () = publishing => unreachable!("publishing goes on until the event"),
         }
-        server
-            .expect_event(ConsoleEvent::SubscriberTooSlow { timeout_ms: 300 })
-            .await;
         let last = reader.last_line_until_quiet().await;
         assert!(last.starts_with("File changed: "), "got {last:?}");
         feed.publish(Change {
             kind: ChangeKind::Modified,
-            timestamp: start + 3_000,
+            timestamp: start + published.get(),
         });
         reader
             .expect_change("a change after the slow one was dropped")

@@ -35,4 +35,506 @@ mod a_name_with_control_characters {
         forger.touch();
         subscriber.expect_change("the one real change").await;
     }
+
+    /// The console shows names escaped too: here a Unix socket's path in
+    /// the listening line, which scripts read.
+    #[rstest]
+    fn cannot_forge_a_line_of_the_servers_console(target: TargetFile) {
+        let socket = target.dir().join("a\nSubscriber connected.\u{1b}[2J.sock");
+        let mut server = crate::support::binary::Spawned::start(
+            "net-watcher",
+            &[target.path_str(), "--unix", socket.to_str().unwrap()],
+        );
+        assert_eq!(
+            server.next_stdout_line("the listening line").as_deref(),
+            Some(
+                format!(
+                    "Listening for subscribers on {}/a\\nSubscriber connected.\\u001b[2J.sock...",
+                    target.dir().display()
+                )
+                .as_str()
+            )
+        );
+    }
+
+    /// As reported: the client printed the forged line too, for `--json`.
+    #[rstest]
+    fn cannot_forge_a_line_of_the_clients_output(target: TargetFile) {
+        let forger = TargetFile::at(target.dir().join("a\nFile changed: FAKE"));
+        std::fs::write(forger.path(), "").expect("the file can be made");
+        let server = crate::support::binary::TestServer::start(
+            "net-watcher",
+            &[forger.path_str(), "--port", "0", "--json"],
+        );
+        let port = server.port().to_string();
+        let mut client =
+            crate::support::binary::Spawned::start("net-watcher-client", &["--port", &port]);
+        assert_eq!(
+            client.next_stdout_line("the greeting").as_deref(),
+            Some(
+                format!(
+                    "Now watching: {}/a\\nFile changed: FAKE",
+                    target.dir().display()
+                )
+                .as_str()
+            )
+        );
+    }
+}
+
+mod the_servers_console {
+    use super::*;
+    use crate::support::PATIENCE;
+    use crate::support::binary::{LineReader, Spawned, TestServer, addresses_in_listening_line};
+    use crate::support::outputs::{
+        FirstLineThenClosed, StalledPipe, UnixServer, all_lines, closed_pipe, dev_full,
+        serves_then_stops_cleanly, told_and_lost,
+    };
+    use pretty_assertions::assert_eq;
+
+    /// As reported: `net-watcher target.txt | head -1`. After the first
+    /// line, the next subscriber made the server panic on a tokio worker,
+    /// which took the 127.0.0.1 listener with it, and a supervisor saw
+    /// nothing wrong.
+    #[rstest]
+    fn read_for_one_line_then_closed_costs_only_log_lines(target: TargetFile) {
+        let (pipe, stdout) = FirstLineThenClosed::new();
+        let mut process = Spawned::start_configured(
+            None,
+            "net-watcher",
+            &[target.path_str(), "--port", "0"],
+            |command| {
+                command.stdout(stdout);
+            },
+        );
+        let addresses = addresses_in_listening_line(&pipe.first_line());
+        assert_eq!(addresses.len(), 2, "{addresses:?}");
+        // Twice on each address: the first connects after the pipe closed
+        // are the ones that broke it.
+        let mut greeted = Vec::new();
+        for address in addresses.iter().chain(&addresses) {
+            let stream = std::net::TcpStream::connect(address.as_str())
+                .unwrap_or_else(|error| panic!("cannot connect to {address}: {error}"));
+            let mut subscriber = LineReader::new(stream);
+            subscriber.next_line(&format!("the greeting on {address}"));
+            greeted.push(subscriber);
+        }
+        serves_then_stops_cleanly(&mut process, greeted, &target);
+        assert!(
+            process
+                .stderr()
+                .contains("Cannot write to stdout: Broken pipe"),
+            "expected the closed stdout said once on stderr\n{}",
+            process.report()
+        );
+    }
+
+    #[rstest]
+    #[case::a_closed_pipe(closed_pipe, "Broken pipe")]
+    #[case::dev_full(dev_full, "No space left on device")]
+    fn on_stdout_that_fails_costs_only_log_lines(
+        target: TargetFile,
+        #[case] output: fn() -> std::process::Stdio,
+        #[case] failure: &str,
+    ) {
+        let (mut server, first) = UnixServer::start(&target, &[], |command| {
+            command.stdout(output());
+        });
+        let mut second = server.connect();
+        second.next_line("the second greeting");
+        serves_then_stops_cleanly(&mut server.process, vec![first, second], &target);
+        let stderr = server.process.stderr();
+        assert!(
+            stderr.contains(&format!("Cannot write to stdout: {failure}")),
+            "expected the failure said on stderr\n{}",
+            server.process.report()
+        );
+    }
+
+    /// As reported: with stdout a pipe that is no longer read (a stalled
+    /// log shipper), new subscribers got no greeting once 64 KiB of log
+    /// had filled it, and SIGTERM did not end the server.
+    #[rstest]
+    fn on_stdout_nobody_reads_costs_only_log_lines(target: TargetFile) {
+        let mut stalled = StalledPipe::new();
+        let (mut server, first) = UnixServer::start(&target, &[], |command| {
+            command.stdout(stalled.stdio());
+        });
+        let mut greeted = vec![first];
+        for _ in 0..20 {
+            let mut subscriber = server.connect();
+            subscriber.next_line("a greeting while stdout is stalled");
+            greeted.push(subscriber);
+        }
+        serves_then_stops_cleanly(&mut server.process, greeted, &target);
+    }
+
+    /// While stdout waits, what the server has to say waits in a queue of
+    /// its own; what the queue cannot hold is counted, and the count said
+    /// once stdout takes lines again. Every event is either told (a line,
+    /// or counted in a line's repeats) or counted as lost.
+    #[rstest]
+    fn on_stdout_read_again_after_a_stall_says_how_much_it_could_not_write(target: TargetFile) {
+        let mut stalled = StalledPipe::new();
+        let (mut server, first) =
+            UnixServer::start(&target, &["--max-subscribers", "1"], |command| {
+                command.stdout(stalled.stdio());
+            });
+        // Each refusal is an event, said before the refusal line is sent:
+        // far more of them than any queue of log lines should hold.
+        let refused = 3_000;
+        for index in 0..refused {
+            let mut subscriber = server.connect();
+            let line = subscriber.next_line(&format!("refusal {index}"));
+            assert!(line.starts_with("Error: the server is full"), "{line:?}");
+        }
+        let lines = stalled.resume();
+        let first_line = lines.recv_timeout(PATIENCE).expect("the listening line");
+        assert!(
+            first_line.starts_with("Listening for subscribers on "),
+            "{first_line:?}"
+        );
+        // The count of the refusals it had queued comes a second after the
+        // first is told: by then the queue is written, however slowly this
+        // machine runs, and only the disconnect at SIGTERM is left.
+        let mut console = vec![first_line];
+        while !console.last().is_some_and(|line| {
+            line.starts_with("Subscriber refused") && line.contains("(repeated ")
+        }) {
+            let line = lines
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("expected the refusals counted: {console:#?}"));
+            console.push(line);
+        }
+        drop(first);
+        server.process.signal(libc::SIGTERM);
+        let status = server.process.exit_status_within(PATIENCE);
+        assert!(status.success(), "{}", server.process.report());
+        console.extend(all_lines(&lines));
+        let (told, lost) = told_and_lost(&console);
+        assert!(lost > 0, "expected lost lines\n{console:#?}");
+        // The first subscriber's connect and disconnect, and each refusal.
+        assert_eq!(told + lost, refused + 2, "{console:#?}");
+    }
+
+    /// A connection flood is not a log flood: each kind of event is told,
+    /// then counted, the count told at most once a second.
+    #[rstest]
+    fn tells_a_flood_of_connections_in_a_few_lines(target: TargetFile) {
+        let started = std::time::Instant::now();
+        let mut server = TestServer::start("net-watcher", &[target.path_str(), "--port", "0"]);
+        let cycles = 300;
+        for index in 0..cycles {
+            let mut subscriber = server.connect();
+            subscriber.next_line(&format!("greeting {index}"));
+        }
+        server.process.signal(libc::SIGTERM);
+        let (status, lines) = server.process.wait_for_exit();
+        assert!(status.success(), "{}", server.process.report());
+        let seconds = started.elapsed().as_secs();
+        let (told, lost) = told_and_lost(&lines);
+        assert_eq!((told, lost), (2 * cycles, 0), "{lines:#?}");
+        // Per kind: the first line, a count a second, and a last count at
+        // exit.
+        let most = 2 * (seconds + 2) + 1;
+        assert!(
+            lines.len() as u64 <= most,
+            "expected at most {most} lines in {seconds} s, got {}: {lines:#?}",
+            lines.len()
+        );
+    }
+}
+
+mod the_servers_stderr {
+    use super::*;
+    use crate::support::binary::TestServer;
+    use crate::support::outputs::{StalledPipe, closed_pipe, dev_full, serves_then_stops_cleanly};
+
+    /// A zone that does not exist makes the server say so on stderr before
+    /// it listens: a line it must get past whatever stderr is.
+    fn start_with_stderr(target: &TargetFile, stderr: std::process::Stdio) -> TestServer {
+        TestServer::start_configured(
+            "net-watcher",
+            &[target.path_str(), "--port", "0"],
+            |command| {
+                command.env("TZ", "Nowhere/Atlantis").stderr(stderr);
+            },
+        )
+    }
+
+    #[rstest]
+    #[case::a_closed_pipe(closed_pipe)]
+    #[case::dev_full(dev_full)]
+    fn that_fails_costs_only_log_lines(
+        target: TargetFile,
+        #[case] output: fn() -> std::process::Stdio,
+    ) {
+        let mut server = start_with_stderr(&target, output());
+        let mut subscriber = server.connect();
+        subscriber.next_line("the greeting");
+        serves_then_stops_cleanly(&mut server.process, vec![subscriber], &target);
+    }
+
+    #[rstest]
+    fn nobody_reads_costs_only_log_lines(target: TargetFile) {
+        let mut stalled = StalledPipe::new();
+        let mut server = start_with_stderr(&target, stalled.stdio());
+        let mut subscriber = server.connect();
+        subscriber.next_line("the greeting");
+        serves_then_stops_cleanly(&mut server.process, vec![subscriber], &target);
+    }
+}
+
+mod the_clients_output {
+    use super::*;
+    use crate::support::PATIENCE;
+    use crate::support::binary::{ScriptedServer, Spawned, TestServer};
+    use crate::support::outputs::{BrokenOutput, StalledPipe, closed_pipe, dev_full};
+    use pretty_assertions::assert_eq;
+
+    /// As reported: the client called its own stdout failing "reading from
+    /// the server failed: Broken pipe".
+    #[rstest]
+    #[case::a_closed_pipe(closed_pipe, "Broken pipe")]
+    #[case::dev_full(dev_full, "No space left on device")]
+    fn names_its_own_stdout_failing_and_exits_non_zero(
+        #[case] output: fn() -> std::process::Stdio,
+        #[case] failure: &str,
+    ) {
+        let service = TestServer::start("test-json-service", &["--port", "0", "--delay-ms", "0"]);
+        let port = service.port().to_string();
+        let mut client =
+            Spawned::start_configured(None, "net-watcher-client", &["--port", &port], |command| {
+                command.stdout(output());
+            });
+        let status = client.exit_status_within(PATIENCE);
+        assert_eq!(status.code(), Some(1), "{}", client.report());
+        let stderr = client.stderr();
+        assert!(
+            stderr.starts_with(&format!(
+                "net-watcher-client: cannot write to stdout: {failure}"
+            )) && !stderr.contains("reading from the server"),
+            "{}",
+            client.report()
+        );
+    }
+
+    /// Its output is what the client is for: while nobody reads it, the
+    /// client waits, reading no more from the server than it can show,
+    /// and shows every line once its output is read again.
+    #[rstest]
+    fn on_stdout_nobody_reads_waits_then_shows_every_line(target: TargetFile) {
+        let mut server =
+            TestServer::start("net-watcher", &[target.path_str(), "--port", "0", "--json"]);
+        let port = server.port().to_string();
+        let mut stalled = StalledPipe::new();
+        let mut client =
+            Spawned::start_configured(None, "net-watcher-client", &["--port", &port], |command| {
+                command.stdout(stalled.stdio());
+            });
+        // Said once the client is subscribed: a change from now on is its.
+        server.process.wait_for_stdout("Subscriber connected.");
+        target.touch();
+        let lines = stalled.resume();
+        assert_eq!(
+            lines.recv_timeout(PATIENCE).as_deref(),
+            Ok(format!("Now watching: {}", target.path_str()).as_str())
+        );
+        let change = lines.recv_timeout(PATIENCE).expect("the change line");
+        assert!(change.starts_with("File changed: "), "{change:?}");
+        client.signal(libc::SIGTERM);
+        client.exit_status_within(PATIENCE);
+    }
+
+    /// The client's stderr is its log: a bad line from the server is
+    /// reported there, and a stderr that is closed, full or not read costs
+    /// that report, never the lines on stdout.
+    #[rstest]
+    #[case::a_closed_pipe(BrokenOutput::ClosedPipe)]
+    #[case::dev_full(BrokenOutput::DevFull)]
+    #[case::nobody_reads(BrokenOutput::NobodyReads)]
+    fn on_stderr_that_fails_or_stalls_still_shows_every_message(#[case] output: BrokenOutput) {
+        let server = ScriptedServer::sending(
+            b"not json\nnot json either\n{\"type\":\"changed\",\"timestamp\":0}\n",
+        );
+        let port = server.port().to_string();
+        let (stderr, _stalled) = output.make();
+        let mut client =
+            Spawned::start_configured(None, "net-watcher-client", &["--port", &port], |command| {
+                command.stderr(stderr);
+            });
+        let (status, lines) = client.wait_for_exit();
+        assert_eq!(
+            lines,
+            ["File changed: Thu Jan 01 1970 00:00:00 GMT+0000 (UTC)"]
+        );
+        assert!(status.success(), "{}", client.report());
+        server.finish();
+    }
+}
+
+mod the_test_services_stdout {
+    use super::*;
+    use crate::support::PATIENCE;
+    use crate::support::binary::{LineReader, Spawned};
+    use crate::support::outputs::BrokenOutput;
+    use pretty_assertions::assert_eq;
+
+    /// Its one line, the listening line, made it panic at start (exit 101)
+    /// on a closed or full stdout.
+    #[rstest]
+    #[case::a_closed_pipe(BrokenOutput::ClosedPipe, "Broken pipe")]
+    #[case::dev_full(BrokenOutput::DevFull, "No space left on device")]
+    fn that_fails_costs_only_its_listening_line(
+        #[case] output: BrokenOutput,
+        #[case] failure: &str,
+    ) {
+        let (stdout, _) = output.make();
+        let mut service = Spawned::start_configured(
+            None,
+            "test-json-service",
+            &["--port", "0", "--delay-ms", "0"],
+            |command| {
+                command.stdout(stdout);
+            },
+        );
+        // Said once the listening line could not be written: it listens.
+        service.wait_for_stderr(&format!("Cannot write to stdout: {failure}"));
+        let ports = service.tcp_listening_ports();
+        assert!(!ports.is_empty(), "{}", service.report());
+        let stream = std::net::TcpStream::connect(("127.0.0.1", ports[0])).unwrap();
+        let mut subscriber = LineReader::new(stream);
+        assert_eq!(
+            subscriber.next_line("the message"),
+            "{\"type\":\"changed\",\"timestamp\":1450694370094}\n"
+        );
+        service.signal(libc::SIGTERM);
+        let status = service.exit_status_within(PATIENCE);
+        assert!(status.success(), "{}", service.report());
+    }
+}
+
+mod the_socket_path {
+    use super::*;
+    use crate::support::binary::Spawned;
+    use crate::support::in_process::{InProcessServer, Options};
+    use net_watcher::protocol::Protocol;
+    use pretty_assertions::assert_eq;
+    use std::os::unix::net::{UnixListener, UnixStream};
+
+    fn unix_options(target: &TargetFile) -> Options {
+        Options {
+            unix: Some(target.dir().join("watcher.sock")),
+            ..Options::speaking(Protocol::Text)
+        }
+    }
+
+    /// As reported: at exit the server removed whatever was at its path.
+    #[rstest]
+    #[tokio::test]
+    async fn replaced_by_a_file_while_serving_is_left_alone_at_exit(target: TargetFile) {
+        let options = unix_options(&target);
+        let path = options.unix.clone().unwrap();
+        let mut server = InProcessServer::start_with(&target, options).await;
+        server.subscribe_greeted().await;
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "someone else's").unwrap();
+        server.shutdown().await;
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("the file is still there"),
+            "someone else's"
+        );
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn replaced_by_another_servers_socket_while_serving_is_left_alone_at_exit(
+        target: TargetFile,
+    ) {
+        let options = unix_options(&target);
+        let path = options.unix.clone().unwrap();
+        let mut server = InProcessServer::start_with(&target, options).await;
+        server.subscribe_greeted().await;
+        std::fs::remove_file(&path).unwrap();
+        let other = UnixListener::bind(&path).unwrap();
+        server.shutdown().await;
+        let _client = UnixStream::connect(&path).expect("the other server still answers");
+        other.accept().expect("and accepts");
+    }
+
+    /// As reported: several servers started at once on a stale socket
+    /// could end up two listening on one path, one of them on a socket
+    /// file the other had removed. Now a lock beside the socket lets one
+    /// in; the others exit with a clear error.
+    #[rstest]
+    fn twenty_starts_at_once_on_a_stale_path_leave_one_listener(target: TargetFile) {
+        let path = target.dir().join("watcher.sock");
+        drop(UnixListener::bind(&path).unwrap());
+        let socket = path.to_str().unwrap();
+        let mut starts: Vec<Spawned> = (0..20)
+            .map(|_| Spawned::start("net-watcher", &[target.path_str(), "--unix", socket]))
+            .collect();
+        let mut listening = Vec::new();
+        let mut refused = Vec::new();
+        for (index, start) in starts.iter_mut().enumerate() {
+            match start.next_stdout_line("the listening line, or the end of the output") {
+                Some(line) => {
+                    assert_eq!(line, format!("Listening for subscribers on {socket}..."));
+                    listening.push(index);
+                }
+                None => refused.push(index),
+            }
+        }
+        assert_eq!(listening.len(), 1, "servers listening: {listening:?}");
+        for &index in &refused {
+            let start = &mut starts[index];
+            let (status, _) = start.wait_for_exit();
+            assert_eq!(status.code(), Some(1), "{}", start.report());
+            let stderr = start.stderr();
+            assert!(
+                stderr.starts_with(&format!("net-watcher: cannot listen on {socket}: ")),
+                "{}",
+                start.report()
+            );
+            assert!(
+                stderr.contains(&format!(
+                    "another server (pid {}) holds its lock, {socket}.lock",
+                    starts[listening[0]].id()
+                )),
+                "{}",
+                starts[index].report()
+            );
+        }
+        let mut subscriber = crate::support::binary::LineReader::unix(
+            UnixStream::connect(&path).expect("the one server answers"),
+        );
+        let greeting = subscriber.next_line("the greeting");
+        assert!(greeting.starts_with("Now watching"), "{greeting:?}");
+        let winner = &mut starts[listening[0]];
+        winner.signal(libc::SIGTERM);
+        let (status, _) = winner.wait_for_exit();
+        assert!(status.success(), "{}", winner.report());
+        assert!(!path.exists(), "the socket file is left behind");
+        assert!(
+            !target.dir().join("watcher.sock.lock").exists(),
+            "the lock file is left behind"
+        );
+    }
+
+    /// A server killed outright leaves its socket and its lock file
+    /// behind; the kernel has released the lock, and the next start takes
+    /// both over.
+    #[rstest]
+    fn left_by_a_killed_server_is_taken_over_by_the_next(target: TargetFile) {
+        let path = target.dir().join("watcher.sock");
+        let socket = path.to_str().unwrap();
+        let args = [target.path_str(), "--unix", socket];
+        let mut killed = crate::support::binary::TestServer::start("net-watcher", &args);
+        killed.process.signal(libc::SIGKILL);
+        killed.process.wait_for_exit();
+        assert!(target.dir().join("watcher.sock.lock").exists());
+        let next = crate::support::binary::TestServer::start("net-watcher", &args);
+        let greeting = next.connect().next_line("the greeting");
+        assert!(greeting.starts_with("Now watching"), "{greeting:?}");
+    }
 }

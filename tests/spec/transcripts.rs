@@ -16,7 +16,7 @@ use net_watcher::server::DEFAULT_PORT;
 use pretty_assertions::assert_eq;
 use rstest::rstest;
 
-use crate::support::binary::{LineReader, Spawned, TestServer, bin};
+use crate::support::binary::{LineReader, Spawned, TestServer, bin, node_is_installed};
 use crate::support::chat::ChatRoom;
 use crate::support::redis_server::{redis_server, start_edge, start_publisher};
 use crate::support::target::{TargetFile, target};
@@ -874,6 +874,12 @@ fn chapter_9_a_subscriber_that_stops_reading(target: TargetFile) {
     let port = server.port();
     let _stopped = server.connect_stalled();
     server.process.wait_for_stdout("Subscriber connected.");
+    // A person starts the second subscriber seconds after the first. The
+    // console tells a connect said less than a second after another as a
+    // count ("repeated once in the last second"), so this waits out that
+    // second to show what the chapter's reader sees. The pause is pacing,
+    // not a wait for readiness: nothing is printed when the second ends.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let reading = server.connect_reading();
     server.process.wait_for_stdout("Subscriber connected.");
     // Until the stopped one is dropped, not a fixed number of changes:
@@ -883,6 +889,9 @@ fn chapter_9_a_subscriber_that_stops_reading(target: TargetFile) {
     server.process.wait_for_stderr(too_slow);
     server.process.wait_for_stdout("Subscriber disconnected.");
     appending.stop();
+    // Ctrl+C too comes seconds later from a person: paced as above, so
+    // that the reader's departure is not told as a repeat of the other's.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     server.process.signal(libc::SIGINT);
     let (status, lines) = server.process.wait_for_exit();
     assert!(status.success(), "{}", server.process.report());
@@ -1168,18 +1177,6 @@ fn grading(shown: &str, args: &[&str], passes: bool) -> String {
         "$ {shown}\n{}",
         normalise_grading(&String::from_utf8_lossy(&output.stdout))
     )
-}
-
-/// Whether `node` can be run; if not, says that the test is skipped.
-fn node_is_installed(what: &str) -> bool {
-    let installed = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !installed {
-        eprintln!("SKIPPED: node is not installed, so {what} was not run");
-    }
-    installed
 }
 
 /// Chapter 7: grading this crate's server.

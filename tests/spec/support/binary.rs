@@ -402,6 +402,19 @@ pub fn interruptible(command: &mut Command) {
     }
 }
 
+/// Makes the process `command` starts run with at most `bytes` of address
+/// space (as `ulimit -v` would): a spec that feeds a program something it
+/// might read without end (`/dev/zero`) then fails fast, rather than take
+/// the machine's memory.
+pub fn limit_memory(command: &mut Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: as in `limit_open_files`: one async-signal-safe system call,
+    // no allocation, between fork and exec.
+    unsafe {
+        command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes));
+    }
+}
+
 /// A running child process whose stdout lines arrive on a channel and whose
 /// stderr is collected, both by threads, so the child never blocks on a full
 /// pipe however much it prints.
@@ -472,10 +485,15 @@ impl Spawned {
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start `{command_line}`: {error}"));
 
+        // A stream that `configure` sent elsewhere (a file, a pipe of the
+        // test's own) reads here as empty.
         let (lines_tx, stdout) = mpsc::channel();
-        let child_stdout = child.stdout.take().expect("stdout is piped");
+        let child_stdout = child.stdout.take();
         thread::spawn(move || {
-            for line in BufReader::new(child_stdout).lines() {
+            for line in child_stdout
+                .into_iter()
+                .flat_map(|out| BufReader::new(out).lines())
+            {
                 let Ok(line) = line else { break };
                 if lines_tx.send(Some(line)).is_err() {
                     return;
@@ -485,9 +503,12 @@ impl Spawned {
         });
 
         let stderr = Arc::new(Mutex::new(String::new()));
-        let mut child_stderr = child.stderr.take().expect("stderr is piped");
+        let child_stderr = child.stderr.take();
         let stderr_sink = Arc::clone(&stderr);
         let stderr_reader = thread::spawn(move || {
+            let Some(mut child_stderr) = child_stderr else {
+                return;
+            };
             let mut chunk = [0u8; 4096];
             while let Ok(read) = child_stderr.read(&mut chunk) {
                 if read == 0 {
@@ -612,6 +633,21 @@ impl Spawned {
         Duration::from_millis(ticks * 10)
     }
 
+    /// The most resident memory the child has used so far, in KiB
+    /// (`VmHWM` in `/proc/PID/status`).
+    pub fn peak_resident_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.id()))
+            .unwrap_or_else(|error| panic!("cannot read the child's status: {error}"));
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmHWM:"))
+            .expect("a VmHWM line");
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|kib| kib.parse().ok())
+            .expect("VmHWM in kB")
+    }
+
     /// Whether the child is still running.
     pub fn is_running(&mut self) -> bool {
         self.child
@@ -635,17 +671,38 @@ impl Spawned {
     }
 
     /// Waits for the child to exit (its stdout closes first), and returns
-    /// its status and every stdout line it printed.
+    /// its status and every stdout line it printed. Fails the test if it
+    /// has not exited [`PATIENCE`] after its stdout closed.
     pub fn wait_for_exit(&mut self) -> (ExitStatus, Vec<String>) {
         while self
             .next_stdout_line("the process to exit (its stdout to close)")
             .is_some()
         {}
-        let status = self.child.wait().expect("the child can be waited for");
+        let status = self.exit_status_within(PATIENCE);
         if let Some(reader) = self.stderr_reader.take() {
             let _ = reader.join();
         }
         (status, self.stdout_seen.clone())
+    }
+
+    /// The child's exit status, once it exits, failing the test if that
+    /// takes longer than `patience`. A child's exit sends no signal a test
+    /// can wait on with a timeout (its stdout may be a pipe of another's, or
+    /// a file), so this looks every few milliseconds.
+    pub fn exit_status_within(&mut self, patience: Duration) -> ExitStatus {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be polled") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{}` did not exit within {patience:?}\n{}",
+                self.command_line,
+                self.report()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// The child's process id.
@@ -656,6 +713,51 @@ impl Spawned {
     /// Everything the child printed on stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// The TCP ports the child listens on, read from `/proc`: for a
+    /// server whose listening line the test cannot read (its stdout is
+    /// `/dev/full`). Its sockets are the `socket:[INODE]` links among its
+    /// open files; `/proc/PID/net/tcp` and `tcp6` give each listening
+    /// socket's inode and local port.
+    pub fn tcp_listening_ports(&self) -> Vec<u16> {
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", self.id()))
+            .unwrap_or_else(|error| panic!("cannot list the child's fds: {error}"));
+        let inodes: Vec<String> = fds
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter_map(|target| {
+                let target = target.to_str()?;
+                Some(
+                    target
+                        .strip_prefix("socket:[")?
+                        .strip_suffix(']')?
+                        .to_owned(),
+                )
+            })
+            .collect();
+        let mut ports = Vec::new();
+        for table in ["tcp", "tcp6"] {
+            let text = std::fs::read_to_string(format!("/proc/{}/net/{table}", self.id()))
+                .unwrap_or_else(|error| panic!("cannot read the child's {table} table: {error}"));
+            // "sl local_address rem_address st ... inode ...": the local
+            // address is ADDRESS:PORT in hex, state 0A is LISTEN, the
+            // inode is the tenth field.
+            for fields in text
+                .lines()
+                .skip(1)
+                .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            {
+                if fields.get(3) == Some(&"0A")
+                    && inodes
+                        .iter()
+                        .any(|inode| Some(&inode.as_str()) == fields.get(9))
+                {
+                    let port = fields[1].rsplit(':').next().expect("ADDRESS:PORT");
+                    ports.push(u16::from_str_radix(port, 16).expect("a port in hex"));
+                }
+            }
+        }
+        ports
     }
 
     /// Waits until the child holds `expected` inotify instances, failing
@@ -732,23 +834,7 @@ impl TestServer {
         let first = process
             .next_stdout_line("the listening line")
             .unwrap_or_else(|| panic!("the server exited before listening\n{}", process.report()));
-        // "Listening for subscribers on ADDRESSES...", or for the people of
-        // a chat room: what is listened for may vary, the addresses come
-        // after " on ".
-        let Some((_, addresses)) = first
-            .split_once("istening for ")
-            .and_then(|(_, rest)| rest.split_once(" on "))
-        else {
-            panic!("the first line is not a listening line: {first:?}");
-        };
-        let addresses = addresses
-            .strip_suffix("...")
-            .unwrap_or_else(|| panic!("the listening line does not end in '...': {first:?}"));
-        let listening_on = addresses
-            .split(" and ")
-            .flat_map(|part| part.split(", "))
-            .map(str::to_owned)
-            .collect();
+        let listening_on = addresses_in_listening_line(&first);
         TestServer {
             process,
             listening_on,
@@ -869,6 +955,27 @@ impl TestServer {
         let stream = TcpStream::connect(self.addr()).expect("the server accepts");
         thread::spawn(move || BufReader::new(stream).lines().map_while(Result::ok).count())
     }
+}
+
+/// The addresses a listening line names:
+/// `Listening for subscribers on 127.0.0.1:60300 and [::1]:60300...`, or
+/// for the people of a chat room: what is listened for may vary, the
+/// addresses come after " on ".
+pub fn addresses_in_listening_line(line: &str) -> Vec<String> {
+    let Some((_, addresses)) = line
+        .split_once("istening for ")
+        .and_then(|(_, rest)| rest.split_once(" on "))
+    else {
+        panic!("the first line is not a listening line: {line:?}");
+    };
+    let addresses = addresses
+        .strip_suffix("...")
+        .unwrap_or_else(|| panic!("the listening line does not end in '...': {line:?}"));
+    addresses
+        .split(" and ")
+        .flat_map(|part| part.split(", "))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Reads lines from a connected socket, each wait bounded by [`PATIENCE`].
@@ -1020,4 +1127,16 @@ impl ScriptedServer {
         let sender = self.sender.take().expect("finished once");
         assert!(sender.join().is_ok(), "the scripted server failed to send");
     }
+}
+
+/// Whether `node` can be run; if not, says that the test is skipped.
+pub fn node_is_installed(what: &str) -> bool {
+    let installed = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !installed {
+        eprintln!("SKIPPED: node is not installed, so {what} was not run");
+    }
+    installed
 }

@@ -132,3 +132,17 @@ pub fn watching(file: &str) -> Seen {
         file: file.to_owned(),
     })
 }
+
+/// A writer whose every write fails with "broken pipe": an output whose
+/// reader is gone.
+pub struct FailingWriter;
+
+impl std::io::Write for FailingWriter {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::BrokenPipe.into())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::BrokenPipe.into())
+    }
+}

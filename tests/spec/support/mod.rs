@@ -13,6 +13,7 @@ pub mod chromium;
 pub mod chunks;
 pub mod http;
 pub mod in_process;
+pub mod outputs;
 pub mod redis_server;
 pub mod submissions;
 pub mod target;
