@@ -581,6 +581,17 @@ mod tests {
     }
 
     #[test]
+    fn a_process_dropped_is_stopped_and_reaped() {
+        let process = sh("exec sleep 30");
+        let id = process.id();
+        assert!(reaper::is_registered(id));
+        drop(process);
+        assert!(!reaper::is_registered(id));
+        // Reaped, not a zombie: nothing is left of it.
+        assert!(!std::path::Path::new(&format!("/proc/{id}")).exists());
+    }
+
+    #[test]
     fn a_kill_gives_no_chance_to_clean_up_and_a_stop_does() {
         let dir = tempfile::tempdir().unwrap();
         let start = |name: &str| {
