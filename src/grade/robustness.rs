@@ -732,9 +732,12 @@ mod fake_tests {
 
     #[test]
     fn a_second_server_must_exit_with_an_error_that_names_the_address_or_its_use() {
-        let second = |mistakes: &[&str], role| {
+        // A server that exits is seen at once, whatever the start timeout:
+        // a long one keeps a loaded machine's slow Python start from
+        // failing the test. Those that stay are waited out: 5 s.
+        let second = |mistakes: &[&str], role, start_timeout: u64| {
             let report = grade_fake_with(role, mistakes, &["second-server"], |settings| Settings {
-                start_timeout: Duration::from_secs(3),
+                start_timeout: Duration::from_secs(start_timeout),
                 patience: PATIENCE,
                 ..settings
             });
@@ -745,17 +748,17 @@ mod fake_tests {
             "says=address in use",
             "says=EADDRINUSE",
         ] {
-            assert_eq!(second(&[says], TEXT), Verdict::Pass, "{says}");
+            assert_eq!(second(&[says], TEXT, 10), Verdict::Pass, "{says}");
         }
         assert_eq!(
-            second(&["says=cannot listen on {named}"], UNIX),
+            second(&["says=cannot listen on {named}"], UNIX, 10),
             Verdict::Pass
         );
         let failed = |verdict: Verdict| match verdict {
             Verdict::Fail(failure) => failure,
             other => panic!("{other:?}"),
         };
-        let vague = failed(second(&["says=something went wrong"], TEXT));
+        let vague = failed(second(&["says=something went wrong"], TEXT, 10));
         assert!(
             vague
                 .expected
@@ -772,29 +775,31 @@ mod fake_tests {
             "{vague}"
         );
         assert_eq!(
-            failed(second(&["quiet-second"], TEXT)).got,
+            failed(second(&["quiet-second"], TEXT, 10)).got,
             "it exited (exit status: 1) with nothing on stderr"
         );
         assert_eq!(
-            failed(second(&["second-is-fine"], TEXT)).got,
+            failed(second(&["second-is-fine"], TEXT, 10)).got,
             "it exited with status 0, which says all went well"
         );
         assert_eq!(
-            failed(second(&["stays-when-taken"], TEXT)).got,
-            "it was still running after 3 s"
+            failed(second(&["stays-when-taken"], TEXT, 5)).got,
+            "it was still running after 5 s"
         );
         assert_eq!(
-            failed(second(&["steals-socket"], UNIX)).got,
-            "it was still running after 3 s; a new subscriber was greeted by the second server: it took the address over"
+            failed(second(&["steals-socket"], UNIX, 5)).got,
+            "it was still running after 5 s; a new subscriber was greeted by the second server: it took the address over"
         );
     }
 
     #[test]
     fn a_server_for_a_missing_file_must_exit_with_a_word_on_stderr() {
-        let missing = |mistakes: &[&str]| {
+        // Only a program that neither exits nor listens waits the start
+        // timeout out: 5 s for it, 10 s for the others (a loaded machine
+        // can take seconds to start Python).
+        let missing = |mistakes: &[&str], start_timeout: u64| {
             let report = grade_fake_with(TEXT, mistakes, &["missing-file"], |settings| Settings {
-                // Only a program that neither exits nor listens waits it out.
-                start_timeout: Duration::from_secs(3),
+                start_timeout: Duration::from_secs(start_timeout),
                 patience: Duration::from_millis(500),
                 ..settings
             });
@@ -805,21 +810,21 @@ mod fake_tests {
         };
         let expected = "it to exit with an error on stderr, before it listens";
         assert_eq!(
-            missing(&["quiet-missing"]),
+            missing(&["quiet-missing"], 10),
             Failure::new(
                 expected,
                 "it exited (exit status: 1) without a word on stderr"
             )
         );
         assert_eq!(
-            missing(&["missing-is-fine"]).got,
+            missing(&["missing-is-fine"], 10).got,
             "it exited with status 0, which says all went well"
         );
         assert_eq!(
-            missing(&["waits-for-file"]).got,
-            "it neither exited nor listened within 3 s"
+            missing(&["waits-for-file"], 5).got,
+            "it neither exited nor listened within 5 s"
         );
-        let listened = missing(&["ignores-missing"]).got;
+        let listened = missing(&["ignores-missing"], 10).got;
         assert!(
             listened.starts_with("it listened on port ")
                 && listened.contains(", and a subscriber got \"Now watching \\\"")
@@ -828,7 +833,7 @@ mod fake_tests {
                 ),
             "{listened}"
         );
-        let silent = missing(&["ignores-missing", "no-greeting"]).got;
+        let silent = missing(&["ignores-missing", "no-greeting"], 10).got;
         assert!(
             silent.ends_with(", and a subscriber got nothing within 0.5 s"),
             "{silent}"
