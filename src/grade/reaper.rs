@@ -162,6 +162,8 @@ pub fn watch_signals(then: impl FnOnce(i32) + Send + 'static) -> io::Result<()> 
 
 #[cfg(test)]
 mod tests {
+    use std::process::Stdio;
+
     use super::*;
 
     #[test]
@@ -224,9 +226,15 @@ mod tests {
     }
 
     /// A program that runs until it is killed, in a group of its own.
+    /// It holds none of the test's pipes: a test that fails leaves it
+    /// running, and the test run waiting for its output must not wait for
+    /// it too.
     fn sleeper() -> Child {
         let mut command = Command::new("sleep");
-        command.arg("30");
+        command
+            .arg("30")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         spawn(&mut command).unwrap()
     }
