@@ -133,6 +133,65 @@ pub enum ConsoleEvent {
         /// The stream's newest id now.
         newest: String,
     },
+    /// Redis answered an append with an error: said once per outage, while
+    /// attempts go on with a back-off on the same connection.
+    EntryRefused {
+        /// The stream's address, without a password.
+        stream: String,
+        /// What Redis answered, abbreviated.
+        answer: String,
+    },
+    /// Redis answered a read of the stream with an error: said once per
+    /// outage, while attempts go on with a back-off.
+    ReadRefused {
+        /// The stream's address, without a password.
+        stream: String,
+        /// What Redis answered, abbreviated.
+        answer: String,
+    },
+    /// The stream's newest id is the last possible one: no entry can follow
+    /// until the stream is deleted or trimmed.
+    StreamFull {
+        /// The stream's address, without a password.
+        stream: String,
+        /// The last possible id.
+        newest: String,
+    },
+    /// The server at the stream's address answered with something Redis
+    /// does not send; the connection was dropped.
+    StreamBadReply {
+        /// The stream's address, without a password.
+        stream: String,
+        /// What came, abbreviated.
+        reason: String,
+    },
+    /// Redis reads the stream again after refusing to.
+    StreamReadable {
+        /// The stream's address, without a password.
+        stream: String,
+    },
+    /// The stream takes entries again after refusing them.
+    StreamTakesEntries {
+        /// The stream's address, without a password.
+        stream: String,
+    },
+    /// An edge skipped an entry for another file than the one it serves.
+    ForeignEntry {
+        /// The entry's id.
+        id: String,
+        /// The file it names, quoted.
+        file: String,
+    },
+    /// An edge skipped `count` more entries (malformed, or for another
+    /// file) after telling the one before; counted, not told one by one.
+    EntriesSkipped {
+        /// How many.
+        count: u64,
+        /// The last one's id.
+        last_id: String,
+        /// Why the last one was skipped.
+        last_reason: String,
+    },
 }
 
 impl ConsoleEvent {
@@ -156,6 +215,12 @@ impl ConsoleEvent {
                 | ConsoleEvent::StreamNamesNoFile { .. }
                 | ConsoleEvent::MalformedEntry { .. }
                 | ConsoleEvent::StreamWentBack { .. }
+                | ConsoleEvent::EntryRefused { .. }
+                | ConsoleEvent::ReadRefused { .. }
+                | ConsoleEvent::StreamFull { .. }
+                | ConsoleEvent::StreamBadReply { .. }
+                | ConsoleEvent::ForeignEntry { .. }
+                | ConsoleEvent::EntriesSkipped { .. }
         )
     }
 }
@@ -200,7 +265,8 @@ impl fmt::Display for ConsoleEvent {
             ),
             ConsoleEvent::SubscriberRefused { limit } => write!(
                 f,
-                "Subscriber refused: the limit of {limit} subscribers is reached."
+                "Subscriber refused: the limit of {} is reached.",
+                subscribers(*limit)
             ),
             ConsoleEvent::SubscriberFailed(reason) => {
                 write!(f, "Subscriber connection failed: {reason}; disconnected.")
@@ -240,6 +306,40 @@ impl fmt::Display for ConsoleEvent {
             } => write!(
                 f,
                 "The stream {stream} went back from {last_read} to {newest}: it was recreated; reading on from its newest entry."
+            ),
+            ConsoleEvent::EntryRefused { stream, answer } => write!(
+                f,
+                "Redis refused the entry for the stream {stream}: {answer}. Trying again until it takes it."
+            ),
+            ConsoleEvent::ReadRefused { stream, answer } => write!(
+                f,
+                "Redis refused to read the stream {stream}: {answer}. Trying again until it reads."
+            ),
+            ConsoleEvent::StreamFull { stream, newest } => write!(
+                f,
+                "No entry can go into the stream {stream}: its newest id, {newest}, is the last possible one. Trying again until the stream is deleted."
+            ),
+            ConsoleEvent::StreamBadReply { stream, reason } => write!(
+                f,
+                "The server of the stream {stream} answered as Redis never does: {reason}. Connecting again until it answers as Redis."
+            ),
+            ConsoleEvent::StreamReadable { stream } => {
+                write!(f, "The stream {stream} can be read again.")
+            }
+            ConsoleEvent::StreamTakesEntries { stream } => {
+                write!(f, "The stream {stream} takes entries again.")
+            }
+            ConsoleEvent::ForeignEntry { id, file } => write!(
+                f,
+                "Skipped the stream entry {id}: it is for another file, {file}."
+            ),
+            ConsoleEvent::EntriesSkipped {
+                count,
+                last_id,
+                last_reason,
+            } => write!(
+                f,
+                "Skipped {count} more stream entries since; the last, {last_id}: {last_reason}."
             ),
         }
     }
@@ -323,6 +423,16 @@ impl Repeats {
             && self
                 .last_told
                 .is_none_or(|told| now >= told + REPEATS_TOLD_EVERY)
+    }
+}
+
+/// `count` subscribers, in words: "1 subscriber", "2 subscribers". (A
+/// server started with `--max-subscribers 1` says "1 subscriber".)
+pub(crate) fn subscribers(count: usize) -> String {
+    if count == 1 {
+        "1 subscriber".to_owned()
+    } else {
+        format!("{count} subscribers")
     }
 }
 
@@ -465,6 +575,17 @@ impl fmt::Debug for Console {
 mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
+
+    #[test]
+    fn a_count_of_subscribers_is_said_in_words() {
+        assert_eq!(subscribers(0), "0 subscribers");
+        assert_eq!(subscribers(1), "1 subscriber");
+        assert_eq!(subscribers(2), "2 subscribers");
+        assert_eq!(
+            ConsoleEvent::SubscriberRefused { limit: 1 }.to_string(),
+            "Subscriber refused: the limit of 1 subscriber is reached."
+        );
+    }
 
     #[test]
     fn problems_are_the_events_an_operator_must_look_at() {

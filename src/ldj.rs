@@ -146,6 +146,7 @@ impl std::error::Error for LdjError {
     }
 }
 
+// ANCHOR: codec
 /// A [`Decoder`] from bytes to LDJ messages: the framing half of `LDJClient`.
 ///
 /// - `\n` ends a line; a `\r` before it is dropped, so `\r\n` works too.
@@ -155,6 +156,7 @@ impl std::error::Error for LdjError {
 /// - At end of stream, a last line without its `\n` is decoded all the same.
 #[derive(Debug, Clone)]
 pub struct LdjCodec {
+    /// The longest line accepted, in bytes, its `\n` left out.
     max_line_length: usize,
     /// Where the next search for `\n` starts: everything before it in the
     /// buffer was already searched. Without it a line arriving one byte per
@@ -163,6 +165,7 @@ pub struct LdjCodec {
     /// True while throwing away the rest of an over-long line.
     discarding: bool,
 }
+// ANCHOR_END: codec
 
 impl LdjCodec {
     /// A codec with the default line limit, [`DEFAULT_MAX_LINE_LENGTH`].
@@ -198,6 +201,7 @@ impl Default for LdjCodec {
 /// stray empty line is harmless and common (`echo` at a prompt).
 fn decode_line(line: &[u8]) -> Option<Result<Message, LdjError>> {
     // ANCHOR_END: decode_line
+    // ANCHOR: decode_line_body
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     // The lines servers actually send take the short road; anything else,
     // including every malformed line, is serde_json's to judge.
@@ -225,6 +229,7 @@ fn decode_line(line: &[u8]) -> Option<Result<Message, LdjError>> {
             LdjError::NotJson { line, source }
         }
     }))
+    // ANCHOR_END: decode_line_body
 }
 
 // ANCHOR: item

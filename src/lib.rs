@@ -24,7 +24,7 @@
 //! | [`client`] | what the client program prints for each message | 4, 6 |
 //! | [`fake_service`] | the test service that splits one message in two | 5 |
 //! | [`grade`] | the práctica's behaviours, run against any program: the grader | 7 |
-//! | [`relay`] | changes through a Redis stream to edge servers: publisher and edge | 12 |
+//! | [`relay`] | changes through a Redis stream to edge servers: publisher, edge, their link to Redis and its reply limit | 12 |
 //! | [`browser`] | HTTP subscribers: Server-Sent Events, the live page, live reload | 13 |
 //! | `lock` | taking a lock, or waiting on one, with its data usable after a panic (private) | |
 //!

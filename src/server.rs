@@ -667,7 +667,10 @@ impl ServerState {
 
 /// Why a subscriber is refused when the server is full.
 fn full_server_reason(max_subscribers: usize) -> String {
-    format!("the server is full ({max_subscribers} subscribers); try again later.")
+    format!(
+        "the server is full ({}); try again later.",
+        crate::console::subscribers(max_subscribers)
+    )
 }
 
 /// Serves subscribers on `listeners` until `shutdown` completes, then closes

@@ -59,7 +59,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
     }
     drop(listener); // Stop accepting: a newcomer is refused by the OS now.
-    drop(shutting_down); // `main`'s own receiver is no task's.
+    // `main`'s own receiver is no task's: while it lives, `closed()` below
+    // waits for ever.
+    drop(shutting_down);
+    // `send` fails when no receiver is left (nobody connected, and `main`'s
+    // dropped above); `send_replace` stores `true` whoever is listening.
     shutdown.send_replace(true);
     shutdown.closed().await;
     Ok(())

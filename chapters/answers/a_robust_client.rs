@@ -85,6 +85,7 @@ mod ldj_client {
         // ANCHOR_END: next_event
     }
 
+    // ANCHOR: event_of
     /// `JSON.parse(line)`, without throwing: a line that is not JSON is
     /// handed out as it came, so that it can be shown.
     fn event_of(line: &[u8]) -> Event {
@@ -96,6 +97,7 @@ mod ldj_client {
             }
         }
     }
+    // ANCHOR_END: event_of
 }
 // ANCHOR_END: ldj_client
 
@@ -185,9 +187,11 @@ mod tests {
     // ANCHOR: t1
     #[tokio::test]
     async fn t1_a_message_split_over_three_reads_is_one_message() {
-        // `chain` reads its first part to the end before the next: each
-        // part comes in a read of its own, as data events would.
-        let stream = (&CHANGED[..5]).chain(&CHANGED[5..30]).chain(&CHANGED[30..]);
+        // Cut in a key and in a number: `{"typ` | `e":…,"timestamp":14506`
+        // | `94370094}\n`. `chain` reads its first part to the end before
+        // the next: each part comes in a read of its own, as data events
+        // would.
+        let stream = (&CHANGED[..5]).chain(&CHANGED[5..35]).chain(&CHANGED[35..]);
         assert_eq!(events(stream).await, [changed(), Event::Close]);
     }
     // ANCHOR_END: t1

@@ -1,7 +1,8 @@
 //! An answer to chapter 13's exercise "An event-stream client": a program
 //! that asks `net-watcher --http` for its stream, as a browser's
 //! `EventSource` does, and prints each message as the step-4 client
-//! (`examples/net-watcher-json-client.rs`) prints it.
+//! (`examples/net-watcher-json-client.rs`) prints it. It is that client,
+//! with its reads framed into events instead of taken whole.
 //!
 //! ```console
 //! $ cargo run --example answer-event-stream-client -- 127.0.0.1:8080
@@ -13,40 +14,42 @@
 
 // ANCHOR: program
 use std::error::Error;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 
-fn main() {
-    if let Err(error) = run() {
-        eprintln!("event-stream-client: {error}");
-        std::process::exit(1);
-    }
-}
-
-fn run() -> Result<(), Box<dyn Error>> {
+// ANCHOR: main
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    // The address `--http` listens on, as `HOST:PORT`.
     let address = std::env::args()
         .nth(1)
         .ok_or("usage: answer-event-stream-client HOST:PORT")?;
-    let mut socket = TcpStream::connect(&address)?;
+    let mut socket = TcpStream::connect(&address).await?;
     // What `new EventSource("/events")` sends, give or take some headers.
-    write!(socket, "GET /events HTTP/1.1\r\nHost: {address}\r\n\r\n")?;
+    let request = format!("GET /events HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    socket.write_all(request.as_bytes()).await?;
+    // Whole lines, however the bytes arrive, as chapter 6's decoder gives
+    // messages. Each comes without its ending, "\n" or HTTP's "\r\n".
     let mut lines = BufReader::new(socket).lines();
+    // ANCHOR_END: main
 
     // ANCHOR: head
-    // The response's head: a status line, headers, then an empty line. Its
-    // lines end in "\r\n"; `lines()` takes off the "\n" only.
+    // The response's head: a status line, headers, then an empty line.
+    // An `Err` returned from `main` is printed on stderr (`Error: ...`), and
+    // the program exits with status 1.
     let status = lines
-        .next()
-        .ok_or("the server closed without answering")??;
+        .next_line()
+        .await?
+        .ok_or("the server closed without answering")?;
     if !status.starts_with("HTTP/1.1 200 ") {
-        return Err(format!("the server answered {}", status.trim_end()).into());
+        return Err(format!("the server answered {status}").into());
     }
-    for header in lines.by_ref() {
-        if header?.trim_end().is_empty() {
+    while let Some(header) = lines.next_line().await? {
+        if header.is_empty() {
             break;
         }
     }
@@ -54,24 +57,28 @@ fn run() -> Result<(), Box<dyn Error>> {
 
     // ANCHOR: events
     // Then events: `field: value` lines, and an empty line after each
-    // event. Only `data` matters here; `id`, `event`, `retry` and comments
+    // event. Only `data` matters here, and an event may carry it on several
+    // `data:` lines, joined by "\n". `id`, `event`, `retry` and comments
     // (lines that start with ":") are left to browsers.
     let mut data = String::new();
-    for line in lines {
-        let line = line?;
+    while let Some(line) = lines.next_line().await? {
         if line.is_empty() {
+            // The event is whole: handle it, then start the next one.
             if !data.is_empty() {
                 let message: Value = serde_json::from_str(&data)?;
                 print_message(&message);
-                std::io::stdout().flush()?;
             }
             data.clear();
         } else if let Some(value) = line.strip_prefix("data:") {
+            // Each `data:` line is one line of the event's data (JSON does
+            // not mind the "\n" after the last).
             data.push_str(value.strip_prefix(' ').unwrap_or(value));
+            data.push('\n');
         }
     }
-    // ANCHOR_END: events
+    // The server ended the stream.
     Ok(())
+    // ANCHOR_END: events
 }
 
 /// What the step-4 client prints for one message (chapter 4).

@@ -60,9 +60,11 @@ struct Args {
     publish: Option<StreamAddress>,
 
     /// About how many entries the stream keeps (XADD MAXLEN ~ N); older ones
-    /// are trimmed.
+    /// are trimmed. At most 9223372036854775807, the largest Redis takes.
+    // Redis reads MAXLEN as a signed 64-bit number: a larger cap would be
+    // accepted here, then refused by Redis on every append.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAXLEN as u64, requires = "publish",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
     publish_maxlen: u64,
 
     /// Be an edge server: take changes from the Redis stream at URL (which a

@@ -20,13 +20,21 @@
 //! The edge remembers the id of the last entry it read and blocks on
 //! `XREAD BLOCK … STREAMS stream ID`, which returns the entries after it.
 //! Of the changes one read returns, only the latest is told: only the
-//! latest matters, as everywhere in net-watcher. Entries that cannot be
-//! read are reported and skipped.
+//! latest matters, as everywhere in net-watcher. Each entry read is sorted
+//! ([`Read`]): a change of the edge's file, an entry naming it, an entry for
+//! another file (a second publisher on the stream), or one that cannot be
+//! read. The last two are skipped, and told: the first at once, with its
+//! id and why; those that follow within a second are counted, and the
+//! count told at the end of the first read a second later, so that a flood
+//! of junk costs a line a second at most.
 //!
 //! When Redis goes away (a restart, a cut network: a read that does not end
-//! within its block time and a margin counts as one), the edge says so once,
-//! tries again with a back-off, and on success compares the stream's newest
-//! id with the last one it read:
+//! within its block time and a margin counts as one) or refuses to read (a
+//! key of another type, a password asked for), the edge says so once,
+//! tries again with a back-off (see [`link`](super::link)), and on success
+//! compares the stream's newest id with the last one it read. It does the
+//! same after every read that found nothing new, so that a stream deleted
+//! and made again while the edge stays connected is noticed too:
 //!
 //! - **the same or higher**: nothing was lost, and reading on from the last
 //!   id returns exactly what was appended meanwhile: a change made during
@@ -55,12 +63,14 @@
 use std::time::Duration;
 
 use redis::Value;
-use redis::aio::MultiplexedConnection;
+use tokio::time::Instant;
 
-use super::{Backoff, EntryId, Outage, StreamAddress, StreamEntry, entries_of};
-use super::{Entry, newest_entry, reason_of, unexpected_reply};
-use crate::console::{Console, ConsoleEvent};
+use super::link::{Link, Request, Trouble};
+use super::{Entry, EntryError, EntryId, StreamAddress, StreamEntry, abbreviated_debug};
+use super::{entries_of, quoted};
+use crate::console::{Console, ConsoleEvent, Repeats};
 use crate::notifier::Feed;
+use crate::watching::Change;
 
 /// How long one `XREAD` blocks waiting for entries. Also how soon a cut
 /// network (no reset, just silence) is noticed, with [`ANSWER_MARGIN`].
@@ -72,77 +82,154 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 /// The most entries one read returns; the latest change among them is told.
 const BATCH: usize = 1000;
 
+/// What an edge's connection calls itself in Redis (`CLIENT LIST`).
+pub const EDGE_NAME: &str = "net-watcher-edge";
+
+/// What one entry read means to an edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// A change of the edge's file.
+    Ours(Change),
+    /// An entry that names the edge's file (a publisher starting).
+    Greeting,
+    /// An entry for another file: a second publisher on the same stream.
+    Foreign {
+        /// The file it names.
+        file: String,
+    },
+    /// An entry that cannot be read.
+    Malformed(EntryError),
+}
+
+impl Read {
+    /// Sorts `entry` for an edge that serves `file`.
+    pub fn of(entry: Result<Entry, EntryError>, file: &str) -> Read {
+        match entry {
+            Err(error) => Read::Malformed(error),
+            Ok(entry) if entry.file() != file => Read::Foreign {
+                file: entry.file().to_owned(),
+            },
+            Ok(Entry::Changed { change, .. }) => Read::Ours(change),
+            Ok(Entry::Watching { .. }) => Read::Greeting,
+        }
+    }
+}
+
+/// The entries an edge skipped: the first is told at once; those that
+/// follow within a second are counted, and the count is told at the end of
+/// the first read a second later ([`Repeats`] keeps the time).
+#[derive(Debug, Default)]
+struct Skipped {
+    repeats: Repeats,
+    /// The last skipped entry counted and not told yet: its id, and why it
+    /// was skipped.
+    last: Option<(EntryId, String)>,
+}
+
+impl Skipped {
+    /// One entry skipped, with `reason`: said at once with `event`, or
+    /// counted.
+    fn skip(
+        &mut self,
+        id: EntryId,
+        reason: String,
+        event: ConsoleEvent,
+        now: Instant,
+        console: &Console,
+    ) {
+        if self.repeats.heard(now) {
+            console.say(event);
+        } else {
+            self.last = Some((id, reason));
+        }
+    }
+
+    /// At the end of a read: tells the count if it is due.
+    fn end_of_read(&mut self, now: Instant, console: &Console) {
+        if self.repeats.count_due().is_none_or(|due| now < due) {
+            return;
+        }
+        if let (Some(count), Some((id, reason))) = (self.repeats.take_count(now), self.last.take())
+        {
+            console.say(ConsoleEvent::EntriesSkipped {
+                count,
+                last_id: id.to_string(),
+                last_reason: reason,
+            });
+        }
+    }
+}
+
 /// An edge's reader of the stream, once the stream has named its file.
 #[derive(Debug)]
 pub struct StreamReader {
-    address: StreamAddress,
+    link: Link,
     console: Console,
-    connection: Option<MultiplexedConnection>,
     file: String,
     /// The id of the last entry read.
     cursor: EntryId,
     /// The timestamp of the last change told (or found when starting).
     last_told: Option<u64>,
-    /// Whether the edge reconnected since it last read a change: the next
+    /// Whether the stream may have changed under the edge since it last
+    /// read a change (trouble, or the stream gone or gone back): the next
     /// change must be newer than the last one told.
     after_gap: bool,
-    outage: Outage,
-    backoff: Backoff,
+    skipped: Skipped,
 }
 
 impl StreamReader {
     /// Connects to the stream at `address` and waits until it names a file:
     /// its newest entry, or, when it is empty, its first. While Redis cannot
-    /// be reached this keeps trying, with a back-off, and says so on
-    /// `console` once per outage.
+    /// be reached, or refuses, this keeps trying, with a back-off, and says
+    /// so on `console` once per outage.
     pub async fn start(address: StreamAddress, console: Console) -> StreamReader {
         let mut reader = StreamReader {
-            address,
+            link: Link::new(address, EDGE_NAME, console.clone(), BLOCK + ANSWER_MARGIN),
             console,
-            connection: None,
             file: String::new(),
             cursor: EntryId::ZERO,
             last_told: None,
             after_gap: false,
-            outage: Outage::default(),
-            backoff: Backoff::new(),
+            skipped: Skipped::default(),
         };
         let mut said_waiting = false;
+        // After trouble, the newest entry is asked for again: the stream
+        // may have been filled meanwhile.
+        let mut fresh = true;
         loop {
-            if reader.connection.is_none() {
-                reader.connect().await;
-                match reader.newest().await {
-                    Ok(None) => reader.answered(),
-                    Ok(Some(newest)) => {
-                        reader.answered();
-                        reader.cursor = newest.id;
-                        if reader.learn(newest) {
-                            return reader;
-                        }
-                    }
-                    Err(error) => {
-                        reader.lost(&error);
-                        continue;
-                    }
-                }
-            }
-            if !said_waiting {
-                said_waiting = true;
-                reader.say(ConsoleEvent::StreamNamesNoFile {
-                    stream: reader.address.to_string(),
-                });
-            }
-            match reader.read().await {
+            let entries = if fresh {
+                reader
+                    .link
+                    .newest_entry()
+                    .await
+                    .map(|newest| newest.into_iter().collect())
+            } else {
+                reader.read().await
+            };
+            match entries {
                 Ok(entries) => {
-                    reader.answered();
+                    reader.link.succeeded();
+                    fresh = false;
                     for entry in entries {
                         reader.cursor = entry.id;
                         if reader.learn(entry) {
                             return reader;
                         }
                     }
+                    reader.skipped.end_of_read(Instant::now(), &reader.console);
                 }
-                Err(error) => reader.lost(&error),
+                Err(trouble) => {
+                    fresh = true;
+                    reader.link.failed(trouble);
+                    reader.link.pause().await;
+                    continue;
+                }
+            }
+            if !said_waiting {
+                said_waiting = true;
+                reader.say(ConsoleEvent::StreamNamesNoFile {
+                    stream: reader.link.address().to_string(),
+                });
             }
         }
     }
@@ -156,23 +243,36 @@ impl StreamReader {
     // ANCHOR: run
     /// Reads the stream for good, handing each change to `feed`.
     pub async fn run(mut self, feed: Feed) {
+        // Whether to look at the stream's newest entry before reading on:
+        // after trouble, and after a read that found nothing new.
+        let mut look = false;
         loop {
-            if self.connection.is_none() {
-                self.connect().await;
-                match self.newest().await {
+            if look {
+                match self.link.newest_entry().await {
                     Ok(newest) => {
-                        self.answered();
+                        self.link.succeeded();
                         self.resume(newest, &feed);
                     }
-                    Err(error) => {
-                        self.lost(&error);
+                    Err(trouble) => {
+                        self.after_gap = true;
+                        self.link.failed(trouble);
+                        self.link.pause().await;
                         continue;
                     }
                 }
             }
             match self.read().await {
-                Ok(entries) => self.tell(entries, &feed),
-                Err(error) => self.lost(&error),
+                Ok(entries) => {
+                    self.link.succeeded();
+                    look = entries.is_empty();
+                    self.tell(entries, &feed);
+                }
+                Err(trouble) => {
+                    self.after_gap = true;
+                    look = true;
+                    self.link.failed(trouble);
+                    self.link.pause().await;
+                }
             }
         }
     }
@@ -189,46 +289,51 @@ impl StreamReader {
                 self.file = entry.file().to_owned();
                 true
             }
-            Err(reason) => {
-                self.report_malformed(entry.id, reason);
+            Err(error) => {
+                self.skip(entry.id, Read::Malformed(error));
                 false
             }
         }
     }
 
     // ANCHOR: resume
-    /// After a reconnect: decides where to read on from, given the stream's
-    /// newest entry (see the module docs).
+    /// Decides where to read on from, given the stream's newest entry (see
+    /// the module docs).
     fn resume(&mut self, newest: Option<StreamEntry>, feed: &Feed) {
-        // Whatever the stream looks like now, the change read first may be
-        // one told before the outage, appended again.
-        self.after_gap = true;
         match newest {
-            None => self.cursor = EntryId::ZERO,
+            None => {
+                // Gone: whatever is appended from now on is new.
+                if self.cursor != EntryId::ZERO {
+                    self.after_gap = true;
+                    self.cursor = EntryId::ZERO;
+                }
+            }
             Some(newest) if newest.id < self.cursor => {
                 self.say(ConsoleEvent::StreamWentBack {
-                    stream: self.address.to_string(),
+                    stream: self.link.address().to_string(),
                     last_read: self.cursor.to_string(),
                     newest: newest.id.to_string(),
                 });
+                self.after_gap = true;
                 self.tell(vec![newest], feed);
             }
             Some(_) => {}
         }
     }
 
-    /// Tells `feed` the latest change among `entries`, reporting and
-    /// skipping malformed ones, and moves the cursor past them all.
+    /// Tells `feed` the latest change of the edge's file among `entries`,
+    /// skipping the others, and moves the cursor past them all.
     fn tell(&mut self, entries: Vec<StreamEntry>, feed: &Feed) {
         let mut latest = None;
         for entry in entries {
             self.cursor = entry.id;
-            match entry.entry {
-                Ok(Entry::Changed { change, .. }) => latest = Some(change),
-                Ok(Entry::Watching { .. }) => {}
-                Err(reason) => self.report_malformed(entry.id, reason),
+            match Read::of(entry.entry, &self.file) {
+                Read::Ours(change) => latest = Some(change),
+                Read::Greeting => {}
+                skipped => self.skip(entry.id, skipped),
             }
         }
+        self.skipped.end_of_read(Instant::now(), &self.console);
         let Some(change) = latest else {
             return;
         };
@@ -241,88 +346,356 @@ impl StreamReader {
     }
     // ANCHOR_END: resume
 
-    fn report_malformed(&self, id: EntryId, reason: String) {
-        self.say(ConsoleEvent::MalformedEntry {
-            id: id.to_string(),
-            reason,
-        });
+    /// Counts or tells a skipped entry.
+    fn skip(&mut self, id: EntryId, read: Read) {
+        let (reason, event) = match read {
+            Read::Foreign { file } => {
+                let reason = format!("it is for another file, {}", quoted(&file));
+                let event = ConsoleEvent::ForeignEntry {
+                    id: id.to_string(),
+                    file: quoted(&file),
+                };
+                (reason, event)
+            }
+            Read::Malformed(error) => {
+                let event = ConsoleEvent::MalformedEntry {
+                    id: id.to_string(),
+                    reason: error.to_string(),
+                };
+                (error.to_string(), event)
+            }
+            Read::Ours(_) | Read::Greeting => return,
+        };
+        self.skipped
+            .skip(id, reason, event, Instant::now(), &self.console);
     }
 
     fn say(&self, event: ConsoleEvent) {
         self.console.say(event);
     }
 
-    /// Connects, however long it takes. During an outage each attempt
-    /// waits for the back-off first, so that an outage costs an attempt
-    /// every couple of seconds at most, whatever fails (connecting, or the
-    /// first command after it).
-    async fn connect(&mut self) {
-        loop {
-            if self.outage.is_ongoing() {
-                self.backoff.wait().await;
-            }
-            match self.address.connect(BLOCK + ANSWER_MARGIN).await {
-                Ok(connection) => {
-                    self.connection = Some(connection);
-                    return;
-                }
-                Err(error) => self.lost(&error),
-            }
-        }
-    }
-
-    /// Redis answered a command: an outage, if there was one, is over.
-    fn answered(&mut self) {
-        self.backoff.reset();
-        if self.outage.succeeded() {
-            self.say(ConsoleEvent::StreamReachable {
-                stream: self.address.to_string(),
-            });
-        }
-    }
-
-    /// A connection that failed: drops it, reports the outage if it begins
-    /// one. The next attempt waits for the back-off.
-    fn lost(&mut self, error: &redis::RedisError) {
-        self.connection = None;
-        if self.outage.failed() {
-            self.say(ConsoleEvent::StreamUnreachable {
-                stream: self.address.to_string(),
-                reason: reason_of(error),
-            });
-        }
-    }
-
-    async fn newest(&mut self) -> redis::RedisResult<Option<StreamEntry>> {
-        let connection = self.connection.as_mut().expect("connected");
-        newest_entry(connection, self.address.stream()).await
-    }
-
     /// One blocking read of the entries after the cursor; none when the
     /// block time passes first.
-    async fn read(&mut self) -> redis::RedisResult<Vec<StreamEntry>> {
-        let connection = self.connection.as_mut().expect("connected");
-        let reply: Value = redis::cmd("XREAD")
+    async fn read(&mut self) -> Result<Vec<StreamEntry>, Trouble> {
+        let mut command = redis::cmd("XREAD");
+        command
             .arg("COUNT")
             .arg(BATCH)
             .arg("BLOCK")
             .arg(BLOCK.as_millis() as u64)
             .arg("STREAMS")
-            .arg(self.address.stream())
-            .arg(self.cursor.to_string())
-            .query_async(connection)
-            .await?;
-        // [[stream, entries]] for the one stream asked for, or nil.
-        match reply {
-            Value::Nil => Ok(Vec::new()),
-            Value::Array(streams) => match streams.as_slice() {
-                [Value::Array(stream)] => match stream.as_slice() {
-                    [_, entries] => entries_of(entries).map_err(unexpected_reply),
-                    _ => Err(unexpected_reply(format!("{stream:?}"))),
-                },
-                _ => Err(unexpected_reply(format!("{streams:?}"))),
+            .arg(self.link.address().stream())
+            .arg(self.cursor.to_string());
+        let reply = self.link.query(&command, Request::Read).await?;
+        entries_read(&reply).map_err(|reason| self.link.bad_reply(reason))
+    }
+}
+
+/// The entries of a reply to `XREAD` for one stream: `[[stream, entries]]`,
+/// or nil when the block time passed first. Any other shape is not Redis's,
+/// and the error says what came.
+fn entries_read(reply: &Value) -> Result<Vec<StreamEntry>, String> {
+    let unexpected = || {
+        format!(
+            "expected the entries of one stream, got {}",
+            abbreviated_debug(reply)
+        )
+    };
+    match reply {
+        Value::Nil => Ok(Vec::new()),
+        Value::Array(streams) => match streams.as_slice() {
+            [Value::Array(stream)] => match stream.as_slice() {
+                [_, entries] => entries_of(entries),
+                _ => Err(unexpected()),
             },
-            other => Err(unexpected_reply(format!("{other:?}"))),
+            _ => Err(unexpected()),
+        },
+        _ => Err(unexpected()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watching::ChangeKind;
+    use pretty_assertions::assert_eq;
+    use std::sync::{Arc, Mutex};
+
+    fn change(timestamp: u64) -> Change {
+        Change {
+            kind: ChangeKind::Modified,
+            timestamp,
         }
+    }
+
+    /// A reader of `target.txt` that has read up to `cursor`, not
+    /// connected (these tests hand it what a read would return), and the
+    /// notifier it feeds, and what it says.
+    fn reader_at(
+        cursor: EntryId,
+        last_told: Option<u64>,
+    ) -> (
+        StreamReader,
+        Feed,
+        crate::notifier::Notifier,
+        Arc<Mutex<Vec<String>>>,
+    ) {
+        let (console, said) = recording();
+        let address: StreamAddress = "redis://localhost/changes".parse().unwrap();
+        let reader = StreamReader {
+            link: Link::new(address, EDGE_NAME, console.clone(), BLOCK),
+            console: console.clone(),
+            file: "target.txt".into(),
+            cursor,
+            last_told,
+            after_gap: false,
+            skipped: Skipped::default(),
+        };
+        let (notifier, feed) = crate::notifier::Notifier::fed(
+            "target.txt",
+            crate::protocol::Protocol::Json,
+            jiff::tz::TimeZone::UTC,
+            console,
+        );
+        (reader, feed, notifier, said)
+    }
+
+    fn at(millis: u64) -> EntryId {
+        EntryId { millis, seq: 0 }
+    }
+
+    fn entry(millis: u64, entry: Result<Entry, EntryError>) -> StreamEntry {
+        StreamEntry {
+            id: at(millis),
+            entry,
+        }
+    }
+
+    fn changed(file: &str, timestamp: u64) -> Result<Entry, EntryError> {
+        Ok(Entry::Changed {
+            file: file.into(),
+            change: change(timestamp),
+        })
+    }
+
+    #[test]
+    fn a_read_tells_its_latest_change_of_the_file_and_skips_the_rest() {
+        let (mut reader, feed, notifier, said) = reader_at(at(1), None);
+        reader.tell(
+            vec![
+                entry(2, changed("target.txt", 20)),
+                entry(3, changed("target.txt", 30)),
+                entry(
+                    4,
+                    Ok(Entry::Watching {
+                        file: "target.txt".into(),
+                    }),
+                ),
+                entry(5, changed("other.txt", 50)),
+            ],
+            &feed,
+        );
+        assert_eq!(notifier.latest().change, Some(change(30)));
+        assert_eq!(notifier.latest().seq, 1, "one change told");
+        assert_eq!(reader.cursor, at(5));
+        assert_eq!(reader.last_told, Some(30));
+        assert_eq!(
+            *said.lock().unwrap(),
+            ["Skipped the stream entry 5-0: it is for another file, \"other.txt\"."]
+        );
+        reader.tell(vec![entry(6, Err(EntryError::NoType))], &feed);
+        assert_eq!(notifier.latest().seq, 1, "nothing more told");
+        assert_eq!(reader.cursor, at(6));
+    }
+
+    #[test]
+    fn after_a_gap_the_first_change_is_told_only_if_newer_than_the_last_told() {
+        let (mut reader, feed, notifier, _) = reader_at(at(1), Some(30));
+        reader.after_gap = true;
+        reader.tell(vec![entry(2, changed("target.txt", 30))], &feed);
+        assert_eq!(notifier.latest().seq, 0, "told before the gap: not again");
+        assert!(!reader.after_gap, "one change decides");
+        reader.tell(vec![entry(3, changed("target.txt", 25))], &feed);
+        assert_eq!(
+            notifier.latest().change,
+            Some(change(25)),
+            "while connected, ids alone decide"
+        );
+        reader.after_gap = true;
+        reader.tell(vec![entry(4, changed("target.txt", 31))], &feed);
+        assert_eq!(notifier.latest().change, Some(change(31)));
+        assert_eq!(reader.last_told, Some(31));
+    }
+
+    #[test]
+    fn a_stream_gone_is_read_from_its_start_and_a_gap_remembered() {
+        let (mut reader, feed, _, said) = reader_at(at(7), Some(70));
+        reader.resume(None, &feed);
+        assert_eq!(reader.cursor, EntryId::ZERO);
+        assert!(reader.after_gap);
+        let (mut reader, feed, _, _) = reader_at(EntryId::ZERO, None);
+        reader.resume(None, &feed);
+        assert!(!reader.after_gap, "nothing read yet: no gap");
+        assert!(said.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_stream_gone_back_is_said_and_its_newest_change_told_if_newer() {
+        let (mut reader, feed, notifier, said) = reader_at(at(7), Some(70));
+        reader.resume(Some(entry(3, changed("target.txt", 60))), &feed);
+        assert_eq!(
+            *said.lock().unwrap(),
+            [
+                "The stream redis://localhost:6379/changes went back from 7-0 to 3-0: it was recreated; reading on from its newest entry."
+            ]
+        );
+        assert_eq!(notifier.latest().seq, 0, "older than the last told");
+        assert_eq!(reader.cursor, at(3));
+        reader.resume(Some(entry(2, changed("target.txt", 80))), &feed);
+        assert_eq!(notifier.latest().change, Some(change(80)));
+    }
+
+    #[test]
+    fn a_stream_as_it_was_or_grown_changes_nothing() {
+        for newest in [7, 9] {
+            let (mut reader, feed, notifier, said) = reader_at(at(7), Some(70));
+            reader.resume(Some(entry(newest, changed("target.txt", 90))), &feed);
+            assert_eq!(reader.cursor, at(7), "read on from where it was");
+            assert!(!reader.after_gap);
+            assert_eq!(notifier.latest().seq, 0);
+            assert!(said.lock().unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn a_starting_edge_learns_its_file_from_a_readable_entry_only() {
+        let (mut reader, _, _, said) = reader_at(EntryId::ZERO, None);
+        assert!(!reader.learn(entry(1, Err(EntryError::NoFile))));
+        assert_eq!(
+            *said.lock().unwrap(),
+            ["Skipped the malformed stream entry 1-0: it has no \"file\" field."]
+        );
+        assert!(reader.learn(entry(2, changed("a.txt", 20))));
+        assert_eq!((reader.file(), reader.last_told), ("a.txt", Some(20)));
+        let (mut reader, _, _, _) = reader_at(EntryId::ZERO, None);
+        let greeting = Ok(Entry::Watching {
+            file: "b.txt".into(),
+        });
+        assert!(reader.learn(entry(3, greeting)));
+        assert_eq!((reader.file(), reader.last_told), ("b.txt", None));
+    }
+
+    #[test]
+    fn a_read_is_nil_or_one_streams_entries_and_anything_else_is_not_redis() {
+        let bulk = |text: &str| Value::BulkString(text.as_bytes().to_vec());
+        assert_eq!(entries_read(&Value::Nil), Ok(Vec::new()));
+        let fields = vec![bulk("type"), bulk("watching"), bulk("file"), bulk("a")];
+        let one = Value::Array(vec![Value::Array(vec![
+            bulk("changes"),
+            Value::Array(vec![Value::Array(vec![bulk("4-0"), Value::Array(fields)])]),
+        ])]);
+        assert_eq!(
+            entries_read(&one),
+            Ok(vec![entry(4, Ok(Entry::Watching { file: "a".into() }))])
+        );
+        for other in [
+            Value::Int(1),
+            Value::Array(vec![]),
+            Value::Array(vec![Value::Array(vec![bulk("changes")])]),
+        ] {
+            let error = entries_read(&other).unwrap_err();
+            assert!(
+                error.starts_with("expected the entries of one stream, got "),
+                "{error}"
+            );
+        }
+        assert_eq!(
+            entries_read(&Value::Int(1)),
+            Err("expected the entries of one stream, got int(1)".into())
+        );
+    }
+
+    #[test]
+    fn an_entry_is_read_as_ours_a_greeting_another_files_or_malformed() {
+        let ours = Entry::Changed {
+            file: "target.txt".into(),
+            change: change(5),
+        };
+        assert_eq!(Read::of(Ok(ours), "target.txt"), Read::Ours(change(5)));
+        let greeting = Entry::Watching {
+            file: "target.txt".into(),
+        };
+        assert_eq!(Read::of(Ok(greeting), "target.txt"), Read::Greeting);
+        let foreign = Entry::Watching {
+            file: "other.txt".into(),
+        };
+        assert_eq!(
+            Read::of(Ok(foreign), "target.txt"),
+            Read::Foreign {
+                file: "other.txt".into()
+            }
+        );
+        assert_eq!(
+            Read::of(Err(EntryError::NoType), "target.txt"),
+            Read::Malformed(EntryError::NoType)
+        );
+    }
+
+    /// A console that keeps what it is told, as lines.
+    fn recording() -> (Console, Arc<Mutex<Vec<String>>>) {
+        let said = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&said);
+        let console = Console::new(move |event| sink.lock().unwrap().push(event.to_string()));
+        (console, said)
+    }
+
+    fn skip(skipped: &mut Skipped, seq: u64, now: Instant, console: &Console) {
+        let id = EntryId { millis: 1, seq };
+        let event = ConsoleEvent::MalformedEntry {
+            id: id.to_string(),
+            reason: "no type".into(),
+        };
+        skipped.skip(id, format!("reason {seq}"), event, now, console);
+    }
+
+    #[test]
+    fn skipped_entries_are_told_once_then_counted_and_the_count_told_a_second_later() {
+        let (console, said) = recording();
+        let mut skipped = Skipped::default();
+        let start = Instant::now();
+        let second = crate::console::REPEATS_TOLD_EVERY;
+        skip(&mut skipped, 0, start, &console);
+        for seq in 1..=3 {
+            skip(&mut skipped, seq, start, &console);
+        }
+        skipped.end_of_read(start + second / 2, &console);
+        assert_eq!(said.lock().unwrap().len(), 1, "the count waits a second");
+        skip(&mut skipped, 4, start + second, &console);
+        skipped.end_of_read(start + second, &console);
+        assert_eq!(
+            *said.lock().unwrap(),
+            [
+                "Skipped the malformed stream entry 1-0: no type.",
+                "Skipped 4 more stream entries since; the last, 1-4: reason 4.",
+            ]
+        );
+        // Told a second ago: the next one is counted, not told.
+        skip(&mut skipped, 5, start + second + second / 2, &console);
+        skipped.end_of_read(start + second + second / 2, &console);
+        assert_eq!(said.lock().unwrap().len(), 2);
+        skipped.end_of_read(start + second * 2, &console);
+        assert_eq!(
+            said.lock().unwrap()[2],
+            "Skipped 1 more stream entries since; the last, 1-5: reason 5."
+        );
+        // Nothing skipped since: nothing to tell, and the next skip after a
+        // quiet second is told at once.
+        skipped.end_of_read(start + second * 4, &console);
+        skip(&mut skipped, 6, start + second * 4, &console);
+        assert_eq!(
+            said.lock().unwrap()[3],
+            "Skipped the malformed stream entry 1-6: no type."
+        );
+        assert_eq!(said.lock().unwrap().len(), 4);
     }
 }

@@ -21,9 +21,12 @@
 //!   edge is the same server as a watcher.
 //!
 //! This module owns what both sides share: where the stream is
-//! ([`StreamAddress`]), what an entry says ([`Entry`]), entry ids
-//! ([`EntryId`]), and how long to wait before trying Redis again
-//! ([`Backoff`]).
+//! ([`StreamAddress`]), what an entry says ([`Entry`], or why it cannot be
+//! read: [`EntryError`]), entry ids ([`EntryId`]), and how long to wait
+//! before trying Redis again ([`Backoff`]). Both sides talk to Redis
+//! through a [`link`]: one connection, and what went wrong on it; and
+//! every reply comes through a meter ([`replies`]) that refuses one too
+//! large before it is read.
 //!
 //! ## An entry
 //!
@@ -33,18 +36,24 @@
 //! `timestamp` (milliseconds since the Unix epoch) and `kind` (`modified`,
 //! `created`, `removed` or `rescan`). A publisher appends a `watching` entry
 //! when it finds the stream missing or naming another file, so that an edge
-//! started before the first change can greet its subscribers.
+//! started before the first change can greet its subscribers. The file name
+//! travels as it is, control characters included (Redis keeps any bytes):
+//! an edge greets with it as the publisher does, escaped by the protocol.
 //!
 //! ## Ids
 //!
 //! Every entry has an id `MS-SEQ`, and the publisher chooses it (see
 //! [`publisher`] for why): the change's timestamp, with a sequence number
 //! for changes in the same millisecond, always above the last id it wrote
-//! or found. An edge remembers the last id it read and asks for what comes
-//! after it; see [`edge`] for what it does when ids go backwards.
+//! or found, and computed with checked arithmetic: above the last possible
+//! id ([`EntryId::LAST`]) there is none, and the publisher says so rather
+//! than overflow. An edge remembers the last id it read and asks for what
+//! comes after it; see [`edge`] for what it does when ids go backwards.
 
 pub mod edge;
+pub mod link;
 pub mod publisher;
+pub mod replies;
 
 use std::fmt;
 use std::str::FromStr;
@@ -52,7 +61,9 @@ use std::time::Duration;
 
 use redis::Value;
 
+use crate::protocol::escape_controls;
 use crate::watching::{Change, ChangeKind};
+use replies::{MeteredStream, RefusalSlot};
 
 /// How many entries a publisher keeps in the stream by default (`MAXLEN ~`,
 /// so Redis may keep a few more: it trims whole blocks of entries).
@@ -160,18 +171,60 @@ impl StreamAddress {
     }
 
     /// Opens a new connection to the Redis server, which answers each
-    /// command within `patience` or fails it.
+    /// command within `patience` or fails it, and whose replies are bounded
+    /// (see [`replies`]): why one was refused is left in the returned slot.
     pub(crate) async fn connect(
         &self,
         patience: Duration,
-    ) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(patience));
-        self.client
-            .get_multiplexed_async_connection_with_config(&config)
+    ) -> redis::RedisResult<(redis::aio::MultiplexedConnection, RefusalSlot)> {
+        let refused = RefusalSlot::default();
+        let info = self.client.get_connection_info();
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(patience));
+        // The socket is opened here rather than by the crate, so that its
+        // reads go through the meter; the crate then speaks Redis over it.
+        let connecting = async {
+            match info.addr() {
+                redis::ConnectionAddr::Tcp(host, port) => {
+                    let socket = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                    // One small command at a time: nothing to gain by
+                    // waiting to fill a packet.
+                    socket.set_nodelay(true)?;
+                    speak_redis(socket, info.redis_settings(), config, &refused).await
+                }
+                redis::ConnectionAddr::Unix(path) => {
+                    let socket = tokio::net::UnixStream::connect(path).await?;
+                    speak_redis(socket, info.redis_settings(), config, &refused).await
+                }
+                // Refused when the address was parsed (no TLS in this
+                // build): `FromStr` takes redis:// and redis+unix:// only.
+                _ => unreachable!("a StreamAddress is TCP or a Unix socket"),
+            }
+        };
+        let connection = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        Ok((connection, refused))
     }
+}
+
+/// Speaks Redis over `socket`, its replies metered (`refused` says why one
+/// was refused). The crate hands back the task that reads and writes the
+/// socket for the connection, spawned here; it ends when the connection is
+/// dropped.
+async fn speak_redis<S>(
+    socket: S,
+    settings: &redis::RedisConnectionInfo,
+    config: redis::AsyncConnectionConfig,
+    refused: &RefusalSlot,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let metered = MeteredStream::new(socket, refused.clone());
+    let (connection, driver) =
+        redis::aio::MultiplexedConnection::new_with_config(settings, metered, config).await?;
+    tokio::spawn(driver);
+    Ok(connection)
 }
 
 impl fmt::Display for StreamAddress {
@@ -198,21 +251,31 @@ impl EntryId {
     /// The id before every id a stream can hold (`0-0`).
     pub const ZERO: EntryId = EntryId { millis: 0, seq: 0 };
 
+    /// The last id a stream can hold: no entry can follow an entry with
+    /// this id (Redis refuses any more, even with `*`).
+    pub const LAST: EntryId = EntryId {
+        millis: u64::MAX,
+        seq: u64::MAX,
+    };
+
     /// The smallest id above both `self` and `millis-0`: what a publisher
-    /// gives a change made at `millis` after writing `self`.
-    pub fn next_for(self, millis: u64) -> EntryId {
+    /// gives a change made at `millis` after writing `self`. `None` when
+    /// `self` is [`EntryId::LAST`], above which there is no id.
+    pub fn checked_next_for(self, millis: u64) -> Option<EntryId> {
         if millis > self.millis {
-            EntryId { millis, seq: 0 }
-        } else if self.seq < u64::MAX {
-            EntryId {
+            return Some(EntryId { millis, seq: 0 });
+        }
+        // Checked, not wrapping: an id that wrapped round to 0-0 would be
+        // refused by Redis as too low, looked up, and tried again, forever.
+        match self.seq.checked_add(1) {
+            Some(seq) => Some(EntryId {
                 millis: self.millis,
-                seq: self.seq + 1,
-            }
-        } else {
-            EntryId {
-                millis: self.millis + 1,
+                seq,
+            }),
+            None => Some(EntryId {
+                millis: self.millis.checked_add(1)?,
                 seq: 0,
-            }
+            }),
         }
     }
 }
@@ -279,19 +342,35 @@ impl Entry {
         }
     }
 
+    /// Checks that `file` is a name an edge can greet with: what a
+    /// publisher checks before it starts, and an edge for every entry.
+    pub fn check_file(file: &str) -> Result<(), EntryError> {
+        if file.is_empty() {
+            return Err(EntryError::EmptyFileName);
+        }
+        // A greeting is one short line: a name no file system would give
+        // is refused rather than sent to every subscriber. Control
+        // characters are not refused: Redis keeps any bytes, and the
+        // greeting escapes them, as the watcher's own does.
+        if file.len() > MAX_FILE_NAME {
+            return Err(EntryError::FileNameTooLong { bytes: file.len() });
+        }
+        Ok(())
+    }
+
     /// Reads an entry from its fields, as Redis returns them (names and
     /// values alternating). Anything else is malformed, and the error says
     /// how, for the operator.
-    pub fn from_fields(fields: &[Value]) -> Result<Entry, String> {
+    pub fn from_fields(fields: &[Value]) -> Result<Entry, EntryError> {
         if fields.len() % 2 != 0 {
-            return Err("its fields do not come in pairs".into());
+            return Err(EntryError::FieldsNotInPairs);
         }
         let mut entry_type = None;
         let mut file = None;
         let mut timestamp = None;
         let mut kind = None;
         for pair in fields.chunks(2) {
-            let name = text_of(&pair[0]).ok_or("a field name is not text")?;
+            let name = text_of(&pair[0]).ok_or(EntryError::FieldNameNotText)?;
             let slot = match name.as_str() {
                 "type" => &mut entry_type,
                 "file" => &mut file,
@@ -301,44 +380,174 @@ impl Entry {
                 // versions: ignoring them keeps old edges working.
                 _ => continue,
             };
-            let value =
-                text_of(&pair[1]).ok_or_else(|| format!("the field {name:?} is not text"))?;
+            let value = text_of(&pair[1]).ok_or(EntryError::FieldNotText { name })?;
             *slot = Some(value);
         }
-        let file = file.ok_or("it has no \"file\" field")?;
-        if file.is_empty() || file.contains(['\n', '\r']) {
-            return Err(format!("its file name {file:?} is empty or spans lines"));
-        }
-        // A greeting is one short line: a name no file system would give is
-        // refused rather than sent to every subscriber.
-        if file.len() > MAX_FILE_NAME {
-            return Err(format!(
-                "its file name is {} bytes long, more than {MAX_FILE_NAME}",
-                file.len()
-            ));
-        }
+        let file = file.ok_or(EntryError::NoFile)?;
+        Entry::check_file(&file)?;
         match entry_type.as_deref() {
             Some("watching") => Ok(Entry::Watching { file }),
             Some("changed") => {
-                let timestamp = timestamp.ok_or("a change with no \"timestamp\" field")?;
-                let timestamp = timestamp.parse::<u64>().map_err(|_| {
-                    format!("its timestamp {timestamp:?} is not a number of milliseconds")
-                })?;
-                let kind = match kind.as_deref() {
+                let timestamp = timestamp.ok_or(EntryError::NoTimestamp)?;
+                let timestamp = timestamp
+                    .parse::<u64>()
+                    .map_err(|_| EntryError::BadTimestamp(timestamp))?;
+                let kind = match kind {
                     // A change written without its kind is still a change.
                     None => ChangeKind::Modified,
-                    Some(name) => {
-                        kind_from_name(name).ok_or_else(|| format!("unknown kind {name:?}"))?
-                    }
+                    Some(name) => kind_from_name(&name).ok_or(EntryError::UnknownKind(name))?,
                 };
                 Ok(Entry::Changed {
                     file,
                     change: Change { kind, timestamp },
                 })
             }
-            Some(other) => Err(format!("unknown type {other:?}")),
-            None => Err("it has no \"type\" field".into()),
+            Some(_) => Err(EntryError::UnknownType(
+                entry_type.expect("matched as Some"),
+            )),
+            None => Err(EntryError::NoType),
         }
+    }
+}
+
+/// Why a stream entry cannot be read. Its `Display` completes "Skipped the
+/// malformed stream entry ID: ", and shows what the entry held abbreviated,
+/// with control characters escaped: an entry is anyone's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryError {
+    /// An odd number of fields and values.
+    FieldsNotInPairs,
+    /// A field's name is not UTF-8 text.
+    FieldNameNotText,
+    /// A known field's value is not UTF-8 text.
+    FieldNotText {
+        /// The field's name.
+        name: String,
+    },
+    /// No `file` field.
+    NoFile,
+    /// An empty `file`.
+    EmptyFileName,
+    /// A `file` longer than [`MAX_FILE_NAME`].
+    FileNameTooLong {
+        /// Its length.
+        bytes: usize,
+    },
+    /// No `type` field.
+    NoType,
+    /// A `type` other than `watching` and `changed`.
+    UnknownType(String),
+    /// A change with no `timestamp`.
+    NoTimestamp,
+    /// A `timestamp` that is not a number of milliseconds.
+    BadTimestamp(String),
+    /// A `kind` that is not one of the four.
+    UnknownKind(String),
+    /// Nil where the fields should be: an entry deleted while a read of it
+    /// was under way.
+    NoFields,
+}
+
+impl fmt::Display for EntryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryError::FieldsNotInPairs => write!(f, "its fields do not come in pairs"),
+            EntryError::FieldNameNotText => write!(f, "a field name is not text"),
+            EntryError::FieldNotText { name } => {
+                write!(f, "the field {} is not text", quoted(name))
+            }
+            EntryError::NoFile => write!(f, "it has no \"file\" field"),
+            EntryError::EmptyFileName => write!(f, "its file name is empty"),
+            EntryError::FileNameTooLong { bytes } => write!(
+                f,
+                "its file name is {bytes} bytes long, more than {MAX_FILE_NAME}"
+            ),
+            EntryError::NoType => write!(f, "it has no \"type\" field"),
+            EntryError::UnknownType(name) => write!(f, "unknown type {}", quoted(name)),
+            EntryError::NoTimestamp => write!(f, "a change with no \"timestamp\" field"),
+            EntryError::BadTimestamp(text) => write!(
+                f,
+                "its timestamp {} is not a number of milliseconds",
+                quoted(text)
+            ),
+            EntryError::UnknownKind(name) => write!(f, "unknown kind {}", quoted(name)),
+            EntryError::NoFields => write!(f, "it has no fields"),
+        }
+    }
+}
+
+impl std::error::Error for EntryError {}
+
+/// The longest text from outside (an entry's value, Redis's answer) that a
+/// console line quotes, in characters; the rest is cut, and said to be.
+pub(crate) const QUOTED_AT_MOST: usize = 200;
+
+/// `text` as a console line quotes it: in double quotes, control characters
+/// escaped as [`escape_controls`] does (`\n`, `\u001b`), at most
+/// [`QUOTED_AT_MOST`] characters of it.
+pub(crate) fn quoted(text: &str) -> String {
+    format!("\"{}\"", abbreviated(text))
+}
+
+/// `text` with control characters escaped, cut after [`QUOTED_AT_MOST`]
+/// characters (`…` and its length in bytes say that it was).
+pub(crate) fn abbreviated(text: &str) -> String {
+    let mut cut = Cut::new();
+    if cut.take(text).is_err() {
+        return format!("{}… ({} bytes in all)", cut.shown, text.len());
+    }
+    cut.shown
+}
+
+/// `value`'s debug form, as an error message shows a reply it did not
+/// expect: abbreviated like [`abbreviated`], and never written whole
+/// first (a reply may hold megabytes).
+pub(crate) fn abbreviated_debug(value: &impl fmt::Debug) -> String {
+    let mut cut = Cut::new();
+    // An error here is the writer refusing more: the cut is the point.
+    if fmt::write(&mut cut, format_args!("{value:?}")).is_err() {
+        cut.shown.push('…');
+    }
+    cut.shown
+}
+
+/// A writer that takes [`QUOTED_AT_MOST`] characters, control characters
+/// escaped, then refuses more.
+struct Cut {
+    shown: String,
+    room: usize,
+}
+
+impl Cut {
+    fn new() -> Self {
+        Cut {
+            shown: String::new(),
+            room: QUOTED_AT_MOST,
+        }
+    }
+
+    fn take(&mut self, text: &str) -> fmt::Result {
+        for character in text.chars() {
+            if self.room == 0 {
+                return Err(fmt::Error);
+            }
+            self.room -= 1;
+            if character.is_control() {
+                // As the rest of net-watcher shows them: `\n`, `\u001b`.
+                let mut one = [0; 4];
+                self.shown
+                    .push_str(&escape_controls(character.encode_utf8(&mut one)));
+            } else {
+                self.shown.push(character);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Write for Cut {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.take(text)
     }
 }
 
@@ -353,7 +562,7 @@ pub struct StreamEntry {
     /// The entry's id.
     pub id: EntryId,
     /// What it says, or why it is malformed.
-    pub entry: Result<Entry, String>,
+    pub entry: Result<Entry, EntryError>,
 }
 
 /// Reads the entries of an `XRANGE`/`XREVRANGE` reply, or of one stream in
@@ -362,12 +571,20 @@ pub struct StreamEntry {
 /// one entry.
 pub(crate) fn entries_of(reply: &Value) -> Result<Vec<StreamEntry>, String> {
     let Value::Array(items) = reply else {
-        return Err(format!("expected a list of stream entries, got {reply:?}"));
+        return Err(format!(
+            "expected a list of stream entries, got {}",
+            abbreviated_debug(reply)
+        ));
     };
     items
         .iter()
         .map(|item| {
-            let shape = || format!("expected [id, fields] for a stream entry, got {item:?}");
+            let shape = || {
+                format!(
+                    "expected [id, fields] for a stream entry, got {}",
+                    abbreviated_debug(item)
+                )
+            };
             let Value::Array(parts) = item else {
                 return Err(shape());
             };
@@ -382,41 +599,11 @@ pub(crate) fn entries_of(reply: &Value) -> Result<Vec<StreamEntry>, String> {
                 Value::Array(fields) => Entry::from_fields(fields),
                 // Redis answers nil fields for an entry deleted while a
                 // reader's request was in flight.
-                _ => Err("it has no fields".into()),
+                _ => Err(EntryError::NoFields),
             };
             Ok(StreamEntry { id, entry })
         })
         .collect()
-}
-
-/// The stream's newest entry; `None` when the stream is missing or empty.
-pub(crate) async fn newest_entry(
-    connection: &mut redis::aio::MultiplexedConnection,
-    stream: &str,
-) -> redis::RedisResult<Option<StreamEntry>> {
-    let reply: redis::Value = redis::cmd("XREVRANGE")
-        .arg(stream)
-        .arg("+")
-        .arg("-")
-        .arg("COUNT")
-        .arg(1)
-        .query_async(connection)
-        .await?;
-    Ok(entries_of(&reply)
-        .map_err(unexpected_reply)?
-        .into_iter()
-        .next())
-}
-
-/// A reply that is not what Redis sends, as an error of the connection.
-pub(crate) fn unexpected_reply(reason: String) -> redis::RedisError {
-    redis::RedisError::from((redis::ErrorKind::Parse, "unexpected reply", reason))
-}
-
-/// Why a Redis command failed, for a console line that ends with a full
-/// stop of its own: Redis's own messages often end with one already.
-pub(crate) fn reason_of(error: &redis::RedisError) -> String {
-    error.to_string().trim_end_matches('.').to_owned()
 }
 
 fn text_of(value: &Value) -> Option<String> {
@@ -483,30 +670,6 @@ impl Default for Backoff {
     }
 }
 
-/// Whether a Redis outage is going on, so that it is reported once when it
-/// begins and once when it ends, however many attempts fail between.
-#[derive(Debug, Default)]
-pub(crate) struct Outage {
-    ongoing: bool,
-}
-
-impl Outage {
-    /// Records a failure; true if it begins an outage (report it).
-    pub(crate) fn failed(&mut self) -> bool {
-        !std::mem::replace(&mut self.ongoing, true)
-    }
-
-    /// Records a success; true if it ends an outage (report that).
-    pub(crate) fn succeeded(&mut self) -> bool {
-        std::mem::replace(&mut self.ongoing, false)
-    }
-
-    /// Whether the last attempt failed.
-    pub(crate) fn is_ongoing(&self) -> bool {
-        self.ongoing
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,25 +707,166 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_of_change_reads_back_as_it_was_written() {
+        for kind in [
+            ChangeKind::Modified,
+            ChangeKind::Created,
+            ChangeKind::Removed,
+            ChangeKind::Rescan,
+        ] {
+            let entry = Entry::Changed {
+                file: "a".into(),
+                change: Change { kind, timestamp: 7 },
+            };
+            assert_eq!(Entry::from_fields(&fields_of(&entry)), Ok(entry));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_back_off_doubles_from_50_ms_to_2_s_and_starts_again_after_a_success() {
+        let mut backoff = Backoff::default();
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let before = tokio::time::Instant::now();
+            backoff.wait().await;
+            waits.push(before.elapsed().as_millis());
+        }
+        assert_eq!(waits, [50, 100, 200, 400, 800, 1600, 2000, 2000]);
+        backoff.reset();
+        let before = tokio::time::Instant::now();
+        backoff.wait().await;
+        assert_eq!(before.elapsed().as_millis(), 50);
+    }
+
+    #[test]
     fn a_malformed_entry_says_what_is_wrong() {
         let long_name = "x".repeat(MAX_FILE_NAME + 1);
-        let cases: [(&[&str], &str); 7] = [
+        let cases: [(&[&str], &str); 9] = [
             (&["type", "watching", "file", &long_name], "more than 4096"),
+            (&["type", "watching", "file", ""], "its file name is empty"),
             (&["type", "changed", "file", "a"], "no \"timestamp\""),
             (
                 &["type", "changed", "file", "a", "timestamp", "soon"],
-                "not a number",
+                "its timestamp \"soon\" is not a number",
             ),
-            (&["type", "moved", "file", "a"], "unknown type"),
+            (
+                &[
+                    "type",
+                    "changed",
+                    "file",
+                    "a",
+                    "timestamp",
+                    "1",
+                    "kind",
+                    "moved",
+                ],
+                "unknown kind \"moved\"",
+            ),
+            (&["type", "moved", "file", "a"], "unknown type \"moved\""),
             (&["file", "a"], "no \"type\""),
             (&["type", "watching"], "no \"file\""),
-            (&["type", "watching", "file", "two\nlines"], "spans lines"),
+            (&["type", "watching", "file"], "not come in pairs"),
         ];
         for (fields, reason) in cases {
             let fields: Vec<Value> = fields.iter().map(|text| bulk(text)).collect();
-            let error = Entry::from_fields(&fields).unwrap_err();
+            let error = Entry::from_fields(&fields).unwrap_err().to_string();
             assert!(error.contains(reason), "{fields:?}: {error:?}");
         }
+    }
+
+    #[test]
+    fn a_field_that_is_not_text_is_named() {
+        let not_text = Value::BulkString(vec![0xff, 0xfe]);
+        let named = [bulk("type"), not_text.clone()];
+        assert_eq!(
+            Entry::from_fields(&named).unwrap_err().to_string(),
+            "the field \"type\" is not text"
+        );
+        let nameless = [not_text, bulk("a")];
+        assert_eq!(
+            Entry::from_fields(&nameless),
+            Err(EntryError::FieldNameNotText)
+        );
+        let simple = [
+            Value::SimpleString("type".into()),
+            Value::SimpleString("watching".into()),
+            bulk("file"),
+            bulk("a"),
+        ];
+        assert_eq!(
+            Entry::from_fields(&simple),
+            Ok(Entry::Watching { file: "a".into() })
+        );
+    }
+
+    #[test]
+    fn a_file_name_with_control_characters_is_carried_as_it_is() {
+        let entry = Entry::Watching {
+            file: "a\nFile changed: FAKE\u{1b}[31m".into(),
+        };
+        assert_eq!(Entry::from_fields(&fields_of(&entry)), Ok(entry));
+        assert_eq!(Entry::check_file(&"x".repeat(MAX_FILE_NAME)), Ok(()));
+    }
+
+    #[test]
+    fn what_an_entry_holds_is_quoted_abbreviated_and_escaped() {
+        let error = EntryError::UnknownType(format!("\u{1b}]0;{}", "y".repeat(500)));
+        let said = error.to_string();
+        assert!(said.starts_with("unknown type \"\\u001b]0;yyy"), "{said}");
+        assert!(said.ends_with("… (504 bytes in all)\""), "{said}");
+        // The name is cut after QUOTED_AT_MOST characters: four before the
+        // y's (ESC, `]`, `0`, `;`).
+        assert_eq!(
+            said.matches("y").count() - "type bytes".matches("y").count(),
+            QUOTED_AT_MOST - 4,
+            "{said}"
+        );
+        assert_eq!(
+            abbreviated(&"z".repeat(QUOTED_AT_MOST)),
+            "z".repeat(QUOTED_AT_MOST)
+        );
+    }
+
+    #[test]
+    fn a_reply_is_shown_abbreviated_without_being_written_whole() {
+        let reply = Value::Array(vec![Value::Int(1); 100_000]);
+        let shown = abbreviated_debug(&reply);
+        assert!(shown.starts_with("array([int(1), int(1)"), "{shown}");
+        assert_eq!(shown.chars().count(), QUOTED_AT_MOST + 1, "{shown}");
+        assert!(shown.ends_with('…'), "{shown}");
+        assert_eq!(abbreviated_debug(&Value::Nil), "nil");
+    }
+
+    #[test]
+    fn a_reply_of_another_shape_than_entries_is_an_error_of_the_reply() {
+        for reply in [
+            Value::Int(3),
+            Value::Array(vec![Value::Int(3)]),
+            Value::Array(vec![Value::Array(vec![bulk("1-0")])]),
+            Value::Array(vec![Value::Array(vec![bulk("soon"), Value::Array(vec![])])]),
+        ] {
+            assert!(entries_of(&reply).is_err(), "{reply:?}");
+        }
+        let entry = Entry::Watching { file: "a".into() };
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("1-2"),
+            Value::Array(fields_of(&entry)),
+        ])]);
+        assert_eq!(
+            entries_of(&reply),
+            Ok(vec![StreamEntry {
+                id: EntryId { millis: 1, seq: 2 },
+                entry: Ok(entry),
+            }])
+        );
+        let deleted = Value::Array(vec![Value::Array(vec![bulk("1-0"), Value::Nil])]);
+        assert_eq!(
+            entries_of(&deleted),
+            Ok(vec![StreamEntry {
+                id: EntryId { millis: 1, seq: 0 },
+                entry: Err(EntryError::NoFields),
+            }])
+        );
     }
 
     #[test]
@@ -570,16 +874,46 @@ mod tests {
         let id: EntryId = "1700000000000-3".parse().unwrap();
         assert!(id < "1700000000000-10".parse().unwrap());
         assert!(id < "1700000000001-0".parse().unwrap());
+        let next = |id: EntryId, millis| id.checked_next_for(millis).map(|id| id.to_string());
         assert_eq!(
-            id.next_for(1_700_000_000_005).to_string(),
-            "1700000000005-0"
+            next(id, 1_700_000_000_005).as_deref(),
+            Some("1700000000005-0")
         );
         assert_eq!(
-            id.next_for(1_700_000_000_000).to_string(),
-            "1700000000000-4"
+            next(id, 1_700_000_000_000).as_deref(),
+            Some("1700000000000-4")
         );
-        assert_eq!(id.next_for(5).to_string(), "1700000000000-4");
+        assert_eq!(next(id, 5).as_deref(), Some("1700000000000-4"));
         assert!("12".parse::<EntryId>().is_err());
+        assert!("1-x".parse::<EntryId>().is_err());
+        assert!("18446744073709551616-0".parse::<EntryId>().is_err());
+    }
+
+    #[test]
+    fn no_id_arithmetic_overflows_even_at_the_last_possible_id() {
+        let last: EntryId = "18446744073709551615-18446744073709551615".parse().unwrap();
+        assert_eq!(last, EntryId::LAST);
+        assert_eq!(EntryId::LAST.checked_next_for(u64::MAX), None);
+        assert_eq!(EntryId::LAST.checked_next_for(0), None);
+        let full_millisecond = EntryId {
+            millis: 7,
+            seq: u64::MAX,
+        };
+        assert_eq!(
+            full_millisecond.checked_next_for(7),
+            Some(EntryId { millis: 8, seq: 0 })
+        );
+        let last_millisecond = EntryId {
+            millis: u64::MAX,
+            seq: 41,
+        };
+        assert_eq!(
+            last_millisecond.checked_next_for(3),
+            Some(EntryId {
+                millis: u64::MAX,
+                seq: 42
+            })
+        );
     }
 
     #[test]
@@ -605,6 +939,8 @@ mod tests {
             ("redis://localhost", "names no stream"),
             ("redis://localhost/a/b", "names no stream"),
             ("redis+unix:///tmp/r.sock", "names no stream"),
+            ("redis+unix:///?stream=changes", "names no socket path"),
+            ("redis+unix://?stream=changes", "names no socket path"),
             ("rediss://localhost/changes", "not supported"),
             ("changes", "not a Redis URL"),
         ];
@@ -613,15 +949,5 @@ mod tests {
             assert!(error.contains(reason), "{text}: {error}");
             assert!(error.contains("expected redis://"), "{text}: {error}");
         }
-    }
-
-    #[test]
-    fn an_outage_is_reported_once_when_it_begins_and_once_when_it_ends() {
-        let mut outage = Outage::default();
-        assert!(!outage.succeeded());
-        assert!(outage.failed());
-        assert!(!outage.failed());
-        assert!(outage.succeeded());
-        assert!(!outage.succeeded());
     }
 }

@@ -30,17 +30,26 @@
 //!
 //! One publisher per stream: two publishers on one stream would each append
 //! their changes (ids stay ordered, since each goes above the newest it
-//! finds), but an edge greets with one name.
+//! finds), but an edge greets with one name, and skips the other's entries.
+//!
+//! ## When Redis refuses
+//!
+//! The publishing task talks to Redis through a [`Link`], which sorts what
+//! goes wrong (see [`link`](super::link)). Whatever it is (Redis gone, Redis
+//! refusing the entry, a stream whose newest id is the last possible one),
+//! the task does the same: says so once, keeps the change, waits for the
+//! back-off, looks at the stream again, and tries again; on the connection
+//! it has, when Redis answered.
 
+use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 use tokio::sync::Notify;
 
-use super::{Backoff, DEFAULT_MAXLEN, Entry, EntryId, Outage, StreamAddress};
-use super::{entries_of, newest_entry, reason_of};
-use crate::console::{Console, ConsoleEvent};
+use super::link::{Link, Request, Trouble};
+use super::{DEFAULT_MAXLEN, Entry, EntryError, EntryId, StreamAddress, entries_of, quoted};
+use crate::console::Console;
 use crate::lock::lock;
 use crate::notifier::{Notification, Notifier, Outbox, Subscription};
 use crate::watching::{Change, WatchError};
@@ -48,6 +57,9 @@ use crate::watching::{Change, WatchError};
 /// How long Redis may take to answer one command before the publisher
 /// counts it as gone (a cut network sends no reset).
 const ANSWER_WITHIN: Duration = Duration::from_secs(3);
+
+/// What a publisher's connection calls itself in Redis (`CLIENT LIST`).
+pub const PUBLISHER_NAME: &str = "net-watcher-publisher";
 
 /// Settings of a publisher.
 #[derive(Debug, Clone)]
@@ -134,156 +146,186 @@ impl StreamOutbox {
 /// Subscribes the stream to `notifier` (placing the OS watch, which stays
 /// while the publisher lives) and starts the task that appends each change.
 /// Abort the returned task to stop publishing.
+///
+/// A file name that no edge could greet with (see [`Entry::check_file`]) is
+/// refused here, before anything is appended: an edge would otherwise wait
+/// for a name it can read, forever.
 pub fn spawn(
     notifier: &Notifier,
     config: PublishConfig,
-) -> Result<tokio::task::JoinHandle<()>, WatchError> {
-    let mut subscription = notifier.subscribe()?;
+) -> Result<tokio::task::JoinHandle<()>, PublishError> {
+    Entry::check_file(&config.file).map_err(|error| PublishError::FileName {
+        file: config.file.clone(),
+        error,
+    })?;
+    let mut subscription = notifier.subscribe().map_err(PublishError::Watch)?;
     let outbox = Arc::new(StreamOutbox::default());
     subscription.attach(Arc::clone(&outbox) as Arc<dyn Outbox>);
     Ok(tokio::spawn(publish(subscription, outbox, config)))
 }
 
-/// A change appended, or about to be, under the id it was given.
-#[derive(Debug, Clone, Copy)]
-struct Attempt {
-    id: EntryId,
-    change: Change,
+/// Why a publisher cannot start.
+#[derive(Debug)]
+pub enum PublishError {
+    /// Watching the file failed.
+    Watch(WatchError),
+    /// The file's name is one no edge could greet with.
+    FileName {
+        /// The name.
+        file: String,
+        /// Why an edge could not take it.
+        error: EntryError,
+    },
 }
 
-async fn publish(_subscription: Subscription, outbox: Arc<StreamOutbox>, config: PublishConfig) {
-    let mut stream = StreamWriter {
-        config,
-        connection: None,
-        newest: EntryId::ZERO,
-    };
-    let mut outage = Outage::default();
-    let mut backoff = Backoff::new();
-    // A change sent whose fate is unknown (Redis went away before it
-    // answered): sent again with the same id.
-    let mut unconfirmed: Option<Attempt> = None;
-    loop {
-        if stream.connection.is_none() {
-            match stream.open().await {
-                Ok(()) => {
-                    backoff.reset();
-                    if outage.succeeded() {
-                        stream.say(ConsoleEvent::StreamReachable {
-                            stream: stream.config.address.to_string(),
-                        });
-                    }
-                }
-                Err(error) => {
-                    if outage.failed() {
-                        stream.say(ConsoleEvent::StreamUnreachable {
-                            stream: stream.config.address.to_string(),
-                            reason: reason_of(&error),
-                        });
-                    }
-                    backoff.wait().await;
-                    continue;
-                }
-            }
-        }
-        let attempt = match unconfirmed.take() {
-            // A newer change supersedes one whose fate is unknown: if the
-            // older is there, edges tell both; if not, only the newer.
-            Some(attempt) => match outbox.take() {
-                Some(newer) => stream.attempt_for(newer),
-                None => attempt,
-            },
-            None => {
-                let change = outbox.next().await;
-                stream.attempt_for(change)
-            }
-        };
-        match stream.append(attempt).await {
-            Ok(()) => {}
-            Err(error) => {
-                stream.connection = None;
-                unconfirmed = Some(attempt);
-                if outage.failed() {
-                    stream.say(ConsoleEvent::StreamUnreachable {
-                        stream: stream.config.address.to_string(),
-                        reason: reason_of(&error),
-                    });
-                }
-                backoff.wait().await;
-            }
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublishError::Watch(error) => error.fmt(f),
+            PublishError::FileName { file, error } => write!(
+                f,
+                "cannot publish {}: {error}, and no edge could serve it",
+                quoted(file)
+            ),
         }
     }
 }
 
-/// The publisher's side of the stream: a connection when there is one, and
-/// the newest id written or found.
+impl std::error::Error for PublishError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PublishError::Watch(error) => Some(error),
+            PublishError::FileName { error, .. } => Some(error),
+        }
+    }
+}
+
+/// A change not yet appended, and the id it was sent with, if it was: an
+/// append whose answer never came is sent again with the same id, so that
+/// Redis can tell whether it took the first one.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    change: Change,
+    id: Option<EntryId>,
+}
+
+impl Pending {
+    fn new(change: Change) -> Self {
+        Pending { change, id: None }
+    }
+}
+
+// ANCHOR: publish
+async fn publish(_subscription: Subscription, outbox: Arc<StreamOutbox>, config: PublishConfig) {
+    let mut stream = StreamWriter {
+        link: Link::new(
+            config.address.clone(),
+            PUBLISHER_NAME,
+            config.console.clone(),
+            ANSWER_WITHIN,
+        ),
+        config,
+        newest: EntryId::ZERO,
+        named: false,
+    };
+    let mut pending: Option<Pending> = None;
+    loop {
+        match stream.deliver(&mut pending).await {
+            Ok(()) => {
+                stream.link.succeeded();
+                pending = Some(Pending::new(outbox.next().await));
+            }
+            Err(trouble) => {
+                // Refused, unreachable or full, the same: said once, tried
+                // again after a back-off. The stream is looked at again
+                // first: it may have been emptied, deleted or trimmed.
+                stream.named = false;
+                stream.link.failed(trouble);
+                stream.link.pause().await;
+                // A newer change supersedes one not yet appended: if the
+                // older one is there after all, edges tell both; if not,
+                // only the newer.
+                if let Some(newer) = outbox.take() {
+                    pending = Some(Pending::new(newer));
+                }
+            }
+        }
+    }
+}
+// ANCHOR_END: publish
+
+/// The publisher's side of the stream: the link to Redis, the newest id
+/// written or found, and whether the stream names the file since it was
+/// last looked at.
 struct StreamWriter {
+    link: Link,
     config: PublishConfig,
-    connection: Option<MultiplexedConnection>,
     newest: EntryId,
+    named: bool,
 }
 
 impl StreamWriter {
-    fn say(&self, event: ConsoleEvent) {
-        self.config.console.say(event);
-    }
-
-    fn attempt_for(&mut self, change: Change) -> Attempt {
-        Attempt {
-            id: self.newest.next_for(change.timestamp),
-            change,
+    /// Makes sure that the stream names the file, then appends `pending`,
+    /// if there is a change, and empties it once Redis has it.
+    async fn deliver(&mut self, pending: &mut Option<Pending>) -> Result<(), Trouble> {
+        if !self.named {
+            self.name_file().await?;
+            self.named = true;
         }
+        if let Some(change) = pending {
+            let id = match change.id {
+                Some(id) => id,
+                None => *change.id.insert(self.next_id(change.change.timestamp)?),
+            };
+            self.append(id, change.change).await?;
+            *pending = None;
+        }
+        Ok(())
     }
 
-    /// Connects, learns the stream's newest id, and names the file in the
-    /// stream if its newest entry does not (a new or recreated stream, or
-    /// one another publisher wrote to): an edge starting now can greet.
-    async fn open(&mut self) -> redis::RedisResult<()> {
-        let mut connection = self.config.address.connect(ANSWER_WITHIN).await?;
-        let newest = newest_entry(&mut connection, self.config.address.stream()).await?;
-        self.connection = Some(connection);
-        let names_us = match newest {
-            Some(newest) => {
-                self.newest = self.newest.max(newest.id);
-                matches!(newest.entry, Ok(entry) if entry.file() == self.config.file)
-            }
-            None => false,
-        };
+    /// The id for a change made at `millis`: above every id written or
+    /// found.
+    fn next_id(&self, millis: u64) -> Result<EntryId, Trouble> {
+        self.newest.checked_next_for(millis).ok_or(Trouble::Full)
+    }
+
+    /// Learns the stream's newest id, and names the file in the stream if
+    /// its newest entry does not (a new or recreated stream, or one another
+    /// publisher wrote to): an edge starting now can greet.
+    async fn name_file(&mut self) -> Result<(), Trouble> {
+        let newest = self.link.newest_entry().await?;
+        self.newest = remembered(self.newest, newest.as_ref().map_or(EntryId::ZERO, |n| n.id));
+        let names_us = newest.is_some_and(
+            |newest| matches!(newest.entry, Ok(entry) if entry.file() == self.config.file),
+        );
         if !names_us {
-            let id = self.newest.next_for(crate::protocol::now_millis());
+            let id = self.next_id(crate::protocol::now_millis())?;
             let entry = Entry::Watching {
                 file: self.config.file.clone(),
             };
-            if let Err(error) = self.add(id, &entry).await {
-                // Redis answered but did not take the entry (out of
-                // memory, a read-only replica, or gone meanwhile). Kept,
-                // the connection would be taken for open: the file would
-                // stay unnamed, and the outage would never be said over.
-                self.connection = None;
-                return Err(error);
-            }
+            self.add(id, &entry).await?;
         }
         Ok(())
     }
 
     // ANCHOR: append_once
-    /// Appends `attempt`, once: when Redis refuses its id as too low, either
-    /// it is already there (an earlier try that Redis took but did not
-    /// answer), or someone wrote past it, and it goes again above them.
-    async fn append(&mut self, attempt: Attempt) -> redis::RedisResult<()> {
+    /// Appends `change` under `id`, once: when Redis refuses the id as too
+    /// low, either the entry is already there (an earlier try that Redis
+    /// took but did not answer), or someone wrote past it, and it goes
+    /// again above them.
+    async fn append(&mut self, id: EntryId, change: Change) -> Result<(), Trouble> {
         let entry = Entry::Changed {
             file: self.config.file.clone(),
-            change: attempt.change,
+            change,
         };
-        match self.add(attempt.id, &entry).await {
-            Err(error) if is_id_too_low(&error) => {
-                let stream = self.config.address.stream().to_owned();
-                let connection = self.connection.as_mut().expect("connected");
-                let found: redis::Value = redis::cmd("XRANGE")
-                    .arg(&stream)
-                    .arg(attempt.id.to_string())
-                    .arg(attempt.id.to_string())
-                    .query_async(connection)
-                    .await?;
+        match self.add(id, &entry).await {
+            Err(Trouble::Refused { answer, .. }) if is_id_refused(&answer) => {
+                let mut lookup = redis::cmd("XRANGE");
+                lookup
+                    .arg(self.config.address.stream())
+                    .arg(id.to_string())
+                    .arg(id.to_string());
+                let found = self.link.query(&lookup, Request::Read).await?;
                 // The same id with other fields is someone else's entry
                 // (written by hand with `*` in the same millisecond).
                 let already_there = entries_of(&found).is_ok_and(|entries| {
@@ -294,10 +336,10 @@ impl StreamWriter {
                 if already_there {
                     return Ok(());
                 }
-                if let Some(newest) = newest_entry(connection, &stream).await? {
-                    self.newest = self.newest.max(newest.id);
+                if let Some(newest) = self.link.newest_entry().await? {
+                    self.newest = remembered(self.newest, newest.id);
                 }
-                let id = self.newest.next_for(attempt.change.timestamp);
+                let id = self.next_id(change.timestamp)?;
                 self.add(id, &entry).await
             }
             other => other,
@@ -307,8 +349,7 @@ impl StreamWriter {
 
     /// `XADD stream MAXLEN ~ N id field value …`; remembers `id` as the
     /// newest once Redis has it.
-    async fn add(&mut self, id: EntryId, entry: &Entry) -> redis::RedisResult<()> {
-        let connection = self.connection.as_mut().expect("connected");
+    async fn add(&mut self, id: EntryId, entry: &Entry) -> Result<(), Trouble> {
         let mut command = redis::cmd("XADD");
         command
             .arg(self.config.address.stream())
@@ -319,20 +360,33 @@ impl StreamWriter {
         for (name, value) in entry.fields() {
             command.arg(name).arg(value);
         }
-        let _: redis::Value = command.query_async(connection).await?;
-        self.newest = self.newest.max(id);
+        self.link.query(&command, Request::Entry).await?;
+        self.newest = remembered(self.newest, id);
         Ok(())
     }
 }
 
-/// Whether Redis refused an `XADD` because the id is not above the
-/// stream's newest.
-fn is_id_too_low(error: &redis::RedisError) -> bool {
-    error
-        .detail()
-        .is_some_and(|detail| detail.contains("equal or smaller"))
+/// The newest id a publisher remembers, having remembered `memory` and
+/// found `found` in the stream (its newest, or an id Redis just took).
+///
+/// Ids are kept growing across a stream's loss, for the edges' sake: an
+/// edge that read up to an id waits for ids above it. But above the last
+/// possible id nothing can grow: a stream that held it and is gone (deleted
+/// or trimmed by hand) starts again from its own ids, and edges, seeing ids
+/// go back, go by the changes' timestamps (see the edge).
+fn remembered(memory: EntryId, found: EntryId) -> EntryId {
+    if memory == EntryId::LAST {
+        found
+    } else {
+        memory.max(found)
+    }
 }
 
+/// Whether Redis refused an `XADD` for its id: not above the stream's
+/// newest, or the stream holds the last possible id.
+fn is_id_refused(answer: &str) -> bool {
+    answer.contains("equal or smaller") || answer.contains("exhausted the last possible ID")
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +402,46 @@ mod tests {
                 timestamp,
             }),
         }
+    }
+
+    #[test]
+    fn a_file_name_no_edge_could_greet_with_is_refused_before_publishing() {
+        let long_name = "x".repeat(crate::relay::MAX_FILE_NAME + 1);
+        let (notifier, _feed) = Notifier::fed(
+            &long_name,
+            crate::protocol::Protocol::Text,
+            jiff::tz::TimeZone::UTC,
+            Console::silent(),
+        );
+        let address: StreamAddress = "redis://localhost/changes".parse().unwrap();
+        let config = PublishConfig::new(address, long_name, Console::silent());
+        let error = spawn(&notifier, config).unwrap_err();
+        assert!(matches!(
+            &error,
+            PublishError::FileName {
+                error: EntryError::FileNameTooLong { bytes: 4097 },
+                ..
+            }
+        ));
+        let said = error.to_string();
+        assert!(
+            said.starts_with("cannot publish \"xxx")
+                && said.ends_with(
+                    "… (4097 bytes in all)\": its file name is 4097 bytes long, more than 4096, and no edge could serve it"
+                ),
+            "{said}"
+        );
+        assert!(std::error::Error::source(&error).is_some());
+    }
+
+    #[test]
+    fn ids_are_remembered_growing_except_past_the_last_possible_one() {
+        let id = |millis| EntryId { millis, seq: 0 };
+        assert_eq!(remembered(id(5), id(3)), id(5));
+        assert_eq!(remembered(id(5), id(7)), id(7));
+        assert_eq!(remembered(EntryId::LAST, id(3)), id(3));
+        assert_eq!(remembered(EntryId::LAST, EntryId::ZERO), EntryId::ZERO);
+        assert_eq!(remembered(id(3), EntryId::LAST), EntryId::LAST);
     }
 
     #[test]

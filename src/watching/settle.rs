@@ -59,6 +59,7 @@ use super::ChangeKind;
 /// finished never pay it.
 pub const DEFAULT_WINDOW: Duration = Duration::from_millis(50);
 
+// ANCHOR: signal
 /// One OS event about the watched file, as the settler sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
@@ -80,6 +81,7 @@ pub struct Pending {
     /// mode from counting as a second change.
     pub metadata_only: bool,
 }
+// ANCHOR_END: signal
 
 impl Pending {
     /// A pending change of `kind` that is not a bare metadata change.

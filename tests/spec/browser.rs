@@ -559,11 +559,13 @@ mod an_edge {
 mod the_exercise_an_event_stream_client {
     use super::*;
     use crate::support::binary::exercise_program;
+    use crate::support::http::{SPLIT_EVENTS_PRINTED, split_event_service};
     use pretty_assertions::assert_eq;
 
-    fn client(server: &TestServer) -> Spawned {
+    /// The exercise's program (yours or the answer), given `address`.
+    fn client(address: &str) -> Spawned {
         let program = exercise_program("examples/answer-event-stream-client");
-        Spawned::start(&program, &[&http_addr(server).to_string()])
+        Spawned::start(&program, &[address])
     }
 
     #[rstest]
@@ -573,7 +575,7 @@ mod the_exercise_an_event_stream_client {
             "net-watcher",
             &["target.txt", "--http", "127.0.0.1:0"],
         );
-        let mut client = client(&server);
+        let mut client = client(&http_addr(&server).to_string());
         assert_eq!(
             client.next_stdout_line("the greeting").as_deref(),
             Some("Now watching: target.txt")
@@ -594,6 +596,36 @@ mod the_exercise_an_event_stream_client {
         );
     }
 
+    #[test]
+    fn frames_each_event_however_its_bytes_arrive() {
+        // Not the real server, which writes each event at once: a fake one
+        // that cuts an event across two writes and spreads one over two
+        // `data:` lines, as chapter 5's fake service cuts a message.
+        let server = split_event_service();
+        let mut client = client(&format!("127.0.0.1:{}", server.port()));
+        let (status, printed) = client.wait_for_exit();
+        assert_eq!(
+            printed,
+            SPLIT_EVENTS_PRINTED,
+            "the stream held the greeting and two changes: the first cut in \
+             the middle of its `data:` line, across two reads a second apart; \
+             the second with its JSON on two `data:` lines, ended by one empty \
+             line. Does the program keep what a read left over, and handle an \
+             event only at its empty line?\n{}",
+            client.report()
+        );
+        assert!(
+            status.success(),
+            "the stream's end is the client's: {status}\n{}",
+            client.report()
+        );
+        let request = server.finish();
+        assert!(
+            request.starts_with("GET /events HTTP/1.1\r\n") && request.contains("\r\nHost: "),
+            "the request: {request:?}"
+        );
+    }
+
     #[rstest]
     fn says_why_when_the_server_refuses_the_stream(target: TargetFile) {
         let server = TestServer::start_in(
@@ -607,14 +639,18 @@ mod the_exercise_an_event_stream_client {
                 "0",
             ],
         );
-        let mut client = client(&server);
+        let mut client = client(&http_addr(&server).to_string());
         let (status, _) = client.wait_for_exit();
-        assert!(!status.success());
         assert!(
-            client
-                .stderr()
-                .contains("the server answered HTTP/1.1 503 Service Unavailable"),
-            "{}",
+            !status.success(),
+            "a refused stream is a failure: {status}\n{}",
+            client.report()
+        );
+        let expected = "the server answered HTTP/1.1 503 Service Unavailable";
+        assert!(
+            client.stderr().contains(expected),
+            "expected stderr to say {expected:?} (the exercise's words, then \
+             the status line the server answered); it said: {:?}",
             client.stderr()
         );
     }

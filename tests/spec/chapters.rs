@@ -192,6 +192,93 @@ mod every_code_excerpt {
     }
 }
 
+/// A chapter says each thing once. A slip in a merge once printed a
+/// paragraph, an excerpt and the paragraph after it twice in appendix 9a,
+/// and every check above passed both copies.
+mod every_chapter {
+    use super::*;
+
+    /// A paragraph this long is never repeated on purpose; a short one
+    /// ("**Answer.**", a table's header) may be.
+    const LONG_PARAGRAPH: usize = 80;
+
+    /// The paragraphs of `text` outside code blocks, each with its first
+    /// line, spaces and line breaks made single spaces.
+    fn paragraphs(text: &str) -> Vec<(usize, String)> {
+        let mut found: Vec<(usize, String)> = Vec::new();
+        let mut current: Option<(usize, String)> = None;
+        let mut in_block = false;
+        for (number, line) in text.lines().enumerate() {
+            let fence = line.trim_start().starts_with("```");
+            if fence {
+                in_block = !in_block;
+            }
+            if fence || in_block || line.trim().is_empty() {
+                found.extend(current.take());
+                continue;
+            }
+            let (_, paragraph) = current.get_or_insert((number + 1, String::new()));
+            if !paragraph.is_empty() {
+                paragraph.push(' ');
+            }
+            paragraph.push_str(&line.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+        found.extend(current);
+        found
+    }
+
+    #[test]
+    fn quotes_each_source_region_once() {
+        let mut repeated = Vec::new();
+        for (chapter, text) in chapters() {
+            let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+            for block in blocks(&text) {
+                let Some((kind, target)) = &block.marker else {
+                    continue;
+                };
+                if kind != "excerpt" {
+                    continue;
+                }
+                if let Some(first) = seen.insert(target.clone(), block.line) {
+                    repeated.push(format!(
+                        "{chapter}:{}: {target} again (first quoted on line {first})",
+                        block.line
+                    ));
+                }
+            }
+        }
+        assert!(repeated.is_empty(), "{}", repeated.join("\n"));
+    }
+
+    #[test]
+    fn repeats_no_long_paragraph() {
+        let mut repeated = Vec::new();
+        for (chapter, text) in chapters() {
+            let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+            for (line, paragraph) in paragraphs(&text) {
+                if paragraph.len() < LONG_PARAGRAPH {
+                    continue;
+                }
+                if let Some(first) = seen.insert(paragraph, line) {
+                    repeated.push(format!(
+                        "{chapter}:{line}: the paragraph of line {first} again"
+                    ));
+                }
+            }
+        }
+        assert!(repeated.is_empty(), "{}", repeated.join("\n"));
+    }
+
+    #[test]
+    fn finding_paragraphs_skips_code_blocks_and_joins_lines() {
+        let text = "One  two\nthree.\n\n```text\nnot a\n\nparagraph\n```\nFour.\n";
+        assert_eq!(
+            paragraphs(text),
+            [(1, "One two three.".to_owned()), (9, "Four.".to_owned())]
+        );
+    }
+}
+
 mod every_rust_block {
     use super::*;
 
@@ -655,14 +742,10 @@ mod every_cargo_test_command {
     use super::*;
 
     /// The documents not checked yet, each with its reason.
-    const NOT_CHECKED: [(&str, &str); 3] = [
+    const NOT_CHECKED: [(&str, &str); 2] = [
         (
             "chapters/00-rust-for-node-developers.md",
             "its commands run in the reader's own `hello` project, which has one test program",
-        ),
-        (
-            "chapters/07-mocha-style-tests-in-rust.md",
-            "its grader sections are being reworked with the grader (issue 21)",
         ),
         (
             "chapters/12-beyond-one-machine.md",
@@ -698,16 +781,16 @@ mod every_cargo_test_command {
         found
     }
 
-    /// Whether `words` (after `cargo test`) filter by a name without
-    /// naming the program: a word before `--` that is no flag and is not
-    /// the value of one.
-    fn filters_without_a_program(words: &[&str]) -> bool {
+    /// How many names `words` (after `cargo test`) filter by before `--`
+    /// (words that are no flag and not the value of one), and whether they
+    /// name the test program.
+    fn before_the_separator(words: &[&str]) -> (usize, bool) {
         let before: Vec<&str> = words
             .iter()
-            .take_while(|word| **word != "--")
+            .take_while(|word| !matches!(**word, "--" | "|" | "&&" | ";"))
             .copied()
             .collect();
-        let mut filters = false;
+        let mut filters = 0;
         let mut picks = false;
         let mut value_next = false;
         for word in before {
@@ -721,10 +804,17 @@ mod every_cargo_test_command {
             } else if word.starts_with('-') {
                 value_next = matches!(word, "--features" | "-F" | "--profile" | "-j" | "--jobs");
             } else {
-                filters = true;
+                filters += 1;
             }
         }
-        filters && !picks
+        (filters, picks)
+    }
+
+    /// Whether `words` (after `cargo test`) filter by a name without
+    /// naming the program.
+    fn filters_without_a_program(words: &[&str]) -> bool {
+        let (filters, picks) = before_the_separator(words);
+        filters > 0 && !picks
     }
 
     /// Every `cargo test` command of the README and the chapters but those
@@ -757,6 +847,15 @@ mod every_cargo_test_command {
             if filters_without_a_program(&words) {
                 problems.push(format!(
                     "{place}: `cargo test {}` runs every test program; name the one (`--test spec`)",
+                    words.join(" ")
+                ));
+            }
+            // cargo takes one name before `--` and refuses a second
+            // ("unexpected argument"); libtest takes any number after it.
+            if before_the_separator(&words).0 > 1 {
+                problems.push(format!(
+                    "{place}: `cargo test {}` is refused by cargo, which takes one name before \
+                     `--`; put the names after `--`",
                     words.join(" ")
                 ));
             }
@@ -958,10 +1057,15 @@ mod every_cargo_test_command {
             (&["--no-run"][..], false),
             (&[][..], false),
             (&["--", "--list"][..], false),
+            (&["x", "|", "grep", "y"][..], true),
             (&["--locked"][..], false),
         ] {
             assert_eq!(filters_without_a_program(words), filters, "{words:?}");
         }
+        let names = |words: &[&str]| before_the_separator(words).0;
+        assert_eq!(names(&["--test", "spec", "a::", "b::"]), 2);
+        assert_eq!(names(&["--test", "spec", "a::", "--", "b::"]), 1);
+        assert_eq!(names(&["--features", "x", "a::"]), 1);
     }
 }
 
@@ -988,7 +1092,13 @@ mod every_quoted_file {
         check_marked("file", 3, |place, file| {
             let text = fs::read_to_string(root().join(file))
                 .unwrap_or_else(|error| panic!("{place}: {file}: {error}"));
-            (text, format!("the block differs from {file}"))
+            (
+                text,
+                format!(
+                    "the block differs from {file} (if you changed {file} on purpose, \
+                     copy it into this block: the chapter shows the file as it is)"
+                ),
+            )
         });
     }
 }

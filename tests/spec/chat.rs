@@ -1,5 +1,7 @@
 //! describe: the chat challenge (`examples/chat`, chapter 10), spawned as
 //! people run it, on port 0, with three or more people in the room.
+//! `NET_WATCHER_EXERCISE=NAME` runs the student's own chat instead,
+//! `mine/examples/NAME/` (chapter 10's first exercise).
 //!
 //! What nobody may hear is checked by what they hear next: a line the chat
 //! must not send would come before the next line it does send, since each
@@ -373,12 +375,13 @@ mod a_line_too_long {
 
 mod the_program {
     use crate::support::binary::{Spawned, TestServer};
+    use crate::support::chat::the_chat;
     use pretty_assertions::assert_eq;
 
     #[test]
     fn explains_its_port_option_and_variable_in_its_help() {
         // Without PORT in its environment, whatever the test's is.
-        let mut help = Spawned::start_configured(None, "examples/chat", &["--help"], |command| {
+        let mut help = Spawned::start_configured(None, &the_chat(), &["--help"], |command| {
             command.env_remove("PORT");
         });
         let (status, lines) = help.wait_for_exit();
@@ -391,7 +394,7 @@ mod the_program {
 
     #[test]
     fn takes_its_port_from_the_port_variable() {
-        let chat = TestServer::start_configured("examples/chat", &[], |command| {
+        let chat = TestServer::start_configured(&the_chat(), &[], |command| {
             command.env("PORT", "0");
         });
         assert_ne!(chat.port(), 0, "{:?}", chat.listening_on());
@@ -400,7 +403,7 @@ mod the_program {
 
     #[test]
     fn refuses_a_port_that_is_not_a_number() {
-        let mut chat = Spawned::start("examples/chat", &["--port", "sixty"]);
+        let mut chat = Spawned::start(&the_chat(), &["--port", "sixty"]);
         let (status, _) = chat.wait_for_exit();
         assert_eq!(status.code(), Some(2), "{}", chat.report());
         assert!(
@@ -414,7 +417,7 @@ mod the_program {
     fn fails_with_the_reason_when_the_port_is_taken() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = taken.local_addr().unwrap().port().to_string();
-        let mut chat = Spawned::start("examples/chat", &["--port", &port]);
+        let mut chat = Spawned::start(&the_chat(), &["--port", &port]);
         let (status, _) = chat.wait_for_exit();
         assert!(!status.success(), "{}", chat.report());
         assert!(

@@ -352,9 +352,7 @@ mod a_three_way_split {
     use super::*;
     use pretty_assertions::assert_eq;
 
-    use crate::support::binary::{
-        OwnTests, PARTS_APART_AT_LEAST, Spawned, TestServer, exercise_program,
-    };
+    use crate::support::binary::{OwnTests, Spawned, TestServer, exercise_program};
 
     /// The service, on a free port, with a pause long enough that each part
     /// arrives in a read of its own, however busy the machine.
@@ -367,13 +365,9 @@ mod a_three_way_split {
         let reads = start_service().reads_until_the_end();
         assert_eq!(reads.texts.concat(), CHANGED, "the parts, joined");
         assert_eq!(reads.texts.len(), 3, "one read per part, got {reads:?}");
-        assert!(
-            reads
-                .pauses
-                .iter()
-                .all(|pause| *pause >= PARTS_APART_AT_LEAST),
-            "each part must come a pause after the one before: {reads:?}"
-        );
+        if let Some(short) = reads.short_pause() {
+            panic!("each part must come a pause after the one before; {short}: {reads:?}");
+        }
     }
 
     #[test]
@@ -488,6 +482,48 @@ mod a_client_on_any_stream {
     }
 }
 
+/// Chapter 7: the práctica's step 7, the book's Mocha suite for
+/// `LDJClient`, written as tests inside the step-6 program: one message
+/// from a single data event, and one from a line split across two data
+/// events. They pass on the program, and the split one fails on the same
+/// program with a client that takes each read for a message (so a test
+/// that asserts nothing does not count).
+mod a_mocha_suite {
+    use crate::support::binary::{
+        LDJ_CLIENT_TAKING_EACH_READ_FOR_A_MESSAGE, OwnTests, SwappedProgram, exercise_program,
+        program_source,
+    };
+
+    const ANSWER: &str = "examples/answer-a-mocha-suite";
+    const SINGLE: &str = "a_single_data_event";
+    const SPLIT: &str = "split_data_events";
+
+    #[test]
+    fn has_the_books_two_tests_and_they_pass() {
+        let tests = OwnTests::of(&exercise_program(ANSWER));
+        tests.assert_named(&[SINGLE, SPLIT]);
+        tests.assert_pass();
+    }
+
+    #[test]
+    fn has_a_split_test_that_fails_on_a_client_that_takes_each_read_for_a_message() {
+        let source = program_source(
+            &exercise_program(ANSWER),
+            "chapters/answers/a_mocha_suite.rs",
+        );
+        let naive = SwappedProgram::new(
+            &source,
+            "ldj_client",
+            LDJ_CLIENT_TAKING_EACH_READ_FOR_A_MESSAGE,
+        );
+        OwnTests::of(&naive.program).assert_fail(
+            SPLIT,
+            "your split_data_events test passes on a client that takes each read \
+             for a message (step 4's bug): it must fail there",
+        );
+    }
+}
+
 /// Chapter 8: the client of step 6, made robust (the book's T1, T2 and R1
 /// to R5). It passes every client behaviour of the grader, R1 to R4
 /// included; it reports a cut-off last line and ends well; and it has a
@@ -531,7 +567,11 @@ mod a_robust_client {
         let (status, lines) = client.wait_for_exit();
         server.finish();
         assert!(status.success(), "{}", client.report());
-        assert_eq!(lines, ["Now watching: target.txt"]);
+        assert_eq!(
+            lines,
+            ["Now watching: target.txt"],
+            "stdout: only the greeting; the cut-off line belongs on stderr"
+        );
         let stderr = client.stderr();
         assert!(
             stderr.contains("{\"type\":\"chan"),
@@ -542,22 +582,21 @@ mod a_robust_client {
     #[test]
     fn has_a_test_of_its_own_for_each_exercise_and_they_pass() {
         let tests = OwnTests::of(&program());
-        let missing: Vec<&str> = ["t1_", "t2_", "r1_", "r2_", "r3_", "r4_", "r5_"]
-            .into_iter()
-            .filter(|prefix| !tests.names.iter().any(|name| name.starts_with(prefix)))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "no test named {missing:?}... among the program's tests {:?}",
-            tests.names
-        );
+        tests.assert_named(&["t1_", "t2_", "r1_", "r2_", "r3_", "r4_", "r5_"]);
         tests.assert_pass();
     }
 }
 
 /// Chapter 9: the server of step 1, stopped with Ctrl+C, ends cleanly:
-/// every subscriber's connection ends with an end of file, every
-/// subscriber is logged out, and the program exits with status 0.
+/// every subscriber's task ends and logs its subscriber out, and the
+/// program exits with status 0 once they have.
+///
+/// What the subscribers see is not checked: when a program exits, however
+/// it exits, the OS closes its connections, and each subscriber reads the
+/// same end of file. A program that calls `std::process::exit(0)` on
+/// Ctrl+C passes any such check; it fails the log-outs' (seen: it printed
+/// no `Subscriber disconnected.`), and so does a `main` that returns
+/// without waiting for the tasks (seen: fewer than three, 6 runs of 6).
 mod a_clean_shutdown {
     use crate::support::binary::{LineReader, TestServer, exercise_program};
     use crate::support::target::{TargetFile, target};
@@ -603,16 +642,6 @@ mod a_clean_shutdown {
     }
 
     #[rstest]
-    fn ends_every_subscribers_connection_with_an_end_of_file(target: TargetFile) {
-        let mut server = start(&target);
-        let subscribers = subscribe(&mut server, 3);
-        ctrl_c(&mut server);
-        for (number, mut subscriber) in subscribers.into_iter().enumerate() {
-            subscriber.expect_end(&format!("the end of subscriber {number}'s connection"));
-        }
-    }
-
-    #[rstest]
     fn logs_every_subscriber_out_before_it_exits(target: TargetFile) {
         let mut server = start(&target);
         let _subscribers = subscribe(&mut server, 3);
@@ -623,7 +652,9 @@ mod a_clean_shutdown {
             .count();
         assert_eq!(
             logged_out, 3,
-            "one \"Subscriber disconnected.\" per subscriber, printed by its task before the program exits; it printed {lines:?}"
+            "one \"Subscriber disconnected.\" per subscriber, printed by its task before the program exits \
+             (a program that exits at once, or whose main returns without waiting for the tasks, \
+             prints fewer); it printed {lines:?}"
         );
     }
 
@@ -643,9 +674,12 @@ mod a_clean_shutdown {
 /// Chapter 10: the chat, with two more commands. `/me ACTION` tells the
 /// others `* NAME ACTION`; `/msg NAME TEXT` tells only the one named, as
 /// `SENDER (to you): TEXT`, and tells the sender when nobody has that name.
-/// What someone must not hear is checked by what they hear next, as in
+/// A `/me` with no action goes to no one; a `/msg` with no text goes to no
+/// one and tells the sender what is needed. What someone must not hear is checked by what they hear next, as in
 /// `chat::`.
 mod chat_commands {
+    use rstest::rstest;
+
     use crate::support::binary::exercise_program;
     use crate::support::chat::ChatRoom;
 
@@ -663,6 +697,25 @@ mod chat_commands {
         // Not echoed: the first line the sender hears next is another's.
         second.says("hi").await;
         first.hears("guest2: hi").await;
+    }
+
+    #[rstest]
+    #[case::alone("/me")]
+    #[case::empty_after_a_space("/me ")]
+    #[tokio::test]
+    async fn me_without_an_action_goes_to_no_one(#[case] command: &str) {
+        let chat = open();
+        let [mut first, mut second, mut third] = chat.three_people().await;
+        first.says(command).await;
+        // Had the others been told anything, it would come before this line
+        // from the same person.
+        first.says("still here").await;
+        second.hears("guest1: still here").await;
+        third.hears("guest1: still here").await;
+        // Said after the room handled both: had the sender been told
+        // anything, it would come before it.
+        second.says("yes").await;
+        first.hears("guest2: yes").await;
     }
 
     #[tokio::test]
@@ -685,6 +738,23 @@ mod chat_commands {
         first.hears("* nobody here is called bob; not sent").await;
         first.says("anyone?").await;
         second.hears("guest1: anyone?").await;
+    }
+
+    #[rstest]
+    #[case::alone("/msg")]
+    #[case::a_name_alone("/msg guest3")]
+    #[case::empty_after_a_space("/msg guest3 ")]
+    #[tokio::test]
+    async fn msg_without_a_text_tells_the_sender_and_goes_to_no_one(#[case] command: &str) {
+        let chat = open();
+        let [mut first, mut second, mut third] = chat.three_people().await;
+        first.says(command).await;
+        first
+            .hears("* a name and a text are needed: /msg NAME TEXT")
+            .await;
+        first.says("hello, all").await;
+        second.hears("guest1: hello, all").await;
+        third.hears("guest1: hello, all").await;
     }
 
     #[tokio::test]

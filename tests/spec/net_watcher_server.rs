@@ -443,7 +443,7 @@ mod when_full {
         let mut refused = server.subscribe().await;
         assert_eq!(
             refused.next_line("the refusal").await,
-            "Error: the server is full (1 subscribers); try again later.\n"
+            "Error: the server is full (1 subscriber); try again later.\n"
         );
         refused.expect_end("the refused connection to close").await;
         server

@@ -11,8 +11,15 @@ use pretty_assertions::assert_eq;
 
 use rstest::rstest;
 
+use net_watcher::protocol::now_millis;
+use net_watcher::relay::edge::EDGE_NAME;
+use net_watcher::relay::publisher::PUBLISHER_NAME;
+
 use crate::support::binary::{LineReader, Spawned, TestServer};
-use crate::support::redis_server::{RedisServer, redis_server, start_edge, start_publisher};
+use crate::support::redis_server::{
+    RedisServer, Refusal, redis_server, refusal_answer, start_edge, start_publisher,
+    start_publisher_of,
+};
 use crate::support::target::{TargetFile, target};
 
 const TEXT_GREETING: &str = "Now watching \"target.txt\" for changes...\n";
@@ -102,6 +109,57 @@ mod a_change_on_the_publisher {
         assert_eq!(timestamp_of(&on_json), told_locally);
         on_text_edge.expect_silence("the one change line");
         on_json_edge.expect_silence("the one change line");
+    }
+}
+
+mod a_stream_on_a_tcp_port {
+    use super::*;
+
+    use crate::support::stalling_proxy::StallingProxy;
+
+    /// `redis://HOST:PORT/STREAM`: the specs' Redis listens on a Unix
+    /// socket only, so a proxy on a loopback port that is never stalled
+    /// puts it on TCP.
+    #[rstest]
+    fn carries_a_change_from_the_publisher_to_an_edge(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let proxy = StallingProxy::start_tcp(&redis.socket());
+        let url = proxy.url("changes");
+        assert!(url.starts_with("redis://127.0.0.1:"), "{url}");
+        let _publisher = start_publisher(&target, &url, &[]);
+        let edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+        target.touch();
+        let line = subscriber.next_line("the change, over TCP");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}
+
+mod an_edge_on_a_stream_that_names_no_file_yet {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// The stream holds only junk: the edge skips it, says it waits for a
+    /// publisher, and listens once one names its file.
+    #[rstest]
+    fn says_it_waits_and_listens_once_a_publisher_names_its_file(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        append(&redis, "1-0", &[("type", "watching")]);
+        let mut edge = Spawned::start("net-watcher", &["--relay", &url, "--port", "0"]);
+        edge.wait_for_stderr(&format!(
+            "Waiting for a publisher to name its file in the stream {url}..."
+        ));
+        let said = edge.stderr();
+        assert!(
+            said.starts_with("Skipped the malformed stream entry 1-0: it has no \"file\" field.\n"),
+            "{said}"
+        );
+
+        let _publisher = start_publisher(&target, &url, &[]);
+        let listening = edge.wait_for_stdout_containing("Listening for subscribers on ");
+        assert!(listening.ends_with("..."), "got {listening:?}");
+        assert_eq!(edge.stderr().matches("Waiting for a publisher").count(), 1);
     }
 }
 
@@ -313,6 +371,43 @@ mod an_entry_written_above_the_publishers_ids {
     }
 }
 
+mod an_entry_written_at_the_id_the_publisher_takes_next {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// Someone appended, by hand, an entry at the very id the publisher's
+    /// next change takes: Redis refuses the publisher's append, the entry
+    /// found at that id is not the publisher's, and the change goes in
+    /// above it.
+    #[rstest]
+    fn is_not_taken_for_the_publishers_change(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        // An id above any change's timestamp, naming another file: the
+        // publisher names its file in the next id, and its first change
+        // takes the one after.
+        append(
+            &redis,
+            "9999999999999-0",
+            &[("type", "watching"), ("file", "another.txt")],
+        );
+        let url = redis.url("changes");
+        let publisher = start_publisher(&target, &url, &["--json"]);
+        redis.wait_for_an_entry("changes", "9999999999999-0");
+        let edge = start_edge(&url, &["--json"]);
+        let mut local = subscribe(&publisher, JSON_GREETING);
+        let mut on_edge = subscribe(&edge, JSON_GREETING);
+        change(&redis, "9999999999999-2", "6000");
+        let line = on_edge.next_line("the change written by hand");
+        assert_eq!(timestamp_of(&line), 6000);
+
+        target.touch();
+        let told = timestamp_of(&local.next_line("the publisher's change"));
+        let line = on_edge.next_line("the publisher's change, above the one by hand");
+        assert_eq!(timestamp_of(&line), told);
+        on_edge.expect_silence("the publisher's change");
+    }
+}
+
 mod a_publisher_whose_redis_refuses_its_first_entry {
     use super::*;
 
@@ -322,28 +417,21 @@ mod a_publisher_whose_redis_refuses_its_first_entry {
     /// made meanwhile, and says that the outage is over.
     #[rstest]
     fn names_its_file_once_redis_takes_entries_again(target: TargetFile) {
-        let Some(redis) = redis_server() else { return };
-        let set_maxmemory = |bytes: &str| {
-            let _: () = redis::cmd("CONFIG")
-                .arg("SET")
-                .arg("maxmemory")
-                .arg(bytes)
-                .query(&mut redis.connection())
-                .expect("Redis takes the setting");
+        let Some(mut redis) = redis_server() else {
+            return;
         };
-        set_maxmemory("1");
+        redis.refuse(Refusal::OutOfMemory, "changes");
         let url = redis.url("changes");
         let mut publisher = start_publisher(&target, &url, &[]);
-        publisher
-            .process
-            .wait_for_stderr("command not allowed when used memory");
-        let said = publisher.process.stderr();
-        assert!(!said.contains(".."), "one full stop ends a line:\n{said}");
+        let answer = refusal_answer(Refusal::OutOfMemory);
+        publisher.process.wait_for_stderr(&format!(
+            "Redis refused the entry for the stream {url}: {answer}. Trying again until it takes it.\n"
+        ));
 
-        set_maxmemory("0");
+        redis.take_again(Refusal::OutOfMemory, "changes");
         publisher
             .process
-            .wait_for_stdout_containing("answers again");
+            .wait_for_stdout_containing(&format!("The stream {url} takes entries again."));
         let edge = start_edge(&url, &[]);
         let mut subscriber = subscribe(&edge, TEXT_GREETING);
         target.touch();
@@ -398,6 +486,7 @@ mod an_edge_whose_redis_is_unreachable {
 
 mod a_malformed_entry {
     use super::*;
+    use pretty_assertions::assert_eq;
 
     #[rstest]
     fn is_reported_and_skipped(target: TargetFile) {
@@ -427,6 +516,163 @@ mod a_malformed_entry {
         assert!(line.starts_with("File changed: "), "got {line:?}");
         subscriber.expect_silence("the one well-formed change");
     }
+
+    /// Thousands of junk entries cost a line for the first and a count
+    /// for the rest, told at most once a second, not a line each.
+    #[rstest]
+    fn in_a_flood_is_counted_not_told_one_by_one(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        let _publisher = start_publisher(&target, &url, &[]);
+        let edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+
+        let junk = 3_000;
+        let mut flood = redis::pipe();
+        for _ in 0..junk {
+            flood
+                .cmd("XADD")
+                .arg("changes")
+                .arg("*")
+                .arg("type")
+                .arg("changed")
+                .arg("file")
+                .arg("target.txt")
+                .arg("timestamp")
+                .arg("soon")
+                .ignore();
+        }
+        // The last one says so, and the line that counts it shows it.
+        flood
+            .cmd("XADD")
+            .arg("changes")
+            .arg("*")
+            .arg("type")
+            .arg("the last junk")
+            .arg("file")
+            .arg("target.txt")
+            .ignore();
+        let () = flood
+            .query(&mut redis.connection())
+            .expect("Redis takes the flood");
+
+        edge.process
+            .wait_for_stderr("unknown type \"the last junk\"");
+        let said = edge.process.stderr();
+        let lines: Vec<&str> = said
+            .lines()
+            .filter(|line| line.starts_with("Skipped"))
+            .collect();
+        // One line for the first, then at most one a read (a read takes up
+        // to a thousand entries) and one a second.
+        assert!(lines.len() <= 5, "{} lines:\n{said}", lines.len());
+        let counted: u64 = lines
+            .iter()
+            .map(
+                |line| match line.strip_prefix("Skipped the malformed stream entry") {
+                    Some(_) => 1,
+                    None => line["Skipped ".len()..]
+                        .split(' ')
+                        .next()
+                        .and_then(|count| count.parse().ok())
+                        .unwrap_or_else(|| panic!("no count in {line:?}")),
+                },
+            )
+            .sum();
+        assert_eq!(counted, junk + 1, "{said}");
+
+        target.touch();
+        let line = subscriber.next_line("the change after the flood");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}
+
+mod an_entry_for_another_file {
+    use super::*;
+
+    /// A second publisher on the same stream, with another file: an edge
+    /// greets with one file's name, and tells that file's changes only.
+    #[rstest]
+    fn is_skipped_and_told_on_the_console(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        let _publisher = start_publisher(&target, &url, &[]);
+        let edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+
+        let id: String = redis::cmd("XADD")
+            .arg("changes")
+            .arg("*")
+            .arg("type")
+            .arg("changed")
+            .arg("file")
+            .arg("other.txt")
+            .arg("timestamp")
+            .arg(now_millis())
+            .query(&mut redis.connection())
+            .expect("Redis takes the entry");
+
+        edge.process.wait_for_stderr(&format!(
+            "Skipped the stream entry {id}: it is for another file, \"other.txt\"."
+        ));
+        subscriber.expect_silence("a change of another file");
+        target.touch();
+        let line = subscriber.next_line("a change of the edge's own file");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}
+
+mod a_publisher_of_a_file_whose_name_holds_a_newline {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    use jiff::tz::TimeZone;
+    use net_watcher::protocol::{Message, Protocol};
+
+    /// Redis keeps any bytes, so the name travels as it is; an edge greets
+    /// with it exactly as the publisher does (the greeting's rendering is
+    /// the protocol's, on both, control characters escaped).
+    #[rstest]
+    fn is_served_by_its_edges_as_by_itself(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let name = "a\nFile changed: FAKE";
+        let file = TargetFile::at(target.dir().join(name));
+        std::fs::File::create(file.path()).expect("the file can be made");
+        let url = redis.url("changes");
+        let publisher = start_publisher_of(&target, name, &url, &["--json"]);
+        let json_edge = start_edge(&url, &["--json"]);
+        let text_edge = start_edge(&url, &[]);
+
+        let greeting = |server: &TestServer, protocol: Protocol| {
+            let expected = protocol.render(
+                &Message::Watching {
+                    file: name.to_owned(),
+                },
+                &TimeZone::UTC,
+            );
+            let mut subscriber = server.connect();
+            let greeting: String = (0..expected.matches('\n').count())
+                .map(|_| subscriber.next_line("the greeting"))
+                .collect();
+            (subscriber, greeting, expected)
+        };
+        let (_, on_publisher, _) = greeting(&publisher, Protocol::Json);
+        let (mut on_json_edge, on_edge, expected) = greeting(&json_edge, Protocol::Json);
+        assert_eq!(on_edge, on_publisher);
+        assert_eq!(on_edge, expected);
+        let (mut on_text_edge, on_edge, expected) = greeting(&text_edge, Protocol::Text);
+        assert_eq!(on_edge, expected);
+        // Escaped, as the watcher's own: one line, which forges none.
+        assert_eq!(
+            on_edge,
+            "Now watching \"a\\nFile changed: FAKE\" for changes...\n"
+        );
+
+        file.touch();
+        timestamp_of(&on_json_edge.next_line("the change, on the JSON edge"));
+        let line = on_text_edge.next_line("the change, on the text edge");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
 }
 
 mod an_edge {
@@ -446,7 +692,7 @@ mod an_edge {
         let mut refused = edge.connect();
         let refusal = refused.next_line("the refusal");
         assert!(
-            refusal.starts_with("Error: the server is full (1 subscribers)"),
+            refusal.starts_with("Error: the server is full (1 subscriber)"),
             "got {refusal:?}"
         );
         refused.expect_end("the refused connection to close");
@@ -477,6 +723,388 @@ mod an_edge {
                 "{url}: {said}"
             );
         }
+    }
+}
+
+mod a_publisher {
+    use super::*;
+
+    /// Redis takes `MAXLEN` up to 2^63 - 1 (a signed 64-bit number): a cap
+    /// above it would make every append fail, so it is refused at start.
+    #[test]
+    fn refuses_a_maxlen_that_redis_cannot_take_with_a_usage_error() {
+        for maxlen in ["0", "9223372036854775808", "18446744073709551615"] {
+            let assert = assert_cmd::cargo::cargo_bin_cmd!("net-watcher")
+                .args(["target.txt", "--publish", "redis://localhost/changes"])
+                .args(["--publish-maxlen", maxlen])
+                .assert()
+                .failure()
+                .code(2);
+            let said = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+            assert!(
+                said.contains(&format!(
+                    "invalid value '{maxlen}' for '--publish-maxlen <N>'"
+                )) && said.contains("1..=9223372036854775807"),
+                "{maxlen}: {said}"
+            );
+        }
+    }
+
+    #[rstest]
+    fn appends_with_the_largest_maxlen_that_redis_takes(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        let _publisher =
+            start_publisher(&target, &url, &["--publish-maxlen", "9223372036854775807"]);
+        let edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+        target.touch();
+        let line = subscriber.next_line("the change");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+}
+
+mod a_publisher_whose_redis_refuses_its_entries {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// Redis answers, but refuses each append: an outage, said once with
+    /// Redis's own answer, tried again with a back-off on the connection
+    /// the publisher has; and the change kept meanwhile is appended once
+    /// Redis takes entries again.
+    #[rstest]
+    #[case::out_of_memory(Refusal::OutOfMemory)]
+    #[case::as_a_read_only_replica(Refusal::ReadOnlyReplica)]
+    #[case::as_its_key_holds_another_type(Refusal::WrongType)]
+    fn says_so_once_backs_off_and_appends_the_kept_change_when_redis_takes_it(
+        target: TargetFile,
+        #[case] refusal: Refusal,
+    ) {
+        let Some(mut redis) = redis_server() else {
+            return;
+        };
+        let url = redis.url("changes");
+        let mut publisher = start_publisher(&target, &url, &["--json"]);
+        let edge = start_edge(&url, &["--json"]);
+        let mut local = subscribe(&publisher, JSON_GREETING);
+        let mut on_edge = subscribe(&edge, JSON_GREETING);
+
+        redis.refuse(refusal, "changes");
+        target.touch();
+        let told = timestamp_of(&local.next_line("the change, on the publisher"));
+        let answer = refusal_answer(refusal);
+        publisher.process.wait_for_stderr(&format!(
+            "Redis refused the entry for the stream {url}: {answer}"
+        ));
+        redis
+            .watch("xadd", PUBLISHER_NAME)
+            .assert_backed_off()
+            .assert_kept_its_connection();
+        let said = publisher.process.stderr();
+        assert_eq!(said.matches(answer).count(), 1, "said once:\n{said}");
+        assert!(!said.contains("Cannot reach"), "Redis answered:\n{said}");
+
+        redis.take_again(refusal, "changes");
+        publisher
+            .process
+            .wait_for_stdout_containing(&format!("The stream {url} takes entries again."));
+        let line = on_edge.next_line("the change kept while Redis refused it");
+        assert_eq!(timestamp_of(&line), told);
+        on_edge.expect_silence("the one change");
+    }
+}
+
+mod a_publisher_whose_redis_asks_for_a_password {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// The URL has no password and Redis asks for one: every command is
+    /// refused with `NOAUTH`, which the publisher says once; it serves its
+    /// own subscribers meanwhile, and names its file once Redis stops
+    /// asking.
+    #[rstest]
+    fn serves_says_so_once_and_names_its_file_once_redis_takes_it(target: TargetFile) {
+        let Some(mut redis) = redis_server() else {
+            return;
+        };
+        redis.refuse(Refusal::Password, "changes");
+        let url = redis.url("changes");
+        let mut publisher = start_publisher(&target, &url, &[]);
+        let mut local = subscribe(&publisher, TEXT_GREETING);
+        let answer = refusal_answer(Refusal::Password);
+        publisher
+            .process
+            .wait_for_stderr(&format!("Redis refused to read the stream {url}: {answer}"));
+        redis
+            .watch("xrevrange", PUBLISHER_NAME)
+            .assert_backed_off()
+            .assert_made_no_connection();
+        target.touch();
+        local.next_line("a change, told while Redis refuses");
+        let said = publisher.process.stderr();
+        assert_eq!(said.matches(answer).count(), 1, "said once:\n{said}");
+
+        redis.take_again(Refusal::Password, "changes");
+        publisher
+            .process
+            .wait_for_stdout_containing(&format!("The stream {url} can be read again."));
+        let edge = start_edge(&url, &[]);
+        let mut on_edge = subscribe(&edge, TEXT_GREETING);
+        target.touch();
+        on_edge.next_line("a change once Redis takes entries");
+    }
+}
+
+mod an_edge_whose_redis_refuses_to_read {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// The stream's key is made a string while an edge reads it: each read
+    /// is refused with `WRONGTYPE`, said once, and tried again with a
+    /// back-off on the same connection; once the key is a stream again,
+    /// the edge tells its changes.
+    #[rstest]
+    fn says_so_once_backs_off_and_reads_on_when_it_can(target: TargetFile) {
+        let Some(mut redis) = redis_server() else {
+            return;
+        };
+        let url = redis.url("changes");
+        let _publisher = start_publisher(&target, &url, &[]);
+        let mut edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+
+        redis.refuse(Refusal::WrongType, "changes");
+        let answer = refusal_answer(Refusal::WrongType);
+        edge.process
+            .wait_for_stderr(&format!("Redis refused to read the stream {url}: {answer}"));
+        redis
+            .watch("xread", EDGE_NAME)
+            .assert_backed_off()
+            .assert_kept_its_connection();
+        let said = edge.process.stderr();
+        assert_eq!(said.matches(answer).count(), 1, "said once:\n{said}");
+
+        redis.take_again(Refusal::WrongType, "changes");
+        edge.process
+            .wait_for_stdout_containing(&format!("The stream {url} can be read again."));
+        target.touch();
+        let line = subscriber.next_line("the change once the key is a stream again");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+    }
+
+    /// Redis asks for a password the URL does not give: the edge cannot
+    /// learn its file's name, says why once, and listens once it can.
+    #[rstest]
+    fn says_so_once_and_listens_once_it_can(target: TargetFile) {
+        let Some(mut redis) = redis_server() else {
+            return;
+        };
+        let url = redis.url("changes");
+        let _publisher = start_publisher(&target, &url, &[]);
+        // The publisher names its file after it listens: done before the
+        // password, or its own attempts would be counted with the edge's.
+        redis.wait_for_an_entry("changes", "0-0");
+        redis.refuse(Refusal::Password, "changes");
+        let mut edge = Spawned::start("net-watcher", &["--relay", &url, "--port", "0"]);
+        let answer = refusal_answer(Refusal::Password);
+        edge.wait_for_stderr(&format!("Redis refused to read the stream {url}: {answer}"));
+        redis
+            .watch("xrevrange", EDGE_NAME)
+            .assert_backed_off()
+            .assert_made_no_connection();
+        assert_eq!(edge.stderr().matches(answer).count(), 1);
+
+        redis.take_again(Refusal::Password, "changes");
+        let listening = edge.wait_for_stdout_containing("Listening for subscribers on ");
+        assert!(listening.ends_with("..."), "got {listening:?}");
+    }
+}
+
+mod a_stream_that_holds_the_last_possible_id {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// Someone appended `18446744073709551615-18446744073709551615`: no id
+    /// is above it, so no entry can follow. The publisher says so once
+    /// (no id arithmetic overflows, in any build) and keeps its change;
+    /// once the stream is deleted, it appends it to the new stream, and an
+    /// edge, whose last id was that last one, tells it.
+    #[rstest]
+    fn stops_nothing_but_that_stream_and_is_left_once_deleted(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        let mut publisher = start_publisher(&target, &url, &[]);
+        let edge = start_edge(&url, &[]);
+        let mut local = subscribe(&publisher, TEXT_GREETING);
+        let mut on_edge = subscribe(&edge, TEXT_GREETING);
+        let last = "18446744073709551615-18446744073709551615";
+        watching(&redis, last);
+
+        target.touch();
+        local.next_line("the change, on the publisher");
+        publisher.process.wait_for_stderr(&format!(
+            "No entry can go into the stream {url}: its newest id, {last}, is the last possible one"
+        ));
+        target.append("more");
+        local.next_line("a change after the stream is full");
+
+        let _: u64 = redis::cmd("DEL")
+            .arg("changes")
+            .query(&mut redis.connection())
+            .expect("Redis deletes the stream");
+        publisher
+            .process
+            .wait_for_stdout_containing(&format!("The stream {url} takes entries again."));
+        let line = on_edge.next_line("the change kept while the stream was full");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+        on_edge.expect_silence("the latest change");
+        let said = publisher.process.stderr();
+        assert_eq!(said.matches("last possible one").count(), 1, "{said}");
+    }
+}
+
+mod a_hostile_server_in_the_place_of_redis {
+    use super::*;
+
+    use crate::support::hostile_redis::{HostileRedis, HostileReply};
+
+    /// The most bytes of a hostile reply a publisher or an edge may take
+    /// before it hangs up: a reply is refused past 8 MiB, and the kernel's
+    /// socket buffers hold a little more that nobody reads.
+    const MOST_TAKEN: u64 = 16 << 20;
+
+    /// What the program says it was sent, for each reply.
+    fn said_of(reply: HostileReply) -> &'static str {
+        match reply {
+            HostileReply::HugeBulkString => {
+                "a bulk string of 1073741824 bytes, and a reply may take 8388608 at most"
+            }
+            HostileReply::HugeArray => {
+                "an array of 2000000000 values, and a reply may hold 100000 at most"
+            }
+        }
+    }
+
+    #[rstest]
+    #[case::a_huge_bulk_string(HostileReply::HugeBulkString)]
+    #[case::a_huge_array(HostileReply::HugeArray)]
+    fn costs_a_publisher_a_bounded_part_of_the_reply_and_no_subscriber(
+        target: TargetFile,
+        #[case] reply: HostileReply,
+    ) {
+        let hostile = HostileRedis::start(reply);
+        let url = hostile.url("changes");
+        let publisher = start_publisher(&target, &url, &[]);
+        let mut local = subscribe(&publisher, TEXT_GREETING);
+
+        let taken = hostile.wait_for_a_hang_up();
+        assert!(taken <= MOST_TAKEN, "the publisher took {taken} bytes");
+        publisher.process.wait_for_stderr(&format!(
+            "The server of the stream {url} answered as Redis never does: {}",
+            said_of(reply)
+        ));
+        target.touch();
+        local.next_line("a change, told while the server is hostile");
+    }
+
+    #[rstest]
+    #[case::a_huge_bulk_string(HostileReply::HugeBulkString)]
+    #[case::a_huge_array(HostileReply::HugeArray)]
+    fn costs_an_edge_a_bounded_part_of_the_reply(#[case] reply: HostileReply) {
+        let hostile = HostileRedis::start(reply);
+        let url = hostile.url("changes");
+        let mut edge = Spawned::start("net-watcher", &["--relay", &url, "--port", "0"]);
+
+        let taken = hostile.wait_for_a_hang_up();
+        assert!(taken <= MOST_TAKEN, "the edge took {taken} bytes");
+        edge.wait_for_stderr(&format!(
+            "The server of the stream {url} answered as Redis never does: {}",
+            said_of(reply)
+        ));
+        assert!(edge.is_running(), "{}", edge.report());
+    }
+}
+
+mod a_network_cut_with_no_reset {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    use crate::support::stalling_proxy::StallingProxy;
+
+    /// Between an edge and Redis, nothing passes and nothing closes: the
+    /// edge's read, unanswered past its block time and a margin (2 s and
+    /// 5 s), counts as Redis gone. Once the network is back, the change
+    /// made meanwhile reaches its subscribers once.
+    #[rstest]
+    fn is_noticed_by_an_edge_which_tells_the_change_made_meanwhile_once(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let publisher = start_publisher(&target, &redis.url("changes"), &["--json"]);
+        let proxy = StallingProxy::start(&redis.socket());
+        let through = proxy.url("changes");
+        let mut edge = start_edge(&through, &["--json"]);
+        let mut local = subscribe(&publisher, JSON_GREETING);
+        let mut on_edge = subscribe(&edge, JSON_GREETING);
+
+        proxy.stall();
+        target.touch();
+        let told = timestamp_of(&local.next_line("the change made during the cut"));
+        edge.process
+            .wait_for_stderr(&format!("Cannot reach the stream {through}: "));
+        proxy.resume();
+        edge.process
+            .wait_for_stdout_containing(&format!("The stream {through} answers again."));
+        let line = on_edge.next_line("the change made during the cut");
+        assert_eq!(timestamp_of(&line), told);
+        on_edge.expect_silence("the one change");
+        assert_eq!(edge.process.stderr().matches("Cannot reach").count(), 1);
+    }
+
+    /// Between a publisher and Redis: an append unanswered within 3 s
+    /// counts as Redis gone; the publisher's own subscribers are told
+    /// throughout, and the latest change is appended once the network is
+    /// back. The append sent into the cut may arrive then too (the network
+    /// held it, as TCP would send it again): edges tell it before the
+    /// latest, never after, and nothing twice.
+    #[rstest]
+    fn is_noticed_by_a_publisher_which_appends_the_latest_change_once_it_is_back(
+        target: TargetFile,
+    ) {
+        let Some(redis) = redis_server() else { return };
+        let proxy = StallingProxy::start(&redis.socket());
+        let through = proxy.url("changes");
+        let mut publisher = start_publisher(&target, &through, &["--json"]);
+        // The edge starts once the publisher has named its file, so that
+        // it has nothing to say (it would say it waits for a publisher).
+        redis.wait_for_an_entry("changes", "0-0");
+        let edge = start_edge(&redis.url("changes"), &["--json"]);
+        let mut local = subscribe(&publisher, JSON_GREETING);
+        let mut on_edge = subscribe(&edge, JSON_GREETING);
+
+        proxy.stall();
+        target.touch();
+        let first = timestamp_of(&local.next_line("a change made during the cut"));
+        publisher
+            .process
+            .wait_for_stderr(&format!("Cannot reach the stream {through}: "));
+        target.append("more");
+        let latest = timestamp_of(&local.next_line("the latest change made during the cut"));
+        proxy.resume();
+        publisher
+            .process
+            .wait_for_stdout_containing(&format!("The stream {through} answers again."));
+        let mut told = timestamp_of(&on_edge.next_line("a change made during the cut"));
+        if told == first {
+            told = timestamp_of(&on_edge.next_line("the latest change made during the cut"));
+        }
+        assert_eq!(told, latest);
+        on_edge.expect_silence("the latest change");
+        assert_eq!(
+            publisher.process.stderr().matches("Cannot reach").count(),
+            1
+        );
+        // The edge read nothing for seconds, and looked at the stream after
+        // each empty read: a stream as it was is no trouble to report.
+        assert_eq!(edge.process.stderr(), "", "nothing went wrong for the edge");
     }
 }
 

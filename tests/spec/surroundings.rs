@@ -418,22 +418,14 @@ mod the_socket_path {
     use super::*;
     use crate::support::binary::Spawned;
     use crate::support::in_process::{InProcessServer, Options};
-    use net_watcher::protocol::Protocol;
     use pretty_assertions::assert_eq;
     use std::os::unix::net::{UnixListener, UnixStream};
-
-    fn unix_options(target: &TargetFile) -> Options {
-        Options {
-            unix: Some(target.dir().join("watcher.sock")),
-            ..Options::speaking(Protocol::Text)
-        }
-    }
 
     /// As reported: at exit the server removed whatever was at its path.
     #[rstest]
     #[tokio::test]
     async fn replaced_by_a_file_while_serving_is_left_alone_at_exit(target: TargetFile) {
-        let options = unix_options(&target);
+        let options = Options::on_a_unix_socket(&target);
         let path = options.unix.clone().unwrap();
         let mut server = InProcessServer::start_with(&target, options).await;
         server.subscribe_greeted().await;
@@ -451,7 +443,7 @@ mod the_socket_path {
     async fn replaced_by_another_servers_socket_while_serving_is_left_alone_at_exit(
         target: TargetFile,
     ) {
-        let options = unix_options(&target);
+        let options = Options::on_a_unix_socket(&target);
         let path = options.unix.clone().unwrap();
         let mut server = InProcessServer::start_with(&target, options).await;
         server.subscribe_greeted().await;

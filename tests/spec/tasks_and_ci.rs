@@ -78,6 +78,10 @@ fn readme_alias_table() -> BTreeMap<String, String> {
 /// name (each is installed with `cargo install`; a fresh machine lacks them).
 const THIRD_PARTY: [&str; 3] = ["mutants", "nextest", "llvm-cov"];
 
+/// Aliases a chapter's exercise asks the reader to add, so that the
+/// chapter names them before they exist: `course` (chapter 11, exercise 1).
+const ADDED_IN_AN_EXERCISE: [&str; 1] = ["course"];
+
 /// Every `cargo WORD` a document shows as a command: at the start of a line
 /// of a code block (after a `$ ` prompt, if any), or of an inline code span.
 fn cargo_commands_in(text: &str) -> Vec<(usize, String)> {
@@ -122,7 +126,14 @@ mod the_cargo_aliases {
             aliases.len() >= 4,
             "cargo does not see the aliases of .cargo/config.toml: {aliases:?}"
         );
-        assert_eq!(readme_alias_table(), aliases);
+        assert_eq!(
+            readme_alias_table(),
+            aliases,
+            "left (<): the table of aliases in README.md; right (>): the \
+             aliases cargo reads from .cargo/config.toml (as `cargo --list` \
+             shows them). Give each alias a row in README.md's table, or \
+             remove the alias"
+        );
     }
 
     /// An alias names a target that exists, in this package or in the one
@@ -195,6 +206,7 @@ mod the_cargo_aliases {
         let mut known = commands_known_elsewhere();
         known.extend(project_aliases().into_keys());
         known.extend(THIRD_PARTY.map(str::to_owned));
+        known.extend(ADDED_IN_AN_EXERCISE.map(str::to_owned));
         let mut documents = vec!["README.md".to_owned()];
         for entry in fs::read_dir(root().join("chapters")).unwrap() {
             let path = entry.unwrap().path();
@@ -298,6 +310,135 @@ mod the_ci_workflow {
             .map(|line| line.trim())
             .collect();
         assert_eq!(triggers, ["push:", "pull_request:"]);
+    }
+}
+
+/// Chapter 11's exercise 2: CI also checks that the documentation builds
+/// without warnings. Each documentation step (the answer's, and every step
+/// of `.ci/run` that runs `cargo doc`, once a reader adds one) is run, as
+/// `.ci/run` would run it, on a one-file package: it must stop on a
+/// documentation warning and pass documentation without one.
+mod the_ci_script {
+    use super::*;
+
+    /// The chapter's folded answer: the lines a reader adds to `.ci/run`.
+    const ANSWER: &str = "chapters/answers/ci-documentation-step.sh";
+
+    /// The steps of a CI script that run `cargo doc`. A step starts at a
+    /// line that announces it (`echo "== ..."`) and ends before the next.
+    fn documentation_steps(script: &str) -> Vec<String> {
+        let mut steps: Vec<String> = Vec::new();
+        for line in script.lines() {
+            if line.starts_with("echo \"== ") || steps.is_empty() {
+                steps.push(String::new());
+            }
+            let step = steps.last_mut().unwrap();
+            step.push_str(line);
+            step.push('\n');
+        }
+        steps.retain(|step| step.contains("cargo doc"));
+        steps
+    }
+
+    /// Every documentation step to check, each with where it comes from.
+    fn steps_to_check() -> Vec<(String, String)> {
+        let mut steps: Vec<(String, String)> = documentation_steps(&read(ANSWER))
+            .into_iter()
+            .map(|step| (format!("ours, {ANSWER}"), step))
+            .collect();
+        assert_eq!(steps.len(), 1, "{ANSWER} holds one documentation step");
+        for step in documentation_steps(&read(".ci/run")) {
+            steps.push(("yours, .ci/run".to_owned(), step));
+        }
+        for (whose, step) in &steps {
+            println!("the step under test: {whose}:\n{step}");
+        }
+        steps
+    }
+
+    /// Runs `step` as `.ci/run` runs its lines (bash, stopping at the first
+    /// failure) in a package whose only item is documented by `docs`.
+    fn run_on_a_package_documented(step: &str, docs: &str) -> (bool, String) {
+        let package = tempfile::tempdir().expect("a temporary directory");
+        let write = |file: &str, text: &str| {
+            fs::write(package.path().join(file), text).unwrap();
+        };
+        fs::create_dir(package.path().join("src")).unwrap();
+        write(
+            "Cargo.toml",
+            "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n",
+        );
+        // No dependencies, so the lock file is this, and `--locked` passes.
+        write(
+            "Cargo.lock",
+            "version = 4\n\n[[package]]\nname = \"tiny\"\nversion = \"0.1.0\"\n",
+        );
+        write(
+            "src/lib.rs",
+            &format!("//! A crate.\n\n{docs}\npub fn f() {{}}\n"),
+        );
+        let output = Command::new("bash")
+            .arg("-c")
+            .arg(format!("set -euo pipefail\n{step}"))
+            .current_dir(package.path())
+            .env("PATH", path_with_this_cargo())
+            .env("CARGO_TARGET_DIR", package.path().join("target"))
+            .env_remove("RUSTDOCFLAGS")
+            .env_remove("RUSTFLAGS")
+            .output()
+            .expect("bash runs");
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), printed)
+    }
+
+    /// `PATH` with the folder of the cargo running this suite first, so
+    /// that a step's `cargo` is this one.
+    fn path_with_this_cargo() -> std::ffi::OsString {
+        let this_cargo = Path::new(env!("CARGO")).parent().unwrap().to_owned();
+        let rest = std::env::var_os("PATH").unwrap_or_default();
+        std::env::join_paths(std::iter::once(this_cargo).chain(std::env::split_paths(&rest)))
+            .unwrap()
+    }
+
+    #[test]
+    fn stops_at_a_documentation_warning_in_each_documentation_step() {
+        for (whose, step) in steps_to_check() {
+            let (passed, printed) = run_on_a_package_documented(&step, "/// See [NoSuchItem].");
+            assert!(
+                !passed,
+                "{whose}: the step let a broken link in the documentation through \
+                 (is each warning an error, and does cargo doc see RUSTDOCFLAGS?):\n{printed}"
+            );
+            assert!(
+                printed.contains("unresolved link to `NoSuchItem`"),
+                "{whose}: the step failed, but not on the documentation:\n{printed}"
+            );
+        }
+    }
+
+    #[test]
+    fn passes_documentation_without_warnings_in_each_documentation_step() {
+        for (whose, step) in steps_to_check() {
+            let (passed, printed) = run_on_a_package_documented(&step, "/// Does nothing.");
+            assert!(
+                passed,
+                "{whose}: the step fails on clean documentation:\n{printed}"
+            );
+        }
+    }
+
+    #[test]
+    fn finding_documentation_steps_reads_from_one_announcement_to_the_next() {
+        let script = "set -e\necho \"== fmt\"\ncargo fmt\necho \"== doc\"\nX=1 cargo doc\n\
+                      echo \"== test\"\ncargo test\n";
+        assert_eq!(
+            documentation_steps(script),
+            ["echo \"== doc\"\nX=1 cargo doc\n"]
+        );
     }
 }
 

@@ -2,7 +2,6 @@
 
 use std::os::unix::net::UnixListener as StdUnixListener;
 
-use net_watcher::protocol::Protocol;
 use net_watcher::server::{self, BindError};
 use pretty_assertions::assert_eq;
 use rstest::rstest;
@@ -10,17 +9,10 @@ use rstest::rstest;
 use crate::support::in_process::{InProcessServer, Options};
 use crate::support::target::{TargetFile, target};
 
-fn unix_options(target: &TargetFile) -> Options {
-    Options {
-        unix: Some(target.dir().join("watcher.sock")),
-        ..Options::speaking(Protocol::Text)
-    }
-}
-
 #[rstest]
 #[tokio::test]
 async fn greets_and_notifies_like_tcp(target: TargetFile) {
-    let server = InProcessServer::start_with(&target, unix_options(&target)).await;
+    let server = InProcessServer::start_with(&target, Options::on_a_unix_socket(&target)).await;
     let mut subscriber = server.subscribe().await;
     assert_eq!(
         subscriber.next_line("the greeting").await,
@@ -33,7 +25,7 @@ async fn greets_and_notifies_like_tcp(target: TargetFile) {
 #[rstest]
 #[tokio::test]
 async fn removes_its_socket_file_on_shutdown(target: TargetFile) {
-    let options = unix_options(&target);
+    let options = Options::on_a_unix_socket(&target);
     let path = options.unix.clone().unwrap();
     let mut server = InProcessServer::start_with(&target, options).await;
     let mut subscriber = server.subscribe_greeted().await;
@@ -63,7 +55,7 @@ mod when_the_path_exists {
             "expected a stale socket file at {}",
             path.display()
         );
-        let server = InProcessServer::start_with(&target, unix_options(&target)).await;
+        let server = InProcessServer::start_with(&target, Options::on_a_unix_socket(&target)).await;
         let mut subscriber = server.subscribe().await;
         let greeting = subscriber.next_line("the greeting").await;
         assert!(greeting.starts_with("Now watching"), "got {greeting:?}");

@@ -95,7 +95,9 @@ impl Room {
     /// `/msg NAME TEXT` from person `me`, called `name`: `TEXT` goes to
     /// the one called `NAME` only; the sender hears why when it cannot.
     async fn whisper(&mut self, me: u64, name: &str, argument: &str) {
-        let Some((to, text)) = argument.split_once(' ') else {
+        // A name alone, or a name and a space, is not a message.
+        let parts = argument.split_once(' ');
+        let Some((to, text)) = parts.filter(|(_, text)| !text.is_empty()) else {
             return self
                 .tell(me, "* a name and a text are needed: /msg NAME TEXT")
                 .await;

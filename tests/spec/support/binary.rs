@@ -203,6 +203,42 @@ pub struct SubscriberReads {
     pub pauses: Vec<Duration>,
 }
 
+impl SubscriberReads {
+    /// The first pause between two reads shorter than
+    /// [`PARTS_APART_AT_LEAST`], said in words that point at its likely
+    /// cause; `None` when every pause is long enough.
+    ///
+    /// A gap of microseconds is a service that does not pause. A gap
+    /// of at least half the book's 100 ms is a pause, only shorter than
+    /// the one the spec asked for: a service that never reads `PAUSE_MS`
+    /// (it pauses 100 ms, its default), and a student who is told "no
+    /// pause" looks for a bug that is not there.
+    pub fn short_pause(&self) -> Option<String> {
+        let (index, pause) = self
+            .pauses
+            .iter()
+            .enumerate()
+            .find(|(_, pause)| **pause < PARTS_APART_AT_LEAST)?;
+        let part = ["second", "third"].get(index).copied().unwrap_or("next");
+        let before = if index == 0 {
+            "the first"
+        } else {
+            "the one before"
+        };
+        let why = if *pause >= Duration::from_millis(50) {
+            format!(
+                "a pause, but less than half the PAUSE_MS={SPLIT_PAUSE_MS} the test set: \
+                 does your service read PAUSE_MS?"
+            )
+        } else {
+            "no pause between them".to_owned()
+        };
+        Some(format!(
+            "the {part} part came {pause:?} after {before}: {why}"
+        ))
+    }
+}
+
 /// The prefix of [`bin`]'s names for the student's own programs:
 /// `mine/step1` is `mine/examples/step1.rs`, in the package of its own
 /// under `mine/` (chapter 1, "Where your programs go").
@@ -218,7 +254,13 @@ pub fn exercise_program(answer: &str) -> String {
     // A passing test shows nothing else: this line says whose program it
     // ran, under a failure, or for every test with `-- --show-output`.
     match program.strip_prefix(MINE) {
-        Some(name) => println!("the program under test: yours, mine/examples/{name}.rs"),
+        Some(name) => {
+            // A program of several files (the chat's) is a folder.
+            let folder =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("mine/examples/{name}"));
+            let file = if folder.is_dir() { "/" } else { ".rs" };
+            println!("the program under test: yours, mine/examples/{name}{file}")
+        }
         None => println!("the program under test: ours, {program}"),
     }
     program
@@ -268,6 +310,35 @@ pub fn build_example(manifest: &Path, name: &str) -> PathBuf {
     built_by_cargo(&["build"], manifest, name)
 }
 
+/// How much of each end of a stream [`Spawned::report`] shows: enough for
+/// a greeting and a few errors at the start, and for the last lines before
+/// the failure. (A student's client that looped at its end once printed
+/// 14 MB there.)
+pub const REPORT_END: usize = 4 * 1024;
+
+/// `text` whole if it is at most `2 * end` bytes long; else its first and
+/// last `end` bytes (or a little less, not to cut a character in two),
+/// with a line between them that says how many bytes were left out.
+pub fn cut_for_report(text: &str, end: usize) -> String {
+    if text.len() <= 2 * end {
+        return text.to_owned();
+    }
+    let mut head = end;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - end;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{}\n[... {} bytes left out ...]\n{}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
+}
+
 /// The test executable of `program` (a name [`exercise_program`] gives):
 /// example `name` built with its `#[test]`s (`cargo test --no-run
 /// --example name`), from this package or, for `mine/NAME`, from the
@@ -310,6 +381,21 @@ impl OwnTests {
         OwnTests { executable, names }
     }
 
+    /// Fails the test unless, for each of `prefixes`, a test's name
+    /// starts with it: the names an exercise agreed on.
+    pub fn assert_named(&self, prefixes: &[&str]) {
+        let missing: Vec<&str> = prefixes
+            .iter()
+            .copied()
+            .filter(|prefix| !self.names.iter().any(|name| name.starts_with(prefix)))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "no test named {missing:?}... among the program's tests {:?}",
+            self.names
+        );
+    }
+
     /// Runs them all; fails the test with their output if one fails.
     pub fn assert_pass(&self) {
         let run = Command::new(&self.executable)
@@ -321,7 +407,112 @@ impl OwnTests {
             String::from_utf8_lossy(&run.stdout)
         );
     }
+
+    /// Runs the tests whose name contains `filter`, on a program they
+    /// should find wrong; fails the test, saying `why`, if they all pass.
+    pub fn assert_fail(&self, filter: &str, why: &str) {
+        let run = Command::new(&self.executable)
+            .arg(filter)
+            .output()
+            .expect("the program's tests run");
+        let output = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            !output.contains("running 0 tests"),
+            "no test named {filter}... to run"
+        );
+        assert!(!run.status.success(), "{why}:\n{output}");
+    }
 }
+
+/// The source file of `program` (a name [`exercise_program`] gives):
+/// `mine/examples/NAME.rs` for `mine/NAME`, else `answer`, the answer's
+/// path in the repository.
+pub fn program_source(program: &str, answer: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match program.strip_prefix(MINE) {
+        Some(name) => root.join(format!("mine/examples/{name}.rs")),
+        None => root.join(answer),
+    }
+}
+
+/// A copy of a program in which one top-level module is swapped for
+/// another: the adversary its own tests should fail on. It is written to
+/// `mine/examples/` (the package that builds any such file by its name)
+/// for the length of a test, and removed when dropped, even when the test
+/// fails.
+pub struct SwappedProgram {
+    path: PathBuf,
+    /// Its name for [`OwnTests::of`]: `mine/NAME`.
+    pub program: String,
+}
+
+impl SwappedProgram {
+    /// `source` with its `mod MODULE { ... }` replaced by `replacement`.
+    /// The module is found as `cargo fmt` writes one: `mod MODULE {` (or
+    /// `pub mod`) at the start of a line, to the first line that is `}`.
+    pub fn new(source: &Path, module: &str, replacement: &str) -> Self {
+        let text = std::fs::read_to_string(source)
+            .unwrap_or_else(|error| panic!("cannot read {}: {error}", source.display()));
+        let lines: Vec<&str> = text.lines().collect();
+        let opening = [format!("mod {module} {{"), format!("pub mod {module} {{")];
+        let start = lines
+            .iter()
+            .position(|line| opening.contains(&line.to_string()));
+        let end = start.and_then(|start| (start..lines.len()).find(|&index| lines[index] == "}"));
+        let (Some(start), Some(end)) = (start, end) else {
+            panic!(
+                "this check swaps the `mod {module} {{ ... }}` of {} for a wrong one, \
+                 and found none: keep step 6's module, its first line `mod {module} {{` \
+                 and its last `}}` each at the start of a line (as `cargo fmt` writes them)",
+                source.display()
+            )
+        };
+        let swapped = [&lines[..start], &[replacement], &lines[end + 1..]]
+            .concat()
+            .join("\n");
+        let name = format!("swapped-{module}-{}", std::process::id());
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("mine/examples/{name}.rs"));
+        std::fs::write(&path, swapped).expect("mine/examples/ is writable");
+        SwappedProgram {
+            path,
+            program: format!("{MINE}{name}"),
+        }
+    }
+}
+
+impl Drop for SwappedProgram {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Step 6's `mod ldj_client`, with the bug of step 4 put back: it takes
+/// each read for a whole message. The same API as step 6's (`connect`,
+/// `next_message`), so that a program's tests build against it.
+pub const LDJ_CLIENT_TAKING_EACH_READ_FOR_A_MESSAGE: &str = r#"mod ldj_client {
+    use std::error::Error;
+
+    use serde_json::Value;
+    use tokio::io::{AsyncRead, AsyncReadExt};
+
+    pub struct LdjClient<S> {
+        stream: S,
+    }
+
+    impl<S: AsyncRead + Unpin> LdjClient<S> {
+        pub fn connect(stream: S) -> Self {
+            LdjClient { stream }
+        }
+
+        pub async fn next_message(&mut self) -> Result<Option<Value>, Box<dyn Error>> {
+            let mut data = Vec::new();
+            if self.stream.read_buf(&mut data).await? == 0 {
+                return Ok(None);
+            }
+            Ok(Some(serde_json::from_slice(&data)?))
+        }
+    }
+}"#;
 
 /// Runs `cargo SUBCOMMAND` (`build`, or `test --no-run`) on example `name`
 /// of `manifest`'s package, and returns the executable cargo reports.
@@ -451,13 +642,17 @@ impl Spawned {
         args: &[&str],
         configure: impl FnOnce(&mut Command),
     ) -> Self {
-        let mut command = Command::new(bin(name));
+        let program = bin(name);
+        let mut command = Command::new(&program);
         command.env("TZ", TIME_ZONE);
         if let Some(dir) = dir {
             command.current_dir(dir);
         }
         command.args(args);
-        Self::spawn(format!("{name} {}", args.join(" ")), command, configure)
+        // The executable's path, not `name`: a command the reader of a
+        // failure can run as it is (`mine/step1` is no path).
+        let command_line = format!("{} {}", program.display(), args.join(" "));
+        Self::spawn(command_line, command, configure)
     }
 
     /// Starts `program` (a path: another project's program, such as
@@ -541,13 +736,15 @@ impl Spawned {
         })
     }
 
-    /// What the failure message of a test shows about this child.
+    /// What the failure message of a test shows about this child: each
+    /// stream cut to its two ends ([`cut_for_report`]), so that a child
+    /// that printed in a loop does not bury the failure.
     pub fn report(&self) -> String {
         format!(
             "command: {}\nstdout so far:\n{}\nstderr so far:\n{}",
             self.command_line,
-            self.stdout_seen.join("\n"),
-            self.stderr.lock().unwrap()
+            cut_for_report(&self.stdout_seen.join("\n"), REPORT_END),
+            cut_for_report(&self.stderr.lock().unwrap(), REPORT_END)
         )
     }
 
@@ -1096,19 +1293,54 @@ impl LineReader {
 /// no server sends). On loopback, one small write arrives in one read.
 pub struct ScriptedServer {
     port: u16,
-    sender: Option<thread::JoinHandle<()>>,
+    sender: Option<thread::JoinHandle<String>>,
 }
 
 impl ScriptedServer {
     /// Listens on a free port and sends `bytes` to the first subscriber.
     pub fn sending(bytes: &'static [u8]) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-        let port = listener.local_addr().unwrap().port();
-        let sender = thread::spawn(move || {
-            let (mut stream, _) = listener.accept().expect("a subscriber connects");
+        Self::serving_one(move |mut stream| {
             stream
                 .write_all(bytes)
                 .expect("the subscriber takes the bytes");
+            String::new()
+        })
+    }
+
+    /// Listens on a free port as an HTTP server of one request: reads the
+    /// first client's request head, then answers with `writes`, each in a
+    /// write of its own, [`SPLIT_PAUSE_MS`] apart, and closes the
+    /// connection. Chapter 5's fake service, for a reader of HTTP (chapter
+    /// 13's event stream): a client that takes a read for whole messages
+    /// gets a part of one. [`ScriptedServer::finish`] gives the request.
+    pub fn answering_in_writes(writes: Vec<Vec<u8>>) -> Self {
+        Self::serving_one(move |mut stream| {
+            let request = read_request_head(&mut stream);
+            for (index, bytes) in writes.iter().enumerate() {
+                if index > 0 {
+                    // A bare sleep, as in chapter 5's service: the pause is
+                    // what is tested. Long enough that the client surely
+                    // reads the part before on its own.
+                    thread::sleep(Duration::from_millis(SPLIT_PAUSE_MS));
+                }
+                // A client that failed on a part has left: what it printed
+                // says so, and the rest has nobody to go to.
+                if stream.write_all(bytes).is_err() {
+                    break;
+                }
+            }
+            request
+        })
+    }
+
+    /// Accepts one connection on a free port and hands it to `serve` on a
+    /// thread of its own; `serve` returns what the client sent.
+    fn serving_one(serve: impl FnOnce(TcpStream) -> String + Send + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().unwrap().port();
+        let sender = thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("a subscriber connects");
+            serve(stream)
         });
         ScriptedServer {
             port,
@@ -1122,11 +1354,28 @@ impl ScriptedServer {
     }
 
     /// Waits until the bytes are sent and the connection is closed; fails
-    /// the test if sending failed.
-    pub fn finish(mut self) {
+    /// the test if sending failed. Returns the request an
+    /// [`ScriptedServer::answering_in_writes`] read (empty for
+    /// [`ScriptedServer::sending`]).
+    pub fn finish(mut self) -> String {
         let sender = self.sender.take().expect("finished once");
-        assert!(sender.join().is_ok(), "the scripted server failed to send");
+        sender
+            .join()
+            .unwrap_or_else(|_| panic!("the scripted server failed to send"))
     }
+}
+
+/// What a client sends up to the end of its request's head (an empty line),
+/// or until it stops sending for [`PATIENCE`]. Read before answering: a
+/// socket closed with bytes left unread ends in a reset, not an end of file.
+fn read_request_head(stream: &mut TcpStream) -> String {
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0];
+    while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
 }
 
 /// Whether `node` can be run; if not, says that the test is skipped.
@@ -1139,4 +1388,31 @@ pub fn node_is_installed(what: &str) -> bool {
         eprintln!("SKIPPED: node is not installed, so {what} was not run");
     }
     installed
+}
+
+/// describe: [`cut_for_report`], which keeps a failure's report short.
+mod a_long_report {
+    use super::cut_for_report;
+
+    #[test]
+    fn keeps_both_ends_and_says_how_much_it_left_out() {
+        let text = format!("start{}end", "x".repeat(100));
+        assert_eq!(
+            cut_for_report(&text, 10),
+            "startxxxxx\n[... 88 bytes left out ...]\nxxxxxxxend"
+        );
+    }
+
+    #[test]
+    fn keeps_a_text_of_twice_the_end_whole() {
+        let text = "a".repeat(20);
+        assert_eq!(cut_for_report(&text, 10), text);
+    }
+
+    #[test]
+    fn never_cuts_a_character_in_two() {
+        // "é" is two bytes: byte 3 falls inside the second one.
+        let text = "éééééééé";
+        assert_eq!(cut_for_report(text, 3), "é\n[... 12 bytes left out ...]\né");
+    }
 }

@@ -1,13 +1,22 @@
-//! The chat of chapter 10 (`examples/chat`, or an exercise's), spawned on
-//! port 0, and the people who join it: each one a TCP connection that also
-//! keeps what their terminal would show (what they typed, what they were
-//! sent), for the transcripts.
+//! The chat of chapter 10 (`examples/chat`, an exercise's, or a student's
+//! own), spawned on port 0, and the people who join it: each one a TCP
+//! connection that also keeps what their terminal would show (what they
+//! typed, what they were sent), for the transcripts.
 
 use pretty_assertions::assert_eq;
 use tokio::net::TcpStream;
 
-use super::binary::TestServer;
+use super::binary::{TestServer, exercise_program};
 use super::in_process::{Subscriber, connect_stalled};
+
+/// The chat the `chat::` specs check (a name [`super::binary::bin`] takes):
+/// `examples/chat`, or the student's own chat when `NET_WATCHER_EXERCISE=NAME`
+/// names one (`mine/examples/NAME/`), as every exercise's and step's specs
+/// do, so that a student who writes the whole chat can run the whole spec on
+/// it (chapter 10).
+pub fn the_chat() -> String {
+    exercise_program("examples/chat")
+}
 
 /// A running chat room.
 pub struct ChatRoom {
@@ -16,10 +25,9 @@ pub struct ChatRoom {
 }
 
 impl ChatRoom {
-    /// Starts the chat of `examples/chat` with `PORT=0` and waits until it
-    /// listens.
+    /// Starts [`the_chat`] with `PORT=0` and waits until it listens.
     pub fn open() -> Self {
-        Self::open_program("examples/chat")
+        Self::open_program(&the_chat())
     }
 
     /// Starts chat program `name` (a name [`super::binary::bin`] takes,

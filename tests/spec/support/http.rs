@@ -6,7 +6,9 @@
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 
-use super::binary::LineReader;
+use net_watcher::browser::events::STREAM_HEAD;
+
+use super::binary::{LineReader, ScriptedServer};
 
 /// A response being read: its head is read, the rest is still on the
 /// socket.
@@ -42,6 +44,42 @@ impl Event {
         serde_json::from_str(data).unwrap_or_else(|error| panic!("{data:?}: {error}"))
     }
 }
+
+/// A fake `--http` server for a client of its event stream (chapter 13's
+/// exercise), as chapter 5's fake service is for a client of LDJ: it answers
+/// one request with a stream head and three events, in two writes a pause
+/// apart ([`ScriptedServer::answering_in_writes`]), then ends the stream.
+///
+/// - The first `changed` event is cut in its `data` line, across the two
+///   writes: a client that takes a read for whole events gets half a JSON.
+/// - The second carries its JSON on two `data:` lines, which make one
+///   event's data: a client that takes each `data:` line for a message,
+///   without waiting for the empty line, gets half a JSON.
+/// - A `: keep-alive` comment comes between them, as the real server sends
+///   one to an idle stream: a client must skip it.
+///
+/// What a right client prints is [`SPLIT_EVENTS_PRINTED`].
+pub fn split_event_service() -> ScriptedServer {
+    let first = format!(
+        "{STREAM_HEAD}retry: 1000\n\
+         id: 1-0\nevent: watching\ndata: {{\"type\":\"watching\",\"file\":\"target.txt\"}}\n\n\
+         : keep-alive\n\n\
+         id: 1-1\nevent: changed\ndata: {{\"type\":\"chan"
+    );
+    let second = "ged\",\"timestamp\":1450694370094}\n\n\
+                  id: 1-2\nevent: changed\n\
+                  data: {\"type\":\"changed\",\n\
+                  data: \"timestamp\":1450694371094}\n\n";
+    ScriptedServer::answering_in_writes(vec![first.into_bytes(), second.as_bytes().to_vec()])
+}
+
+/// What the step-4 client prints (in `TZ=UTC`) for the events of
+/// [`split_event_service`].
+pub const SPLIT_EVENTS_PRINTED: [&str; 3] = [
+    "Now watching: target.txt",
+    "File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)",
+    "File changed: Mon Dec 21 2015 10:39:31 GMT+0000 (UTC)",
+];
 
 /// Sends `bytes` to `addr` as they are, and reads the response's head.
 pub fn send(addr: SocketAddr, bytes: &[u8]) -> Reply {

@@ -63,6 +63,14 @@ impl Options {
             ..Options::default()
         }
     }
+
+    /// Plain text on a Unix socket, `watcher.sock` in `target`'s folder.
+    pub fn on_a_unix_socket(target: &TargetFile) -> Self {
+        Options {
+            unix: Some(target.dir().join("watcher.sock")),
+            ..Options::speaking(Protocol::Text)
+        }
+    }
 }
 
 /// A server task in this process.

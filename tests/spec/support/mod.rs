@@ -11,10 +11,12 @@ pub mod broken;
 pub mod chat;
 pub mod chromium;
 pub mod chunks;
+pub mod hostile_redis;
 pub mod http;
 pub mod in_process;
 pub mod outputs;
 pub mod redis_server;
+pub mod stalling_proxy;
 pub mod submissions;
 pub mod target;
 

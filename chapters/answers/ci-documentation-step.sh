@@ -1,0 +1,2 @@
+echo "== cargo doc, every warning an error"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps
