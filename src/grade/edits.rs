@@ -77,3 +77,80 @@ fn run(program: &str, args: &[&std::ffi::OsStr]) -> io::Result<()> {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    fn file_with(content: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("target.txt");
+        fs::write(&file, content).unwrap();
+        (dir, file)
+    }
+
+    #[test]
+    fn a_touch_moves_the_modification_time_a_second_past_the_clock() {
+        let (_dir, file) = file_with("x\n");
+        let before = SystemTime::now();
+        touch(&file).unwrap();
+        let modified = fs::metadata(&file).unwrap().modified().unwrap();
+        assert!(modified >= before + Duration::from_secs(1), "{modified:?}");
+        touch(&file).unwrap();
+        let again = fs::metadata(&file).unwrap().modified().unwrap();
+        assert!(again >= modified + Duration::from_secs(1), "{again:?}");
+        assert_eq!(fs::read_to_string(&file).unwrap(), "x\n");
+        assert!(touch(&file.with_file_name("missing")).is_err());
+    }
+
+    #[test]
+    fn an_append_adds_a_line() {
+        let (_dir, file) = file_with("x\n");
+        append(&file, "y").unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "x\ny\n");
+        assert!(append(&file.with_file_name("missing"), "y").is_err());
+    }
+
+    #[test]
+    fn saves_by_rename_give_the_file_a_new_inode_and_a_copy_keeps_it() {
+        let (dir, file) = file_with("a line\n");
+        let inode = || fs::metadata(&file).unwrap().ino();
+        let first = inode();
+        atomic_save(&file, "saved\n").unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "saved\n");
+        let saved = inode();
+        assert_ne!(saved, first);
+        assert!(!dir.path().join(".target.txt.save-tmp").exists());
+        fs::write(&file, "a line\n").unwrap();
+        sed_in_place(&file).unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "a LINE\n");
+        let sedded = inode();
+        assert_ne!(sedded, saved);
+        copy_over(&file, "copied\n").unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "copied\n");
+        assert_eq!(inode(), sedded);
+    }
+
+    #[test]
+    fn a_tool_that_fails_or_is_missing_is_an_error_that_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.txt");
+        let error = sed_in_place(&missing).unwrap_err();
+        assert!(
+            error.to_string().starts_with("`sed` failed (exit status: "),
+            "{error}"
+        );
+        assert!(error.to_string().contains("missing.txt"), "{error}");
+        let error = run("no-such-tool-anywhere", &[]).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot run `no-such-tool-anywhere`: "),
+            "{error}"
+        );
+        assert!(copy_over(&dir.path().join("no/such/dir/file"), "x").is_err());
+    }
+}

@@ -46,6 +46,8 @@
 
 mod client_steps;
 pub mod edits;
+#[cfg(test)]
+mod fakes;
 pub mod folder;
 pub mod isolation;
 pub mod net;

@@ -105,8 +105,7 @@ impl Address {
                     Ok(stream) => Ok(Stream::Tcp(stream)),
                     Err(on_v4) => match TcpStream::connect_timeout(&v6, CONNECT_TIMEOUT) {
                         Ok(stream) => Ok(Stream::Tcp(stream)),
-                        Err(_) if on_v4.kind() != io::ErrorKind::ConnectionRefused => Err(on_v4),
-                        Err(on_v6) => Err(on_v6),
+                        Err(on_v6) => Err(more_telling(on_v4, on_v6)),
                     },
                 }
             }
@@ -137,6 +136,16 @@ impl Address {
     /// Whether something accepts connections there now.
     pub fn is_answering(&self) -> bool {
         self.connect().is_ok()
+    }
+}
+
+/// Of the errors of a connection to 127.0.0.1 and to ::1, the one that
+/// says more: the first, unless it is a plain "refused".
+fn more_telling(on_v4: io::Error, on_v6: io::Error) -> io::Error {
+    if on_v4.kind() == io::ErrorKind::ConnectionRefused {
+        on_v6
+    } else {
+        on_v4
     }
 }
 
@@ -201,17 +210,10 @@ impl Write for Stream {
 /// this process's own block of that range (see `PortBlock`), so that no
 /// other grader chooses it meanwhile.
 pub fn free_port() -> u16 {
-    static BLOCK: OnceLock<PortBlock> = OnceLock::new();
-    let block = BLOCK.get_or_init(PortBlock::claim);
+    let block = PortBlock::ours();
     for _ in 0..block.len {
         let port = block.first + block.next.fetch_add(1, Ordering::Relaxed) % block.len;
-        if port == DEFAULT_PORT {
-            continue;
-        }
-        let free_v4 = can_bind((Ipv4Addr::LOCALHOST, port).into());
-        let free_v6 = can_bind((Ipv6Addr::LOCALHOST, port).into())
-            || !can_bind((Ipv6Addr::LOCALHOST, 0).into());
-        if free_v4 && free_v6 {
+        if port != DEFAULT_PORT && is_free(port) {
             return port;
         }
     }
@@ -219,6 +221,15 @@ pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .map_or(DEFAULT_PORT, |addr| addr.port())
+}
+
+/// Whether a server could listen on `port` now, on both loopback
+/// addresses (on 127.0.0.1 alone where the machine has no IPv6).
+fn is_free(port: u16) -> bool {
+    let free_v4 = can_bind((Ipv4Addr::LOCALHOST, port).into());
+    let free_v6 =
+        can_bind((Ipv6Addr::LOCALHOST, port).into()) || !can_bind((Ipv6Addr::LOCALHOST, 0).into());
+    free_v4 && free_v6
 }
 
 /// The ports one grader process chooses from: one of [`PORT_BLOCKS`]
@@ -250,6 +261,12 @@ struct PortBlock {
 const PORT_BLOCKS: u16 = 64;
 
 impl PortBlock {
+    /// This process's block, claimed on first use.
+    fn ours() -> &'static PortBlock {
+        static BLOCK: OnceLock<PortBlock> = OnceLock::new();
+        BLOCK.get_or_init(PortBlock::claim)
+    }
+
     /// Claims a block: the first, from one chosen by the process's id,
     /// that no other process has claimed and where nothing listens (see
     /// [`PortBlock::is_quiet`]); else the first unclaimed one; else, when
@@ -258,9 +275,9 @@ impl PortBlock {
         let (low, high) = below_ephemeral_range(
             &std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default(),
         );
-        let len = ((high - low) / PORT_BLOCKS).max(1);
-        let chosen = (std::process::id() % u32::from(PORT_BLOCKS)) as u16;
-        let first_port = |tried: u16| low + (chosen + tried) % PORT_BLOCKS * len;
+        let len = block_len(low, high);
+        let chosen = chosen_block(std::process::id());
+        let first_port = |tried: u16| block_first(low, len, chosen, tried);
         let mut unquiet = None;
         let mut claimed = None;
         for tried in 0..PORT_BLOCKS {
@@ -279,14 +296,15 @@ impl PortBlock {
             None => (first_port(0), None),
         };
         // Start anywhere in the block, so that the next process to claim it
-        // does not choose the ports the last one has just let go of.
+        // does not choose the ports the last one has just let go of (any
+        // number will do: `free_port` takes it modulo the block's length).
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.subsec_nanos());
         PortBlock {
             first,
             len,
-            next: AtomicU16::new((nanos % u32::from(len)) as u16),
+            next: AtomicU16::new(nanos as u16),
             _claim: claim,
         }
     }
@@ -299,6 +317,23 @@ impl PortBlock {
         (first.saturating_sub(len).max(low)..first.saturating_add(len))
             .all(|port| can_bind((Ipv4Addr::LOCALHOST, port).into()))
     }
+}
+
+/// How long each of the [`PORT_BLOCKS`] blocks of the ports from `low` to
+/// `high` is (one port at least).
+fn block_len(low: u16, high: u16) -> u16 {
+    ((high - low) / PORT_BLOCKS).max(1)
+}
+
+/// The block a process with id `pid` tries first.
+fn chosen_block(pid: u32) -> u16 {
+    (pid % u32::from(PORT_BLOCKS)) as u16
+}
+
+/// The first port of the block tried `tried`-th by a process that chose
+/// block `chosen`: the blocks after the chosen one, round the range.
+fn block_first(low: u16, len: u16, chosen: u16, tried: u16) -> u16 {
+    low + (chosen + tried) % PORT_BLOCKS * len
 }
 
 /// Whether a TCP socket can be bound to `address` now, by a server that
@@ -325,14 +360,10 @@ fn below_ephemeral_range(proc_range: &str) -> (u16, u16) {
         .next()
         .and_then(|low| low.parse::<u16>().ok())
         .unwrap_or(32768);
-    if ephemeral_low > 21_000 {
-        (20_000, ephemeral_low)
-    } else {
-        (
-            ephemeral_low.saturating_sub(1000).max(1024),
-            ephemeral_low.max(1025),
-        )
-    }
+    // The thousand ports below the range at most, and none of the
+    // privileged ones (below 1024).
+    let low = ephemeral_low.saturating_sub(1000).clamp(1024, 20_000);
+    (low, ephemeral_low.max(1025))
 }
 
 #[cfg(test)]
@@ -395,5 +426,101 @@ mod tests {
         assert_eq!(Transport::Unix.variable(), "SOCKET");
         assert_eq!(Address::Tcp(5).to_string(), "port 5");
         assert_eq!(Transport::Unix.to_string(), "a Unix socket");
+    }
+
+    #[test]
+    fn of_two_failed_connections_the_error_that_says_more_is_kept() {
+        let refused = |which| io::Error::new(io::ErrorKind::ConnectionRefused, which);
+        let timed_out = |which| io::Error::new(io::ErrorKind::TimedOut, which);
+        let kept = |v4, v6| more_telling(v4, v6).to_string();
+        assert_eq!(kept(refused("v4"), refused("v6")), "v6");
+        assert_eq!(kept(refused("v4"), timed_out("v6")), "v6");
+        assert_eq!(kept(timed_out("v4"), refused("v6")), "v4");
+    }
+
+    #[test]
+    fn a_port_is_free_only_where_nothing_listens_on_either_loopback() {
+        let v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        assert!(!is_free(v4.local_addr().unwrap().port()));
+        if let Ok(v6) = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)) {
+            assert!(!is_free(v6.local_addr().unwrap().port()));
+        }
+        let released = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = released.local_addr().unwrap().port();
+        drop(released);
+        assert!(is_free(port));
+    }
+
+    #[test]
+    fn a_port_of_the_block_that_something_holds_is_passed_over() {
+        let block = PortBlock::ours();
+        // The next ports free_port will look at (other tests may take
+        // some of them meanwhile: they are passed over either way).
+        let next = block.next.load(Ordering::Relaxed);
+        let held: Vec<TcpListener> = (0..20)
+            .map(|step| block.first + next.wrapping_add(step) % block.len)
+            .filter_map(|port| TcpListener::bind((Ipv4Addr::LOCALHOST, port)).ok())
+            .collect();
+        assert!(held.len() >= 10, "{} of 20 held", held.len());
+        let port = free_port();
+        assert!(
+            held.iter()
+                .all(|listener| listener.local_addr().unwrap().port() != port),
+            "{port} is held"
+        );
+    }
+
+    #[test]
+    fn free_ports_come_in_turn_from_this_processs_block() {
+        let block = PortBlock::ours();
+        let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
+        for port in &ports {
+            assert!(
+                (block.first..block.first + block.len).contains(port),
+                "{port} in {}..{}",
+                block.first,
+                block.first + block.len
+            );
+        }
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 5, "{ports:?}");
+    }
+
+    #[test]
+    fn the_range_is_cut_into_blocks_taken_round_from_the_chosen_one() {
+        assert_eq!(block_len(20_000, 32_768), 199);
+        assert_eq!(block_len(1024, 1025), 1);
+        assert_eq!(chosen_block(130), 2);
+        assert_eq!(chosen_block(63), 63);
+        assert_eq!(block_first(20_000, 199, 5, 0), 20_995);
+        assert_eq!(block_first(20_000, 199, 5, 2), 21_393);
+        assert_eq!(block_first(20_000, 199, 63, 1), 20_000);
+        assert_eq!(block_first(20_000, 199, 63, 2), 20_199);
+    }
+
+    #[test]
+    fn a_block_is_quiet_when_nothing_listens_in_it_nor_in_the_block_below() {
+        if !crate::grade::isolation::private_networks_work() {
+            eprintln!("SKIPPED: this machine allows no private network namespace");
+            return;
+        }
+        // In a network of its own, nothing but this test listens.
+        std::thread::spawn(|| {
+            crate::grade::isolation::enter_private_network().unwrap();
+            let _listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 30_000)).unwrap();
+            assert!(!PortBlock::is_quiet(30_000, 10, 20_000));
+            assert!(!PortBlock::is_quiet(30_010, 10, 20_000), "the block below");
+            assert!(!PortBlock::is_quiet(29_991, 10, 20_000));
+            assert!(PortBlock::is_quiet(30_011, 10, 20_000));
+            assert!(PortBlock::is_quiet(29_990, 10, 20_000));
+            assert!(
+                PortBlock::is_quiet(30_005, 10, 30_001),
+                "not below the range"
+            );
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -543,4 +543,80 @@ mod tests {
             "{failure}"
         );
     }
+
+    fn sh(line: &str) -> Process {
+        let mut command = Command::new("sh");
+        command.args(["-c", line]);
+        Process::spawn(command, line.into(), Arc::default()).unwrap()
+    }
+
+    #[test]
+    fn a_programs_output_is_read_to_its_end_and_its_last_16_kib_kept() {
+        let mut process = sh("head -c 200000 /dev/zero | tr '\\0' x; echo END");
+        assert!(process.wait_for_exit(Duration::from_secs(10)).is_some());
+        assert!(!process.is_running());
+        let stdout = process.stdout();
+        assert_eq!(stdout.len(), 16 * 1024);
+        assert!(
+            stdout.ends_with("xxEND\n"),
+            "{:?}",
+            &stdout[stdout.len() - 10..]
+        );
+    }
+
+    #[test]
+    fn a_program_killed_by_a_signal_is_seen_to_end_by_it_at_once() {
+        let mut process = sh("kill -9 $$");
+        let started = Instant::now();
+        let status = process.wait_for_exit(Duration::from_secs(10));
+        assert_eq!(status.and_then(|status| status.signal()), Some(9));
+        assert!(!status.unwrap().core_dumped());
+        // Its output is read to the end at once too (the pipes closed with
+        // it), not after the second the readers may be given.
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_process_dropped_is_stopped_and_reaped() {
+        let process = sh("exec sleep 30");
+        let id = process.id();
+        assert!(reaper::is_registered(id));
+        drop(process);
+        assert!(!reaper::is_registered(id));
+        // Reaped, not a zombie: nothing is left of it.
+        assert!(!std::path::Path::new(&format!("/proc/{id}")).exists());
+    }
+
+    #[test]
+    fn a_kill_gives_no_chance_to_clean_up_and_a_stop_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = |name: &str| {
+            let marker = dir.path().join(name);
+            let line = format!(
+                "trap 'echo cleaned > {}; exit 0' TERM; echo ready; while :; do sleep 0.01; done",
+                marker.display()
+            );
+            let process = sh(&line);
+            let started = Instant::now();
+            // The trap is set once "ready" is out; the output is only
+            // there to be looked at, so it is looked at again and again.
+            while !process.stdout().contains("ready") && started.elapsed() < Duration::from_secs(10)
+            {
+                thread::sleep(Duration::from_millis(5));
+            }
+            (process, marker)
+        };
+        let (mut killed, marker) = start("killed");
+        killed.kill();
+        assert_eq!(killed.exited().and_then(|status| status.signal()), Some(9));
+        assert!(!marker.exists());
+        let (mut stopped, marker) = start("stopped");
+        stopped.stop();
+        assert_eq!(stopped.exited().and_then(|status| status.code()), Some(0));
+        assert!(marker.exists());
+    }
 }

@@ -162,6 +162,8 @@ pub fn watch_signals(then: impl FnOnce(i32) + Send + 'static) -> io::Result<()> 
 
 #[cfg(test)]
 mod tests {
+    use std::process::Stdio;
+
     use super::*;
 
     #[test]
@@ -189,6 +191,95 @@ mod tests {
         assert!(lock(&REGISTRY).dirs.iter().any(|kept| kept == dir.path()));
         forget_dir(dir.path());
         assert!(!lock(&REGISTRY).dirs.iter().any(|kept| kept == dir.path()));
+    }
+
+    /// Set for this test binary run again, in a process of its own, to
+    /// run one test there (see [`in_its_own_process`]).
+    const IN_ITS_OWN_PROCESS: &str = "NET_WATCHER_GRADE_TEST_IN_ITS_OWN_PROCESS";
+
+    /// Whether the caller, test `name`, is to run its body here: yes in
+    /// the process run again for it; else runs this test binary again for
+    /// that test only, checks that the test passed there and said so,
+    /// and says no. Stopping everything is for the whole process, and
+    /// would stop every other test's programs.
+    fn in_its_own_process(name: &str) -> bool {
+        if std::env::var_os(IN_ITS_OWN_PROCESS).is_some() {
+            return true;
+        }
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                &format!("grade::reaper::tests::{name}"),
+                "--nocapture",
+            ])
+            .env(IN_ITS_OWN_PROCESS, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("ran in its own process"),
+            "{}\n{stdout}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        false
+    }
+
+    /// A program that runs until it is killed, in a group of its own.
+    /// It holds none of the test's pipes: a test that fails leaves it
+    /// running, and the test run waiting for its output must not wait for
+    /// it too.
+    fn sleeper() -> Child {
+        let mut command = Command::new("sleep");
+        command
+            .arg("30")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        spawn(&mut command).unwrap()
+    }
+
+    fn killed(child: &mut Child) -> bool {
+        let status = reap(child).unwrap();
+        std::os::unix::process::ExitStatusExt::signal(&status) == Some(9)
+    }
+
+    #[test]
+    fn stopping_everything_kills_every_group_removes_every_directory_and_refuses_more() {
+        if !in_its_own_process(
+            "stopping_everything_kills_every_group_removes_every_directory_and_refuses_more",
+        ) {
+            return;
+        }
+        let mut child = sleeper();
+        let dir = tempfile::tempdir().unwrap();
+        keep_dir(dir.path());
+        assert_eq!(interrupted(), None);
+        stop_everything(15);
+        assert_eq!(interrupted(), Some(15));
+        assert!(killed(&mut child));
+        assert!(!dir.path().exists());
+        let refused = spawn(&mut Command::new("true")).unwrap_err();
+        assert_eq!(refused.to_string(), "the grader was interrupted by SIGTERM");
+        println!("ran in its own process");
+    }
+
+    #[test]
+    fn a_signal_stops_everything_and_is_told() {
+        if !in_its_own_process("a_signal_stops_everything_and_is_told") {
+            return;
+        }
+        let mut child = sleeper();
+        let (told, heard) = std::sync::mpsc::channel();
+        watch_signals(move |signal| told.send(signal).unwrap()).unwrap();
+        // Without its handler, SIGHUP would end this process, and the test
+        // with it.
+        signal::raise(Signal::SIGHUP).unwrap();
+        let signal = heard.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(signal, Ok(Signal::SIGHUP as i32));
+        assert_eq!(interrupted(), Some(Signal::SIGHUP as i32));
+        assert!(killed(&mut child));
+        println!("ran in its own process");
     }
 
     #[test]

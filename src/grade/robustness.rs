@@ -12,8 +12,8 @@ use std::{io, thread};
 
 use super::edits;
 use super::net::{Address, Stream, Transport};
-use super::server_steps::{Made, expect_change, first_subscriber, settle, subscribe, touch};
-use super::subject::{grader_trouble, remove_if_stale};
+use super::server_steps::{Made, expect_change, first_subscriber, settle, touch};
+use super::subject::{FIRST_PAUSE, grader_trouble, next_pause, remove_if_stale};
 use super::subscriber::{Silence, Subscriber};
 use super::verdict::{Failure, Stop};
 use super::wire::is_greeting;
@@ -365,9 +365,14 @@ fn refuses_a_second_server(trial: &mut Trial) -> Checked {
     );
     match second.wait_for_exit(settings.start_timeout) {
         None => {
-            let newcomer = subscribe(&mut first, trial, "a new subscriber").err();
-            let took_over = match newcomer {
-                Some(failure) if failure.got.contains(&*other.file.to_string_lossy()) => {
+            // A newcomer greeted with the second server's file shows that
+            // it shares the address (SO_REUSEPORT), or took it over.
+            let greeted = first
+                .connect(settings.patience)
+                .ok()
+                .and_then(|mut newcomer| newcomer.next_within(subject.greeting_wait()).ok());
+            let took_over = match greeted {
+                Some(greeting) if greeting.contains(&*other.file.to_string_lossy()) => {
                     "; a new subscriber was greeted by the second server: it took the address over"
                 }
                 _ => "",
@@ -433,7 +438,7 @@ fn refuses_a_missing_file(trial: &mut Trial) -> Checked {
     let mut process = subject.spawn(&missing, &scene.address)?;
     let expected = "it to exit with an error on stderr, before it listens".to_owned();
     let started = Instant::now();
-    let mut pause = Duration::from_millis(5);
+    let mut pause = FIRST_PAUSE;
     loop {
         if let Some(status) = process.exited() {
             process.wait_for_exit(settings.patience);
@@ -495,7 +500,7 @@ fn refuses_a_missing_file(trial: &mut Trial) -> Checked {
         }
         // As in `Subject::wait_until_listening`: asking again is the signal.
         thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
+        pause = next_pause(pause);
     }
 }
 
@@ -589,6 +594,267 @@ mod tests {
             unread.kind(),
             io::ErrorKind::ConnectionReset,
             "closed unread, the same socket is reset: what the read is for"
+        );
+    }
+}
+
+#[cfg(test)]
+mod fake_tests {
+    use super::*;
+    use crate::grade::Settings;
+    use crate::grade::fakes::{all_passed, failure, grade_fake, grade_fake_with, server, verdict};
+    use crate::grade::verdict::Verdict;
+    use crate::protocol::Protocol;
+
+    const TEXT: super::super::Role = server(Protocol::Text, Transport::Tcp);
+    const UNIX: super::super::Role = server(Protocol::Text, Transport::Unix);
+    const PATIENCE: Duration = Duration::from_secs(2);
+    const SAVES: [&str; 3] = ["atomic-save", "sed-in-place", "copy-over"];
+
+    #[test]
+    fn a_right_server_passes_every_behaviour_beyond_the_práctica() {
+        let tcp = [
+            "atomic-save",
+            "sed-in-place",
+            "copy-over",
+            "flood",
+            "silent-subscriber",
+            "hang-ups",
+            "second-server",
+            "missing-file",
+        ];
+        all_passed(&grade_fake(TEXT, &[], &tcp, PATIENCE));
+        let unix = [
+            "hang-ups",
+            "second-server",
+            "missing-file",
+            "stale-socket",
+            "silent-subscriber",
+        ];
+        all_passed(&grade_fake(UNIX, &[], &unix, PATIENCE));
+    }
+
+    #[test]
+    fn a_server_that_watches_the_file_it_opened_misses_a_save_by_rename() {
+        let report = grade_fake(TEXT, &["watch-inode"], &SAVES, PATIENCE);
+        assert_eq!(
+            failure(&report, "atomic-save"),
+            &Failure::new(
+                "one notification for an atomic save, and one for a touch after it",
+                "nothing for it, then nothing within 2 s for a touch after it: the watch ended"
+            )
+        );
+        assert_eq!(
+            failure(&report, "sed-in-place").expected,
+            "one notification for `sed -i`, and one for a touch after it"
+        );
+        assert_eq!(verdict(&report, "copy-over"), &Verdict::Pass);
+    }
+
+    #[test]
+    fn two_notifications_for_one_save_fail_a_save_but_not_a_copy() {
+        let report = grade_fake(TEXT, &["twice"], &SAVES, PATIENCE);
+        assert_eq!(
+            failure(&report, "atomic-save").got,
+            "2 notifications for one save"
+        );
+        assert_eq!(verdict(&report, "copy-over"), &Verdict::Pass);
+    }
+
+    #[test]
+    fn a_server_that_never_notifies_fails_and_the_watch_is_said_to_end() {
+        let ids = ["copy-over", "flood", "hang-ups"];
+        let report = grade_fake(TEXT, &["never-notifies"], &ids, PATIENCE);
+        assert_eq!(
+            failure(&report, "copy-over"),
+            &Failure::new(
+                "a notification for a copy by `cp`, and one for a touch after it",
+                "nothing for it, then nothing within 2 s for a touch after it: the watch ended"
+            )
+        );
+        let flood = failure(&report, "flood");
+        assert!(
+            flood.expected.starts_with("between 1 and ")
+                && flood
+                    .expected
+                    .contains(" notifications for 300 appends made over "),
+            "{flood}"
+        );
+        assert_eq!(flood.got, "none (nothing within 2 s)");
+        assert_eq!(
+            failure(&report, "hang-ups").expected,
+            "a line \"File changed: <date>\" for subscriber 1, change 1 of 3 after 20 others hung up at once"
+        );
+    }
+
+    #[test]
+    fn a_notification_per_appended_line_is_a_flood() {
+        let report = grade_fake(TEXT, &["floods"], &["flood"], PATIENCE);
+        let flood = failure(&report, "flood");
+        let count: usize = flood
+            .got
+            .strip_suffix(" notifications")
+            .and_then(|count| count.parse().ok())
+            .unwrap_or_else(|| panic!("{flood}"));
+        assert!(count > 30, "{flood}");
+    }
+
+    #[test]
+    fn a_server_that_waits_for_each_write_stops_for_everyone_behind_a_silent_subscriber() {
+        let report = grade_fake(UNIX, &["blocks"], &["silent-subscriber"], PATIENCE);
+        let blocked = failure(&report, "silent-subscriber");
+        let change: usize = blocked
+            .expected
+            .split(" for change ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|number| number.parse().ok())
+            .unwrap_or_else(|| panic!("{blocked}"));
+        assert!(change > 1, "{blocked}");
+        assert!(
+            blocked
+                .expected
+                .contains(", while another subscriber has read nothing for "),
+            "{blocked}"
+        );
+    }
+
+    #[test]
+    fn a_server_that_dies_when_subscribers_hang_up_fails_the_hang_ups() {
+        let report = grade_fake(TEXT, &["dies-on-departure"], &["hang-ups"], PATIENCE);
+        assert!(
+            failure(&report, "hang-ups")
+                .got
+                .contains("; the server had exited (exit status: 1)"),
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn a_second_server_must_exit_with_an_error_that_names_the_address_or_its_use() {
+        // A server that exits is seen at once, whatever the start timeout:
+        // a long one keeps a loaded machine's slow Python start from
+        // failing the test. Those that stay are waited out: 5 s.
+        let second = |mistakes: &[&str], role, start_timeout: u64| {
+            let report = grade_fake_with(role, mistakes, &["second-server"], |settings| Settings {
+                start_timeout: Duration::from_secs(start_timeout),
+                patience: PATIENCE,
+                ..settings
+            });
+            report.outcomes[0].verdict.clone()
+        };
+        for says in [
+            "says=cannot listen on {named}",
+            "says=address in use",
+            "says=EADDRINUSE",
+        ] {
+            assert_eq!(second(&[says], TEXT, 10), Verdict::Pass, "{says}");
+        }
+        assert_eq!(
+            second(&["says=cannot listen on {named}"], UNIX, 10),
+            Verdict::Pass
+        );
+        let failed = |verdict: Verdict| match verdict {
+            Verdict::Fail(failure) => failure,
+            other => panic!("{other:?}"),
+        };
+        let vague = failed(second(&["says=something went wrong"], TEXT, 10));
+        assert!(
+            vague
+                .expected
+                .starts_with("the second server to exit with an error on stderr about port "),
+            "{vague}"
+        );
+        assert!(
+            vague
+                .got
+                .starts_with("it exited (exit status: 1) with an error that names neither port ")
+                && vague.got.ends_with(
+                    " nor its being in use; on stderr it said:\n  | something went wrong"
+                ),
+            "{vague}"
+        );
+        assert_eq!(
+            failed(second(&["quiet-second"], TEXT, 10)).got,
+            "it exited (exit status: 1) with nothing on stderr"
+        );
+        assert_eq!(
+            failed(second(&["second-is-fine"], TEXT, 10)).got,
+            "it exited with status 0, which says all went well"
+        );
+        assert_eq!(
+            failed(second(&["stays-when-taken"], TEXT, 5)).got,
+            "it was still running after 5 s"
+        );
+        assert_eq!(
+            failed(second(&["steals-socket"], UNIX, 5)).got,
+            "it was still running after 5 s; a new subscriber was greeted by the second server: it took the address over"
+        );
+    }
+
+    #[test]
+    fn a_server_for_a_missing_file_must_exit_with_a_word_on_stderr() {
+        // Only a program that neither exits nor listens waits the start
+        // timeout out: 5 s for it, 10 s for the others (a loaded machine
+        // can take seconds to start Python).
+        let missing = |mistakes: &[&str], start_timeout: u64| {
+            let report = grade_fake_with(TEXT, mistakes, &["missing-file"], |settings| Settings {
+                start_timeout: Duration::from_secs(start_timeout),
+                patience: Duration::from_millis(500),
+                ..settings
+            });
+            match &report.outcomes[0].verdict {
+                Verdict::Fail(failure) => failure.clone(),
+                other => panic!("{mistakes:?}: {other:?}"),
+            }
+        };
+        let expected = "it to exit with an error on stderr, before it listens";
+        assert_eq!(
+            missing(&["quiet-missing"], 10),
+            Failure::new(
+                expected,
+                "it exited (exit status: 1) without a word on stderr"
+            )
+        );
+        assert_eq!(
+            missing(&["missing-is-fine"], 10).got,
+            "it exited with status 0, which says all went well"
+        );
+        assert_eq!(
+            missing(&["waits-for-file"], 5).got,
+            "it neither exited nor listened within 5 s"
+        );
+        let listened = missing(&["ignores-missing"], 10).got;
+        assert!(
+            listened.starts_with("it listened on port ")
+                && listened.contains(", and a subscriber got \"Now watching \\\"")
+                && listened.ends_with(
+                    "does-not-exist.txt\\\" for changes...\", then nothing within 0.5 s"
+                ),
+            "{listened}"
+        );
+        let silent = missing(&["ignores-missing", "no-greeting"], 10).got;
+        assert!(
+            silent.ends_with(", and a subscriber got nothing within 0.5 s"),
+            "{silent}"
+        );
+    }
+
+    #[test]
+    fn a_server_that_keeps_a_stale_socket_file_cannot_start_again() {
+        let report = grade_fake(UNIX, &["keeps-stale-socket"], &["stale-socket"], PATIENCE);
+        let stale = failure(&report, "stale-socket");
+        assert!(
+            stale
+                .expected
+                .ends_with(", although a killed server left its socket file there"),
+            "{stale}"
+        );
+        assert!(
+            stale
+                .got
+                .starts_with("it exited (exit status: 1) before it listened"),
+            "{stale}"
         );
     }
 }

@@ -148,6 +148,18 @@ pub fn grade_many(
     budget: usize,
     on_report: impl Fn(usize, &Report),
 ) -> Vec<Report> {
+    schedule(gradings, budget, on_report, reaper::interrupted)
+}
+
+/// [`grade_many`], told by `interrupted` whether (and by which signal) the
+/// grader has been interrupted: the reaper's word, or a unit test's, since
+/// the reaper's is for the whole process and cannot be taken back.
+fn schedule(
+    gradings: &[(&Subject, Vec<Behaviour>)],
+    budget: usize,
+    on_report: impl Fn(usize, &Report),
+    interrupted: impl Fn() -> Option<i32>,
+) -> Vec<Report> {
     let budget = budget.max(1);
     let mut states: Vec<Grading> = gradings
         .iter()
@@ -166,8 +178,9 @@ pub fn grade_many(
             };
             loop {
                 let next = match wait {
-                    None if running > 0 => results.recv().ok(),
-                    None => None,
+                    // Every slot is taken (the budget is at least 1): only
+                    // a behaviour that ends can free one.
+                    None => results.recv().ok(),
                     Some(timeout) => results.recv_timeout(timeout).ok(),
                 };
                 let Some(done) = next else { break };
@@ -177,7 +190,7 @@ pub fn grade_many(
                 state.running -= 1;
                 state.ended = Some(state.ended.map_or(done.at, |ended| ended.max(done.at)));
                 let mut outcome = done.outcome;
-                if let Some(signal) = reaper::interrupted() {
+                if let Some(signal) = interrupted() {
                     outcome.verdict = interruption(signal);
                 }
                 if done.index == 0 {
@@ -188,14 +201,13 @@ pub fn grade_many(
                 }
                 state.outcomes[done.index] = Some(outcome);
             }
-            if let Some(signal) = reaper::interrupted() {
+            if let Some(signal) = interrupted() {
                 for state in &mut states {
                     state.first_started = true;
                     state.give_the_rest(&interruption(signal));
-                    if state.outcomes[0].is_none()
-                        && state.running == 0
-                        && !state.behaviours.is_empty()
-                    {
+                    // A first behaviour never started (a program with no
+                    // behaviours has none to give a verdict to).
+                    if state.running == 0 && state.outcomes.first().is_some_and(Option::is_none) {
                         let first = &state.behaviours[0];
                         state.outcomes[0] = Some(Outcome {
                             id: first.id,
@@ -292,7 +304,9 @@ fn pick_among(
             continue;
         }
         let lock = match state.subject.needs() {
-            Needs::BooksAddress if first_pending || state.subject.was_reached() => {
+            // (A program begun and not reached has nothing more to start:
+            // taking the lock then only to let it go changes nothing.)
+            Needs::BooksAddress => {
                 match BooksAddressLock::try_take(&state.subject.role().transport().books_address())
                 {
                     Some(lock) => Some(lock),
@@ -306,4 +320,506 @@ fn pick_among(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::grade::net::Transport;
+    use crate::grade::verdict::{Failure, Stop};
+    use crate::grade::{Checked, Role, Settings, Trial};
+    use crate::lock::lock;
+    use crate::protocol::Protocol;
+
+    const TEXT_ON_TCP: Role = Role::Server {
+        protocol: Protocol::Text,
+        transport: Transport::Tcp,
+    };
+
+    /// A behaviour called `id` that runs `check`.
+    fn behaviour(id: &'static str, check: fn(&mut Trial) -> Checked) -> Behaviour {
+        Behaviour {
+            id,
+            group: "g",
+            name: id,
+            practica: true,
+            check,
+            long: false,
+        }
+    }
+
+    fn reaches(trial: &mut Trial) -> Checked {
+        trial.subject.mark_reached();
+        Ok(())
+    }
+
+    fn passes(_: &mut Trial) -> Checked {
+        Ok(())
+    }
+
+    fn fails(_: &mut Trial) -> Checked {
+        Err(Failure::new("it to start", "it did not").into())
+    }
+
+    fn cannot_run(_: &mut Trial) -> Checked {
+        Err(Stop::NotRun("port 60300 is taken".into()))
+    }
+
+    /// A subject that listens where it is told (its start needs nothing),
+    /// or, `told` false, one that may ignore `PORT`.
+    fn subject(command: &str, told: bool, settings: Settings) -> Subject {
+        let mut words = vec![command.to_owned()];
+        if told {
+            words.push("{port}".to_owned());
+        }
+        Subject::new(words, TEXT_ON_TCP, settings)
+    }
+
+    /// The settings of a unit test's gradings: their directories under
+    /// `root`.
+    fn settings(root: &tempfile::TempDir) -> Settings {
+        Settings {
+            temp_root: root.path().to_path_buf(),
+            ..Settings::default()
+        }
+    }
+
+    /// Runs `work` on a thread of its own and returns what it returns; a
+    /// schedule that never ends fails the test after 20 s, rather than
+    /// hanging the run.
+    fn within_time<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+        let (done, result) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = done.send(work());
+        });
+        result
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the schedule ended (and did not panic) within 20 s")
+    }
+
+    /// The verdicts of `report`, by id.
+    fn verdicts(report: &Report) -> Vec<(&'static str, Verdict)> {
+        report
+            .outcomes
+            .iter()
+            .map(|outcome| (outcome.id, outcome.verdict.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_program_never_reached_gives_its_first_behaviours_reason_to_the_rest() {
+        let reports = within_time(|| {
+            let root = tempfile::tempdir().unwrap();
+            let failing = subject("a", true, settings(&root));
+            let not_run = subject("b", true, settings(&root));
+            let fail_first = vec![behaviour("one", fails), behaviour("two", passes)];
+            let not_run_first = vec![
+                behaviour("one", cannot_run),
+                behaviour("two", passes),
+                behaviour("three", passes),
+            ];
+            grade_many(
+                &[(&failing, fail_first), (&not_run, not_run_first)],
+                4,
+                |_, _| {},
+            )
+        });
+        assert_eq!(
+            verdicts(&reports[0]),
+            [
+                (
+                    "one",
+                    Verdict::Fail(Failure::new("it to start", "it did not"))
+                ),
+                (
+                    "two",
+                    Verdict::NotRun(
+                        "the program could not be started (see the first behaviour)".into()
+                    )
+                ),
+            ]
+        );
+        assert!(!reports[0].reached);
+        assert_eq!(reports[0].outcomes[1].took, Duration::ZERO);
+        let taken = Verdict::NotRun("port 60300 is taken".into());
+        assert_eq!(
+            verdicts(&reports[1]),
+            [
+                ("one", taken.clone()),
+                ("two", taken.clone()),
+                ("three", taken)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_reached_program_has_every_behaviour_run_long_ones_first_reported_in_order() {
+        static STARTED: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+        fn first(trial: &mut Trial) -> Checked {
+            lock(&STARTED).push("first");
+            thread::sleep(Duration::from_millis(30));
+            reaches(trial)
+        }
+        fn short(_: &mut Trial) -> Checked {
+            lock(&STARTED).push("short");
+            Ok(())
+        }
+        fn long(_: &mut Trial) -> Checked {
+            lock(&STARTED).push("long");
+            Err(Failure::new("more", "less").into())
+        }
+        let (report, reported) = within_time(|| {
+            let root = tempfile::tempdir().unwrap();
+            let subject = subject("a-program", true, settings(&root));
+            let mut list = vec![
+                behaviour("first", first),
+                behaviour("short", short),
+                behaviour("long", long),
+            ];
+            list[2].long = true;
+            let reported = Mutex::new(Vec::new());
+            let report = grade_many(&[(&subject, list)], 1, |index, report| {
+                lock(&reported).push((index, report.outcomes.len()));
+            })
+            .pop()
+            .unwrap();
+            (report, reported.into_inner().unwrap())
+        });
+        assert_eq!(*lock(&STARTED), ["first", "long", "short"]);
+        assert_eq!(
+            verdicts(&report),
+            [
+                ("first", Verdict::Pass),
+                ("short", Verdict::Pass),
+                ("long", Verdict::Fail(Failure::new("more", "less"))),
+            ]
+        );
+        assert_eq!(reported, [(0, 3)], "reported once, when complete");
+        assert_eq!(
+            report.title,
+            "a-program {port} (a server speaking plain text on TCP)"
+        );
+        assert!(report.reached);
+        assert!(report.notes.is_empty());
+        assert!(
+            report.took >= Duration::from_millis(30),
+            "{:?}",
+            report.took
+        );
+        assert!(report.took < Duration::from_secs(10), "{:?}", report.took);
+    }
+
+    #[test]
+    fn programs_are_graded_in_order_each_to_its_end_and_reported_as_each_ends() {
+        static STARTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        fn noted(trial: &mut Trial) -> Checked {
+            let command = trial.subject.command_line();
+            lock(&STARTED).push(command);
+            trial.subject.mark_reached();
+            Ok(())
+        }
+        let (reports, reported) = within_time(|| {
+            let root = tempfile::tempdir().unwrap();
+            let a = subject("a", true, settings(&root));
+            let b = subject("b", true, settings(&root));
+            let empty = subject("nothing", true, settings(&root));
+            let three = || {
+                vec![
+                    behaviour("1", noted),
+                    behaviour("2", noted),
+                    behaviour("3", noted),
+                ]
+            };
+            let reported = Mutex::new(Vec::new());
+            let reports = grade_many(
+                &[(&a, three()), (&empty, Vec::new()), (&b, three())],
+                1,
+                |index, _| lock(&reported).push(index),
+            );
+            (reports, reported.into_inner().unwrap())
+        });
+        let (a, b) = ("a {port}", "b {port}");
+        assert_eq!(*lock(&STARTED), [a, a, a, b, b, b]);
+        // The program with nothing to run is complete at once.
+        assert_eq!(reported, [1, 0, 2]);
+        assert_eq!(reports.len(), 3);
+        assert!(reports[0].title.starts_with(a));
+        assert!(reports[1].outcomes.is_empty());
+        assert!(reports[2].title.starts_with(b));
+        assert!(reports[2].outcomes.iter().all(|o| o.verdict.passed()));
+    }
+
+    #[test]
+    fn no_more_behaviours_run_at_once_than_the_budget_and_as_many_as_it_allows() {
+        static RUNNING: AtomicUsize = AtomicUsize::new(0);
+        static MOST: AtomicUsize = AtomicUsize::new(0);
+        fn crowded(_: &mut Trial) -> Checked {
+            let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+            MOST.fetch_max(now, Ordering::SeqCst);
+            // Until another runs beside it (a budget of 2 allows it), then
+            // long enough for a third, which the budget forbids, to show.
+            let started = Instant::now();
+            while RUNNING.load(Ordering::SeqCst) < 2 && started.elapsed() < Duration::from_secs(5) {
+                thread::sleep(Duration::from_millis(1));
+            }
+            thread::sleep(Duration::from_millis(100));
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        }
+        let report = within_time(|| {
+            let root = tempfile::tempdir().unwrap();
+            let subject = subject("a", true, settings(&root));
+            let mut list = vec![behaviour("first", reaches)];
+            list.extend(["1", "2", "3", "4"].map(|id| behaviour(id, crowded)));
+            grade_many(&[(&subject, list)], 2, |_, _| {}).pop().unwrap()
+        });
+        assert_eq!(MOST.load(Ordering::SeqCst), 2);
+        assert_eq!(report.passing(), 5);
+    }
+
+    #[test]
+    fn a_budget_of_nothing_is_one_at_a_time() {
+        let report = within_time(|| {
+            let root = tempfile::tempdir().unwrap();
+            let subject = subject("a", true, settings(&root));
+            let list = vec![behaviour("first", reaches), behaviour("second", passes)];
+            grade_many(&[(&subject, list)], 0, |_, _| {}).pop().unwrap()
+        });
+        assert_eq!(report.passing(), 2);
+    }
+
+    #[test]
+    fn once_the_program_is_reached_the_others_start_while_the_first_still_runs() {
+        static SECOND_STARTED: AtomicUsize = AtomicUsize::new(0);
+        fn first(trial: &mut Trial) -> Checked {
+            trial.subject.mark_reached();
+            let started = Instant::now();
+            while SECOND_STARTED.load(Ordering::SeqCst) == 0 {
+                if started.elapsed() > Duration::from_secs(5) {
+                    return Err(Failure::new("the second to start", "it waited").into());
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+            Ok(())
+        }
+        fn second(_: &mut Trial) -> Checked {
+            SECOND_STARTED.store(1, Ordering::SeqCst);
+            Ok(())
+        }
+        let report = within_time(|| {
+            let root = tempfile::tempdir().unwrap();
+            let subject = subject("a", true, settings(&root));
+            let list = vec![behaviour("first", first), behaviour("second", second)];
+            grade_many(&[(&subject, list)], 3, |_, _| {}).pop().unwrap()
+        });
+        assert_eq!(
+            verdicts(&report),
+            [("first", Verdict::Pass), ("second", Verdict::Pass)]
+        );
+    }
+
+    #[test]
+    fn an_interruption_makes_every_behaviour_not_over_not_run() {
+        static SIGNAL: AtomicI32 = AtomicI32::new(0);
+        fn interrupts(_: &mut Trial) -> Checked {
+            SIGNAL.store(15, Ordering::SeqCst);
+            Ok(())
+        }
+        let reports = within_time(|| {
+            let root = tempfile::tempdir().unwrap();
+            let begun = subject("a", true, settings(&root));
+            let later = subject("b", true, settings(&root));
+            let empty = subject("c", true, settings(&root));
+            let list = || {
+                vec![
+                    behaviour("first", reaches),
+                    behaviour("second", interrupts),
+                    behaviour("third", passes),
+                ]
+            };
+            schedule(
+                &[(&begun, list()), (&later, list()), (&empty, Vec::new())],
+                1,
+                |_, _| {},
+                || match SIGNAL.load(Ordering::SeqCst) {
+                    0 => None,
+                    signal => Some(signal),
+                },
+            )
+        });
+        let interrupted = Verdict::NotRun("the grader was interrupted by SIGTERM".into());
+        assert_eq!(
+            verdicts(&reports[0]),
+            [
+                ("first", Verdict::Pass),
+                ("second", interrupted.clone()),
+                ("third", interrupted.clone()),
+            ]
+        );
+        assert_eq!(
+            verdicts(&reports[1]),
+            [
+                ("first", interrupted.clone()),
+                ("second", interrupted.clone()),
+                ("third", interrupted),
+            ]
+        );
+        assert!(reports[2].outcomes.is_empty());
+    }
+
+    #[test]
+    fn a_behaviour_running_when_the_grader_is_interrupted_is_not_run_when_it_ends() {
+        static SIGNAL: AtomicI32 = AtomicI32::new(0);
+        fn interrupted_meanwhile(trial: &mut Trial) -> Checked {
+            trial.subject.mark_reached();
+            SIGNAL.store(2, Ordering::SeqCst);
+            // The scheduler looks at the interruption while this runs.
+            thread::sleep(Duration::from_millis(100));
+            Ok(())
+        }
+        let report = within_time(|| {
+            let root = tempfile::tempdir().unwrap();
+            let subject = subject("a", true, settings(&root));
+            let list = vec![
+                behaviour("first", interrupted_meanwhile),
+                behaviour("second", passes),
+            ];
+            schedule(
+                &[(&subject, list)],
+                2,
+                |_, _| {},
+                || match SIGNAL.load(Ordering::SeqCst) {
+                    0 => None,
+                    signal => Some(signal),
+                },
+            )
+            .pop()
+            .unwrap()
+        });
+        let interrupted = Verdict::NotRun("the grader was interrupted by SIGINT".into());
+        assert_eq!(
+            verdicts(&report),
+            [("first", interrupted.clone()), ("second", interrupted)]
+        );
+        assert!(report.outcomes[0].took >= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn the_reasons_of_the_behaviours_not_run_say_why() {
+        assert_eq!(
+            not_reached(&Verdict::NotRun("taken".into())),
+            Verdict::NotRun("taken".into())
+        );
+        assert_eq!(
+            not_reached(&Verdict::Pass),
+            Verdict::NotRun("the program could not be started (see the first behaviour)".into())
+        );
+        assert_eq!(
+            interruption(1),
+            Verdict::NotRun("the grader was interrupted by SIGHUP".into())
+        );
+    }
+
+    /// Whether the calling thread is in the process's own network
+    /// namespace (the main thread's).
+    fn in_the_process_network() -> bool {
+        std::fs::read_link("/proc/self/ns/net").ok() == isolation::network_namespace()
+    }
+
+    #[test]
+    fn a_program_that_ignores_port_is_graded_in_a_network_of_its_own_and_no_other_is() {
+        if !isolation::private_networks_work() {
+            eprintln!("SKIPPED: this machine allows no private network namespace");
+            return;
+        }
+        fn apart(trial: &mut Trial) -> Checked {
+            trial.subject.mark_reached();
+            match in_the_process_network() {
+                false => Ok(()),
+                true => Err(Failure::new("a network of its own", "the grader's").into()),
+            }
+        }
+        fn at_home(trial: &mut Trial) -> Checked {
+            trial.subject.mark_reached();
+            match in_the_process_network() {
+                true => Ok(()),
+                false => Err(Failure::new("the grader's network", "another").into()),
+            }
+        }
+        let reports = within_time(|| {
+            let root = tempfile::tempdir().unwrap();
+            let ignores = subject("a", false, settings(&root));
+            assert_eq!(ignores.needs(), Needs::PrivateNetwork);
+            let told = subject("b", true, settings(&root));
+            grade_many(
+                &[
+                    (&ignores, vec![behaviour("1", apart), behaviour("2", apart)]),
+                    (
+                        &told,
+                        vec![behaviour("1", at_home), behaviour("2", at_home)],
+                    ),
+                ],
+                4,
+                |_, _| {},
+            )
+        });
+        for report in reports {
+            assert_eq!(report.passing(), 2, "{:?}", verdicts(&report));
+        }
+    }
+
+    #[test]
+    fn a_start_that_needs_the_books_address_holds_its_lock_one_at_a_time() {
+        if !isolation::private_networks_work() {
+            eprintln!("SKIPPED: this machine allows no private network namespace");
+            return;
+        }
+        static RUNNING: AtomicUsize = AtomicUsize::new(0);
+        static MOST: AtomicUsize = AtomicUsize::new(0);
+        fn holds_the_lock(trial: &mut Trial) -> Checked {
+            let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+            MOST.fetch_max(now, Ordering::SeqCst);
+            trial.subject.mark_reached();
+            let books = trial.subject.role().transport().books_address();
+            let free = BooksAddressLock::try_take(&books).is_some();
+            thread::sleep(Duration::from_millis(20));
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
+            match free {
+                false => Ok(()),
+                true => Err(Failure::new("the lock held by the grader", "free").into()),
+            }
+        }
+        let reports = within_time(|| {
+            // The lock is machine-wide: in a network namespace of this
+            // test's own, no other grader on the machine holds it.
+            thread::spawn(|| {
+                isolation::enter_private_network().unwrap();
+                let root = tempfile::tempdir().unwrap();
+                let alone = Settings {
+                    isolate: false,
+                    ..settings(&root)
+                };
+                let one = subject("a", false, alone.clone());
+                let other = subject("b", false, alone);
+                assert_eq!(one.needs(), Needs::BooksAddress);
+                let three = || {
+                    vec![
+                        behaviour("1", holds_the_lock),
+                        behaviour("2", holds_the_lock),
+                        behaviour("3", holds_the_lock),
+                    ]
+                };
+                grade_many(&[(&one, three()), (&other, three())], 4, |_, _| {})
+            })
+            .join()
+            .unwrap()
+        });
+        for report in reports {
+            assert_eq!(report.passing(), 3, "{:?}", verdicts(&report));
+        }
+        assert_eq!(MOST.load(Ordering::SeqCst), 1);
+    }
 }

@@ -149,8 +149,13 @@ const SETTLING: Duration = Duration::from_secs(1);
 /// machine that can come long after), and the change the grader makes
 /// next will be seen.
 pub(super) fn settle(server: &Server, trial: &Trial) {
-    std::thread::sleep(trial.subject.settings().grace);
-    let members = server.process.group_members();
+    settle_process(&server.process, trial.subject.settings().grace);
+}
+
+/// [`settle`] for `process`, after `grace`.
+fn settle_process(process: &Process, grace: Duration) {
+    std::thread::sleep(grace);
+    let members = process.group_members();
     let started = Instant::now();
     while !Process::is_idle(&members) && started.elapsed() < SETTLING {
         // Whether a program has gone back to waiting is only seen by
@@ -386,4 +391,199 @@ fn keeps_telling_when_one_leaves(trial: &mut Trial) -> Checked {
     )
     .map(drop)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::grade::fakes::{all_passed, failure, grade_fake, server, verdict};
+    use crate::grade::net::Transport::{Tcp, Unix};
+    use crate::grade::verdict::Verdict;
+
+    const TEXT: Role = server(Protocol::Text, Tcp);
+    const JSON: Role = server(Protocol::Json, Tcp);
+    const STEPS: [&str; 4] = ["greeting", "change-line", "several", "departure"];
+    const JSON_STEPS: [&str; 5] = [
+        "greeting",
+        "change-message",
+        "one-object-per-line",
+        "several",
+        "departure",
+    ];
+    const PATIENCE: Duration = Duration::from_secs(2);
+
+    #[test]
+    fn a_right_server_passes_every_step_in_text_in_json_and_on_a_unix_socket() {
+        all_passed(&grade_fake(TEXT, &[], &STEPS, PATIENCE));
+        all_passed(&grade_fake(JSON, &[], &JSON_STEPS, PATIENCE));
+        all_passed(&grade_fake(
+            server(Protocol::Text, Unix),
+            &[],
+            &STEPS,
+            PATIENCE,
+        ));
+    }
+
+    #[test]
+    fn a_greeting_sent_again_is_not_a_notification_and_a_late_watch_is_waited_for() {
+        all_passed(&grade_fake(TEXT, &["regreets"], &STEPS, PATIENCE));
+        all_passed(&grade_fake(
+            TEXT,
+            &["late-watch"],
+            &["change-line"],
+            PATIENCE,
+        ));
+    }
+
+    #[test]
+    fn a_server_that_does_not_greet_fails_the_greeting_only() {
+        let report = grade_fake(TEXT, &["no-greeting"], &STEPS, PATIENCE);
+        let greeting = failure(&report, "greeting");
+        assert!(
+            greeting.expected.starts_with("Now watching \""),
+            "{greeting}"
+        );
+        assert_eq!(greeting.got, "nothing within 2 s");
+        for id in ["change-line", "several", "departure"] {
+            assert_eq!(verdict(&report, id), &Verdict::Pass, "{id}");
+        }
+    }
+
+    #[test]
+    fn a_line_before_any_change_fails_the_change_behaviour_greeting_or_not() {
+        for mistakes in [&["chatty"][..], &["chatty", "no-greeting"]] {
+            let report = grade_fake(TEXT, mistakes, &["change-line"], PATIENCE);
+            assert_eq!(
+                failure(&report, "change-line").got,
+                "\"Welcome!\" before any touch",
+                "{mistakes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn two_lines_per_touch_fail_the_change_behaviour() {
+        let report = grade_fake(TEXT, &["twice"], &["change-line"], PATIENCE);
+        let twice = failure(&report, "change-line");
+        assert_eq!(twice.expected, "one line per touch, 3 in all, then nothing");
+        // How many more depends on whether the server saw two touches
+        // at once; one at least.
+        assert!(
+            twice.got.contains(" more after the third: File changed: "),
+            "{twice}"
+        );
+    }
+
+    #[test]
+    fn a_server_that_never_notifies_fails_what_needs_a_notification() {
+        let report = grade_fake(TEXT, &["never-notifies"], &STEPS, PATIENCE);
+        assert_eq!(verdict(&report, "greeting"), &Verdict::Pass);
+        assert_eq!(
+            failure(&report, "change-line"),
+            &Failure::new(
+                "a line \"File changed: <date>\" after touch 1 of 3",
+                "nothing within 2 s"
+            )
+        );
+        assert_eq!(
+            failure(&report, "several").expected,
+            "a line \"File changed: <date>\" for subscriber 1 of 3"
+        );
+        assert_eq!(
+            failure(&report, "departure").expected,
+            "a line \"File changed: <date>\" for subscriber 1, change 1 of 3 after subscriber 2 left"
+        );
+    }
+
+    #[test]
+    fn a_server_that_serves_only_its_first_subscriber_fails_the_fan_out() {
+        let report = grade_fake(TEXT, &["first-only"], &STEPS, PATIENCE);
+        assert_eq!(verdict(&report, "greeting"), &Verdict::Pass);
+        assert_eq!(verdict(&report, "change-line"), &Verdict::Pass);
+        let expected = Failure::new(
+            "subscriber 2 of 3 to be greeted, as the grader's first connection was",
+            "nothing within 2 s",
+        );
+        assert_eq!(failure(&report, "several"), &expected);
+        assert_eq!(failure(&report, "departure"), &expected);
+    }
+
+    #[test]
+    fn a_server_that_dies_when_a_subscriber_leaves_fails_the_departure_only() {
+        let report = grade_fake(TEXT, &["dies-on-departure"], &STEPS, PATIENCE);
+        for id in ["greeting", "change-line", "several"] {
+            assert_eq!(verdict(&report, id), &Verdict::Pass, "{id}");
+        }
+        let departure = failure(&report, "departure");
+        assert!(
+            departure.got.ends_with(
+                "; the server had exited (exit status: 1); on stderr it said:\n  | BrokenPipeError: a subscriber left"
+            ),
+            "{departure}"
+        );
+    }
+
+    #[test]
+    fn a_server_that_does_not_speak_json_fails_the_json_shapes() {
+        let ids = ["greeting", "change-message", "one-object-per-line"];
+        let text = grade_fake(JSON, &["speaks-text"], &ids, PATIENCE);
+        let greeting = failure(&text, "greeting");
+        assert!(
+            greeting
+                .expected
+                .starts_with("{\"type\":\"watching\",\"file\":\""),
+            "{greeting}"
+        );
+        assert!(
+            greeting.got.starts_with("\"Now watching \\\""),
+            "{greeting}"
+        );
+        let change = failure(&text, "change-message");
+        assert_eq!(
+            change.expected,
+            "a line {\"type\":\"changed\",\"timestamp\":<milliseconds>} after touch 1 of 3"
+        );
+        assert!(change.got.starts_with("\"File changed: "), "{change}");
+        let shape = failure(&text, "one-object-per-line");
+        assert_eq!(
+            shape.expected,
+            "the greeting as one JSON object on one line"
+        );
+        assert!(
+            shape.got.starts_with("the line \"Now watching \\\""),
+            "{shape}"
+        );
+        let silent = grade_fake(
+            JSON,
+            &["speaks-text", "no-greeting"],
+            &["one-object-per-line"],
+            PATIENCE,
+        );
+        let shape = failure(&silent, "one-object-per-line");
+        assert_eq!(shape.expected, "the change as one JSON object on one line");
+        assert!(
+            shape.got.starts_with("the line \"File changed: "),
+            "{shape}"
+        );
+    }
+
+    #[test]
+    fn settling_waits_for_a_busy_program_and_not_for_an_idle_one() {
+        let spawn = |line: &str| {
+            let mut command = Command::new("sh");
+            command.args(["-c", line]);
+            Process::spawn(command, line.into(), Arc::default()).unwrap()
+        };
+        let idle = spawn("exec sleep 30");
+        let started = Instant::now();
+        settle_process(&idle, Duration::ZERO);
+        assert!(started.elapsed() < SETTLING / 2, "{:?}", started.elapsed());
+        let busy = spawn("while :; do :; done");
+        let started = Instant::now();
+        settle_process(&busy, Duration::from_millis(10));
+        assert!(started.elapsed() >= SETTLING, "{:?}", started.elapsed());
+    }
 }

@@ -54,7 +54,8 @@ pub(super) fn behaviours() -> Vec<Behaviour> {
 }
 
 /// What a subscriber received: each read's bytes and when they came, up
-/// to the end of the first line that is not a greeting.
+/// to the end of the first line that is not a greeting (what came after
+/// it is left to be read).
 #[derive(Debug, Default)]
 struct Received {
     reads: Vec<(Instant, Vec<u8>)>,
@@ -107,6 +108,9 @@ impl Received {
                 }
                 received.message_starts = received.locate(line_start);
                 received.message = Some(line);
+                // What came after the message in the same read is the
+                // next reader's (more than the message is a failure).
+                subscriber.unread(&joined[line_start + end + 1..]);
                 return received;
             }
         }
@@ -132,6 +136,27 @@ impl Received {
             return (0, Duration::ZERO);
         }
         (last - first + 1, self.reads[last].0 - self.reads[first].0)
+    }
+
+    /// Why the message does not count as split, twice (said after a
+    /// second connection came to the same): `None` if it came in two reads
+    /// or more, the last at least [`PAUSE`] after the first.
+    fn not_split(&self) -> Option<String> {
+        let (reads, gap) = self.split();
+        if reads < 2 {
+            Some(format!(
+                "{}, whole in one read, twice: a client that takes each read for a message still works, so this service tests nothing",
+                self.described()
+            ))
+        } else if gap < PAUSE {
+            Some(format!(
+                "{}, in {reads} reads only {} ms apart, twice",
+                self.described(),
+                gap.as_millis()
+            ))
+        } else {
+            None
+        }
     }
 
     /// What came, for a failure: the message, or why none.
@@ -210,26 +235,13 @@ fn sends_the_message_in_parts(trial: &mut Trial) -> Checked {
             )
             .into());
         }
-        let (reads, gap) = received.split();
-        if reads >= 2 && gap >= PAUSE {
+        let Some(got) = received.not_split() else {
             return Ok(());
-        }
+        };
         if attempt == 0 {
             received = receive(trial, None, &server.address.clone())?;
             continue;
         }
-        let got = if reads < 2 {
-            format!(
-                "{}, whole in one read, twice: a client that takes each read for a message still works, so this service tests nothing",
-                received.described()
-            )
-        } else {
-            format!(
-                "{}, in {reads} reads only {} ms apart, twice",
-                received.described(),
-                gap.as_millis()
-            )
-        };
         return Err(Failure::new(expected, got).into());
     }
     Ok(())
@@ -403,9 +415,156 @@ mod tests {
         drop(theirs);
         let nothing = Received::from(&mut subscriber, Duration::from_millis(50));
         assert_eq!(nothing.message, None);
+        assert_eq!(
+            nothing.ending,
+            Some(Silence::Closed {
+                partial: "more".into()
+            }),
+            "what came after the message is left to be read"
+        );
+    }
+
+    #[test]
+    fn a_message_is_split_in_two_reads_or_more_a_pause_apart() {
+        assert_eq!(received(&[(0, "{\"ty"), (50, "pe\"}\n")]).not_split(), None);
+        assert_eq!(
+            received(&[(0, "{"), (10, "\"ty"), (60, "pe\"}\n")]).not_split(),
+            None
+        );
+        assert_eq!(
+            received(&[(0, "{\"ty"), (49, "pe\"}\n")]).not_split(),
+            Some("\"m\", in 2 reads only 49 ms apart, twice".into())
+        );
+        assert_eq!(
+            received(&[(0, "{\"type\"}\n")]).not_split(),
+            Some("\"m\", whole in one read, twice: a client that takes each read for a message still works, so this service tests nothing".into())
+        );
+    }
+
+    /// A fake service in Python: on each connection, it sends step 5's
+    /// message as its argument says: `split` (in two writes, 100 ms
+    /// apart, as the book's), `whole` (one write), `whole-first` (whole to
+    /// its first subscriber only), `greets` (a greeting first, then
+    /// split), `wrong` (split, of the wrong type), `stays` (split, then
+    /// keeps the connection open), `more` (split, then another line),
+    /// `unfinished` (split, then part of a line), `nothing` (closes at
+    /// once); then it closes the connection.
+    const A_SERVICE: &str = r#"
+import os, socket, sys, time
+mode = sys.argv[1]
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(os.environ["PORT"])))
+server.listen()
+served = 0
+kept = []
+while True:
+    connection, _ = server.accept()
+    served += 1
+    kind = "changing" if mode == "wrong" else "changed"
+    message = ('{"type":"%s","timestamp":1450694370094}\n' % kind).encode()
+    if mode == "greets":
+        connection.sendall(b'{"type":"watching","file":"target.txt"}\n')
+    if mode == "whole" or (mode == "whole-first" and served == 1):
+        connection.sendall(message)
+    elif mode != "nothing":
+        connection.sendall(message[:13])
+        time.sleep(0.1)
+        connection.sendall(message[13:])
+    if mode == "more":
+        connection.sendall(b"more\n")
+    if mode == "unfinished":
+        connection.sendall(b"mo")
+    if mode == "stays":
+        kept.append(connection)
+    else:
+        connection.close()
+"#;
+
+    fn grade_service(mode: &str) -> super::super::Report {
+        let root = tempfile::tempdir().unwrap();
+        let subject = super::super::Subject::new(
+            vec![
+                "python3".into(),
+                "-c".into(),
+                A_SERVICE.into(),
+                mode.into(),
+                "{port}".into(),
+            ],
+            super::super::Role::Service {
+                transport: super::super::Transport::Tcp,
+            },
+            super::super::fakes::settings(&root),
+        );
+        super::super::grade_only(&subject, &behaviours())
+    }
+
+    #[test]
+    fn a_service_like_the_books_passes_greeting_first_or_not() {
+        super::super::fakes::all_passed(&grade_service("split"));
+        super::super::fakes::all_passed(&grade_service("greets"));
+        super::super::fakes::all_passed(&grade_service("whole-first"));
+    }
+
+    #[test]
+    fn a_service_that_sends_its_message_whole_fails_the_split_only() {
+        use super::super::fakes::{failure, verdict};
+        let report = grade_service("whole");
         assert!(
-            matches!(nothing.ending, Some(Silence::Closed { .. })),
-            "{nothing:?}"
+            failure(&report, "service-split")
+                .got
+                .ends_with(", whole in one read, twice: a client that takes each read for a message still works, so this service tests nothing"),
+            "{report:?}"
+        );
+        assert!(verdict(&report, "service-message").passed());
+        assert!(verdict(&report, "service-every-subscriber").passed());
+    }
+
+    #[test]
+    fn a_wrong_message_or_connection_fails_the_behaviour_that_owns_it() {
+        use super::super::fakes::{failure, verdict};
+        let wrong = grade_service("wrong");
+        assert!(verdict(&wrong, "service-split").passed());
+        assert_eq!(
+            failure(&wrong, "service-message"),
+            &Failure::new(
+                EXPECTED_MESSAGE,
+                "\"{\\\"type\\\":\\\"changing\\\",\\\"timestamp\\\":1450694370094}\": its \"type\" is not \"changed\""
+            )
+        );
+        let stays = grade_service("stays");
+        let open = failure(&stays, "service-every-subscriber");
+        assert!(
+            open.expected.starts_with(
+                "the service to close subscriber 1's connection after the message, on port "
+            ),
+            "{open}"
+        );
+        assert_eq!(open.got, "then nothing within 2 s");
+        let more = grade_service("more");
+        assert_eq!(
+            failure(&more, "service-every-subscriber").got,
+            "then \"more\""
+        );
+        let unfinished = grade_service("unfinished");
+        assert_eq!(
+            failure(&unfinished, "service-every-subscriber").got,
+            "then the server closed the connection after an unfinished line: \"mo\""
+        );
+        let nothing = grade_service("nothing");
+        for id in ["service-split", "service-message"] {
+            assert_eq!(
+                failure(&nothing, id).got,
+                "the server closed the connection",
+                "{id}"
+            );
+        }
+        assert_eq!(
+            failure(&nothing, "service-every-subscriber"),
+            &Failure::new(
+                format!("{EXPECTED_MESSAGE}, for subscriber 1 of 2"),
+                "the server closed the connection"
+            )
         );
     }
 }

@@ -449,7 +449,7 @@ impl Subject {
         }
         let timeout = self.settings.start_timeout;
         let started = Instant::now();
-        let mut pause = Duration::from_millis(5);
+        let mut pause = FIRST_PAUSE;
         loop {
             if let Some(ready) = candidates
                 .iter()
@@ -500,7 +500,7 @@ impl Subject {
             // listening; asking again, a little less often each time, is
             // the signal.
             thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(50));
+            pause = next_pause(pause);
         }
     }
 
@@ -541,6 +541,17 @@ impl Drop for Subject {
             reaper::forget_dir(run.path());
         }
     }
+}
+
+/// The first pause between two looks at a program that has not listened
+/// yet (see [`next_pause`]).
+pub(super) const FIRST_PAUSE: Duration = Duration::from_millis(5);
+
+/// The pause after `pause` between two looks at a program that has not
+/// listened yet: twice as long, up to 50 ms, so that a quick program is
+/// seen at once and a slow one is not asked a hundred times a second.
+pub(super) fn next_pause(pause: Duration) -> Duration {
+    (pause * 2).min(Duration::from_millis(50))
 }
 
 /// Why a program that listens on the book's address cannot be run while
@@ -678,13 +689,12 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.process.stop();
-        // On the book's socket path, not in a temporary directory of its
-        // own, a server stopped by a signal leaves its socket file behind,
-        // and the next one could not start.
+        // A server stopped by a signal leaves its socket file behind. On
+        // the book's socket path, not in a temporary directory of its own,
+        // the next one could then not start; in a temporary directory, the
+        // file goes with the directory anyway.
         if let Address::Unix(path) = &self.address {
-            if path == Path::new(super::net::DEFAULT_SOCKET) {
-                remove_if_stale(path);
-            }
+            remove_if_stale(path);
         }
     }
 }
@@ -854,5 +864,534 @@ mod tests {
         let failure = subject.prepare().unwrap_err();
         assert_eq!(failure.expected, "the grader to make a temporary directory");
         assert!(subject.run_dir().is_none());
+    }
+
+    #[test]
+    fn a_wait_for_the_first_start_lasts_until_it_is_known() {
+        for reached in [true, false] {
+            let subject = &Subject::new(vec!["x".into()], text_server(), Settings::default());
+            let (returned, told) = std::sync::mpsc::channel::<()>();
+            // Taken before the news's thread starts its 50 ms, so that the
+            // wait measured cannot be shorter than they are.
+            let started = Instant::now();
+            thread::scope(|scope| {
+                scope.spawn(move || {
+                    // The news comes late on purpose: a wait that ends at
+                    // once is the mistake this test is for.
+                    thread::sleep(Duration::from_millis(50));
+                    if reached {
+                        subject.mark_reached();
+                    } else {
+                        subject.mark_first_behaviour_over();
+                    }
+                    // A wait that does not end there is ended by the other
+                    // news, late, so that the test fails rather than hangs.
+                    if told.recv_timeout(Duration::from_secs(2)).is_err() {
+                        subject.mark_reached();
+                        subject.mark_first_behaviour_over();
+                    }
+                });
+                assert_eq!(subject.wait_for_first_start(), reached);
+                let waited = started.elapsed();
+                returned.send(()).unwrap();
+                assert!(waited >= Duration::from_millis(50), "{waited:?}");
+                assert!(waited < Duration::from_secs(1), "{waited:?}");
+            });
+        }
+    }
+
+    #[test]
+    fn a_program_on_a_unix_socket_without_its_placeholder_takes_the_books_lock() {
+        let unix = Subject::new(
+            vec!["x".into()],
+            Role::Server {
+                protocol: Protocol::Text,
+                transport: Transport::Unix,
+            },
+            Settings::default(),
+        );
+        assert_eq!(unix.needs(), Needs::BooksAddress);
+        assert_eq!(unix.role().transport(), Transport::Unix);
+        assert_eq!(unix.command_line(), "x");
+    }
+
+    #[test]
+    fn a_program_that_ignores_port_is_noted_with_how_it_was_run() {
+        let locked = Subject::new(
+            vec!["x".into()],
+            text_server(),
+            Settings {
+                isolate: false,
+                ..Settings::default()
+            },
+        );
+        assert!(locked.notes().is_empty());
+        locked.mark_connected_to(true);
+        assert_eq!(
+            locked.notes(),
+            [
+                "This program ignores PORT and listens on port 60300, the book's address: the grader ran it one server at a time, while no other grading used port 60300."
+            ]
+        );
+        if isolation::private_networks_work() {
+            let apart = Subject::new(vec!["x".into()], text_server(), Settings::default());
+            apart.mark_connected_to(true);
+            assert_eq!(
+                apart.notes(),
+                [
+                    "This program ignores PORT and listens on port 60300, the book's address: the grader ran it in a network namespace of its own, where nothing else holds it, so that its verdicts do not depend on what else runs on this machine."
+                ]
+            );
+        }
+        locked.ignored_term.store(true, Ordering::SeqCst);
+        assert_eq!(
+            locked.notes()[1],
+            "This program ignored SIGTERM: the grader had to kill it (SIGKILL) 1 s after asking it to stop. A server should end when it is asked to."
+        );
+    }
+
+    #[test]
+    fn a_stale_socket_file_is_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join("stale.sock");
+        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+        let live = dir.path().join("live.sock");
+        let _listening = std::os::unix::net::UnixListener::bind(&live).unwrap();
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, "x").unwrap();
+        for path in [&stale, &live, &plain] {
+            remove_if_stale(path);
+        }
+        assert!(!stale.exists());
+        assert!(live.exists());
+        assert!(plain.exists());
+    }
+
+    /// A server in Python, told what to do by its second argument: greet
+    /// each subscriber with the book's line (`greets`), say nothing
+    /// (`silent`), listen on the book's port whatever `PORT` says
+    /// (`books`), reset its first connection before greeting the others
+    /// (`resets-first`), or greet its first one as a server of another
+    /// grader's would (`another-graders-first`).
+    const A_SERVER: &str = r#"
+import os, socket, struct, sys
+file, mode = sys.argv[1], sys.argv[2]
+port = 60300 if mode == "books" else int(os.environ["PORT"])
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", port))
+server.listen()
+print("listening", flush=True)
+kept = []
+while True:
+    connection, _ = server.accept()
+    if mode == "resets-first" and not kept:
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.close()
+        kept.append(None)
+        continue
+    if mode == "another-graders-first" and not kept:
+        connection.sendall(b'Now watching "/tmp/net-watcher-grade-Other/start-x/target.txt" for changes...\n')
+    elif mode != "silent":
+        connection.sendall(('Now watching "%s" for changes...\n' % file).encode())
+    kept.append(connection)
+"#;
+
+    /// A server subject running [`A_SERVER`] in `mode`, with the port's
+    /// placeholder or not.
+    fn python_server(mode: &str, placeholder: bool, settings: Settings) -> Subject {
+        let mut words: Vec<String> = vec!["python3".into(), "-c".into(), A_SERVER.into()];
+        words.extend(["{file}".into(), mode.into()]);
+        let subject = Subject::new(words, text_server(), settings);
+        if placeholder {
+            *lock(&subject.placement) = Placement::Placeholder;
+        }
+        subject
+    }
+
+    fn settings_in(root: &TempDir) -> Settings {
+        Settings {
+            temp_root: root.path().to_path_buf(),
+            ..Settings::default()
+        }
+    }
+
+    /// Runs `test` on a thread in a network namespace of its own, where
+    /// port 60300 is free or held only by the test; skips where the
+    /// machine allows none.
+    fn in_a_network_of_its_own(test: impl FnOnce() + Send + 'static) {
+        if !isolation::private_networks_work() {
+            eprintln!("SKIPPED: this machine allows no private network namespace");
+            return;
+        }
+        thread::spawn(|| {
+            isolation::enter_private_network().unwrap();
+            test();
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// The greeting [`A_SERVER`] sends to the grader of `server`.
+    fn greeting_of(server: &Server) -> String {
+        format!("Now watching \"{}\" for changes...", server.file.display())
+    }
+
+    #[test]
+    fn a_program_that_reads_port_is_found_where_it_was_told_and_greets() {
+        in_a_network_of_its_own(|| {
+            let root = tempfile::tempdir().unwrap();
+            let subject = python_server("greets", false, settings_in(&root));
+            let mut server = subject.start().unwrap();
+            assert_ne!(server.address, Address::Tcp(60300));
+            assert!(subject.was_reached());
+            assert!(subject.greets());
+            assert_eq!(subject.needs(), Needs::Nothing);
+            assert!(subject.notes().is_empty());
+            let (_, line) = server.first(&subject).unwrap();
+            assert_eq!(line.unwrap(), greeting_of(&server));
+            // Later calls connect anew, and are greeted too.
+            let (_, again) = server.first(&subject).unwrap();
+            assert_eq!(again.unwrap(), greeting_of(&server));
+            assert!(server.dir().starts_with(subject.run_dir().unwrap()));
+            assert!(server.file.starts_with(server.dir()));
+        });
+    }
+
+    #[test]
+    fn a_program_that_does_not_greet_is_waited_for_briefly_after_the_first_start() {
+        let root = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            quiet: Duration::from_millis(50),
+            patience: Duration::from_millis(300),
+            ..settings_in(&root)
+        };
+        let subject = python_server("silent", true, settings);
+        let mut server = subject.start().unwrap();
+        assert!(!subject.greets());
+        assert_eq!(subject.greeting_wait(), Duration::from_millis(50));
+        let (_, line) = server.first(&subject).unwrap();
+        assert_eq!(
+            line,
+            Err(Silence::Nothing {
+                waited: Duration::from_millis(300),
+                partial: String::new()
+            })
+        );
+    }
+
+    #[test]
+    fn a_program_that_ignores_port_is_found_on_the_books_address_and_kept_there() {
+        in_a_network_of_its_own(|| {
+            let root = tempfile::tempdir().unwrap();
+            let subject = python_server("books", false, settings_in(&root));
+            let server = subject.start().unwrap();
+            assert_eq!(server.address, Address::Tcp(60300));
+            assert_eq!(
+                subject.expected_address(&Address::Tcp(5)),
+                Address::Tcp(60300)
+            );
+            assert_eq!(subject.notes().len(), 1);
+            drop(server);
+            // Started again, it is looked for there only.
+            let again = subject.start().unwrap();
+            assert_eq!(again.address, Address::Tcp(60300));
+            drop(again);
+            // And while something else holds it, it is not run.
+            let _squatter = std::net::TcpListener::bind(("127.0.0.1", 60300)).unwrap();
+            let Err(Stop::NotRun(reason)) = subject.start() else {
+                panic!("not run, since port 60300 is held");
+            };
+            assert_eq!(reason, taken_reason(&Address::Tcp(60300), Transport::Tcp));
+        });
+    }
+
+    #[test]
+    fn a_first_start_beside_something_on_the_books_port_looks_only_where_it_told() {
+        in_a_network_of_its_own(|| {
+            let root = tempfile::tempdir().unwrap();
+            let _squatter = std::net::TcpListener::bind(("127.0.0.1", 60300)).unwrap();
+            let reads_port = python_server("greets", false, settings_in(&root));
+            let server = reads_port.start().unwrap();
+            assert_ne!(server.address, Address::Tcp(60300));
+            assert_eq!(reads_port.needs(), Needs::Nothing);
+            let ignores_port = python_server("books", false, settings_in(&root));
+            let Err(Stop::NotRun(reason)) = ignores_port.start() else {
+                panic!("not run, since port 60300 is held");
+            };
+            assert_eq!(reason, taken_reason(&Address::Tcp(60300), Transport::Tcp));
+            let exits = Subject::new(
+                vec!["sh".into(), "-c".into(), "echo boom >&2; exit 1".into()],
+                text_server(),
+                settings_in(&root),
+            );
+            let Err(Stop::Fail(failure)) = exits.start() else {
+                panic!("a failure");
+            };
+            assert!(
+                failure.got.starts_with("it exited (exit status: 1) before it listened (something else listens on port 60300, so the grader could not see whether this program listens there: stop it, or put the address's placeholder in the command); on stderr it said:"),
+                "{failure}"
+            );
+        });
+    }
+
+    #[test]
+    fn a_program_that_exits_or_never_listens_fails_with_what_it_said() {
+        let root = tempfile::tempdir().unwrap();
+        let sh = |line: &str, settings: Settings| {
+            Subject::new(
+                vec!["sh".into(), "-c".into(), format!("{line} # {{port}}")],
+                text_server(),
+                settings,
+            )
+        };
+        let exits = sh("echo boom >&2; exit 1", settings_in(&root));
+        let Err(Stop::Fail(failure)) = exits.start() else {
+            panic!("a failure");
+        };
+        assert!(
+            failure
+                .expected
+                .starts_with("it to start listening on port "),
+            "{failure}"
+        );
+        assert!(failure.expected.ends_with(" within 10 s"), "{failure}");
+        assert_eq!(
+            failure.got,
+            "it exited (exit status: 1) before it listened; on stderr it said:\n  | boom"
+        );
+        let quick = Settings {
+            start_timeout: Duration::from_millis(300),
+            ..settings_in(&root)
+        };
+        let sleeps = sh("echo waiting; exec sleep 30", quick);
+        let started = Instant::now();
+        let Err(Stop::Fail(failure)) = sleeps.start() else {
+            panic!("a failure");
+        };
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(
+            failure.got,
+            "it did not start listening within 0.3 s; on stdout it said:\n  | waiting"
+        );
+        assert!(!sleeps.was_reached());
+    }
+
+    #[test]
+    fn a_port_lost_to_another_program_is_replaced_three_times_at_most() {
+        let root = tempfile::tempdir().unwrap();
+        // Each start leaves a line in a file of its own (the scene's
+        // directory goes with a start that failed).
+        let counted = |name: &str, said: &str, placeholder: &str, role: Role| {
+            let starts = root.path().join(name);
+            let ending = if name == "running" {
+                "exec sleep 30"
+            } else {
+                "exit 1"
+            };
+            let line = format!(
+                "echo start >> '{}'; echo '{said}' >&2; {ending} # {placeholder}",
+                starts.display()
+            );
+            let subject = Subject::new(
+                vec!["sh".into(), "-c".into(), line],
+                role,
+                Settings {
+                    start_timeout: Duration::from_millis(500),
+                    ..settings_in(&root)
+                },
+            );
+            let stop = subject.start().err();
+            let count = std::fs::read_to_string(&starts).unwrap().lines().count();
+            (stop, count)
+        };
+        let in_use = "OSError: [Errno 98] Address already in use";
+        let (stop, starts) = counted("tcp", in_use, "{port}", text_server());
+        assert_eq!(starts, 4);
+        assert!(matches!(stop, Some(Stop::Fail(_))), "{stop:?}");
+        let unix = Role::Server {
+            protocol: Protocol::Text,
+            transport: Transport::Unix,
+        };
+        assert_eq!(
+            counted("unix", in_use, "{socket}", unix).1,
+            1,
+            "a socket's path is the grader's own"
+        );
+        assert_eq!(
+            counted("other", "it failed", "{port}", text_server()).1,
+            1,
+            "it did not say its port was taken"
+        );
+        assert_eq!(
+            counted("running", in_use, "{port}", text_server()).1,
+            1,
+            "it has not exited: its port may not be what it speaks of"
+        );
+    }
+
+    #[test]
+    fn a_connection_reset_before_a_byte_or_another_graders_greeting_is_not_the_program() {
+        let root = tempfile::tempdir().unwrap();
+        for mode in ["resets-first", "another-graders-first"] {
+            let subject = python_server(mode, true, settings_in(&root));
+            let mut server = subject.start().unwrap();
+            let (_, line) = server.first(&subject).unwrap();
+            assert_eq!(line.unwrap(), greeting_of(&server), "{mode}");
+        }
+    }
+
+    #[test]
+    fn a_program_is_started_with_its_placeholders_filled_its_address_and_folder() {
+        let root = tempfile::tempdir().unwrap();
+        let folder = tempfile::tempdir().unwrap();
+        let report = "echo \"$PORT|$SOCKET|$TZ|$NET_WATCHER_GRADE_RUN|$(pwd)|$*\"";
+        let words = Subject::new(
+            vec![
+                "sh".into(),
+                "-c".into(),
+                report.into(),
+                "sh".into(),
+                "port={port}".into(),
+            ],
+            text_server(),
+            settings_in(&root),
+        )
+        .in_dir(folder.path());
+        let said = |subject: &Subject, address: &Address| {
+            let mut process = subject.spawn(Path::new("/w/t.txt"), address).unwrap();
+            process.wait_for_exit(Duration::from_secs(10)).unwrap();
+            process.stdout().trim_end().to_owned()
+        };
+        let run = words.run_dir().unwrap().display().to_string();
+        let here = folder.path().display().to_string();
+        assert_eq!(
+            said(&words, &Address::Tcp(5)),
+            format!("5||UTC|{run}|{here}|port=5 /w/t.txt")
+        );
+        let line = Subject::new(
+            vec![format!("{report} --socket {{socket}}")],
+            Role::Server {
+                protocol: Protocol::Json,
+                transport: Transport::Unix,
+            },
+            settings_in(&root),
+        );
+        let run = line.run_dir().unwrap().display().to_string();
+        let said_by_line = said(&line, &Address::Unix(PathBuf::from("/s/w.sock")));
+        assert!(
+            said_by_line.starts_with(&format!("|/s/w.sock|UTC|{run}|")),
+            "{said_by_line}"
+        );
+        assert!(
+            said_by_line.ends_with("| --socket /s/w.sock /w/t.txt"),
+            "{said_by_line}"
+        );
+        let client = Subject::new(
+            vec![
+                "sh".into(),
+                "-c".into(),
+                report.into(),
+                "sh".into(),
+                "{file}".into(),
+            ],
+            Role::Client {
+                transport: Transport::Tcp,
+            },
+            settings_in(&root),
+        );
+        assert!(
+            said(&client, &Address::Tcp(7)).ends_with("|/w/t.txt"),
+            "a named file only"
+        );
+        let no_file = Subject::new(
+            vec![
+                "sh".into(),
+                "-c".into(),
+                report.into(),
+                "sh".into(),
+                "x".into(),
+            ],
+            Role::Client {
+                transport: Transport::Tcp,
+            },
+            settings_in(&root),
+        );
+        assert!(
+            said(&no_file, &Address::Tcp(7)).ends_with("|x"),
+            "a client is not given the file"
+        );
+    }
+
+    #[test]
+    fn a_server_that_stopped_answering_is_a_failure_with_how_it_exited() {
+        let root = tempfile::tempdir().unwrap();
+        let subject = python_server("greets", true, settings_in(&root));
+        let mut server = subject.start().unwrap();
+        server.process.kill();
+        let failure = server.connect(Duration::from_secs(1)).unwrap_err();
+        assert_eq!(
+            failure.expected,
+            format!("the server to accept a subscriber on {}", server.address)
+        );
+        assert!(
+            failure.got.starts_with("the connection failed: ")
+                && failure
+                    .got
+                    .contains("; the server had exited (signal: 9 (SIGKILL))"),
+            "{failure}"
+        );
+    }
+
+    #[test]
+    fn a_server_on_a_unix_socket_leaves_no_socket_file_behind() {
+        let root = tempfile::tempdir().unwrap();
+        let script = r#"
+import socket, sys
+server = socket.socket(socket.AF_UNIX)
+server.bind(sys.argv[1])
+server.listen()
+while True:
+    server.accept()[0].sendall(b"hello\n")
+"#;
+        let subject = Subject::new(
+            vec![
+                "python3".into(),
+                "-c".into(),
+                script.into(),
+                "{socket}".into(),
+                "{file}".into(),
+            ],
+            Role::Server {
+                protocol: Protocol::Text,
+                transport: Transport::Unix,
+            },
+            settings_in(&root),
+        );
+        let server = subject.start().unwrap();
+        let Address::Unix(path) = server.address.clone() else {
+            panic!("a Unix socket");
+        };
+        assert!(path.exists());
+        drop(server);
+        assert!(!path.exists(), "killed, its socket file is removed");
+    }
+
+    #[test]
+    fn the_pause_between_looks_doubles_up_to_50_ms() {
+        assert_eq!(FIRST_PAUSE, Duration::from_millis(5));
+        assert_eq!(next_pause(FIRST_PAUSE), Duration::from_millis(10));
+        assert_eq!(
+            next_pause(Duration::from_millis(20)),
+            Duration::from_millis(40)
+        );
+        assert_eq!(
+            next_pause(Duration::from_millis(40)),
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            next_pause(Duration::from_millis(50)),
+            Duration::from_millis(50)
+        );
     }
 }

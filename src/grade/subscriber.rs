@@ -101,9 +101,13 @@ impl Subscriber {
         self.last_arrival
     }
 
-    /// The next line, without its `\n`, waiting up to `within`.
+    /// The next line, without its `\n`, waiting up to `within`. A zero
+    /// wait still takes what has already come.
     pub fn next_within(&mut self, within: Duration) -> Result<String, Silence> {
         let deadline = Instant::now() + within;
+        // One read at least: what the OS holds for the socket is there
+        // already, and "nothing before the first touch" must see it.
+        let mut looked = false;
         loop {
             if let Some(end) = self.pending.iter().position(|byte| *byte == b'\n') {
                 let line: Vec<u8> = self.pending.drain(..=end).collect();
@@ -117,13 +121,14 @@ impl Subscriber {
                 return Err(Silence::Closed { partial });
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline && looked {
                 return Err(Silence::Nothing {
                     waited: within,
                     partial,
                 });
             }
-            match self.read_more(deadline - now) {
+            looked = true;
+            match self.read_more(deadline.saturating_duration_since(now)) {
                 Ok(Some(chunk)) => self.pending.extend_from_slice(&chunk),
                 Ok(None) => {}
                 Err(silence) => return Err(silence),
@@ -206,9 +211,14 @@ impl Subscriber {
     /// Puts `line` back, to be read again first: a line a subscriber read
     /// while waiting for a greeting, that was not one.
     pub fn put_back(&mut self, line: &str) {
-        let mut pending = Vec::with_capacity(line.len() + 1 + self.pending.len());
-        pending.extend_from_slice(line.as_bytes());
-        pending.push(b'\n');
+        self.unread(format!("{line}\n").as_bytes());
+    }
+
+    /// Puts `bytes` back, to be read again first: what came after the
+    /// part a reader of raw chunks ([`Subscriber::read_chunk`]) needed.
+    pub fn unread(&mut self, bytes: &[u8]) {
+        let mut pending = Vec::with_capacity(bytes.len() + self.pending.len());
+        pending.extend_from_slice(bytes);
         pending.append(&mut self.pending);
         self.pending = pending;
     }
@@ -259,6 +269,20 @@ mod tests {
             Subscriber::new(Stream::Unix(ours), Duration::from_millis(200)),
             theirs,
         )
+    }
+
+    #[test]
+    fn a_zero_wait_takes_what_has_come_and_waits_for_nothing() {
+        let (mut subscriber, mut server) = pair();
+        server.write_all(b"already\n").unwrap();
+        assert_eq!(subscriber.next_within(Duration::ZERO).unwrap(), "already");
+        assert_eq!(
+            subscriber.next_within(Duration::ZERO),
+            Err(Silence::Nothing {
+                waited: Duration::ZERO,
+                partial: String::new()
+            })
+        );
     }
 
     #[test]
@@ -403,5 +427,58 @@ mod tests {
             Silence::Failed("reset".into()).to_string(),
             "the connection failed: reset"
         );
+    }
+
+    #[test]
+    fn a_line_as_long_as_allowed_is_read_whole() {
+        let (mut subscriber, mut server) = pair();
+        let writer = std::thread::spawn(move || {
+            server.write_all(&[b'x'; MAX_LINE]).unwrap();
+            // A pause, so that the subscriber holds the whole of the
+            // longest line allowed, and no newline yet, before it comes.
+            std::thread::sleep(Duration::from_millis(200));
+            server.write_all(b"\n").unwrap();
+            server
+        });
+        let line = subscriber.next_within(Duration::from_secs(10)).unwrap();
+        assert_eq!(line.len(), MAX_LINE);
+        drop(writer.join().unwrap());
+    }
+
+    #[test]
+    fn a_reset_connection_is_a_failure_not_a_silence() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = Address::Tcp(listener.local_addr().unwrap().port());
+        let mut subscriber = Subscriber::new(address.connect().unwrap(), Duration::from_secs(5));
+        let (server, _) = listener.accept().unwrap();
+        // Closing with a zero linger time sends a reset, not an end.
+        socket2::SockRef::from(&server)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(server);
+        assert!(
+            matches!(subscriber.next_line(), Err(Silence::Failed(_))),
+            "a reset"
+        );
+    }
+
+    #[test]
+    fn a_burst_starts_when_its_first_line_came() {
+        let (mut subscriber, mut server) = pair();
+        let writer = std::thread::spawn(move || {
+            server.write_all(b"a\n").unwrap();
+            // The second line comes later, so that the first one's arrival
+            // is told from the second's.
+            std::thread::sleep(Duration::from_millis(100));
+            let second = Instant::now();
+            server.write_all(b"b\n").unwrap();
+            (server, second)
+        });
+        let burst =
+            subscriber.lines_until_quiet(Duration::from_secs(5), Duration::from_millis(500), 5);
+        let (_server, second) = writer.join().unwrap();
+        assert_eq!(burst.lines, ["a", "b"]);
+        assert!(burst.first_arrival.unwrap() < second);
+        assert!(subscriber.last_arrival().unwrap() >= second);
     }
 }
