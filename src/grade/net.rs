@@ -12,9 +12,9 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -210,10 +210,15 @@ impl Write for Stream {
 /// this process's own block of that range (see `PortBlock`), so that no
 /// other grader chooses it meanwhile.
 pub fn free_port() -> u16 {
+    static HANDED_OUT: Mutex<HandedOut> = Mutex::new(HandedOut::new());
     let block = PortBlock::ours();
     for _ in 0..block.len {
         let port = block.first + block.next.fetch_add(1, Ordering::Relaxed) % block.len;
-        if port != DEFAULT_PORT && is_free(port) {
+        let fresh = HANDED_OUT
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .hand_out(port, Instant::now());
+        if port != DEFAULT_PORT && fresh && is_free(port) {
             return port;
         }
     }
@@ -221,6 +226,38 @@ pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .map_or(DEFAULT_PORT, |addr| addr.port())
+}
+
+/// How long a port this process handed out is not handed out again. Until
+/// the program it was for has bound it, a port looks free; a block of a
+/// couple of hundred ports goes round in seconds when the suite grades
+/// dozens of programs at once, and a program may take its whole start
+/// timeout to bind (30 s in the specs, on a loaded machine). Handed out
+/// twice, one program fails to start and its grader talks to the other's:
+/// seen in .ci/run at a load average of 20.
+const HANDED_OUT_FOR: Duration = Duration::from_secs(60);
+
+/// The ports this process handed out lately, and when.
+struct HandedOut {
+    at: Vec<(u16, Instant)>,
+}
+
+impl HandedOut {
+    const fn new() -> Self {
+        HandedOut { at: Vec::new() }
+    }
+
+    /// Whether `port` may be handed out at `now` (it was not within
+    /// [`HANDED_OUT_FOR`]); if so, it is taken as handed out.
+    fn hand_out(&mut self, port: u16, now: Instant) -> bool {
+        self.at
+            .retain(|(_, when)| now.saturating_duration_since(*when) < HANDED_OUT_FOR);
+        if self.at.iter().any(|(held, _)| *held == port) {
+            return false;
+        }
+        self.at.push((port, now));
+        true
+    }
 }
 
 /// Whether a server could listen on `port` now, on both loopback
@@ -467,6 +504,29 @@ mod tests {
             held.iter()
                 .all(|listener| listener.local_addr().unwrap().port() != port),
             "{port} is held"
+        );
+    }
+
+    #[test]
+    fn a_port_handed_out_is_not_handed_out_again_for_a_minute() {
+        let start = Instant::now();
+        let mut handed_out = HandedOut::new();
+        assert!(handed_out.hand_out(30_000, start));
+        assert!(handed_out.hand_out(30_001, start), "another port");
+        let later = start + HANDED_OUT_FOR - Duration::from_millis(1);
+        assert!(!handed_out.hand_out(30_000, later), "still held");
+        assert!(
+            handed_out.hand_out(30_000, start + HANDED_OUT_FOR),
+            "a minute on"
+        );
+        assert!(
+            !handed_out.hand_out(30_000, start + HANDED_OUT_FOR),
+            "held again"
+        );
+        assert_eq!(
+            handed_out.at.len(),
+            1,
+            "what is over a minute old is forgotten"
         );
     }
 

@@ -742,12 +742,10 @@ mod every_cargo_test_command {
     use super::*;
 
     /// The documents not checked yet, each with its reason.
-    const NOT_CHECKED: [(&str, &str); 1] = [
-        (
-            "chapters/00-rust-for-node-developers.md",
-            "its commands run in the reader's own `hello` project, which has one test program",
-        ),
-    ];
+    const NOT_CHECKED: [(&str, &str); 1] = [(
+        "chapters/00-rust-for-node-developers.md",
+        "its commands run in the reader's own `hello` project, which has one test program",
+    )];
 
     /// The flags that pick the test program a filter applies to.
     const PICKS_A_PROGRAM: [&str; 6] = [
