@@ -608,7 +608,7 @@ mod fake_tests {
 
     const TEXT: super::super::Role = server(Protocol::Text, Transport::Tcp);
     const UNIX: super::super::Role = server(Protocol::Text, Transport::Unix);
-    const PATIENCE: Duration = Duration::from_secs(2);
+    const FAKE_PATIENCE: Duration = Duration::from_secs(2);
     const SAVES: [&str; 3] = ["atomic-save", "sed-in-place", "copy-over"];
 
     #[test]
@@ -623,7 +623,7 @@ mod fake_tests {
             "second-server",
             "missing-file",
         ];
-        all_passed(&grade_fake(TEXT, &[], &tcp, PATIENCE));
+        all_passed(&grade_fake(TEXT, &[], &tcp, FAKE_PATIENCE));
         let unix = [
             "hang-ups",
             "second-server",
@@ -631,12 +631,12 @@ mod fake_tests {
             "stale-socket",
             "silent-subscriber",
         ];
-        all_passed(&grade_fake(UNIX, &[], &unix, PATIENCE));
+        all_passed(&grade_fake(UNIX, &[], &unix, FAKE_PATIENCE));
     }
 
     #[test]
     fn a_server_that_watches_the_file_it_opened_misses_a_save_by_rename() {
-        let report = grade_fake(TEXT, &["watch-inode"], &SAVES, PATIENCE);
+        let report = grade_fake(TEXT, &["watch-inode"], &SAVES, FAKE_PATIENCE);
         assert_eq!(
             failure(&report, "atomic-save"),
             &Failure::new(
@@ -653,7 +653,7 @@ mod fake_tests {
 
     #[test]
     fn two_notifications_for_one_save_fail_a_save_but_not_a_copy() {
-        let report = grade_fake(TEXT, &["twice"], &SAVES, PATIENCE);
+        let report = grade_fake(TEXT, &["twice"], &SAVES, FAKE_PATIENCE);
         assert_eq!(
             failure(&report, "atomic-save").got,
             "2 notifications for one save"
@@ -664,7 +664,7 @@ mod fake_tests {
     #[test]
     fn a_server_that_never_notifies_fails_and_the_watch_is_said_to_end() {
         let ids = ["copy-over", "flood", "hang-ups"];
-        let report = grade_fake(TEXT, &["never-notifies"], &ids, PATIENCE);
+        let report = grade_fake(TEXT, &["never-notifies"], &ids, FAKE_PATIENCE);
         assert_eq!(
             failure(&report, "copy-over"),
             &Failure::new(
@@ -689,7 +689,7 @@ mod fake_tests {
 
     #[test]
     fn a_notification_per_appended_line_is_a_flood() {
-        let report = grade_fake(TEXT, &["floods"], &["flood"], PATIENCE);
+        let report = grade_fake(TEXT, &["floods"], &["flood"], FAKE_PATIENCE);
         let flood = failure(&report, "flood");
         let count: usize = flood
             .got
@@ -701,7 +701,7 @@ mod fake_tests {
 
     #[test]
     fn a_server_that_waits_for_each_write_stops_for_everyone_behind_a_silent_subscriber() {
-        let report = grade_fake(UNIX, &["blocks"], &["silent-subscriber"], PATIENCE);
+        let report = grade_fake(UNIX, &["blocks"], &["silent-subscriber"], FAKE_PATIENCE);
         let blocked = failure(&report, "silent-subscriber");
         let change: usize = blocked
             .expected
@@ -721,7 +721,7 @@ mod fake_tests {
 
     #[test]
     fn a_server_that_dies_when_subscribers_hang_up_fails_the_hang_ups() {
-        let report = grade_fake(TEXT, &["dies-on-departure"], &["hang-ups"], PATIENCE);
+        let report = grade_fake(TEXT, &["dies-on-departure"], &["hang-ups"], FAKE_PATIENCE);
         assert!(
             failure(&report, "hang-ups")
                 .got
@@ -738,7 +738,7 @@ mod fake_tests {
         let second = |mistakes: &[&str], role, start_timeout: u64| {
             let report = grade_fake_with(role, mistakes, &["second-server"], |settings| Settings {
                 start_timeout: Duration::from_secs(start_timeout),
-                patience: PATIENCE,
+                patience: FAKE_PATIENCE,
                 ..settings
             });
             report.outcomes[0].verdict.clone()
@@ -842,7 +842,12 @@ mod fake_tests {
 
     #[test]
     fn a_server_that_keeps_a_stale_socket_file_cannot_start_again() {
-        let report = grade_fake(UNIX, &["keeps-stale-socket"], &["stale-socket"], PATIENCE);
+        let report = grade_fake(
+            UNIX,
+            &["keeps-stale-socket"],
+            &["stale-socket"],
+            FAKE_PATIENCE,
+        );
         let stale = failure(&report, "stale-socket");
         assert!(
             stale

@@ -413,34 +413,34 @@ mod tests {
         "several",
         "departure",
     ];
-    const PATIENCE: Duration = Duration::from_secs(2);
+    const FAKE_PATIENCE: Duration = Duration::from_secs(2);
 
     #[test]
     fn a_right_server_passes_every_step_in_text_in_json_and_on_a_unix_socket() {
-        all_passed(&grade_fake(TEXT, &[], &STEPS, PATIENCE));
-        all_passed(&grade_fake(JSON, &[], &JSON_STEPS, PATIENCE));
+        all_passed(&grade_fake(TEXT, &[], &STEPS, FAKE_PATIENCE));
+        all_passed(&grade_fake(JSON, &[], &JSON_STEPS, FAKE_PATIENCE));
         all_passed(&grade_fake(
             server(Protocol::Text, Unix),
             &[],
             &STEPS,
-            PATIENCE,
+            FAKE_PATIENCE,
         ));
     }
 
     #[test]
     fn a_greeting_sent_again_is_not_a_notification_and_a_late_watch_is_waited_for() {
-        all_passed(&grade_fake(TEXT, &["regreets"], &STEPS, PATIENCE));
+        all_passed(&grade_fake(TEXT, &["regreets"], &STEPS, FAKE_PATIENCE));
         all_passed(&grade_fake(
             TEXT,
             &["late-watch"],
             &["change-line"],
-            PATIENCE,
+            FAKE_PATIENCE,
         ));
     }
 
     #[test]
     fn a_server_that_does_not_greet_fails_the_greeting_only() {
-        let report = grade_fake(TEXT, &["no-greeting"], &STEPS, PATIENCE);
+        let report = grade_fake(TEXT, &["no-greeting"], &STEPS, FAKE_PATIENCE);
         let greeting = failure(&report, "greeting");
         assert!(
             greeting.expected.starts_with("Now watching \""),
@@ -455,7 +455,7 @@ mod tests {
     #[test]
     fn a_line_before_any_change_fails_the_change_behaviour_greeting_or_not() {
         for mistakes in [&["chatty"][..], &["chatty", "no-greeting"]] {
-            let report = grade_fake(TEXT, mistakes, &["change-line"], PATIENCE);
+            let report = grade_fake(TEXT, mistakes, &["change-line"], FAKE_PATIENCE);
             assert_eq!(
                 failure(&report, "change-line").got,
                 "\"Welcome!\" before any touch",
@@ -466,7 +466,7 @@ mod tests {
 
     #[test]
     fn two_lines_per_touch_fail_the_change_behaviour() {
-        let report = grade_fake(TEXT, &["twice"], &["change-line"], PATIENCE);
+        let report = grade_fake(TEXT, &["twice"], &["change-line"], FAKE_PATIENCE);
         let twice = failure(&report, "change-line");
         assert_eq!(twice.expected, "one line per touch, 3 in all, then nothing");
         // How many more depends on whether the server saw two touches
@@ -479,7 +479,7 @@ mod tests {
 
     #[test]
     fn a_server_that_never_notifies_fails_what_needs_a_notification() {
-        let report = grade_fake(TEXT, &["never-notifies"], &STEPS, PATIENCE);
+        let report = grade_fake(TEXT, &["never-notifies"], &STEPS, FAKE_PATIENCE);
         assert_eq!(verdict(&report, "greeting"), &Verdict::Pass);
         assert_eq!(
             failure(&report, "change-line"),
@@ -500,7 +500,7 @@ mod tests {
 
     #[test]
     fn a_server_that_serves_only_its_first_subscriber_fails_the_fan_out() {
-        let report = grade_fake(TEXT, &["first-only"], &STEPS, PATIENCE);
+        let report = grade_fake(TEXT, &["first-only"], &STEPS, FAKE_PATIENCE);
         assert_eq!(verdict(&report, "greeting"), &Verdict::Pass);
         assert_eq!(verdict(&report, "change-line"), &Verdict::Pass);
         let expected = Failure::new(
@@ -513,7 +513,7 @@ mod tests {
 
     #[test]
     fn a_server_that_dies_when_a_subscriber_leaves_fails_the_departure_only() {
-        let report = grade_fake(TEXT, &["dies-on-departure"], &STEPS, PATIENCE);
+        let report = grade_fake(TEXT, &["dies-on-departure"], &STEPS, FAKE_PATIENCE);
         for id in ["greeting", "change-line", "several"] {
             assert_eq!(verdict(&report, id), &Verdict::Pass, "{id}");
         }
@@ -529,7 +529,7 @@ mod tests {
     #[test]
     fn a_server_that_does_not_speak_json_fails_the_json_shapes() {
         let ids = ["greeting", "change-message", "one-object-per-line"];
-        let text = grade_fake(JSON, &["speaks-text"], &ids, PATIENCE);
+        let text = grade_fake(JSON, &["speaks-text"], &ids, FAKE_PATIENCE);
         let greeting = failure(&text, "greeting");
         assert!(
             greeting
@@ -560,7 +560,7 @@ mod tests {
             JSON,
             &["speaks-text", "no-greeting"],
             &["one-object-per-line"],
-            PATIENCE,
+            FAKE_PATIENCE,
         );
         let shape = failure(&silent, "one-object-per-line");
         assert_eq!(shape.expected, "the change as one JSON object on one line");
