@@ -107,7 +107,8 @@ pub(super) fn first_subscriber(server: &mut Server, trial: &Trial) -> Result<Sub
 
 /// Connects another subscriber (`which`, such as "subscriber 2 of 3") and
 /// reads its greeting. A program that greets must greet it too; one that
-/// does not greet is only asked to keep it connected.
+/// does not greet is only asked to keep it connected. A first line that is
+/// not a greeting is left for the behaviour to read.
 pub(super) fn subscribe(
     server: &mut Server,
     trial: &Trial,
@@ -399,7 +400,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::grade::fakes::{all_passed, failure, grade_fake, server, verdict};
+    use crate::grade::fakes::{
+        all_passed, failure, fake_server, grade_fake, server, settings, verdict,
+    };
     use crate::grade::net::Transport::{Tcp, Unix};
     use crate::grade::verdict::Verdict;
 
@@ -568,6 +571,24 @@ mod tests {
             shape.got.starts_with("the line \"File changed: "),
             "{shape}"
         );
+    }
+
+    #[test]
+    fn a_new_subscriber_is_left_every_line_but_its_greeting() {
+        // "Welcome!" after the greeting, or in its place: either way it is
+        // the next line the behaviour reads, and the greeting is not.
+        for mistakes in [&["chatty"][..], &["chatty", "no-greeting"]] {
+            let root = tempfile::tempdir().unwrap();
+            let subject = fake_server(TEXT, mistakes, settings(&root));
+            let trial = Trial::new(&subject);
+            let mut server = subject.start().unwrap();
+            first_subscriber(&mut server, &trial).unwrap();
+            let mut second = subscribe(&mut server, &trial, "subscriber 2").unwrap();
+            let next = second
+                .next_within(FAKE_PATIENCE)
+                .map_err(|silence| silence.to_string());
+            assert_eq!(next.as_deref(), Ok("Welcome!"), "{mistakes:?}");
+        }
     }
 
     #[test]
