@@ -123,7 +123,7 @@ use tokio::time::Instant;
 
 use crate::lock::lock;
 use crate::protocol::now_millis;
-use chain::Entry;
+use chain::ChainEntry;
 use settle::{Pending, Settler, Signal, Verdict};
 
 /// The path a server watches: as the user typed it, and made absolute for
@@ -579,7 +579,7 @@ struct LiveWatch {
 struct WatchState {
     /// Adds and removes watches on the one inotify instance.
     watches: Watches,
-    chain: Vec<Entry>,
+    chain: Vec<ChainEntry>,
     /// Each watched directory, and its watch.
     directories: BTreeMap<PathBuf, WatchDescriptor>,
     /// The watch on the file's inode, when the file exists and may be
@@ -736,14 +736,14 @@ impl WatchState {
 
     /// The chain's last entry, when it is the file (not a link whose
     /// target is missing).
-    fn file_entry(&self) -> Option<&Entry> {
+    fn file_entry(&self) -> Option<&ChainEntry> {
         self.chain.last().filter(|entry| !entry.is_link)
     }
 
     /// Places the inode watch on the file the chain now ends at, and
     /// removes the one on the file it ended at before, if that is another.
     fn move_inode_watch(&mut self, target: &Target) {
-        let file = self.file_entry().map(Entry::path);
+        let file = self.file_entry().map(ChainEntry::path);
         // Which file the name leads to, looked at before the watch is
         // placed: if the name moves meanwhile, the event that says so comes
         // next, and this runs again.
