@@ -1625,8 +1625,8 @@ mod tests {
     #[tokio::test]
     async fn dropping_the_watch_ends_its_thread_while_a_writer_keeps_writing() {
         /// Stops the writer when the test ends, passed or not.
-        struct Stop(Arc<AtomicBool>);
-        impl Drop for Stop {
+        struct WriterStopper(Arc<AtomicBool>);
+        impl Drop for WriterStopper {
             fn drop(&mut self) {
                 self.0.store(true, Ordering::Release);
             }
@@ -1644,7 +1644,7 @@ mod tests {
         })
         .unwrap();
         let live = Arc::clone(&watch.live);
-        let stop = Stop(Arc::new(AtomicBool::new(false)));
+        let stop = WriterStopper(Arc::new(AtomicBool::new(false)));
         let writing = Arc::clone(&stop.0);
         let (started, has_started) = std::sync::mpsc::channel();
         let writer = std::thread::spawn(move || {
