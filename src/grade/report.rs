@@ -472,7 +472,10 @@ mod tests {
             text.contains(" | \\u{1b}[2J\\u{1b}]0;owned\\u{7}\\u{d}\\u{9}done\n"),
             "{text}"
         );
-        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
     }
 
     #[test]
