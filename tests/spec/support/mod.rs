@@ -16,6 +16,7 @@ pub mod http;
 pub mod in_process;
 pub mod outputs;
 pub mod redis_server;
+pub mod sources;
 pub mod stalling_proxy;
 pub mod stuck_listener;
 pub mod submissions;
