@@ -432,6 +432,35 @@ mod tests {
     }
 
     #[test]
+    fn what_is_read_may_reach_a_long_lines_length_but_not_pass_it() {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut subscriber = Subscriber::new(
+            super::super::net::Stream::Unix(ours),
+            Duration::from_secs(5),
+        );
+        // Bytes already read come first, whole: the limit meets exactly
+        // the lengths given here, however the OS would have cut them.
+        let mut longest = vec![b'x'; MAX_LINE - 1];
+        longest.push(b'\n');
+        subscriber.unread(&longest);
+        let received = Received::from(&mut subscriber, Duration::from_secs(1));
+        assert_eq!(
+            received.message.map(|message| message.len()),
+            Some(MAX_LINE - 1),
+            "ended {:?}",
+            received.ending
+        );
+        subscriber.unread(&vec![b'x'; MAX_LINE + 1]);
+        let received = Received::from(&mut subscriber, Duration::from_secs(1));
+        assert!(
+            matches!(received.ending, Some(Silence::TooLong)),
+            "ended {:?}",
+            received.ending
+        );
+        drop(theirs);
+    }
+
+    #[test]
     fn a_service_that_never_ends_its_line_is_read_no_further_than_a_long_line() {
         use std::io::Write;
         let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
