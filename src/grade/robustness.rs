@@ -734,6 +734,22 @@ mod fake_tests {
     }
 
     #[test]
+    fn hang_ups_are_closes_not_resets_even_after_a_long_first_write() {
+        // A server that dies of a reset, as the book's does, lives through
+        // hang-ups that wait for its greeting, however late (here 20 ms, so
+        // that it dies within the grace before the changes if a hang-up
+        // does not wait), and read all it sent (here 4 KiB more in the same
+        // write) before they close.
+        let report = grade_fake(
+            TEXT,
+            &["dies-on-reset", "banner", "late-greeting"],
+            &["hang-ups"],
+            FAKE_PATIENCE,
+        );
+        assert_eq!(verdict(&report, "hang-ups"), &Verdict::Pass, "{report:?}");
+    }
+
+    #[test]
     fn a_second_server_must_exit_with_an_error_that_names_the_address_or_its_use() {
         // A server that exits is seen at once, whatever the start timeout:
         // a long one keeps a loaded machine's slow Python start from
