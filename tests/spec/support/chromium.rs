@@ -41,8 +41,8 @@ pub const REQUIRE_CHROMIUM: &str = "NET_WATCHER_REQUIRE_CHROMIUM";
 /// from reaching out on its own (updates, sync, field trials, QUIC probes):
 /// on a machine whose network is closed, those connections are refused,
 /// and they are nothing a spec should depend on. `--disable-dev-shm-usage`
-/// keeps its shared memory in /tmp: a container's /dev/shm is often too
-/// small for it.
+/// keeps its shared memory in TMPDIR (its own, see `start`): a
+/// container's /dev/shm is often too small for it.
 const FLAGS: [&str; 12] = [
     "--headless",
     "--no-sandbox",
@@ -68,7 +68,10 @@ pub struct Chromium {
     next_id: u64,
     /// The DevTools session of the page.
     session: String,
-    _profile: TempDir,
+    /// Everything Chromium writes on disk: its profile (`profile/`), the
+    /// `TMPDIR` it is given (`tmp/`) and its `HOME` (`home/`), removed with
+    /// the value.
+    own: TempDir,
 }
 
 /// Starts Chromium with one blank page, or says why it cannot: `None` means
@@ -100,14 +103,30 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 
 impl Chromium {
     fn start(program: &Path) -> Self {
-        let profile = tempfile::tempdir().expect("a temporary directory");
+        let own = tempfile::tempdir().expect("a temporary directory");
+        let [profile, tmp, home] = ["profile", "tmp", "home"].map(|name| own.path().join(name));
+        for dir in [&tmp, &home] {
+            std::fs::create_dir(dir).expect("a directory for Chromium");
+        }
         let (commands_in, commands_out) = pipe();
         let (messages_in, messages_out) = pipe();
         let mut command = Command::new(program);
         command
             .args(FLAGS)
-            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
+            // Chromium makes directories of its own in TMPDIR (one for its
+            // singleton socket, `org.chromium.Chromium.XXXXXX`) and removes
+            // them only on a clean exit; it is killed when the value drops.
+            // In a TMPDIR of its own, what it leaves goes with `own`.
+            .env("TMPDIR", &tmp)
+            // The same for what it writes in the user's home whatever the
+            // profile (`~/.config/chromium/Crash Reports`, dconf's cache):
+            // a spec leaves the user's own Chromium alone.
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("XDG_DATA_HOME", home.join(".local/share"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -162,7 +181,7 @@ impl Chromium {
             events: VecDeque::new(),
             next_id: 0,
             session: String::new(),
-            _profile: profile,
+            own,
         };
         let target = chromium.call(None, "Target.createTarget", json!({"url": "about:blank"}));
         let target_id = target["targetId"].clone();
@@ -305,6 +324,17 @@ impl Chromium {
             "document.querySelector({selector})?.textContent ?? ''"
         ));
         text.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The directory Chromium made for itself to hold its singleton socket
+    /// (`org.chromium.Chromium.XXXXXX`, in the `TMPDIR` it was given), read
+    /// from the link `SingletonSocket` it leaves in the profile. Chromium
+    /// removes it on a clean exit only; a killed Chromium cannot.
+    pub fn singleton_dir(&self) -> PathBuf {
+        let link = self.own.path().join("profile/SingletonSocket");
+        let socket =
+            std::fs::read_link(&link).unwrap_or_else(|error| panic!("{}: {error}", link.display()));
+        socket.parent().expect("a directory").to_owned()
     }
 
     /// Saves what the page shows now as a PNG at `path`.
