@@ -15,7 +15,7 @@ use std::time::Instant;
 use rstest::rstest;
 
 use crate::support::binary::TestServer;
-use crate::support::chromium::{chromium, screenshot_dir};
+use crate::support::chromium::{Chromium, chromium, screenshot_dir};
 use crate::support::root;
 use crate::support::target::{TargetFile, target};
 
@@ -168,10 +168,19 @@ mod the_browser {
             return;
         };
         // Chromium's own directory, made outside its profile, where the
-        // TMPDIR it was given says.
+        // TMPDIR it was given says; and all it writes.
         let made = browser.singleton_dir();
+        let own = browser.own_dir();
         assert!(made.is_dir(), "{} while Chromium runs", made.display());
+        assert!(
+            Chromium::processes(&own).len() > 1,
+            "a browser, with its helpers, while Chromium runs: {:?}",
+            Chromium::processes(&own)
+        );
         drop(browser);
-        assert!(!made.exists(), "{} is left behind", made.display());
+        assert_eq!(Chromium::processes(&own), [], "left running");
+        for left in [made, own] {
+            assert!(!left.exists(), "{} is left behind", left.display());
+        }
     }
 }

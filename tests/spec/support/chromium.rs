@@ -24,13 +24,16 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use super::PATIENCE;
+use super::processes::living_processes_with;
 use super::redis_server::find_program;
 
 /// The variable that makes a missing `chromium` a failure.
@@ -130,6 +133,9 @@ impl Chromium {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        // A process group of its own, so that dropping the value stops
+        // the browser and every helper it started at once (see `Drop`).
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let (theirs_in, theirs_out) = (commands_in.as_raw_fd(), messages_out.as_raw_fd());
         {
             use std::os::unix::process::CommandExt;
@@ -337,6 +343,19 @@ impl Chromium {
         socket.parent().expect("a directory").to_owned()
     }
 
+    /// Where Chromium writes (profile, TMPDIR, HOME): removed with the
+    /// value.
+    pub fn own_dir(&self) -> PathBuf {
+        self.own.path().to_owned()
+    }
+
+    /// Chromium's processes still running, each as its pid and command
+    /// line: every one with its TMPDIR in its environment, whatever its
+    /// process group or session.
+    pub fn processes(own_dir: &Path) -> Vec<(u32, String)> {
+        living_processes_with(&format!("TMPDIR={}", own_dir.join("tmp").display()))
+    }
+
     /// Saves what the page shows now as a PNG at `path`.
     pub fn screenshot(&mut self, path: &Path) {
         let shot = self.page("Page.captureScreenshot", json!({"format": "png"}));
@@ -351,9 +370,31 @@ impl Chromium {
 }
 
 impl Drop for Chromium {
+    /// Stops the browser and its helpers (GPU, network, renderers), all
+    /// at once, and waits until none is left before `own` is removed: a
+    /// helper that outlives the browser for a moment writes in the profile
+    /// (its last state, a database's journal) while the directory is being
+    /// removed, and the removal fails, leaving it all behind.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = Pid::from_raw(self.child.id() as i32);
+        let _ = killpg(group, Signal::SIGKILL);
         let _ = self.child.wait();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = Chromium::processes(self.own.path());
+            if left.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            // One that left the group (the crash handler, `crashpad`,
+            // makes a session of its own), or was slow to go: stopped on
+            // its own.
+            for (pid, _) in left {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+            // Nothing announces the end of a process that is not our
+            // child: looking again is the signal.
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
