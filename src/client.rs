@@ -16,6 +16,26 @@ use tokio::io::AsyncRead;
 use crate::ldj::{LdjError, MessageStream};
 use crate::protocol::{HumanDate, Message, escape_controls};
 
+/// `stream`, unless it is connected to itself, which is refused as the
+/// connection it stands for would have been.
+///
+/// When nothing listens on a port in the range the OS hands out for
+/// outgoing connections (60300, the book's, is in it), a connection to it
+/// is now and then (about once in 14,000 tries on Linux) given that same
+/// port as its own, and TCP connects the socket to itself: the client would
+/// then wait forever for a greeting that no server will send.
+pub fn refuse_a_connection_to_itself(
+    stream: tokio::net::TcpStream,
+) -> io::Result<tokio::net::TcpStream> {
+    if stream.local_addr()? == stream.peer_addr()? {
+        return Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            "nothing listens there (the connection was made to itself)",
+        ));
+    }
+    Ok(stream)
+}
+
 /// How much of a bad line is quoted in an error report.
 const QUOTED_LINE_CHARS: usize = 80;
 

@@ -70,7 +70,10 @@ async fn main() -> ExitCode {
                 Ok(ip) => SocketAddr::new(ip, args.port).to_string(),
                 Err(_) => format!("{host}:{}", args.port),
             };
-            match TcpStream::connect((host, args.port)).await {
+            let connected = TcpStream::connect((host, args.port))
+                .await
+                .and_then(client::refuse_a_connection_to_itself);
+            match connected {
                 Ok(stream) => read_messages(stream, &zone, &console).await,
                 Err(error) => Err(format!("cannot connect to {shown}: {error}")),
             }

@@ -166,9 +166,10 @@ fn say(text: &str) {
 /// Writes `text` and a newline to stderr. Not `eprintln!`, which panics
 /// when stderr is a closed pipe (exit 101 instead of the grader's own
 /// code): a problem that cannot be said is still the grader's, and its
-/// exit code says it.
+/// exit code says it. Patient, as [`say`] is: a non-blocking stderr that
+/// is full for a moment lost the sentence.
 fn say_problem(text: &str) {
-    let mut stderr = io::stderr().lock();
+    let mut stderr = Patient(io::stderr().lock());
     let _ = writeln!(stderr, "{text}");
 }
 

@@ -252,6 +252,20 @@ pub fn free_port() -> u16 {
         .map_or(DEFAULT_PORT, |addr| addr.port())
 }
 
+/// Claims this process's block of ports now (see `PortBlock`), if it has
+/// not yet, from the calling thread's network namespace. Called before a
+/// thread leaves the machine's namespace: claimed from a private one, the
+/// claim would guard nothing where other graders run.
+pub fn claim_port_block() {
+    PortBlock::ours();
+}
+
+/// The first port of this process's block (claiming it if need be).
+#[cfg(test)]
+pub(crate) fn port_block_first() -> u16 {
+    PortBlock::ours().first
+}
+
 /// How long a port this process handed out is not handed out again. Until
 /// the program it was for has bound it, a port looks free; a block of a
 /// couple of hundred ports goes round in seconds when the suite grades
@@ -421,8 +435,9 @@ fn below_ephemeral_range(proc_range: &str) -> (u16, u16) {
         .next()
         .and_then(|low| low.parse::<u16>().ok())
         .unwrap_or(32768);
-    // The thousand ports below the range at most, and none of the
-    // privileged ones (below 1024).
+    // From 20000 up (12,768 ports below Linux's usual 32768); where the
+    // range starts lower, its thousand ports below; never the privileged
+    // ones (below 1024).
     let low = ephemeral_low.saturating_sub(1000).clamp(1024, 20_000);
     (low, ephemeral_low.max(1025))
 }

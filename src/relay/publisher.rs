@@ -217,7 +217,7 @@ impl Pending {
 
 // ANCHOR: publish
 async fn publish(_subscription: Subscription, outbox: Arc<StreamOutbox>, config: PublishConfig) {
-    let mut stream = StreamWriter {
+    let mut stream = Appender {
         link: Link::new(
             config.address.clone(),
             PUBLISHER_NAME,
@@ -254,17 +254,17 @@ async fn publish(_subscription: Subscription, outbox: Arc<StreamOutbox>, config:
 }
 // ANCHOR_END: publish
 
-/// The publisher's side of the stream: the link to Redis, the newest id
-/// written or found, and whether the stream names the file since it was
-/// last looked at.
-struct StreamWriter {
+/// The publisher's side of the stream, which appends its entries: the
+/// link to Redis, the newest id written or found, and whether the stream
+/// names the file since it was last looked at.
+struct Appender {
     link: Link,
     config: PublishConfig,
     newest: EntryId,
     named: bool,
 }
 
-impl StreamWriter {
+impl Appender {
     /// Makes sure that the stream names the file, then appends `pending`,
     /// if there is a change, and empties it once Redis has it.
     async fn deliver(&mut self, pending: &mut Option<Pending>) -> Result<(), Trouble> {

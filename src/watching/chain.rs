@@ -22,9 +22,10 @@ use std::path::{Component, Path, PathBuf};
 /// Symlinks followed before giving up, as Linux's own limit (`ELOOP`).
 const MAX_LINKS: usize = 40;
 
-/// One directory entry the path depends on.
+/// One entry of the chain from a name to its file: a directory entry the
+/// path depends on, either a symlink on the way or the final entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct ChainEntry {
     /// The directory holding the entry, with every symlink before it resolved.
     pub dir: PathBuf,
     /// The entry's name in `dir`.
@@ -33,7 +34,7 @@ pub struct Entry {
     pub is_link: bool,
 }
 
-impl Entry {
+impl ChainEntry {
     /// `dir` joined with `name`: the entry's own path.
     pub fn path(&self) -> PathBuf {
         self.dir.join(&self.name)
@@ -43,7 +44,7 @@ impl Entry {
 /// The entries absolute path `path` depends on, links first, the final entry
 /// last. A missing component ends the walk: what follows it cannot be
 /// resolved until it exists, and the final entry is then taken lexically.
-pub fn resolve(path: &Path) -> Vec<Entry> {
+pub fn resolve(path: &Path) -> Vec<ChainEntry> {
     let mut entries = Vec::new();
     let mut current = PathBuf::from("/");
     let mut remaining: VecDeque<OsString> = VecDeque::new();
@@ -66,7 +67,7 @@ pub fn resolve(path: &Path) -> Vec<Entry> {
             .unwrap_or(false);
         if is_link && links < MAX_LINKS {
             links += 1;
-            entries.push(Entry {
+            entries.push(ChainEntry {
                 dir: current.clone(),
                 name: component.clone(),
                 is_link: true,
@@ -79,7 +80,7 @@ pub fn resolve(path: &Path) -> Vec<Entry> {
             }
         }
         if is_last {
-            entries.push(Entry {
+            entries.push(ChainEntry {
                 dir: current.clone(),
                 name: component,
                 is_link: false,
@@ -113,8 +114,8 @@ mod tests {
     use pretty_assertions::assert_eq;
     use std::os::unix::fs::symlink;
 
-    fn entry(dir: &Path, name: &str, is_link: bool) -> Entry {
-        Entry {
+    fn entry(dir: &Path, name: &str, is_link: bool) -> ChainEntry {
+        ChainEntry {
             dir: dir.to_path_buf(),
             name: name.into(),
             is_link,

@@ -123,8 +123,8 @@ use tokio::time::Instant;
 
 use crate::lock::lock;
 use crate::protocol::now_millis;
-use chain::Entry;
-use settle::{Pending, Settler, Signal, Verdict};
+use chain::ChainEntry;
+use settle::{Decision, PendingChange, Settler, Signal};
 
 /// The path a server watches: as the user typed it, and made absolute for
 /// the OS.
@@ -319,13 +319,13 @@ pub fn signal_for(mask: EventMask) -> Option<Signal> {
     } else if mask.contains(EventMask::MOVED_TO) {
         Some(Signal::Finished(Some(ChangeKind::Created)))
     } else if mask.contains(EventMask::CREATE) {
-        Some(Signal::Ongoing(Pending::of(ChangeKind::Created)))
+        Some(Signal::Ongoing(PendingChange::of(ChangeKind::Created)))
     } else if mask.intersects(WENT) {
-        Some(Signal::Ongoing(Pending::of(ChangeKind::Removed)))
+        Some(Signal::Ongoing(PendingChange::of(ChangeKind::Removed)))
     } else if mask.contains(EventMask::MODIFY) {
-        Some(Signal::Ongoing(Pending::of(ChangeKind::Modified)))
+        Some(Signal::Ongoing(PendingChange::of(ChangeKind::Modified)))
     } else if mask.contains(EventMask::ATTRIB) {
-        Some(Signal::Ongoing(Pending::metadata()))
+        Some(Signal::Ongoing(PendingChange::metadata()))
     } else {
         None
     }
@@ -337,7 +337,7 @@ fn signal_for_link(mask: EventMask) -> Option<Signal> {
     if mask.intersects(ARRIVED) {
         Some(Signal::Finished(Some(ChangeKind::Created)))
     } else if mask.intersects(WENT) {
-        Some(Signal::Ongoing(Pending::of(ChangeKind::Removed)))
+        Some(Signal::Ongoing(PendingChange::of(ChangeKind::Removed)))
     } else {
         None
     }
@@ -579,7 +579,7 @@ struct LiveWatch {
 struct WatchState {
     /// Adds and removes watches on the one inotify instance.
     watches: Watches,
-    chain: Vec<Entry>,
+    chain: Vec<ChainEntry>,
     /// Each watched directory, and its watch.
     directories: BTreeMap<PathBuf, WatchDescriptor>,
     /// The watch on the file's inode, when the file exists and may be
@@ -636,9 +636,9 @@ impl LiveWatch {
         let mut wake_keeper = false;
         if let Some(signal) = meaning.signal {
             let had_deadline = state.settler.deadline();
-            let verdict = state.settler.on_signal(signal, Instant::now());
+            let decision = state.settler.on_signal(signal, Instant::now());
             wake_keeper = state.settler.deadline() != had_deadline;
-            change = state.judge(verdict, self.target.absolute());
+            change = state.judge(decision, self.target.absolute());
         }
         drop(state);
         if wake_keeper {
@@ -736,14 +736,14 @@ impl WatchState {
 
     /// The chain's last entry, when it is the file (not a link whose
     /// target is missing).
-    fn file_entry(&self) -> Option<&Entry> {
+    fn file_entry(&self) -> Option<&ChainEntry> {
         self.chain.last().filter(|entry| !entry.is_link)
     }
 
     /// Places the inode watch on the file the chain now ends at, and
     /// removes the one on the file it ended at before, if that is another.
     fn move_inode_watch(&mut self, target: &Target) {
-        let file = self.file_entry().map(Entry::path);
+        let file = self.file_entry().map(ChainEntry::path);
         // Which file the name leads to, looked at before the watch is
         // placed: if the name moves meanwhile, the event that says so comes
         // next, and this runs again.
@@ -871,7 +871,7 @@ impl WatchState {
         if event.mask.contains(EventMask::Q_OVERFLOW) {
             // Events were lost, links included: look at the chain afresh.
             meaning.rechain = true;
-            meaning.signal = Some(Signal::Ongoing(Pending::of(ChangeKind::Rescan)));
+            meaning.signal = Some(Signal::Ongoing(PendingChange::of(ChangeKind::Rescan)));
             return meaning;
         }
         if self
@@ -975,9 +975,9 @@ impl WatchState {
     }
     // ANCHOR_END: content_signal
 
-    /// Turns the settler's verdict into the change to report, if any.
-    fn judge(&mut self, verdict: Verdict, path: &Path) -> Option<Change> {
-        let Verdict::Notify(pending) = verdict else {
+    /// Turns the settler's decision into the change to report, if any.
+    fn judge(&mut self, decision: Decision, path: &Path) -> Option<Change> {
+        let Decision::Notify(pending) = decision else {
             return None;
         };
         let seen = Snapshot::of(path);
@@ -1022,8 +1022,8 @@ async fn keep(live: Arc<LiveWatch>, mut stop: oneshot::Receiver<()>) {
             () = live.keeper.notified() => {}
             () = sleep_until(deadline), if deadline.is_some() => {
                 let mut state = live.state();
-                let verdict = state.settler.on_deadline(Instant::now());
-                let change = state.judge(verdict, live.target.absolute());
+                let decision = state.settler.on_deadline(Instant::now());
+                let change = state.judge(decision, live.target.absolute());
                 drop(state);
                 if let Some(change) = change {
                     (live.report)(Ok(change));
@@ -1131,7 +1131,7 @@ mod tests {
     }
 
     fn modified() -> Option<Signal> {
-        Some(Signal::Ongoing(Pending::of(ChangeKind::Modified)))
+        Some(Signal::Ongoing(PendingChange::of(ChangeKind::Modified)))
     }
 
     #[test]
@@ -1143,7 +1143,7 @@ mod tests {
         let meaning = watched.classify(event(any, EventMask::Q_OVERFLOW, None));
         assert_eq!(
             meaning.signal,
-            Some(Signal::Ongoing(Pending::of(ChangeKind::Rescan)))
+            Some(Signal::Ongoing(PendingChange::of(ChangeKind::Rescan)))
         );
         assert!(
             meaning.rechain,
@@ -1626,8 +1626,8 @@ mod tests {
     #[tokio::test]
     async fn dropping_the_watch_ends_its_thread_while_a_writer_keeps_writing() {
         /// Stops the writer when the test ends, passed or not.
-        struct Stop(Arc<AtomicBool>);
-        impl Drop for Stop {
+        struct WriterStopper(Arc<AtomicBool>);
+        impl Drop for WriterStopper {
             fn drop(&mut self) {
                 self.0.store(true, Ordering::Release);
             }
@@ -1645,7 +1645,7 @@ mod tests {
         })
         .unwrap();
         let live = Arc::clone(&watch.live);
-        let stop = Stop(Arc::new(AtomicBool::new(false)));
+        let stop = WriterStopper(Arc::new(AtomicBool::new(false)));
         let writing = Arc::clone(&stop.0);
         let (started, has_started) = std::sync::mpsc::channel();
         let writer = std::thread::spawn(move || {

@@ -64,7 +64,7 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_millis(50);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
     /// A change that more events of the same operation may follow.
-    Ongoing(Pending),
+    Ongoing(PendingChange),
     /// The OS says an operation is over; `Some` if the signal is itself a
     /// change (a rename onto the name), `None` for a writer's close.
     Finished(Option<ChangeKind>),
@@ -72,7 +72,7 @@ pub enum Signal {
 
 /// A change waiting to be notified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pending {
+pub struct PendingChange {
     /// What happened, merged over the burst.
     pub kind: ChangeKind,
     /// True while every signal of the burst was a bare metadata change
@@ -83,10 +83,10 @@ pub struct Pending {
 }
 // ANCHOR_END: signal
 
-impl Pending {
+impl PendingChange {
     /// A pending change of `kind` that is not a bare metadata change.
     pub fn of(kind: ChangeKind) -> Self {
-        Pending {
+        PendingChange {
             kind,
             metadata_only: false,
         }
@@ -94,7 +94,7 @@ impl Pending {
 
     /// A bare metadata change.
     pub fn metadata() -> Self {
-        Pending {
+        PendingChange {
             kind: ChangeKind::Modified,
             metadata_only: true,
         }
@@ -102,8 +102,8 @@ impl Pending {
 
     /// Both changes as one: the later kind wins, except that a lost-events
     /// rescan is never hidden.
-    fn merge(self, later: Pending) -> Pending {
-        Pending {
+    fn merge(self, later: PendingChange) -> PendingChange {
+        PendingChange {
             kind: match (self.kind, later.kind) {
                 (ChangeKind::Rescan, _) | (_, ChangeKind::Rescan) => ChangeKind::Rescan,
                 (_, later) => later,
@@ -115,18 +115,18 @@ impl Pending {
 
 /// What the settler says to do with a signal or a deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Decision {
     /// Nothing to notify now.
     Wait,
     /// Notify this change now.
-    Notify(Pending),
+    Notify(PendingChange),
 }
 
 /// The settle state machine. See the module docs for the rules.
 #[derive(Debug, Clone)]
 pub struct Settler {
     window: Duration,
-    pending: Option<Pending>,
+    pending: Option<PendingChange>,
     /// When the pending change is due.
     due: Option<Instant>,
     /// Until when signals are held after a notification.
@@ -152,30 +152,30 @@ impl Settler {
 
     /// Takes one signal that arrived at `now`.
     // ANCHOR: on_signal
-    pub fn on_signal(&mut self, signal: Signal, now: Instant) -> Verdict {
+    pub fn on_signal(&mut self, signal: Signal, now: Instant) -> Decision {
         if self.window.is_zero() {
             return match signal {
-                Signal::Ongoing(pending) => Verdict::Notify(pending),
-                Signal::Finished(Some(kind)) => Verdict::Notify(Pending::of(kind)),
-                Signal::Finished(None) => Verdict::Wait,
+                Signal::Ongoing(pending) => Decision::Notify(pending),
+                Signal::Finished(Some(kind)) => Decision::Notify(PendingChange::of(kind)),
+                Signal::Finished(None) => Decision::Wait,
             };
         }
         let cooling = self.cooling_until.is_some_and(|until| now < until);
         match signal {
             Signal::Finished(own) => {
                 let merged = match (self.pending, own) {
-                    (Some(pending), Some(kind)) => Some(pending.merge(Pending::of(kind))),
+                    (Some(pending), Some(kind)) => Some(pending.merge(PendingChange::of(kind))),
                     (Some(pending), None) => Some(pending),
-                    (None, Some(kind)) => Some(Pending::of(kind)),
+                    (None, Some(kind)) => Some(PendingChange::of(kind)),
                     // A close with nothing written: not a change.
                     (None, None) => None,
                 };
                 let Some(merged) = merged else {
-                    return Verdict::Wait;
+                    return Decision::Wait;
                 };
                 if cooling {
                     self.hold(merged);
-                    Verdict::Wait
+                    Decision::Wait
                 } else {
                     self.notify_now(merged, now)
                 }
@@ -194,32 +194,32 @@ impl Settler {
                         _ => now + self.window,
                     });
                 }
-                Verdict::Wait
+                Decision::Wait
             }
         }
     }
     // ANCHOR_END: on_signal
 
     /// Called at (or after) [`Settler::deadline`].
-    pub fn on_deadline(&mut self, now: Instant) -> Verdict {
+    pub fn on_deadline(&mut self, now: Instant) -> Decision {
         match (self.due, self.pending) {
             (Some(due), Some(pending)) if now >= due => self.notify_now(pending, now),
-            _ => Verdict::Wait,
+            _ => Decision::Wait,
         }
     }
 
-    fn hold(&mut self, pending: Pending) {
+    fn hold(&mut self, pending: PendingChange) {
         self.pending = Some(pending);
         if self.due.is_none() {
             self.due = self.cooling_until;
         }
     }
 
-    fn notify_now(&mut self, pending: Pending, now: Instant) -> Verdict {
+    fn notify_now(&mut self, pending: PendingChange, now: Instant) -> Decision {
         self.pending = None;
         self.due = None;
         self.cooling_until = Some(now + self.window);
-        Verdict::Notify(pending)
+        Decision::Notify(pending)
     }
 }
 
@@ -235,11 +235,11 @@ mod tests {
     }
 
     fn modified() -> Signal {
-        Signal::Ongoing(Pending::of(ChangeKind::Modified))
+        Signal::Ongoing(PendingChange::of(ChangeKind::Modified))
     }
 
     fn attrib() -> Signal {
-        Signal::Ongoing(Pending::metadata())
+        Signal::Ongoing(PendingChange::metadata())
     }
 
     fn closed() -> Signal {
@@ -249,7 +249,11 @@ mod tests {
     /// Feeds `signals` at their offsets from a start instant, firing
     /// deadlines as a clock would, and returns the offsets (in ms) at which a
     /// notification went out.
-    fn run(window: Duration, signals: &[(u64, Signal)], until_ms: u64) -> Vec<(u64, Pending)> {
+    fn run(
+        window: Duration,
+        signals: &[(u64, Signal)],
+        until_ms: u64,
+    ) -> Vec<(u64, PendingChange)> {
         let start = Instant::now();
         let mut settler = Settler::new(window);
         let mut out = Vec::new();
@@ -257,7 +261,7 @@ mod tests {
         loop {
             let next_signal = signals.peek().map(|(at, _)| start + ms(*at));
             let next_deadline = settler.deadline();
-            let (at, verdict) = match (next_signal, next_deadline) {
+            let (at, decision) = match (next_signal, next_deadline) {
                 (Some(signal_at), Some(due)) if due < signal_at => (due, settler.on_deadline(due)),
                 (Some(signal_at), _) => {
                     let (_, signal) = signals.next().unwrap();
@@ -269,21 +273,21 @@ mod tests {
             if at > start + ms(until_ms) {
                 break;
             }
-            if let Verdict::Notify(pending) = verdict {
+            if let Decision::Notify(pending) = decision {
                 out.push(((at - start).as_millis() as u64, pending));
             }
         }
         out
     }
 
-    fn times(notified: Vec<(u64, Pending)>) -> Vec<u64> {
+    fn times(notified: Vec<(u64, PendingChange)>) -> Vec<u64> {
         notified.into_iter().map(|(at, _)| at).collect()
     }
 
     #[test]
     fn a_touch_is_notified_once_at_its_close_without_waiting() {
         let notified = run(WINDOW, &[(0, attrib()), (0, closed())], 1000);
-        assert_eq!(notified, vec![(0, Pending::metadata())]);
+        assert_eq!(notified, vec![(0, PendingChange::metadata())]);
     }
 
     #[test]
@@ -298,7 +302,7 @@ mod tests {
     fn a_rename_onto_the_name_is_notified_at_once() {
         let rename = Signal::Finished(Some(ChangeKind::Created));
         let notified = run(WINDOW, &[(5, rename)], 1000);
-        assert_eq!(notified, vec![(5, Pending::of(ChangeKind::Created))]);
+        assert_eq!(notified, vec![(5, PendingChange::of(ChangeKind::Created))]);
     }
 
     #[test]
@@ -308,9 +312,9 @@ mod tests {
 
     #[test]
     fn a_removal_waits_one_window_and_says_removed() {
-        let removed = Signal::Ongoing(Pending::of(ChangeKind::Removed));
+        let removed = Signal::Ongoing(PendingChange::of(ChangeKind::Removed));
         let notified = run(WINDOW, &[(0, removed)], 1000);
-        assert_eq!(notified, vec![(50, Pending::of(ChangeKind::Removed))]);
+        assert_eq!(notified, vec![(50, PendingChange::of(ChangeKind::Removed))]);
     }
 
     #[test]
@@ -324,13 +328,13 @@ mod tests {
     #[test]
     fn an_editors_save_by_rename_away_create_write_close_is_one_notification() {
         let signals = [
-            (0, Signal::Ongoing(Pending::of(ChangeKind::Removed))),
-            (1, Signal::Ongoing(Pending::of(ChangeKind::Created))),
+            (0, Signal::Ongoing(PendingChange::of(ChangeKind::Removed))),
+            (1, Signal::Ongoing(PendingChange::of(ChangeKind::Created))),
             (1, modified()),
             (2, closed()),
         ];
         let notified = run(WINDOW, &signals, 1000);
-        assert_eq!(notified, vec![(2, Pending::of(ChangeKind::Modified))]);
+        assert_eq!(notified, vec![(2, PendingChange::of(ChangeKind::Modified))]);
     }
 
     #[test]
@@ -375,29 +379,31 @@ mod tests {
         assert_eq!(
             notified,
             vec![
-                (0, Pending::of(ChangeKind::Modified)),
-                (50, Pending::of(ChangeKind::Created))
+                (0, PendingChange::of(ChangeKind::Modified)),
+                (50, PendingChange::of(ChangeKind::Created))
             ]
         );
     }
 
     #[test]
     fn a_burst_is_metadata_only_only_if_every_signal_was() {
-        let merged = Pending::metadata().merge(Pending::of(ChangeKind::Modified));
+        let merged = PendingChange::metadata().merge(PendingChange::of(ChangeKind::Modified));
         assert!(!merged.metadata_only, "a data change makes the burst real");
-        let merged = Pending::of(ChangeKind::Modified).merge(Pending::metadata());
+        let merged = PendingChange::of(ChangeKind::Modified).merge(PendingChange::metadata());
         assert!(!merged.metadata_only, "whichever comes first");
         assert!(
-            Pending::metadata().merge(Pending::metadata()).metadata_only,
+            PendingChange::metadata()
+                .merge(PendingChange::metadata())
+                .metadata_only,
             "two metadata signals make a metadata-only burst"
         );
     }
 
     #[test]
     fn a_lost_events_rescan_is_never_merged_away() {
-        let rescan = Signal::Ongoing(Pending::of(ChangeKind::Rescan));
+        let rescan = Signal::Ongoing(PendingChange::of(ChangeKind::Rescan));
         let notified = run(WINDOW, &[(0, rescan), (1, modified()), (2, closed())], 1000);
-        assert_eq!(notified, vec![(2, Pending::of(ChangeKind::Rescan))]);
+        assert_eq!(notified, vec![(2, PendingChange::of(ChangeKind::Rescan))]);
     }
 
     /// The same rules on tokio's clock, paused: time only moves when every
@@ -410,13 +416,13 @@ mod tests {
         async fn a_chmod_is_notified_exactly_one_window_later() {
             let start = Instant::now();
             let mut settler = Settler::new(WINDOW);
-            assert_eq!(settler.on_signal(attrib(), Instant::now()), Verdict::Wait);
+            assert_eq!(settler.on_signal(attrib(), Instant::now()), Decision::Wait);
             let due = settler.deadline().expect("a deadline is set");
             tokio::time::sleep_until(due).await;
             assert_eq!(start.elapsed(), WINDOW);
             assert_eq!(
                 settler.on_deadline(Instant::now()),
-                Verdict::Notify(Pending::metadata())
+                Decision::Notify(PendingChange::metadata())
             );
             assert_eq!(settler.deadline(), None, "nothing left pending");
         }
@@ -428,11 +434,11 @@ mod tests {
             // The clock is paused: these sleeps move its time on at once,
             // to the instants the test is about; nothing waits for real.
             tokio::time::sleep(WINDOW / 2).await;
-            assert_eq!(settler.on_deadline(Instant::now()), Verdict::Wait);
+            assert_eq!(settler.on_deadline(Instant::now()), Decision::Wait);
             tokio::time::sleep(WINDOW / 2).await;
             assert!(matches!(
                 settler.on_deadline(Instant::now()),
-                Verdict::Notify(_)
+                Decision::Notify(_)
             ));
         }
     }

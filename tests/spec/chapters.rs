@@ -8,9 +8,10 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::support::root;
+use crate::support::sources::sources;
 
 /// Every chapter file, by name, with its text.
 fn chapters() -> BTreeMap<String, String> {
@@ -23,19 +24,6 @@ fn chapters() -> BTreeMap<String, String> {
         }
     }
     chapters
-}
-
-/// Every `.rs` file under `dir`, with its text.
-fn sources(dir: &Path, found: &mut Vec<(PathBuf, String)>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            sources(&path, found);
-        } else if path.extension().is_some_and(|extension| extension == "rs") {
-            let text = fs::read_to_string(&path).unwrap();
-            found.push((path, text));
-        }
-    }
 }
 
 /// A fenced code block of a chapter.

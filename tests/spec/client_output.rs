@@ -204,3 +204,29 @@ async fn returns_the_servers_error_message() {
     }
     assert_eq!(out, b"", "nothing after the error is shown");
 }
+
+/// A socket bound to a port, then connected to that same port, is
+/// connected to itself (what the OS arranges by chance now and then when
+/// nothing listens there): refused, so the client says so and exits
+/// instead of waiting forever for a greeting.
+#[tokio::test]
+async fn refuses_a_connection_made_to_itself_and_keeps_one_to_a_server() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let own = socket.local_addr().unwrap();
+    let itself = socket.connect(own).await.unwrap();
+    let error = client::refuse_a_connection_to_itself(itself).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(
+        error.to_string(),
+        "nothing listens there (the connection was made to itself)"
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let to_a_server = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let kept = client::refuse_a_connection_to_itself(to_a_server).unwrap();
+    assert_eq!(kept.peer_addr().unwrap(), listener.local_addr().unwrap());
+}

@@ -490,8 +490,8 @@ mod a_client_on_any_stream {
 /// that asserts nothing does not count).
 mod a_mocha_suite {
     use crate::support::binary::{
-        LDJ_CLIENT_TAKING_EACH_READ_FOR_A_MESSAGE, OwnTests, SwappedProgram, exercise_program,
-        program_source,
+        LDJ_CLIENT_GIVING_NO_MESSAGE, LDJ_CLIENT_TAKING_EACH_READ_FOR_A_MESSAGE, OwnTests,
+        SwappedProgram, exercise_program, program_source,
     };
 
     const ANSWER: &str = "examples/answer-a-mocha-suite";
@@ -505,21 +505,36 @@ mod a_mocha_suite {
         tests.assert_pass();
     }
 
+    /// The tests of the program with its `ldj_client` module swapped for
+    /// `module`. The student's own program is built first, so that a typo
+    /// in it is reported at its own file and line, not in the swapped copy.
+    fn with_its_client_swapped_for(module: &str) -> (SwappedProgram, OwnTests) {
+        let program = exercise_program(ANSWER);
+        OwnTests::of(&program);
+        let source = program_source(&program, "chapters/answers/a_mocha_suite.rs");
+        let swapped = SwappedProgram::new(&source, "ldj_client", module);
+        let tests = OwnTests::of(&swapped.program);
+        (swapped, tests)
+    }
+
     #[test]
     fn has_a_split_test_that_fails_on_a_client_that_takes_each_read_for_a_message() {
-        let source = program_source(
-            &exercise_program(ANSWER),
-            "chapters/answers/a_mocha_suite.rs",
-        );
-        let naive = SwappedProgram::new(
-            &source,
-            "ldj_client",
-            LDJ_CLIENT_TAKING_EACH_READ_FOR_A_MESSAGE,
-        );
-        OwnTests::of(&naive.program).assert_fail(
+        let (_naive, tests) =
+            with_its_client_swapped_for(LDJ_CLIENT_TAKING_EACH_READ_FOR_A_MESSAGE);
+        tests.assert_fail(
             SPLIT,
             "your split_data_events test passes on a client that takes each read \
              for a message (step 4's bug): it must fail there",
+        );
+    }
+
+    #[test]
+    fn has_a_single_event_test_that_fails_on_a_client_that_gives_no_message() {
+        let (_silent, tests) = with_its_client_swapped_for(LDJ_CLIENT_GIVING_NO_MESSAGE);
+        tests.assert_fail(
+            SINGLE,
+            "your a_single_data_event test passes on a client that never gives a \
+             message: it must check the message it gets",
         );
     }
 }

@@ -387,6 +387,11 @@ fn gradings() -> Vec<Grading> {
         ]),
         Grading::broken("greets-late", &[], TEXT_ON_TCP).only(&["greeting", "change-line"]),
         Grading::broken("crashes-on-second", &[], TEXT_ON_TCP).only(&["greeting", "several"]),
+        Grading::broken("never-quiet", &["--json"], JSON_ON_TCP).only(&[
+            "greeting",
+            "change-message",
+            "flood",
+        ]),
         Grading::broken("never-listens", &[], TEXT_ON_TCP)
             .all_brief()
             .starting_within(Duration::from_secs(1)),
@@ -810,6 +815,27 @@ mod fails_a_server_that {
         assert_eq!(failure.got, "nothing within 2 s");
     }
 
+    /// A server that, once the file has changed, never stops sending:
+    /// the grader used to listen to it for ever, waiting for a pause.
+    #[test]
+    fn never_goes_quiet_after_a_change() {
+        let report = graded("never-quiet");
+        assert_passed(report, "greeting");
+        let failure = failure_of(report, "change-message");
+        assert_eq!(
+            failure.expected,
+            "one line per touch, 3 in all, then nothing"
+        );
+        assert!(failure.got.contains(" more after the third: "), "{failure}");
+        let failure = failure_of(report, "flood");
+        let told: usize = failure
+            .got
+            .strip_suffix(" notifications")
+            .and_then(|count| count.parse().ok())
+            .unwrap_or_else(|| panic!("{failure}"));
+        assert!(told > 30, "{failure}");
+    }
+
     #[test]
     fn sends_the_json_change_split_across_two_lines() {
         let report = graded("splits-json");
@@ -1176,6 +1202,73 @@ mod the_command_line {
         ] {
             assert!(help.contains(word), "--help lacks {word}:\n{help}");
         }
+    }
+
+    /// How long a program may take to listen is what `--start-timeout`
+    /// says (the default is 10 s), and the report names it.
+    #[test]
+    fn gives_a_program_as_long_to_listen_as_its_start_timeout_says() {
+        let output = Command::new(bin("net-watcher-grade"))
+            .args(["--start-timeout", "1", "--"])
+            .args(command(broken_server(), &["never-listens"]))
+            .output()
+            .expect("net-watcher-grade runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(4), "{stdout}");
+        assert!(
+            stdout.contains("got:      it did not start listening within 1 s\n"),
+            "{stdout}"
+        );
+    }
+
+    /// How long it waits for a notification is what `--patience` says
+    /// (the default is 5 s), and the report names it.
+    #[test]
+    fn waits_for_a_notification_as_long_as_its_patience_says() {
+        let output = Command::new(bin("net-watcher-grade"))
+            .args(["--patience", "1", "--"])
+            .args(command(broken_server(), &["never-sends"]))
+            .output()
+            .expect("net-watcher-grade runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(3), "{stdout}");
+        assert!(
+            stdout.contains("got:      nothing within 1 s\n"),
+            "{stdout}"
+        );
+        assert!(!stdout.contains("within 5 s"), "{stdout}");
+    }
+
+    /// `--no-private-network` runs a program that ignores `PORT` on this
+    /// machine's own port 60300, one grading at a time, and the note says
+    /// so. The grader runs in a namespace this test made (where nothing
+    /// else holds 60300), so the verdicts are the same on every machine.
+    #[test]
+    fn runs_a_program_that_ignores_port_on_the_machines_network_when_told() {
+        if !isolation::private_networks_work() {
+            eprintln!("SKIPPED: this machine allows no private network namespace");
+            return;
+        }
+        let output = thread::spawn(|| {
+            isolation::enter_private_network().expect("a private network");
+            std::process::Command::new(bin("net-watcher-grade"))
+                .args(["--no-private-network", "--start-timeout", "30", "--"])
+                .args(["python3", "server.py"])
+                .current_dir(submissions_dir().join("python-ignores-port"))
+                .output()
+                .expect("net-watcher-grade runs")
+        })
+        .join()
+        .expect("the grading's thread");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{stdout}");
+        assert!(
+            stdout.contains(
+                "This program ignores PORT and listens on port 60300, the book's address: the grader ran it one server at a time"
+            ),
+            "{stdout}"
+        );
+        assert!(!stdout.contains("namespace of its own"), "{stdout}");
     }
 
     #[test]

@@ -25,6 +25,7 @@
 //! | `surroundings` | hostile names, a closed, full or stalled console, a raced socket path | 1, 2, 4, 9 |
 //! | `tasks_and_ci` | the cargo aliases and the CI workflow | 11 |
 //! | `grader` | the grader: passes this crate's programs, fails broken ones, grades 27 students' submissions as their `expected.txt` says | 7 |
+//! | `conventions` | the crate's own conventions: each type name defined once | — |
 //! | `chapters` | the course: excerpts, Rust blocks, transcripts, commands | all |
 //! | `transcripts` | the chapters' transcripts, run for real | 1–5 |
 //!
@@ -39,6 +40,7 @@ mod chapters;
 mod chat;
 mod chromium;
 mod client_output;
+mod conventions;
 mod exercises;
 mod fake_service;
 mod grader;

@@ -528,6 +528,36 @@ mod the_graders_output {
         assert_eq!(status.code(), Some(2), "{}", grader.report());
     }
 
+    /// A stderr whose open file is non-blocking and full for a moment:
+    /// the write of its one sentence failed with "would block", and the
+    /// grader exited 2 having said nothing. It waits, as on a blocking pipe.
+    #[rstest]
+    fn on_a_non_blocking_stderr_nobody_reads_waits_then_says_what_is_wrong(target: TargetFile) {
+        let missing = target.dir().join("no such folder");
+        let mut stderr = StalledPipe::non_blocking();
+        let mut grader = Spawned::start_configured(
+            None,
+            "net-watcher-grade",
+            &["--folder", missing.to_str().unwrap(), "--", "true"],
+            |command| {
+                command.stderr(stderr.stdio());
+            },
+        );
+        grader.assert_keeps_running("its stderr is full, not closed");
+        let lines = all_lines(&stderr.resume());
+        assert_eq!(
+            lines.last(),
+            Some(&format!(
+                "net-watcher-grade: cannot read {}: No such file or directory (os error 2)",
+                missing.display()
+            )),
+            "{}",
+            grader.report()
+        );
+        let status = grader.exit_status_within(PATIENCE);
+        assert_eq!(status.code(), Some(2), "{}", grader.report());
+    }
+
     /// A stdout whose open file is non-blocking (a parent such as Node
     /// passes its own) and full for a moment: the report's write failed
     /// with "would block", the report was lost, and the grader exited 0 as

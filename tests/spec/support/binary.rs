@@ -470,7 +470,11 @@ impl SwappedProgram {
         let swapped = [&lines[..start], &[replacement], &lines[end + 1..]]
             .concat()
             .join("\n");
-        let name = format!("swapped-{module}-{}", std::process::id());
+        // Several swaps of one module may be in use at once in this
+        // process (one spec per adversary): each gets a file of its own.
+        static SWAPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let swap = SWAPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("swapped-{module}-{}-{swap}", std::process::id());
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("mine/examples/{name}.rs"));
         std::fs::write(&path, swapped).expect("mine/examples/ is writable");
         SwappedProgram {
@@ -510,6 +514,30 @@ pub const LDJ_CLIENT_TAKING_EACH_READ_FOR_A_MESSAGE: &str = r#"mod ldj_client {
                 return Ok(None);
             }
             Ok(Some(serde_json::from_slice(&data)?))
+        }
+    }
+}"#;
+
+/// The same module as [`LDJ_CLIENT_TAKING_EACH_READ_FOR_A_MESSAGE`], for a
+/// client that never gives a message: its `next_message` says the stream
+/// ended. A single-event test that asserts nothing passes on it.
+pub const LDJ_CLIENT_GIVING_NO_MESSAGE: &str = r#"mod ldj_client {
+    use std::error::Error;
+
+    use serde_json::Value;
+    use tokio::io::AsyncRead;
+
+    pub struct LdjClient<S> {
+        _stream: S,
+    }
+
+    impl<S: AsyncRead + Unpin> LdjClient<S> {
+        pub fn connect(stream: S) -> Self {
+            LdjClient { _stream: stream }
+        }
+
+        pub async fn next_message(&mut self) -> Result<Option<Value>, Box<dyn Error>> {
+            Ok(None)
         }
     }
 }"#;

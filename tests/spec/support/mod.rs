@@ -17,6 +17,7 @@ pub mod in_process;
 pub mod outputs;
 pub mod processes;
 pub mod redis_server;
+pub mod sources;
 pub mod stalling_proxy;
 pub mod stuck_listener;
 pub mod submissions;
