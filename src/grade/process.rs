@@ -448,6 +448,8 @@ mod tests {
         let mut command = Command::new("sh");
         command.args(["-c", "echo ready; exec sleep 30"]);
         let sleeping = Process::spawn(command, "sleep".into(), Arc::default()).unwrap();
+        // Its output and its state in /proc are only there to be looked
+        // at, so they are looked at again and again, for at most 10 s.
         let started = Instant::now();
         while !(sleeping.stdout().contains("ready") && Process::is_idle(&sleeping.group_members()))
             && started.elapsed() < Duration::from_secs(10)
@@ -496,6 +498,8 @@ mod tests {
         command.args(["-c", "trap '' TERM; echo ready; exec sleep 30"]);
         let mut process = Process::spawn(command, "sh".into(), Arc::clone(&ignored)).unwrap();
         let id = process.id();
+        // The trap is set once "ready" is out; the output is only there
+        // to be looked at, so it is looked at again and again.
         let started = Instant::now();
         while !process.stdout().contains("ready") && started.elapsed() < Duration::from_secs(10) {
             thread::sleep(Duration::from_millis(5));
@@ -596,6 +600,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let start = |name: &str| {
             let marker = dir.path().join(name);
+            // Short sleeps in a loop, not one long one: sh runs a trap
+            // only once the command in the foreground has ended.
             let line = format!(
                 "trap 'echo cleaned > {}; exit 0' TERM; echo ready; while :; do sleep 0.01; done",
                 marker.display()

@@ -406,6 +406,8 @@ mod tests {
             .write_all(b"{\"type\":\"watching\",\"file\":\"x\"}\n{\"type\":\"ch")
             .unwrap();
         let writer = std::thread::spawn(move || {
+            // The rest comes later, so that the first part is read alone:
+            // a message split across reads is what is tested.
             std::thread::sleep(Duration::from_millis(60));
             theirs.write_all(b"anged\",\"timestamp\":1}\nmore").unwrap();
             theirs
