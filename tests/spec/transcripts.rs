@@ -1141,6 +1141,13 @@ fn normalise_grading(report: &str) -> String {
         .replace(&grading_dir, "/tmp/net-watcher-grade-");
     let mut out = String::new();
     for line in report.lines() {
+        // How long notifications took, said when over a second: a measure
+        // of this machine's load at the moment (seen at a load average of
+        // 20, with four Chromiums beside it), not of the program. The
+        // chapter's run, on a quiet machine, has none.
+        if line.trim_start().starts_with("(notifications took up to ") {
+            continue;
+        }
         let mut line = line.to_owned();
         // The grading's directory, and each start's directory in it.
         for temporary in ["/tmp/net-watcher-grade-", "/start-"] {
@@ -1179,7 +1186,7 @@ fn normalise_grading(report: &str) -> String {
 fn normalising_a_grading_hides_paths_ports_times_and_flood_counts() {
     assert_eq!(
         normalise_grading(&format!(
-            "Grading {}/target/debug/net-watcher {{file}}\n  it listened on port 24511 for /tmp/net-watcher-grade-Ab3dE9/start-Xy12Zz/x.txt\n     expected: between 1 and 30 notifications for 300 appends made over 338 ms\n     got:      371 notifications\n  8 passing (6.1s)\n",
+            "Grading {}/target/debug/net-watcher {{file}}\n  it listened on port 24511 for /tmp/net-watcher-grade-Ab3dE9/start-Xy12Zz/x.txt\n      (notifications took up to 2.3 s after the change)\n     expected: between 1 and 30 notifications for 300 appends made over 338 ms\n     got:      371 notifications\n  8 passing (6.1s)\n",
             env!("CARGO_MANIFEST_DIR")
         )),
         "Grading target/debug/net-watcher {file}\n  it listened on port <port> for /tmp/net-watcher-grade-<random>/start-<random>/x.txt\n     expected: between 1 and <count> notifications for 300 appends made over <ms> ms\n     got:      <count> notifications\n  8 passing (<time>s)\n"
