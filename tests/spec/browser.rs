@@ -15,7 +15,7 @@ use pretty_assertions::assert_eq;
 use rstest::rstest;
 use tokio::io::AsyncWriteExt;
 
-use crate::support::binary::{Spawned, TestServer, command};
+use crate::support::binary::{Spawned, TestServer, command, limit_open_files};
 use crate::support::http::{Event, Reply, get, request, send};
 use crate::support::in_process::{InProcessServer, Options, connect_stalled};
 use crate::support::redis_server::{redis_server, start_edge, start_publisher};
@@ -364,6 +364,33 @@ mod with_connections_that_ask_for_nothing {
         target.touch();
         expect_changed(&mut stream, "the change, with 20 idle connections beside");
         drop(idle);
+    }
+
+    /// As reviewed: each connection held a descriptor for up to the write
+    /// timeout (30 s) before its request, and nothing bounded how many
+    /// did. Under 64 open files, a hundred idle connections took every
+    /// descriptor: accepting failed, and a TCP subscriber heard nothing.
+    /// Now a few wait for their request at a time, each a few seconds at
+    /// most; the rest wait in the kernel's backlog, costing nothing.
+    #[rstest]
+    fn a_hundred_cost_a_tcp_subscriber_nothing_and_are_closed_in_turn(target: TargetFile) {
+        let server = TestServer::start_configured(
+            "net-watcher",
+            &[target.path_str(), "--port", "0", "--http", "127.0.0.1:0"],
+            |command| limit_open_files(command, 64, 64),
+        );
+        let idle: Vec<_> = (0..100)
+            .map(|_| std::net::TcpStream::connect(http_addr(&server)).unwrap())
+            .collect();
+        let mut subscriber = server.connect();
+        let greeting = subscriber.next_line("the greeting, with 100 idle connections beside");
+        assert!(greeting.starts_with("Now watching "), "{greeting:?}");
+        // The first was accepted first: it is closed once it has waited
+        // its few seconds (the reader fails the test after PATIENCE).
+        let mut first = crate::support::binary::LineReader::new(idle[0].try_clone().unwrap());
+        first.expect_end("the idle connection closed, having asked for nothing");
+        let said = server.process.stderr();
+        assert!(!said.contains("Accepting"), "{said}");
     }
 }
 
