@@ -39,6 +39,10 @@ use super::net::Address;
 /// programs it starts see only that namespace. The thread cannot come
 /// back; run it on a thread of its own.
 pub fn enter_private_network() -> io::Result<()> {
+    // The ports the grader hands out are claimed by a socket in the
+    // namespace it is claimed from: claimed later, from inside, it would
+    // keep no other grader on this machine from the same ports.
+    super::net::claim_port_block();
     let before = network_namespace();
     unshare(CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
     // A program graded in the namespace it was meant to leave would meet
@@ -271,6 +275,50 @@ mod tests {
             output.status.success() && stdout.contains("checked without privileges"),
             "{stdout}{}",
             String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Checked in a process of its own (the block is claimed once per
+    /// process, by whichever test asks first): the test binary, run again
+    /// with only this test and a variable that lets it run.
+    #[test]
+    fn the_port_block_is_claimed_on_the_machines_network_before_leaving_it() {
+        if !the_os_allows_private_networks() {
+            eprintln!("SKIPPED: this machine allows no private network namespace");
+            return;
+        }
+        const ALONE: &str = "NET_WATCHER_PORT_BLOCK_ALONE";
+        if std::env::var_os(ALONE).is_none() {
+            let output = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "grade::isolation::tests::the_port_block_is_claimed_on_the_machines_network_before_leaving_it",
+                    "--nocapture",
+                ])
+                .env(ALONE, "1")
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success() && stdout.contains("1 passed"),
+                "{stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return;
+        }
+        // First thing in this process: a thread leaves for a private
+        // network, and asks for a port there, as a grading does.
+        std::thread::spawn(|| {
+            enter_private_network().unwrap();
+            super::super::net::free_port()
+        })
+        .join()
+        .unwrap();
+        // The block's claim (a UDP socket on its first port) holds here.
+        let first = super::super::net::port_block_first();
+        assert!(
+            std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, first)).is_err(),
+            "the claim on {first} is not on this network"
         );
     }
 

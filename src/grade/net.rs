@@ -252,6 +252,20 @@ pub fn free_port() -> u16 {
         .map_or(DEFAULT_PORT, |addr| addr.port())
 }
 
+/// Claims this process's block of ports now (see `PortBlock`), if it has
+/// not yet, from the calling thread's network namespace. Called before a
+/// thread leaves the machine's namespace: claimed from a private one, the
+/// claim would guard nothing where other graders run.
+pub fn claim_port_block() {
+    PortBlock::ours();
+}
+
+/// The first port of this process's block (claiming it if need be).
+#[cfg(test)]
+pub(crate) fn port_block_first() -> u16 {
+    PortBlock::ours().first
+}
+
 /// How long a port this process handed out is not handed out again. Until
 /// the program it was for has bound it, a port looks free; a block of a
 /// couple of hundred ports goes round in seconds when the suite grades

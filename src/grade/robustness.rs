@@ -348,8 +348,11 @@ fn hang_up(stream: &mut Stream, greets: bool, deadline: Instant) {
             Ok(n) => read_a_line = buffer[..n].contains(&b'\n'),
         }
     }
-    // Whatever came with the line is read too, so that nothing is left.
-    while let Ok(1..) = stream.read_within(&mut buffer, Duration::from_millis(1)) {}
+    // Whatever came with the line is read too, so that nothing is left;
+    // until the deadline, for a program that never stops sending.
+    while Instant::now() < deadline
+        && let Ok(1..) = stream.read_within(&mut buffer, Duration::from_millis(1))
+    {}
 }
 
 fn refuses_a_second_server(trial: &mut Trial) -> Checked {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::net::Address;
-use super::subscriber::{Silence, Subscriber};
+use super::subscriber::{MAX_LINE, Silence, Subscriber};
 use super::verdict::Failure;
 use super::{Behaviour, Checked, Trial};
 
@@ -88,6 +88,13 @@ impl Received {
                 Ok(Some(chunk)) => {
                     received.reads.push((Instant::now(), chunk.clone()));
                     joined.extend_from_slice(&chunk);
+                    // A service that never ends its line (or sends
+                    // greetings without end) is not kept in memory beyond
+                    // a long line's worth, as a subscriber's lines are not.
+                    if joined.len() > MAX_LINE {
+                        received.ending = Some(Silence::TooLong);
+                        return received;
+                    }
                 }
                 Ok(None) => continue,
                 Err(silence) => {
@@ -422,6 +429,34 @@ mod tests {
             }),
             "what came after the message is left to be read"
         );
+    }
+
+    #[test]
+    fn a_service_that_never_ends_its_line_is_read_no_further_than_a_long_line() {
+        use std::io::Write;
+        let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut subscriber = Subscriber::new(
+            super::super::net::Stream::Unix(ours),
+            Duration::from_secs(5),
+        );
+        // Twice the longest line, with no end: the write only returns
+        // once most of it has been read.
+        let writer = std::thread::spawn(move || {
+            let _ = theirs.write_all(&vec![b'x'; 2 * MAX_LINE]);
+            theirs
+        });
+        let received = Received::from(&mut subscriber, Duration::from_secs(60));
+        drop(subscriber);
+        drop(writer.join().unwrap());
+        // Compared by kind: a wrong ending would hold the whole partial line.
+        assert!(
+            matches!(received.ending, Some(Silence::TooLong)),
+            "ended otherwise, after {} reads",
+            received.reads.len()
+        );
+        assert_eq!(received.message, None);
+        let kept: usize = received.reads.iter().map(|(_, bytes)| bytes.len()).sum();
+        assert!(kept <= MAX_LINE + 4096, "{kept} bytes kept");
     }
 
     #[test]

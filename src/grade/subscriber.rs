@@ -28,6 +28,12 @@ pub enum Silence {
     },
     /// A line longer than [`MAX_LINE`].
     TooLong,
+    /// Lines were still coming when a burst had gone on for as long as
+    /// one may (see [`LONGEST_BURST`]).
+    Unending {
+        /// How long they had been coming.
+        lasted: Duration,
+    },
     /// The socket failed (a reset, for example).
     Failed(String),
 }
@@ -51,6 +57,11 @@ impl fmt::Display for Silence {
                 "the server closed the connection after an unfinished line: {partial:?}"
             ),
             Silence::TooLong => write!(f, "a line longer than {MAX_LINE} bytes"),
+            Silence::Unending { lasted } => write!(
+                f,
+                "lines still coming after {} s, with no pause",
+                lasted.as_secs_f64()
+            ),
             Silence::Failed(error) => write!(f, "the connection failed: {error}"),
         }
     }
@@ -178,21 +189,42 @@ impl Subscriber {
     }
 
     /// Every line that comes until none has come for `quiet`, after
-    /// waiting up to `first_within` for the first. At most `limit` lines
-    /// are kept; the count goes on.
+    /// waiting up to `first_within` for the first, and for at most
+    /// [`LONGEST_BURST`] after the first. At most `limit` lines are kept;
+    /// the count goes on.
     pub fn lines_until_quiet(
         &mut self,
         first_within: Duration,
         quiet: Duration,
         limit: usize,
     ) -> Burst {
+        self.lines_until_quiet_or_cut(first_within, quiet, limit, LONGEST_BURST)
+    }
+
+    /// [`Subscriber::lines_until_quiet`], cut off `longest` after the
+    /// first line.
+    fn lines_until_quiet_or_cut(
+        &mut self,
+        first_within: Duration,
+        quiet: Duration,
+        limit: usize,
+        longest: Duration,
+    ) -> Burst {
         let mut burst = Burst::default();
         let mut wait = first_within;
+        let mut began = None;
         loop {
+            if let Some(lasted) = began.map(|began: Instant| began.elapsed())
+                && lasted >= longest
+            {
+                burst.ending = Silence::Unending { lasted };
+                return burst;
+            }
             match self.next_within(wait) {
                 Ok(line) => {
                     if burst.count == 0 {
                         burst.first_arrival = self.last_arrival;
+                        began = Some(Instant::now());
                     }
                     burst.count += 1;
                     if burst.lines.len() < limit {
@@ -228,6 +260,12 @@ impl Subscriber {
         self.stream.close();
     }
 }
+
+/// How long a burst may go on after its first line. A server that never
+/// goes quiet (a line every moment, for ever: a poll that never updates
+/// what it compares with) would otherwise keep the grader listening for
+/// ever; it is cut off here, and the count says how many lines came.
+pub const LONGEST_BURST: Duration = Duration::from_secs(5);
 
 /// What a subscriber heard until it was quiet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -348,6 +386,42 @@ mod tests {
         let nothing =
             subscriber.lines_until_quiet(Duration::from_millis(10), Duration::from_millis(10), 2);
         assert_eq!((nothing.count, nothing.first_arrival), (0, None));
+    }
+
+    #[test]
+    fn a_burst_that_never_goes_quiet_is_cut_off() {
+        let (mut subscriber, mut server) = pair();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        // A line every 10 ms until told to stop: never quiet for 100 ms.
+        let writer = std::thread::spawn(move || {
+            while stopped.try_recv().is_err() {
+                if server.write_all(b"File changed\n").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let burst = subscriber.lines_until_quiet_or_cut(
+            Duration::from_secs(5),
+            Duration::from_millis(100),
+            3,
+            Duration::from_millis(300),
+        );
+        stop.send(()).unwrap();
+        writer.join().unwrap();
+        assert_eq!(burst.lines.len(), 3);
+        assert!(burst.count > 3, "{}", burst.count);
+        let Silence::Unending { lasted } = burst.ending else {
+            panic!("{:?}", burst.ending)
+        };
+        assert!(lasted >= Duration::from_millis(300), "{lasted:?}");
+        assert_eq!(
+            Silence::Unending {
+                lasted: Duration::from_millis(5500)
+            }
+            .to_string(),
+            "lines still coming after 5.5 s, with no pause"
+        );
     }
 
     #[test]

@@ -135,7 +135,8 @@ pub fn text_change_problem(line: &str, since_ms: u64, now_ms: u64) -> Option<Str
 /// at `since_ms`) or after it was read (at `now_ms`).
 fn far_from_the_change(ms: i64, since_ms: u64, now_ms: u64) -> bool {
     const MINUTE: i64 = 60_000;
-    ms + MINUTE < since_ms as i64 || ms > now_ms as i64 + MINUTE
+    // Saturating: a timestamp of 1e300 reads as i64::MAX.
+    ms.saturating_add(MINUTE) < since_ms as i64 || ms > (now_ms as i64).saturating_add(MINUTE)
 }
 
 /// `ms` as a date a person reads, in UTC.
@@ -240,24 +241,36 @@ pub fn parse_date_string(date: &str) -> Option<i64> {
         ("-", rest) => (-1, rest),
         _ => return None,
     };
-    if offset.len() != 4 {
-        return None;
-    }
-    let offset_minutes = sign * (two_digits(&offset[..2])? * 60 + two_digits(&offset[2..])?);
+    // By `get`, not by index: four bytes may not be four characters
+    // (`+1é1`), and an index inside a character panics.
+    let offset_minutes =
+        sign * (two_digits(offset.get(..2)?)? * 60 + two_digits(offset.get(2..)?)?);
     if let Some(zone) = words.next() {
         if !(zone.starts_with('(') && zone.ends_with(')') && zone.len() > 2) {
             return None;
         }
     }
-    if day < 1 || day > days_in_month(year, month) || hours > 23 || minutes > 59 || seconds > 59 {
+    // The calendar is jiff's: it refuses a day the month does not have,
+    // and knows the weekday.
+    let date = jiff::civil::Date::new(
+        i16::try_from(year).ok()?,
+        i8::try_from(month).ok()?,
+        i8::try_from(day).ok()?,
+    )
+    .ok()?;
+    if usize::from(date.weekday().to_sunday_zero_offset().unsigned_abs()) != weekday {
         return None;
     }
-    let days = days_from_civil(year, month, day);
-    if (days + 4).rem_euclid(7) as usize != weekday {
-        return None;
-    }
-    let seconds = days * 86_400 + hours * 3600 + minutes * 60 + seconds - offset_minutes * 60;
-    Some(seconds * 1000)
+    let time = jiff::civil::Time::new(
+        i8::try_from(hours).ok()?,
+        i8::try_from(minutes).ok()?,
+        i8::try_from(seconds).ok()?,
+        0,
+    )
+    .ok()?;
+    let offset = jiff::tz::Offset::from_seconds(i32::try_from(offset_minutes * 60).ok()?).ok()?;
+    let at = offset.to_timestamp(date.to_datetime(time)).ok()?;
+    Some(at.as_millisecond())
 }
 
 /// Two ASCII digits as a number.
@@ -265,28 +278,6 @@ fn two_digits(text: &str) -> Option<i64> {
     (text.len() == 2 && text.bytes().all(|byte| byte.is_ascii_digit()))
         .then(|| text.parse().ok())
         .flatten()
-}
-
-/// How many days `month` (1 to 12) of `year` has.
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to the given date of the proleptic Gregorian
-/// calendar (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 /// Whether a JSON `changed` line is one the book's client prints right,
@@ -579,19 +570,35 @@ mod tests {
     }
 
     #[test]
-    fn months_have_their_days() {
+    fn a_date_is_read_by_the_calendar_leap_days_included() {
+        let read = |date: &str| parse_date_string(date);
+        assert_eq!(read("Thu Jan 01 1970 00:00:00 GMT+0000"), Some(0));
+        assert_eq!(read("Wed Dec 31 1969 23:59:59 GMT+0000"), Some(-1000));
         assert_eq!(
-            (1..=12)
-                .map(|month| days_in_month(2015, month))
-                .collect::<Vec<_>>(),
-            [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+            read("Mon Feb 29 2016 00:00:00 GMT+0000"),
+            Some(1_456_704_000_000)
         );
-        assert_eq!(days_in_month(2016, 2), 29);
-        assert_eq!(days_in_month(1900, 2), 28);
-        assert_eq!(days_in_month(2000, 2), 29);
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(1969, 12, 31), -1);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(
+            read("Tue Feb 29 2000 00:00:00 GMT+0000"),
+            Some(951_782_400_000)
+        );
+        assert_eq!(read("Sun Feb 29 2015 00:00:00 GMT+0000"), None);
+        assert_eq!(read("Thu Feb 29 1900 00:00:00 GMT+0000"), None);
+        assert_eq!(read("Thu Apr 31 2015 00:00:00 GMT+0000"), None);
+    }
+
+    /// Lines a server may send that used to panic the grader (caught, but
+    /// reported as the grader's own failure and the program as not graded).
+    #[test]
+    fn a_line_that_used_to_panic_the_grader_gets_a_verdict() {
+        assert_eq!(
+            parse_date_string("Fri Dec 18 2015 05:44:00 GMT+1\u{e9}1 (EST)"),
+            None
+        );
+        let far = json_change_check("{\"type\":\"changed\",\"timestamp\":1e300}", SINCE, NOW);
+        assert!(far.is_err(), "{far:?}");
+        assert!(far_from_the_change(i64::MAX, SINCE, NOW));
+        assert!(far_from_the_change(i64::MIN, SINCE, NOW));
     }
 
     /// `File changed: DATE` for a time `offset_ms` away from [`SINCE`].

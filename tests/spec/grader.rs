@@ -387,6 +387,11 @@ fn gradings() -> Vec<Grading> {
         ]),
         Grading::broken("greets-late", &[], TEXT_ON_TCP).only(&["greeting", "change-line"]),
         Grading::broken("crashes-on-second", &[], TEXT_ON_TCP).only(&["greeting", "several"]),
+        Grading::broken("never-quiet", &["--json"], JSON_ON_TCP).only(&[
+            "greeting",
+            "change-message",
+            "flood",
+        ]),
         Grading::broken("never-listens", &[], TEXT_ON_TCP)
             .all_brief()
             .starting_within(Duration::from_secs(1)),
@@ -804,6 +809,27 @@ mod fails_a_server_that {
             "a line \"File changed: <date>\" after touch 1 of 3"
         );
         assert_eq!(failure.got, "nothing within 2 s");
+    }
+
+    /// A server that, once the file has changed, never stops sending:
+    /// the grader used to listen to it for ever, waiting for a pause.
+    #[test]
+    fn never_goes_quiet_after_a_change() {
+        let report = graded("never-quiet");
+        assert_passed(report, "greeting");
+        let failure = failure_of(report, "change-message");
+        assert_eq!(
+            failure.expected,
+            "one line per touch, 3 in all, then nothing"
+        );
+        assert!(failure.got.contains(" more after the third: "), "{failure}");
+        let failure = failure_of(report, "flood");
+        let told: usize = failure
+            .got
+            .strip_suffix(" notifications")
+            .and_then(|count| count.parse().ok())
+            .unwrap_or_else(|| panic!("{failure}"));
+        assert!(told > 30, "{failure}");
     }
 
     #[test]
