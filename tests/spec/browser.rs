@@ -392,6 +392,47 @@ mod with_connections_that_ask_for_nothing {
         let said = server.process.stderr();
         assert!(!said.contains("Accepting"), "{said}");
     }
+
+    /// The few accepted before their request have descriptors of their
+    /// own: a server full of subscribers, with as many of them as may be,
+    /// still has one to refuse the next subscriber with a line.
+    #[rstest]
+    fn leave_a_full_server_the_descriptors_to_refuse_with_a_line(target: TargetFile) {
+        let server = TestServer::start_configured(
+            "net-watcher",
+            &[target.path_str(), "--port", "0", "--http", "127.0.0.1:0"],
+            |command| limit_open_files(command, 64, 64),
+        );
+        let before = server.process.open_files();
+        let idle: Vec<_> = (0..net_watcher::browser::PENDING_REQUESTS)
+            .map(|_| std::net::TcpStream::connect(http_addr(&server)).unwrap())
+            .collect();
+        server.process.wait_for_open_files(before + idle.len());
+        let mut greeted = Vec::new();
+        let refusal = loop {
+            let mut subscriber = server.connect();
+            let line = subscriber.next_line(&format!("a line for subscriber {}", greeted.len()));
+            if !line.starts_with("Now watching ") {
+                break line;
+            }
+            greeted.push(subscriber);
+            assert!(greeted.len() < 64, "more greeted than the limit allows");
+        };
+        assert!(
+            refusal.starts_with("Error: the server is full"),
+            "{refusal:?}"
+        );
+        // And the refusal did not wait for them to be dropped (after 5 s):
+        // the first is still open, with nothing to read.
+        idle[0].set_nonblocking(true).unwrap();
+        let still_open = std::io::Read::read(&mut &idle[0], &mut [0; 1]);
+        assert!(
+            still_open
+                .as_ref()
+                .is_err_and(|error| error.kind() == std::io::ErrorKind::WouldBlock),
+            "the refusal came only once the idle connections were dropped: {still_open:?}"
+        );
+    }
 }
 
 mod with_a_stream_that_never_reads {
