@@ -608,6 +608,7 @@ const TOO_LARGE: usize = 9_000_000;
 
 mod an_entry_larger_than_a_reply_may_take {
     use super::*;
+    use pretty_assertions::assert_eq;
 
     /// As reviewed: the edge's read was refused whole, sent again, refused
     /// again, every two seconds for good, and the operator was told that
@@ -703,6 +704,8 @@ mod an_entry_larger_than_a_reply_may_take {
             !said.contains("Skipped") && !said.contains("never does"),
             "{said}"
         );
+        // Half as many at a time fit: none was read on its own.
+        assert_eq!(redis.times_asked("xrange"), 0);
     }
 }
 
