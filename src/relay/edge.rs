@@ -389,10 +389,11 @@ impl StreamReader {
         loop {
             match self.read_batch().await {
                 Ok(entries) => {
-                    self.batch = (self.batch * 2).min(BATCH);
+                    self.batch = grown(self.batch);
                     return Ok(entries);
                 }
-                Err(Trouble::TooLarge { .. }) if self.batch > 1 => self.batch /= 2,
+                // Never 0: halved only from 2 or more.
+                Err(Trouble::TooLarge { .. }) if self.batch != 1 => self.batch /= 2,
                 Err(Trouble::TooLarge { .. }) => {
                     return match self.link.entry_after(self.cursor).await? {
                         Some(entry) => Ok(vec![entry]),
@@ -420,6 +421,12 @@ impl StreamReader {
         let reply = self.link.query(&command, Request::Read).await?;
         entries_read(&reply).map_err(|reason| self.link.bad_reply(reason))
     }
+}
+
+/// How many entries the read after one of `batch` that fit asks for:
+/// twice as many, up to [`BATCH`].
+fn grown(batch: usize) -> usize {
+    (batch * 2).min(BATCH)
 }
 
 /// The entries of a reply to `XREAD` for one stream: `[[stream, entries]]`,
@@ -508,6 +515,14 @@ mod tests {
             file: file.into(),
             change: change(timestamp),
         })
+    }
+
+    #[test]
+    fn a_read_after_one_that_fit_asks_for_twice_as_many_up_to_the_batch() {
+        assert_eq!(grown(1), 2);
+        assert_eq!(grown(3), 6);
+        assert_eq!(grown(500), BATCH);
+        assert_eq!(grown(BATCH), BATCH);
     }
 
     #[test]
