@@ -133,8 +133,9 @@ pub fn seen_for(last_event_id: Option<&str>, life: u64, latest: u64) -> u64 {
 }
 // ANCHOR_END: seen_for
 
-/// The longest event [`EventStream::frame`] writes: the fields' names, two
-/// 20-digit numbers in the id, and the JSON with a 20-digit timestamp.
+/// Room for the longest event [`EventStream::frame`] writes, with some to
+/// spare: the fields' names, two 20-digit numbers in the id, and the JSON
+/// with a 20-digit timestamp come to 120 bytes.
 const EVENT_CAPACITY: usize = 160;
 
 /// One browser's stream, as [`Framing`]: the response head and a

@@ -770,6 +770,7 @@ mod tests {
                 std::time::Instant::now() < deadline,
                 "the writer never got there"
             );
+            // The writer's thread tells nobody its state: looked at again.
             std::thread::sleep(Duration::from_millis(1));
         }
     }

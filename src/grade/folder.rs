@@ -117,16 +117,47 @@ pub fn submissions(
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let command = match std::fs::read_to_string(dir.join(ARGS_FILE)) {
-                Ok(text) => parse_args(text.lines().next().unwrap_or_default())
-                    .map_err(|problem| format!("{ARGS_FILE}: {problem}")),
-                Err(_) => common
+            let command = match read_args_file(&dir.join(ARGS_FILE)) {
+                Ok(Some(line)) => {
+                    parse_args(&line).map_err(|problem| format!("{ARGS_FILE}: {problem}"))
+                }
+                Ok(None) => common
                     .cloned()
                     .ok_or_else(|| format!("no {ARGS_FILE} here, and no command given after --")),
+                Err(problem) => Err(format!("{ARGS_FILE}: {problem}")),
             };
             Submission { name, dir, command }
         })
         .collect())
+}
+
+/// The most of a `grade.args` file that is read: its first line is a
+/// command, and no command is this long.
+const ARGS_FILE_LIMIT: u64 = 64 * 1024;
+
+/// The first line of the `grade.args` at `path`, `None` if there is none.
+/// Submissions come from students: the file may be something else than a
+/// small text file, and each way is said, not taken for a missing file.
+fn read_args_file(path: &Path) -> Result<Option<String>, String> {
+    use std::io::Read;
+    let kind = match std::fs::metadata(path) {
+        Ok(metadata) => metadata.file_type(),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(format!("cannot read it: {error}")),
+    };
+    // A FIFO would stop the whole folder's grading at its open.
+    if !kind.is_file() {
+        return Err("it is not a regular file".to_owned());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(ARGS_FILE_LIMIT).read_to_end(&mut bytes))
+        .map_err(|error| format!("cannot read it: {error}"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| "it is not UTF-8 text (saved as UTF-16? save it as UTF-8)".to_owned())?;
+    // Windows' Notepad may begin a UTF-8 file with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    Ok(Some(text.lines().next().unwrap_or_default().to_owned()))
 }
 
 /// The report of a submission that could not be graded at all.
@@ -452,6 +483,74 @@ mod tests {
                 ),
             ),
         ]
+    }
+
+    #[test]
+    fn a_grade_args_file_from_another_editor_or_no_file_at_all_is_said_as_such() {
+        let folder = tempfile::tempdir().unwrap();
+        let args = |name: &str| folder.path().join(name).join(ARGS_FILE);
+        for name in ["bom", "utf16", "fifo", "folder", "long", "wide", "loop"] {
+            std::fs::create_dir(folder.path().join(name)).unwrap();
+        }
+        std::fs::write(args("bom"), "\u{feff}-- node s.js\r\n").unwrap();
+        let utf16: Vec<u8> = "\u{feff}-- node s.js"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        std::fs::write(args("utf16"), utf16).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(args("fifo"))
+            .status()
+            .unwrap();
+        assert!(made.success(), "mkfifo");
+        std::fs::create_dir(args("folder")).unwrap();
+        // Longer than is read: the first line is cut, not read for ever.
+        std::fs::write(args("long"), "-- x ".repeat(100_000)).unwrap();
+        // A link to itself: it is there, but cannot be read.
+        std::os::unix::fs::symlink(ARGS_FILE, args("loop")).unwrap();
+        // A long command (a thousand arguments) is read whole.
+        std::fs::write(args("wide"), format!("-- x{}\n", " argument".repeat(1000))).unwrap();
+        let found = submissions(folder.path(), None).unwrap();
+        let commands: Vec<_> = found.iter().map(|s| s.command.clone()).collect();
+        assert_eq!(
+            commands[0],
+            Ok((
+                Role::Server {
+                    protocol: Protocol::Text,
+                    transport: Transport::Tcp
+                },
+                vec!["node".into(), "s.js".into()]
+            )),
+            "bom"
+        );
+        assert_eq!(
+            commands[1],
+            Err("grade.args: it is not a regular file".into())
+        );
+        assert_eq!(
+            commands[2],
+            Err("grade.args: it is not a regular file".into())
+        );
+        let Ok((_, long)) = &commands[3] else {
+            panic!("{:?}", commands[3])
+        };
+        let read: usize = long.iter().map(String::len).sum();
+        assert!(read <= ARGS_FILE_LIMIT as usize, "{read} bytes read");
+        assert_eq!(
+            commands[5],
+            Err("grade.args: it is not UTF-8 text (saved as UTF-16? save it as UTF-8)".into())
+        );
+        let Ok((_, wide)) = &commands[6] else {
+            panic!("{:?}", commands[6])
+        };
+        assert_eq!(
+            commands[4],
+            Err(
+                "grade.args: cannot read it: Too many levels of symbolic links (os error 40)"
+                    .into()
+            )
+        );
+        assert_eq!(wide.len(), 1001);
     }
 
     #[test]

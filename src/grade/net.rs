@@ -435,8 +435,9 @@ fn below_ephemeral_range(proc_range: &str) -> (u16, u16) {
         .next()
         .and_then(|low| low.parse::<u16>().ok())
         .unwrap_or(32768);
-    // The thousand ports below the range at most, and none of the
-    // privileged ones (below 1024).
+    // From 20000 up (12,768 ports below Linux's usual 32768); where the
+    // range starts lower, its thousand ports below; never the privileged
+    // ones (below 1024).
     let low = ephemeral_low.saturating_sub(1000).clamp(1024, 20_000);
     (low, ephemeral_low.max(1025))
 }

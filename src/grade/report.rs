@@ -112,6 +112,25 @@ pub fn mocha(report: &Report) -> String {
         let _ = writeln!(out);
         write_wrapped(&mut out, "  Not run: ", reason);
     }
+    shown_not_obeyed(out)
+}
+
+/// `text` with every control character but the newline written as an
+/// escape (`\u{1b}`, as in JUnit's XML): a report quotes what a program
+/// under test printed, and an escape sequence there (colours, a cleared
+/// screen, a window's title) must reach the teacher's terminal as text.
+fn shown_not_obeyed(text: String) -> String {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c.is_control() && c != '\n' {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
     out
 }
 
@@ -439,6 +458,24 @@ mod tests {
 "
         );
         assert_eq!(Format::Mocha.render(&sample()), mocha(&sample()));
+    }
+
+    #[test]
+    fn mocha_shows_a_programs_escape_sequences_as_text() {
+        let mut report = sample();
+        report.outcomes[1].verdict = Verdict::Fail(Failure::new(
+            "one notification",
+            "it said:\n | \u{1b}[2J\u{1b}]0;owned\u{7}\r\tdone",
+        ));
+        let text = mocha(&report);
+        assert!(
+            text.contains(" | \\u{1b}[2J\\u{1b}]0;owned\\u{7}\\u{d}\\u{9}done\n"),
+            "{text}"
+        );
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
     }
 
     #[test]
