@@ -1076,6 +1076,30 @@ impl Spawned {
         }
     }
 
+    /// How many files the child holds open (`/proc/PID/fd`).
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.id()))
+            .unwrap_or_else(|error| panic!("cannot list the child's fds: {error}"))
+            .count()
+    }
+
+    /// Waits until the child holds at least `expected` open files, failing
+    /// after [`PATIENCE`]: the sign that it has accepted connections that
+    /// tell it nothing. Nothing announces an accept, so this looks again
+    /// every few milliseconds.
+    pub fn wait_for_open_files(&self, expected: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.open_files() < expected {
+            assert!(
+                Instant::now() < deadline,
+                "expected {expected} open files within {PATIENCE:?}, the child holds {}\n{}",
+                self.open_files(),
+                self.report()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// How many inotify instances the child holds open: on Linux, one per
     /// file watch (`watching::FileWatch`), so the number of OS watches it
     /// has made and kept.
