@@ -165,6 +165,14 @@ pub enum ConsoleEvent {
         /// What came, abbreviated.
         reason: String,
     },
+    /// A reply from Redis was larger than a reply may be, and it is not an
+    /// entry that can be skipped; the connection was dropped.
+    StreamReplyTooLarge {
+        /// The stream's address, without a password.
+        stream: String,
+        /// How large it was.
+        reason: String,
+    },
     /// Redis reads the stream again after refusing to.
     StreamReadable {
         /// The stream's address, without a password.
@@ -219,6 +227,7 @@ impl ConsoleEvent {
                 | ConsoleEvent::ReadRefused { .. }
                 | ConsoleEvent::StreamFull { .. }
                 | ConsoleEvent::StreamBadReply { .. }
+                | ConsoleEvent::StreamReplyTooLarge { .. }
                 | ConsoleEvent::ForeignEntry { .. }
                 | ConsoleEvent::EntriesSkipped { .. }
         )
@@ -322,6 +331,10 @@ impl fmt::Display for ConsoleEvent {
             ConsoleEvent::StreamBadReply { stream, reason } => write!(
                 f,
                 "The server of the stream {stream} answered as Redis never does: {reason}. Connecting again until it answers as Redis."
+            ),
+            ConsoleEvent::StreamReplyTooLarge { stream, reason } => write!(
+                f,
+                "A reply from the stream {stream} is larger than this program reads: {reason}. Trying again."
             ),
             ConsoleEvent::StreamReadable { stream } => {
                 write!(f, "The stream {stream} can be read again.")

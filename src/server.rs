@@ -100,8 +100,10 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
 /// files it has open when it starts: three for the OS watch (its inotify
 /// instance, and the epoll set and the waker of its reader thread), and
 /// the rest to accept connections while it is full, so that each is refused
-/// with a line instead of left unanswered in the backlog.
-pub const SPARE_FILES: u64 = 16;
+/// with a line instead of left unanswered in the backlog; and the browsers'
+/// connections accepted before their request
+/// ([`PENDING_REQUESTS`](crate::browser::PENDING_REQUESTS)).
+pub const SPARE_FILES: u64 = 16 + crate::browser::PENDING_REQUESTS as u64;
 
 /// How many subscribers the open-file limit leaves room for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -767,6 +769,15 @@ async fn accept_loop(listener: Listener, server: Arc<ServerState>) {
     let console = &server.config.console;
     let mut failures = AcceptFailures::default();
     loop {
+        // A browser's connection is accepted only when there is room for
+        // one more waiting for its request (see `browser`).
+        let pending = match &listener {
+            Listener::Http(_) => tokio::select! {
+                () = server.shutdown.cancelled() => return,
+                pending = server.site.room_for_a_request() => Some(pending),
+            },
+            _ => None,
+        };
         let count_due = failures.count_due();
         let accepted = tokio::select! {
             () = server.shutdown.cancelled() => return,
@@ -781,9 +792,9 @@ async fn accept_loop(listener: Listener, server: Arc<ServerState>) {
         match accepted {
             Ok(accepted) => {
                 failures.succeeded();
-                match (&listener, accepted) {
-                    (Listener::Http(_), Accepted::Tcp(stream)) => {
-                        let browser = crate::browser::serve(stream, Arc::clone(&server));
+                match (pending, accepted) {
+                    (Some(pending), Accepted::Tcp(stream)) => {
+                        let browser = crate::browser::serve(stream, Arc::clone(&server), pending);
                         server.subscribers.spawn(browser);
                     }
                     (_, accepted) => start_subscriber(accepted, &server),

@@ -13,8 +13,17 @@
 //!   the file changes;
 //!
 //! and `404` to anything else. hyper reads each request: bytes that are not
-//! HTTP get its `400`, and a request that does not arrive whole within the
-//! write timeout is dropped.
+//! HTTP get its `400`, and a request that does not arrive whole within
+//! [`REQUEST_TIMEOUT`] (or the write timeout, if shorter) is dropped.
+//!
+//! A connection holds a descriptor from the moment it is accepted, and
+//! until its request is read it holds no subscriber's place. So at most
+//! [`PENDING_REQUESTS`] are accepted at a time before their request;
+//! the others wait in the kernel's backlog, which costs the server no
+//! descriptor. Idle connections opened as fast as a client can cost the
+//! browsers a wait of a few seconds, and the TCP subscribers nothing: their
+//! descriptors are left to them (the server counts these few among the
+//! files it keeps spare, [`server::SPARE_FILES`]).
 //!
 //! ## A stream is a subscriber
 //!
@@ -46,6 +55,7 @@ use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
+use std::time::Duration;
 
 use futures_util::future::Either;
 use hyper::body::Incoming;
@@ -54,7 +64,7 @@ use hyper::server::conn::http1;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::console::ConsoleEvent;
 use crate::lock::lock;
@@ -72,6 +82,15 @@ pub const RELOAD_SCRIPT: &str = include_str!("reload.js");
 /// The most a request's head may take: hyper answers a longer one with
 /// `431`. (hyper's least; a browser's request is well under 2 KiB.)
 const MAX_REQUEST_HEAD: usize = 8_192;
+
+/// The longest wait for a request's head: a browser sends its request as
+/// soon as it connects.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most connections accepted whose request is not read yet (see the
+/// module docs). A page opens three at most, at once, and each is read
+/// within milliseconds.
+pub const PENDING_REQUESTS: usize = 8;
 
 /// Where `--http` listens: `HOST:PORT`, with `HOST` as `--host` takes it
 /// (an IP address, a name, `localhost` for both loopbacks) and port 0 for
@@ -122,6 +141,8 @@ pub(crate) struct Site {
     life: u64,
     /// The `watching` message, in JSON.
     watching: Arc<str>,
+    /// One permit per connection accepted whose request is not read yet.
+    pending: Arc<Semaphore>,
 }
 
 impl Site {
@@ -134,7 +155,17 @@ impl Site {
         Site {
             life: now_millis(),
             watching: Arc::from(watching.trim_end()),
+            pending: Arc::new(Semaphore::new(PENDING_REQUESTS)),
         }
+    }
+
+    /// Waits until one more connection may be accepted before its request
+    /// (see the module docs); the permit goes to [`serve`].
+    pub(crate) async fn room_for_a_request(&self) -> OwnedSemaphorePermit {
+        Arc::clone(&self.pending)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
     }
 }
 
@@ -250,9 +281,12 @@ fn response(status: StatusCode, content_type: &'static str, body: &str) -> Respo
 /// Serves one browser's connection: reads its request with hyper and
 /// answers it, or, for a stream, takes the socket back and starts the
 /// stream's task (a subscriber's, see [`server`]). Ends at shutdown too.
+/// `pending` is the connection's place among those whose request is not
+/// read yet, given back once it is answered or admitted.
 pub(crate) fn serve(
     stream: TcpStream,
     server: Arc<ServerState>,
+    pending: OwnedSemaphorePermit,
 ) -> impl Future<Output = ()> + Send {
     let admitted = Arc::new(Mutex::new(None));
     let router = Router {
@@ -261,9 +295,10 @@ pub(crate) fn serve(
     };
     let mut connection = http1::Builder::new()
         .timer(TokioTimer::new())
-        // A peer that takes longer than the write timeout to send its
-        // request is as stuck as one that takes that long to read.
-        .header_read_timeout(server.config.write_timeout)
+        // A browser sends its request at once; a peer that takes longer
+        // than the write timeout is as stuck as one that takes that long
+        // to read.
+        .header_read_timeout(REQUEST_TIMEOUT.min(server.config.write_timeout))
         .max_buf_size(MAX_REQUEST_HEAD)
         .keep_alive(false)
         .serve_connection(TokioIo::new(stream), router);
@@ -283,6 +318,7 @@ pub(crate) fn serve(
             () = server.shutdown.cancelled() => return,
             () = answered_or_admitted => {}
         }
+        drop(pending);
         let Some(Admitted {
             slot,
             subscription,

@@ -167,21 +167,30 @@ pub struct Patient<W>(pub W);
 
 impl<W: Write> Write for Patient<W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        loop {
-            match self.0.write(bytes) {
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(RETRY_PAUSE);
-                }
-                done => return done,
-            }
-        }
+        patiently(|| self.0.write(bytes))
     }
 
-    /// Passed on: what is written here are whole lines, which a file
-    /// writes at once and std's stdout passes on at their newline, so a
-    /// flush finds nothing left to write.
+    /// Waited for as a write is. A file has nothing to flush, but std's
+    /// stdout does: when the open file takes only part of a line (a
+    /// non-blocking pipe with less room than the line), it keeps the rest,
+    /// up to a KiB, and says the write is done; the flush then met the
+    /// full pipe, said "would block", and the end of the grader's report
+    /// was lost.
     fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
+        patiently(|| self.0.flush())
+    }
+}
+
+/// Tries `attempt` again, after a pause, for as long as it says "would
+/// block".
+fn patiently<T>(mut attempt: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match attempt() {
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(RETRY_PAUSE);
+            }
+            done => return done,
+        }
     }
 }
 
@@ -761,6 +770,7 @@ mod tests {
                 std::time::Instant::now() < deadline,
                 "the writer never got there"
             );
+            // The writer's thread tells nobody its state: looked at again.
             std::thread::sleep(Duration::from_millis(1));
         }
     }
@@ -828,5 +838,69 @@ mod tests {
     fn the_streams_are_named_as_a_shell_names_them() {
         assert_eq!(StandardStream::Stdout.to_string(), "stdout");
         assert_eq!(StandardStream::Stderr.to_string(), "stderr");
+    }
+
+    /// An open file that takes at most `room` bytes a write, and after a
+    /// write it took only part of, says "would block" once: a
+    /// non-blocking pipe with less room than a line. A write after `broken`
+    /// fails for good.
+    struct Cramped {
+        taken: Vec<u8>,
+        room: usize,
+        refusals: usize,
+        broken: bool,
+    }
+
+    impl Write for Cramped {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            if self.broken {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            if self.refusals > 0 {
+                self.refusals -= 1;
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let taken = bytes.len().min(self.room);
+            self.taken.extend_from_slice(&bytes[..taken]);
+            if taken < bytes.len() {
+                self.refusals = 1;
+            }
+            Ok(taken)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn patient_flush_waits_for_the_part_of_a_line_stds_stdout_kept() {
+        let line = format!("{}\n", "x".repeat(2_500));
+        let cramped = Cramped {
+            taken: Vec::new(),
+            room: 2_000,
+            refusals: 0,
+            broken: false,
+        };
+        // A LineWriter, as std's stdout is: it keeps the 501 bytes the
+        // open file did not take, and only the flush writes them.
+        let mut output = Patient(io::LineWriter::new(cramped));
+        output.write_all(line.as_bytes()).unwrap();
+        output.flush().unwrap();
+        assert_eq!(String::from_utf8_lossy(&output.0.get_ref().taken), line);
+    }
+
+    #[test]
+    fn patient_passes_on_a_failure_other_than_would_block() {
+        let mut output = Patient(io::LineWriter::new(Cramped {
+            taken: Vec::new(),
+            room: 2_000,
+            refusals: 0,
+            broken: false,
+        }));
+        output.write_all(b"kept until flushed").unwrap();
+        output.0.get_mut().broken = true;
+        let failure = output.flush().expect_err("the open file is broken");
+        assert_eq!(failure.kind(), io::ErrorKind::BrokenPipe);
     }
 }

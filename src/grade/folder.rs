@@ -489,7 +489,7 @@ mod tests {
     fn a_grade_args_file_from_another_editor_or_no_file_at_all_is_said_as_such() {
         let folder = tempfile::tempdir().unwrap();
         let args = |name: &str| folder.path().join(name).join(ARGS_FILE);
-        for name in ["bom", "utf16", "fifo", "folder", "long"] {
+        for name in ["bom", "utf16", "fifo", "folder", "long", "wide", "loop"] {
             std::fs::create_dir(folder.path().join(name)).unwrap();
         }
         std::fs::write(args("bom"), "\u{feff}-- node s.js\r\n").unwrap();
@@ -506,6 +506,10 @@ mod tests {
         std::fs::create_dir(args("folder")).unwrap();
         // Longer than is read: the first line is cut, not read for ever.
         std::fs::write(args("long"), "-- x ".repeat(100_000)).unwrap();
+        // A link to itself: it is there, but cannot be read.
+        std::os::unix::fs::symlink(ARGS_FILE, args("loop")).unwrap();
+        // A long command (a thousand arguments) is read whole.
+        std::fs::write(args("wide"), format!("-- x{}\n", " argument".repeat(1000))).unwrap();
         let found = submissions(folder.path(), None).unwrap();
         let commands: Vec<_> = found.iter().map(|s| s.command.clone()).collect();
         assert_eq!(
@@ -533,9 +537,20 @@ mod tests {
         let read: usize = long.iter().map(String::len).sum();
         assert!(read <= ARGS_FILE_LIMIT as usize, "{read} bytes read");
         assert_eq!(
-            commands[4],
+            commands[5],
             Err("grade.args: it is not UTF-8 text (saved as UTF-16? save it as UTF-8)".into())
         );
+        let Ok((_, wide)) = &commands[6] else {
+            panic!("{:?}", commands[6])
+        };
+        assert_eq!(
+            commands[4],
+            Err(
+                "grade.args: cannot read it: Too many levels of symbolic links (os error 40)"
+                    .into()
+            )
+        );
+        assert_eq!(wide.len(), 1001);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -42,18 +42,47 @@ pub struct Process {
     /// Whether [`Process::stop`] has run: the leader is reaped, and the
     /// group's number may since have been given to someone else.
     stopped: bool,
-    /// Set when it ignored SIGTERM and had to be killed.
-    ignored_term: Arc<AtomicBool>,
+    /// Where its answers to SIGTERM are counted.
+    term_answers: Arc<TermAnswers>,
+}
+
+/// How a program answered the grader's SIGTERMs, over all its starts: how
+/// often it was asked to stop while running, and how often it was still
+/// running [`TERM_PATIENCE`] later and had to be killed.
+#[derive(Debug, Default)]
+pub struct TermAnswers {
+    asked: AtomicUsize,
+    ignored: AtomicUsize,
+}
+
+impl TermAnswers {
+    /// Counts one SIGTERM sent to it while it ran, and whether it ignored
+    /// it (was still running [`TERM_PATIENCE`] later).
+    pub fn answered(&self, ignored: bool) {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        if ignored {
+            self.ignored.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// How many times it was asked, if it ignored SIGTERM every time (and
+    /// was asked at least once). A program that ends when asked, but once
+    /// took longer than [`TERM_PATIENCE`] on a loaded machine, has not
+    /// ignored it: seen in the suite, with this crate's own server.
+    pub fn always_ignored(&self) -> Option<usize> {
+        let asked = self.asked.load(Ordering::SeqCst);
+        (asked > 0 && self.ignored.load(Ordering::SeqCst) == asked).then_some(asked)
+    }
 }
 
 impl Process {
     /// Starts `command` in a process group of its own, its output read on
-    /// threads (so that it never blocks on a full pipe). `ignored_term` is
-    /// set if, when stopped, it ignores SIGTERM.
+    /// threads (so that it never blocks on a full pipe). How it answers
+    /// SIGTERM when stopped is counted in `term_answers`.
     pub fn spawn(
         mut command: Command,
         command_line: String,
-        ignored_term: Arc<AtomicBool>,
+        term_answers: Arc<TermAnswers>,
     ) -> Result<Process, Failure> {
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command
@@ -80,7 +109,7 @@ impl Process {
             readers,
             status: None,
             stopped: false,
-            ignored_term,
+            term_answers,
         })
     }
 
@@ -180,9 +209,8 @@ impl Process {
         self.stopped = true;
         if self.exited().is_none() {
             let _ = reaper::signal_group(self.child.id(), Signal::SIGTERM);
-            if self.wait_for_exit(TERM_PATIENCE).is_none() {
-                self.ignored_term.store(true, Ordering::SeqCst);
-            }
+            let ignored = self.wait_for_exit(TERM_PATIENCE).is_none();
+            self.term_answers.answered(ignored);
         }
         // The leader is a zombie at most, so the group is still its own:
         // whatever it left running (a child of `sh -c`) goes too.
@@ -448,6 +476,8 @@ mod tests {
         let mut command = Command::new("sh");
         command.args(["-c", "echo ready; exec sleep 30"]);
         let sleeping = Process::spawn(command, "sleep".into(), Arc::default()).unwrap();
+        // Its output and its state in /proc are only there to be looked
+        // at, so they are looked at again and again, for at most 10 s.
         let started = Instant::now();
         while !(sleeping.stdout().contains("ready") && Process::is_idle(&sleeping.group_members()))
             && started.elapsed() < Duration::from_secs(10)
@@ -490,23 +520,40 @@ mod tests {
     }
 
     #[test]
+    fn a_program_ignored_sigterm_only_if_it_did_every_time_it_was_asked() {
+        let answers = TermAnswers::default();
+        assert_eq!(answers.always_ignored(), None, "never asked");
+        answers.answered(true);
+        assert_eq!(answers.always_ignored(), Some(1));
+        answers.answered(true);
+        assert_eq!(answers.always_ignored(), Some(2));
+        answers.answered(false);
+        assert_eq!(answers.always_ignored(), None, "once it ended when asked");
+        let ended = TermAnswers::default();
+        ended.answered(false);
+        assert_eq!(ended.always_ignored(), None);
+    }
+
+    #[test]
     fn a_stopped_program_is_reaped_and_one_that_ignores_sigterm_is_told() {
-        let ignored = Arc::new(AtomicBool::new(false));
+        let ignored = Arc::new(TermAnswers::default());
         let mut command = Command::new("sh");
         command.args(["-c", "trap '' TERM; echo ready; exec sleep 30"]);
         let mut process = Process::spawn(command, "sh".into(), Arc::clone(&ignored)).unwrap();
         let id = process.id();
+        // The trap is set once "ready" is out; the output is only there
+        // to be looked at, so it is looked at again and again.
         let started = Instant::now();
         while !process.stdout().contains("ready") && started.elapsed() < Duration::from_secs(10) {
             thread::sleep(Duration::from_millis(5));
         }
         assert!(process.is_running());
         process.stop();
-        assert!(ignored.load(Ordering::SeqCst));
+        assert_eq!(ignored.always_ignored(), Some(1));
         assert!(!reaper::is_registered(id));
         assert_eq!(process.exited().and_then(|status| status.signal()), Some(9));
 
-        let ended = Arc::new(AtomicBool::new(false));
+        let ended = Arc::new(TermAnswers::default());
         let mut command = Command::new("sh");
         command.args(["-c", "echo oops >&2; exit 3"]);
         let mut process = Process::spawn(command, "sh".into(), Arc::clone(&ended)).unwrap();
@@ -523,7 +570,8 @@ mod tests {
         assert_eq!(process.output(), "; on stderr it said:\n  | oops");
         assert_eq!(process.command_line(), "sh");
         drop(process);
-        assert!(!ended.load(Ordering::SeqCst));
+        assert_eq!(ended.asked.load(Ordering::SeqCst), 0, "it had ended");
+        assert_eq!(ended.always_ignored(), None);
     }
 
     #[test]
@@ -596,6 +644,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let start = |name: &str| {
             let marker = dir.path().join(name);
+            // Short sleeps in a loop, not one long one: sh runs a trap
+            // only once the command in the foreground has ended.
             let line = format!(
                 "trap 'echo cleaned > {}; exit 0' TERM; echo ready; while :; do sleep 0.01; done",
                 marker.display()

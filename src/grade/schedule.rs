@@ -460,6 +460,8 @@ mod tests {
         static STARTED: Mutex<Vec<&str>> = Mutex::new(Vec::new());
         fn first(trial: &mut Trial) -> Checked {
             lock(&STARTED).push("first");
+            // Time must pass, for the report's `took` to have a length to
+            // show (it is asserted at least 30 ms below).
             thread::sleep(Duration::from_millis(30));
             reaches(trial)
         }
@@ -601,6 +603,7 @@ mod tests {
                 if started.elapsed() > Duration::from_secs(5) {
                     return Err(Failure::new("the second to start", "it waited").into());
                 }
+                // Nothing announces the second's start: looking is the signal.
                 thread::sleep(Duration::from_millis(1));
             }
             Ok(())
@@ -785,6 +788,8 @@ mod tests {
             trial.subject.mark_reached();
             let books = trial.subject.role().transport().books_address();
             let free = BooksAddressLock::try_take(&books).is_some();
+            // Held a while, so that another started beside it (the budget
+            // of 4 would allow it) shows in MOST: only time shows an absence.
             thread::sleep(Duration::from_millis(20));
             RUNNING.fetch_sub(1, Ordering::SeqCst);
             match free {

@@ -25,7 +25,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -34,7 +33,7 @@ use tempfile::TempDir;
 
 use super::isolation;
 use super::net::{Address, Transport, free_port};
-use super::process::{Process, TERM_PATIENCE};
+use super::process::{Process, TERM_PATIENCE, TermAnswers};
 use super::reaper;
 use super::subscriber::{Silence, Subscriber};
 use super::verdict::{Failure, Stop};
@@ -94,7 +93,7 @@ pub struct Subject {
     /// Whether the program sends a line as soon as a subscriber connects
     /// (a greeting, usually); learned on the first start.
     speaks_first: Mutex<Option<bool>>,
-    ignored_term: Arc<AtomicBool>,
+    term_answers: Arc<TermAnswers>,
 }
 
 /// What the first start of the program has shown so far.
@@ -137,7 +136,7 @@ impl Subject {
             first_start: Mutex::default(),
             first_start_known: Condvar::new(),
             speaks_first: Mutex::new(None),
-            ignored_term: Arc::default(),
+            term_answers: Arc::default(),
         }
     }
 
@@ -237,9 +236,13 @@ impl Subject {
                 "This program ignores {variable} and listens on {address}, the book's address: the grader ran it {how}."
             ));
         }
-        if self.ignored_term.load(Ordering::SeqCst) {
+        if let Some(asked) = self.term_answers.always_ignored() {
+            let times = match asked {
+                1 => "the one time".to_owned(),
+                _ => format!("each of the {asked} times"),
+            };
             notes.push(format!(
-                "This program ignored SIGTERM: the grader had to kill it (SIGKILL) {} s after asking it to stop. A server should end when it is asked to.",
+                "This program ignored SIGTERM: {times} the grader asked it to stop, it had to kill it (SIGKILL) {} s later. A server should end when it is asked to.",
                 TERM_PATIENCE.as_secs_f64()
             ));
         }
@@ -398,7 +401,7 @@ impl Subject {
         if let Some(dir) = &self.dir {
             command.current_dir(dir);
         }
-        Process::spawn(command, self.command_line(), Arc::clone(&self.ignored_term))
+        Process::spawn(command, self.command_line(), Arc::clone(&self.term_answers))
     }
 
     /// Where a server started in a scene for `address` will listen, as far
@@ -943,11 +946,19 @@ mod tests {
                 ]
             );
         }
-        locked.ignored_term.store(true, Ordering::SeqCst);
+        locked.term_answers.answered(true);
         assert_eq!(
             locked.notes()[1],
-            "This program ignored SIGTERM: the grader had to kill it (SIGKILL) 1 s after asking it to stop. A server should end when it is asked to."
+            "This program ignored SIGTERM: the one time the grader asked it to stop, it had to kill it (SIGKILL) 1 s later. A server should end when it is asked to."
         );
+        locked.term_answers.answered(true);
+        assert_eq!(
+            locked.notes()[1],
+            "This program ignored SIGTERM: each of the 2 times the grader asked it to stop, it had to kill it (SIGKILL) 1 s later. A server should end when it is asked to."
+        );
+        // Once slow on a loaded machine is not ignoring it.
+        locked.term_answers.answered(false);
+        assert_eq!(locked.notes().len(), 1, "{:?}", locked.notes());
     }
 
     #[test]

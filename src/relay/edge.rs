@@ -175,6 +175,9 @@ pub struct StreamReader {
     /// change must be newer than the last one told.
     after_gap: bool,
     skipped: Skipped,
+    /// How many entries the next read asks for: [`BATCH`], or fewer while
+    /// a read's worth was too large.
+    batch: usize,
 }
 
 impl StreamReader {
@@ -191,6 +194,7 @@ impl StreamReader {
             last_told: None,
             after_gap: false,
             skipped: Skipped::default(),
+            batch: BATCH,
         };
         let mut said_waiting = false;
         // After trouble, the newest entry is asked for again: the stream
@@ -374,13 +378,41 @@ impl StreamReader {
         self.console.say(event);
     }
 
-    /// One blocking read of the entries after the cursor; none when the
-    /// block time passes first.
+    /// The entries after the cursor; none when the block time passes
+    /// first. A stream may hold entries of any size: when a read's worth
+    /// is larger than a reply may be, the read asks for half as many,
+    /// down to one; when one entry alone is, its id is learned without
+    /// reading it, and it comes as one that cannot be read, to be skipped
+    /// and told. After a read that fits, the next asks for twice as many,
+    /// up to [`BATCH`]: a few large entries do not slow the edge for good.
     async fn read(&mut self) -> Result<Vec<StreamEntry>, Trouble> {
+        loop {
+            match self.read_batch().await {
+                Ok(entries) => {
+                    self.batch = grown(self.batch);
+                    return Ok(entries);
+                }
+                // Never 0: halved only from 2 or more.
+                Err(Trouble::TooLarge { .. }) if self.batch != 1 => self.batch /= 2,
+                Err(Trouble::TooLarge { .. }) => {
+                    return match self.link.entry_after(self.cursor).await? {
+                        Some(entry) => Ok(vec![entry]),
+                        // Gone meanwhile (trimmed, or the stream deleted).
+                        None => Ok(Vec::new()),
+                    };
+                }
+                Err(trouble) => return Err(trouble),
+            }
+        }
+    }
+
+    /// One blocking read of at most [`StreamReader::batch`] entries after
+    /// the cursor.
+    async fn read_batch(&mut self) -> Result<Vec<StreamEntry>, Trouble> {
         let mut command = redis::cmd("XREAD");
         command
             .arg("COUNT")
-            .arg(BATCH)
+            .arg(self.batch)
             .arg("BLOCK")
             .arg(BLOCK.as_millis() as u64)
             .arg("STREAMS")
@@ -389,6 +421,12 @@ impl StreamReader {
         let reply = self.link.query(&command, Request::Read).await?;
         entries_read(&reply).map_err(|reason| self.link.bad_reply(reason))
     }
+}
+
+/// How many entries the read after one of `batch` that fit asks for:
+/// twice as many, up to [`BATCH`].
+fn grown(batch: usize) -> usize {
+    (batch * 2).min(BATCH)
 }
 
 /// The entries of a reply to `XREAD` for one stream: `[[stream, entries]]`,
@@ -450,6 +488,7 @@ mod tests {
             last_told,
             after_gap: false,
             skipped: Skipped::default(),
+            batch: BATCH,
         };
         let (notifier, feed) = crate::notifier::Notifier::fed(
             "target.txt",
@@ -476,6 +515,14 @@ mod tests {
             file: file.into(),
             change: change(timestamp),
         })
+    }
+
+    #[test]
+    fn a_read_after_one_that_fit_asks_for_twice_as_many_up_to_the_batch() {
+        assert_eq!(grown(1), 2);
+        assert_eq!(grown(3), 6);
+        assert_eq!(grown(500), BATCH);
+        assert_eq!(grown(BATCH), BATCH);
     }
 
     #[test]

@@ -14,6 +14,11 @@
 //! - **full**: the stream's newest id is the last possible one, so no entry
 //!   can follow it (a publisher learns this from the stream, and asks
 //!   nothing it knows Redis would refuse).
+//! - **too large**: a reply larger than [`replies`](super::replies) lets
+//!   through, which Redis may send (the stream holds a large entry). The
+//!   connection is dropped (the reply's rest is still coming on it); a
+//!   reader asks for fewer entries, or skips the one (see
+//!   [`Link::entry_after`]).
 //! - **a bad reply**: an answer Redis does not send (another server on its
 //!   port, or a hostile one). What else that connection would bring cannot
 //!   be trusted: it is dropped.
@@ -29,7 +34,7 @@ use redis::Value;
 use redis::aio::MultiplexedConnection;
 
 use super::replies::RefusalSlot;
-use super::{Backoff, EntryId, StreamAddress, StreamEntry, abbreviated, entries_of};
+use super::{Backoff, EntryError, EntryId, StreamAddress, StreamEntry, abbreviated, entries_of};
 use crate::console::{Console, ConsoleEvent};
 
 /// What a request asked of Redis: what the operator is told was refused.
@@ -57,6 +62,14 @@ pub enum Trouble {
     Full,
     /// An answer Redis does not send; the reason says what came.
     BadReply(String),
+    /// A reply larger than a reply may be.
+    TooLarge {
+        /// How large, as the meter says.
+        reason: String,
+        /// The reply's first bulk string, when short and read whole: in a
+        /// reply to `XRANGE`, the first entry's id.
+        first_string: Option<String>,
+    },
 }
 
 impl Trouble {
@@ -102,13 +115,17 @@ impl Trouble {
                 stream,
                 reason: reason.clone(),
             },
+            Trouble::TooLarge { reason, .. } => ConsoleEvent::StreamReplyTooLarge {
+                stream,
+                reason: reason.clone(),
+            },
         }
     }
 
     /// The line that tells the operator it is over.
     fn end_event(&self, stream: String) -> ConsoleEvent {
         match self {
-            Trouble::Unreachable(_) | Trouble::BadReply(_) => {
+            Trouble::Unreachable(_) | Trouble::BadReply(_) | Trouble::TooLarge { .. } => {
                 ConsoleEvent::StreamReachable { stream }
             }
             Trouble::Refused {
@@ -128,7 +145,13 @@ impl Trouble {
 /// makes of it when the connection's meter refused the reply.
 fn troubled(error: &redis::RedisError, request: Request, refused: &RefusalSlot) -> Trouble {
     match refused.take() {
-        Some(refused) => Trouble::BadReply(refused.to_string()),
+        Some(refused) if refused.why.for_its_size() => Trouble::TooLarge {
+            reason: refused.why.to_string(),
+            first_string: refused
+                .first_string
+                .and_then(|first| String::from_utf8(first).ok()),
+        },
+        Some(refused) => Trouble::BadReply(refused.why.to_string()),
         None => classify(error, request),
     }
 }
@@ -252,7 +275,8 @@ impl Link {
     }
 
     /// The stream's newest entry; `None` when the stream is missing or
-    /// empty.
+    /// empty. An entry too large to read comes as one that cannot be read
+    /// ([`EntryError::TooLarge`]), with its id.
     pub async fn newest_entry(&mut self) -> Result<Option<StreamEntry>, Trouble> {
         let mut command = redis::cmd("XREVRANGE");
         command
@@ -261,7 +285,47 @@ impl Link {
             .arg("-")
             .arg("COUNT")
             .arg(1);
-        let reply = self.query(&command, Request::Read).await?;
+        self.one_entry(&command).await
+    }
+
+    /// The first entry after `id`, as [`Link::newest_entry`] gives the
+    /// newest: what a reader asks for when even one entry was too large
+    /// for `XREAD`, to learn its id and skip it.
+    pub async fn entry_after(&mut self, id: EntryId) -> Result<Option<StreamEntry>, Trouble> {
+        // `(` is "after", not "from" (Redis 6.2 and later).
+        let mut command = redis::cmd("XRANGE");
+        command
+            .arg(self.address.stream())
+            .arg(format!("({id}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(1);
+        self.one_entry(&command).await
+    }
+
+    /// Runs `command`, an `XRANGE` or `XREVRANGE` with `COUNT 1`. Its
+    /// reply's first bulk string is the entry's id: the meter keeps it
+    /// when it refuses the rest, and the entry is then one too large. A
+    /// reply refused with no id kept is a bad reply (a hostile server).
+    async fn one_entry(&mut self, command: &redis::Cmd) -> Result<Option<StreamEntry>, Trouble> {
+        let reply = match self.query(command, Request::Read).await {
+            Ok(reply) => reply,
+            Err(Trouble::TooLarge {
+                reason,
+                first_string,
+            }) => {
+                // Redis's reply gives the id before anything large: a reply
+                // too large with no id first is not Redis's.
+                return match first_string.and_then(|first| first.parse::<EntryId>().ok()) {
+                    Some(id) => Ok(Some(StreamEntry {
+                        id,
+                        entry: Err(EntryError::TooLarge),
+                    })),
+                    None => Err(Trouble::BadReply(reason)),
+                };
+            }
+            Err(trouble) => return Err(trouble),
+        };
         match entries_of(&reply) {
             Ok(entries) => Ok(entries.into_iter().next()),
             Err(reason) => Err(self.bad_reply(reason)),
@@ -367,6 +431,46 @@ mod tests {
             classify(&shape, Request::Read),
             Trouble::BadReply(_)
         ));
+    }
+
+    #[test]
+    fn a_reply_refused_for_its_size_is_too_large_and_keeps_its_first_string() {
+        use super::super::replies::{RefusedReply, ReplyRefused};
+        let dropped =
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::InvalidData));
+        let slot = RefusalSlot::default();
+        slot.put(RefusedReply {
+            why: ReplyRefused::TooLong,
+            first_string: Some(b"5-0".to_vec()),
+        });
+        assert_eq!(
+            troubled(&dropped, Request::Read, &slot),
+            Trouble::TooLarge {
+                reason: ReplyRefused::TooLong.to_string(),
+                first_string: Some("5-0".into())
+            }
+        );
+        slot.put(RefusedReply {
+            why: ReplyRefused::NotAType(b'x'),
+            first_string: Some(b"5-0".to_vec()),
+        });
+        assert_eq!(
+            troubled(&dropped, Request::Read, &slot),
+            Trouble::BadReply(ReplyRefused::NotAType(b'x').to_string())
+        );
+        let too_large = Trouble::TooLarge {
+            reason: "huge".into(),
+            first_string: None,
+        };
+        assert!(!too_large.keeps_the_connection());
+        assert_eq!(
+            too_large.event("s".into()).to_string(),
+            "A reply from the stream s is larger than this program reads: huge. Trying again."
+        );
+        assert_eq!(
+            too_large.end_event("s".into()).to_string(),
+            "The stream s answers again."
+        );
     }
 
     #[test]

@@ -446,6 +446,10 @@ pub enum EntryError {
     /// Nil where the fields should be: an entry deleted while a read of it
     /// was under way.
     NoFields,
+    /// More than one reply may take
+    /// ([`MAX_REPLY_BYTES`](replies::MAX_REPLY_BYTES) or
+    /// [`MAX_REPLY_VALUES`](replies::MAX_REPLY_VALUES)): not read at all.
+    TooLarge,
 }
 
 impl fmt::Display for EntryError {
@@ -472,6 +476,12 @@ impl fmt::Display for EntryError {
             ),
             EntryError::UnknownKind(name) => write!(f, "unknown kind {}", quoted(name)),
             EntryError::NoFields => write!(f, "it has no fields"),
+            EntryError::TooLarge => write!(
+                f,
+                "it is larger than the {} MiB or {} values that one read may take",
+                replies::MAX_REPLY_BYTES >> 20,
+                replies::MAX_REPLY_VALUES
+            ),
         }
     }
 }

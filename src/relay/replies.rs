@@ -10,8 +10,12 @@
 //! know where each reply begins and ends, and fails the read, before the
 //! crate sees the bytes, as soon as a reply is known to exceed
 //! [`MAX_REPLY_BYTES`] or [`MAX_REPLY_VALUES`]: at its header, when it says
-//! its size, or as its bytes arrive. The link then counts the server as
-//! one that answers as Redis never does, and drops the connection.
+//! its size, or as its bytes arrive. The link drops the connection. A
+//! reply refused for its size alone is not the server's fault: a stream
+//! may hold an entry of any size Redis takes (up to 512 MB). So the meter
+//! keeps the first bulk string of each reply, when it is short and read
+//! whole before the refusal: in the reply to `XRANGE … COUNT 1` that is
+//! the entry's id, which lets a reader skip the entry without reading it.
 //!
 //! The limits are far above any reply the relay asks for: an edge reads at
 //! most 1,000 entries at a time, of about 4 KiB each at most (a file name
@@ -32,6 +36,10 @@ pub const MAX_REPLY_BYTES: u64 = 8 << 20;
 
 /// The most values one reply may hold, nested ones included.
 pub const MAX_REPLY_VALUES: u64 = 100_000;
+
+/// The longest first bulk string of a reply that the meter keeps: an
+/// entry's id (two 64-bit numbers and a dash) with room to spare.
+const MAX_KEPT_STRING: u64 = 64;
 
 /// The longest line that gives a length or a count (`$5`, `*2`): the
 /// digits of any 64-bit number, with room to spare.
@@ -86,7 +94,31 @@ impl fmt::Display for ReplyRefused {
     }
 }
 
+impl ReplyRefused {
+    /// Whether the reply was refused for its size alone: a reply Redis
+    /// may well send (a large entry), where the others are not RESP.
+    pub fn for_its_size(&self) -> bool {
+        matches!(
+            self,
+            ReplyRefused::BulkTooLong { .. }
+                | ReplyRefused::TooManyValues { .. }
+                | ReplyRefused::TooLong
+        )
+    }
+}
+
 impl std::error::Error for ReplyRefused {}
+
+/// A reply refused: why, and its first bulk string when the meter kept
+/// it (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedReply {
+    /// Why it was refused.
+    pub why: ReplyRefused,
+    /// Its first bulk string, if it was at most [`MAX_KEPT_STRING`] bytes
+    /// and read whole before the refusal.
+    pub first_string: Option<Vec<u8>>,
+}
 
 /// What a line being read is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +162,13 @@ pub struct ReplyMeter {
     bytes: u64,
     /// The reply's values so far, announced ones included.
     values: u64,
+    /// Whether a bulk string of the reply has begun.
+    bulk_begun: bool,
+    /// The bytes of the reply's first bulk string as they come, its
+    /// `\r\n` included, while it is short enough to keep.
+    keeping: Option<Vec<u8>>,
+    /// The reply's first bulk string, read whole.
+    first_string: Option<Vec<u8>>,
 }
 
 impl Default for ReplyMeter {
@@ -139,6 +178,9 @@ impl Default for ReplyMeter {
             owed: 0,
             bytes: 0,
             values: 0,
+            bulk_begun: false,
+            keeping: None,
+            first_string: None,
         }
     }
 }
@@ -153,14 +195,23 @@ impl ReplyMeter {
                 self.owed = 1;
                 self.bytes = 0;
                 self.values = 1;
+                self.bulk_begun = false;
+                self.first_string = None;
             }
             if let Place::Payload { left } = self.place {
                 // Skipped whole: a payload is not looked into.
                 let skipped = left.min(bytes.len() as u64);
                 self.bytes += skipped;
+                if let Some(kept) = &mut self.keeping {
+                    kept.extend_from_slice(&bytes[..skipped as usize]);
+                }
                 bytes = &bytes[skipped as usize..];
                 if skipped == left {
                     self.place = Place::Type;
+                    if let Some(mut kept) = self.keeping.take() {
+                        kept.truncate(kept.len() - 2);
+                        self.first_string = Some(kept);
+                    }
                     self.value_done();
                 } else {
                     self.place = Place::Payload {
@@ -244,6 +295,12 @@ impl ReplyMeter {
                     if needed > MAX_REPLY_BYTES - self.bytes {
                         return Err(ReplyRefused::TooLong);
                     }
+                    if !self.bulk_begun {
+                        self.bulk_begun = true;
+                        if length <= MAX_KEPT_STRING {
+                            self.keeping = Some(Vec::new());
+                        }
+                    }
                     self.place = Place::Payload { left: length + 2 };
                 }
                 Err(_) if nil_allowed => self.value_done(),
@@ -273,6 +330,12 @@ impl ReplyMeter {
         Ok(())
     }
 
+    /// The first bulk string of the reply being read, or of the last one,
+    /// if it was short and is read whole (see the module docs).
+    pub fn first_string(&self) -> Option<&[u8]> {
+        self.first_string.as_deref()
+    }
+
     /// One value read whole; the reply ends with the last one owed.
     fn value_done(&mut self) {
         self.owed -= 1;
@@ -282,15 +345,16 @@ impl ReplyMeter {
 /// Where a [`MeteredStream`] leaves why it refused a reply, for the link
 /// to read when the command fails.
 #[derive(Debug, Clone, Default)]
-pub struct RefusalSlot(Arc<Mutex<Option<ReplyRefused>>>);
+pub struct RefusalSlot(Arc<Mutex<Option<RefusedReply>>>);
 
 impl RefusalSlot {
-    /// Why a reply was refused, if one was (once).
-    pub fn take(&self) -> Option<ReplyRefused> {
+    /// The reply refused, if one was (once).
+    pub fn take(&self) -> Option<RefusedReply> {
         lock(&self.0).take()
     }
 
-    fn put(&self, refused: ReplyRefused) {
+    /// Leaves `refused` for the link (the meter does; tests too).
+    pub(crate) fn put(&self, refused: RefusedReply) {
         *lock(&self.0) = Some(refused);
     }
 }
@@ -328,7 +392,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for MeteredStream<S> {
         if let Err(refused) = this.meter.take(&buf.filled()[before..]) {
             // Taken back: the crate never sees a byte of this reply's rest.
             buf.set_filled(before);
-            this.refused.put(refused.clone());
+            this.refused.put(RefusedReply {
+                why: refused.clone(),
+                first_string: this.meter.first_string().map(<[u8]>::to_vec),
+            });
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, refused)));
         }
         Poll::Ready(Ok(()))
@@ -613,7 +680,10 @@ mod tests {
         assert!(rest.is_empty(), "handed on: {rest:?}");
         assert_eq!(
             refused.take(),
-            Some(ReplyRefused::BulkTooLong { bytes: 1 << 30 })
+            Some(RefusedReply {
+                why: ReplyRefused::BulkTooLong { bytes: 1 << 30 },
+                first_string: None
+            })
         );
         assert_eq!(refused.take(), None, "taken once");
         metered.write_all(b"*1\r\n$4\r\nQUIT\r\n").await.unwrap();
@@ -621,5 +691,47 @@ mod tests {
         let mut end = Vec::new();
         in_time(server.read_to_end(&mut end)).await.unwrap();
         assert_eq!(end, b"*1\r\n$4\r\nQUIT\r\n");
+    }
+
+    #[test]
+    fn the_first_short_bulk_string_of_a_refused_reply_is_kept() {
+        // XRANGE's answer for an entry with a field too large: its id
+        // comes first.
+        let mut meter = ReplyMeter::default();
+        let reply = b"*1\r\n*2\r\n$3\r\n5-0\r\n*4\r\n$4\r\njunk\r\n$9000000\r\n";
+        assert_eq!(
+            byte_by_byte(&mut meter, reply),
+            Err(ReplyRefused::BulkTooLong { bytes: 9_000_000 })
+        );
+        assert_eq!(meter.first_string(), Some(&b"5-0"[..]));
+
+        // In one piece, the second string is not the first.
+        let mut meter = ReplyMeter::default();
+        let reply = b"*3\r\n$2\r\nid\r\n$3\r\nabc\r\n*100001\r\n";
+        assert!(meter.take(reply).unwrap_err().for_its_size());
+        assert_eq!(meter.first_string(), Some(&b"id"[..]));
+
+        // A new reply forgets the last one's; a long first string is not
+        // kept, nor one not yet read whole.
+        let long = format!("$65\r\n{}\r\n", "x".repeat(65));
+        let mut meter = ReplyMeter::default();
+        meter.take(b"$2\r\nab\r\n").unwrap();
+        assert_eq!(meter.first_string(), Some(&b"ab"[..]));
+        meter.take(long.as_bytes()).unwrap();
+        assert_eq!(meter.first_string(), None);
+        let exactly = format!("$64\r\n{}\r\n", "y".repeat(64));
+        meter.take(exactly.as_bytes()).unwrap();
+        assert_eq!(meter.first_string(), Some("y".repeat(64).as_bytes()));
+        meter.take(b"$3\r\nab").unwrap();
+        assert_eq!(meter.first_string(), None);
+    }
+
+    #[test]
+    fn only_a_refusal_for_size_is_one_redis_may_cause() {
+        assert!(ReplyRefused::BulkTooLong { bytes: 1 }.for_its_size());
+        assert!(ReplyRefused::TooManyValues { values: 1 }.for_its_size());
+        assert!(ReplyRefused::TooLong.for_its_size());
+        assert!(!ReplyRefused::NotAType(b'x').for_its_size());
+        assert!(!ReplyRefused::BadHeader.for_its_size());
     }
 }

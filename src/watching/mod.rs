@@ -1600,6 +1600,7 @@ mod tests {
     async fn expect_let_go(live: &Arc<LiveWatch>, what: &str) {
         tokio::time::timeout(Duration::from_secs(10), async {
             while Arc::strong_count(live) > 1 {
+                // Nothing announces a handle's drop: looking is the signal.
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })

@@ -431,6 +431,8 @@ mod tests {
         async fn a_deadline_that_fires_early_notifies_nothing() {
             let mut settler = Settler::new(WINDOW);
             settler.on_signal(modified(), Instant::now());
+            // The clock is paused: these sleeps move its time on at once,
+            // to the instants the test is about; nothing waits for real.
             tokio::time::sleep(WINDOW / 2).await;
             assert_eq!(settler.on_deadline(Instant::now()), Decision::Wait);
             tokio::time::sleep(WINDOW / 2).await;

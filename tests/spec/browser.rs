@@ -15,7 +15,7 @@ use pretty_assertions::assert_eq;
 use rstest::rstest;
 use tokio::io::AsyncWriteExt;
 
-use crate::support::binary::{Spawned, TestServer, command};
+use crate::support::binary::{Spawned, TestServer, command, limit_open_files};
 use crate::support::http::{Event, Reply, get, request, send};
 use crate::support::in_process::{InProcessServer, Options, connect_stalled};
 use crate::support::redis_server::{redis_server, start_edge, start_publisher};
@@ -364,6 +364,74 @@ mod with_connections_that_ask_for_nothing {
         target.touch();
         expect_changed(&mut stream, "the change, with 20 idle connections beside");
         drop(idle);
+    }
+
+    /// As reviewed: each connection held a descriptor for up to the write
+    /// timeout (30 s) before its request, and nothing bounded how many
+    /// did. Under 64 open files, a hundred idle connections took every
+    /// descriptor: accepting failed, and a TCP subscriber heard nothing.
+    /// Now a few wait for their request at a time, each a few seconds at
+    /// most; the rest wait in the kernel's backlog, costing nothing.
+    #[rstest]
+    fn a_hundred_cost_a_tcp_subscriber_nothing_and_are_closed_in_turn(target: TargetFile) {
+        let server = TestServer::start_configured(
+            "net-watcher",
+            &[target.path_str(), "--port", "0", "--http", "127.0.0.1:0"],
+            |command| limit_open_files(command, 64, 64),
+        );
+        let idle: Vec<_> = (0..100)
+            .map(|_| std::net::TcpStream::connect(http_addr(&server)).unwrap())
+            .collect();
+        let mut subscriber = server.connect();
+        let greeting = subscriber.next_line("the greeting, with 100 idle connections beside");
+        assert!(greeting.starts_with("Now watching "), "{greeting:?}");
+        // The first was accepted first: it is closed once it has waited
+        // its few seconds (the reader fails the test after PATIENCE).
+        let mut first = crate::support::binary::LineReader::new(idle[0].try_clone().unwrap());
+        first.expect_end("the idle connection closed, having asked for nothing");
+        let said = server.process.stderr();
+        assert!(!said.contains("Accepting"), "{said}");
+    }
+
+    /// The few accepted before their request have descriptors of their
+    /// own: a server full of subscribers, with as many of them as may be,
+    /// still has one to refuse the next subscriber with a line.
+    #[rstest]
+    fn leave_a_full_server_the_descriptors_to_refuse_with_a_line(target: TargetFile) {
+        let server = TestServer::start_configured(
+            "net-watcher",
+            &[target.path_str(), "--port", "0", "--http", "127.0.0.1:0"],
+            |command| limit_open_files(command, 64, 64),
+        );
+        let before = server.process.open_files();
+        let idle: Vec<_> = (0..net_watcher::browser::PENDING_REQUESTS)
+            .map(|_| std::net::TcpStream::connect(http_addr(&server)).unwrap())
+            .collect();
+        server.process.wait_for_open_files(before + idle.len());
+        let mut greeted = Vec::new();
+        let refusal = loop {
+            let mut subscriber = server.connect();
+            let line = subscriber.next_line(&format!("a line for subscriber {}", greeted.len()));
+            if !line.starts_with("Now watching ") {
+                break line;
+            }
+            greeted.push(subscriber);
+            assert!(greeted.len() < 64, "more greeted than the limit allows");
+        };
+        assert!(
+            refusal.starts_with("Error: the server is full"),
+            "{refusal:?}"
+        );
+        // And the refusal did not wait for them to be dropped (after 5 s):
+        // the first is still open, with nothing to read.
+        idle[0].set_nonblocking(true).unwrap();
+        let still_open = std::io::Read::read(&mut &idle[0], &mut [0; 1]);
+        assert!(
+            still_open
+                .as_ref()
+                .is_err_and(|error| error.kind() == std::io::ErrorKind::WouldBlock),
+            "the refusal came only once the idle connections were dropped: {still_open:?}"
+        );
     }
 }
 

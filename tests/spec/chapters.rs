@@ -543,7 +543,8 @@ mod every_named_constant {
 
 /// Chapter 7 says that the suite waits on signals, not on time, and that
 /// each `sleep` in the tests says why in a comment above it. Every call of
-/// a `sleep` by its path (`thread::sleep(`, `time::sleep(`) under `tests/`
+/// a `sleep` by its path (`thread::sleep(`, `time::sleep(`) under `tests/`,
+/// and in the unit tests of `src/` (from a file's first `#[cfg(test)]` on),
 /// must have a comment (`//` or `///`) between it and the start of the
 /// function that holds it, or in that function's docs.
 mod every_sleep_in_the_tests {
@@ -585,10 +586,33 @@ mod every_sleep_in_the_tests {
         found
     }
 
+    /// `text` with the lines before its first `#[cfg(test)]` made empty
+    /// (all of them, if it has none): the unit tests of a file of `src/`,
+    /// at their own line numbers. The program's own pauses (a retry's
+    /// back-off, the split service's) are the program's, not a test's.
+    fn unit_tests_of(text: &str) -> String {
+        let start = text
+            .lines()
+            .position(|line| line.trim() == "#[cfg(test)]")
+            .unwrap_or(usize::MAX);
+        text.lines()
+            .enumerate()
+            .map(|(index, line)| if index < start { "" } else { line })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     #[test]
     fn says_why_in_a_comment() {
         let mut files = Vec::new();
         sources(&root().join("tests"), &mut files);
+        let mut programs = Vec::new();
+        sources(&root().join("src"), &mut programs);
+        files.extend(
+            programs
+                .into_iter()
+                .map(|(path, text)| (path, unit_tests_of(&text))),
+        );
         let mut problems = Vec::new();
         let mut sleeps = 0;
         for (path, text) in &files {
@@ -604,6 +628,22 @@ mod every_sleep_in_the_tests {
         assert!(
             sleeps >= 3,
             "only {sleeps} sleeps found: is the search right?"
+        );
+    }
+
+    #[test]
+    fn in_src_only_the_unit_tests_are_read_at_their_own_lines() {
+        let text = format!(
+            "fn retry() {{\n    thread{CALL}5);\n}}\n#[cfg(test)]\nmod tests {{\n    fn t() {{\n        thread{CALL}5);\n    }}\n}}\n"
+        );
+        let tests = unit_tests_of(&text);
+        assert_eq!(tests.matches(CALL).count(), 1, "{tests}");
+        assert_eq!(unexplained(&tests), [7]);
+        assert_eq!(
+            unit_tests_of(&format!("fn a() {{ thread{CALL}5); }}\n"))
+                .matches(CALL)
+                .count(),
+            0
         );
     }
 

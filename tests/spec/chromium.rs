@@ -1,6 +1,9 @@
 //! describe: the page and `reload.js` in a real browser (chapter 13):
 //! Debian's Chromium, headless, against `net-watcher --http`.
 //!
+//! The browser itself leaves nothing behind once dropped: what Chromium
+//! writes (profile, TMPDIR, HOME) is in a temporary directory of its own.
+//!
 //! Each spec starts its own Chromium (see `support::chromium`) and skips,
 //! saying so, where `chromium` is not installed, unless
 //! `NET_WATCHER_REQUIRE_CHROMIUM=1`. Screenshots go to
@@ -12,7 +15,7 @@ use std::time::Instant;
 use rstest::rstest;
 
 use crate::support::binary::TestServer;
-use crate::support::chromium::{chromium, screenshot_dir};
+use crate::support::chromium::{Chromium, chromium, screenshot_dir};
 use crate::support::root;
 use crate::support::target::{TargetFile, target};
 
@@ -153,5 +156,31 @@ mod a_page_using_reload_js {
             "the page was loaded again"
         );
         assert_eq!(browser.text("p"), "Hello");
+    }
+}
+
+mod the_browser {
+    use super::*;
+
+    #[test]
+    fn leaves_nothing_behind_once_dropped() {
+        let Some(browser) = chromium() else {
+            return;
+        };
+        // Chromium's own directory, made outside its profile, where the
+        // TMPDIR it was given says; and all it writes.
+        let made = browser.singleton_dir();
+        let own = browser.own_dir();
+        assert!(made.is_dir(), "{} while Chromium runs", made.display());
+        assert!(
+            Chromium::processes(&own).len() > 1,
+            "a browser, with its helpers, while Chromium runs: {:?}",
+            Chromium::processes(&own)
+        );
+        drop(browser);
+        assert_eq!(Chromium::processes(&own), [], "left running");
+        for left in [made, own] {
+            assert!(!left.exists(), "{} is left behind", left.display());
+        }
     }
 }

@@ -550,7 +550,11 @@ fn grade_ignoring_port(case: PortCase) -> Option<Graded> {
     }
     thread::spawn(move || {
         isolation::enter_private_network().expect("a private network");
-        // Something else, in this namespace, holds the book's port.
+        // Something else, in this namespace, holds the book's port. The
+        // one place test code binds 60300: on this thread, once it is in
+        // the private network namespace entered above, where nothing else
+        // on the machine sees the port or can hold it (every other test
+        // binds port 0).
         let _squatter = case.taken.then(|| {
             TcpListener::bind((Ipv4Addr::LOCALHOST, 60300))
                 .expect("port 60300 in a private network")

@@ -587,6 +587,128 @@ mod a_malformed_entry {
     }
 }
 
+/// An entry of `bytes` bytes (a field of junk beside the name), appended
+/// by hand with an id Redis picks; its id.
+fn a_large_entry(redis: &RedisServer, bytes: usize) -> String {
+    redis::cmd("XADD")
+        .arg("changes")
+        .arg("*")
+        .arg("type")
+        .arg("watching")
+        .arg("file")
+        .arg("target.txt")
+        .arg("junk")
+        .arg("j".repeat(bytes))
+        .query(&mut redis.connection())
+        .expect("Redis takes the entry")
+}
+
+/// Nine megabytes, more than the 8 MiB that one reply may take.
+const TOO_LARGE: usize = 9_000_000;
+
+mod an_entry_larger_than_a_reply_may_take {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// As reviewed: the edge's read was refused whole, sent again, refused
+    /// again, every two seconds for good, and the operator was told that
+    /// the server "answered as Redis never does".
+    #[rstest]
+    fn is_skipped_and_told_and_the_next_change_reaches_the_edges_subscribers(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        let _publisher = start_publisher(&target, &url, &[]);
+        let edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+
+        let id = a_large_entry(&redis, TOO_LARGE);
+        edge.process.wait_for_stderr(&format!(
+            "Skipped the malformed stream entry {id}: it is larger than the 8 MiB or 100000 values that one read may take.\n"
+        ));
+        target.touch();
+        let line = subscriber.next_line("the change after the large entry");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+        let said = edge.process.stderr();
+        assert!(!said.contains("never does"), "{said}");
+    }
+
+    /// The newest entry is the large one when an edge starts: it skips it
+    /// and reads on, greeting once a publisher names its file.
+    #[rstest]
+    fn as_the_newest_when_an_edge_starts_is_skipped(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        watching(&redis, "1-0");
+        let id = a_large_entry(&redis, TOO_LARGE);
+        let mut edge = Spawned::start("net-watcher", &["--relay", &url, "--port", "0"]);
+        edge.wait_for_stderr(&format!(
+            "Skipped the malformed stream entry {id}: it is larger than the 8 MiB or 100000 values that one read may take.\n"
+        ));
+        let _publisher = start_publisher(&target, &url, &[]);
+        edge.wait_for_stdout_containing("Listening for subscribers on ");
+        assert!(!edge.stderr().contains("never does"), "{}", edge.stderr());
+    }
+
+    /// The publisher reads the stream's newest entry before it names its
+    /// file: it was refused for good, the file was never named, and no
+    /// edge could start.
+    #[rstest]
+    fn as_the_newest_when_a_publisher_starts_stops_neither_it_nor_its_edges(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        a_large_entry(&redis, TOO_LARGE);
+        let publisher = start_publisher(&target, &url, &[]);
+        let edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+        target.touch();
+        let line = subscriber.next_line("the change after the publisher started");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+        let said = publisher.process.stderr();
+        assert!(!said.contains("never does"), "{said}");
+    }
+
+    /// Entries that each fit but not a read's worth of them together (a
+    /// thousand of 9 KB): the edge reads fewer at a time, skipping none.
+    #[rstest]
+    fn many_of_which_fit_one_by_one_are_all_read(target: TargetFile) {
+        let Some(redis) = redis_server() else { return };
+        let url = redis.url("changes");
+        let _publisher = start_publisher(&target, &url, &[]);
+        let edge = start_edge(&url, &[]);
+        let mut subscriber = subscribe(&edge, TEXT_GREETING);
+
+        // In one transaction: the edge's read, waiting, is answered with
+        // them all at once.
+        let mut many = redis::pipe();
+        many.atomic();
+        for _ in 0..1_000 {
+            many.cmd("XADD")
+                .arg("changes")
+                .arg("*")
+                .arg("type")
+                .arg("watching")
+                .arg("file")
+                .arg("target.txt")
+                .arg("junk")
+                .arg("j".repeat(9_000))
+                .ignore();
+        }
+        let () = many
+            .query(&mut redis.connection())
+            .expect("Redis takes the entries");
+        target.touch();
+        let line = subscriber.next_line("the change after the entries");
+        assert!(line.starts_with("File changed: "), "got {line:?}");
+        let said = edge.process.stderr();
+        assert!(
+            !said.contains("Skipped") && !said.contains("never does"),
+            "{said}"
+        );
+        // Half as many at a time fit: none was read on its own.
+        assert_eq!(redis.times_asked("xrange"), 0);
+    }
+}
+
 mod an_entry_for_another_file {
     use super::*;
 

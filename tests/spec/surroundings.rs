@@ -588,6 +588,43 @@ mod the_graders_output {
         assert!(status.success(), "{}", grader.report());
     }
 
+    /// The same with a report holding a line longer than the pipe takes
+    /// at once (a program's 16 KiB of stderr, quoted): std's stdout keeps
+    /// the part of a line that a write could not take, and the flush that
+    /// ends the report said "would block" on it, so the report lost its
+    /// end without a word.
+    #[rstest]
+    fn on_a_non_blocking_stdout_nobody_reads_prints_a_long_report_whole() {
+        let said = "x".repeat(16_000);
+        let program = format!("printf '%s\\n' {said} >&2; exit 1");
+        let mut stdout = StalledPipe::non_blocking();
+        let mut grader = Spawned::start_configured(
+            None,
+            "net-watcher-grade",
+            &["--", "sh", "-c", &program],
+            |command| {
+                command.stdout(stdout.stdio());
+            },
+        );
+        grader.assert_keeps_running("its stdout is full, not closed");
+        let lines = all_lines(&stdout.resume());
+        assert!(
+            lines.iter().any(|line| line.ends_with(&said)),
+            "the program's line is not whole in the report\n{}",
+            grader.report()
+        );
+        assert!(
+            lines
+                .last()
+                .is_some_and(|line| line.trim_start().starts_with("Not run: ")),
+            "the report's last line is missing: {:?}\n{}",
+            lines.last().map(|line| &line[..line.len().min(80)]),
+            grader.report()
+        );
+        let status = grader.exit_status_within(PATIENCE);
+        assert_eq!(status.code(), Some(4), "{}", grader.report());
+    }
+
     /// Nobody reads its stdout nor its stderr (a stalled log shipper):
     /// a SIGTERM still ends it, at most when it gives up on printing its
     /// report. It used to wait forever on its last line, `stopped by

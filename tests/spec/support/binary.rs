@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -634,6 +634,50 @@ pub fn limit_memory(command: &mut Command, bytes: u64) {
     }
 }
 
+/// A child's stderr as read so far: its reader thread wakes the waiters
+/// on `changed` after each read and at the end, so that a wait for a line
+/// on stderr is a wait on a signal, not a look every few milliseconds.
+#[derive(Default)]
+struct GatheredStderr {
+    read: Mutex<ReadSoFar>,
+    changed: Condvar,
+}
+
+/// What [`GatheredStderr`] holds.
+#[derive(Default)]
+struct ReadSoFar {
+    text: String,
+    /// The pipe is closed (or there was none): nothing more will come.
+    ended: bool,
+}
+
+impl GatheredStderr {
+    fn push(&self, text: &str) {
+        self.read.lock().unwrap().text.push_str(text);
+        self.changed.notify_all();
+    }
+
+    fn end(&self) {
+        self.read.lock().unwrap().ended = true;
+        self.changed.notify_all();
+    }
+
+    fn text(&self) -> String {
+        self.read.lock().unwrap().text.clone()
+    }
+
+    /// Waits until `done` holds of what was read, for at most `patience`;
+    /// says whether it holds.
+    fn wait_until(&self, patience: Duration, done: impl Fn(&ReadSoFar) -> bool) -> bool {
+        let read = self.read.lock().unwrap();
+        let (read, _) = self
+            .changed
+            .wait_timeout_while(read, patience, |read| !done(read))
+            .unwrap();
+        done(&read)
+    }
+}
+
 /// A running child process whose stdout lines arrive on a channel and whose
 /// stderr is collected, both by threads, so the child never blocks on a full
 /// pipe however much it prints.
@@ -645,7 +689,7 @@ pub struct Spawned {
     stdout: Receiver<Option<String>>,
     stdout_seen: Vec<String>,
     stdout_closed: bool,
-    stderr: Arc<Mutex<String>>,
+    stderr: Arc<GatheredStderr>,
     stderr_reader: Option<thread::JoinHandle<()>>,
 }
 
@@ -725,21 +769,20 @@ impl Spawned {
             let _ = lines_tx.send(None);
         });
 
-        let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(GatheredStderr::default());
         let child_stderr = child.stderr.take();
         let stderr_sink = Arc::clone(&stderr);
         let stderr_reader = thread::spawn(move || {
-            let Some(mut child_stderr) = child_stderr else {
-                return;
-            };
-            let mut chunk = [0u8; 4096];
-            while let Ok(read) = child_stderr.read(&mut chunk) {
-                if read == 0 {
-                    break;
+            if let Some(mut child_stderr) = child_stderr {
+                let mut chunk = [0u8; 4096];
+                while let Ok(read) = child_stderr.read(&mut chunk) {
+                    if read == 0 {
+                        break;
+                    }
+                    stderr_sink.push(&String::from_utf8_lossy(&chunk[..read]));
                 }
-                let text = String::from_utf8_lossy(&chunk[..read]);
-                stderr_sink.lock().unwrap().push_str(&text);
             }
+            stderr_sink.end();
         });
 
         let stdin = child.stdin.take();
@@ -772,7 +815,7 @@ impl Spawned {
             "command: {}\nstdout so far:\n{}\nstderr so far:\n{}",
             self.command_line,
             cut_for_report(&self.stdout_seen.join("\n"), REPORT_END),
-            cut_for_report(&self.stderr.lock().unwrap(), REPORT_END)
+            cut_for_report(&self.stderr.text(), REPORT_END)
         )
     }
 
@@ -827,19 +870,22 @@ impl Spawned {
         }
     }
 
-    /// Waits until stderr holds `part`, failing after [`PATIENCE`]. Stderr
-    /// is gathered by a thread that says nothing as it reads, so this looks
-    /// again every few milliseconds rather than wait on a signal.
+    /// Waits until stderr holds `part`, failing after [`PATIENCE`], or at
+    /// once when stderr ends without it.
     pub fn wait_for_stderr(&self, part: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        while !self.stderr().contains(part) {
-            assert!(
-                Instant::now() < deadline,
-                "waited {PATIENCE:?} for {part:?} on stderr\n{}",
-                self.report()
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
+        let found = self
+            .stderr
+            .wait_until(PATIENCE, |read| read.ended || read.text.contains(part));
+        assert!(
+            found && self.stderr().contains(part),
+            "{} {part:?} on stderr\n{}",
+            if found {
+                "stderr ended without".to_owned()
+            } else {
+                format!("waited {PATIENCE:?} for")
+            },
+            self.report()
+        );
     }
 
     /// The processor time the child has used so far (user and system), read
@@ -924,20 +970,7 @@ impl Spawned {
         let deadline = Instant::now() + patience;
         loop {
             if let Some(status) = self.child.try_wait().expect("the child can be polled") {
-                let read_by = Instant::now() + PATIENCE;
-                while self
-                    .stderr_reader
-                    .as_ref()
-                    .is_some_and(|reader| !reader.is_finished())
-                    && Instant::now() < read_by
-                {
-                    thread::sleep(Duration::from_millis(5));
-                }
-                if self
-                    .stderr_reader
-                    .as_ref()
-                    .is_some_and(thread::JoinHandle::is_finished)
-                {
+                if self.stderr.wait_until(PATIENCE, |read| read.ended) {
                     let _ = self.stderr_reader.take().map(thread::JoinHandle::join);
                 }
                 return status;
@@ -975,7 +1008,7 @@ impl Spawned {
 
     /// Everything the child printed on stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.text()
     }
 
     /// The TCP ports the child listens on, read from `/proc`: for a
@@ -1037,6 +1070,30 @@ impl Spawned {
             assert!(
                 Instant::now() < deadline,
                 "expected {expected} inotify instances within {PATIENCE:?}, the child holds {held}\n{}",
+                self.report()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// How many files the child holds open (`/proc/PID/fd`).
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.id()))
+            .unwrap_or_else(|error| panic!("cannot list the child's fds: {error}"))
+            .count()
+    }
+
+    /// Waits until the child holds at least `expected` open files, failing
+    /// after [`PATIENCE`]: the sign that it has accepted connections that
+    /// tell it nothing. Nothing announces an accept, so this looks again
+    /// every few milliseconds.
+    pub fn wait_for_open_files(&self, expected: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.open_files() < expected {
+            assert!(
+                Instant::now() < deadline,
+                "expected {expected} open files within {PATIENCE:?}, the child holds {}\n{}",
+                self.open_files(),
                 self.report()
             );
             thread::sleep(Duration::from_millis(5));

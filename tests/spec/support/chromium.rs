@@ -24,13 +24,16 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use super::PATIENCE;
+use super::processes::living_processes_with;
 use super::redis_server::find_program;
 
 /// The variable that makes a missing `chromium` a failure.
@@ -41,8 +44,8 @@ pub const REQUIRE_CHROMIUM: &str = "NET_WATCHER_REQUIRE_CHROMIUM";
 /// from reaching out on its own (updates, sync, field trials, QUIC probes):
 /// on a machine whose network is closed, those connections are refused,
 /// and they are nothing a spec should depend on. `--disable-dev-shm-usage`
-/// keeps its shared memory in /tmp: a container's /dev/shm is often too
-/// small for it.
+/// keeps its shared memory in TMPDIR (its own, see `start`): a
+/// container's /dev/shm is often too small for it.
 const FLAGS: [&str; 12] = [
     "--headless",
     "--no-sandbox",
@@ -68,7 +71,10 @@ pub struct Chromium {
     next_id: u64,
     /// The DevTools session of the page.
     session: String,
-    _profile: TempDir,
+    /// Everything Chromium writes on disk: its profile (`profile/`), the
+    /// `TMPDIR` it is given (`tmp/`) and its `HOME` (`home/`), removed with
+    /// the value.
+    own: TempDir,
 }
 
 /// Starts Chromium with one blank page, or says why it cannot: `None` means
@@ -100,17 +106,36 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 
 impl Chromium {
     fn start(program: &Path) -> Self {
-        let profile = tempfile::tempdir().expect("a temporary directory");
+        let own = tempfile::tempdir().expect("a temporary directory");
+        let [profile, tmp, home] = ["profile", "tmp", "home"].map(|name| own.path().join(name));
+        for dir in [&tmp, &home] {
+            std::fs::create_dir(dir).expect("a directory for Chromium");
+        }
         let (commands_in, commands_out) = pipe();
         let (messages_in, messages_out) = pipe();
         let mut command = Command::new(program);
         command
             .args(FLAGS)
-            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
+            // Chromium makes directories of its own in TMPDIR (one for its
+            // singleton socket, `org.chromium.Chromium.XXXXXX`) and removes
+            // them only on a clean exit; it is killed when the value drops.
+            // In a TMPDIR of its own, what it leaves goes with `own`.
+            .env("TMPDIR", &tmp)
+            // The same for what it writes in the user's home whatever the
+            // profile (`~/.config/chromium/Crash Reports`, dconf's cache):
+            // a spec leaves the user's own Chromium alone.
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("XDG_DATA_HOME", home.join(".local/share"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        // A process group of its own, so that dropping the value stops
+        // the browser and every helper it started at once (see `Drop`).
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let (theirs_in, theirs_out) = (commands_in.as_raw_fd(), messages_out.as_raw_fd());
         {
             use std::os::unix::process::CommandExt;
@@ -162,7 +187,7 @@ impl Chromium {
             events: VecDeque::new(),
             next_id: 0,
             session: String::new(),
-            _profile: profile,
+            own,
         };
         let target = chromium.call(None, "Target.createTarget", json!({"url": "about:blank"}));
         let target_id = target["targetId"].clone();
@@ -307,6 +332,30 @@ impl Chromium {
         text.as_str().unwrap_or_default().to_owned()
     }
 
+    /// The directory Chromium made for itself to hold its singleton socket
+    /// (`org.chromium.Chromium.XXXXXX`, in the `TMPDIR` it was given), read
+    /// from the link `SingletonSocket` it leaves in the profile. Chromium
+    /// removes it on a clean exit only; a killed Chromium cannot.
+    pub fn singleton_dir(&self) -> PathBuf {
+        let link = self.own.path().join("profile/SingletonSocket");
+        let socket =
+            std::fs::read_link(&link).unwrap_or_else(|error| panic!("{}: {error}", link.display()));
+        socket.parent().expect("a directory").to_owned()
+    }
+
+    /// Where Chromium writes (profile, TMPDIR, HOME): removed with the
+    /// value.
+    pub fn own_dir(&self) -> PathBuf {
+        self.own.path().to_owned()
+    }
+
+    /// Chromium's processes still running, each as its pid and command
+    /// line: every one with its TMPDIR in its environment, whatever its
+    /// process group or session.
+    pub fn processes(own_dir: &Path) -> Vec<(u32, String)> {
+        living_processes_with(&format!("TMPDIR={}", own_dir.join("tmp").display()))
+    }
+
     /// Saves what the page shows now as a PNG at `path`.
     pub fn screenshot(&mut self, path: &Path) {
         let shot = self.page("Page.captureScreenshot", json!({"format": "png"}));
@@ -321,9 +370,31 @@ impl Chromium {
 }
 
 impl Drop for Chromium {
+    /// Stops the browser and its helpers (GPU, network, renderers), all
+    /// at once, and waits until none is left before `own` is removed: a
+    /// helper that outlives the browser for a moment writes in the profile
+    /// (its last state, a database's journal) while the directory is being
+    /// removed, and the removal fails, leaving it all behind.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = Pid::from_raw(self.child.id() as i32);
+        let _ = killpg(group, Signal::SIGKILL);
         let _ = self.child.wait();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = Chromium::processes(self.own.path());
+            if left.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            // One that left the group (the crash handler, `crashpad`,
+            // makes a session of its own), or was slow to go: stopped on
+            // its own.
+            for (pid, _) in left {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+            // Nothing announces the end of a process that is not our
+            // child: looking again is the signal.
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 

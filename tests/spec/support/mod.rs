@@ -15,6 +15,7 @@ pub mod hostile_redis;
 pub mod http;
 pub mod in_process;
 pub mod outputs;
+pub mod processes;
 pub mod redis_server;
 pub mod sources;
 pub mod stalling_proxy;

@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::processes::living_processes_with;
 use super::root;
 
 /// The folder of submissions.
@@ -106,33 +107,9 @@ pub fn names() -> Vec<String> {
 /// each as its pid and command line.
 pub fn programs_left_running(temp_root: &Path) -> Vec<String> {
     let marker = format!("NET_WATCHER_GRADE_RUN={}", temp_root.display());
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|entry| {
-            entry
-                .file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-        })
-        .filter_map(|entry| {
-            let environ = std::fs::read(entry.path().join("environ")).ok()?;
-            let ours = environ
-                .split(|byte| *byte == 0)
-                .any(|variable| variable.starts_with(marker.as_bytes()));
-            // A zombie has given up its environment: only living ones count.
-            ours.then(|| {
-                let command = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-                format!(
-                    "{} {}",
-                    entry.file_name().to_string_lossy(),
-                    String::from_utf8_lossy(&command).replace('\0', " ")
-                )
-            })
-        })
+    living_processes_with(&marker)
+        .into_iter()
+        .map(|(pid, command)| format!("{pid} {command}"))
         .collect()
 }
 
