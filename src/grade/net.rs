@@ -524,13 +524,29 @@ mod tests {
 
     #[test]
     fn an_address_answers_only_while_something_listens() {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let address = Address::Tcp(listener.local_addr().unwrap().port());
-        assert!(address.is_answering());
-        assert!(address.connect_with_small_buffer().is_ok());
-        drop(listener);
-        assert!(!address.is_answering());
-        assert!(address.connect_with_small_buffer().is_err());
+        let check = || {
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            let address = Address::Tcp(listener.local_addr().unwrap().port());
+            assert!(address.is_answering());
+            assert!(address.connect_with_small_buffer().is_ok());
+            drop(listener);
+            assert!(!address.is_answering());
+            assert!(address.connect_with_small_buffer().is_err());
+        };
+        // In a network of its own where the machine allows it: on the
+        // machine's, another program may listen on the same port on ::1,
+        // or take it once it is let go (seen once in 30 runs beside the
+        // whole suite).
+        if crate::grade::isolation::private_networks_work() {
+            std::thread::spawn(move || {
+                crate::grade::isolation::enter_private_network().unwrap();
+                check();
+            })
+            .join()
+            .unwrap();
+        } else {
+            check();
+        }
     }
 
     #[test]
