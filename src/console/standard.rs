@@ -626,6 +626,29 @@ mod tests {
         );
     }
 
+    /// The writer's clock, as a test sets it: a count waits out its
+    /// second, and goes at its end. (The test above sees it told, not
+    /// when: a count told at once would pass it.)
+    #[test]
+    fn a_count_is_told_at_the_end_of_its_second_not_before() {
+        let (output, recorded) = Recorder::new();
+        let mut teller = Teller::new(StandardStream::Stdout, Box::new(output), None);
+        let start = Instant::now();
+        let at = |millis| start + Duration::from_millis(millis);
+        teller.hear(ConsoleEvent::SubscriberConnected, start);
+        teller.hear(ConsoleEvent::SubscriberConnected, at(10));
+        teller.tell_due(at(999), false);
+        assert_eq!(lines(&recorded), ["Subscriber connected.\n"]);
+        teller.tell_due(at(1_000), false);
+        assert_eq!(
+            lines(&recorded),
+            [
+                "Subscriber connected.\n",
+                "Subscriber connected. (repeated once in the last second)\n"
+            ]
+        );
+    }
+
     #[test]
     fn a_closed_output_is_said_once_on_the_other_stream_and_takes_no_more_events() {
         let (errors, said) = Recorder::new();

@@ -450,6 +450,9 @@ mod net_watcher {
     fn refuses_to_remove_a_file_given_as_its_unix_socket(target: TargetFile) {
         command("net-watcher")
             .args([target.path_str(), "--unix", target.path_str()])
+            // A server that took the path would serve until killed: the
+            // test fails then, rather than wait for it.
+            .timeout(crate::support::PATIENCE)
             .assert()
             .failure()
             .code(1)

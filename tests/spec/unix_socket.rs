@@ -73,6 +73,30 @@ mod when_the_path_exists {
         assert!(path.exists(), "the live server's socket is not removed");
     }
 
+    /// A datagram socket that a live program holds takes no stream
+    /// connection. It is not a server of ours, nor stale: the start says
+    /// the system's reason, and the socket is left alone.
+    #[rstest]
+    #[tokio::test]
+    async fn leaves_a_live_socket_of_another_kind_alone_with_the_systems_reason(
+        target: TargetFile,
+    ) {
+        let path = target.dir().join("watcher.sock");
+        let _other = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        match server::bind_unix(&path) {
+            Err(error @ BindError::Io(..)) => assert_eq!(
+                error.to_string(),
+                format!(
+                    "cannot listen on {}: {}",
+                    path.display(),
+                    std::io::Error::from_raw_os_error(libc::EPROTOTYPE)
+                )
+            ),
+            other => panic!("expected the system's reason, got {other:?}"),
+        }
+        assert!(path.exists(), "the other program's socket is not removed");
+    }
+
     #[rstest]
     #[tokio::test]
     async fn never_deletes_a_path_that_is_not_a_socket(target: TargetFile) {
