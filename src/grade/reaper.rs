@@ -80,6 +80,11 @@ pub fn forget_dir(path: &Path) {
     lock(&REGISTRY).dirs.retain(|dir| dir != path);
 }
 
+/// Whether `path` is registered: made and not yet forgotten.
+pub fn is_kept(path: &Path) -> bool {
+    lock(&REGISTRY).dirs.iter().any(|kept| kept == path)
+}
+
 /// Whether `group` is registered: started and not yet reaped.
 pub fn is_registered(group: u32) -> bool {
     lock(&REGISTRY).groups.contains(&group)
@@ -188,9 +193,9 @@ mod tests {
     fn a_directory_is_registered_until_forgotten() {
         let dir = tempfile::tempdir().unwrap();
         keep_dir(dir.path());
-        assert!(lock(&REGISTRY).dirs.iter().any(|kept| kept == dir.path()));
+        assert!(is_kept(dir.path()));
         forget_dir(dir.path());
-        assert!(!lock(&REGISTRY).dirs.iter().any(|kept| kept == dir.path()));
+        assert!(!is_kept(dir.path()));
     }
 
     /// Set for this test binary run again, in a process of its own, to

@@ -852,9 +852,16 @@ mod tests {
         let scene = subject.prepare().unwrap();
         assert!(scene.file.starts_with(&run));
         assert_eq!(std::fs::read_to_string(&scene.file).unwrap(), FIRST_CONTENT);
+        assert!(
+            reaper::is_kept(&run),
+            "removed if the grading is interrupted"
+        );
         drop(scene);
         drop(subject);
         assert!(!run.exists());
+        // Forgotten too, or a folder's grading would keep a path for each
+        // of its submissions until it ends.
+        assert!(!reaper::is_kept(&run));
     }
 
     #[test]
