@@ -1342,6 +1342,29 @@ while True:
     }
 
     #[test]
+    fn a_single_word_is_the_program_itself_so_a_missing_one_is_said_not_to_start() {
+        // A student's typo, or a program not built yet: run through the
+        // shell, it would start (the shell), say "not found" and exit 127,
+        // which reads as a program that exited before it listened.
+        let root = tempfile::tempdir().unwrap();
+        let subject = Subject::new(
+            vec!["no-such-watcher-program".into()],
+            text_server(),
+            settings_in(&root),
+        );
+        let scene = subject.prepare().unwrap();
+        let failure = subject.spawn(&scene.file, &scene.address).unwrap_err();
+        assert_eq!(
+            failure.expected,
+            "the command `no-such-watcher-program` to start"
+        );
+        assert!(
+            failure.got.starts_with("it could not be started: "),
+            "{failure}"
+        );
+    }
+
+    #[test]
     fn a_server_that_stopped_answering_is_a_failure_with_how_it_exited() {
         let root = tempfile::tempdir().unwrap();
         let subject = python_server("greets", true, settings_in(&root));
