@@ -1419,6 +1419,66 @@ while True:
     }
 
     #[test]
+    fn a_server_killed_on_the_books_socket_path_leaves_it_free_for_the_next() {
+        // The book's Unix server, ignoring SOCKET: killed, it leaves
+        // /tmp/watcher.sock behind, outside any directory of the grader's,
+        // and its next start would find the path taken.
+        let books = Transport::Unix.books_address();
+        let Address::Unix(path) = books.clone() else {
+            unreachable!("a Unix socket's address is a path");
+        };
+        // The path is the machine's: one grading at a time uses it (see
+        // `isolation`), so this test waits its turn as a grading does. The
+        // lock gives no signal when it is let go; asking again is the one.
+        let waiting = Instant::now();
+        let _turn = loop {
+            if let Some(turn) = isolation::BooksAddressLock::try_take(&books) {
+                break turn;
+            }
+            assert!(
+                waiting.elapsed() < Duration::from_secs(60),
+                "another grading held {books} for a minute"
+            );
+            thread::sleep(Duration::from_millis(20));
+        };
+        if path.exists() {
+            eprintln!("SKIPPED: {} is there already", path.display());
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let script = r#"
+import socket, sys
+server = socket.socket(socket.AF_UNIX)
+server.bind("/tmp/watcher.sock")
+server.listen()
+while True:
+    server.accept()[0].sendall(('Now watching "%s" for changes...\n' % sys.argv[1]).encode())
+"#;
+        let subject = Subject::new(
+            vec![
+                "python3".into(),
+                "-c".into(),
+                script.into(),
+                "{file}".into(),
+            ],
+            Role::Server {
+                protocol: Protocol::Text,
+                transport: Transport::Unix,
+            },
+            settings_in(&root),
+        );
+        let server = subject.start().unwrap();
+        assert_eq!(server.address, books);
+        drop(server);
+        let left = path.exists();
+        if left {
+            // Not to be left for the next grading, whatever this test says.
+            let _ = std::fs::remove_file(&path);
+        }
+        assert!(!left, "the stale {} is removed", path.display());
+    }
+
+    #[test]
     fn the_pause_between_looks_doubles_up_to_50_ms() {
         assert_eq!(FIRST_PAUSE, Duration::from_millis(5));
         assert_eq!(next_pause(FIRST_PAUSE), Duration::from_millis(10));
