@@ -257,20 +257,9 @@ fn a_silent_subscriber_does_not_stop_the_others(trial: &mut Trial) -> Checked {
     let mut reader = first_subscriber(&mut server, trial)?;
     let _silent = match Subscriber::that_never_reads(&server.address, settings.patience) {
         Ok(silent) => silent,
-        // The connection may have failed because the server is gone: then
-        // that is the failure, not the grader's trouble.
-        Err(error) => match server.exit_note() {
-            exit if exit.is_empty() => {
-                return Err(grader_trouble("a subscriber that never reads", &error).into());
-            }
-            exit => {
-                return Err(Failure::new(
-                    format!("the server to accept a subscriber on {}", server.address),
-                    format!("the connection failed: {error}{exit}"),
-                )
-                .into());
-            }
-        },
+        // Refused or not taken: the server is gone, or runs on and no
+        // longer listens. Either is its doing, not the grader's trouble.
+        Err(error) => return Err(server.connection_failure(&error).into()),
     };
     settle(&server, trial);
     let started = Instant::now();
@@ -723,6 +712,29 @@ mod fake_tests {
                 .expected
                 .contains(", while another subscriber has read nothing for "),
             "{blocked}"
+        );
+    }
+
+    #[test]
+    fn a_server_that_stops_listening_is_told_so_by_the_silent_subscribers_refusal() {
+        // Still running, serving its first subscriber: the refusal is its
+        // doing, not the grader's trouble.
+        let report = grade_fake(
+            TEXT,
+            &["closes-listener"],
+            &["silent-subscriber"],
+            FAKE_PATIENCE,
+        );
+        let refused = failure(&report, "silent-subscriber");
+        assert!(
+            refused
+                .expected
+                .starts_with("the server to accept a subscriber on port "),
+            "{refused}"
+        );
+        assert!(
+            refused.got.starts_with("the connection failed: ") && !refused.got.contains("exited"),
+            "{refused}"
         );
     }
 

@@ -667,11 +667,18 @@ impl Server {
     pub fn connect(&mut self, patience: Duration) -> Result<Subscriber, Failure> {
         match self.address.connect() {
             Ok(stream) => Ok(Subscriber::new(stream, patience)),
-            Err(error) => Err(Failure::new(
-                format!("the server to accept a subscriber on {}", self.address),
-                format!("the connection failed: {error}{}", self.exit_note()),
-            )),
+            Err(error) => Err(self.connection_failure(&error)),
         }
+    }
+
+    /// The failure of a subscriber's connection that ended in `error`:
+    /// the server's, whether it has exited (then how is said too) or runs
+    /// on and no longer listens.
+    pub fn connection_failure(&mut self, error: &std::io::Error) -> Failure {
+        Failure::new(
+            format!("the server to accept a subscriber on {}", self.address),
+            format!("the connection failed: {error}{}", self.exit_note()),
+        )
     }
 
     /// A note on how it exited, if it has: empty while it runs. Called as
