@@ -687,6 +687,19 @@ impl Server {
             None => String::new(),
         }
     }
+
+    /// [`Server::exit_note`] for a connection the server closed or reset:
+    /// if it has not exited, says so, with what it has said so far (a
+    /// server that closes a subscriber on purpose, or a thread of it that
+    /// died, is told apart from one that crashed).
+    pub fn closed_note(&mut self) -> String {
+        match self.exit_note() {
+            note if note.is_empty() => {
+                format!("; the server was still running{}", self.process.output())
+            }
+            note => note,
+        }
+    }
 }
 
 impl Drop for Server {

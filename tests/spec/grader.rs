@@ -392,6 +392,7 @@ fn gradings() -> Vec<Grading> {
             "change-message",
             "flood",
         ]),
+        Grading::broken("hangs-up-on-change", &[], TEXT_ON_TCP).only(&["atomic-save"]),
         Grading::broken("never-listens", &[], TEXT_ON_TCP)
             .all_brief()
             .starting_within(Duration::from_secs(1)),
@@ -834,6 +835,20 @@ mod fails_a_server_that {
             .and_then(|count| count.parse().ok())
             .unwrap_or_else(|| panic!("{failure}"));
         assert!(told > 30, "{failure}");
+    }
+
+    /// A server that closes a subscriber's connection, and runs on: the
+    /// report says it was still running, and what it said, so that it is
+    /// told from one that crashed.
+    #[test]
+    fn hangs_up_on_a_subscriber_it_has_told_of_a_change() {
+        let failure = failure_of(graded("hangs-up-on-change"), "atomic-save");
+        assert_eq!(
+            failure.got,
+            "one notification for it, then, for a touch after it, the server closed the \
+             connection; the server was still running; on stderr it said:\n  \
+             | broken-server: told them once, and hung up on them"
+        );
     }
 
     #[test]
