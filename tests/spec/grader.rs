@@ -1512,6 +1512,31 @@ mod grading_a_folder {
         }
     }
 
+    /// A folder with no submission in it is a mistake in the command (the
+    /// wrong folder, most likely), not a grading that passed: said, exit
+    /// 2, and no CSV written there.
+    #[test]
+    fn refuses_a_folder_that_holds_no_submission() {
+        let folder = TempDir::new().unwrap();
+        std::fs::write(folder.path().join("server.js"), "// not a folder\n").unwrap();
+        std::fs::create_dir(folder.path().join(".git")).unwrap();
+        let output = std::process::Command::new(bin("net-watcher-grade"))
+            .args(["--folder", &folder.path().to_string_lossy()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "net-watcher-grade: {} holds no submission: each submission is a folder in it, \
+                 with its program (or grade each with its own command line)\n",
+                folder.path().display()
+            )
+        );
+        assert!(!folder.path().join("grades.csv").exists());
+    }
+
     #[test]
     fn writes_each_report_beside_its_submission_and_sums_them_up() {
         let folder = TempDir::new().unwrap();
