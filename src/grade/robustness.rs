@@ -15,7 +15,9 @@ use super::net::{Address, Stream, Transport};
 use super::server_steps::{
     Made, Unheard, expect_change, first_subscriber, listen_for_change, settle, touch,
 };
-use super::subject::{FIRST_PAUSE, grader_trouble, next_pause, remove_if_stale};
+use super::subject::{
+    FIRST_PAUSE, grader_trouble, names_an_address_in_use, next_pause, remove_if_stale,
+};
 use super::subscriber::{Silence, Subscriber};
 use super::verdict::{Failure, Stop};
 use super::wire::is_greeting;
@@ -403,8 +405,7 @@ fn refuses_a_second_server(trial: &mut Trial) -> Checked {
                 Address::Tcp(port) => stderr.contains(&port.to_string()),
                 Address::Unix(path) => stderr.contains(&*path.to_string_lossy()),
             };
-            let lowered = stderr.to_lowercase();
-            if !(names_it || lowered.contains("in use") || lowered.contains("eaddrinuse")) {
+            if !(names_it || names_an_address_in_use(&stderr)) {
                 let said = if stderr.trim().is_empty() {
                     "nothing on stderr".to_owned()
                 } else {
