@@ -49,6 +49,14 @@ pub fn refuse_itself(socket: socket2::SockRef<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Files the client opens as it runs: the runtime's (two epoll sets and
+/// a waker), tokio's signal handling (a socket pair and a copy of one
+/// end), the console's copies of stdout and stderr, the connection, and
+/// two more that looking up a host name opens for a moment. Counted in
+/// `/proc/PID/fd` of a connected client, and by the lowest `ulimit -n`
+/// under which `localhost` is still found.
+pub const CLIENT_FILES: u64 = 12;
+
 /// How much of a bad line is quoted in an error report.
 const QUOTED_LINE_CHARS: usize = 80;
 
