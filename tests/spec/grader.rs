@@ -442,7 +442,8 @@ enum Owner {
 /// Grades, within one budget of slots, every part of every grading of
 /// [`gradings`] and every submission in `tests/fixtures/submissions` (as
 /// `net-watcher-grade --folder` does: each in its folder, with its
-/// `grade.args`, with the grader's own settings); returns the gradings'
+/// `grade.args`, with the grader's own settings but a longer start
+/// timeout); returns the gradings'
 /// and the submissions' reports by name, each with what it left behind.
 fn grade_in_process() -> (BTreeMap<String, Graded>, BTreeMap<String, Graded>) {
     let gradings = gradings();
@@ -458,8 +459,13 @@ fn grade_in_process() -> (BTreeMap<String, Graded>, BTreeMap<String, Graded>) {
             subjects.push((Owner::Grading(index), subject, behaviours));
         }
     }
+    // The grader's own settings, but the suite's start timeout: on this
+    // machine under .ci/run's load, python3 took over the default 10 s to
+    // start, and a dozen correct submissions failed at once as "did not
+    // start listening within 10 s" (see [`START_TIMEOUT`]).
     let settings = Settings {
         temp_root: submissions_root.path().to_path_buf(),
+        start_timeout: START_TIMEOUT,
         ..Settings::default()
     };
     for (index, submission) in submissions.iter().enumerate() {
