@@ -468,7 +468,7 @@ fn bind_all(ips: &[IpAddr], port: u16, ipv6_optional: bool) -> Result<Vec<Listen
 
 /// A Unix socket file that is removed when this value is dropped, which is
 /// when the server that bound it stops, if it is still the socket this
-/// server made; and the lock beside it ([`SocketLock`]), held until then.
+/// server made; and the lock beside it (`SocketLock`), held until then.
 #[derive(Debug)]
 pub struct SocketFile {
     path: PathBuf,
