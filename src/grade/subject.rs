@@ -1419,6 +1419,18 @@ while True:
         );
     }
 
+    /// A plain-text server on a Unix socket: Python's `script`, given
+    /// `words` (placeholders and all).
+    fn python_unix_server(script: &str, words: &[&str], root: &TempDir) -> Subject {
+        let mut command: Vec<String> = vec!["python3".into(), "-c".into(), script.into()];
+        command.extend(words.iter().map(|word| (*word).to_owned()));
+        let role = Role::Server {
+            protocol: Protocol::Text,
+            transport: Transport::Unix,
+        };
+        Subject::new(command, role, settings_in(root))
+    }
+
     #[test]
     fn a_server_on_a_unix_socket_leaves_no_socket_file_behind() {
         let root = tempfile::tempdir().unwrap();
@@ -1430,20 +1442,7 @@ server.listen()
 while True:
     server.accept()[0].sendall(b"hello\n")
 "#;
-        let subject = Subject::new(
-            vec![
-                "python3".into(),
-                "-c".into(),
-                script.into(),
-                "{socket}".into(),
-                "{file}".into(),
-            ],
-            Role::Server {
-                protocol: Protocol::Text,
-                transport: Transport::Unix,
-            },
-            settings_in(&root),
-        );
+        let subject = python_unix_server(script, &["{socket}", "{file}"], &root);
         let server = subject.start().unwrap();
         let Address::Unix(path) = server.address.clone() else {
             panic!("a Unix socket");
@@ -1489,19 +1488,7 @@ server.listen()
 while True:
     server.accept()[0].sendall(('Now watching "%s" for changes...\n' % sys.argv[1]).encode())
 "#;
-        let subject = Subject::new(
-            vec![
-                "python3".into(),
-                "-c".into(),
-                script.into(),
-                "{file}".into(),
-            ],
-            Role::Server {
-                protocol: Protocol::Text,
-                transport: Transport::Unix,
-            },
-            settings_in(&root),
-        );
+        let subject = python_unix_server(script, &["{file}"], &root);
         let server = subject.start().unwrap();
         assert_eq!(server.address, books);
         drop(server);
