@@ -105,6 +105,45 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
 /// ([`PENDING_REQUESTS`](crate::browser::PENDING_REQUESTS)).
 pub const SPARE_FILES: u64 = 16 + crate::browser::PENDING_REQUESTS as u64;
 
+/// Files the server opens as it starts, before its first subscriber: the
+/// runtime's (two epoll sets and a waker), the signal handlers' socket
+/// pair and a copy of one end, the console's copies of stdout and stderr,
+/// and its listeners (two on TCP; a Unix socket has its lock file
+/// instead). Counted in `/proc/PID/fd` of a server serving nobody.
+pub const STARTUP_FILES: u64 = 12;
+
+/// Raises the open-file limit as far as it goes, and refuses, with the
+/// reason, one too low to serve a single subscriber once the server has
+/// started: [`STARTUP_FILES`], [`SPARE_FILES`] and one subscriber's
+/// socket, beyond the files open now. Call it first, before tokio's
+/// runtime is built: the runtime's signal handling panics when it finds no
+/// descriptor free, and a server that listens and can serve nobody helps
+/// no one.
+pub fn room_to_start() -> Result<(), String> {
+    room_for_files(STARTUP_FILES + SPARE_FILES + 1, "to serve one subscriber")
+}
+
+/// Raises the open-file limit as far as it goes, and checks that `more`
+/// files can be opened beyond those open now; if not, says so, and what
+/// for (`purpose`, such as "to serve one subscriber").
+pub fn room_for_files(more: u64, purpose: &str) -> Result<(), String> {
+    // Raising reads a file on some systems: with no descriptor free, the
+    // limit as it stands is what there is.
+    let limit = raise_open_file_limit()
+        .or_else(|_| rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft))
+        .map_err(|error| format!("cannot read the open-file limit: {error}"))?;
+    // A listing that cannot be opened means no descriptor is free.
+    let open = open_files().unwrap_or(limit);
+    let needed = open + more;
+    if limit < needed {
+        return Err(format!(
+            "the open-file limit is {limit} (ulimit -n), too low {purpose}: \
+             it needs {needed} at least"
+        ));
+    }
+    Ok(())
+}
+
 /// How many subscribers the open-file limit leaves room for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Room {
@@ -429,7 +468,7 @@ fn bind_all(ips: &[IpAddr], port: u16, ipv6_optional: bool) -> Result<Vec<Listen
 
 /// A Unix socket file that is removed when this value is dropped, which is
 /// when the server that bound it stops, if it is still the socket this
-/// server made; and the lock beside it ([`SocketLock`]), held until then.
+/// server made; and the lock beside it (`SocketLock`), held until then.
 #[derive(Debug)]
 pub struct SocketFile {
     path: PathBuf,

@@ -1,7 +1,7 @@
 //! `net-watcher-client`: connect to a `net-watcher --json` server and print
 //! each message the way the book's client does.
 
-use std::io;
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ use clap::Parser;
 use jiff::tz::TimeZone;
 use net_watcher::console::standard::Patient;
 use net_watcher::console::{Console, ConsoleEvent, ConsoleLines};
-use net_watcher::server::DEFAULT_PORT;
+use net_watcher::server::{self, DEFAULT_PORT};
 use net_watcher::{client, protocol};
 use tokio::net::{TcpStream, UnixStream};
 
@@ -38,9 +38,29 @@ struct Args {
     unix: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
+    // Before the runtime, whose signal handling panics when it finds no
+    // descriptor free: too few is said, as any other reason not to start.
+    // One connection, read in order: one thread is enough.
+    let runtime = server::room_for_files(client::CLIENT_FILES, "to connect").and_then(|()| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| format!("cannot start: {error}"))
+    });
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(args)),
+        Err(message) => {
+            // No console yet (it needs descriptors too): one line, waited
+            // for as a blocking write would be.
+            let _ = writeln!(Patient(io::stderr()), "net-watcher-client: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> ExitCode {
     // The client's stdout is its output, written as each message comes;
     // its stderr is its log, through the console, which never waits for a
     // stderr nobody reads and never fails on a closed or full one.

@@ -238,7 +238,16 @@ fn main() -> ExitCode {
             let jobs = usize::from(args.jobs.unwrap_or(FOLDER_JOBS));
             match grade_folder(dir, common, &settings, jobs, format) {
                 Ok(code) => code,
-                Err(error) => {
+                Err(FolderTrouble::Empty) => {
+                    say_problem(&format!(
+                        "net-watcher-grade: {} holds no submission: each submission is a \
+                         folder in it, with its program (or grade each with its own command \
+                         line)",
+                        dir.display()
+                    ));
+                    2
+                }
+                Err(FolderTrouble::Unreadable(error)) => {
                     say_problem(&format!(
                         "net-watcher-grade: cannot read {}: {error}",
                         dir.display()
@@ -254,6 +263,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// Why a folder could not be graded at all.
+enum FolderTrouble {
+    /// It could not be listed.
+    Unreadable(io::Error),
+    /// It holds no submission folder.
+    Empty,
+}
+
 /// Grades every submission in `dir`, writing each report beside it as it
 /// is done; prints the table and writes the CSV. Returns the exit code.
 fn grade_folder(
@@ -262,9 +279,14 @@ fn grade_folder(
     settings: &Settings,
     jobs: usize,
     format: Format,
-) -> io::Result<u8> {
+) -> Result<u8, FolderTrouble> {
     let started = Instant::now();
-    let submissions = folder::submissions(dir, common.as_ref())?;
+    let submissions =
+        folder::submissions(dir, common.as_ref()).map_err(FolderTrouble::Unreadable)?;
+    // The wrong folder, most likely: a grading of nothing would pass.
+    if submissions.is_empty() {
+        return Err(FolderTrouble::Empty);
+    }
     let subjects: Vec<Option<Subject>> = submissions
         .iter()
         .map(|submission| {

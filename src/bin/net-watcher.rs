@@ -6,6 +6,7 @@
 //! Parses arguments, checks the file, binds, and hands over to
 //! [`net_watcher::server::run`]. Everything else lives in the library.
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use jiff::tz::TimeZone;
 use net_watcher::browser::{self, HttpAddress};
+use net_watcher::console::standard::Patient;
 use net_watcher::console::{Console, ConsoleEvent};
 use net_watcher::notifier::Notifier;
 use net_watcher::protocol::{self, Protocol};
@@ -121,10 +123,29 @@ struct Args {
     write_timeout_ms: u64,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let matches = Args::command().get_matches();
     let args = Args::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    // Before the runtime, which panics when it finds no descriptor free:
+    // too few is said, as any other reason not to start.
+    let runtime = server::room_to_start().and_then(|()| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| format!("cannot start: {error}"))
+    });
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(args, matches)),
+        Err(message) => {
+            // No console yet (it needs descriptors too): one line, waited
+            // for as a blocking write would be.
+            let _ = writeln!(Patient(io::stderr()), "net-watcher: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args, matches: clap::ArgMatches) -> ExitCode {
     // `--http` alone serves browsers only: a socket listener only where
     // one is asked for.
     let sockets = args.http.is_none()

@@ -43,6 +43,7 @@ use crate::connection::Framing;
 use crate::lock::lock;
 use crate::notifier::{Notification, Subscription};
 use crate::protocol::CHANGED_PREFIX;
+use crate::relay::EntryId;
 
 /// How often an idle stream gets a keep-alive comment. Proxies and load
 /// balancers commonly close a connection that has been silent for 30 to 60
@@ -98,19 +99,11 @@ impl FromStr for EventId {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let unreadable = || format!("{text:?} is not an event id (LIFE-SEQ)");
-        let (life, seq) = text.split_once('-').ok_or_else(unreadable)?;
-        // `u64::from_str` takes a leading `+`; an id we write never has one.
-        let number = |part: &str| {
-            part.bytes()
-                .all(|byte| byte.is_ascii_digit())
-                .then(|| part.parse::<u64>().ok())
-                .flatten()
-        };
-        match (number(life), number(seq)) {
-            (Some(life), Some(seq)) => Ok(EventId { life, seq }),
-            _ => Err(unreadable()),
-        }
+        // The shape of a Redis stream's id, read by the same parser.
+        let EntryId { millis, seq } = text
+            .parse()
+            .map_err(|_| format!("{text:?} is not an event id (LIFE-SEQ)"))?;
+        Ok(EventId { life: millis, seq })
     }
 }
 

@@ -1,5 +1,5 @@
-//! The console on the process's standard streams: what [`Console::stdout`]
-//! writes through.
+//! The console on the process's standard streams: what
+//! [`Console::stdout`](super::Console::stdout) writes through.
 //!
 //! Whoever says something (an accept loop, a subscriber's task, the watch's
 //! thread) only puts the event in a bounded queue and goes on: it never

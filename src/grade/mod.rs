@@ -277,6 +277,20 @@ impl Behaviour {
             notes: trial.into_notes(),
         }
     }
+
+    /// This behaviour's outcome when it is not run: `verdict` says why
+    /// (the grader was interrupted, the start failed, no namespace).
+    pub fn outcome_without_running(&self, verdict: Verdict) -> Outcome {
+        Outcome {
+            id: self.id,
+            group: self.group,
+            name: self.name,
+            practica: self.practica,
+            verdict,
+            took: Duration::ZERO,
+            notes: Vec::new(),
+        }
+    }
 }
 
 /// The group of behaviours that go beyond the práctica, reported apart.

@@ -142,28 +142,12 @@ impl Address {
     }
 }
 
-/// `stream`, unless it is connected to itself, which is refused as the
-/// connection it stands for would have been.
-///
-/// When nothing listens on a port in the range the OS hands out for
-/// outgoing connections (60300, the book's, is in it), a connection to it
-/// is now and then given that very port as its own, and TCP then connects
-/// the socket to itself: the connection succeeds, nothing ever comes, and
-/// the port is held, so the program about to listen there fails with
-/// "address already in use". A grader that asks again and again whether a
-/// program listens on 60300 meets this about once in 14,000 tries, which
-/// the spec suite reached once in a few runs.
+/// `stream`, unless it is connected to itself (see
+/// [`crate::client::refuse_itself`]). A grader that asks again and again
+/// whether a program listens on 60300 meets this about once in 14,000
+/// tries, which the spec suite reached once in a few runs.
 fn not_to_itself(stream: TcpStream) -> io::Result<TcpStream> {
-    if stream.local_addr()? == stream.peer_addr()? {
-        // Closed as usual, it would go on holding the port through TCP's
-        // closing states, and the program would still fail to listen
-        // there: a zero linger closes it with a reset, at once.
-        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-        return Err(io::Error::new(
-            io::ErrorKind::ConnectionRefused,
-            "nothing listens there (the connection was made to itself)",
-        ));
-    }
+    crate::client::refuse_itself(socket2::SockRef::from(&stream))?;
     Ok(stream)
 }
 

@@ -12,8 +12,12 @@ use std::{io, thread};
 
 use super::edits;
 use super::net::{Address, Stream, Transport};
-use super::server_steps::{Made, expect_change, first_subscriber, settle, touch};
-use super::subject::{FIRST_PAUSE, grader_trouble, next_pause, remove_if_stale};
+use super::server_steps::{
+    Made, Unheard, expect_change, first_subscriber, listen_for_change, settle, touch,
+};
+use super::subject::{
+    FIRST_PAUSE, grader_trouble, names_an_address_in_use, next_pause, remove_if_stale,
+};
 use super::subscriber::{Silence, Subscriber};
 use super::verdict::{Failure, Stop};
 use super::wire::is_greeting;
@@ -132,13 +136,7 @@ fn noticed_and_still_watching(
         trial.clocked(first - made.at);
     }
     let touched = touch(&server)?;
-    let after = expect_change(
-        &mut server,
-        trial,
-        &mut subscriber,
-        touched,
-        "for a touch after it",
-    );
+    let after = listen_for_change(&mut server, trial, &mut subscriber, touched);
 
     let expected = if once {
         format!("one notification for {what}, and one for a touch after it")
@@ -150,15 +148,16 @@ fn noticed_and_still_watching(
         1 => "one notification for it".to_owned(),
         count => format!("{count} notifications for it"),
     };
-    if let Err(silence) = after {
-        return Err(Failure::new(
-            expected,
-            format!(
-                "{for_the_change}, then {} for a touch after it: the watch ended",
-                silence.got
+    if let Err(Unheard { silence, note }) = after {
+        let got = match silence {
+            // Nothing came: the watch ended, whatever else runs on.
+            Silence::Nothing { .. } => format!(
+                "{for_the_change}, then {silence} for a touch after it: the watch ended{note}"
             ),
-        )
-        .into());
+            // The connection ended, which says nothing of the watch.
+            _ => format!("{for_the_change}, then, for a touch after it, {silence}{note}"),
+        };
+        return Err(Failure::new(expected, got).into());
     }
     if heard.count == 0 {
         return Err(Failure::new(
@@ -406,8 +405,7 @@ fn refuses_a_second_server(trial: &mut Trial) -> Checked {
                 Address::Tcp(port) => stderr.contains(&port.to_string()),
                 Address::Unix(path) => stderr.contains(&*path.to_string_lossy()),
             };
-            let lowered = stderr.to_lowercase();
-            if !(names_it || lowered.contains("in use") || lowered.contains("eaddrinuse")) {
+            if !(names_it || names_an_address_in_use(&stderr)) {
                 let said = if stderr.trim().is_empty() {
                     "nothing on stderr".to_owned()
                 } else {

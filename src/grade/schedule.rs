@@ -81,15 +81,7 @@ impl<'a> Grading<'a> {
     fn give_the_rest(&mut self, verdict: &Verdict) {
         while let Some(index) = self.waiting.pop_front() {
             let behaviour = &self.behaviours[index];
-            self.outcomes[index] = Some(Outcome {
-                id: behaviour.id,
-                group: behaviour.group,
-                name: behaviour.name,
-                practica: behaviour.practica,
-                verdict: verdict.clone(),
-                took: Duration::ZERO,
-                notes: Vec::new(),
-            });
+            self.outcomes[index] = Some(behaviour.outcome_without_running(verdict.clone()));
         }
     }
 
@@ -209,15 +201,8 @@ fn schedule(
                     // behaviours has none to give a verdict to).
                     if state.running == 0 && state.outcomes.first().is_some_and(Option::is_none) {
                         let first = &state.behaviours[0];
-                        state.outcomes[0] = Some(Outcome {
-                            id: first.id,
-                            group: first.group,
-                            name: first.name,
-                            practica: first.practica,
-                            verdict: interruption(signal),
-                            took: Duration::ZERO,
-                            notes: Vec::new(),
-                        });
+                        state.outcomes[0] =
+                            Some(first.outcome_without_running(interruption(signal)));
                     }
                 }
             }
@@ -250,17 +235,9 @@ fn schedule(
                     let outcome = if private {
                         match isolation::enter_private_network() {
                             Ok(()) => behaviour.run(subject),
-                            Err(error) => Outcome {
-                                id: behaviour.id,
-                                group: behaviour.group,
-                                name: behaviour.name,
-                                practica: behaviour.practica,
-                                verdict: Verdict::NotRun(format!(
-                                    "the grader could not make a network namespace for this program, which ignores PORT: {error}"
-                                )),
-                                took: Duration::ZERO,
-                                notes: Vec::new(),
-                            },
+                            Err(error) => behaviour.outcome_without_running(Verdict::NotRun(format!(
+                                "the grader could not make a network namespace for this program, which ignores PORT: {error}"
+                            ))),
                         }
                     } else {
                         behaviour.run(subject)

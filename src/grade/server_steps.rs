@@ -210,6 +210,27 @@ pub(super) fn expect_change(
     when: &str,
 ) -> Result<String, Failure> {
     let expected = format!("{} {when}", expected_change(protocol(trial)));
+    listen_for_change(server, trial, subscriber, made)
+        .map_err(|unheard| Failure::new(expected, format!("{}{}", unheard.silence, unheard.note)))
+}
+
+/// Why no notification came: the silence, and a note on the server (how it
+/// exited, or that it runs on), each said in its place by the caller.
+pub(super) struct Unheard {
+    /// What the subscriber met instead.
+    pub silence: Silence,
+    /// [`Server::exit_note`] or [`Server::closed_note`]: empty, or it
+    /// starts with "; ".
+    pub note: String,
+}
+
+/// [`expect_change`], with the silence and the note apart.
+pub(super) fn listen_for_change(
+    server: &mut Server,
+    trial: &mut Trial,
+    subscriber: &mut Subscriber,
+    made: Made,
+) -> Result<String, Unheard> {
     let deadline = made.at + trial.subject.settings().patience;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -228,10 +249,11 @@ pub(super) fn expect_change(
                     },
                     other => other,
                 };
-                return Err(Failure::new(
-                    expected,
-                    format!("{silence}{}", server.exit_note()),
-                ));
+                let note = match silence {
+                    Silence::Closed { .. } | Silence::Failed(_) => server.closed_note(),
+                    _ => server.exit_note(),
+                };
+                return Err(Unheard { silence, note });
             }
         }
     }

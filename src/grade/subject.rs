@@ -570,10 +570,16 @@ fn taken_reason(books: &Address, transport: Transport) -> String {
 /// Whether `process` said that its address was in use, in any language's
 /// words.
 fn says_in_use(process: &Process) -> bool {
-    [process.stderr(), process.stdout()].iter().any(|said| {
-        let lowered = said.to_lowercase();
-        lowered.contains("in use") || lowered.contains("eaddrinuse")
-    })
+    [process.stderr(), process.stdout()]
+        .iter()
+        .any(|said| names_an_address_in_use(said))
+}
+
+/// Whether `said` tells of an address in use, in any language's words
+/// (Node's `EADDRINUSE`, Python's "Address already in use", ours).
+pub(super) fn names_an_address_in_use(said: &str) -> bool {
+    let lowered = said.to_lowercase();
+    lowered.contains("in use") || lowered.contains("eaddrinuse")
 }
 
 /// Whether `line` names a file in another grader's directory than
@@ -685,6 +691,19 @@ impl Server {
                 self.process.output()
             ),
             None => String::new(),
+        }
+    }
+
+    /// [`Server::exit_note`] for a connection the server closed or reset:
+    /// if it has not exited, says so, with what it has said so far (a
+    /// server that closes a subscriber on purpose, or a thread of it that
+    /// died, is told apart from one that crashed).
+    pub fn closed_note(&mut self) -> String {
+        match self.exit_note() {
+            note if note.is_empty() => {
+                format!("; the server was still running{}", self.process.output())
+            }
+            note => note,
         }
     }
 }

@@ -290,12 +290,16 @@ impl FromStr for EntryId {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (millis, seq) = text
-            .split_once('-')
-            .ok_or_else(|| format!("{text:?} is not a stream id"))?;
+        let unreadable = || format!("{text:?} is not a stream id");
+        let (millis, seq) = text.split_once('-').ok_or_else(unreadable)?;
+        // Digits only: `u64::from_str` also takes a leading `+`, which no
+        // id Redis gives has (nor the browser's, which take this shape).
         let number = |part: &str| {
-            part.parse::<u64>()
-                .map_err(|_| format!("{text:?} is not a stream id"))
+            part.bytes()
+                .all(|byte| byte.is_ascii_digit())
+                .then(|| part.parse::<u64>().ok())
+                .flatten()
+                .ok_or_else(unreadable)
         };
         Ok(EntryId {
             millis: number(millis)?,
@@ -896,6 +900,8 @@ mod tests {
         assert_eq!(next(id, 5).as_deref(), Some("1700000000000-4"));
         assert!("12".parse::<EntryId>().is_err());
         assert!("1-x".parse::<EntryId>().is_err());
+        assert!("+1-2".parse::<EntryId>().is_err());
+        assert!("1-+2".parse::<EntryId>().is_err());
         assert!("18446744073709551616-0".parse::<EntryId>().is_err());
     }
 

@@ -115,7 +115,7 @@ impl std::error::Error for ReplyRefused {}
 pub struct RefusedReply {
     /// Why it was refused.
     pub why: ReplyRefused,
-    /// Its first bulk string, if it was at most [`MAX_KEPT_STRING`] bytes
+    /// Its first bulk string, if it was at most `MAX_KEPT_STRING` bytes
     /// and read whole before the refusal.
     pub first_string: Option<Vec<u8>>,
 }

@@ -208,11 +208,12 @@ async fn returns_the_servers_error_message() {
 /// A socket bound to a port, then connected to that same port, is
 /// connected to itself (what the OS arranges by chance now and then when
 /// nothing listens there): refused, so the client says so and exits
-/// instead of waiting forever for a greeting.
+/// instead of waiting forever for a greeting; and the port is let go at
+/// once, so that the server the user starts next can listen there.
 #[tokio::test]
 async fn refuses_a_connection_made_to_itself_and_keeps_one_to_a_server() {
+    // Without SO_REUSEADDR, as the client's own connection is made.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_reuseaddr(true).unwrap();
     socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let own = socket.local_addr().unwrap();
     let itself = socket.connect(own).await.unwrap();
@@ -221,6 +222,10 @@ async fn refuses_a_connection_made_to_itself_and_keeps_one_to_a_server() {
     assert_eq!(
         error.to_string(),
         "nothing listens there (the connection was made to itself)"
+    );
+    assert!(
+        std::net::TcpListener::bind(own).is_ok(),
+        "a server can listen on {own} once the client has refused it"
     );
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

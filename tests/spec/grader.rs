@@ -392,6 +392,7 @@ fn gradings() -> Vec<Grading> {
             "change-message",
             "flood",
         ]),
+        Grading::broken("hangs-up-on-change", &[], TEXT_ON_TCP).only(&["atomic-save"]),
         Grading::broken("never-listens", &[], TEXT_ON_TCP)
             .all_brief()
             .starting_within(Duration::from_secs(1)),
@@ -441,7 +442,8 @@ enum Owner {
 /// Grades, within one budget of slots, every part of every grading of
 /// [`gradings`] and every submission in `tests/fixtures/submissions` (as
 /// `net-watcher-grade --folder` does: each in its folder, with its
-/// `grade.args`, with the grader's own settings); returns the gradings'
+/// `grade.args`, with the grader's own settings but a longer start
+/// timeout); returns the gradings'
 /// and the submissions' reports by name, each with what it left behind.
 fn grade_in_process() -> (BTreeMap<String, Graded>, BTreeMap<String, Graded>) {
     let gradings = gradings();
@@ -457,8 +459,13 @@ fn grade_in_process() -> (BTreeMap<String, Graded>, BTreeMap<String, Graded>) {
             subjects.push((Owner::Grading(index), subject, behaviours));
         }
     }
+    // The grader's own settings, but the suite's start timeout: on this
+    // machine under .ci/run's load, python3 took over the default 10 s to
+    // start, and a dozen correct submissions failed at once as "did not
+    // start listening within 10 s" (see [`START_TIMEOUT`]).
     let settings = Settings {
         temp_root: submissions_root.path().to_path_buf(),
+        start_timeout: START_TIMEOUT,
         ..Settings::default()
     };
     for (index, submission) in submissions.iter().enumerate() {
@@ -834,6 +841,20 @@ mod fails_a_server_that {
             .and_then(|count| count.parse().ok())
             .unwrap_or_else(|| panic!("{failure}"));
         assert!(told > 30, "{failure}");
+    }
+
+    /// A server that closes a subscriber's connection, and runs on: the
+    /// report says it was still running, and what it said, so that it is
+    /// told from one that crashed.
+    #[test]
+    fn hangs_up_on_a_subscriber_it_has_told_of_a_change() {
+        let failure = failure_of(graded("hangs-up-on-change"), "atomic-save");
+        assert_eq!(
+            failure.got,
+            "one notification for it, then, for a touch after it, the server closed the \
+             connection; the server was still running; on stderr it said:\n  \
+             | broken-server: told them once, and hung up on them"
+        );
     }
 
     #[test]
@@ -1495,6 +1516,31 @@ mod grading_a_folder {
             let entry = entry.unwrap();
             std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
         }
+    }
+
+    /// A folder with no submission in it is a mistake in the command (the
+    /// wrong folder, most likely), not a grading that passed: said, exit
+    /// 2, and no CSV written there.
+    #[test]
+    fn refuses_a_folder_that_holds_no_submission() {
+        let folder = TempDir::new().unwrap();
+        std::fs::write(folder.path().join("server.js"), "// not a folder\n").unwrap();
+        std::fs::create_dir(folder.path().join(".git")).unwrap();
+        let output = std::process::Command::new(bin("net-watcher-grade"))
+            .args(["--folder", &folder.path().to_string_lossy()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "net-watcher-grade: {} holds no submission: each submission is a folder in it, \
+                 with its program (or grade each with its own command line)\n",
+                folder.path().display()
+            )
+        );
+        assert!(!folder.path().join("grades.csv").exists());
     }
 
     #[test]
