@@ -234,10 +234,24 @@ pub fn free_port() -> u16 {
             return port;
         }
     }
-    // Every port of the block is taken: let the OS pick one.
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map_or(DEFAULT_PORT, |addr| addr.port())
+    // Every port of the block was handed out lately (the suite grades
+    // dozens of programs at once, twelve starts each): the one handed out
+    // longest ago that is free now. Not one the OS picks, as before: that
+    // is in the range it gives outgoing connections and other programs'
+    // port 0, where nothing keeps them from taking it meanwhile, and the
+    // grader then talks to the wrong program (seen in the suite: a correct
+    // submission's subscriber closed by another program, and three
+    // failures of a program that did nothing wrong).
+    let reused = HANDED_OUT
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .hand_out_again(Instant::now(), |port| port != DEFAULT_PORT && is_free(port));
+    // Nothing in the block is free at all: only the OS can find one.
+    reused.unwrap_or_else(|| {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|listener| listener.local_addr())
+            .map_or(DEFAULT_PORT, |addr| addr.port())
+    })
 }
 
 /// Claims this process's block of ports now (see `PortBlock`), if it has
@@ -283,6 +297,15 @@ impl HandedOut {
         }
         self.at.push((port, now));
         true
+    }
+
+    /// The port handed out longest ago that `usable` takes, handed out
+    /// again at `now`: for when every port has been handed out lately.
+    fn hand_out_again(&mut self, now: Instant, usable: impl Fn(u16) -> bool) -> Option<u16> {
+        self.at.sort_by_key(|(_, when)| *when);
+        let (port, when) = self.at.iter_mut().find(|(port, _)| usable(*port))?;
+        *when = now;
+        Some(*port)
     }
 }
 
@@ -486,6 +509,28 @@ mod tests {
         let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let kept = not_to_itself(stream).unwrap();
         assert_eq!(kept.peer_addr().unwrap(), listener.local_addr().unwrap());
+    }
+
+    #[test]
+    fn when_every_port_was_handed_out_lately_the_oldest_usable_one_goes_again() {
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        let mut handed_out = HandedOut::new();
+        for (port, secs) in [(20_003, 3), (20_001, 1), (20_002, 2), (20_004, 4)] {
+            assert!(handed_out.hand_out(port, at(secs)));
+        }
+        // 20_001 is the oldest, but taken: the next oldest goes.
+        let usable = |port| port != 20_001;
+        assert_eq!(handed_out.hand_out_again(at(5), usable), Some(20_002));
+        // Handed out again, it is now the newest.
+        assert_eq!(handed_out.hand_out_again(at(6), usable), Some(20_003));
+        assert_eq!(handed_out.hand_out_again(at(7), usable), Some(20_004));
+        assert_eq!(handed_out.hand_out_again(at(8), usable), Some(20_002));
+        assert!(
+            !handed_out.hand_out(20_002, at(9)),
+            "still handed out lately"
+        );
+        assert_eq!(handed_out.hand_out_again(at(10), |_| false), None);
     }
 
     #[test]

@@ -140,8 +140,12 @@ pub(super) fn subscribe(
 
 /// How long [`settle`] waits, at most, for a server to be idle: a
 /// program that never is (a busy loop) costs this, once per change
-/// series.
-const SETTLING: Duration = Duration::from_secs(1);
+/// series. A program that is idle waits for none of it; one that is busy
+/// on a loaded machine needs it: with 1 s, the book's Node server, busy
+/// with 20 hang-ups at a load average of 25, was told of a change before
+/// it had seen them all, wrote to a closed connection and died (`Error:
+/// write ECONNRESET`), in one spec run in a dozen.
+const SETTLING: Duration = Duration::from_secs(5);
 
 /// Gives the server its moment after a greeting or a departure (see
 /// [`super::Settings::grace`]), then waits (up to [`SETTLING`]) until it
