@@ -3,12 +3,13 @@
 //! directory it has made, so that an interruption can end them all.
 //!
 //! A program is started through [`spawn`], which registers its group, and
-//! reaped through [`reap`], which waits for it and forgets the group in
-//! the same critical section: so [`stop_everything`], which signals every
-//! registered group under the same lock, only ever signals a group whose
-//! leader has not been reaped. Until then the group's number is still its
-//! own (an exited leader is a zombie that holds it), and no unrelated
-//! program that was given the number since can be hit.
+//! reaped through [`reap`], which waits for its end, then reaps it and
+//! forgets the group in one critical section: so [`stop_everything`],
+//! which signals every registered group under the same lock, only ever
+//! signals a group whose leader has not been reaped. Until then the
+//! group's number is still its own (an exited leader is a zombie that
+//! holds it), and no unrelated program that was given the number since
+//! can be hit.
 //!
 //! [`watch_signals`] is for the `net-watcher-grade` binary: on SIGINT,
 //! SIGTERM or SIGHUP, a thread of its own stops everything the grader
@@ -23,6 +24,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::sys::signal::{self, Signal};
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 
 use crate::lock::lock;
@@ -62,7 +64,19 @@ pub fn spawn(command: &mut Command) -> io::Result<Child> {
 
 /// Waits for `child` (started by [`spawn`]) and forgets its group, in one
 /// critical section (see the module's docs).
+///
+/// The wait for its end is made first, outside that section, and leaves
+/// it a zombie (`WNOWAIT`), which keeps its group's number its own: a
+/// program slow to die (stuck in the kernel after SIGKILL) then holds up
+/// only its own reaper, not every grading that starts or stops a program
+/// meanwhile. The reaping itself, under the lock, is then at once.
 pub fn reap(child: &mut Child) -> io::Result<ExitStatus> {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        // Interrupted by a signal: asked again. Any other error (the child
+        // is gone already) is left to the wait below to report.
+        while waitid(Id::Pid(Pid::from_raw(pid)), flags) == Err(nix::errno::Errno::EINTR) {}
+    }
     let mut registry = lock(&REGISTRY);
     let status = child.wait();
     registry.groups.retain(|group| *group != child.id());
@@ -165,6 +179,7 @@ pub fn watch_signals(then: impl FnOnce(i32) + Send + 'static) -> io::Result<()> 
 #[cfg(test)]
 mod tests {
     use std::process::Stdio;
+    use std::time::Duration;
 
     use super::*;
 
@@ -184,6 +199,44 @@ mod tests {
         assert!(is_registered(child.id()));
         assert!(reap(&mut child).unwrap().success());
         assert!(!is_registered(child.id()));
+    }
+
+    /// A program that is slow to end (here, until the test lets it; in
+    /// life, one stuck in the kernel after SIGKILL) keeps only its own
+    /// reaper waiting: the registry is free meanwhile, and every other
+    /// grading can start its programs and keep its directories.
+    #[test]
+    fn a_reap_that_waits_keeps_no_one_else_from_the_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let go = dir.path().join("go");
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(format!(
+            "while [ ! -e '{}' ]; do sleep 0.01; done",
+            go.display()
+        ));
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut slow = spawn(&mut command).unwrap();
+        let reaper = std::thread::spawn(move || reap(&mut slow).unwrap());
+        // Whether the reap has begun to wait is not observable; whenever
+        // it does, the registry must stay free, so the other side asks
+        // several times over a while.
+        let (done, asked) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for _ in 0..20 {
+                let mut command = Command::new("true");
+                std::os::unix::process::CommandExt::process_group(&mut command, 0);
+                let mut other = spawn(&mut command).unwrap();
+                reap(&mut other).unwrap();
+            }
+            let _ = done.send(());
+        });
+        let answered = asked.recv_timeout(Duration::from_secs(20));
+        std::fs::write(&go, "").unwrap();
+        assert!(reaper.join().unwrap().success());
+        assert!(
+            answered.is_ok(),
+            "another grading could not start its programs while a reap waited"
+        );
     }
 
     #[test]

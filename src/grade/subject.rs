@@ -374,7 +374,10 @@ impl Subject {
         let mut command = if let Some(line) = one_line {
             let mut line = fill(line);
             if add_the_file {
-                line.push_str(&format!(" '{file}'"));
+                // In single quotes, where the shell takes every character
+                // as it is but a single quote, which ends them: each is
+                // closed, escaped and opened again.
+                line.push_str(&format!(" '{}'", file.replace('\'', r"'\''")));
             }
             let mut command = Command::new("sh");
             command.arg("-c").arg(line);
@@ -1325,6 +1328,20 @@ while True:
         assert!(
             said_by_line.ends_with("| --socket /s/w.sock /w/t.txt"),
             "{said_by_line}"
+        );
+        // A file the grader adds to a line reaches the program whole, as
+        // one word, whatever its name holds.
+        let mut process = line
+            .spawn(
+                Path::new("/w/it's a \"file\" $HOME.txt"),
+                &Address::Unix(PathBuf::from("/s/w.sock")),
+            )
+            .unwrap();
+        process.wait_for_exit(Duration::from_secs(10)).unwrap();
+        let said_of_the_name = process.stdout();
+        assert!(
+            said_of_the_name.ends_with("| --socket /s/w.sock /w/it's a \"file\" $HOME.txt\n"),
+            "{said_of_the_name}"
         );
         let client = Subject::new(
             vec![
