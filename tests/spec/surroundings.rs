@@ -87,7 +87,7 @@ mod the_servers_console {
     use crate::support::PATIENCE;
     use crate::support::binary::{LineReader, Spawned, TestServer, addresses_in_listening_line};
     use crate::support::outputs::{
-        FirstLineThenClosed, StalledPipe, UnixServer, all_lines, closed_pipe, dev_full,
+        FirstLineThenClosed, StalledPipe, UnixServer, all_lines, closed_pipe, dev_full, read_only,
         serves_then_stops_cleanly, told_and_lost,
     };
     use pretty_assertions::assert_eq;
@@ -132,6 +132,9 @@ mod the_servers_console {
     #[rstest]
     #[case::a_closed_pipe(closed_pipe, "Broken pipe")]
     #[case::dev_full(dev_full, "No space left on device")]
+    // The console writes a descriptor of its own (a duplicate of fd 1):
+    // through std's stdout, this failure would pass for success.
+    #[case::read_only(read_only, "Bad file descriptor")]
     fn on_stdout_that_fails_costs_only_log_lines(
         target: TargetFile,
         #[case] output: fn() -> std::process::Stdio,
