@@ -108,8 +108,10 @@ pub const SPARE_FILES: u64 = 16 + crate::browser::PENDING_REQUESTS as u64;
 /// Files the server opens as it starts, before its first subscriber: the
 /// runtime's (two epoll sets and a waker), the signal handlers' socket
 /// pair and a copy of one end, the console's copies of stdout and stderr,
-/// and its listeners (two on TCP; a Unix socket has its lock file
-/// instead). Counted in `/proc/PID/fd` of a server serving nobody.
+/// and its listeners: two on TCP (a Unix socket has its lock file
+/// instead), and two for browsers on both loopbacks, the most a start
+/// opens. Counted in `/proc/PID/fd` of a server serving nobody (10
+/// without `--http`).
 pub const STARTUP_FILES: u64 = 12;
 
 /// Raises the open-file limit as far as it goes, and refuses, with the

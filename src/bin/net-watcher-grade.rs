@@ -344,9 +344,12 @@ fn grade_folder(
     let csv = dir.join(folder::CSV_FILE);
     let written = std::fs::write(&csv, folder::csv(&rows));
     say(&format!(
-        "\n{}\n{} submissions graded in {:.1} s; {}\n",
+        "\n{}\n{} graded in {:.1} s; {}\n",
         folder::table(&rows),
-        rows.len(),
+        match rows.len() {
+            1 => "1 submission".to_owned(),
+            count => format!("{count} submissions"),
+        },
         started.elapsed().as_secs_f64(),
         match written {
             Ok(()) => format!("CSV: {}", csv.display()),

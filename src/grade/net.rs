@@ -226,11 +226,16 @@ pub fn free_port() -> u16 {
     let block = PortBlock::ours();
     for _ in 0..block.len {
         let port = block.first + block.next.fetch_add(1, Ordering::Relaxed) % block.len;
+        // Never the book's (in the block where the OS's range starts above
+        // it), so never among those handed out, nor handed out again.
+        if port == DEFAULT_PORT {
+            continue;
+        }
         let fresh = HANDED_OUT
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .hand_out(port, Instant::now());
-        if port != DEFAULT_PORT && fresh && is_free(port) {
+        if fresh && is_free(port) {
             return port;
         }
     }
@@ -245,7 +250,7 @@ pub fn free_port() -> u16 {
     let reused = HANDED_OUT
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .hand_out_again(Instant::now(), |port| port != DEFAULT_PORT && is_free(port));
+        .hand_out_again(Instant::now(), is_free);
     // Nothing in the block is free at all: only the OS can find one.
     reused.unwrap_or_else(|| {
         TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -536,8 +541,13 @@ mod tests {
     #[test]
     fn a_free_port_is_free_and_never_the_books() {
         let _block = block_to_ourselves();
+        let block = PortBlock::ours();
         for _ in 0..5 {
             let port = free_port();
+            assert!(
+                (block.first..block.first + block.len).contains(&port),
+                "{port} is not in this process's block"
+            );
             assert_ne!(port, DEFAULT_PORT);
             assert!(TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok());
         }

@@ -10,7 +10,8 @@ use predicates::prelude::*;
 use rstest::rstest;
 
 use crate::support::binary::{
-    LineReader, Spawned, TestServer, command, limit_memory, limit_open_files,
+    LineReader, Spawned, TestServer, addresses_in_listening_line, command, limit_memory,
+    limit_open_files,
 };
 use crate::support::target::{TargetFile, target};
 
@@ -109,7 +110,8 @@ mod net_watcher {
 
     mod under_a_low_open_file_limit {
         use super::{
-            LineReader, Spawned, TargetFile, TestServer, limit_open_files, rstest, target,
+            LineReader, Spawned, TargetFile, TestServer, addresses_in_listening_line,
+            limit_open_files, rstest, target,
         };
         use pretty_assertions::assert_eq;
         use std::collections::HashSet;
@@ -160,6 +162,47 @@ mod net_watcher {
                 );
             }
             assert!(served > 0, "no limit up to 48 files was enough to serve");
+        }
+
+        /// With browsers' listeners on both loopbacks too, a start opens the
+        /// most files it can (what the check before the runtime counts): the
+        /// lowest limit it starts with serves one subscriber, and refuses the
+        /// next with a line. So a limit is refused only when it is too low to
+        /// serve one, and never taken when it is.
+        #[rstest]
+        fn with_browsers_too_the_lowest_limit_it_starts_with_serves_exactly_one(
+            target: TargetFile,
+        ) {
+            for limit in 20..=64 {
+                let mut server = Spawned::start_configured(
+                    None,
+                    "net-watcher",
+                    &[target.path_str(), "--port", "0", "--http", "localhost:0"],
+                    |command| limit_open_files(command, limit, limit),
+                );
+                let Some(line) = server.next_stdout_line("the listening line") else {
+                    let (status, _) = server.wait_for_exit();
+                    assert_eq!(status.code(), Some(1), "with {limit}:\n{}", server.report());
+                    continue;
+                };
+                // The subscribers' addresses come first, then the browsers'.
+                let addr = addresses_in_listening_line(&line).remove(0);
+                let mut first = LineReader::new(std::net::TcpStream::connect(&addr).unwrap());
+                let greeting = first.next_line(&format!("a greeting, with {limit} files"));
+                let mut second = LineReader::new(std::net::TcpStream::connect(&addr).unwrap());
+                let refusal = second.next_line(&format!("a refusal, with {limit} files"));
+                server.signal(libc::SIGTERM);
+                server.wait_for_exit();
+                assert!(
+                    greeting.starts_with("Now watching ")
+                        && refusal.starts_with("Error: the server is full (1 subscriber)"),
+                    "with {limit} files, the lowest it started with, it said {greeting:?} \
+                     then {refusal:?}\n{}",
+                    server.report()
+                );
+                return;
+            }
+            panic!("no limit up to 64 files was enough to start");
         }
 
         /// As reported: 64 open files at most, and 100 subscribers at once.

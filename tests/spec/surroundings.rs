@@ -87,7 +87,7 @@ mod the_servers_console {
     use crate::support::PATIENCE;
     use crate::support::binary::{LineReader, Spawned, TestServer, addresses_in_listening_line};
     use crate::support::outputs::{
-        FirstLineThenClosed, StalledPipe, UnixServer, all_lines, closed_pipe, dev_full,
+        FirstLineThenClosed, StalledPipe, UnixServer, all_lines, closed_pipe, dev_full, read_only,
         serves_then_stops_cleanly, told_and_lost,
     };
     use pretty_assertions::assert_eq;
@@ -132,6 +132,9 @@ mod the_servers_console {
     #[rstest]
     #[case::a_closed_pipe(closed_pipe, "Broken pipe")]
     #[case::dev_full(dev_full, "No space left on device")]
+    // The console writes a descriptor of its own (a duplicate of fd 1):
+    // through std's stdout, this failure would pass for success.
+    #[case::read_only(read_only, "Bad file descriptor")]
     fn on_stdout_that_fails_costs_only_log_lines(
         target: TargetFile,
         #[case] output: fn() -> std::process::Stdio,
@@ -565,7 +568,9 @@ mod the_graders_output {
     #[rstest]
     fn on_a_non_blocking_stdout_nobody_reads_waits_then_prints_its_report(target: TargetFile) {
         let folder = target.dir().join("submissions");
-        std::fs::create_dir(&folder).unwrap();
+        // One submission, run as `true`: it never starts, so the grading
+        // is quick, and the report is its table.
+        std::fs::create_dir_all(folder.join("one")).unwrap();
         let mut stdout = StalledPipe::non_blocking();
         let mut grader = Spawned::start_configured(
             None,
@@ -580,12 +585,13 @@ mod the_graders_output {
         assert!(
             lines
                 .last()
-                .is_some_and(|line| line.starts_with("0 submissions graded in ")),
+                .is_some_and(|line| line.starts_with("1 submission graded in ")),
             "{lines:#?}\n{}",
             grader.report()
         );
+        // 4: the program could not be started (and the report was printed).
         let status = grader.exit_status_within(PATIENCE);
-        assert!(status.success(), "{}", grader.report());
+        assert_eq!(status.code(), Some(4), "{}", grader.report());
     }
 
     /// The same with a report holding a line longer than the pipe takes

@@ -592,13 +592,30 @@ fn built_target_by_cargo(
 
 /// Makes the process `command` starts run under these limits on open
 /// files, set in the child between fork and exec (as `ulimit -n` would).
+///
+/// The program starts with stdin, stdout and stderr alone: descriptors
+/// the test process holds without close-on-exec (cargo-mutants' jobserver
+/// pipe, at 3 and 4) would take the lowest numbers, and under a limit of
+/// 5 the dynamic loader found none and the program never ran (exit 127).
+/// Best effort: a kernel before 5.11 refuses the flag, and leaves them.
 pub fn limit_open_files(command: &mut Command, soft: u64, hard: u64) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the child between fork and exec, and only
-    // makes one system call (setrlimit, async-signal-safe) and allocates
-    // nothing.
+    // makes two system calls (setrlimit, and close_range marking
+    // descriptors 3 and up close-on-exec; both async-signal-safe) and
+    // allocates nothing.
     unsafe {
-        command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard));
+        command.pre_exec(move || {
+            rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard)?;
+            // Through syscall: glibc's wrapper is newer than some systems'.
+            libc::syscall(
+                libc::SYS_close_range,
+                3,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            Ok(())
+        });
     }
 }
 

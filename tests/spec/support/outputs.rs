@@ -5,6 +5,8 @@
 //!   has its line: every write fails with "broken pipe";
 //! - [`dev_full`]: `/dev/full`, on which every write fails with "no space
 //!   left on device";
+//! - [`read_only`]: a file opened for reading only, on which every write
+//!   fails with "bad file descriptor" (`1</dev/null` in a shell);
 //! - [`StalledPipe`]: a pipe nobody reads, already full, as a log shipper
 //!   that stopped: every write waits, until the test reads it again;
 //! - [`FirstLineThenClosed`]: a pipe read for one line, then closed
@@ -123,6 +125,13 @@ pub fn dev_full() -> Stdio {
         .open("/dev/full")
         .expect("/dev/full opens for writing");
     Stdio::from(full)
+}
+
+/// `/dev/null`, opened for reading only. std's own stdout and stderr take
+/// the EBADF of a write there for success (as for a closed descriptor), so
+/// a program that writes through them says nothing of it.
+pub fn read_only() -> Stdio {
+    Stdio::from(File::open("/dev/null").expect("/dev/null opens for reading"))
 }
 
 /// A pipe that nobody reads, filled before the program starts, so that its
