@@ -186,6 +186,10 @@ impl StreamAddress {
             match info.addr() {
                 redis::ConnectionAddr::Tcp(host, port) => {
                     let socket = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                    // With Redis down on a port of the OS's outgoing range,
+                    // the socket may be connected to itself: it would read
+                    // its own commands back, and hold the port Redis wants.
+                    let socket = crate::client::refuse_a_connection_to_itself(socket)?;
                     // One small command at a time: nothing to gain by
                     // waiting to fill a packet.
                     socket.set_nodelay(true)?;
@@ -946,6 +950,45 @@ mod tests {
         );
         let hidden: StreamAddress = "redis://:secret@localhost/changes".parse().unwrap();
         assert!(!hidden.to_string().contains("secret"));
+    }
+
+    /// With nothing listening on a port inside the OS's range for outgoing
+    /// connections, a connection to it is now and then given that very
+    /// port, and TCP connects it to itself: the link then read its own
+    /// commands back as Redis's replies, and held the port, so that the
+    /// Redis server started there next failed with "address in use". Made
+    /// certain here: in a network namespace of its own, whose outgoing
+    /// range is that one port.
+    #[test]
+    fn a_connection_made_to_itself_is_refused_and_lets_its_port_go() {
+        if !crate::grade::isolation::private_networks_work() {
+            eprintln!("SKIPPED: this machine allows no private network namespace");
+            return;
+        }
+        std::thread::spawn(|| {
+            crate::grade::isolation::enter_private_network().unwrap();
+            let port = 40_000;
+            // Per network namespace, and this thread is alone in its own.
+            std::fs::write(
+                "/proc/sys/net/ipv4/ip_local_port_range",
+                format!("{port} {port}"),
+            )
+            .unwrap();
+            let address: StreamAddress =
+                format!("redis://127.0.0.1:{port}/changes").parse().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let Err(error) = runtime.block_on(address.connect(Duration::from_secs(5))) else {
+                panic!("a connection, where nothing listens");
+            };
+            assert!(error.to_string().contains("to itself"), "{error}");
+            // Let go at once: a Redis server can listen there now.
+            assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
