@@ -314,7 +314,7 @@ impl fmt::Display for ConsoleEvent {
                 newest,
             } => write!(
                 f,
-                "The stream {stream} went back from {last_read} to {newest}: it was recreated; reading on from its newest entry."
+                "The stream {stream} went back from {last_read} to {newest}: it was recreated; reading it again from its start, telling only changes newer than the last one told."
             ),
             ConsoleEvent::EntryRefused { stream, answer } => write!(
                 f,

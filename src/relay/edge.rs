@@ -45,9 +45,11 @@
 //!   across Redis restarts, so this means the stream was recreated by a
 //!   publisher that restarted too, with a clock behind the old ids, or
 //!   restored from an older snapshot. Ids no longer tell old from new, so
-//!   the edge falls back on the changes' own timestamps: it tells the
-//!   stream's latest change only if it is newer than the last one it told,
-//!   and reads on from there.
+//!   the edge falls back on the changes' own timestamps: it reads the
+//!   stream again from its start, and tells a change only if it is newer
+//!   than the last one it told, until it has read as far as the newest
+//!   entry it found. (Not just that newest entry: it may be another file's,
+//!   or unreadable, with a change of the edge's file just below it.)
 //!
 //! After every reconnect, in all three cases, the first change read is
 //! also held to that timestamp rule. So a snapshot brought back with old
@@ -174,6 +176,10 @@ pub struct StreamReader {
     /// read a change (trouble, or the stream gone or gone back): the next
     /// change must be newer than the last one told.
     after_gap: bool,
+    /// While the edge reads again from its start a stream that went back:
+    /// the newest id it had then. Until the edge has read that far, every
+    /// change must be newer than the last one told.
+    catch_up_to: Option<EntryId>,
     skipped: Skipped,
     /// How many entries the next read asks for: [`BATCH`], or fewer while
     /// a read's worth was too large.
@@ -193,6 +199,7 @@ impl StreamReader {
             cursor: EntryId::ZERO,
             last_told: None,
             after_gap: false,
+            catch_up_to: None,
             skipped: Skipped::default(),
             batch: BATCH,
         };
@@ -255,7 +262,7 @@ impl StreamReader {
                 match self.link.newest_entry().await {
                     Ok(newest) => {
                         self.link.succeeded();
-                        self.resume(newest, &feed);
+                        self.resume(newest);
                     }
                     Err(trouble) => {
                         self.after_gap = true;
@@ -303,7 +310,7 @@ impl StreamReader {
     // ANCHOR: resume
     /// Decides where to read on from, given the stream's newest entry (see
     /// the module docs).
-    fn resume(&mut self, newest: Option<StreamEntry>, feed: &Feed) {
+    fn resume(&mut self, newest: Option<StreamEntry>) {
         match newest {
             None => {
                 // Gone: whatever is appended from now on is new.
@@ -318,8 +325,12 @@ impl StreamReader {
                     last_read: self.cursor.to_string(),
                     newest: newest.id.to_string(),
                 });
+                // Read again from its start, not from its newest entry: that
+                // one may be another file's, or unreadable, with a change of
+                // ours just below it.
                 self.after_gap = true;
-                self.tell(vec![newest], feed);
+                self.cursor = EntryId::ZERO;
+                self.catch_up_to = Some(newest.id);
             }
             Some(_) => {}
         }
@@ -328,6 +339,7 @@ impl StreamReader {
     /// Tells `feed` the latest change of the edge's file among `entries`,
     /// skipping the others, and moves the cursor past them all.
     fn tell(&mut self, entries: Vec<StreamEntry>, feed: &Feed) {
+        let catching_up = self.catch_up_to.is_some();
         let mut latest = None;
         for entry in entries {
             self.cursor = entry.id;
@@ -337,11 +349,15 @@ impl StreamReader {
                 skipped => self.skip(entry.id, skipped),
             }
         }
+        if self.catch_up_to.is_some_and(|to| self.cursor >= to) {
+            self.catch_up_to = None;
+        }
         self.skipped.end_of_read(Instant::now(), &self.console);
         let Some(change) = latest else {
             return;
         };
-        let stale = self.after_gap && self.last_told.is_some_and(|told| change.timestamp <= told);
+        let stale = (self.after_gap || catching_up)
+            && self.last_told.is_some_and(|told| change.timestamp <= told);
         self.after_gap = false;
         if !stale {
             self.last_told = Some(change.timestamp);
@@ -487,6 +503,7 @@ mod tests {
             cursor,
             last_told,
             after_gap: false,
+            catch_up_to: None,
             skipped: Skipped::default(),
             batch: BATCH,
         };
@@ -576,37 +593,54 @@ mod tests {
 
     #[test]
     fn a_stream_gone_is_read_from_its_start_and_a_gap_remembered() {
-        let (mut reader, feed, _, said) = reader_at(at(7), Some(70));
-        reader.resume(None, &feed);
+        let (mut reader, _, _, said) = reader_at(at(7), Some(70));
+        reader.resume(None);
         assert_eq!(reader.cursor, EntryId::ZERO);
         assert!(reader.after_gap);
-        let (mut reader, feed, _, _) = reader_at(EntryId::ZERO, None);
-        reader.resume(None, &feed);
+        let (mut reader, _, _, _) = reader_at(EntryId::ZERO, None);
+        reader.resume(None);
         assert!(!reader.after_gap, "nothing read yet: no gap");
         assert!(said.lock().unwrap().is_empty());
     }
 
     #[test]
-    fn a_stream_gone_back_is_said_and_its_newest_change_told_if_newer() {
+    fn a_stream_gone_back_is_said_and_read_again_from_its_start_telling_only_newer_changes() {
         let (mut reader, feed, notifier, said) = reader_at(at(7), Some(70));
-        reader.resume(Some(entry(3, changed("target.txt", 60))), &feed);
+        reader.resume(Some(entry(4, changed("other.txt", 90))));
         assert_eq!(
-            *said.lock().unwrap(),
-            [
-                "The stream redis://localhost:6379/changes went back from 7-0 to 3-0: it was recreated; reading on from its newest entry."
-            ]
+            said.lock().unwrap()[0],
+            "The stream redis://localhost:6379/changes went back from 7-0 to 4-0: it was recreated; reading it again from its start, telling only changes newer than the last one told."
         );
-        assert_eq!(notifier.latest().seq, 0, "older than the last told");
-        assert_eq!(reader.cursor, at(3));
-        reader.resume(Some(entry(2, changed("target.txt", 80))), &feed);
+        assert_eq!(reader.cursor, EntryId::ZERO, "read again from its start");
+        // Each read up to the newest id it had is held to the timestamps,
+        // not only the first with a change of ours.
+        reader.tell(vec![entry(1, changed("target.txt", 75))], &feed);
+        assert_eq!(notifier.latest().change, Some(change(75)));
+        reader.tell(vec![entry(2, changed("target.txt", 60))], &feed);
+        assert_eq!(
+            notifier.latest().change,
+            Some(change(75)),
+            "older than the last told"
+        );
+        // The newest entry was another file's: the change below it is told.
+        reader.tell(
+            vec![
+                entry(3, changed("target.txt", 80)),
+                entry(4, changed("other.txt", 90)),
+            ],
+            &feed,
+        );
         assert_eq!(notifier.latest().change, Some(change(80)));
+        // Once past it, ids alone decide again.
+        reader.tell(vec![entry(5, changed("target.txt", 79))], &feed);
+        assert_eq!(notifier.latest().change, Some(change(79)));
     }
 
     #[test]
     fn a_stream_as_it_was_or_grown_changes_nothing() {
         for newest in [7, 9] {
-            let (mut reader, feed, notifier, said) = reader_at(at(7), Some(70));
-            reader.resume(Some(entry(newest, changed("target.txt", 90))), &feed);
+            let (mut reader, _, notifier, said) = reader_at(at(7), Some(70));
+            reader.resume(Some(entry(newest, changed("target.txt", 90))));
             assert_eq!(reader.cursor, at(7), "read on from where it was");
             assert!(!reader.after_gap);
             assert_eq!(notifier.latest().seq, 0);

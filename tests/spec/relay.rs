@@ -295,6 +295,45 @@ mod an_edge_whose_stream_comes_back_with_lower_ids {
         assert_eq!(timestamp_of(&line), 7000);
         subscriber.expect_silence("the newer change");
     }
+
+    /// The stream made again, with lower ids, while the edge stays
+    /// connected; its newest entry is for another file. The edge's newer
+    /// change just below it was lost: the edge looked at the newest entry
+    /// alone (found by a fresh attack on issue 22).
+    #[rstest]
+    #[case::for_another_file(&[("type", "changed"), ("file", "other.txt"), ("timestamp", "7001")])]
+    #[case::malformed(&[("type", "changed"), ("file", "target.txt")])]
+    fn tells_its_newer_change_below_an_entry_that_is_not_its_own(#[case] newest: &[(&str, &str)]) {
+        let Some(redis) = redis_server() else {
+            return;
+        };
+        let (edge, mut subscriber) = an_edge_that_told_a_change_at_6000(&redis);
+
+        // In one transaction, so that the edge never finds the stream
+        // gone in between (it would then read it from its start).
+        let mut newest_entry = redis::cmd("XADD");
+        newest_entry.arg("changes").arg("3-2");
+        for (name, value) in newest {
+            newest_entry.arg(name).arg(value);
+        }
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg("changes")
+            .ignore()
+            .cmd("XADD")
+            .arg(&["changes", "3-1", "type", "changed", "file", "target.txt"])
+            .arg(&["timestamp", "7000"])
+            .ignore()
+            .add_command(newest_entry)
+            .ignore()
+            .query(&mut redis.connection())
+            .expect("the stream is made again");
+        edge.process.wait_for_stderr("went back");
+        let line = subscriber.next_line("the change below the newest entry");
+        assert_eq!(timestamp_of(&line), 7000);
+        subscriber.expect_silence("the one change");
+    }
 }
 
 mod an_edge_whose_stream_comes_back_holding_a_change_it_told {
