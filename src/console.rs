@@ -347,6 +347,14 @@ impl fmt::Display for ConsoleEvent {
                 "Skipped the stream entry {id}: it is for another file, {file}."
             ),
             ConsoleEvent::EntriesSkipped {
+                count: 1,
+                last_id,
+                last_reason,
+            } => write!(
+                f,
+                "Skipped 1 more stream entry since: {last_id}, {last_reason}."
+            ),
+            ConsoleEvent::EntriesSkipped {
                 count,
                 last_id,
                 last_reason,

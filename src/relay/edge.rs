@@ -767,7 +767,7 @@ mod tests {
         skipped.end_of_read(start + second * 2, &console);
         assert_eq!(
             said.lock().unwrap()[2],
-            "Skipped 1 more stream entries since; the last, 1-5: reason 5."
+            "Skipped 1 more stream entry since: 1-5, reason 5."
         );
         // Nothing skipped since: nothing to tell, and the next skip after a
         // quiet second is told at once.
