@@ -313,7 +313,9 @@ impl StreamReader {
     fn resume(&mut self, newest: Option<StreamEntry>) {
         match newest {
             None => {
-                // Gone: whatever is appended from now on is new.
+                // Gone: whatever is appended from now on is new, and a
+                // stream being read again after it went back is no more.
+                self.catch_up_to = None;
                 if self.cursor != EntryId::ZERO {
                     self.after_gap = true;
                     self.cursor = EntryId::ZERO;
@@ -634,6 +636,25 @@ mod tests {
         // Once past it, ids alone decide again.
         reader.tell(vec![entry(5, changed("target.txt", 79))], &feed);
         assert_eq!(notifier.latest().change, Some(change(79)));
+    }
+
+    /// Gone while it was read again after going back: the new stream is
+    /// new from its start, and its ids alone decide once a change has
+    /// been told (found by a re-attack: later changes were held back).
+    #[test]
+    fn a_stream_gone_while_read_again_drops_the_catch_up() {
+        let (mut reader, feed, notifier, _) = reader_at(at(7), Some(70));
+        reader.resume(Some(entry(4, changed("other.txt", 90))));
+        reader.tell(vec![entry(1, changed("target.txt", 60))], &feed);
+        reader.resume(None);
+        reader.tell(vec![entry(1, changed("target.txt", 80))], &feed);
+        assert_eq!(notifier.latest().change, Some(change(80)));
+        reader.tell(vec![entry(2, changed("target.txt", 75))], &feed);
+        assert_eq!(
+            notifier.latest().change,
+            Some(change(75)),
+            "while connected, ids alone decide"
+        );
     }
 
     #[test]
