@@ -75,6 +75,23 @@ pub fn private_networks_work() -> bool {
     })
 }
 
+/// Runs `test` on a thread of its own in a network namespace of its own,
+/// where nothing else listens or connects; says SKIPPED and returns where
+/// the machine allows no such namespace. For the tests.
+#[cfg(test)]
+pub(crate) fn in_a_network_of_its_own(test: impl FnOnce() + Send + 'static) {
+    if !private_networks_work() {
+        eprintln!("SKIPPED: this machine allows no private network namespace");
+        return;
+    }
+    std::thread::spawn(|| {
+        enter_private_network().unwrap();
+        test();
+    })
+    .join()
+    .unwrap();
+}
+
 /// The loopback interface's index in a new namespace, where it is the
 /// only one.
 const LOOPBACK_INDEX: i32 = 1;

@@ -1072,22 +1072,6 @@ while True:
         }
     }
 
-    /// Runs `test` on a thread in a network namespace of its own, where
-    /// port 60300 is free or held only by the test; skips where the
-    /// machine allows none.
-    fn in_a_network_of_its_own(test: impl FnOnce() + Send + 'static) {
-        if !isolation::private_networks_work() {
-            eprintln!("SKIPPED: this machine allows no private network namespace");
-            return;
-        }
-        thread::spawn(|| {
-            isolation::enter_private_network().unwrap();
-            test();
-        })
-        .join()
-        .unwrap();
-    }
-
     /// The greeting [`A_SERVER`] sends to the grader of `server`.
     fn greeting_of(server: &Server) -> String {
         format!("Now watching \"{}\" for changes...", server.file.display())
@@ -1095,7 +1079,7 @@ while True:
 
     #[test]
     fn a_program_that_reads_port_is_found_where_it_was_told_and_greets() {
-        in_a_network_of_its_own(|| {
+        isolation::in_a_network_of_its_own(|| {
             let root = tempfile::tempdir().unwrap();
             let subject = python_server("greets", false, settings_in(&root));
             let mut server = subject.start().unwrap();
@@ -1138,7 +1122,7 @@ while True:
 
     #[test]
     fn a_program_that_ignores_port_is_found_on_the_books_address_and_kept_there() {
-        in_a_network_of_its_own(|| {
+        isolation::in_a_network_of_its_own(|| {
             let root = tempfile::tempdir().unwrap();
             let subject = python_server("books", false, settings_in(&root));
             let server = subject.start().unwrap();
@@ -1164,7 +1148,7 @@ while True:
 
     #[test]
     fn a_first_start_beside_something_on_the_books_port_looks_only_where_it_told() {
-        in_a_network_of_its_own(|| {
+        isolation::in_a_network_of_its_own(|| {
             let root = tempfile::tempdir().unwrap();
             let _squatter = std::net::TcpListener::bind(("127.0.0.1", 60300)).unwrap();
             let reads_port = python_server("greets", false, settings_in(&root));
