@@ -20,10 +20,13 @@
 //! until its request is read it holds no subscriber's place. So at most
 //! [`PENDING_REQUESTS`] are accepted at a time before their request;
 //! the others wait in the kernel's backlog, which costs the server no
-//! descriptor. Idle connections opened as fast as a client can cost the
-//! browsers a wait of a few seconds, and the TCP subscribers nothing: their
-//! descriptors are left to them (the server counts these few among the
-//! files it keeps spare, [`server::SPARE_FILES`]).
+//! descriptor. While every place is taken, a connection that has sent no
+//! request within [`GRACE_WHEN_FULL`] gives its place up to the next. So
+//! idle connections opened as fast as a client can cost the browsers a
+//! wait of a second for each [`PENDING_REQUESTS`] of them ahead, and the TCP
+//! subscribers nothing: their descriptors are left to them (the server
+//! counts these few among the files it keeps spare,
+//! [`server::SPARE_FILES`]).
 //!
 //! ## A stream is a subscriber
 //!
@@ -64,7 +67,7 @@ use hyper::server::conn::http1;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::console::ConsoleEvent;
 use crate::lock::lock;
@@ -91,6 +94,13 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// module docs). A page opens three at most, at once, and each is read
 /// within milliseconds.
 pub const PENDING_REQUESTS: usize = 8;
+
+/// How long a connection keeps its place among the [`PENDING_REQUESTS`]
+/// without sending a request once every place is taken. A browser sends
+/// its request as soon as it connects; an idle one holding its place for
+/// the whole [`REQUEST_TIMEOUT`] would make each browser behind a few
+/// dozen of them wait for minutes.
+pub const GRACE_WHEN_FULL: Duration = Duration::from_secs(1);
 
 /// Where `--http` listens: `HOST:PORT`, with `HOST` as `--host` takes it
 /// (an IP address, a name, `localhost` for both loopbacks) and port 0 for
@@ -143,6 +153,25 @@ pub(crate) struct Site {
     watching: Arc<str>,
     /// One permit per connection accepted whose request is not read yet.
     pending: Arc<Semaphore>,
+    /// How many accept loops wait for a permit now.
+    waiting: Arc<watch::Sender<usize>>,
+}
+
+/// An accept loop counted among those waiting for a place, for as long as
+/// the value lives (a wait cut short by shutdown is uncounted too).
+struct Waiting<'a>(&'a watch::Sender<usize>);
+
+impl<'a> Waiting<'a> {
+    fn new(waiting: &'a watch::Sender<usize>) -> Self {
+        waiting.send_modify(|count| *count += 1);
+        Waiting(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|count| *count -= 1);
+    }
 }
 
 impl Site {
@@ -156,16 +185,34 @@ impl Site {
             life: now_millis(),
             watching: Arc::from(watching.trim_end()),
             pending: Arc::new(Semaphore::new(PENDING_REQUESTS)),
+            waiting: Arc::new(watch::Sender::new(0)),
         }
     }
 
     /// Waits until one more connection may be accepted before its request
     /// (see the module docs); the permit goes to [`serve`].
     pub(crate) async fn room_for_a_request(&self) -> OwnedSemaphorePermit {
-        Arc::clone(&self.pending)
+        let pending = Arc::clone(&self.pending);
+        if let Ok(permit) = Arc::clone(&pending).try_acquire_owned() {
+            return permit;
+        }
+        // Every place is taken: the connections that have had their grace
+        // give theirs up (see `time_to_give_way`).
+        let _waiting = Waiting::new(&self.waiting);
+        pending
             .acquire_owned()
             .await
             .expect("the semaphore is never closed")
+    }
+
+    /// Ends once a connection accepted now has held its place for
+    /// [`GRACE_WHEN_FULL`] and another waits for one.
+    async fn time_to_give_way(&self) {
+        tokio::time::sleep(GRACE_WHEN_FULL).await;
+        let mut waiting = self.waiting.subscribe();
+        // The sender lives in `self`, which outlives this wait: it cannot
+        // end in an error.
+        let _ = waiting.wait_for(|count| *count > 0).await;
     }
 }
 
@@ -313,10 +360,16 @@ pub(crate) fn serve(
             done.map(drop)
         });
         tokio::select! {
+            // In this order: a request that has come is answered even when
+            // its grace is over.
+            biased;
             // Dropped, the connection closes: hyper has read what the peer
             // sent (what arrives later is the peer's own lookout).
             () = server.shutdown.cancelled() => return,
             () = answered_or_admitted => {}
+            // Its place is wanted. (A request read is answered in the same
+            // poll: the page and the script fit in the socket's buffer.)
+            () = server.site.time_to_give_way() => return,
         }
         drop(pending);
         let Some(Admitted {

@@ -581,7 +581,10 @@ mod tests {
             // at once.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while address.is_answering() {
-                assert!(std::time::Instant::now() < deadline, "{address} still answers");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{address} still answers"
+                );
                 std::thread::yield_now();
             }
             assert!(!address.is_answering());

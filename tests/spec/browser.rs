@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use net_watcher::browser::{PAGE, RELOAD_SCRIPT};
+use net_watcher::browser::{GRACE_WHEN_FULL, PAGE, PENDING_REQUESTS, RELOAD_SCRIPT};
 use net_watcher::console::ConsoleEvent;
 use net_watcher::protocol::Protocol;
 use pretty_assertions::assert_eq;
@@ -345,6 +345,7 @@ mod when_full {
 
 mod with_connections_that_ask_for_nothing {
     use super::*;
+    use pretty_assertions::assert_eq;
 
     #[rstest]
     #[tokio::test(flavor = "multi_thread")]
@@ -355,15 +356,62 @@ mod with_connections_that_ask_for_nothing {
         };
         let server = InProcessServer::start_with(&target, options).await;
         // Only a stream is a subscriber: connections that have not asked
-        // for one (yet) take no place, and each waits at most the write
-        // timeout for its request.
-        let idle: Vec<_> = (0..20)
+        // for one (yet) take no place. Three times the connections that
+        // may wait for their request at once: had each kept its place for
+        // the whole request timeout (5 s), the stream would have waited
+        // 15 s, more than the test's patience. Once every place is taken,
+        // one that has waited a second gives its place up.
+        let idle: Vec<_> = (0..3 * PENDING_REQUESTS)
             .map(|_| std::net::TcpStream::connect(server.http_addr()).unwrap())
             .collect();
         let (mut stream, _) = open_stream(&server, &[]);
         target.touch();
-        expect_changed(&mut stream, "the change, with 20 idle connections beside");
+        expect_changed(&mut stream, "the change, with 24 idle connections beside");
         drop(idle);
+    }
+
+    /// A full house is not a reason to drop a browser that is merely slow:
+    /// each connection keeps its place for its grace, crowded or not.
+    #[rstest]
+    #[tokio::test(flavor = "multi_thread")]
+    async fn that_fill_every_place_each_get_their_grace_before_giving_way(target: TargetFile) {
+        let server = InProcessServer::start_with(&target, serving_browsers()).await;
+        let slow: Vec<_> = (0..PENDING_REQUESTS)
+            .map(|_| std::net::TcpStream::connect(server.http_addr()).unwrap())
+            .collect();
+        // The subject: peers a little slow to send their requests, while
+        // every place is taken. A tenth of the grace, from their connect
+        // (their grace counts from their accept, which comes later).
+        std::thread::sleep(GRACE_WHEN_FULL / 10);
+        for (i, connection) in slow.into_iter().enumerate() {
+            let mut connection = connection;
+            std::io::Write::write_all(&mut connection, request("GET", "/", &[]).as_bytes())
+                .unwrap();
+            let reply = Reply::read(crate::support::binary::LineReader::new(connection));
+            assert_eq!(reply.status(), 200, "connection {i}: {}", reply.status_line);
+        }
+    }
+
+    /// The grace is cut short only while every place is taken: once the
+    /// crowd has gone, a connection may take its time again (up to the
+    /// request timeout).
+    #[rstest]
+    #[tokio::test(flavor = "multi_thread")]
+    async fn once_the_crowd_has_gone_may_take_longer_than_the_grace(target: TargetFile) {
+        let server = InProcessServer::start_with(&target, serving_browsers()).await;
+        let crowd: Vec<_> = (0..=PENDING_REQUESTS)
+            .map(|_| std::net::TcpStream::connect(server.http_addr()).unwrap())
+            .collect();
+        // Answered once the crowd ahead of it has given way: the server
+        // has a place for every connection again.
+        let (_stream, _) = open_stream(&server, &[]);
+        drop(crowd);
+        let mut slow = std::net::TcpStream::connect(server.http_addr()).unwrap();
+        // The subject: a peer slower than the grace, with places free.
+        std::thread::sleep(2 * GRACE_WHEN_FULL);
+        std::io::Write::write_all(&mut slow, request("GET", "/", &[]).as_bytes()).unwrap();
+        let reply = Reply::read(crate::support::binary::LineReader::new(slow));
+        assert_eq!(reply.status(), 200, "{}", reply.status_line);
     }
 
     /// As reviewed: each connection held a descriptor for up to the write
