@@ -133,6 +133,15 @@ pub enum ConsoleEvent {
         /// The stream's newest id now.
         newest: String,
     },
+    /// The stream an edge reads was made again, its ids going past the
+    /// edge's last one: the entry the edge read last is gone, and the
+    /// stream's record says nothing deleted it.
+    StreamMadeAgain {
+        /// The stream's address, without a password.
+        stream: String,
+        /// The last id the edge had read.
+        last_read: String,
+    },
     /// Redis answered an append with an error: said once per outage, while
     /// attempts go on with a back-off on the same connection.
     EntryRefused {
@@ -223,6 +232,7 @@ impl ConsoleEvent {
                 | ConsoleEvent::StreamNamesNoFile { .. }
                 | ConsoleEvent::MalformedEntry { .. }
                 | ConsoleEvent::StreamWentBack { .. }
+                | ConsoleEvent::StreamMadeAgain { .. }
                 | ConsoleEvent::EntryRefused { .. }
                 | ConsoleEvent::ReadRefused { .. }
                 | ConsoleEvent::StreamFull { .. }
@@ -315,6 +325,10 @@ impl fmt::Display for ConsoleEvent {
             } => write!(
                 f,
                 "The stream {stream} went back from {last_read} to {newest}: it was recreated; reading it again from its start, telling only changes newer than the last one told."
+            ),
+            ConsoleEvent::StreamMadeAgain { stream, last_read } => write!(
+                f,
+                "The stream {stream} was made again: the entry {last_read} read last is gone, and nothing in this stream deleted it; reading it again from its start, telling only changes newer than the last one told."
             ),
             ConsoleEvent::EntryRefused { stream, answer } => write!(
                 f,

@@ -32,19 +32,29 @@
 //! within its block time and a margin counts as one) or refuses to read (a
 //! key of another type, a password asked for), the edge says so once,
 //! tries again with a back-off (see [`link`](super::link)), and on success
-//! compares the stream's newest id with the last one it read. It does the
-//! same after every read that found nothing new, so that a stream deleted
-//! and made again while the edge stays connected is noticed too:
+//! *looks* at the stream. It does the same after every read that found
+//! nothing new, so that a stream deleted and made again while the edge
+//! stays connected is noticed too, and after every read that found
+//! entries, before it tells them: a stream made again while the edge's
+//! read waited wakes it with its entries above the edge's last id, and
+//! those below it would be missed.
 //!
-//! - **the same or higher**: nothing was lost, and reading on from the last
-//!   id returns exactly what was appended meanwhile: a change made during
-//!   the outage is told once. (Not noticed today: a stream recreated with
-//!   lower ids and then written above the old ones by a second writer
-//!   before the edge looked; the changes below the old ids are then
-//!   missed. Telling it apart needs the stream's first id as well.)
+//! To look, the edge first asks for the entry it read last. Still there:
+//! the stream is the one it was reading, and reading on from the last id
+//! returns exactly what was appended meanwhile (a change made during an
+//! outage is told once). Otherwise it asks for the newest entry, and what
+//! Redis records of the stream (`XINFO STREAM`): the last id it took,
+//! which never goes down while the stream lives, and (Redis 7.0 and later)
+//! the largest id deleted from it, by `XDEL` or trimming. Then:
+//!
 //! - **missing**: the stream is gone (Redis restarted empty): everything
 //!   appended from now on is new, so the edge reads from the start;
-//! - **lower**: ids went backwards. The publisher keeps its ids growing
+//! - **deleted**: the largest id deleted is at or past the edge's last id:
+//!   the entries read last were deleted, or trimmed with everything below
+//!   them. The stream is the same; the edge reads on. (A Redis older than
+//!   7.0 does not say, and is taken at its word the same way.)
+//! - **lower**: the last id taken went backwards (without Redis's record,
+//!   the newest id). The publisher keeps its ids growing
 //!   across Redis restarts, so this means the stream was recreated by a
 //!   publisher that restarted too, with a clock behind the old ids, or
 //!   restored from an older snapshot. Ids no longer tell old from new, so
@@ -53,8 +63,16 @@
 //!   than the last one it told, until it has read as far as the newest
 //!   entry it found. (Not just that newest entry: it may be another file's,
 //!   or unreadable, with a change of the edge's file just below it.)
+//! - **made again**: the entry read last is gone, and the stream never
+//!   deleted anything as far up, so it is another stream, whose ids went
+//!   past the edge's: changes below them would be missed. The edge says so
+//!   and reads it again from its start, as for a stream that went back.
+//!   (Not noticed: on a Redis older than 7.0, or one that refuses
+//!   `XINFO`, a stream made again above the edge's ids is taken for the
+//!   same; and so is one made again that deleted entries past the edge's
+//!   last id itself.)
 //!
-//! After every reconnect, in all three cases, the first change read is
+//! After every reconnect, whatever the look found, the first change read is
 //! also held to that timestamp rule. So a snapshot brought back with old
 //! entries never tells a stale change; and neither is a change told twice
 //! that the edge read just before Redis restarted empty, and that the
@@ -70,7 +88,7 @@ use std::time::Duration;
 use redis::Value;
 use tokio::time::Instant;
 
-use super::link::{Link, Request, Trouble};
+use super::link::{History, Link, Request, Trouble};
 use super::{Entry, EntryError, EntryId, StreamAddress, StreamEntry, abbreviated_debug};
 use super::{entries_of, quoted};
 use crate::console::{Console, ConsoleEvent, Repeats};
@@ -117,6 +135,80 @@ impl Read {
             Ok(Entry::Changed { change, .. }) => Read::Ours(change),
             Ok(Entry::Watching { .. }) => Read::Greeting,
         }
+    }
+}
+
+/// What an edge saw when it looked at the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Look {
+    /// Whether the last entry the edge read is still there; `None` before
+    /// it has read one.
+    pub cursor_kept: Option<bool>,
+    /// The newest entry's id; `None` when the stream is missing or empty,
+    /// or when it was not asked for.
+    pub newest: Option<EntryId>,
+    /// What Redis records of the stream's history, where it was asked and
+    /// says.
+    pub history: Option<History>,
+}
+
+/// What the stream an edge looked at is, to an edge that has read up to
+/// some entry (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The stream it was reading: read on.
+    Same,
+    /// Missing or empty.
+    Gone,
+    /// Its ids went below the last one read.
+    WentBack {
+        /// The newest id now.
+        newest: EntryId,
+    },
+    /// A stream made again, whose ids went past the last one read.
+    MadeAgain {
+        /// The newest id now.
+        newest: EntryId,
+    },
+}
+
+impl Look {
+    /// What the stream is to an edge whose last entry read is `cursor`.
+    pub fn verdict(&self, cursor: EntryId) -> Verdict {
+        if self.cursor_kept == Some(true) {
+            return Verdict::Same;
+        }
+        let Some(newest) = self.newest else {
+            return Verdict::Gone;
+        };
+        if cursor == EntryId::ZERO {
+            return Verdict::Same;
+        }
+        match self.history {
+            // The last id taken went down: only a new stream does that.
+            Some(history) if history.last_given < cursor => Verdict::WentBack { newest },
+            // The entry read is gone, and this stream never deleted anything
+            // as far up: it is not the stream the edge read.
+            Some(History {
+                largest_deleted: Some(deleted),
+                ..
+            }) if deleted < cursor => Verdict::MadeAgain { newest },
+            // Deleted (the entry read, or everything below it with it), or
+            // by a Redis older than 7.0, which does not say.
+            Some(_) => Verdict::Same,
+            // Without Redis's record, the newest id is all there is: the
+            // entries read last, deleted, look like a stream made again.
+            None if newest < cursor => Verdict::WentBack { newest },
+            None => Verdict::Same,
+        }
+    }
+
+    /// Whether the edge reads the stream again from its start.
+    fn reads_again(&self, cursor: EntryId) -> bool {
+        matches!(
+            self.verdict(cursor),
+            Verdict::WentBack { .. } | Verdict::MadeAgain { .. }
+        )
     }
 }
 
@@ -257,15 +349,16 @@ impl StreamReader {
     // ANCHOR: run
     /// Reads the stream for good, handing each change to `feed`.
     pub async fn run(mut self, feed: Feed) {
-        // Whether to look at the stream's newest entry before reading on:
-        // after trouble, and after a read that found nothing new.
+        // Whether to look at the stream before reading on: after trouble,
+        // and after a read that found nothing new. (Entries found are
+        // looked at before they are told.)
         let mut look = false;
         loop {
             if look {
-                match self.link.newest_entry().await {
-                    Ok(newest) => {
+                match self.look().await {
+                    Ok(seen) => {
                         self.link.succeeded();
-                        self.resume(newest);
+                        self.resume(seen);
                     }
                     Err(trouble) => {
                         self.after_gap = true;
@@ -279,6 +372,9 @@ impl StreamReader {
                 Ok(entries) => {
                     self.link.succeeded();
                     look = entries.is_empty();
+                    if !look && !self.still_the_same_stream().await {
+                        continue;
+                    }
                     self.tell(entries, &feed);
                 }
                 Err(trouble) => {
@@ -310,35 +406,98 @@ impl StreamReader {
         }
     }
 
+    /// After a read that found entries, before they are told: whether the
+    /// stream is still the one read up to the cursor. A stream made again
+    /// while the edge's read was blocked wakes it with its entries above
+    /// the cursor; those below it would be missed. When it is not, the
+    /// edge reads it again from its start. On trouble, the entries are read
+    /// again too, from the cursor.
+    async fn still_the_same_stream(&mut self) -> bool {
+        if self.cursor == EntryId::ZERO {
+            return true;
+        }
+        match self.look().await {
+            Ok(seen) if seen.reads_again(self.cursor) => {
+                self.resume(seen);
+                false
+            }
+            Ok(_) => true,
+            Err(trouble) => {
+                self.after_gap = true;
+                self.link.failed(trouble);
+                self.link.pause().await;
+                false
+            }
+        }
+    }
+
+    /// Looks at the stream (see the module docs): whether the last entry
+    /// read is still there, which is all there is to know when it is;
+    /// otherwise the newest id, and what Redis records of the stream's
+    /// history.
+    async fn look(&mut self) -> Result<Look, Trouble> {
+        let cursor_kept = if self.cursor == EntryId::ZERO {
+            None
+        } else {
+            Some(self.link.entry_at(self.cursor).await?.is_some())
+        };
+        if cursor_kept == Some(true) {
+            return Ok(Look {
+                cursor_kept,
+                ..Look::default()
+            });
+        }
+        let newest = self.link.newest_entry().await?.map(|entry| entry.id);
+        let history = match (newest, cursor_kept) {
+            (Some(_), Some(false)) => self.link.history().await?,
+            _ => None,
+        };
+        Ok(Look {
+            cursor_kept,
+            newest,
+            history,
+        })
+    }
+
     // ANCHOR: resume
-    /// Decides where to read on from, given the stream's newest entry (see
-    /// the module docs).
-    fn resume(&mut self, newest: Option<StreamEntry>) {
-        match newest {
-            None => {
-                // Gone: whatever is appended from now on is new, and a
-                // stream being read again after it went back is no more.
+    /// Decides where to read on from, given what the edge saw when it
+    /// looked at the stream (see the module docs).
+    fn resume(&mut self, seen: Look) {
+        let stream = self.link.address().to_string();
+        let newest = match seen.verdict(self.cursor) {
+            Verdict::Same => return,
+            Verdict::Gone => {
+                // Whatever is appended from now on is new, and a stream
+                // being read again after it went back is no more.
                 self.catch_up_to = None;
                 if self.cursor != EntryId::ZERO {
                     self.after_gap = true;
                     self.cursor = EntryId::ZERO;
                 }
+                return;
             }
-            Some(newest) if newest.id < self.cursor => {
+            Verdict::WentBack { newest } => {
                 self.say(ConsoleEvent::StreamWentBack {
-                    stream: self.link.address().to_string(),
+                    stream,
                     last_read: self.cursor.to_string(),
-                    newest: newest.id.to_string(),
+                    newest: newest.to_string(),
                 });
-                // Read again from its start, not from its newest entry: that
-                // one may be another file's, or unreadable, with a change of
-                // ours just below it.
-                self.after_gap = true;
-                self.cursor = EntryId::ZERO;
-                self.catch_up_to = Some(newest.id);
+                newest
             }
-            Some(_) => {}
-        }
+            Verdict::MadeAgain { newest } => {
+                self.say(ConsoleEvent::StreamMadeAgain {
+                    stream,
+                    last_read: self.cursor.to_string(),
+                });
+                newest
+            }
+        };
+        // Read again from its start, not from its newest entry: that one
+        // may be another file's, or unreadable, with a change of ours just
+        // below it.
+        self.after_gap = true;
+        self.cursor = EntryId::ZERO;
+        self.catch_up_to = Some(newest);
     }
 
     /// Tells `feed` the latest change of the edge's file among `entries`,
@@ -599,11 +758,11 @@ mod tests {
     #[test]
     fn a_stream_gone_is_read_from_its_start_and_a_gap_remembered() {
         let (mut reader, _, _, said) = reader_at(at(7), Some(70));
-        reader.resume(None);
+        reader.resume(gone());
         assert_eq!(reader.cursor, EntryId::ZERO);
         assert!(reader.after_gap);
         let (mut reader, _, _, _) = reader_at(EntryId::ZERO, None);
-        reader.resume(None);
+        reader.resume(gone());
         assert!(!reader.after_gap, "nothing read yet: no gap");
         assert!(said.lock().unwrap().is_empty());
     }
@@ -611,7 +770,7 @@ mod tests {
     #[test]
     fn a_stream_gone_back_is_said_and_read_again_from_its_start_telling_only_newer_changes() {
         let (mut reader, feed, notifier, said) = reader_at(at(7), Some(70));
-        reader.resume(Some(entry(4, changed("other.txt", 90))));
+        reader.resume(back_to(4));
         assert_eq!(
             said.lock().unwrap()[0],
             "The stream redis://localhost:6379/changes went back from 7-0 to 4-0: it was recreated; reading it again from its start, telling only changes newer than the last one told."
@@ -647,9 +806,9 @@ mod tests {
     #[test]
     fn a_stream_gone_while_read_again_drops_the_catch_up() {
         let (mut reader, feed, notifier, _) = reader_at(at(7), Some(70));
-        reader.resume(Some(entry(4, changed("other.txt", 90))));
+        reader.resume(back_to(4));
         reader.tell(vec![entry(1, changed("target.txt", 60))], &feed);
-        reader.resume(None);
+        reader.resume(gone());
         reader.tell(vec![entry(1, changed("target.txt", 80))], &feed);
         assert_eq!(notifier.latest().change, Some(change(80)));
         reader.tell(vec![entry(2, changed("target.txt", 75))], &feed);
@@ -660,11 +819,105 @@ mod tests {
         );
     }
 
+    /// What a look finds of a stream that is gone.
+    fn gone() -> Look {
+        Look {
+            cursor_kept: Some(false),
+            ..Look::default()
+        }
+    }
+
+    /// What a look finds of a stream whose newest id went back to `newest`,
+    /// on a Redis that does not tell its history.
+    fn back_to(newest: u64) -> Look {
+        Look {
+            cursor_kept: Some(false),
+            newest: Some(at(newest)),
+            history: None,
+        }
+    }
+
+    /// What a look finds on a Redis 7 of a stream whose entry read last (7)
+    /// is gone, given the stream's last id taken and largest deleted one.
+    fn without_the_entry_read(last_given: u64, largest_deleted: u64) -> Look {
+        Look {
+            cursor_kept: Some(false),
+            newest: Some(at(9)),
+            history: Some(History {
+                last_given: at(last_given),
+                largest_deleted: Some(at(largest_deleted)),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_look_tells_the_same_stream_from_one_gone_back_or_made_again() {
+        let cursor = at(7);
+        let kept = Look {
+            cursor_kept: Some(true),
+            ..Look::default()
+        };
+        let cases = [
+            (kept, Verdict::Same),
+            (gone(), Verdict::Gone),
+            // Redis 7: what the stream took and deleted decides.
+            (
+                without_the_entry_read(6, 0),
+                Verdict::WentBack { newest: at(9) },
+            ),
+            (
+                without_the_entry_read(9, 6),
+                Verdict::MadeAgain { newest: at(9) },
+            ),
+            (without_the_entry_read(7, 7), Verdict::Same),
+            (without_the_entry_read(9, 8), Verdict::Same),
+            // Redis 6 records the last id taken, not the deleted ones.
+            (
+                Look {
+                    history: Some(History {
+                        last_given: at(9),
+                        largest_deleted: None,
+                    }),
+                    ..back_to(4)
+                },
+                Verdict::Same,
+            ),
+            // Without a record, the newest id alone.
+            (back_to(4), Verdict::WentBack { newest: at(4) }),
+            (back_to(7), Verdict::Same),
+            (back_to(9), Verdict::Same),
+        ];
+        for (look, verdict) in cases {
+            assert_eq!(look.verdict(cursor), verdict, "{look:?}");
+        }
+        // Nothing read yet: whatever is there is read from its start.
+        assert_eq!(back_to(4).verdict(EntryId::ZERO), Verdict::Same);
+        assert_eq!(gone().verdict(EntryId::ZERO), Verdict::Gone);
+    }
+
+    #[test]
+    fn a_stream_made_again_is_said_and_read_again_from_its_start_telling_only_newer_changes() {
+        let (mut reader, feed, notifier, said) = reader_at(at(7), Some(70));
+        reader.resume(without_the_entry_read(9, 6));
+        assert_eq!(
+            *said.lock().unwrap(),
+            [
+                "The stream redis://localhost:6379/changes was made again: the entry 7-0 read last is gone, and nothing in this stream deleted it; reading it again from its start, telling only changes newer than the last one told."
+            ]
+        );
+        assert_eq!(reader.cursor, EntryId::ZERO, "read again from its start");
+        assert_eq!(reader.catch_up_to, Some(at(9)));
+        reader.tell(vec![entry(3, changed("target.txt", 60))], &feed);
+        assert_eq!(notifier.latest().seq, 0, "older than the last told");
+        reader.tell(vec![entry(4, changed("target.txt", 75))], &feed);
+        assert_eq!(notifier.latest().change, Some(change(75)));
+    }
+
     #[test]
     fn a_stream_as_it_was_or_grown_changes_nothing() {
         for newest in [7, 9] {
             let (mut reader, _, notifier, said) = reader_at(at(7), Some(70));
-            reader.resume(Some(entry(newest, changed("target.txt", 90))));
+            reader.resume(back_to(newest));
             assert_eq!(reader.cursor, at(7), "read on from where it was");
             assert!(!reader.after_gap);
             assert_eq!(notifier.latest().seq, 0);

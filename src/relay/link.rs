@@ -35,6 +35,7 @@ use redis::aio::MultiplexedConnection;
 
 use super::replies::RefusalSlot;
 use super::{Backoff, EntryError, EntryId, StreamAddress, StreamEntry, abbreviated, entries_of};
+use super::{abbreviated_debug, text_of};
 use crate::console::{Console, ConsoleEvent};
 
 /// What a request asked of Redis: what the operator is told was refused.
@@ -181,6 +182,58 @@ fn classify(error: &redis::RedisError, request: Request) -> Trouble {
     }
 }
 
+/// What Redis records of a stream's history, beyond its entries: what tells
+/// entries deleted from a stream apart from a stream made again (see
+/// [`super::edge`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    /// The last id the stream took (`last-generated-id`): it never goes
+    /// down while the stream lives, whatever is deleted from it.
+    pub last_given: EntryId,
+    /// The largest id deleted from it, by `XDEL` or by trimming
+    /// (`max-deleted-entry-id`); `None` before Redis 7.0, which does not
+    /// record it.
+    pub largest_deleted: Option<EntryId>,
+}
+
+/// Reads a reply to `XINFO STREAM`: pairs of a field's name and its value,
+/// in a flat list (RESP2) or a map (RESP3). Only the two ids are read.
+fn history_of(reply: &Value) -> Result<History, String> {
+    let unexpected = || {
+        format!(
+            "expected the record of a stream, got {}",
+            abbreviated_debug(reply)
+        )
+    };
+    let pairs: Vec<(&Value, &Value)> = match reply {
+        Value::Array(items) if items.len() % 2 == 0 => items
+            .chunks_exact(2)
+            .map(|pair| (&pair[0], &pair[1]))
+            .collect(),
+        Value::Map(pairs) => pairs.iter().map(|(name, value)| (name, value)).collect(),
+        _ => return Err(unexpected()),
+    };
+    let id = |name: &str| -> Result<Option<EntryId>, String> {
+        let Some((_, value)) = pairs
+            .iter()
+            .find(|(field, _)| text_of(field).as_deref() == Some(name))
+        else {
+            return Ok(None);
+        };
+        let id = text_of(value).and_then(|text| text.parse().ok());
+        id.map(Some).ok_or_else(|| {
+            format!(
+                "expected a stream id for {name}, got {}",
+                abbreviated_debug(value)
+            )
+        })
+    };
+    Ok(History {
+        last_given: id("last-generated-id")?.ok_or_else(unexpected)?,
+        largest_deleted: id("max-deleted-entry-id")?,
+    })
+}
+
 /// A connection to the stream's Redis, made when needed (see the module
 /// docs).
 #[derive(Debug)]
@@ -303,6 +356,37 @@ impl Link {
         self.one_entry(&command).await
     }
 
+    /// The entry with id `id`, if the stream holds it (as
+    /// [`Link::newest_entry`] gives one).
+    pub async fn entry_at(&mut self, id: EntryId) -> Result<Option<StreamEntry>, Trouble> {
+        // For one id, `XRANGE` would answer the same. Redis's count of
+        // `XRANGE` then tells only of entries read one by one.
+        let mut command = redis::cmd("XREVRANGE");
+        command
+            .arg(self.address.stream())
+            .arg(id.to_string())
+            .arg(id.to_string())
+            .arg("COUNT")
+            .arg(1);
+        self.one_entry(&command).await
+    }
+
+    /// What Redis records of the stream's history (`XINFO STREAM`), or
+    /// `None` when it will not say: the stream is gone, the command is
+    /// refused (a user allowed to read the stream only), or the reply,
+    /// which holds the first and the newest entries whole, is too large.
+    pub async fn history(&mut self) -> Result<Option<History>, Trouble> {
+        let mut command = redis::cmd("XINFO");
+        command.arg("STREAM").arg(self.address.stream());
+        match self.query(&command, Request::Read).await {
+            Ok(reply) => history_of(&reply)
+                .map(Some)
+                .map_err(|reason| self.bad_reply(reason)),
+            Err(Trouble::Refused { .. } | Trouble::TooLarge { .. }) => Ok(None),
+            Err(trouble) => Err(trouble),
+        }
+    }
+
     /// Runs `command`, an `XRANGE` or `XREVRANGE` with `COUNT 1`. Its
     /// reply's first bulk string is the entry's id: the meter keeps it
     /// when it refuses the rest, and the entry is then one too large. A
@@ -367,6 +451,81 @@ mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
     use std::sync::{Arc, Mutex};
+
+    fn text(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_streams_record_gives_its_last_id_taken_and_largest_deleted() {
+        let id = |millis| EntryId { millis, seq: 0 };
+        // As Redis 7 answers over RESP2: pairs in a flat list.
+        let resp2 = Value::Array(vec![
+            text("length"),
+            Value::Int(2),
+            text("last-generated-id"),
+            text("9-0"),
+            text("max-deleted-entry-id"),
+            text("6-0"),
+            text("first-entry"),
+            Value::Nil,
+        ]);
+        let record = History {
+            last_given: id(9),
+            largest_deleted: Some(id(6)),
+        };
+        assert_eq!(history_of(&resp2), Ok(record));
+        // Over RESP3: a map.
+        let resp3 = Value::Map(vec![
+            (text("max-deleted-entry-id"), text("6-0")),
+            (
+                Value::SimpleString("last-generated-id".into()),
+                Value::SimpleString("9-0".into()),
+            ),
+        ]);
+        assert_eq!(history_of(&resp3), Ok(record));
+        // Redis 6 records no deleted id.
+        let redis_6 = Value::Array(vec![text("last-generated-id"), text("9-0")]);
+        assert_eq!(
+            history_of(&redis_6),
+            Ok(History {
+                last_given: id(9),
+                largest_deleted: None,
+            })
+        );
+    }
+
+    #[test]
+    fn a_record_redis_does_not_send_is_a_bad_reply_that_says_what_came() {
+        let cases = [
+            (
+                Value::Array(vec![text("length"), Value::Int(2)]),
+                "expected the record of a stream, got",
+            ),
+            (
+                Value::Array(vec![text("last-generated-id")]),
+                "expected the record of a stream, got",
+            ),
+            (Value::Int(3), "expected the record of a stream, got int(3)"),
+            (
+                Value::Array(vec![text("last-generated-id"), text("nine")]),
+                "expected a stream id for last-generated-id, got",
+            ),
+            (
+                Value::Array(vec![
+                    text("last-generated-id"),
+                    text("9-0"),
+                    text("max-deleted-entry-id"),
+                    Value::Int(6),
+                ]),
+                "expected a stream id for max-deleted-entry-id, got int(6)",
+            ),
+        ];
+        for (reply, said) in cases {
+            let error = history_of(&reply).unwrap_err();
+            assert!(error.starts_with(said), "{error}");
+        }
+    }
 
     fn refused(request: Request, answer: &str) -> Trouble {
         Trouble::Refused {

@@ -624,7 +624,7 @@ pub(crate) fn entries_of(reply: &Value) -> Result<Vec<StreamEntry>, String> {
         .collect()
 }
 
-fn text_of(value: &Value) -> Option<String> {
+pub(crate) fn text_of(value: &Value) -> Option<String> {
     match value {
         Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
         Value::SimpleString(text) => Some(text.clone()),

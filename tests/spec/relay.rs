@@ -85,6 +85,22 @@ fn an_edge_that_told_a_change_at_6000(redis: &RedisServer) -> (TestServer, LineR
     (edge, subscriber)
 }
 
+/// Waits until an edge that has read an entry has looked at the stream
+/// `looks` more times than `before` (Redis's count of `XREVRANGE`: a look
+/// first asks for the entry read last). An edge looks after each read that
+/// found nothing new, every block time (2 s), and after each that did.
+fn wait_for_looks(redis: &RedisServer, before: u64, looks: u64) {
+    let deadline = std::time::Instant::now() + 3 * crate::support::PATIENCE;
+    while redis.times_asked("xrevrange") < before + looks {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the edge did not look at the stream {looks} times"
+        );
+        // Polling Redis's count: nothing tells us when the edge looks.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 mod a_change_on_the_publisher {
     use super::*;
     use pretty_assertions::assert_eq;
@@ -333,6 +349,86 @@ mod an_edge_whose_stream_comes_back_with_lower_ids {
         let line = subscriber.next_line("the change below the newest entry");
         assert_eq!(timestamp_of(&line), 7000);
         subscriber.expect_silence("the one change");
+    }
+
+    /// The stream made again with its first ids below the edge's last one
+    /// and its newest above it: a publisher with a clock behind wrote a
+    /// change, then a second writer appended for another file, all before
+    /// the edge looked. Ids alone took that for growth, and the change
+    /// below the edge's last id was lost (found by a fresh attack on
+    /// issue 22). An entry the edge read, gone though nothing in this
+    /// stream's history deleted it, tells a stream made again.
+    #[test]
+    fn tells_its_change_below_its_last_id_under_a_newest_entry_above_it() {
+        let Some(redis) = redis_server() else {
+            return;
+        };
+        let (edge, mut subscriber) = an_edge_that_told_a_change_at_6000(&redis);
+
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg("changes")
+            .ignore()
+            .cmd("XADD")
+            .arg(&["changes", "3-1", "type", "changed", "file", "target.txt"])
+            .arg(&["timestamp", "7000"])
+            .ignore()
+            .cmd("XADD")
+            .arg(&["changes", "9000-0", "type", "watching", "file", "other.txt"])
+            .ignore()
+            .query(&mut redis.connection())
+            .expect("the stream is made again");
+        edge.process.wait_for_stderr("was made again");
+        let line = subscriber.next_line("the change below the edge's last id");
+        assert_eq!(timestamp_of(&line), 7000);
+        subscriber.expect_silence("the one change");
+    }
+}
+
+mod an_edge_whose_newest_entries_are_deleted {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// `XDEL` of the entries the edge read last leaves the stream's newest
+    /// entry below the edge's last id, as a stream made again with lower
+    /// ids does. Taken for one, the stream was read again from its start,
+    /// and a change told long ago whose timestamp is ahead of the last one
+    /// told (the publisher's clock stepped back since) was told again
+    /// (found by a fresh attack on issue 22). Redis's own record of the
+    /// stream (its last id given and its largest deleted one) tells the two
+    /// apart.
+    #[test]
+    fn reads_on_and_tells_no_change_again() {
+        let Some(redis) = redis_server() else {
+            return;
+        };
+        watching(&redis, "5000-0");
+        let edge = start_edge(&redis.url("changes"), &["--json"]);
+        let mut subscriber = subscribe(&edge, JSON_GREETING);
+        change(&redis, "5500-0", "9000");
+        let line = subscriber.next_line("the change with a clock ahead");
+        assert_eq!(timestamp_of(&line), 9000);
+        change(&redis, "6000-0", "6000");
+        let line = subscriber.next_line("the change once the clock stepped back");
+        assert_eq!(timestamp_of(&line), 6000);
+
+        let looks = redis.times_asked("xrevrange");
+        let _: u64 = redis::cmd("XDEL")
+            .arg("changes")
+            .arg("6000-0")
+            .query(&mut redis.connection())
+            .expect("Redis deletes the entry");
+        // Two looks: the first found the entry deleted and acted on it.
+        wait_for_looks(&redis, looks, 2);
+        subscriber.expect_silence("the deletion of the newest entry");
+        let said = edge.process.stderr();
+        assert!(!said.contains("went back"), "{said}");
+
+        change(&redis, "7000-0", "7000");
+        let line = subscriber.next_line("the next change");
+        assert_eq!(timestamp_of(&line), 7000);
+        subscriber.expect_silence("the next change");
     }
 }
 
