@@ -360,13 +360,17 @@ pub(crate) fn serve(
             done.map(drop)
         });
         tokio::select! {
-            // In this order: a request that has come is answered even when
-            // its grace is over.
+            // In this order: hyper reads what has come first, so that a
+            // request is answered even when its grace is over, and what the
+            // peer sent is read before the connection is dropped at
+            // shutdown. (Dropped with bytes unread, it would be closed with
+            // a reset, not an end; seen when this task first ran after
+            // shutdown, on a loaded machine.)
             biased;
-            // Dropped, the connection closes: hyper has read what the peer
-            // sent (what arrives later is the peer's own lookout).
-            () = server.shutdown.cancelled() => return,
             () = answered_or_admitted => {}
+            // Dropped, the connection closes (what arrives later is the
+            // peer's own lookout).
+            () = server.shutdown.cancelled() => return,
             // Its place is wanted. (A request read is answered in the same
             // poll: the page and the script fit in the socket's buffer.)
             () = server.site.time_to_give_way() => return,

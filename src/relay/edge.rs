@@ -155,7 +155,7 @@ pub struct Look {
 /// What the stream an edge looked at is, to an edge that has read up to
 /// some entry (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Found {
     /// The stream it was reading: read on.
     Same,
     /// Missing or empty.
@@ -174,40 +174,40 @@ pub enum Verdict {
 
 impl Look {
     /// What the stream is to an edge whose last entry read is `cursor`.
-    pub fn verdict(&self, cursor: EntryId) -> Verdict {
+    pub fn found(&self, cursor: EntryId) -> Found {
         if self.cursor_kept == Some(true) {
-            return Verdict::Same;
+            return Found::Same;
         }
         let Some(newest) = self.newest else {
-            return Verdict::Gone;
+            return Found::Gone;
         };
         if cursor == EntryId::ZERO {
-            return Verdict::Same;
+            return Found::Same;
         }
         match self.history {
             // The last id taken went down: only a new stream does that.
-            Some(history) if history.last_given < cursor => Verdict::WentBack { newest },
+            Some(history) if history.last_given < cursor => Found::WentBack { newest },
             // The entry read is gone, and this stream never deleted anything
             // as far up: it is not the stream the edge read.
             Some(History {
                 largest_deleted: Some(deleted),
                 ..
-            }) if deleted < cursor => Verdict::MadeAgain { newest },
+            }) if deleted < cursor => Found::MadeAgain { newest },
             // Deleted (the entry read, or everything below it with it), or
             // by a Redis older than 7.0, which does not say.
-            Some(_) => Verdict::Same,
+            Some(_) => Found::Same,
             // Without Redis's record, the newest id is all there is: the
             // entries read last, deleted, look like a stream made again.
-            None if newest < cursor => Verdict::WentBack { newest },
-            None => Verdict::Same,
+            None if newest < cursor => Found::WentBack { newest },
+            None => Found::Same,
         }
     }
 
     /// Whether the edge reads the stream again from its start.
     fn reads_again(&self, cursor: EntryId) -> bool {
         matches!(
-            self.verdict(cursor),
-            Verdict::WentBack { .. } | Verdict::MadeAgain { .. }
+            self.found(cursor),
+            Found::WentBack { .. } | Found::MadeAgain { .. }
         )
     }
 }
@@ -464,9 +464,9 @@ impl StreamReader {
     /// looked at the stream (see the module docs).
     fn resume(&mut self, seen: Look) {
         let stream = self.link.address().to_string();
-        let newest = match seen.verdict(self.cursor) {
-            Verdict::Same => return,
-            Verdict::Gone => {
+        let newest = match seen.found(self.cursor) {
+            Found::Same => return,
+            Found::Gone => {
                 // Whatever is appended from now on is new, and a stream
                 // being read again after it went back is no more.
                 self.catch_up_to = None;
@@ -476,7 +476,7 @@ impl StreamReader {
                 }
                 return;
             }
-            Verdict::WentBack { newest } => {
+            Found::WentBack { newest } => {
                 self.say(ConsoleEvent::StreamWentBack {
                     stream,
                     last_read: self.cursor.to_string(),
@@ -484,7 +484,7 @@ impl StreamReader {
                 });
                 newest
             }
-            Verdict::MadeAgain { newest } => {
+            Found::MadeAgain { newest } => {
                 self.say(ConsoleEvent::StreamMadeAgain {
                     stream,
                     last_read: self.cursor.to_string(),
@@ -858,19 +858,19 @@ mod tests {
             ..Look::default()
         };
         let cases = [
-            (kept, Verdict::Same),
-            (gone(), Verdict::Gone),
+            (kept, Found::Same),
+            (gone(), Found::Gone),
             // Redis 7: what the stream took and deleted decides.
             (
                 without_the_entry_read(6, 0),
-                Verdict::WentBack { newest: at(9) },
+                Found::WentBack { newest: at(9) },
             ),
             (
                 without_the_entry_read(9, 6),
-                Verdict::MadeAgain { newest: at(9) },
+                Found::MadeAgain { newest: at(9) },
             ),
-            (without_the_entry_read(7, 7), Verdict::Same),
-            (without_the_entry_read(9, 8), Verdict::Same),
+            (without_the_entry_read(7, 7), Found::Same),
+            (without_the_entry_read(9, 8), Found::Same),
             // Redis 6 records the last id taken, not the deleted ones.
             (
                 Look {
@@ -880,19 +880,19 @@ mod tests {
                     }),
                     ..back_to(4)
                 },
-                Verdict::Same,
+                Found::Same,
             ),
             // Without a record, the newest id alone.
-            (back_to(4), Verdict::WentBack { newest: at(4) }),
-            (back_to(7), Verdict::Same),
-            (back_to(9), Verdict::Same),
+            (back_to(4), Found::WentBack { newest: at(4) }),
+            (back_to(7), Found::Same),
+            (back_to(9), Found::Same),
         ];
-        for (look, verdict) in cases {
-            assert_eq!(look.verdict(cursor), verdict, "{look:?}");
+        for (look, found) in cases {
+            assert_eq!(look.found(cursor), found, "{look:?}");
         }
         // Nothing read yet: whatever is there is read from its start.
-        assert_eq!(back_to(4).verdict(EntryId::ZERO), Verdict::Same);
-        assert_eq!(gone().verdict(EntryId::ZERO), Verdict::Gone);
+        assert_eq!(back_to(4).found(EntryId::ZERO), Found::Same);
+        assert_eq!(gone().found(EntryId::ZERO), Found::Gone);
     }
 
     #[test]
