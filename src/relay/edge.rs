@@ -889,6 +889,8 @@ mod tests {
         ];
         for (look, found) in cases {
             assert_eq!(look.found(cursor), found, "{look:?}");
+            let again = matches!(found, Found::WentBack { .. } | Found::MadeAgain { .. });
+            assert_eq!(look.reads_again(cursor), again, "{look:?}");
         }
         // Nothing read yet: whatever is there is read from its start.
         assert_eq!(back_to(4).found(EntryId::ZERO), Found::Same);

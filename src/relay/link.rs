@@ -503,7 +503,7 @@ mod tests {
                 "expected the record of a stream, got",
             ),
             (
-                Value::Array(vec![text("last-generated-id")]),
+                Value::Array(vec![text("last-generated-id"), text("9-0"), text("length")]),
                 "expected the record of a stream, got",
             ),
             (Value::Int(3), "expected the record of a stream, got int(3)"),
