@@ -142,6 +142,14 @@ pub enum ConsoleEvent {
         /// The last id the edge had read.
         last_read: String,
     },
+    /// Redis does not describe the stream an edge reads (`XINFO STREAM` is
+    /// refused, or its reply too large): said once, until it does again.
+    StreamUndescribed {
+        /// The stream's address, without a password.
+        stream: String,
+        /// Why: Redis's answer, or the reply's size.
+        reason: String,
+    },
     /// Redis answered an append with an error: said once per outage, while
     /// attempts go on with a back-off on the same connection.
     EntryRefused {
@@ -233,6 +241,7 @@ impl ConsoleEvent {
                 | ConsoleEvent::MalformedEntry { .. }
                 | ConsoleEvent::StreamWentBack { .. }
                 | ConsoleEvent::StreamMadeAgain { .. }
+                | ConsoleEvent::StreamUndescribed { .. }
                 | ConsoleEvent::EntryRefused { .. }
                 | ConsoleEvent::ReadRefused { .. }
                 | ConsoleEvent::StreamFull { .. }
@@ -329,6 +338,10 @@ impl fmt::Display for ConsoleEvent {
             ConsoleEvent::StreamMadeAgain { stream, last_read } => write!(
                 f,
                 "The stream {stream} was made again: the entry {last_read} read last is gone, and nothing in this stream deleted it; reading it again from its start, telling only changes newer than the last one told."
+            ),
+            ConsoleEvent::StreamUndescribed { stream, reason } => write!(
+                f,
+                "Redis does not describe the stream {stream} (XINFO STREAM: {reason}): entries deleted from it cannot be told from a stream made again, and are taken for one."
             ),
             ConsoleEvent::EntryRefused { stream, answer } => write!(
                 f,

@@ -44,33 +44,43 @@
 //! returns exactly what was appended meanwhile (a change made during an
 //! outage is told once). Otherwise it asks for the newest entry, and what
 //! Redis records of the stream (`XINFO STREAM`): the last id it took,
-//! which never goes down while the stream lives, and (Redis 7.0 and later)
-//! the largest id deleted from it, by `XDEL` or trimming. Then:
+//! which never goes down while the stream lives; its first entry; and
+//! (Redis 7.0 and later) the largest id `XDEL` deleted from it (trimming
+//! records nothing there). Then:
 //!
-//! - **missing**: the stream is gone (Redis restarted empty): everything
+//! - **missing**: no such stream (Redis restarted empty): everything
 //!   appended from now on is new, so the edge reads from the start;
-//! - **deleted**: the largest id deleted is at or past the edge's last id:
-//!   the entries read last were deleted, or trimmed with everything below
-//!   them. The stream is the same; the edge reads on. (A Redis older than
-//!   7.0 does not say, and is taken at its word the same way.)
-//! - **lower**: the last id taken went backwards (without Redis's record,
-//!   the newest id). The publisher keeps its ids growing
-//!   across Redis restarts, so this means the stream was recreated by a
-//!   publisher that restarted too, with a clock behind the old ids, or
-//!   restored from an older snapshot. Ids no longer tell old from new, so
-//!   the edge falls back on the changes' own timestamps: it reads the
-//!   stream again from its start, and tells a change only if it is newer
-//!   than the last one it told, until it has read as far as the newest
-//!   entry it found. (Not just that newest entry: it may be another file's,
-//!   or unreadable, with a change of the edge's file just below it.)
-//! - **made again**: the entry read last is gone, and the stream never
-//!   deleted anything as far up, so it is another stream, whose ids went
-//!   past the edge's: changes below them would be missed. The edge says so
-//!   and reads it again from its start, as for a stream that went back.
-//!   (Not noticed: on a Redis older than 7.0, or one that refuses
-//!   `XINFO`, a stream made again above the edge's ids is taken for the
-//!   same; and so is one made again that deleted entries past the edge's
-//!   last id itself.)
+//! - **lower**: the last id taken went backwards. The publisher keeps its
+//!   ids growing across Redis restarts, so this means the stream was
+//!   recreated by a publisher that restarted too, with a clock behind the
+//!   old ids, or restored from an older snapshot. Ids no longer tell old
+//!   from new, so the edge falls back on the changes' own timestamps: it
+//!   reads the stream again from its start, and tells a change only if it
+//!   is newer than the last one it told, until it has read as far as the
+//!   newest entry it found. (Not just that newest entry: it may be another
+//!   file's, or unreadable, with a change of the edge's file just below
+//!   it.)
+//! - **nothing left below**: the stream is empty, or its first entry is
+//!   past the edge's last id (trimmed, or emptied by `XDEL`): whatever comes
+//!   next comes above that id, and the edge reads on;
+//! - **deleted**: entries below the last id read are there, and the largest
+//!   id deleted is at or past it: the entries read last were deleted. The
+//!   stream is the same; the edge reads on. (A Redis older than 7.0 does
+//!   not say, and is taken at its word the same way.)
+//! - **made again**: entries below the last id read are there, the entry
+//!   read is gone, and the stream never deleted anything as far up, so it
+//!   is another stream, whose ids went past the edge's: changes below them
+//!   would be missed. The edge says so and reads it again from its start,
+//!   as for a stream that went back.
+//!
+//! When Redis will not describe the stream (`XINFO` refused to the edge's
+//! user, or its reply, which holds the first and newest entries whole,
+//! larger than a reply may be), the edge says so once, and the newest id
+//! alone decides, as it did before it asked: lower is taken for a stream
+//! that went back, so entries deleted from its top are too; and a stream
+//! made again above the edge's ids is taken for the same. Also not
+//! noticed: a stream made again that deleted entries past the edge's last
+//! id itself.
 //!
 //! After every reconnect, whatever the look found, the first change read is
 //! also held to that timestamp rule. So a snapshot brought back with old
@@ -88,7 +98,7 @@ use std::time::Duration;
 use redis::Value;
 use tokio::time::Instant;
 
-use super::link::{History, Link, Request, Trouble};
+use super::link::{Described, History, Link, Request, Trouble};
 use super::{Entry, EntryError, EntryId, StreamAddress, StreamEntry, abbreviated_debug};
 use super::{entries_of, quoted};
 use crate::console::{Console, ConsoleEvent, Repeats};
@@ -178,28 +188,37 @@ impl Look {
         if self.cursor_kept == Some(true) {
             return Found::Same;
         }
-        let Some(newest) = self.newest else {
-            return Found::Gone;
+        let Some(history) = self.history else {
+            // Without Redis's record, the newest id is all there is: the
+            // entries read last, deleted, look like a stream that went
+            // back.
+            return match self.newest {
+                None => Found::Gone,
+                Some(_) if cursor == EntryId::ZERO => Found::Same,
+                Some(newest) if newest < cursor => Found::WentBack { newest },
+                Some(_) => Found::Same,
+            };
         };
-        if cursor == EntryId::ZERO {
+        if history.last_given < cursor {
+            // The last id taken went down: only a new stream does that.
+            return match self.newest {
+                None => Found::Gone,
+                Some(newest) => Found::WentBack { newest },
+            };
+        }
+        if history.first.is_none_or(|first| first > cursor) {
+            // Nothing is left at or below the last id read (trimmed, or
+            // deleted): whatever comes next comes above it.
             return Found::Same;
         }
-        match self.history {
-            // The last id taken went down: only a new stream does that.
-            Some(history) if history.last_given < cursor => Found::WentBack { newest },
-            // The entry read is gone, and this stream never deleted anything
-            // as far up: it is not the stream the edge read.
-            Some(History {
-                largest_deleted: Some(deleted),
-                ..
-            }) if deleted < cursor => Found::MadeAgain { newest },
-            // Deleted (the entry read, or everything below it with it), or
-            // by a Redis older than 7.0, which does not say.
-            Some(_) => Found::Same,
-            // Without Redis's record, the newest id is all there is: the
-            // entries read last, deleted, look like a stream made again.
-            None if newest < cursor => Found::WentBack { newest },
-            None => Found::Same,
+        match (history.largest_deleted, self.newest) {
+            // Entries below the one read are there, but it is gone, and
+            // this stream never deleted anything as far up: it is not the
+            // stream the edge read.
+            (Some(deleted), Some(newest)) if deleted < cursor => Found::MadeAgain { newest },
+            // Deleted (`XDEL`), or by a Redis older than 7.0, which does
+            // not say.
+            _ => Found::Same,
         }
     }
 
@@ -279,6 +298,9 @@ pub struct StreamReader {
     /// How many entries the next read asks for: [`BATCH`], or fewer while
     /// a read's worth was too large.
     batch: usize,
+    /// Whether the operator was told that Redis does not describe the
+    /// stream, since it last did.
+    undescribed: bool,
 }
 
 impl StreamReader {
@@ -297,6 +319,7 @@ impl StreamReader {
             catch_up_to: None,
             skipped: Skipped::default(),
             batch: BATCH,
+            undescribed: false,
         };
         let mut said_waiting = false;
         // After trouble, the newest entry is asked for again: the stream
@@ -448,8 +471,8 @@ impl StreamReader {
             });
         }
         let newest = self.link.newest_entry().await?.map(|entry| entry.id);
-        let history = match (newest, cursor_kept) {
-            (Some(_), Some(false)) => self.link.history().await?,
+        let history = match cursor_kept {
+            Some(false) => self.history().await?,
             _ => None,
         };
         Ok(Look {
@@ -457,6 +480,29 @@ impl StreamReader {
             newest,
             history,
         })
+    }
+
+    /// What Redis records of the stream. When it will not say, the
+    /// operator is told once (until it says again): the edge then takes
+    /// entries deleted for a stream that went back.
+    async fn history(&mut self) -> Result<Option<History>, Trouble> {
+        match self.link.history().await? {
+            Described::Record(history) => {
+                self.undescribed = false;
+                Ok(Some(history))
+            }
+            Described::Missing => Ok(None),
+            Described::Not(reason) => {
+                if !self.undescribed {
+                    self.undescribed = true;
+                    self.say(ConsoleEvent::StreamUndescribed {
+                        stream: self.link.address().to_string(),
+                        reason,
+                    });
+                }
+                Ok(None)
+            }
+        }
     }
 
     // ANCHOR: resume
@@ -670,6 +716,7 @@ mod tests {
             catch_up_to: None,
             skipped: Skipped::default(),
             batch: BATCH,
+            undescribed: false,
         };
         let (notifier, feed) = crate::notifier::Notifier::fed(
             "target.txt",
@@ -838,13 +885,15 @@ mod tests {
     }
 
     /// What a look finds on a Redis 7 of a stream whose entry read last (7)
-    /// is gone, given the stream's last id taken and largest deleted one.
-    fn without_the_entry_read(last_given: u64, largest_deleted: u64) -> Look {
+    /// is gone and whose newest is 9, given its first entry, its last id
+    /// taken and its largest deleted one.
+    fn without_the_entry_read(first: Option<u64>, last_given: u64, largest_deleted: u64) -> Look {
         Look {
             cursor_kept: Some(false),
             newest: Some(at(9)),
             history: Some(History {
                 last_given: at(last_given),
+                first: first.map(at),
                 largest_deleted: Some(at(largest_deleted)),
             }),
         }
@@ -857,25 +906,42 @@ mod tests {
             cursor_kept: Some(true),
             ..Look::default()
         };
+        let emptied = Look {
+            newest: None,
+            ..without_the_entry_read(None, 9, 0)
+        };
         let cases = [
             (kept, Found::Same),
             (gone(), Found::Gone),
-            // Redis 7: what the stream took and deleted decides.
+            // Redis 7: what the stream took, holds and deleted decides.
             (
-                without_the_entry_read(6, 0),
+                without_the_entry_read(Some(3), 6, 0),
                 Found::WentBack { newest: at(9) },
             ),
             (
-                without_the_entry_read(9, 6),
+                Look {
+                    newest: None,
+                    ..without_the_entry_read(None, 6, 0)
+                },
+                Found::Gone,
+            ),
+            (
+                without_the_entry_read(Some(3), 9, 6),
                 Found::MadeAgain { newest: at(9) },
             ),
-            (without_the_entry_read(7, 7), Found::Same),
-            (without_the_entry_read(9, 8), Found::Same),
+            (without_the_entry_read(Some(3), 7, 7), Found::Same),
+            (without_the_entry_read(Some(3), 9, 8), Found::Same),
+            // Trimmed (which records no deletion) or emptied past the entry
+            // read: nothing is left below it to miss.
+            (without_the_entry_read(Some(8), 9, 0), Found::Same),
+            (without_the_entry_read(None, 9, 0), Found::Same),
+            (emptied, Found::Same),
             // Redis 6 records the last id taken, not the deleted ones.
             (
                 Look {
                     history: Some(History {
                         last_given: at(9),
+                        first: Some(at(3)),
                         largest_deleted: None,
                     }),
                     ..back_to(4)
@@ -900,7 +966,7 @@ mod tests {
     #[test]
     fn a_stream_made_again_is_said_and_read_again_from_its_start_telling_only_newer_changes() {
         let (mut reader, feed, notifier, said) = reader_at(at(7), Some(70));
-        reader.resume(without_the_entry_read(9, 6));
+        reader.resume(without_the_entry_read(Some(3), 9, 6));
         assert_eq!(
             *said.lock().unwrap(),
             [

@@ -190,15 +190,29 @@ pub struct History {
     /// The last id the stream took (`last-generated-id`): it never goes
     /// down while the stream lives, whatever is deleted from it.
     pub last_given: EntryId,
-    /// The largest id deleted from it, by `XDEL` or by trimming
-    /// (`max-deleted-entry-id`); `None` before Redis 7.0, which does not
+    /// The id of its first entry; `None` when it is empty.
+    pub first: Option<EntryId>,
+    /// The largest id deleted from it by `XDEL` (`max-deleted-entry-id`;
+    /// trimming leaves it as it is); `None` before Redis 7.0, which does not
     /// record it.
     pub largest_deleted: Option<EntryId>,
 }
 
+/// What Redis says of a stream when asked to describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Described {
+    /// Its record.
+    Record(History),
+    /// There is no such stream.
+    Missing,
+    /// Redis did not say, for this reason.
+    Not(String),
+}
+
 /// Reads a reply to `XINFO STREAM`: pairs of a field's name and its value,
-/// in a flat list (RESP2) or a map (RESP3). Only the two ids are read.
-fn history_of(reply: &Value) -> Result<History, String> {
+/// in a flat list (RESP2) or a map (RESP3). Only the ids are read; `None`
+/// when the last id or the first entry is not there (not Redis's reply).
+fn history_of(reply: &Value) -> Result<Option<History>, String> {
     let unexpected = || {
         format!(
             "expected the record of a stream, got {}",
@@ -228,10 +242,36 @@ fn history_of(reply: &Value) -> Result<History, String> {
             )
         })
     };
-    Ok(History {
-        last_given: id("last-generated-id")?.ok_or_else(unexpected)?,
-        largest_deleted: id("max-deleted-entry-id")?,
-    })
+    let Some(last_given) = id("last-generated-id")? else {
+        return Ok(None);
+    };
+    let largest_deleted = id("max-deleted-entry-id")?;
+    let first = match pairs
+        .iter()
+        .find(|(field, _)| text_of(field).as_deref() == Some("first-entry"))
+    {
+        None => return Ok(None),
+        Some((_, Value::Nil)) => None,
+        // `[id, fields]`: only its id is read.
+        Some((_, entry)) => {
+            let id = match entry {
+                Value::Array(parts) => parts.first().and_then(text_of),
+                _ => None,
+            };
+            let id = id.and_then(|id| id.parse().ok()).ok_or_else(|| {
+                format!(
+                    "expected [id, fields] for the first entry, got {}",
+                    abbreviated_debug(entry)
+                )
+            })?;
+            Some(id)
+        }
+    };
+    Ok(Some(History {
+        last_given,
+        first,
+        largest_deleted,
+    }))
 }
 
 /// A connection to the stream's Redis, made when needed (see the module
@@ -371,18 +411,26 @@ impl Link {
         self.one_entry(&command).await
     }
 
-    /// What Redis records of the stream's history (`XINFO STREAM`), or
-    /// `None` when it will not say: the stream is gone, the command is
-    /// refused (a user allowed to read the stream only), or the reply,
-    /// which holds the first and the newest entries whole, is too large.
-    pub async fn history(&mut self) -> Result<Option<History>, Trouble> {
+    /// What Redis records of the stream's history (`XINFO STREAM`), or why
+    /// it does not say.
+    pub async fn history(&mut self) -> Result<Described, Trouble> {
         let mut command = redis::cmd("XINFO");
         command.arg("STREAM").arg(self.address.stream());
         match self.query(&command, Request::Read).await {
-            Ok(reply) => history_of(&reply)
-                .map(Some)
-                .map_err(|reason| self.bad_reply(reason)),
-            Err(Trouble::Refused { .. } | Trouble::TooLarge { .. }) => Ok(None),
+            Ok(reply) => match history_of(&reply) {
+                Ok(Some(history)) => Ok(Described::Record(history)),
+                Ok(None) => Ok(Described::Not(
+                    "its reply to XINFO STREAM lacks the last id or the first entry".into(),
+                )),
+                Err(reason) => Err(self.bad_reply(reason)),
+            },
+            Err(Trouble::Refused { answer, .. }) if answer.starts_with("ERR no such key") => {
+                Ok(Described::Missing)
+            }
+            // A user allowed to read the stream only, or a reply that holds
+            // a first or newest entry too large (it holds both whole).
+            Err(Trouble::Refused { answer, .. }) => Ok(Described::Not(answer)),
+            Err(Trouble::TooLarge { reason, .. }) => Ok(Described::Not(reason)),
             Err(trouble) => Err(trouble),
         }
     }
@@ -457,8 +505,9 @@ mod tests {
     }
 
     #[test]
-    fn a_streams_record_gives_its_last_id_taken_and_largest_deleted() {
+    fn a_streams_record_gives_its_last_id_taken_first_entry_and_largest_deleted() {
         let id = |millis| EntryId { millis, seq: 0 };
+        let first_entry = || Value::Array(vec![text("3-0"), Value::Array(vec![text("type")])]);
         // As Redis 7 answers over RESP2: pairs in a flat list.
         let resp2 = Value::Array(vec![
             text("length"),
@@ -468,13 +517,14 @@ mod tests {
             text("max-deleted-entry-id"),
             text("6-0"),
             text("first-entry"),
-            Value::Nil,
+            first_entry(),
         ]);
         let record = History {
             last_given: id(9),
+            first: Some(id(3)),
             largest_deleted: Some(id(6)),
         };
-        assert_eq!(history_of(&resp2), Ok(record));
+        assert_eq!(history_of(&resp2), Ok(Some(record)));
         // Over RESP3: a map.
         let resp3 = Value::Map(vec![
             (text("max-deleted-entry-id"), text("6-0")),
@@ -482,26 +532,36 @@ mod tests {
                 Value::SimpleString("last-generated-id".into()),
                 Value::SimpleString("9-0".into()),
             ),
+            (text("first-entry"), first_entry()),
         ]);
-        assert_eq!(history_of(&resp3), Ok(record));
-        // Redis 6 records no deleted id.
-        let redis_6 = Value::Array(vec![text("last-generated-id"), text("9-0")]);
+        assert_eq!(history_of(&resp3), Ok(Some(record)));
+        // Redis 6 records no deleted id; an empty stream has no first entry.
+        let redis_6 = Value::Array(vec![
+            text("last-generated-id"),
+            text("9-0"),
+            text("first-entry"),
+            Value::Nil,
+        ]);
         assert_eq!(
             history_of(&redis_6),
-            Ok(History {
+            Ok(Some(History {
                 last_given: id(9),
+                first: None,
                 largest_deleted: None,
-            })
+            }))
         );
+        // Without the last id or the first entry, it says nothing.
+        for lacking in [
+            Value::Array(vec![text("first-entry"), Value::Nil]),
+            Value::Array(vec![text("last-generated-id"), text("9-0")]),
+        ] {
+            assert_eq!(history_of(&lacking), Ok(None), "{lacking:?}");
+        }
     }
 
     #[test]
     fn a_record_redis_does_not_send_is_a_bad_reply_that_says_what_came() {
         let cases = [
-            (
-                Value::Array(vec![text("length"), Value::Int(2)]),
-                "expected the record of a stream, got",
-            ),
             (
                 Value::Array(vec![text("last-generated-id"), text("9-0"), text("length")]),
                 "expected the record of a stream, got",
@@ -519,6 +579,24 @@ mod tests {
                     Value::Int(6),
                 ]),
                 "expected a stream id for max-deleted-entry-id, got int(6)",
+            ),
+            (
+                Value::Array(vec![
+                    text("last-generated-id"),
+                    text("9-0"),
+                    text("first-entry"),
+                    Value::Int(3),
+                ]),
+                "expected [id, fields] for the first entry, got int(3)",
+            ),
+            (
+                Value::Array(vec![
+                    text("last-generated-id"),
+                    text("9-0"),
+                    text("first-entry"),
+                    Value::Array(vec![text("three")]),
+                ]),
+                "expected [id, fields] for the first entry, got",
             ),
         ];
         for (reply, said) in cases {
