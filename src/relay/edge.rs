@@ -194,7 +194,7 @@ impl Look {
             // back.
             return match self.newest {
                 None => Found::Gone,
-                Some(_) if cursor == EntryId::ZERO => Found::Same,
+                // (Never below an edge that has read nothing: `ZERO`.)
                 Some(newest) if newest < cursor => Found::WentBack { newest },
                 Some(_) => Found::Same,
             };
