@@ -929,6 +929,12 @@ mod tests {
                 without_the_entry_read(Some(3), 9, 6),
                 Found::MadeAgain { newest: at(9) },
             ),
+            // An entry at the id read, though it was gone a moment before:
+            // a stream made again since.
+            (
+                without_the_entry_read(Some(7), 9, 6),
+                Found::MadeAgain { newest: at(9) },
+            ),
             (without_the_entry_read(Some(3), 7, 7), Found::Same),
             (without_the_entry_read(Some(3), 9, 8), Found::Same),
             // Trimmed (which records no deletion) or emptied past the entry
