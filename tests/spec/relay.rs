@@ -491,6 +491,36 @@ mod an_edge_whose_stream_is_trimmed_or_emptied {
     }
 }
 
+mod an_idle_edge {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// An idle edge looks at the stream every block time, and finds the
+    /// entry it read last: the stream is the same, so the next change is
+    /// told by its id, even with a timestamp behind the last one told (the
+    /// publisher's clock stepped back while the edge stayed connected).
+    #[test]
+    fn tells_the_next_change_by_its_id_even_behind_in_time() {
+        let Some(redis) = redis_server() else {
+            return;
+        };
+        let (edge, mut subscriber) = an_edge_that_told_a_change_at_6000(&redis);
+        let looks = redis.times_asked("xrevrange");
+        let reads = redis.times_asked("xread");
+        wait_for_looks(&redis, looks, 3);
+        // One read between looks (and one under way): an edge that took
+        // the same stream for another would read it again from its start
+        // after each look.
+        let reads = redis.times_asked("xread") - reads;
+        assert!(reads <= 4, "{reads} reads for 3 looks");
+        change(&redis, "7000-0", "5000");
+        let line = subscriber.next_line("the change after two looks");
+        assert_eq!(timestamp_of(&line), 5000);
+        let said = edge.process.stderr();
+        assert!(!said.contains("stream"), "{said}");
+    }
+}
+
 mod an_edge_whose_redis_does_not_describe_the_stream {
     use super::*;
     use pretty_assertions::assert_eq;
