@@ -519,6 +519,29 @@ mod an_idle_edge {
         let said = edge.process.stderr();
         assert!(!said.contains("stream"), "{said}");
     }
+
+    /// Its stream deleted, an idle edge reads the next one from its start,
+    /// holding its first change to the last one told; Redis's "no such
+    /// key" to `XINFO` is the stream gone, not a refusal to say.
+    #[test]
+    fn whose_stream_is_deleted_reads_the_next_from_its_start() {
+        let Some(redis) = redis_server() else {
+            return;
+        };
+        let (edge, mut subscriber) = an_edge_that_told_a_change_at_6000(&redis);
+        let looks = redis.times_asked("xrevrange");
+        let _: u64 = redis::cmd("DEL")
+            .arg("changes")
+            .query(&mut redis.connection())
+            .expect("Redis deletes the stream");
+        wait_for_looks(&redis, looks, 2);
+        change(&redis, "1-0", "5000");
+        change(&redis, "2-0", "7000");
+        let line = subscriber.next_line("the change newer than the last one told");
+        assert_eq!(timestamp_of(&line), 7000);
+        let said = edge.process.stderr();
+        assert!(!said.contains("does not describe"), "{said}");
+    }
 }
 
 mod an_edge_whose_redis_does_not_describe_the_stream {
