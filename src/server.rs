@@ -573,13 +573,10 @@ impl SocketLock {
             match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => {}
                 Err(error) if error == rustix::io::Errno::WOULDBLOCK => {
-                    // Bounded: the file may be another program's, of any size.
-                    let mut holder = String::new();
-                    let _ = (&file).take(32).read_to_string(&mut holder);
                     return Err(BindError::Locked {
                         socket: socket.to_path_buf(),
                         lock: path,
-                        holder: holder.trim().parse().ok(),
+                        holder: lock_holder(&file),
                     });
                 }
                 Err(error) => return Err(failed(error.into())),
@@ -609,6 +606,27 @@ impl SocketLock {
             "it was removed each time it was locked; is another program removing it?",
         )))
     }
+}
+
+/// The pid of the server that holds the lock `file`, if it says. It writes
+/// its pid just after it takes the lock: a start that finds the lock taken
+/// in between reads an empty file, so it reads again, 10 ms apart, for
+/// half a second at most (twenty starts at once on two loaded cores met
+/// that gap twice in a row: the holder waits for a core behind the other
+/// nineteen). Reads 32 bytes at most: the file may be another program's,
+/// of any size.
+fn lock_holder(file: &std::fs::File) -> Option<u32> {
+    use std::os::unix::fs::FileExt;
+    for _ in 0..50 {
+        let mut held = [0; 32];
+        let read = file.read_at(&mut held, 0).unwrap_or(0);
+        // Whole only with its newline.
+        if let Some(pid) = held[..read].strip_suffix(b"\n") {
+            return std::str::from_utf8(pid).ok()?.parse().ok();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
 }
 
 /// Whether `file` is empty or holds a pid (digits, and a newline), as a
@@ -1047,6 +1065,23 @@ mod tests {
     const ABSENT_IPV6: IpAddr =
         IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
     const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[test]
+    fn a_locks_holder_is_its_whole_pid_or_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.sock.lock");
+        for (held, holder) in [
+            ("42\n", Some(42)),
+            ("42", None),
+            ("", None),
+            ("junk\n", None),
+            ("99999999999999999999\n", None),
+        ] {
+            std::fs::write(&path, held).unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            assert_eq!(lock_holder(&file), holder, "{held:?}");
+        }
+    }
 
     #[tokio::test]
     async fn an_optional_ipv6_address_that_cannot_be_bound_is_skipped() {
