@@ -68,6 +68,16 @@ fn change(redis: &RedisServer, id: &str, timestamp: &str) {
     );
 }
 
+/// Deletes, by hand, the entry with id `id` (`XDEL`).
+fn delete(redis: &RedisServer, id: &str) {
+    let deleted: u64 = redis::cmd("XDEL")
+        .arg("changes")
+        .arg(id)
+        .query(&mut redis.connection())
+        .expect("Redis deletes the entry");
+    assert_eq!(deleted, 1, "the entry {id} was there");
+}
+
 /// Appends, by hand, the entry that names the file.
 fn watching(redis: &RedisServer, id: &str) {
     append(redis, id, &[("type", "watching"), ("file", "target.txt")]);
@@ -414,11 +424,7 @@ mod an_edge_whose_newest_entries_are_deleted {
         assert_eq!(timestamp_of(&line), 6000);
 
         let looks = redis.times_asked("xrevrange");
-        let _: u64 = redis::cmd("XDEL")
-            .arg("changes")
-            .arg("6000-0")
-            .query(&mut redis.connection())
-            .expect("Redis deletes the entry");
+        delete(&redis, "6000-0");
         // Two looks: the first found the entry deleted and acted on it.
         wait_for_looks(&redis, looks, 2);
         subscriber.expect_silence("the deletion of the newest entry");
@@ -562,11 +568,7 @@ mod an_edge_whose_redis_does_not_describe_the_stream {
             .query(&mut redis.connection())
             .expect("Redis takes the rule");
         let (edge, mut subscriber) = an_edge_that_told_a_change_at_6000(&redis);
-        let _: u64 = redis::cmd("XDEL")
-            .arg("changes")
-            .arg("6000-0")
-            .query(&mut redis.connection())
-            .expect("Redis deletes the entry");
+        delete(&redis, "6000-0");
         edge.process.wait_for_stderr("went back");
         let said = edge.process.stderr();
         assert!(
@@ -578,11 +580,7 @@ mod an_edge_whose_redis_does_not_describe_the_stream {
         let line = subscriber.next_line("the next change");
         assert_eq!(timestamp_of(&line), 7000);
         let looks = redis.times_asked("xrevrange");
-        let _: u64 = redis::cmd("XDEL")
-            .arg("changes")
-            .arg("7000-0")
-            .query(&mut redis.connection())
-            .expect("Redis deletes the entry");
+        delete(&redis, "7000-0");
         wait_for_looks(&redis, looks, 2);
         let said = edge.process.stderr();
         assert_eq!(said.matches("does not describe").count(), 1, "{said}");
