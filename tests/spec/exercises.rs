@@ -132,7 +132,8 @@ mod counting_subscribers {
         );
         assert_eq!(
             subscriber.next_line("the count, after the greeting"),
-            format!("Subscribers connected: {told}\n")
+            format!("Subscribers connected: {told}\n"),
+            "the count a newcomer is told (< your program's, > the right one)"
         );
         subscriber
     }
@@ -192,9 +193,18 @@ mod a_leftover_socket_file {
             &["target.txt", socket],
             step_environment,
         );
-        let (status, lines) = server.wait_for_exit();
+        // A server that listens must be told so at once, not after the
+        // wait for an exit that will not come.
+        let waiting = "your server to stop with \"Address already in use\"";
+        if let Some(line) = server.next_stdout_line(waiting) {
+            panic!(
+                "expected your server to refuse {socket:?} and stop, with \"Address already \
+                 in use\"; it printed {line:?} instead\n{}",
+                server.report()
+            );
+        }
+        let (status, _) = server.wait_for_exit();
         assert!(!status.success(), "{}", server.report());
-        assert_eq!(lines, Vec::<String>::new(), "it must not say it listens");
         server.stderr()
     }
 

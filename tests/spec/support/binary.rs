@@ -1390,6 +1390,17 @@ impl LineReader {
         match self.reader.read_line(&mut rest) {
             Ok(0) => {}
             Ok(_) => panic!("expected {what}, got the line {rest:?}"),
+            // As in `next_line`: a read timeout, said plainly.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!(
+                    "expected {what}; nothing came within {PATIENCE:?}: the connection stayed open"
+                )
+            }
             Err(error) => panic!("expected {what}, got: {error}"),
         }
     }
