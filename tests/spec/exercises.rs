@@ -118,7 +118,7 @@ mod counting_subscribers {
     use rstest::rstest;
 
     fn start(target: &TargetFile) -> TestServer {
-        let program = exercise_program("examples/answer-count-subscribers");
+        let program = exercise_program("examples/answer-counting-subscribers");
         TestServer::step(Some(target.dir()), &program, &["target.txt"])
     }
 
@@ -906,7 +906,7 @@ mod your_own_programs {
     /// `cargo mine step1` does; without it, the answer runs.
     #[test]
     fn are_named_by_net_watcher_exercise_as_cargo_mine_names_them() {
-        let answer = "examples/answer-count-subscribers";
+        let answer = "examples/answer-counting-subscribers";
         assert_eq!(
             exercise_program_named(Some("step1".into()), answer),
             format!("{MINE}step1")
