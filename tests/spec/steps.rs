@@ -532,7 +532,8 @@ mod step5 {
         let reads = service.reads_until_the_end();
         assert_eq!(
             reads.texts,
-            ["{\"type\":\"changed\",\"timesta", "mp\":1450694370094}\n"]
+            ["{\"type\":\"changed\",\"timesta", "mp\":1450694370094}\n"],
+            "the reads a client made of your service (< yours, > the book's two parts)"
         );
         if let Some(short) = reads.short_pause() {
             panic!("{short}");
