@@ -605,7 +605,8 @@ mod a_robust_client {
         let stderr = client.stderr();
         assert!(
             stderr.contains("{\"type\":\"chan"),
-            "expected the cut-off line quoted on stderr, got {stderr:?}"
+            "expected the cut-off line on stderr as it came, {{\"type\":\"chan (printed \
+             with {{}}: {{:?}} escapes its quotes), got {stderr:?}"
         );
     }
 
