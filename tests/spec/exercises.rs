@@ -2,7 +2,7 @@
 //!
 //! The book's exercises at the end of its chapter (T1, T2, R1–R5), as the
 //! production decoder (`MessageStream`) answers them, come first. Then the
-//! exercises of chapters 1 to 10, each a program a student writes (chapter
+//! exercises of chapters 1 to 10 and 12, each a program a student writes (chapter
 //! 8's are T1 to R5 again, on the student's own step-6 client): these
 //! specs run the answer checked in under `chapters/answers/`, or the
 //! student's own program, `mine/examples/NAME.rs`, when
@@ -795,6 +795,165 @@ mod chat_commands {
         first.says("plain words").await;
         second.hears("guest1: plain words").await;
         third.hears("guest1: plain words").await;
+    }
+}
+
+/// Chapter 12: an edge of the student's own, which reads the stream
+/// `changes` with `XREAD`, speaking RESP itself over a TCP socket (here a
+/// loopback port forwarded to the spec's Redis, which listens on a Unix
+/// socket only), and prints each entry appended after it started as step
+/// 4's client prints a message.
+mod an_edge_of_your_own {
+    use crate::support::binary::{Spawned, exercise_program};
+    use crate::support::redis_server::{Monitor, RedisServer, redis_server};
+    use crate::support::stalling_proxy::StallingProxy;
+    use pretty_assertions::assert_eq;
+
+    /// The book's message's timestamp, and how step 4's client prints it
+    /// (the specs' time zone is UTC).
+    const CHANGED: (&str, &str) = (
+        "1450694370094",
+        "File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)",
+    );
+
+    /// A Redis, the student's edge reading from it, and a view of what
+    /// Redis is asked.
+    struct Edge {
+        redis: RedisServer,
+        monitor: Monitor,
+        program: Spawned,
+        _proxy: StallingProxy,
+    }
+
+    /// Starts Redis with a stream that already holds a `watching` entry, as
+    /// a publisher leaves it, then the edge, and waits until the edge's
+    /// first `XREAD` waits for the next entry. `None` where Redis is not
+    /// installed (the spec is skipped).
+    fn start() -> Option<Edge> {
+        let redis = redis_server()?;
+        append(&redis, &["type", "watching", "file", "before.txt"]);
+        let proxy = StallingProxy::start_tcp(&redis.socket());
+        let mut monitor = redis.monitor();
+        let port = proxy.port().to_string();
+        let program = exercise_program("examples/answer-an-edge-of-your-own");
+        let program = Spawned::start_configured(None, &program, &[], |command| {
+            command.env("REDIS_PORT", &port);
+        });
+        monitor.next("XREAD");
+        Some(Edge {
+            redis,
+            monitor,
+            program,
+            _proxy: proxy,
+        })
+    }
+
+    /// Appends an entry of `fields` (name, value, ...) to `changes`, and
+    /// returns its id.
+    fn append(redis: &RedisServer, fields: &[&str]) -> String {
+        redis::cmd("XADD")
+            .arg("changes")
+            .arg("*")
+            .arg(fields)
+            .query(&mut redis.connection())
+            .expect("Redis takes the entry")
+    }
+
+    impl Edge {
+        /// The edge's next line on stdout.
+        fn prints(&mut self, expected: &str) {
+            let line = self
+                .program
+                .next_stdout_line(&format!("your edge to print {expected:?}"));
+            assert_eq!(
+                line.as_deref(),
+                Some(expected),
+                "(< what your edge printed, > what it should)\n{}",
+                self.program.report()
+            );
+        }
+    }
+
+    #[test]
+    fn prints_an_entry_appended_while_it_reads_and_none_from_before() {
+        let Some(mut edge) = start() else { return };
+        append(
+            &edge.redis,
+            &[
+                "type",
+                "changed",
+                "file",
+                "target.txt",
+                "timestamp",
+                CHANGED.0,
+            ],
+        );
+        // The first line: the entry from before it started is not told.
+        edge.prints(CHANGED.1);
+    }
+
+    #[test]
+    fn prints_each_entry_of_a_reply_that_holds_several_in_order() {
+        let Some(mut edge) = start() else { return };
+        // One transaction: Redis wakes the edge's read once both are in,
+        // and its reply holds both entries.
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("XADD")
+            .arg(&["changes", "*", "type", "watching", "file", "target.txt"])
+            .ignore()
+            .cmd("XADD")
+            .arg(&["changes", "*", "type", "changed", "file", "target.txt"])
+            .arg(&["timestamp", CHANGED.0])
+            .ignore()
+            .query(&mut edge.redis.connection())
+            .expect("Redis takes both entries");
+        edge.prints("Now watching: target.txt");
+        edge.prints(CHANGED.1);
+    }
+
+    #[test]
+    fn reads_a_value_by_its_length_though_it_holds_a_newline() {
+        let Some(mut edge) = start() else { return };
+        append(&edge.redis, &["type", "watching", "file", "two\nlines.txt"]);
+        edge.prints("Now watching: two");
+        edge.prints("lines.txt");
+        append(
+            &edge.redis,
+            &[
+                "type",
+                "changed",
+                "file",
+                "target.txt",
+                "timestamp",
+                CHANGED.0,
+            ],
+        );
+        edge.prints(CHANGED.1);
+    }
+
+    #[test]
+    fn asks_next_for_the_entries_after_the_last_one_it_read() {
+        let Some(mut edge) = start() else { return };
+        let id = append(
+            &edge.redis,
+            &[
+                "type",
+                "changed",
+                "file",
+                "target.txt",
+                "timestamp",
+                CHANGED.0,
+            ],
+        );
+        edge.prints(CHANGED.1);
+        let asked = edge.monitor.next("XREAD");
+        assert_eq!(
+            asked.last(),
+            Some(&id),
+            "after reading the entry {id}, your edge asked {asked:?}: it must ask for the \
+             entries after the last id it read, or an entry appended between two reads is lost"
+        );
     }
 }
 

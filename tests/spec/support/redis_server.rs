@@ -14,7 +14,9 @@
 //! tell an outage handled with a back-off from a loop.
 
 use std::cell::Cell;
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -290,6 +292,23 @@ impl RedisServer {
         count("calls") + count("rejected_calls")
     }
 
+    /// Redis's `MONITOR`: every command it runs from now on, in the order
+    /// it runs them, whoever sent it.
+    pub fn monitor(&self) -> Monitor {
+        let mut socket = UnixStream::connect(self.socket()).expect("Redis takes a connection");
+        socket
+            .set_read_timeout(Some(super::PATIENCE))
+            .expect("a read timeout can be set");
+        socket
+            .write_all(b"MONITOR\r\n")
+            .expect("Redis takes MONITOR");
+        let mut monitor = Monitor {
+            lines: BufReader::new(socket),
+        };
+        assert_eq!(monitor.line(), "+OK", "Redis's answer to MONITOR");
+        monitor
+    }
+
     /// Stops the server (SIGTERM) and waits for it to exit. Nothing is
     /// saved: started again, it starts empty.
     pub fn stop(&mut self) {
@@ -450,4 +469,79 @@ pub fn start_edge(url: &str, extra: &[&str]) -> TestServer {
     }
     args.extend_from_slice(extra);
     TestServer::start("net-watcher", &args)
+}
+
+/// A connection in `MONITOR` mode ([`RedisServer::monitor`]): a line per
+/// command Redis runs, `+1733560000.123456 [0 unix:/…] "XREAD" "BLOCK" …`.
+/// Redis runs one command at a time, so once a command is seen here, every
+/// command sent after it runs after it: a reader's blocking `XREAD` seen
+/// here is already waiting for the next entry.
+pub struct Monitor {
+    lines: BufReader<UnixStream>,
+}
+
+impl Monitor {
+    /// The next line, without its `\r\n`; fails the test after
+    /// [`PATIENCE`](super::PATIENCE) without one.
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        match self.lines.read_line(&mut line) {
+            Ok(0) => panic!("Redis closed its MONITOR connection"),
+            Ok(_) => line.trim_end_matches("\r\n").to_owned(),
+            Err(error) => panic!(
+                "no command ran within {:?} ({error}); seen of the line: {line:?}",
+                super::PATIENCE
+            ),
+        }
+    }
+
+    /// The words of the next command named `name` (upper case, `XREAD`),
+    /// its name first, skipping the others; fails the test after
+    /// [`PATIENCE`](super::PATIENCE) without one.
+    pub fn next(&mut self, name: &str) -> Vec<String> {
+        loop {
+            let words = monitored_words(&self.line());
+            if words
+                .first()
+                .is_some_and(|first| first.eq_ignore_ascii_case(name))
+            {
+                return words;
+            }
+        }
+    }
+}
+
+/// The quoted words of a `MONITOR` line, unescaped where Redis escapes
+/// (`\"`, `\\`, `\n`, `\r`, `\t`, `\xHH`).
+fn monitored_words(line: &str) -> Vec<String> {
+    let Some((_, command)) = line.split_once("] ") else {
+        return Vec::new();
+    };
+    let mut words = Vec::new();
+    let mut chars = command.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let mut word = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => match chars.next() {
+                    Some('n') => word.push('\n'),
+                    Some('r') => word.push('\r'),
+                    Some('t') => word.push('\t'),
+                    Some('x') => {
+                        let hex: String = chars.by_ref().take(2).collect();
+                        word.push(char::from(u8::from_str_radix(&hex, 16).unwrap_or(b'?')));
+                    }
+                    Some(other) => word.push(other),
+                    None => break,
+                },
+                other => word.push(other),
+            }
+        }
+        words.push(word);
+    }
+    words
 }

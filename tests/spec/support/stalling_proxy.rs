@@ -106,6 +106,12 @@ impl StallingProxy {
         }
     }
 
+    /// The loopback port it listens on, when started with
+    /// [`StallingProxy::start_tcp`].
+    pub fn port(&self) -> u16 {
+        self.port.expect("a proxy started with start_tcp")
+    }
+
     /// Stops every byte, both ways, on every connection, without closing
     /// any.
     pub fn stall(&self) {
