@@ -354,7 +354,11 @@ mod a_third_message_type {
         let mut client = Spawned::step_client(&program, server.port());
         let (status, lines) = client.wait_for_exit();
         server.finish();
-        assert!(status.success(), "{}", client.report());
+        assert!(
+            status.success(),
+            "expected your client to exit with status 0, got {status}\n{}",
+            client.report()
+        );
         assert_eq!(lines, [printed]);
     }
 }
@@ -416,7 +420,11 @@ mod a_three_way_split {
         let service = start_service();
         let mut client = Spawned::step_client("examples/net-watcher-ldj-client", service.port());
         let (status, lines) = client.wait_for_exit();
-        assert!(status.success(), "{}", client.report());
+        assert!(
+            status.success(),
+            "expected our step-6 client to exit with status 0 on your service, got {status}\n{}",
+            client.report()
+        );
         assert_eq!(
             lines,
             ["File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"]
@@ -452,7 +460,11 @@ mod a_client_on_any_stream {
             command.stdin(Stdio::null());
         });
         let (status, lines) = client.wait_for_exit();
-        assert!(status.success(), "{}", client.report());
+        assert!(
+            status.success(),
+            "expected your client to exit with status 0, got {status}\n{}",
+            client.report()
+        );
         assert_eq!(lines, Vec::<String>::new());
         assert_eq!(client.stderr(), "");
     }
@@ -489,7 +501,11 @@ mod a_client_on_any_stream {
                 .stdin(Stdio::null());
         });
         let (status, lines) = client.wait_for_exit();
-        assert!(status.success(), "{}", client.report());
+        assert!(
+            status.success(),
+            "expected your client to exit with status 0, got {status}\n{}",
+            client.report()
+        );
         assert_eq!(
             lines,
             ["File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"]
@@ -596,7 +612,11 @@ mod a_robust_client {
         let mut client = Spawned::step_client(&program(), server.port());
         let (status, lines) = client.wait_for_exit();
         server.finish();
-        assert!(status.success(), "{}", client.report());
+        assert!(
+            status.success(),
+            "expected your client to exit with status 0, got {status}\n{}",
+            client.report()
+        );
         assert_eq!(
             lines,
             ["Now watching: target.txt"],

@@ -445,7 +445,11 @@ macro_rules! behaves_as_a_step_client {
             changed_at(line.as_deref().unwrap_or("(the end of the output)"));
             server.process.signal(libc::SIGTERM);
             let (status, _) = client.wait_for_exit();
-            assert!(status.success(), "{}", client.report());
+            assert!(
+                status.success(),
+                "expected your client to exit with status 0, got {status}\n{}",
+                client.report()
+            );
         }
 
         #[test]
@@ -454,7 +458,11 @@ macro_rules! behaves_as_a_step_client {
             let mut client = Spawned::step_client(&program(), server.port());
             let (status, lines) = client.wait_for_exit();
             server.finish();
-            assert!(status.success(), "{}", client.report());
+            assert!(
+                status.success(),
+                "expected your client to exit with status 0, got {status}\n{}",
+                client.report()
+            );
             assert_eq!(lines, ["Unrecognized message type: renamed"]);
         }
     };
@@ -552,7 +560,11 @@ macro_rules! behaves_as_a_framing_client {
             let service = split_service();
             let mut client = Spawned::step_client(&program(), service.port());
             let (status, lines) = client.wait_for_exit();
-            assert!(status.success(), "{}", client.report());
+            assert!(
+                status.success(),
+                "expected your client to exit with status 0, got {status}\n{}",
+                client.report()
+            );
             assert_eq!(
                 lines,
                 ["File changed: Mon Dec 21 2015 10:39:30 GMT+0000 (UTC)"]
@@ -566,7 +578,11 @@ macro_rules! behaves_as_a_framing_client {
             let mut client = Spawned::step_client(&program(), server.port());
             let (status, lines) = client.wait_for_exit();
             server.finish();
-            assert!(status.success(), "{}", client.report());
+            assert!(
+                status.success(),
+                "expected your client to exit with status 0, got {status}\n{}",
+                client.report()
+            );
             assert_eq!(
                 lines,
                 [
@@ -650,7 +666,11 @@ mod step6 {
         });
         let (status, lines) = client.wait_for_exit();
         server.finish();
-        assert!(status.success(), "{}", client.report());
+        assert!(
+            status.success(),
+            "expected your client to exit with status 0, got {status}\n{}",
+            client.report()
+        );
         assert_eq!(
             lines,
             ["File changed: Mon Dec 21 2015 05:39:30 GMT-0500 (EST)"]
