@@ -879,6 +879,21 @@ mod an_edge_of_your_own {
             .expect("Redis takes the entry")
     }
 
+    /// Appends the book's change of `target.txt`, and returns its id.
+    fn change(redis: &RedisServer) -> String {
+        append(
+            redis,
+            &[
+                "type",
+                "changed",
+                "file",
+                "target.txt",
+                "timestamp",
+                CHANGED.0,
+            ],
+        )
+    }
+
     impl Edge {
         /// The edge's next line on stdout.
         fn prints(&mut self, expected: &str) {
@@ -897,17 +912,7 @@ mod an_edge_of_your_own {
     #[test]
     fn prints_an_entry_appended_while_it_reads_and_none_from_before() {
         let Some(mut edge) = start() else { return };
-        append(
-            &edge.redis,
-            &[
-                "type",
-                "changed",
-                "file",
-                "target.txt",
-                "timestamp",
-                CHANGED.0,
-            ],
-        );
+        change(&edge.redis);
         // The first line: the entry from before it started is not told.
         edge.prints(CHANGED.1);
     }
@@ -938,34 +943,14 @@ mod an_edge_of_your_own {
         append(&edge.redis, &["type", "watching", "file", "two\nlines.txt"]);
         edge.prints("Now watching: two");
         edge.prints("lines.txt");
-        append(
-            &edge.redis,
-            &[
-                "type",
-                "changed",
-                "file",
-                "target.txt",
-                "timestamp",
-                CHANGED.0,
-            ],
-        );
+        change(&edge.redis);
         edge.prints(CHANGED.1);
     }
 
     #[test]
     fn asks_next_for_the_entries_after_the_last_one_it_read() {
         let Some(mut edge) = start() else { return };
-        let id = append(
-            &edge.redis,
-            &[
-                "type",
-                "changed",
-                "file",
-                "target.txt",
-                "timestamp",
-                CHANGED.0,
-            ],
-        );
+        let id = change(&edge.redis);
         edge.prints(CHANGED.1);
         let asked = edge.monitor.next("XREAD");
         assert_eq!(
