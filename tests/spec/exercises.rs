@@ -824,7 +824,9 @@ mod chat_commands {
 /// socket only), and prints each entry appended after it started as step
 /// 4's client prints a message.
 mod an_edge_of_your_own {
-    use crate::support::binary::{Spawned, exercise_program};
+    use std::time::Duration;
+
+    use crate::support::binary::{SPLIT_PAUSE_MS, Spawned, exercise_program};
     use crate::support::redis_server::{Monitor, RedisServer, redis_server};
     use crate::support::stalling_proxy::StallingProxy;
     use pretty_assertions::assert_eq;
@@ -842,7 +844,7 @@ mod an_edge_of_your_own {
         redis: RedisServer,
         monitor: Monitor,
         program: Spawned,
-        _proxy: StallingProxy,
+        proxy: StallingProxy,
     }
 
     /// Starts Redis with a stream that already holds a `watching` entry, as
@@ -864,7 +866,7 @@ mod an_edge_of_your_own {
             redis,
             monitor,
             program,
-            _proxy: proxy,
+            proxy,
         })
     }
 
@@ -938,11 +940,26 @@ mod an_edge_of_your_own {
     }
 
     #[test]
-    fn reads_a_value_by_its_length_though_it_holds_a_newline() {
+    fn reads_a_value_by_its_length_though_it_holds_the_end_of_a_line() {
         let Some(mut edge) = start() else { return };
-        append(&edge.redis, &["type", "watching", "file", "two\nlines.txt"]);
+        // `\r\n`, which ends every part of a reply, inside a value: a
+        // reader that reads a string up to `\n` or `\r\n` instead of by
+        // its length takes `two` for the whole name.
+        append(
+            &edge.redis,
+            &["type", "watching", "file", "two\r\nlines.txt"],
+        );
         edge.prints("Now watching: two");
         edge.prints("lines.txt");
+        change(&edge.redis);
+        edge.prints(CHANGED.1);
+    }
+
+    #[test]
+    fn reads_a_reply_that_comes_in_two_parts_as_one() {
+        let Some(mut edge) = start() else { return };
+        edge.proxy
+            .split_each_chunk(Duration::from_millis(SPLIT_PAUSE_MS));
         change(&edge.redis);
         edge.prints(CHANGED.1);
     }

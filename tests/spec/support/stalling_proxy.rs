@@ -19,14 +19,18 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use tempfile::TempDir;
 
-/// Whether bytes are held back, shared by every forwarding thread.
+/// Whether bytes are held back, shared by every forwarding thread; and
+/// whether each chunk is sent in two writes, a pause apart
+/// ([`StallingProxy::split_each_chunk`]).
 #[derive(Debug, Default)]
 struct Valve {
     stalled: Mutex<bool>,
     opened: Condvar,
+    split: Mutex<Option<Duration>>,
 }
 
 impl Valve {
@@ -122,6 +126,13 @@ impl StallingProxy {
     pub fn resume(&self) {
         self.valve.set(false);
     }
+
+    /// From now on, sends each chunk it reads, both ways, in two writes
+    /// `pause` apart: its first half, then the rest. A reader that takes
+    /// one read for one whole reply meets half of one.
+    pub fn split_each_chunk(&self, pause: Duration) {
+        *self.valve.split.lock().unwrap() = Some(pause);
+    }
 }
 
 /// A connection the proxy took, over TCP or a Unix socket.
@@ -208,7 +219,22 @@ fn forward(from: &Socket, to: &Socket, valve: &Arc<Valve>) {
             };
             // Read before the stall began, sent only once it is over.
             valve.wait_until_open();
-            if to.write_all(&chunk[..read]).is_err() {
+            let split = *valve.split.lock().unwrap();
+            let sent = match split {
+                Some(pause) if read > 1 => {
+                    let (first, rest) = chunk[..read].split_at(read / 2);
+                    // The pause is the point: the reader must get the
+                    // first half alone, as step 5's split service does.
+                    to.write_all(first)
+                        .and_then(|()| {
+                            thread::sleep(pause);
+                            to.write_all(rest)
+                        })
+                        .is_ok()
+                }
+                _ => to.write_all(&chunk[..read]).is_ok(),
+            };
+            if !sent {
                 break;
             }
         }
