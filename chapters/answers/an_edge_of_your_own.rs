@@ -98,7 +98,9 @@ async fn bulk(redis: &mut BufReader<TcpStream>) -> Result<String, Box<dyn Error>
         .strip_prefix('$')
         .ok_or(format!("expected a string, got {line:?}"))?;
     let length: usize = length.parse()?;
-    // The bytes, then their `\r\n`.
+    // The bytes, then their `\r\n`. This trusts the length Redis gives:
+    // a server that is not Redis could ask for gigabytes. net-watcher's own
+    // edge reads replies through a meter that refuses one past 8 MiB.
     let mut bytes = vec![0; length + 2];
     redis.read_exact(&mut bytes).await?;
     bytes.truncate(length);

@@ -512,7 +512,8 @@ impl Monitor {
 }
 
 /// The quoted words of a `MONITOR` line, unescaped where Redis escapes
-/// (`\"`, `\\`, `\n`, `\r`, `\t`, `\xHH`).
+/// (`\"`, `\\`, `\n`, `\r`, `\t`, `\xHH`; a `\xHH` becomes the character
+/// of that number, enough for the ids and names the specs compare).
 fn monitored_words(line: &str) -> Vec<String> {
     let Some((_, command)) = line.split_once("] ") else {
         return Vec::new();
